@@ -1,0 +1,85 @@
+import { Cause, Effect, Exit } from "effect";
+import type { AttentionBackend, BackendName } from "./backend.js";
+import { DeviceError, type SageAttnError } from "./errors.js";
+import { exactReference } from "./oracle-exact.js";
+import { resolveProblem, type AttentionOptions } from "./problem.js";
+import { disposeBackends, loadBackend, selectBackend, type Rejection } from "./registry.js";
+import { fromCanonicalF32, toCanonicalF32, type DeviceTensor, type HostTensor, type Tensor } from "./tensor.js";
+
+/** What a call returns: the output (host in → host out, device in → device out), the LSE if asked, and who ran it. */
+export interface AttentionResult<T extends Tensor = Tensor> {
+  readonly output: T;
+  /** Natural-log LSE, f32 [B, Hq, Nq]. */
+  readonly lse?: Float32Array;
+  /** The backend that ran the call. */
+  readonly backend: BackendName;
+  /** Backends passed over before it, with the reason for each. */
+  readonly rejected: readonly Rejection[];
+}
+
+/** SageAttention as an Effect: validates, selects a backend, runs it. */
+export function attentionEffect<T extends Tensor>(q: T, k: T, v: T, options: AttentionOptions = {}): Effect.Effect<AttentionResult<T>, SageAttnError> {
+  return Effect.gen(function* () {
+    const p = yield* resolveProblem(q, k, v, options);
+    const { backend, rejected } = yield* selectBackend(p, options.backend, [q, k, v]);
+    const out = yield* backend.attention(p, q, k, v);
+    return { output: out.output as T, lse: out.lse, backend: backend.name, rejected };
+  });
+}
+
+/** Runs an Effect as a Promise that rejects with the tagged error itself (not a wrapper). */
+export async function runToPromise<A>(effect: Effect.Effect<A, SageAttnError>): Promise<A> {
+  const exit = await Effect.runPromiseExit(effect);
+  if (Exit.isSuccess(exit)) return exit.value;
+  throw Cause.squash(exit.cause);
+}
+
+/**
+ * SageAttention: INT8 Q·Kᵀ with K smoothing, FP16 P·V, on the best available backend.
+ * Rejects with a tagged error (`InvalidInput`, `BackendUnavailable`, `DeviceError`, `NoBackend`).
+ * @example
+ * const q = hostTensor(new Float32Array(1 * 8 * 1024 * 64), [1, 8, 1024, 64]);
+ * const { output, backend } = await attention(q, k, v, { causal: true });
+ */
+export function attention<T extends Tensor>(q: T, k: T, v: T, options: AttentionOptions = {}): Promise<AttentionResult<T>> {
+  return runToPromise(attentionEffect(q, k, v, options));
+}
+
+/** Exact attention in float64 on the host (the accuracy reference), returned in the inputs' dtype and layout. */
+export function exactAttentionEffect(q: HostTensor, k: HostTensor, v: HostTensor, options: AttentionOptions = {}): Effect.Effect<AttentionResult<HostTensor>, SageAttnError> {
+  return Effect.gen(function* () {
+    const p = yield* resolveProblem(q, k, v, options);
+    const r = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
+    const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
+    return { output, lse: p.returnLse ? Float32Array.from(r.lse) : undefined, backend: "js", rejected: [] };
+  });
+}
+
+/** Exact attention in float64 on the host; see `exactAttentionEffect`. */
+export function exactAttention(q: HostTensor, k: HostTensor, v: HostTensor, options: AttentionOptions = {}): Promise<AttentionResult<HostTensor>> {
+  return runToPromise(exactAttentionEffect(q, k, v, options));
+}
+
+/** The backend by name, loaded (or the reason it cannot be). */
+export function getBackend(name: BackendName): Promise<AttentionBackend> {
+  return runToPromise(loadBackend(name));
+}
+
+/** Copies a host tensor to a backend's device, where it stays between calls until disposed. */
+export function upload(t: HostTensor, backend: BackendName): Promise<DeviceTensor> {
+  return runToPromise(Effect.flatMap(loadBackend(backend), (b) => b.upload(t)));
+}
+
+/** Copies a device tensor back to the host. */
+export function download(t: DeviceTensor): Promise<HostTensor> {
+  return runToPromise(
+    Effect.flatMap(loadBackend(t.backend), (b) =>
+      b.capabilities.deviceTensors ? b.download(t) : Effect.fail(new DeviceError({ backend: b.name, reason: "KernelFailed", message: "backend keeps no device tensors" })),
+    ),
+  );
+}
+
+/** Releases every backend's native resources (worker pools, GPU devices, libraries). Safe to call more than once. */
+export function dispose(): Promise<void> {
+  return Effect.runPromise(disposeBackends());
+}

@@ -1,0 +1,74 @@
+import { Context, Effect, Layer } from "effect";
+import type { DType } from "./dtype.js";
+import type { BackendUnavailable, SageAttnError } from "./errors.js";
+import type { Problem } from "./problem.js";
+import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
+
+/** Backend names, in the order auto-selection prefers them. */
+export type BackendName = "cuda" | "webgpu" | "cpu-simd" | "js" | (string & {});
+
+/** What a backend can serve; selection passes over a backend that lacks what a call asks for. */
+export interface Capabilities {
+  readonly dtypes: readonly DType[];
+  readonly maxHeadDim: number;
+  readonly causal: boolean;
+  readonly lse: boolean;
+  readonly mask: boolean;
+  readonly varlen: boolean;
+  /** upload/download keep tensors on the backend's device between calls. */
+  readonly deviceTensors: boolean;
+  /** The backend also has an exact (unquantized) kernel on the same engine, for baselines. */
+  readonly exactKernel: boolean;
+}
+
+/** Output of one call: the output tensor (host in → host out, device in → device out) and the LSE if asked. */
+export interface AttentionOutput {
+  readonly output: Tensor;
+  /** Natural-log LSE, f32 [B, Hq, Nq] (or [1, Hq, totalQ] with varlen). */
+  readonly lse?: Float32Array;
+}
+
+/** The contract every backend fulfils. Core validates inputs before any of these run. */
+export interface AttentionBackend {
+  readonly name: BackendName;
+  readonly capabilities: Capabilities;
+  /** One line naming the device the backend runs on (CPU model, GPU adapter, …). */
+  readonly device: string;
+  /** Anything else worth showing in `sageattn info` (features, limits, variant). */
+  readonly details: Readonly<Record<string, string>>;
+  readonly upload: (t: HostTensor) => Effect.Effect<DeviceTensor, SageAttnError>;
+  readonly download: (t: DeviceTensor) => Effect.Effect<HostTensor, SageAttnError>;
+  /** SageAttention on a validated problem. */
+  readonly attention: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /** Exact attention on the same engine (present when capabilities.exactKernel). */
+  readonly exactAttention?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /** Releases every native resource the backend holds. */
+  readonly dispose: Effect.Effect<void>;
+}
+
+/** The backend service, for programs that compose with Effect layers. */
+export class AttentionBackendService extends Context.Tag("@sageattn/core/AttentionBackend")<AttentionBackendService, AttentionBackend>() {}
+
+/** How a backend package makes itself known: a name, a priority and a way to load it. */
+export interface BackendProvider {
+  readonly name: BackendName;
+  /** Higher is preferred: cuda 300, webgpu 200, cpu-simd 100, js 0. */
+  readonly priority: number;
+  readonly load: Effect.Effect<AttentionBackend, BackendUnavailable>;
+}
+
+/** A layer providing a provider's backend, disposed when the layer's scope closes. */
+export const layerFrom = (provider: BackendProvider): Layer.Layer<AttentionBackendService, BackendUnavailable> =>
+  Layer.scoped(AttentionBackendService, Effect.acquireRelease(provider.load, (b) => b.dispose));
+
+/** Why `caps` cannot serve `p`, or undefined when it can. */
+export function unsupportedBy(caps: Capabilities, p: Problem): string | undefined {
+  if (!caps.dtypes.includes(p.dtype)) return `dtype ${p.dtype} not supported`;
+  if (!caps.dtypes.includes(p.outputDtype)) return `output dtype ${p.outputDtype} not supported`;
+  if (p.D > caps.maxHeadDim) return `head dim ${p.D} over its maximum ${caps.maxHeadDim}`;
+  if (p.causal && !caps.causal) return "causal not supported";
+  if (p.returnLse && !caps.lse) return "LSE not supported";
+  if (p.mask && !caps.mask) return "masks not supported";
+  if (p.varlen && !caps.varlen) return "varlen not supported";
+  return undefined;
+}

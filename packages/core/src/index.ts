@@ -1,0 +1,24 @@
+export * from "./dtype.js";
+export * from "./tensor.js";
+export * from "./errors.js";
+export * from "./problem.js";
+export * from "./quantize.js";
+export * from "./metrics.js";
+export * from "./random.js";
+export * from "./env.js";
+export { exactReference, type Reference } from "./oracle-exact.js";
+export { sageReference, roundF16Fast } from "./oracle-sage.js";
+export * from "./backend.js";
+export { jsBackend, jsProvider } from "./js-backend.js";
+export {
+  registerBackend,
+  discoverBackends,
+  loadBackend,
+  backendStatus,
+  selectBackend,
+  disposeBackends,
+  providersByPriority,
+  KNOWN_BACKEND_PACKAGES,
+  type Rejection,
+} from "./registry.js";
+export * from "./api.js";

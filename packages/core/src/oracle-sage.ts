@@ -1,0 +1,93 @@
+import { segments, type Problem } from "./problem.js";
+import { channelMean, K_BLOCK, LOG2E, Q_BLOCK, qFold, quantizeRows } from "./quantize.js";
+import type { Reference } from "./oracle-exact.js";
+import { rowVisibility } from "./visibility.js";
+
+const F16_ROUND_MAGIC = 6755399441055744; // 1.5·2^52: adding and subtracting it rounds to an integer, ties to even
+const SPLIT = 4398046511105; // 2^42 + 1: Dekker's split keeps the top 53 − 42 = 11 significant bits (an f16 significand)
+
+/** Rounds to the nearest f16 value quickly (the oracle calls it once per P·V product); exact ties may round either way. */
+function r16(x: number): number {
+  const a = Math.abs(x);
+  if (a >= 65520) return x > 0 ? Infinity : -Infinity;
+  // f16 subnormals are multiples of 2^-24.
+  if (a < 6.103515625e-5) return (x * 16777216 + F16_ROUND_MAGIC - F16_ROUND_MAGIC) / 16777216;
+  const c = x * SPLIT;
+  return c - (c - x);
+}
+
+/**
+ * SageAttention emulated step by step (DESIGN §2, steps 1–6) on canonical HND f32 inputs: K smoothed by its mean over
+ * tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot products,
+ * online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32
+ * (or f32 throughout), LSE with the smoothing term restored.
+ */
+export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array): Reference {
+  const { Hq, Hkv, Nq, Nk, D, group, smScale } = p;
+  const output = new Float64Array(p.B * Hq * Nq * D);
+  const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
+  const fold = qFold(smScale);
+  const f16Blocks = p.pvAccumulation === "f16-block";
+  const v16 = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) v16[i] = r16(v[i]);
+  const s = new Float64Array(K_BLOCK);
+  const acc = new Float64Array(D);
+  const blockAcc = new Float64Array(D);
+  for (const seg of segments(p)) {
+    for (let kvh = 0; kvh < Hkv; kvh++) {
+      const kvRow0 = (seg.b * Hkv + kvh) * Nk + seg.k0;
+      const mean = p.smoothK ? channelMean(k, kvRow0, seg.nk, D) : new Float32Array(D);
+      const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
+      for (let h = kvh * group; h < (kvh + 1) * group; h++) {
+        const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
+        const qq = quantizeRows(q, qRow0, seg.nq, D, Q_BLOCK, fold);
+        for (let i = 0; i < seg.nq; i++) {
+          const sQ = qq.scales[Math.floor(i / Q_BLOCK)];
+          const { limit, bias } = rowVisibility(p, seg, h, i);
+          let m = -Infinity;
+          let l = 0;
+          acc.fill(0);
+          for (let j0 = 0; j0 < limit; j0 += K_BLOCK) {
+            const j1 = Math.min(limit, j0 + K_BLOCK);
+            const scale = sQ * kq.scales[j0 / K_BLOCK];
+            let bmax = -Infinity;
+            for (let j = j0; j < j1; j++) {
+              let dot = 0;
+              for (let d = 0; d < D; d++) dot += qq.values[i * D + d] * kq.values[j * D + d];
+              const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);
+              s[j - j0] = x;
+              if (x > bmax) bmax = x;
+            }
+            const mNew = Math.max(m, bmax);
+            if (mNew === -Infinity) continue;
+            const alpha = m === -Infinity ? 0 : Math.pow(2, m - mNew);
+            l *= alpha;
+            for (let d = 0; d < D; d++) acc[d] *= alpha;
+            blockAcc.fill(0);
+            for (let j = j0; j < j1; j++) {
+              const pj = Math.pow(2, s[j - j0] - mNew);
+              l += pj;
+              const p16 = r16(pj);
+              if (p16 === 0) continue;
+              const vb = (kvRow0 + j) * D;
+              if (f16Blocks) for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]);
+              else for (let d = 0; d < D; d++) blockAcc[d] += p16 * v16[vb + d];
+            }
+            for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
+            m = mNew;
+          }
+          if (m === -Infinity || l === 0) continue;
+          const row = qRow0 + i;
+          for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
+          let qDotMean = 0;
+          if (p.smoothK) for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d];
+          lse[row] = (m + Math.log2(l)) / LOG2E + smScale * qDotMean;
+        }
+      }
+    }
+  }
+  return { output, lse };
+}
+
+/** The oracle's fast f16 rounding, exported so tests can hold it to the exact conversion. */
+export { r16 as roundF16Fast };

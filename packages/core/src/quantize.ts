@@ -1,0 +1,78 @@
+/** Tokens per Q quantization block (one scale per block, per batch entry and head). */
+export const Q_BLOCK = 128;
+/** Tokens per K quantization block; also the K block of the online softmax in the sage oracle. */
+export const K_BLOCK = 64;
+export const LOG2E = Math.LOG2E;
+
+const fr = Math.fround;
+
+/** Rounds half away from zero (the paper's rounding; Math.round rounds −2.5 to −2). */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
+}
+
+/** INT8 values for `rows` tokens of width D, and one f32 scale per block of tokens. */
+export interface QuantizedRows {
+  readonly values: Int8Array;
+  readonly scales: Float32Array;
+  readonly blockSize: number;
+}
+
+/**
+ * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array in blocks of `blockSize` tokens:
+ * x = src·fold (in f32), scale = max|x|/127 (1 when the block is all zeros), value = round(x/scale).
+ * `shift` (length D), when given, is subtracted first (K smoothing).
+ */
+export function quantizeRows(
+  src: Float32Array,
+  row0: number,
+  rows: number,
+  D: number,
+  blockSize: number,
+  fold = 1,
+  shift?: Float32Array,
+): QuantizedRows {
+  const nBlocks = Math.ceil(rows / blockSize);
+  const values = new Int8Array(rows * D);
+  const scales = new Float32Array(nBlocks);
+  const f = fr(fold);
+  const x = new Float32Array(blockSize * D);
+  for (let blk = 0; blk < nBlocks; blk++) {
+    const r0 = blk * blockSize;
+    const r1 = Math.min(rows, r0 + blockSize);
+    let amax = 0;
+    for (let r = r0; r < r1; r++) {
+      const base = (row0 + r) * D;
+      for (let d = 0; d < D; d++) {
+        const centred = shift ? fr(src[base + d] - shift[d]) : src[base + d];
+        const v = fr(centred * f);
+        x[(r - r0) * D + d] = v;
+        const a = Math.abs(v);
+        if (a > amax) amax = a;
+      }
+    }
+    const scale = amax === 0 ? 1 : fr(amax / 127);
+    scales[blk] = scale;
+    for (let r = r0; r < r1; r++)
+      for (let d = 0; d < D; d++) {
+        const q = roundHalfAway(fr(x[(r - r0) * D + d] / scale));
+        values[r * D + d] = q > 127 ? 127 : q < -127 ? -127 : q;
+      }
+  }
+  return { values, scales, blockSize };
+}
+
+/** Mean over rows [row0, row0+rows) of a contiguous [*, D] f32 array, per channel (f64 sum, f32 result). */
+export function channelMean(src: Float32Array, row0: number, rows: number, D: number): Float32Array {
+  const sum = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    const base = (row0 + r) * D;
+    for (let d = 0; d < D; d++) sum[d] += src[base + d];
+  }
+  const out = new Float32Array(D);
+  if (rows > 0) for (let d = 0; d < D; d++) out[d] = sum[d] / rows;
+  return out;
+}
+
+/** The factor folded into Q before quantization: logits come out in base-2 units. */
+export const qFold = (smScale: number) => fr(smScale * LOG2E);

@@ -1,0 +1,165 @@
+import { Effect, Exit } from "effect";
+import { unsupportedBy, type AttentionBackend, type BackendName, type BackendProvider } from "./backend.js";
+import { readEnv } from "./env.js";
+import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type UnavailableReason } from "./errors.js";
+import { jsProvider } from "./js-backend.js";
+import type { Problem } from "./problem.js";
+import type { Tensor } from "./tensor.js";
+
+/** Why a backend was passed over, as shown by `sageattn info` and on every result. */
+export interface Rejection {
+  readonly backend: BackendName;
+  readonly reason: UnavailableReason;
+  readonly message: string;
+}
+
+/** Backend packages core looks for; each exports `provider`. Core never imports them statically. */
+export const KNOWN_BACKEND_PACKAGES: readonly string[] = ["@sageattn/backend-cuda", "@sageattn/backend-webgpu", "@sageattn/backend-cpu-simd"];
+
+const providers = new Map<string, BackendProvider>([[jsProvider.name, jsProvider]]);
+const discoveryMisses: Rejection[] = [];
+const loads = new Map<string, Promise<Exit.Exit<AttentionBackend, BackendUnavailable>>>();
+let discovery: Promise<void> | undefined;
+
+const debug = (msg: string) => {
+  if (readEnv("SAGEATTN_DEBUG")) console.error(`[sageattn] ${msg}`);
+};
+
+/** Makes a backend available to selection (installed packages are found without this). */
+export function registerBackend(provider: BackendProvider): void {
+  providers.set(provider.name, provider);
+  const stale = discoveryMisses.findIndex((r) => r.backend === provider.name);
+  if (stale >= 0) discoveryMisses.splice(stale, 1);
+}
+
+function packageBackendName(pkg: string): string {
+  return pkg.replace("@sageattn/backend-", "");
+}
+
+/** Imports every known backend package that is installed, once. */
+export function discoverBackends(): Effect.Effect<void> {
+  discovery ??= (async () => {
+    for (const pkg of KNOWN_BACKEND_PACKAGES) {
+      const name = packageBackendName(pkg);
+      if (providers.has(name)) continue;
+      try {
+        const spec = pkg; // a variable, so bundlers leave the optional import alone
+        const mod = (await import(/* @vite-ignore */ spec)) as { provider?: BackendProvider };
+        if (mod.provider) registerBackend(mod.provider);
+        else discoveryMisses.push({ backend: name, reason: "NotInstalled", message: `${pkg} exports no provider` });
+      } catch (e) {
+        discoveryMisses.push({ backend: name, reason: "NotInstalled", message: `${pkg} could not be imported: ${(e as Error).message?.split("\n")[0]}` });
+      }
+    }
+  })();
+  const pending = discovery;
+  return Effect.promise(() => pending);
+}
+
+/** Providers in the order selection tries them. */
+export function providersByPriority(): BackendProvider[] {
+  return [...providers.values()].sort((a, b) => b.priority - a.priority);
+}
+
+/** Loads a backend once and remembers the outcome (success or the reason it is unavailable). */
+export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable> {
+  return Effect.flatMap(discoverBackends(), () =>
+    Effect.suspend(() => {
+      const provider = providers.get(name);
+      if (!provider) {
+        const miss = discoveryMisses.find((r) => r.backend === name);
+        return Effect.fail(new BackendUnavailable({ backend: name, reason: "NotInstalled", message: miss?.message ?? `no backend named "${name}" is registered` }));
+      }
+      let pending = loads.get(name);
+      if (!pending) {
+        pending = Effect.runPromiseExit(provider.load);
+        loads.set(name, pending);
+      }
+      const p = pending;
+      return Effect.flatMap(Effect.promise(() => p), (exit) => exit);
+    }),
+  );
+}
+
+/** Every backend core knows of, with the loaded backend or the reason it is unavailable. */
+export function backendStatus(): Effect.Effect<Array<{ name: BackendName; priority: number; backend?: AttentionBackend; rejection?: Rejection }>> {
+  return Effect.gen(function* () {
+    yield* discoverBackends();
+    const rows: Array<{ name: BackendName; priority: number; backend?: AttentionBackend; rejection?: Rejection }> = [];
+    for (const p of providersByPriority()) {
+      const exit = yield* Effect.exit(loadBackend(p.name));
+      if (Exit.isSuccess(exit)) rows.push({ name: p.name, priority: p.priority, backend: exit.value });
+      else rows.push({ name: p.name, priority: p.priority, rejection: rejectionOf(p.name, exit) });
+    }
+    for (const miss of discoveryMisses) rows.push({ name: miss.backend, priority: -1, rejection: miss });
+    return rows;
+  });
+}
+
+function rejectionOf(name: string, exit: Exit.Exit<unknown, BackendUnavailable>): Rejection {
+  if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
+    const e = exit.cause.error;
+    return { backend: name, reason: e.reason, message: e.message };
+  }
+  return { backend: name, reason: "FeatureMissing", message: Exit.isFailure(exit) ? String(exit.cause) : "unknown" };
+}
+
+/** The backend named by the call, by a device tensor among the inputs, or by SAGEATTN_BACKEND; undefined for auto. */
+function forcedBackend(requested: string | undefined, tensors: readonly Tensor[]): Effect.Effect<string | undefined, InvalidInput> {
+  const onDevice = tensors.find((t) => t.kind === "device");
+  if (onDevice && onDevice.kind === "device") {
+    const other = tensors.find((t) => t.kind === "device" && t.backend !== onDevice.backend);
+    if (other && other.kind === "device") return Effect.fail(invalid("InvalidOption", `inputs live on two backends: ${onDevice.backend} and ${other.backend}`));
+    if (requested && requested !== onDevice.backend)
+      return Effect.fail(invalid("InvalidOption", `backend "${requested}" asked for, but the inputs live on "${onDevice.backend}"`));
+    return Effect.succeed(onDevice.backend);
+  }
+  return Effect.succeed(requested ?? (readEnv("SAGEATTN_BACKEND") || undefined));
+}
+
+/** Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. */
+export function selectBackend(
+  p: Problem,
+  requested: string | undefined,
+  tensors: readonly Tensor[],
+): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
+  return Effect.gen(function* () {
+    const forced = yield* forcedBackend(requested, tensors);
+    yield* discoverBackends();
+    const rejected: Rejection[] = [];
+    const candidates = forced ? [forced] : providersByPriority().map((x) => x.name);
+    for (const name of candidates) {
+      const exit = yield* Effect.exit(loadBackend(name));
+      if (Exit.isFailure(exit)) {
+        const r = rejectionOf(name, exit);
+        if (forced) return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: r.reason, message: r.message }));
+        rejected.push(r);
+        continue;
+      }
+      const why = unsupportedBy(exit.value.capabilities, p);
+      if (why) {
+        if (forced) return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: "Unsupported", message: why }));
+        rejected.push({ backend: name, reason: "Unsupported", message: why });
+        continue;
+      }
+      if (!forced) rejected.push(...discoveryMisses);
+      debug(`chose ${name}${rejected.length ? `; passed over ${rejected.map((r) => `${r.backend} (${r.reason}: ${r.message})`).join(", ")}` : ""}`);
+      return { backend: exit.value, rejected };
+    }
+    return yield* Effect.fail(
+      new NoBackend({ message: `no backend can run this call: ${rejected.map((r) => `${r.backend}: ${r.message}`).join("; ")}`, rejected: rejected.map((r) => new BackendUnavailable(r)) }),
+    );
+  });
+}
+
+/** Disposes every loaded backend; the next call loads them again. */
+export function disposeBackends(): Effect.Effect<void> {
+  return Effect.gen(function* () {
+    const pending = [...loads.values()];
+    loads.clear();
+    for (const p of pending) {
+      const exit = yield* Effect.promise(() => p);
+      if (Exit.isSuccess(exit)) yield* exit.value.dispose;
+    }
+  });
+}
