@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { dispose } from "@sageattn/core";
+import { describeError, EXIT_FAILURE, EXIT_USAGE } from "./cli-util.js";
+import { benchCommand } from "./commands/bench.js";
+import { demoCommand } from "./commands/demo.js";
+import { infoCommand } from "./commands/info.js";
+import { runCommand } from "./commands/run.js";
+
+const HELP = `sageattn — SageAttention (INT8 Q·Kᵀ with K smoothing, FP16 P·V) on CUDA, WebGPU or WebAssembly SIMD
+
+usage: sageattn <command> [options]
+
+  info     the runtime, the backends found, and why any was rejected
+  demo     a realistic attention workload on the best backend: time, TOPS, accuracy
+  bench    a grid of shapes per backend, optionally against peers (onnxruntime, tfjs, torch)
+  run      attention on Q, K, V read from .npy or .safetensors files
+
+sageattn <command> --help for a command's options. SAGEATTN_BACKEND forces a backend; SAGEATTN_DEBUG=1 logs selection.`;
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  info: infoCommand,
+  demo: demoCommand,
+  bench: benchCommand,
+  run: runCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(HELP);
+    return name ? 0 : EXIT_USAGE;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`sageattn: unknown command "${name}"\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command(rest);
+  } catch (e) {
+    // parseArgs throws on unknown flags: a usage error, not a crash.
+    const code = (e as { code?: string }).code;
+    console.error(`sageattn ${name}: ${describeError(e)}`);
+    return code?.startsWith("ERR_PARSE_ARGS") ? EXIT_USAGE : EXIT_FAILURE;
+  } finally {
+    await dispose();
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
