@@ -68,7 +68,10 @@ async function checkCase(provider: BackendProvider, c: Case, sageRelL1: number, 
   const [qc, kc, vc] = [inputs.q, inputs.k, inputs.v].map(toCanonicalF32);
   const sage = sageReference(p, qc, kc, vc);
   const exact = exactReference(p, qc, kc, vc);
-  const vsSage = accuracy(got, sage.output);
+  // DESIGN §2 step 5 allows P·V summed in f16 per K block (the paper) or in f32 throughout; a backend is held to
+  // whichever of the two it tracks. Both oracles round P and V to f16 and quantize Q and K identically.
+  const other = sageReference({ ...p, pvAccumulation: p.pvAccumulation === "f32" ? "f16-block" : "f32" }, qc, kc, vc);
+  const vsSage = [accuracy(got, sage.output), accuracy(got, other.output)].reduce((a, b) => (b.relL1 < a.relL1 ? b : a));
   expect(vsSage.nonFinite, "non-finite outputs").toBe(0);
   expect(vsSage.relL1, `rel-L1 vs sage oracle (cos ${vsSage.cosine})`).toBeLessThanOrEqual(sageRelL1 + OUTPUT_ROUNDING[p.outputDtype]);
   // Rows that see no key must be exact zeros (not NaN, not garbage).

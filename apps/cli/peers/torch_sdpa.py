@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Times torch.nn.functional.scaled_dot_product_attention (flash and cuDNN backends) for `sageattn bench --peers`.
+
+Usage:
+  python3 torch_sdpa.py --batch 4 --heads 32 --seqlen 16384 --head-dim 128 [--causal] [--dtype f16|bf16]
+                        [--iterations 20] [--warmup 5] [--backends flash,cudnn] [--seqlen-k N]
+
+  --batch/-B, --heads/-H, --seqlen/-N, --head-dim/-D   shape of q, k, v: [B, H, N, D] ("HND"), random normal data
+  --seqlen-k      keys when different from queries (causal is then bottom-right aligned, as in sageattn)
+  --causal        causal masking
+  --dtype         f16 (default) or bf16
+  --iterations    timed calls (median reported), default 20
+  --warmup        untimed calls first, default 5
+  --backends      comma list among flash, cudnn, efficient, math; default flash,cudnn
+
+Prints one JSON line per backend:
+  {"peer": "torch-flash", "B": 4, "H": 32, "Nq": 16384, "Nk": 16384, "D": 128, "causal": false, "dtype": "f16",
+   "ms": 51.2, "tops": 343.5, "device": "NVIDIA H100 80GB HBM3", "torch": "2.11.0+cu130"}
+or, when a backend cannot run that shape: {"peer": "torch-cudnn", ..., "error": "..."}.
+TOPS = 4·B·H·Nq·Nk·D / t (halved when causal), the same formula sageattn's bench uses. Each call is timed alone
+with CUDA events after the warm-up. Exit status 2 when torch or CUDA is missing (one JSON line says why).
+"""
+import argparse
+import json
+import sys
+import warnings
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", "-B", type=int, required=True)
+    ap.add_argument("--heads", "-H", type=int, required=True)
+    ap.add_argument("--seqlen", "-N", type=int, required=True)
+    ap.add_argument("--seqlen-k", type=int, default=None)
+    ap.add_argument("--head-dim", "-D", type=int, required=True)
+    ap.add_argument("--causal", action="store_true")
+    ap.add_argument("--dtype", choices=["f16", "bf16"], default="f16")
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--backends", default="flash,cudnn")
+    a = ap.parse_args()
+    try:
+        import torch
+        import torch.nn.functional as F
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except Exception as e:  # noqa: BLE001 — report why instead of a traceback
+        print(json.dumps({"error": f"torch unavailable: {e}"}))
+        return 2
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "torch sees no CUDA device"}))
+        return 2
+
+    kinds = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+             "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    dtype = torch.float16 if a.dtype == "f16" else torch.bfloat16
+    nk = a.seqlen_k or a.seqlen
+    q = torch.randn(a.batch, a.heads, a.seqlen, a.head_dim, device="cuda", dtype=dtype)
+    k = torch.randn(a.batch, a.heads, nk, a.head_dim, device="cuda", dtype=dtype)
+    v = torch.randn(a.batch, a.heads, nk, a.head_dim, device="cuda", dtype=dtype)
+    warnings.filterwarnings("ignore")  # SDPA explains every backend it skips; stdout carries only the JSON lines
+    masks = [None]
+    if a.causal and nk != a.seqlen:
+        # SDPA's is_causal is top-left aligned; sageattn's causality is bottom-right. torch's lower-right causal bias
+        # keeps flash and cuDNN usable; a boolean mask is the fallback (most fused kernels refuse it).
+        i = torch.arange(a.seqlen, device="cuda")[:, None]
+        j = torch.arange(nk, device="cuda")[None, :]
+        masks = [j <= i + (nk - a.seqlen)]
+        try:
+            from torch.nn.attention.bias import causal_lower_right
+            masks.insert(0, causal_lower_right(a.seqlen, nk))
+        except ImportError:
+            pass
+    ops = 4 * a.batch * a.heads * a.seqlen * nk * a.head_dim / (2 if a.causal else 1)
+    base = {"B": a.batch, "H": a.heads, "Nq": a.seqlen, "Nk": nk, "D": a.head_dim, "causal": a.causal, "dtype": a.dtype,
+            "device": torch.cuda.get_device_name(), "torch": torch.__version__}
+
+    def call(mask):
+        if mask is not None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=a.causal)
+
+    for name in a.backends.split(","):
+        row = {"peer": f"torch-{name}", **base}
+        try:
+            with sdpa_kernel(kinds[name]):
+                mask, errors = None, []
+                for m in masks:  # the first form of the mask this backend accepts
+                    try:
+                        call(m)
+                        mask = m
+                        break
+                    except Exception as e:  # noqa: BLE001
+                        errors.append(str(e).split("\n")[0])
+                else:
+                    raise RuntimeError("; ".join(errors))
+                for _ in range(a.warmup):
+                    call(mask)
+                torch.cuda.synchronize()
+                times = []
+                for _ in range(a.iterations):
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    call(mask)
+                    end.record()
+                    end.synchronize()
+                    times.append(start.elapsed_time(end))
+            times.sort()
+            ms = times[len(times) // 2]
+            row.update(ms=round(ms, 4), tops=round(ops / (ms / 1e3) / 1e12, 1))
+        except Exception as e:  # noqa: BLE001 — a backend that cannot run this shape is reported, not fatal
+            row["error"] = str(e).split("\n")[0][:200]
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+/** Which of our backends a bench run uses: through core's registry (installed backend packages are discovered there). */
+import { Effect } from "effect";
+import { backendStatus, loadBackend, registerBackend, runToPromise, type AttentionBackend, type BackendProvider } from "@sageattn/core";
+
+export interface ChosenBackends {
+  readonly backends: AttentionBackend[];
+  readonly rejected: Array<{ backend: string; reason: string; message: string }>;
+  /** True when only the js reference was left (the caller then keeps to a small grid). */
+  readonly onlyReference: boolean;
+}
+
+/**
+ * The named backend (failing with its tagged reason when it cannot load), or every backend that loads, best first.
+ * The js reference is slow (float64 scalar code), so "all" leaves it out unless nothing else loads.
+ */
+export async function chooseBackends(name: string | undefined): Promise<ChosenBackends> {
+  if (name !== undefined) return { backends: [await runToPromise(loadBackend(name))], rejected: [], onlyReference: false };
+  const rows = await Effect.runPromise(backendStatus());
+  const loaded = rows.flatMap((r) => (r.backend ? [r.backend] : []));
+  const rejected = rows.flatMap((r) => (r.rejection ? [{ backend: r.rejection.backend, reason: r.rejection.reason, message: r.rejection.message }] : []));
+  const fast = loaded.filter((b) => b.name !== "js");
+  if (fast.length > 0) return { backends: fast, rejected, onlyReference: false };
+  return { backends: loaded.filter((b) => b.name === "js"), rejected, onlyReference: true };
+}
+
+/**
+ * Makes the cpu-simd backend use `threads` threads (the caller included) by registering its provider with that
+ * option before anything loads it. Returns false when the package is missing or has no such option.
+ */
+export async function useCpuThreads(threads: number): Promise<boolean> {
+  try {
+    const spec = "@sageattn/backend-cpu-simd";
+    const mod = (await import(spec)) as { provider?: BackendProvider; makeCpuSimd?: (o: { threads: number }) => BackendProvider["load"] };
+    if (!mod.provider || typeof mod.makeCpuSimd !== "function") return false;
+    registerBackend({ ...mod.provider, load: mod.makeCpuSimd({ threads }) });
+    return true;
+  } catch {
+    return false;
+  }
+}

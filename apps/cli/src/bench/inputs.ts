@@ -1,0 +1,101 @@
+import { Effect } from "effect";
+import { accuracy, bf16BitsToF32, decode16, encode16, exactReference, f16BitsToF32, hostTensor, makeQKV, resolveProblem, type HostTensor } from "@sageattn/core";
+import type { BenchCase, SliceAccuracy } from "./types.js";
+
+/** The same Q, K, V for every backend and peer of a case: Gaussian, seeded, HND contiguous, in the case's dtype. */
+export interface BenchInputs {
+  readonly case: BenchCase;
+  readonly q: HostTensor;
+  readonly k: HostTensor;
+  readonly v: HostTensor;
+}
+
+let cached: { key: string; q: HostTensor; k: HostTensor; v: HostTensor } | undefined;
+
+/**
+ * Inputs for a case. The last tensors made are kept, so cases that differ only in causality (the cuda grid lists
+ * them side by side) share them: drawing 3 × 2^28 Gaussian f16 values takes seconds.
+ */
+export function makeInputs(c: BenchCase, seed = 7): BenchInputs {
+  const key = `${c.B}x${c.H}x${c.N}x${c.D}${c.dtype}:${seed}`;
+  if (cached?.key !== key) {
+    cached = undefined; // let the previous tensors go before drawing new ones
+    const raw = makeQKV({ B: c.B, Hq: c.H, Hkv: c.H, Nq: c.N, Nk: c.N, D: c.D }, "gaussian", seed);
+    const shape = [c.B, c.H, c.N, c.D] as const;
+    const t = (x: Float32Array) => (c.dtype === "f32" ? hostTensor(x, shape, { dtype: "f32" }) : hostTensor(encode16(x, "f16"), shape, { dtype: "f16" }));
+    cached = { key, q: t(raw.q), k: t(raw.k), v: t(raw.v) };
+  }
+  return { case: c, q: cached.q, k: cached.k, v: cached.v };
+}
+
+/** The f32 values of a contiguous HND host tensor of the case (f16 decoded), for the CPU peers. */
+export function f32Values(t: HostTensor): Float32Array {
+  return t.data instanceof Float32Array ? t.data : decode16(t.data, t.dtype === "bf16" ? "bf16" : "f16");
+}
+
+/**
+ * The accuracy check runs on a slice: batch 0, the first heads, the last queries against all keys. With bottom-right
+ * causality the last queries of a row block see exactly the keys they see in the full problem, so the slice's exact
+ * attention is the full problem's, restricted.
+ */
+export interface CheckSlice {
+  readonly heads: number;
+  readonly q0: number;
+  readonly nq: number;
+}
+
+export function checkSlice(c: BenchCase): CheckSlice {
+  const nq = Math.min(c.N, 128);
+  return { heads: Math.min(c.H, 2), q0: c.N - nq, nq };
+}
+
+/** Rows [n0, n0 + n) of heads [0, heads) of batch 0 from canonical [B, H, N, D] values (or a contiguous HND host tensor). */
+export function sliceHND(source: ArrayLike<number> | HostTensor, c: BenchCase, heads: number, n0: number, n: number): Float32Array {
+  const out = new Float32Array(heads * n * c.D);
+  const host = "kind" in source ? source : undefined;
+  const values = host ? host.data : (source as ArrayLike<number>);
+  const decode = host && host.dtype !== "f32" ? (host.dtype === "f16" ? f16BitsToF32 : bf16BitsToF32) : undefined;
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < n; i++) {
+      const src = (h * c.N + n0 + i) * c.D;
+      const dst = (h * n + i) * c.D;
+      for (let d = 0; d < c.D; d++) out[dst + d] = decode ? decode(values[src + d]) : values[src + d];
+    }
+  return out;
+}
+
+/** The same slice from [B, N, H, D] values (onnxruntime's output layout). */
+export function sliceNHD(values: ArrayLike<number>, c: BenchCase, heads: number, n0: number, n: number): Float32Array {
+  const out = new Float32Array(heads * n * c.D);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < n; i++) {
+      const src = ((n0 + i) * c.H + h) * c.D;
+      const dst = (h * n + i) * c.D;
+      for (let d = 0; d < c.D; d++) out[dst + d] = values[src + d];
+    }
+  return out;
+}
+
+/** Exact attention (float64, core's oracle) on the check slice. */
+export function exactOnSlice(inputs: BenchInputs): Float64Array {
+  const c = inputs.case;
+  const s = checkSlice(c);
+  const q = sliceHND(inputs.q, c, s.heads, s.q0, s.nq);
+  const k = sliceHND(inputs.k, c, s.heads, 0, c.N);
+  const v = sliceHND(inputs.v, c, s.heads, 0, c.N);
+  const t = (x: Float32Array, n: number) => hostTensor(x, [1, s.heads, n, c.D]);
+  const p = Effect.runSync(resolveProblem(t(q, s.nq), t(k, c.N), t(v, c.N), { causal: c.causal, validate: false }));
+  return exactReference(p, q, k, v).output;
+}
+
+/** Cosine and rel-L1 of an output slice against the exact slice. */
+export function sliceAccuracy(slice: Float32Array, exact: Float64Array): SliceAccuracy {
+  const a = accuracy(slice, exact);
+  return { cosine: a.cosine, relL1: a.relL1 };
+}
+
+/** The check slice of a host output tensor (HND contiguous, any dtype). */
+export function outputSlice(out: HostTensor, c: BenchCase): Float32Array {
+  const s = checkSlice(c);
+  return sliceHND(out, c, s.heads, s.q0, s.nq);
+}

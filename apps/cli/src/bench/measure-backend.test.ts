@@ -1,0 +1,73 @@
+import { Effect } from "effect";
+import { DeviceError, jsBackend, type AttentionBackend, type DeviceTensor, type HostTensor, type Tensor } from "@sageattn/core";
+import { describe, expect, it } from "vitest";
+import { exactOnSlice, makeInputs } from "./inputs.js";
+import { benchBackend } from "./measure-backend.js";
+import type { BenchCase } from "./types.js";
+
+const plan = { warmup: 1, minRuns: 3, maxRuns: 3, budgetMs: 0, longRunMs: 10_000 };
+const c: BenchCase = { B: 1, H: 2, N: 64, D: 16, causal: true, dtype: "f32" };
+
+/** The js backend behind a pretend device: tensors live in handles, every upload/download/dispose is counted. */
+function fakeDevice(downloadMs: number) {
+  const live = new Set<number>();
+  let next = 0, downloads = 0;
+  const wrap = (t: HostTensor): DeviceTensor => {
+    const id = next++;
+    live.add(id);
+    return { kind: "device", backend: "fake", dtype: t.dtype, layout: t.layout, shape: t.shape, strides: t.strides, handle: t, dispose: () => void live.delete(id) };
+  };
+  const onHost = (t: Tensor) => (t.kind === "device" ? (t.handle as HostTensor) : t);
+  const backend: AttentionBackend = {
+    ...jsBackend,
+    name: "fake",
+    capabilities: { ...jsBackend.capabilities, deviceTensors: true },
+    upload: (t) => Effect.succeed(wrap(t)),
+    download: (t) =>
+      Effect.promise(async () => {
+        downloads++;
+        const end = performance.now() + downloadMs; // a slow read-back the timing must not count
+        while (performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+        return t.handle as HostTensor;
+      }),
+    attention: (p, q, k, v) => Effect.map(jsBackend.attention(p, onHost(q), onHost(k), onHost(v)), (o) => ({ output: wrap(o.output as HostTensor) })),
+    exactAttention: (p, q, k, v) => Effect.map(jsBackend.exactAttention!(p, onHost(q), onHost(k), onHost(v)), (o) => ({ output: wrap(o.output as HostTensor) })),
+  };
+  return { backend, live, downloads: () => downloads };
+}
+
+describe("benchBackend", () => {
+  it("host backend: sage and exact timings, accuracy against the exact slice", async () => {
+    const inputs = makeInputs(c);
+    const r = await benchBackend(jsBackend, inputs, () => exactOnSlice(inputs), plan, () => {});
+    expect("ms" in r.ours && r.ours.runs).toBe(3);
+    expect(r.exact && "tops" in r.exact && r.exact.tops).toBeGreaterThan(0);
+    expect(r.accuracy!.cosine).toBeGreaterThan(0.999);
+  });
+
+  it("device backend: uploads once, batches calls, reads back to synchronise without counting the copy, frees every tensor", async () => {
+    const inputs = makeInputs(c);
+    const fake = fakeDevice(30);
+    const r = await benchBackend(fake.backend, inputs, () => exactOnSlice(inputs), plan, () => {});
+    expect(r.accuracy!.cosine).toBeGreaterThan(0.999);
+    // Each run reads the last output back twice (30 ms each) and subtracts the second read from the total: what is
+    // left, per call, is the kernel's own time, well under one read-back.
+    expect("ms" in r.ours && r.ours.ms).toBeLessThan(25);
+    // Per kernel (sage, exact): a calibrating run, then warm-up and timed runs, two read-backs each.
+    expect(fake.downloads()).toBe(2 * 2 * (1 + plan.warmup + plan.minRuns));
+    expect("runs" in r.ours && r.ours.runs).toBeGreaterThan(plan.minRuns); // several calls per run
+    expect(fake.live.size).toBe(0);
+  });
+
+  it("a kernel that fails is reported with its tagged reason, not thrown", async () => {
+    const inputs = makeInputs(c);
+    const broken: AttentionBackend = {
+      ...jsBackend,
+      attention: () => Effect.fail(new DeviceError({ backend: "js", reason: "OutOfMemory", message: "no room" })),
+    };
+    const r = await benchBackend(broken, inputs, () => exactOnSlice(inputs), plan, () => {});
+    expect(r.ours).toEqual({ error: "backend js failed (OutOfMemory): no room" });
+    expect(r.accuracy).toBeNull();
+    expect(r.exact && "ms" in r.exact).toBe(true);
+  });
+});

@@ -1,0 +1,106 @@
+import { formatShape, formatTime, sig3 } from "./format.js";
+import { machineLine, type Machine } from "./machine.js";
+import { checkSlice } from "./inputs.js";
+import { isTiming, type BenchCase, type CaseResult, type SliceAccuracy, type Timing } from "./types.js";
+
+/** The whole run as one JSON document (`--json`). */
+export interface BenchDocument {
+  readonly tool: "sageattn bench";
+  readonly date: string;
+  readonly machine: Machine;
+  readonly threads: number;
+  readonly backends: ReadonlyArray<{ name: string; device: string; details: Readonly<Record<string, string>> }>;
+  readonly rejected: ReadonlyArray<{ backend: string; reason: string; message: string }>;
+  readonly notes: readonly string[];
+  readonly results: readonly CaseResult[];
+  readonly chart: string | null;
+}
+
+export const caseLabel = (c: BenchCase) => `${formatShape([c.B, c.H, c.N, c.D])} ${c.dtype}${c.causal ? " causal" : ""}`;
+
+/** Column values for one implementation on one case. */
+interface Row {
+  label: string;
+  name: string;
+  timing: Timing | undefined;
+  error: string | undefined;
+  accuracy: SliceAccuracy | null;
+}
+
+function rowsOf(r: CaseResult): Row[] {
+  const rows: Row[] = [];
+  for (const b of r.backends) {
+    rows.push({ label: "", name: `${b.backend} sage (ours)`, timing: isTiming(b.ours) ? b.ours : undefined, error: isTiming(b.ours) ? undefined : b.ours.error, accuracy: b.accuracy });
+    if (b.exact) rows.push({ label: "", name: `${b.backend} exact kernel`, timing: isTiming(b.exact) ? b.exact : undefined, error: isTiming(b.exact) ? undefined : b.exact.error, accuracy: null });
+  }
+  for (const p of r.peers)
+    rows.push(
+      p.status === "ok"
+        ? { label: "", name: p.peer, timing: p.timing, error: undefined, accuracy: p.accuracy }
+        : { label: "", name: p.peer, timing: undefined, error: `${p.status}: ${p.error}`, accuracy: null },
+    );
+  if (rows.length) rows[0].label = caseLabel(r.case);
+  return rows;
+}
+
+/** The table a person reads: per case, ours first, then the exact kernel and the peers with ours/them ratios. */
+export function formatTable(doc: BenchDocument): string {
+  const out: string[] = [];
+  out.push(`sageattn bench · ${machineLine(doc.machine)} · ${doc.threads} thread${doc.threads === 1 ? "" : "s"}`);
+  for (const b of doc.backends) {
+    const details = Object.entries(b.details).map(([k, v]) => `${k} ${v}`).join(", ");
+    out.push(`  ${b.name}: ${b.device}${details ? ` (${details})` : ""}`);
+  }
+  for (const r of doc.rejected) out.push(`  ${r.backend}: not run (${r.reason}: ${r.message})`);
+  for (const n of doc.notes) out.push(`  note: ${n}`);
+  const grids = [...new Set(doc.results.map((r) => r.grid))];
+  for (const grid of grids) {
+    const results = doc.results.filter((r) => r.grid === grid);
+    const maxTops = Math.max(0, ...results.flatMap((r) => rowsOf(r).map((x) => x.timing?.tops ?? 0)));
+    const giga = maxTops < 1;
+    const unit = giga ? "GOPS" : "TOPS";
+    const s = checkSlice(results[0].case);
+    out.push("");
+    out.push(`grid ${grid} · end to end, median after warm-up · accuracy vs exact float64 on ${s.heads} head(s) × last ${s.nq} queries`);
+    const header = ["shape", "implementation", "time", unit, "ours/this", "cos", "rel-L1"];
+    const table: string[][] = [header];
+    for (const r of results) {
+      const rows = rowsOf(r);
+      const oursTops = isTiming(r.backends[0]?.ours) ? r.backends[0].ours.tops : undefined;
+      rows.forEach((row, i) => {
+        const t = row.timing;
+        const ratio = t && oursTops && i > 0 ? `${sig3(oursTops / t.tops)}×` : "";
+        const acc = row.accuracy;
+        table.push([
+          row.label,
+          row.name,
+          t ? formatTime(t.ms) : "—",
+          t ? sig3(giga ? t.tops * 1e3 : t.tops) : "—",
+          ratio,
+          acc ? `${Number.isFinite(acc.cosine) ? acc.cosine.toFixed(5) : "NaN"}${poorAccuracy(acc) ? " ✗" : ""}` : "",
+          acc ? acc.relL1.toExponential(1) : "",
+        ]);
+        if (row.error) table.push(["", `  ↳ ${row.error}`, "", "", "", "", ""]);
+      });
+    }
+    out.push(alignTable(table));
+    if (results.some((r) => [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((a) => a && poorAccuracy(a))))
+      out.push("✗ accuracy far from exact attention (cos < 0.999 or rel-L1 > 0.05): that output is wrong, whatever its speed");
+  }
+  return out.join("\n");
+}
+
+/** Far from exact: DESIGN's bar is cos ≥ 0.9998 and rel-L1 ≤ 0.02; flag anything clearly off (NaN included). */
+export const poorAccuracy = (a: SliceAccuracy) => !(a.cosine >= 0.999) || !(a.relL1 <= 0.05);
+
+/** Left-aligns the first two columns, right-aligns the numbers; an error row's long text is not padded. */
+function alignTable(rows: string[][]): string {
+  const isNote = (r: string[]) => r[1].startsWith("  ↳");
+  const widths = rows[0].map((_, i) => Math.max(...rows.filter((r) => !isNote(r)).map((r) => r[i].length)));
+  return rows
+    .map((r) => {
+      if (isNote(r)) return `${"".padEnd(widths[0])}  ${r[1]}`;
+      return r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ").trimEnd();
+    })
+    .join("\n");
+}

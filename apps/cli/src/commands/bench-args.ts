@@ -1,0 +1,67 @@
+import { availableParallelism, cpus } from "node:os";
+import { parseArgs } from "node:util";
+import { UsageError } from "../io/errors.js";
+import { GRID_NAMES, type GridName } from "../bench/grid.js";
+
+export const BENCH_USAGE = `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
+
+Times SageAttention end to end (smoothing and quantization included) per backend, beside the backend's own exact
+kernel, and checks its accuracy against exact float64 attention on a slice of each case.
+TOPS = 4·B·H·Nq·Nk·D / time (halved when causal). Each number is the median of several runs after warm-up.
+
+Options:
+  --backend NAME|all    cuda, webgpu, cpu-simd, js, or all (default: every available backend but the slow js one)
+  --peers               also time other libraries on the same inputs: onnxruntime-node and onnxruntime-web (wasm)
+                        MultiHeadAttention and tfjs-wasm on CPU grids; torch SDPA (python3) on the cuda grid
+  --grid NAME           cpu:       B=1 H=8 D=64 f32, N 512, 1024, 2048 (the default for CPU backends)
+                        cpu-large: cpu plus B=1 H=1 N=32768
+                        gpu:       cuda: B=4 H=32 fp16, D 64/128, causal off/on, N 1K-16K; webgpu: B=1 H=32 D=128 N=4096
+                                   (the default for GPU backends)
+                        quick:     B=1 H=2 D=64 f32, N 64 and 128 (seconds, any backend)
+  --threads N           threads for CPU backends and peers (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
+  --json                print one JSON document on stdout (no table, no progress)
+  --chart PATH          write an SVG chart of throughput per N for every backend and peer
+  -h, --help            show this help
+
+Progress is shown on stderr when it is a terminal.
+Exit status: 0 done; 1 a run of ours failed or its output was far from exact attention; 2 bad command line.
+Example:
+  sageattn bench --peers --chart bench.svg`;
+
+export interface BenchArgs {
+  readonly help: boolean;
+  /** undefined: every available backend but js. */
+  readonly backend: string | undefined;
+  readonly peers: boolean;
+  readonly grid: GridName | undefined;
+  readonly threads: number | undefined;
+  readonly json: boolean;
+  readonly chart: string | undefined;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      backend: { type: "string" },
+      peers: { type: "boolean" },
+      grid: { type: "string" },
+      threads: { type: "string" },
+      json: { type: "boolean" },
+      chart: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const grid = values.grid;
+  if (grid !== undefined && !(GRID_NAMES as readonly string[]).includes(grid)) throw new UsageError(`--grid must be one of ${GRID_NAMES.join(", ")}, got ${grid}`);
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    threads = Number(values.threads);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`--threads must be a whole number from 1, got ${values.threads}`);
+  }
+  if (values.chart !== undefined && !values.chart.toLowerCase().endsWith(".svg")) throw new UsageError(`--chart writes an SVG file: name it *.svg, got ${values.chart}`);
+  const backend = values.backend === undefined || values.backend === "all" ? undefined : values.backend;
+  return { help: values.help ?? false, backend, peers: values.peers ?? false, grid: grid as GridName | undefined, threads, json: values.json ?? false, chart: values.chart };
+}

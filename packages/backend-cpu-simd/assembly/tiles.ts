@@ -1,0 +1,83 @@
+// Tile geometry and record layouts shared by every kernel (the TypeScript side mirrors them in src/records.ts).
+//
+// Knobs (2-core AMD EPYC dev VM, Node 20 / V8, H=8 D=64 N=1024, one thread, kernel only):
+//   TILE_ROWS 64: query rows per task. 32, 64 and 128 measured within the noise of that shared machine
+//                 (±25% run to run); 64 keeps a tile's Q, logits, P and accumulator within L1+L2 at D ≤ 128
+//                 and gives 16 tasks per head at N=1024 for the threads to share.
+//   KEY_BLOCK 64: keys per online-softmax step; fixed by Sage's K quantization block and by the
+//                 int16 P·V overflow bound (64 · 8191 · 4095 < 2^31).
+
+/** Keys per block: the K quantization block and the online-softmax step. */
+export const KEY_BLOCK: i32 = 64;
+/** Query rows per task tile (a multiple of 4: the micro-kernels work on 4 rows at once). */
+export const TILE_ROWS: i32 = 64;
+/** Tokens per Q quantization block. */
+export const Q_BLOCK: i32 = 128;
+/** P is quantized to [0, P_LEVELS] in the int8 kernel's P·V. */
+export const P_LEVELS: f32 = 8191.0;
+/** V is quantized to [-V_LEVELS, V_LEVELS] per (key block, channel). */
+export const V_LEVELS: f32 = 4095.0;
+
+/** Attention task record: 18 i32 words, one per (sequence, head, query tile). */
+export const ATTN_RECORD_BYTES: i32 = 72;
+// Field byte offsets inside an attention record.
+export const A_Q = 0; // f32 rows [nq][Dp] of this (sequence, head), row 0 of the sequence
+export const A_NQ = 4;
+export const A_I0 = 8; // first query row of the tile, within the sequence
+export const A_ROWS = 12; // rows in the tile (≤ TILE_ROWS)
+export const A_K = 16; // int8 kernel: K blocks as i16 pairs; exact kernel: K blocks transposed, f32
+export const A_SK = 20; // f32 scale per K block (int8 kernel)
+export const A_V = 24; // int8 kernel: V blocks as i16 key pairs; exact kernel: f32 rows [nk][Dp]
+export const A_SV = 28; // f32 [blocks][Dp] V scales (int8 kernel)
+export const A_NK = 32;
+export const A_OUT = 36; // f32 rows [nq][Dp]
+export const A_STATS = 40; // f32 [nq][3]: running max (base 2), sum, q·mean(K); 0 when no LSE is asked
+export const A_KMEAN = 44; // f32 [Dp] mean of K over the sequence (int8 kernel)
+export const A_MASK = 48; // mask element of (row 0, key 0) of this sequence and head; 0 when none
+export const A_MASK_KIND = 52; // 0 none, 1 boolean (u8), 2 additive (f32, natural-log units)
+export const A_MASK_STRIDE = 56; // mask elements per query row
+export const A_CAUSAL = 60; // 1: key j visible to query i iff j ≤ i + nk − nq
+export const A_DP = 64; // padded head dim (multiple of 8)
+export const A_FOLD = 68; // f32 smScale·log2(e)
+
+/** Key/value preparation record: 10 i32 words, one per (sequence, kv head). */
+export const KV_RECORD_BYTES: i32 = 40;
+export const P_K = 0; // f32 rows [nk][Dp]
+export const P_V = 4; // f32 rows [nk][Dp]
+export const P_NK = 8;
+export const P_KMEAN = 12; // out: f32 [Dp]
+export const P_K_OUT = 16; // out: K blocks (int8: i16 pairs; exact: transposed f32)
+export const P_SK = 20; // out: f32 per block
+export const P_V_OUT = 24; // out: V blocks as i16 key pairs (int8 kernel)
+export const P_SV = 28; // out: f32 [blocks][Dp]
+export const P_DP = 32;
+export const P_SMOOTH = 36; // 1: subtract the mean of K before quantizing
+
+/** Scratch bytes one thread needs for head dim Dp (query tile, logits, probabilities, accumulators, row state). */
+export function scratchBytesFor(Dp: i32): i32 {
+  return TILE_ROWS * Dp * 4 * 2 + TILE_ROWS * KEY_BLOCK * 4 * 2 + TILE_ROWS * 4 * 8 + Dp * 8 + 256;
+}
+
+// Byte offsets of the scratch areas, in the order scratchBytesFor counts them (no objects: the kernels allocate nothing).
+// @ts-ignore: decorator
+@inline export function scratchQ(base: usize): usize { return base; }
+// @ts-ignore: decorator
+@inline export function scratchO(base: usize, Dp: i32): usize { return base + <usize>(TILE_ROWS * Dp * 4); }
+// @ts-ignore: decorator
+@inline export function scratchS(base: usize, Dp: i32): usize { return base + <usize>(TILE_ROWS * Dp * 8); }
+// @ts-ignore: decorator
+@inline export function scratchP(base: usize, Dp: i32): usize { return scratchS(base, Dp) + <usize>(TILE_ROWS * KEY_BLOCK * 4); }
+/** Per-row f32 state: sQ, m, l, alpha at row offsets 0, 1, 2, 3 × TILE_ROWS. */
+// @ts-ignore: decorator
+@inline export function scratchRows(base: usize, Dp: i32): usize { return scratchP(base, Dp) + <usize>(TILE_ROWS * KEY_BLOCK * 4); }
+/** Dp f64 values (channel sums in the K pre-pass). */
+// @ts-ignore: decorator
+@inline export function scratchF64(base: usize, Dp: i32): usize { return (scratchRows(base, Dp) + <usize>(TILE_ROWS * 4 * 8) + 7) & ~7; }
+
+/** Last key + 1 that query i may see (bottom-right causality), or nk without causality. */
+// @ts-ignore: decorator
+@inline export function keyLimit(i: i32, nq: i32, nk: i32, causal: bool): i32 {
+  if (!causal) return nk;
+  const lim = i + (nk - nq) + 1;
+  return lim < 0 ? 0 : lim > nk ? nk : lim;
+}

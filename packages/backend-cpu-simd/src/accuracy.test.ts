@@ -1,0 +1,68 @@
+// Accuracy of both kernels against core's oracles, on DESIGN's distributions and the shapes the kernels treat
+// specially (tails of K blocks and Q blocks, GQA, Nq ≠ Nk, causal, padded head dims).
+// The int8 kernel sums P·V exactly in int32 and then in f32, so it is held tightly to the sage oracle with f32
+// accumulation (the oracle's default f16-block summation adds its own rounding: see the conformance suite).
+import { accuracy, exactReference, sageReference, toCanonicalF32, type AttentionOptions, type Distribution } from "@sageattn/core";
+import { Effect } from "effect";
+import { afterAll, describe, expect, it } from "vitest";
+import { makeCpuSimd } from "./backend.js";
+import { inputs } from "./test-inputs.js";
+
+const backend = await Effect.runPromise(makeCpuSimd({ threads: 1 }));
+afterAll(() => Effect.runPromise(backend.dispose));
+
+type Shape = { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number };
+const cases: [Shape, Distribution, AttentionOptions][] = [
+  [{ B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 }, "gaussian", {}],
+  [{ B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 }, "k-bias", {}],
+  [{ B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 }, "heavy-tail", {}],
+  [{ B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 }, "sink", { returnLse: true }],
+  [{ B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 }, "constant", {}],
+  [{ B: 2, Hq: 4, Hkv: 1, Nq: 131, Nk: 300, D: 128 }, "k-bias", { causal: true, returnLse: true }],
+  [{ B: 1, Hq: 3, Hkv: 3, Nq: 200, Nk: 65, D: 20 }, "gaussian", { causal: true }],
+];
+
+const name = (s: Shape, dist: string, o: AttentionOptions) =>
+  `B${s.B} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} ${dist}${Object.entries(o).map(([k, v]) => ` ${k}=${v}`).join("")}`;
+
+describe("int8 kernel vs the sage oracle (f32 P·V accumulation) and exact attention", () => {
+  for (const [s, dist, o] of cases)
+    it(name(s, dist, o), async () => {
+      const x = inputs(s, dist, o);
+      const got = await Effect.runPromise(backend.attention(x.p, x.q, x.k, x.v));
+      const out = toCanonicalF32(got.output as never);
+      const sage = sageReference({ ...x.p, pvAccumulation: "f32" }, x.raw.q, x.raw.k, x.raw.v);
+      const exact = exactReference(x.p, x.raw.q, x.raw.k, x.raw.v);
+      const vsSage = accuracy(out, sage.output), vsExact = accuracy(out, exact.output);
+      expect(vsSage.nonFinite).toBe(0);
+      expect(vsSage.relL1, "rel-L1 vs sage (f32 accumulation)").toBeLessThanOrEqual(1e-3);
+      const oracleVsExact = accuracy(Float32Array.from(sage.output), exact.output);
+      // No worse than the oracle itself against exact (heavy tails exceed DESIGN's 0.02 in the oracle too).
+      expect(vsExact.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(Math.max(0.02, oracleVsExact.relL1 * 1.05));
+      expect(vsExact.cosine, "cosine vs exact").toBeGreaterThanOrEqual(Math.min(0.9998, oracleVsExact.cosine - 1e-5));
+      if (o.returnLse) {
+        const lse = got.lse!;
+        for (let r = 0; r < lse.length; r++)
+          if (sage.lse[r] === -Infinity) expect(lse[r]).toBe(-Infinity);
+          else expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(sage.lse[r])));
+      }
+    });
+});
+
+describe("exact f32 kernel vs the float64 exact oracle", () => {
+  for (const [s, dist, o] of cases)
+    it(name(s, dist, o), async () => {
+      const x = inputs(s, dist, o);
+      const got = await Effect.runPromise(backend.exactAttention!(x.p, x.q, x.k, x.v));
+      const exact = exactReference(x.p, x.raw.q, x.raw.k, x.raw.v);
+      const a = accuracy(toCanonicalF32(got.output as never), exact.output);
+      expect(a.nonFinite).toBe(0);
+      expect(a.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(2e-6);
+      if (o.returnLse) {
+        const lse = got.lse!;
+        for (let r = 0; r < lse.length; r++)
+          if (exact.lse[r] === -Infinity) expect(lse[r]).toBe(-Infinity);
+          else expect(Math.abs(lse[r] - exact.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(exact.lse[r])));
+      }
+    });
+});

@@ -1,0 +1,240 @@
+import {
+  BackendUnavailable, DeviceError, DTYPES, LOG2E, MAX_HEAD_DIM, hostTensor, resolveProblem,
+  type AttentionBackend, type AttentionOutput, type HostTensor, type Problem, type Tensor,
+} from "@sageattn/core";
+import { Effect } from "effect";
+import { COUNTER_AT, Engine, chooseBuild, type Build } from "./engine.js";
+import { probeFeatures } from "./features.js";
+import { readCanonical, touchedF32, writeCanonical } from "./io.js";
+import { planCall, writeRecords, type Plan } from "./plan.js";
+import { WorkerPool, workersAvailable } from "./pool.js";
+import type { TaskKind } from "./records.js";
+
+const NAME = "cpu-simd";
+
+/**
+ * Calls with less work than this (flops, 4·Nq·Nk·D per head) run on the calling thread alone: waking workers
+ * costs tens of microseconds. Measured on the dev box (Node 20): threads pay off from about 4 MFLOP.
+ */
+const MIN_THREADED_FLOPS = 4e6;
+
+export interface CpuSimdOptions {
+  /** Threads including the caller (default: the hardware's, at most 16); 1 runs everything on the caller. */
+  readonly threads?: number;
+  /** Force a build (tests compare them); default: relaxed SIMD where it validates, else SIMD128. */
+  readonly build?: Build;
+}
+
+/** The backend with two probes for tests and benchmarks. */
+export interface CpuSimdBackend extends AttentionBackend {
+  /** Bytes of wasm memory in use (it grows to the largest call's need and stays there). */
+  readonly wasmMemoryBytes: () => number;
+  /** Threads a large call runs on, the caller included. */
+  readonly threads: number;
+}
+
+function hardwareThreads(): number {
+  const g = globalThis as { navigator?: { hardwareConcurrency?: number } };
+  const n = g.navigator?.hardwareConcurrency;
+  if (typeof n === "number" && n > 0) return n;
+  return 1;
+}
+
+async function nodeThreads(): Promise<number | undefined> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (!g.process?.versions?.node) return undefined;
+  try {
+    const name = "node:os";
+    const os = (await import(/* @vite-ignore */ name)) as typeof import("node:os");
+    return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+  } catch {
+    return undefined;
+  }
+}
+
+async function cpuName(): Promise<string> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (g.process?.versions?.node) {
+    try {
+      const name = "node:os";
+      const os = (await import(/* @vite-ignore */ name)) as typeof import("node:os");
+      const model = os.cpus()[0]?.model?.trim();
+      if (model) return `${model} (${os.cpus().length} logical cores)`;
+    } catch {
+      // fall through to the generic name
+    }
+  }
+  return `CPU (${hardwareThreads()} logical cores)`;
+}
+
+const unavailable = (reason: "FeatureMissing" | "NotInstalled", message: string, cause?: unknown) =>
+  new BackendUnavailable({ backend: NAME, reason, message, cause });
+
+const deviceError = (reason: "KernelFailed" | "OutOfMemory" | "Disposed", message: string, cause?: unknown) =>
+  new DeviceError({ backend: NAME, reason, message, cause });
+
+/** Loads the backend: picks the module, makes the memory, starts the workers. */
+export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimdBackend, BackendUnavailable> =>
+  Effect.gen(function* () {
+    const f = probeFeatures();
+    if (!f.webAssembly) return yield* Effect.fail(unavailable("FeatureMissing", "this runtime has no WebAssembly"));
+    if (!f.simd128) return yield* Effect.fail(unavailable("FeatureMissing", "this runtime's WebAssembly has no SIMD128"));
+    const wanted = options.threads ?? Math.min(16, (yield* Effect.promise(nodeThreads)) ?? hardwareThreads());
+    if (!Number.isInteger(wanted) || wanted < 1) return yield* Effect.fail(unavailable("FeatureMissing", `threads must be a positive integer, got ${options.threads}`));
+    const shared = wanted > 1 && f.sharedMemory && workersAvailable();
+    let build = chooseBuild(f, shared);
+    if (options.build) {
+      if (options.build === "relaxed-simd" && build !== "relaxed-simd")
+        return yield* Effect.fail(unavailable("FeatureMissing", "relaxed SIMD was asked for but this runtime does not validate it"));
+      build = options.build;
+    }
+    if (!build) return yield* Effect.fail(unavailable("FeatureMissing", "neither module validates in this runtime"));
+    const chosen = build;
+    const engine = yield* Effect.tryPromise({
+      try: () => Engine.create(chosen, shared),
+      catch: (e) => unavailable("FeatureMissing", `instantiating the ${chosen} module failed: ${String(e)}`, e),
+    });
+    let pool: WorkerPool | undefined;
+    let threadNote = "";
+    if (shared) {
+      pool = yield* Effect.tryPromise({ try: () => WorkerPool.start(wanted - 1, engine.module, engine.bytes, engine.memory), catch: (e) => e }).pipe(
+        Effect.catchAll((e) => {
+          threadNote = ` (workers failed to start: ${String(e)})`;
+          return Effect.succeed(undefined);
+        }),
+      );
+    } else if (wanted > 1) {
+      threadNote = !f.sharedMemory ? " (no SharedArrayBuffer: single-threaded)" : " (no workers in this runtime: single-threaded)";
+    }
+    const device = yield* Effect.promise(cpuName);
+    const backend = backendOn(engine, pool, device, threadNote);
+    yield* warmUp(backend);
+    return backend;
+  });
+
+/**
+ * A few small calls on every thread, so that V8 has the kernels' optimized code ready before the first real call
+ * (wasm starts in a baseline tier and tiers up between calls; one long first call would run at half speed).
+ */
+function warmUp(b: CpuSimdBackend): Effect.Effect<void> {
+  const N = 256, D = 64, H = 2 * b.threads;
+  const data = new Float32Array(H * N * D);
+  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
+  const t = hostTensor(data, [1, H, N, D]);
+  return resolveProblem(t, t, t, { causal: true }).pipe(
+    Effect.flatMap((p) => Effect.all([b.attention(p, t, t, t), b.exactAttention!(p, t, t, t)])),
+    Effect.repeatN(2),
+    Effect.ignore,
+  );
+}
+
+function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string, threadNote: string): CpuSimdBackend {
+  const k = engine.kernels;
+  const tileRows = k.tileRows();
+  const threads = 1 + (pool?.size ?? 0);
+  const lock = Effect.unsafeMakeSemaphore(1);
+  let disposed = false;
+
+  function runTasks(kind: TaskKind, plan: Plan, table: number, count: number, threaded: boolean, first?: () => void): Promise<void> | undefined {
+    const f = k[kind];
+    const local = (t: number) => f(table, t, plan.scratch);
+    if (!threaded || !pool) {
+      first?.();
+      for (let t = 0; t < count; t++) local(t);
+      return undefined;
+    }
+    return pool.run(kind, table, count, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, first);
+  }
+
+  function prepare(p: Problem, q: HostTensor, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
+    const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows);
+    try {
+      engine.ensure(plan.end);
+    } catch (e) {
+      throw deviceError("OutOfMemory", `the call needs ${(plan.end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`, e);
+    }
+    const f32 = engine.f32;
+    writeCanonical(q, f32, plan.q >> 2, plan.Dp);
+    writeCanonical(kk, f32, plan.k >> 2, plan.Dp);
+    writeCanonical(v, f32, plan.v >> 2, plan.Dp);
+    if (p.mask) engine.u8.set(new Uint8Array(p.mask.data.buffer, p.mask.data.byteOffset, p.mask.data.byteLength), plan.mask);
+    writeRecords(plan, p, engine.i32, f32, tileRows);
+    return plan;
+  }
+
+  function finish(p: Problem, plan: Plan, values?: Float32Array<ArrayBuffer>): AttentionOutput {
+    const f32 = engine.f32;
+    const output = readCanonical(f32, plan.out >> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, values);
+    if (!p.returnLse) return { output };
+    const n = p.B * p.Hq * p.Nq;
+    const lse = new Float32Array(n);
+    const s = plan.stats >> 2;
+    for (let r = 0; r < n; r++) {
+      const m = f32[s + 3 * r], l = f32[s + 3 * r + 1], qm = f32[s + 3 * r + 2];
+      lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+    }
+    return { output, lse };
+  }
+
+  const run = (exact: boolean) => (p: Problem, q: Tensor, kk: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> =>
+    lock.withPermits(1)(
+      Effect.suspend(() => {
+        if (disposed) return Effect.fail(deviceError("Disposed", "the cpu-simd backend was disposed"));
+        if (q.kind !== "host" || kk.kind !== "host" || v.kind !== "host")
+          return Effect.fail(deviceError("KernelFailed", "cpu-simd takes host tensors (its memory is the host's)"));
+        const flops = 4 * p.B * p.Hq * p.Nq * p.Nk * p.D;
+        const threaded = pool !== undefined && flops >= MIN_THREADED_FLOPS;
+        const prepKind: TaskKind = exact ? "prepareKvF32" : "prepareKvInt8";
+        const attnKind: TaskKind = exact ? "attendF32" : "attendInt8";
+        const fail = (e: unknown) => (e instanceof DeviceError ? e : deviceError("KernelFailed", `kernel failed: ${String(e)}`, e));
+        if (!threaded)
+          return Effect.try({
+            try: () => {
+              const plan = prepare(p, q, kk, v, exact, false);
+              runTasks(prepKind, plan, plan.kvTable, plan.kvCount, false);
+              runTasks(attnKind, plan, plan.attnTable, plan.attnCount, false);
+              return finish(p, plan);
+            },
+            catch: fail,
+          });
+        return Effect.tryPromise({
+          try: async () => {
+            const plan = prepare(p, q, kk, v, exact, true);
+            await runTasks(prepKind, plan, plan.kvTable, plan.kvCount, true);
+            // The output array's first touch overlaps the workers' first tiles.
+            let values: Float32Array<ArrayBuffer> | undefined;
+            await runTasks(attnKind, plan, plan.attnTable, plan.attnCount, true, () => (values = touchedF32(p.B * p.Hq * p.Nq * p.D)));
+            return finish(p, plan, values);
+          },
+          catch: fail,
+        });
+      }),
+    );
+
+  return {
+    name: NAME,
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true },
+    device,
+    details: {
+      build: engine.build,
+      threads: `${threads}${threadNote}`,
+      memory: engine.shared ? "shared" : "unshared",
+      kernels: "int8 Q·Kᵀ (i32x4.dot_i16x8_s), P·V in 16-bit fixed point; exact f32 baseline",
+    },
+    upload: (t: HostTensor) =>
+      Effect.fail(deviceError("KernelFailed", `cpu-simd keeps no tensors between calls (tensor ${t.shape.join("×")}); pass host tensors`)),
+    download: () => Effect.fail(deviceError("KernelFailed", "cpu-simd keeps no tensors between calls")),
+    attention: run(false),
+    exactAttention: run(true),
+    wasmMemoryBytes: () => engine.memory.buffer.byteLength,
+    threads,
+    // Waits for a call in flight, then ends the workers (a process with no other work can then exit).
+    dispose: lock.withPermits(1)(
+      Effect.sync(() => {
+        disposed = true;
+        pool?.dispose();
+        pool = undefined;
+      }),
+    ),
+  };
+}

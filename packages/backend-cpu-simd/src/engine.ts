@@ -1,0 +1,84 @@
+import { MAX_PAGES, PLAIN_SHARED, PLAIN_UNSHARED, RELAXED_SHARED, RELAXED_UNSHARED } from "./generated/wasm.js";
+import type { Features } from "./features.js";
+import type { KernelExports } from "./records.js";
+
+/** Which module runs: plain SIMD128 or relaxed SIMD. */
+export type Build = "simd128" | "relaxed-simd";
+
+/** Bytes below this address are the engine's own (the batch counter); call data starts here. */
+export const ARENA_BASE = 65536;
+/** Byte address of the atomic task counter. */
+export const COUNTER_AT = 1024;
+const PAGE = 65536;
+
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The module bytes for a build and memory kind. */
+export function moduleBytes(build: Build, shared: boolean): Uint8Array<ArrayBuffer> {
+  if (build === "relaxed-simd") return decodeBase64(shared ? RELAXED_SHARED : RELAXED_UNSHARED);
+  return decodeBase64(shared ? PLAIN_SHARED : PLAIN_UNSHARED);
+}
+
+/** The best build this runtime validates, or undefined without SIMD128. */
+export function chooseBuild(f: Features, shared: boolean): Build | undefined {
+  if (f.relaxedSimd && WebAssembly.validate(moduleBytes("relaxed-simd", shared))) return "relaxed-simd";
+  if (f.simd128 && WebAssembly.validate(moduleBytes("simd128", shared))) return "simd128";
+  return undefined;
+}
+
+function newMemory(shared: boolean): WebAssembly.Memory {
+  // Shared memories reserve their maximum up front; fall back to less address space where that is refused.
+  let lastError: unknown;
+  for (const maximum of [MAX_PAGES, 16384, 4096]) {
+    try {
+      return new WebAssembly.Memory({ initial: 2, maximum, shared });
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw lastError;
+}
+
+/** One instantiated module on its memory, with the views the host side writes through. */
+export class Engine {
+  private constructor(
+    readonly build: Build,
+    readonly shared: boolean,
+    readonly bytes: Uint8Array<ArrayBuffer>,
+    readonly memory: WebAssembly.Memory,
+    readonly module: WebAssembly.Module,
+    readonly kernels: KernelExports,
+  ) {}
+
+  static async create(build: Build, shared: boolean): Promise<Engine> {
+    const bytes = moduleBytes(build, shared);
+    const memory = newMemory(shared);
+    const module = await WebAssembly.compile(bytes);
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    return new Engine(build, shared, bytes, memory, module, instance.exports as unknown as KernelExports);
+  }
+
+  /** Grows memory so that bytes [0, end) exist; throws RangeError when the runtime refuses. */
+  ensure(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end <= have) return;
+    this.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  get f32(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
+
+  get i32(): Int32Array {
+    return new Int32Array(this.memory.buffer);
+  }
+
+  get u8(): Uint8Array {
+    return new Uint8Array(this.memory.buffer);
+  }
+}

@@ -1,0 +1,379 @@
+// api.cu — the C ABI of sageattn.h: status mapping, device and memory helpers, and sa_attention, which resolves a
+// sa_params into the kernels' geometry, carves the workspace and enqueues the pre-pass and the attention kernel.
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include "kernels.h"
+#include "sageattn.h"
+
+namespace {
+
+thread_local std::string last_error;
+
+int32_t fail(int32_t status, const std::string& message) {
+  last_error = message;
+  return status;
+}
+
+int32_t status_of(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return SA_OK;
+    case cudaErrorMemoryAllocation: return SA_ERR_OUT_OF_MEMORY;
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+    case cudaErrorInvalidDevice:
+    case cudaErrorCompatNotSupportedOnDevice:
+    case cudaErrorSystemDriverMismatch: return SA_ERR_NO_DEVICE;
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorUnsupportedPtxVersion:
+    case cudaErrorInvalidPtx: return SA_ERR_UNSUPPORTED;
+    case cudaErrorLaunchFailure:
+    case cudaErrorIllegalAddress:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorLaunchOutOfResources:
+    case cudaErrorInvalidConfiguration:
+    case cudaErrorIllegalInstruction: return SA_ERR_KERNEL_FAILED;
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorDevicesUnavailable:
+    case cudaErrorHardwareStackError:
+    case cudaErrorContextIsDestroyed:
+    case cudaErrorDeviceUninitialized: return SA_ERR_DEVICE_LOST;
+    case cudaErrorInvalidValue: return SA_ERR_INVALID_ARGUMENT;
+    default: return SA_ERR_CUDA;
+  }
+}
+
+// Maps a CUDA error to a status and records "what: cudaErrorName (description)" as the thread's message.
+int32_t check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return SA_OK;
+  cudaGetLastError();  // a non-sticky error must not resurface at the next launch check
+  return fail(status_of(e), std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+#define SA_TRY(expr, what)                         \
+  do {                                             \
+    const int32_t st_ = check((expr), (what));     \
+    if (st_ != SA_OK) return st_;                  \
+  } while (0)
+
+cudaStream_t as_stream(uint64_t s) { return reinterpret_cast<cudaStream_t>(static_cast<uintptr_t>(s)); }
+
+struct DeviceLimits {
+  int ccMajor = 0, ccMinor = 0, smemOptin = 0;
+};
+
+int32_t current_limits(DeviceLimits& out) {
+  static thread_local int cachedDevice = -1;
+  static thread_local DeviceLimits cached;
+  int dev = 0;
+  SA_TRY(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev != cachedDevice) {
+    SA_TRY(cudaDeviceGetAttribute(&cached.ccMajor, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
+    SA_TRY(cudaDeviceGetAttribute(&cached.ccMinor, cudaDevAttrComputeCapabilityMinor, dev), "cudaDeviceGetAttribute");
+    SA_TRY(cudaDeviceGetAttribute(&cached.smemOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    cachedDevice = dev;
+  }
+  out = cached;
+  return SA_OK;
+}
+
+// (b, h, n, d) element strides from strides in the layout's order.
+void logical_strides(const int64_t (&st)[4], int32_t layout, int64_t& sb, int64_t& sh, int64_t& sn, int64_t& sd) {
+  sb = st[0];
+  sd = st[3];
+  if (layout == SA_HND) {
+    sh = st[1];
+    sn = st[2];
+  } else {
+    sn = st[1];
+    sh = st[2];
+  }
+}
+
+sa::TensorRef tensor_ref(uint64_t ptr, const int64_t (&st)[4], int32_t layout, int32_t dtype, int32_t headDim) {
+  sa::TensorRef t{};
+  t.ptr = ptr;
+  t.dtype = dtype;
+  logical_strides(st, layout, t.sb, t.sh, t.sn, t.sd);
+  const uint64_t vecBytes = dtype == SA_F32 ? 16 : 8;
+  t.vec4 = t.sd == 1 && headDim % 4 == 0 && t.sn % 4 == 0 && t.sh % 4 == 0 && t.sb % 4 == 0 && ptr % vecBytes == 0;
+  return t;
+}
+
+constexpr uint64_t kAlign = 256;
+uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+// Byte offsets of the workspace regions; total is the size.
+struct WorkspacePlan {
+  uint64_t kpart, kmean, qi, ki, vh, qs, ks, qm, total;
+};
+
+int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
+  if (p == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "sa_params is null");
+  if (p->batch <= 0 || p->heads_q <= 0 || p->heads_kv <= 0 || p->seqlen_q <= 0 || p->seqlen_k <= 0 || p->head_dim <= 0)
+    return fail(SA_ERR_INVALID_ARGUMENT, "batch, heads, sequence lengths and head_dim must be positive");
+  if (p->heads_q % p->heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a multiple of heads_kv");
+  if (p->head_dim > 256) return fail(SA_ERR_UNSUPPORTED, "head_dim over 256");
+  if (p->dtype < SA_F32 || p->dtype > SA_BF16 || p->out_dtype < SA_F32 || p->out_dtype > SA_BF16)
+    return fail(SA_ERR_INVALID_ARGUMENT, "unknown dtype");
+  if (p->layout != SA_HND && p->layout != SA_NHD) return fail(SA_ERR_INVALID_ARGUMENT, "unknown layout");
+  const bool varlen = p->cu_seqlens_q != 0 || p->cu_seqlens_k != 0;
+  if (varlen) {
+    if (p->cu_seqlens_q == 0 || p->cu_seqlens_k == 0) return fail(SA_ERR_INVALID_ARGUMENT, "varlen needs both cu_seqlens_q and cu_seqlens_k");
+    if (p->batch != 1) return fail(SA_ERR_INVALID_ARGUMENT, "varlen needs batch 1");
+    if (p->num_seqs <= 0 || p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
+      return fail(SA_ERR_INVALID_ARGUMENT, "varlen needs num_seqs > 0 and max_seqlen_q/k >= 0");
+  }
+  g.B = p->batch;
+  g.Hq = p->heads_q;
+  g.Hkv = p->heads_kv;
+  g.Nq = p->seqlen_q;
+  g.Nk = p->seqlen_k;
+  g.D = p->head_dim;
+  g.DP = sa::padded_head_dim(p->head_dim);
+  g.group = p->heads_q / p->heads_kv;
+  g.S = varlen ? p->num_seqs : p->batch;
+  g.maxQ = varlen ? p->max_seqlen_q : p->seqlen_q;
+  g.maxK = varlen ? p->max_seqlen_k : p->seqlen_k;
+  g.cuQ = reinterpret_cast<const int32_t*>(p->cu_seqlens_q);
+  g.cuK = reinterpret_cast<const int32_t*>(p->cu_seqlens_k);
+  g.rowsQ = varlen ? int64_t(g.Nq) + int64_t(sa::kQBlock) * g.S : g.B * sa::round_up(g.Nq, sa::kQBlock);
+  g.rowsK = varlen ? int64_t(g.Nk) + int64_t(sa::kKBlock) * g.S : g.B * sa::round_up(g.Nk, sa::kKBlock);
+  g.qSlots = varlen ? sa::ceil_div(g.Nq, sa::kQBlock) + g.S : g.B * sa::ceil_div(g.Nq, sa::kQBlock);
+  g.kSlots = varlen ? sa::ceil_div(g.Nk, sa::kKBlock) + g.S : g.B * sa::ceil_div(g.Nk, sa::kKBlock);
+  if (int64_t(g.S) * g.Hq > 65535 || sa::ceil_div(g.maxQ, sa::kQBlock) > 65535 || sa::ceil_div(g.maxK, sa::kKBlock) > 65535)
+    return fail(SA_ERR_LIMIT_EXCEEDED, "sequences × heads over 65535, or a sequence over 8M tokens");
+
+  uint64_t at = 0;
+  auto region = [&](uint64_t bytes) {
+    const uint64_t start = at;
+    at = align_up(at + bytes);
+    return start;
+  };
+  plan.kpart = region(uint64_t(g.S) * g.Hkv * sa::kmean_chunks(g.maxK) * g.DP * sizeof(float));
+  plan.kmean = region(uint64_t(g.S) * g.Hkv * g.DP * sizeof(float));
+  plan.qi = region(uint64_t(g.Hq) * g.rowsQ * g.DP);
+  plan.ki = region(uint64_t(g.Hkv) * g.rowsK * g.DP);
+  plan.vh = region(uint64_t(g.Hkv) * g.rowsK * g.DP * 2);
+  plan.qs = region(uint64_t(g.Hq) * g.qSlots * sizeof(float));
+  plan.ks = region(uint64_t(g.Hkv) * g.kSlots * sizeof(float));
+  plan.qm = region((p->flags & SA_RETURN_LSE) ? uint64_t(g.Hq) * g.rowsQ * sizeof(float) : 0);
+  plan.total = at;
+  return SA_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+SA_API const char* sa_status_string(int32_t status) {
+  switch (status) {
+    case SA_OK: return "ok";
+    case SA_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case SA_ERR_NO_DEVICE: return "no CUDA device";
+    case SA_ERR_OUT_OF_MEMORY: return "out of device memory";
+    case SA_ERR_KERNEL_FAILED: return "kernel failed";
+    case SA_ERR_UNSUPPORTED: return "unsupported";
+    case SA_ERR_WORKSPACE_TOO_SMALL: return "workspace too small";
+    case SA_ERR_LIMIT_EXCEEDED: return "limit exceeded";
+    case SA_ERR_DEVICE_LOST: return "device lost";
+    case SA_ERR_CUDA: return "CUDA error";
+    default: return "unknown status";
+  }
+}
+
+SA_API int32_t sa_last_error(char* buf, int32_t cap) {
+  if (buf != nullptr && cap > 0) {
+    const size_t n = last_error.size() < size_t(cap - 1) ? last_error.size() : size_t(cap - 1);
+    std::memcpy(buf, last_error.data(), n);
+    buf[n] = '\0';
+  }
+  return static_cast<int32_t>(last_error.size());
+}
+
+SA_API int32_t sa_version(void) { return SA_VERSION; }
+
+SA_API int32_t sa_params_layout(int64_t* out, int32_t cap) {
+  const int64_t values[SA_PARAMS_FIELDS + 1] = {
+      sizeof(sa_params),
+      offsetof(sa_params, q), offsetof(sa_params, k), offsetof(sa_params, v), offsetof(sa_params, o),
+      offsetof(sa_params, lse), offsetof(sa_params, cu_seqlens_q), offsetof(sa_params, cu_seqlens_k),
+      offsetof(sa_params, workspace), offsetof(sa_params, workspace_size), offsetof(sa_params, stream),
+      offsetof(sa_params, q_strides), offsetof(sa_params, k_strides), offsetof(sa_params, v_strides),
+      offsetof(sa_params, o_strides),
+      offsetof(sa_params, batch), offsetof(sa_params, heads_q), offsetof(sa_params, heads_kv),
+      offsetof(sa_params, seqlen_q), offsetof(sa_params, seqlen_k), offsetof(sa_params, head_dim),
+      offsetof(sa_params, num_seqs), offsetof(sa_params, max_seqlen_q), offsetof(sa_params, max_seqlen_k),
+      offsetof(sa_params, dtype), offsetof(sa_params, out_dtype), offsetof(sa_params, layout),
+      offsetof(sa_params, flags), offsetof(sa_params, sm_scale)};
+  int32_t n = 0;
+  for (; out != nullptr && n < cap && n <= SA_PARAMS_FIELDS; n++) out[n] = values[n];
+  return n;
+}
+
+SA_API int32_t sa_device_count(int32_t* count) {
+  if (count == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "count is null");
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  *count = e == cudaSuccess ? n : 0;
+  if (e == cudaSuccess && n == 0) return fail(SA_ERR_NO_DEVICE, "cudaGetDeviceCount: no CUDA device");
+  return check(e, "cudaGetDeviceCount");
+}
+
+SA_API int32_t sa_set_device(int32_t device) { return check(cudaSetDevice(device), "cudaSetDevice"); }
+
+SA_API int32_t sa_device_query(int32_t device, char* name, int32_t name_cap, int32_t* ints, uint64_t* mem) {
+  cudaDeviceProp prop{};
+  SA_TRY(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  if (name != nullptr && name_cap > 0) {
+    std::strncpy(name, prop.name, size_t(name_cap - 1));
+    name[name_cap - 1] = '\0';
+  }
+  if (ints != nullptr) {
+    ints[0] = prop.multiProcessorCount;
+    ints[1] = prop.major;
+    ints[2] = prop.minor;
+    ints[3] = static_cast<int32_t>(prop.sharedMemPerBlockOptin);
+  }
+  if (mem != nullptr) {
+    int previous = 0;
+    SA_TRY(cudaGetDevice(&previous), "cudaGetDevice");
+    SA_TRY(cudaSetDevice(device), "cudaSetDevice");
+    size_t freeBytes = 0, totalBytes = 0;
+    const cudaError_t e = cudaMemGetInfo(&freeBytes, &totalBytes);
+    cudaSetDevice(previous);
+    SA_TRY(e, "cudaMemGetInfo");
+    mem[0] = totalBytes;
+    mem[1] = freeBytes;
+  }
+  return SA_OK;
+}
+
+SA_API int32_t sa_stream_create(uint64_t* stream) {
+  if (stream == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "stream is null");
+  cudaStream_t s = nullptr;
+  SA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  *stream = reinterpret_cast<uintptr_t>(s);
+  return SA_OK;
+}
+
+SA_API int32_t sa_stream_synchronize(uint64_t stream) {
+  return check(cudaStreamSynchronize(as_stream(stream)), "cudaStreamSynchronize");
+}
+
+SA_API int32_t sa_stream_destroy(uint64_t stream) { return check(cudaStreamDestroy(as_stream(stream)), "cudaStreamDestroy"); }
+
+SA_API int32_t sa_malloc(uint64_t bytes, uint64_t stream, uint64_t* ptr) {
+  if (ptr == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "ptr is null");
+  *ptr = 0;
+  if (bytes == 0) return SA_OK;
+  void* p = nullptr;
+  const cudaError_t e = cudaMallocAsync(&p, bytes, as_stream(stream));
+  if (e != cudaSuccess) {
+    check(e, "cudaMallocAsync");
+    last_error += " allocating " + std::to_string(bytes) + " bytes";
+    return status_of(e);
+  }
+  *ptr = reinterpret_cast<uintptr_t>(p);
+  return SA_OK;
+}
+
+SA_API int32_t sa_free(uint64_t ptr, uint64_t stream) {
+  if (ptr == 0) return SA_OK;
+  return check(cudaFreeAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(ptr)), as_stream(stream)), "cudaFreeAsync");
+}
+
+SA_API int32_t sa_mem_info(uint64_t* free_total) {
+  if (free_total == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "free_total is null");
+  int dev = 0;
+  SA_TRY(cudaGetDevice(&dev), "cudaGetDevice");
+  cudaMemPool_t pool = nullptr;
+  SA_TRY(cudaDeviceGetDefaultMemPool(&pool, dev), "cudaDeviceGetDefaultMemPool");
+  SA_TRY(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
+  size_t f = 0, t = 0;
+  SA_TRY(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
+  free_total[0] = f;
+  free_total[1] = t;
+  return SA_OK;
+}
+
+SA_API int32_t sa_memcpy_htod(uint64_t dst, const void* src, uint64_t bytes, uint64_t stream) {
+  if (bytes == 0) return SA_OK;
+  return check(cudaMemcpyAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(dst)), src, bytes, cudaMemcpyHostToDevice,
+                               as_stream(stream)),
+               "cudaMemcpyAsync host→device");
+}
+
+SA_API int32_t sa_memcpy_dtoh(void* dst, uint64_t src, uint64_t bytes, uint64_t stream) {
+  if (bytes == 0) return SA_OK;
+  return check(cudaMemcpyAsync(dst, reinterpret_cast<const void*>(static_cast<uintptr_t>(src)), bytes, cudaMemcpyDeviceToHost,
+                               as_stream(stream)),
+               "cudaMemcpyAsync device→host");
+}
+
+SA_API int32_t sa_memcpy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, uint64_t stream) {
+  if (bytes == 0) return SA_OK;
+  return check(cudaMemcpyAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(dst)),
+                               reinterpret_cast<const void*>(static_cast<uintptr_t>(src)), bytes, cudaMemcpyDeviceToDevice,
+                               as_stream(stream)),
+               "cudaMemcpyAsync device→device");
+}
+
+SA_API int32_t sa_workspace_size(const sa_params* p, uint64_t* bytes) {
+  if (bytes == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "bytes is null");
+  sa::Geometry g{};
+  WorkspacePlan plan{};
+  const int32_t st = resolve(p, g, plan);
+  if (st != SA_OK) return st;
+  *bytes = plan.total;
+  return SA_OK;
+}
+
+SA_API int32_t sa_attention(const sa_params* p) {
+  sa::Geometry g{};
+  WorkspacePlan plan{};
+  int32_t st = resolve(p, g, plan);
+  if (st != SA_OK) return st;
+  if (p->q == 0 || p->k == 0 || p->v == 0 || p->o == 0) return fail(SA_ERR_INVALID_ARGUMENT, "q, k, v and o must be device addresses");
+  if ((p->flags & SA_RETURN_LSE) && p->lse == 0) return fail(SA_ERR_INVALID_ARGUMENT, "SA_RETURN_LSE without an lse address");
+  if (p->workspace == 0 || p->workspace % kAlign != 0) return fail(SA_ERR_INVALID_ARGUMENT, "workspace must be a 256-byte aligned device address");
+  if (p->workspace_size < plan.total)
+    return fail(SA_ERR_WORKSPACE_TOO_SMALL, "workspace holds " + std::to_string(p->workspace_size) + " bytes, needs " + std::to_string(plan.total));
+  DeviceLimits lim;
+  st = current_limits(lim);
+  if (st != SA_OK) return st;
+  if (lim.ccMajor < 8)
+    return fail(SA_ERR_UNSUPPORTED, "compute capability " + std::to_string(lim.ccMajor) + "." + std::to_string(lim.ccMinor) + " is under 8.0");
+  if (sa::attention_smem_bytes(g.DP) > lim.smemOptin)
+    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(sa::attention_smem_bytes(g.DP)) +
+                                        " bytes of shared memory, the device allows " + std::to_string(lim.smemOptin));
+  // A stale non-sticky error from someone else's call must not be reported as ours.
+  cudaGetLastError();
+
+  char* base = reinterpret_cast<char*>(static_cast<uintptr_t>(p->workspace));
+  sa::Workspace w{};
+  w.kpart = reinterpret_cast<float*>(base + plan.kpart);
+  w.kmean = reinterpret_cast<float*>(base + plan.kmean);
+  w.qi = reinterpret_cast<int8_t*>(base + plan.qi);
+  w.ki = reinterpret_cast<int8_t*>(base + plan.ki);
+  w.vh = reinterpret_cast<uint16_t*>(base + plan.vh);
+  w.qs = reinterpret_cast<float*>(base + plan.qs);
+  w.ks = reinterpret_cast<float*>(base + plan.ks);
+  w.qm = reinterpret_cast<float*>(base + plan.qm);
+  const sa::TensorRef q = tensor_ref(p->q, p->q_strides, p->layout, p->dtype, p->head_dim);
+  const sa::TensorRef k = tensor_ref(p->k, p->k_strides, p->layout, p->dtype, p->head_dim);
+  const sa::TensorRef v = tensor_ref(p->v, p->v_strides, p->layout, p->dtype, p->head_dim);
+  const sa::TensorRef o = tensor_ref(p->o, p->o_strides, p->layout, p->out_dtype, p->head_dim);
+  const bool lse = (p->flags & SA_RETURN_LSE) != 0;
+  const cudaStream_t stream = as_stream(p->stream);
+  if ((p->flags & SA_KERNEL_ONLY) == 0)
+    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, stream), "pre-pass launch");
+  SA_TRY(sa::launch_attention(g, w, o, lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr,
+                              (p->flags & SA_CAUSAL) != 0, (p->flags & SA_PV_F32) != 0, stream),
+         "attention launch");
+  return SA_OK;
+}
+
+}  // extern "C"

@@ -1,0 +1,78 @@
+// geometry.cuh — how a call's sequences map onto the packed workspace, shared by the pre-pass and the kernel.
+// Without varlen each batch entry is one sequence; with varlen (B = 1) sequence s owns tokens cu[s]..cu[s+1].
+// Every sequence starts its own quantization blocks, so the workspace pads each one to whole blocks:
+//   Q rows of sequence s start at  s·roundup(Nq,128)  (varlen: cuQ[s] + 128·s), likewise K with 64;
+//   its Q block scales start at    s·ceil(Nq/128)     (varlen: cuQ[s]/128 + s), likewise K.
+// Padded rows and channels hold zeros, so the attention kernel reads whole tiles without bounds checks.
+#pragma once
+#include <cstdint>
+#include "tile_size.h"
+
+namespace sa {
+
+struct Geometry {
+  int B, Hq, Hkv, Nq, Nk, D, DP, group;
+  int S;                     // sequences
+  int maxQ, maxK;            // longest sequence (grid size)
+  const int32_t* cuQ;        // null without varlen
+  const int32_t* cuK;
+  int64_t rowsQ, rowsK;      // padded rows per head in the workspace
+  int64_t qSlots, kSlots;    // scale slots per head
+};
+
+struct Sequence {
+  int b, q0, nq, k0, nk;     // batch entry, first token and token count in the input tensors
+  int64_t qRow, kRow;        // first padded workspace row
+  int64_t qSlot, kSlot;      // first scale slot
+};
+
+__host__ __device__ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+__host__ __device__ inline int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+__device__ inline Sequence sequence(const Geometry& g, int s) {
+  Sequence q;
+  if (g.cuQ) {
+    q.b = 0;
+    q.q0 = g.cuQ[s];
+    q.nq = g.cuQ[s + 1] - q.q0;
+    q.k0 = g.cuK[s];
+    q.nk = g.cuK[s + 1] - q.k0;
+    q.qRow = q.q0 + int64_t(kQBlock) * s;
+    q.kRow = q.k0 + int64_t(kKBlock) * s;
+    q.qSlot = q.q0 / kQBlock + s;
+    q.kSlot = q.k0 / kKBlock + s;
+  } else {
+    q.b = s;
+    q.q0 = 0;
+    q.nq = g.Nq;
+    q.k0 = 0;
+    q.nk = g.Nk;
+    q.qRow = s * round_up(g.Nq, kQBlock);
+    q.kRow = s * round_up(g.Nk, kKBlock);
+    q.qSlot = s * ceil_div(g.Nq, kQBlock);
+    q.kSlot = s * ceil_div(g.Nk, kKBlock);
+  }
+  return q;
+}
+
+// The packed workspace: device addresses of each region.
+struct Workspace {
+  float* kpart;    // [S·Hkv][kmeanChunks][DP] partial sums of K over token chunks (long sequences only)
+  float* kmean;    // [S·Hkv][DP] mean of K over each sequence's tokens (0 past D)
+  int8_t* qi;      // [Hq][rowsQ][DP]  round(Q·smScale·log2e / sQ)
+  int8_t* ki;      // [Hkv][rowsK][DP] round((K − mean) / sK)
+  uint16_t* vh;    // [Hkv][rowsK][DP] V as f16 bits
+  float* qs;       // [Hq][qSlots]  sQ per 128-token block
+  float* ks;       // [Hkv][kSlots] sK per 64-token block
+  float* qm;       // [Hq][rowsQ]   smScale·(q·mean(K)), only for the LSE
+};
+
+// A strided input or output tensor, strides in elements as (b, h, n, d).
+struct TensorRef {
+  uint64_t ptr;
+  int64_t sb, sh, sn, sd;
+  int dtype;       // sa_dtype
+  bool vec4;       // 4 consecutive channels at a multiple of 4 are one aligned vector load (d stride 1, D % 4 == 0)
+};
+
+}  // namespace sa

@@ -1,0 +1,39 @@
+// heuristics.h — launch choices for the attention kernel, per padded head dim.
+// kMTiles: m16 tiles (16 query rows each) per warp. 2 (4 warps per 128-row CTA) halves the shared-memory reads per
+//   FLOP against 1 (8 warps), at the price of registers: at D = 256 two tiles would need 256 f32 accumulators per
+//   thread, so it uses one.
+// kQInRegisters: keep Q's fragments in registers for the whole K loop (no shared reads for Q) or reload them from
+//   shared memory per tile (frees 8·D/32·kMTiles registers). At D = 128 with two m-tiles, keeping them spills.
+// SAGEATTN_CUDA_VARIANT (tuning builds only: SAGEATTN_CUDA_TUNING=1 scripts/build.sh; D = 128): 1 = 2 m-tiles + Q in registers (3 stages), 2 = 2 m-tiles + Q
+//   reloaded with 2 stages (the first version), 3 = 1 m-tile + Q in registers (3 stages). The default is 2 m-tiles,
+//   Q reloaded, 3 stages. Measured on the H100 (issue 4): see the README's performance table.
+#pragma once
+#include <cstdlib>
+
+namespace sa {
+
+template <int DP, int MT>
+struct AttentionTraits {
+  static constexpr int kMTiles = MT;
+  static constexpr int kWarps = 128 / (16 * MT);  // warps per CTA, covering one 128-row Q block
+  static constexpr int kThreads = 32 * kWarps;
+};
+
+template <int DP>
+struct Heuristics {
+  static constexpr int kMTiles = DP <= 128 ? 2 : 1;
+  static constexpr bool kQInRegisters = DP != 128;
+  // K/V pipeline depth: 3 (two tiles in flight, one barrier per tile) where shared memory allows it on every
+  // sm80+ part (D ≤ 128: ≤ 99 KB); D = 256 keeps 2 with Q aliasing the second stage (137 KB).
+  static constexpr int kStages = DP <= 128 ? 3 : 2;
+};
+
+inline int variant_override() {
+  static const int v = [] {
+    const char* s = std::getenv("SAGEATTN_CUDA_VARIANT");
+    return s ? std::atoi(s) : 0;
+  }();
+  return v;
+}
+
+}  // namespace sa

@@ -1,0 +1,22 @@
+// kernels.h — host-side entry points of the kernels, one per .cu file.
+#pragma once
+#include <cuda_runtime.h>
+#include "geometry.cuh"
+
+namespace sa {
+
+// Token chunks the K mean is summed over in parallel (one CTA each), for a longest sequence of maxK tokens.
+inline int kmean_chunks(int maxK) { return maxK <= 2048 ? 1 : (maxK + 2047) / 2048; }
+
+// prepass.cu: mean of K, INT8 Q and K−mean with per-block scales, V as f16, and (for the LSE) smScale·q·mean(K).
+cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
+                           const Workspace& w, float smScale, bool smoothK, bool lse, cudaStream_t stream);
+
+// Shared memory (bytes) the attention kernel needs at this padded head dim.
+int attention_smem_bytes(int DP);
+
+// attention_sm80.cu: INT8 Q·Kᵀ, online softmax in exp2, FP16 P·V, output in o's dtype and strides.
+cudaError_t launch_attention(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
+                             bool pvF32, cudaStream_t stream);
+
+}  // namespace sa

@@ -1,0 +1,25 @@
+/**
+ * @sageattn/backend-cuda: SageAttention CUDA kernels (INT8 Q·Kᵀ, FP16 P·V, sm80+) behind a C ABI, driven from Bun
+ * (`bun:ffi`) and Deno (`Deno.dlopen`). Node has no built-in FFI: there the backend reports FeatureMissing.
+ *
+ * @example
+ *   import { provider } from "@sageattn/backend-cuda";
+ *   import { registerBackend, attention } from "@sageattn/core";
+ *   registerBackend(provider);
+ *   const { output } = await attention(q, k, v, { causal: true, backend: "cuda" });
+ */
+import { layerFrom, type BackendProvider } from "@sageattn/core";
+import { makeCuda } from "./backend.js";
+
+export { makeCuda, type CudaBackend } from "./backend.js";
+export { CudaTensor } from "./device-tensor.js";
+export { libraryCandidates } from "./ffi/library.js";
+
+/** The cuda provider: priority 300, the first auto-selection tries. */
+export const provider: BackendProvider = { name: "cuda", priority: 300, load: makeCuda };
+
+/** Loads the backend (library, device 0 or SAGEATTN_CUDA_DEVICE, a stream). */
+export const make = provider.load;
+
+/** A layer providing the backend, disposed (stream destroyed, memory freed) when its scope closes. */
+export const layer = layerFrom(provider);

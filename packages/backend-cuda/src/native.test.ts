@@ -1,0 +1,68 @@
+// What CI (no GPU) can check, under Node, Bun and Deno: the library was built, it opens, its sa_params packing
+// matches ours, and a missing device is a tagged NoDevice, not a crash. Under Node (no FFI) the backend must say
+// FeatureMissing.
+import { existsSync } from "node:fs";
+import { execSync } from "node:child_process";
+import { runtimeName } from "@sageattn/core";
+import { Effect, Exit } from "effect";
+import { describe, expect, it } from "vitest";
+import { libraryCandidates, openLibrary, openLibraryFrom } from "./ffi/library.js";
+import { PARAMS_SIZE, verifyLayout } from "./ffi/params.js";
+import { provider } from "./index.js";
+
+const runtime = runtimeName();
+const hasFfi = runtime.startsWith("bun") || runtime.startsWith("deno");
+const nvcc = (() => {
+  try {
+    execSync("command -v nvcc || test -x /usr/local/cuda/bin/nvcc", { stdio: "ignore", shell: "/bin/sh" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const built = libraryCandidates().some((p) => existsSync(p));
+
+describe(`backend-cuda native library under ${runtime}`, () => {
+  it.skipIf(!nvcc)("was built by the package build (nvcc is present)", () => {
+    expect(built, `tried ${libraryCandidates().join(", ")}`).toBe(true);
+  });
+
+  it.skipIf(!hasFfi || !built)("opens, and its sa_params layout matches the TypeScript packing", async () => {
+    const lib = await Effect.runPromise(openLibrary);
+    expect(verifyLayout(lib.native)).toBeUndefined();
+    const report = new BigInt64Array(29);
+    expect(lib.native.sa_params_layout(report, report.length)).toBe(29);
+    expect(Number(report[0])).toBe(PARAMS_SIZE);
+    expect(lib.native.sa_version()).toBe(100);
+  });
+
+  it.skipIf(!hasFfi || !built)("turns a bad call into a tagged status with the native message", async () => {
+    const lib = await Effect.runPromise(openLibrary);
+    // A null params pointer is rejected before any device work, with or without a GPU.
+    const out = new BigUint64Array(1);
+    const status = lib.native.sa_workspace_size(new Uint8Array(PARAMS_SIZE), out);
+    expect(status).toBe(1); // SA_ERR_INVALID_ARGUMENT: all-zero shapes
+  });
+
+  it("loads, or fails with the tagged reason this machine explains", async () => {
+    const exit = await Effect.runPromiseExit(provider.load);
+    if (Exit.isSuccess(exit)) {
+      expect(exit.value.name).toBe("cuda");
+      await Effect.runPromise(exit.value.dispose);
+      return;
+    }
+    const err = exit.cause._tag === "Fail" ? exit.cause.error : undefined;
+    expect(err?._tag).toBe("BackendUnavailable");
+    const expected = !hasFfi ? "FeatureMissing" : !built ? "LibraryNotFound" : "NoDevice";
+    expect(err?.reason, err?.message).toBe(expected);
+    expect(err?.message.length).toBeGreaterThan(10);
+  });
+
+  it.skipIf(!hasFfi)("lists every path it tried when the library is missing", async () => {
+    const tried = ["/nonexistent/a/libsageattn_cuda.so", "/nonexistent/b/libsageattn_cuda.so"];
+    const exit = await Effect.runPromiseExit(openLibraryFrom(tried));
+    const err = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined;
+    expect(err?.reason).toBe("LibraryNotFound");
+    for (const p of tried) expect(err?.message).toContain(p);
+  });
+});

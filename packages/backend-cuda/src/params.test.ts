@@ -1,0 +1,40 @@
+// sa_params packing on this side (runs everywhere; the library's own offsets are compared in native.test.ts).
+import { describe, expect, it } from "vitest";
+import { PARAMS_FIELDS, PARAMS_SIZE, ParamsBuffer } from "./ffi/params.js";
+
+describe("sa_params packing", () => {
+  it("lays fields out with C's natural alignment, in declaration order", () => {
+    let at = 0;
+    for (const [name, kind, offset] of PARAMS_FIELDS) {
+      const size = kind === "i64x4" ? 32 : kind === "u64" ? 8 : 4;
+      const align = kind === "u64" || kind === "i64x4" ? 8 : 4;
+      at = Math.ceil(at / align) * align;
+      expect(offset, name).toBe(at);
+      at += size;
+    }
+    expect(Math.ceil(at / 8) * 8).toBe(PARAMS_SIZE);
+  });
+
+  it("writes strides over 2^32 as exact int64 and pointers as u64", () => {
+    const pb = new ParamsBuffer().clear();
+    pb.setStrides("k_strides", [2 ** 40 + 3, 4096, 1, 0]).setU64("o", 0xdead_beef_0000_1000n).setF32("sm_scale", 0.125);
+    const view = new DataView(pb.bytes.buffer);
+    expect(view.getBigInt64(112, true)).toBe(BigInt(2 ** 40 + 3));
+    expect(view.getBigInt64(120, true)).toBe(4096n);
+    expect(view.getBigInt64(128, true)).toBe(1n);
+    expect(view.getBigUint64(24, true)).toBe(0xdead_beef_0000_1000n);
+    expect(view.getFloat32(260, true)).toBe(0.125);
+  });
+
+  it("reports a changed shape or flag for the workspace-size cache, and only then", () => {
+    const saved = ParamsBuffer.sizeFields();
+    const pb = new ParamsBuffer().clear().setI32("batch", 2).setI32("seqlen_q", 300).setU32("flags", 1);
+    expect(pb.sameSizeAs(saved)).toBe(false);
+    expect(pb.sameSizeAs(saved)).toBe(true);
+    pb.setU32("flags", 3);
+    expect(pb.sameSizeAs(saved)).toBe(false);
+    pb.setU64("cu_seqlens_q", 4096n);
+    expect(pb.sameSizeAs(saved)).toBe(false);
+    expect(pb.sameSizeAs(saved)).toBe(true);
+  });
+});

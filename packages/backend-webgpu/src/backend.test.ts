@@ -1,0 +1,178 @@
+// The webgpu backend on a real adapter (Deno: lavapipe on CI): GPU-resident tensors without read-back, the exact
+// kernel, limits, device loss; and, where no adapter is usable (Node, Bun here), the stated reason.
+import {
+  accuracy,
+  encode16,
+  exactReference,
+  hostTensor,
+  makeQKV,
+  resolveProblem,
+  sageReference,
+  toCanonicalF32,
+  type DeviceTensor,
+  type HostTensor,
+  type Tensor,
+} from "@sageattn/core";
+import { Effect, Exit } from "effect";
+import { describe, expect, it } from "vitest";
+import type { BufferHandle } from "./tensors.js";
+import { makeWith, type WebGPUBackend } from "./index.js";
+import { SKIP_OK } from "./test-support.js";
+
+const loaded = await Effect.runPromiseExit(makeWith({}));
+const backend: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : undefined;
+const why = Exit.isFailure(loaded) && loaded.cause._tag === "Fail" ? loaded.cause.error : undefined;
+const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e);
+
+const shape = { B: 1, Hq: 4, Hkv: 2, Nq: 150, Nk: 200, D: 64 };
+const inputs = makeQKV(shape, "k-bias", 5);
+const host = {
+  q: hostTensor(inputs.q, [1, 4, 150, 64]),
+  k: hostTensor(inputs.k, [1, 2, 200, 64]),
+  v: hostTensor(inputs.v, [1, 2, 200, 64]),
+};
+const problem = Effect.runSync(resolveProblem(host.q, host.k, host.v, { causal: true }));
+const sage = sageReference(problem, inputs.q, inputs.k, inputs.v);
+const exact = exactReference(problem, inputs.q, inputs.k, inputs.v);
+const values = (t: Tensor) => (t as HostTensor).data as Float32Array;
+
+describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapter"}`, { timeout: 120_000 }, () => {
+  const b = backend as WebGPUBackend;
+
+  it("SageAttention tracks the sage oracle tightly and exact attention within DESIGN's bounds", async () => {
+    const out = await run(b.attention(problem, host.q, host.k, host.v));
+    const vsSage = accuracy(values(out.output), sage.output);
+    const vsExact = accuracy(values(out.output), exact.output);
+    expect(vsSage.relL1).toBeLessThanOrEqual(2e-3);
+    expect(vsExact.cosine).toBeGreaterThanOrEqual(0.9998);
+    expect(vsExact.relL1).toBeLessThanOrEqual(0.02);
+  });
+
+  it("the exact kernel tracks exact attention", async () => {
+    expect(b.capabilities.exactKernel).toBe(true);
+    const out = await run(b.exactAttention!(problem, host.q, host.k, host.v));
+    const a = accuracy(values(out.output), exact.output);
+    expect(a.cosine).toBeGreaterThanOrEqual(0.99999);
+    expect(a.relL1).toBeLessThanOrEqual(5e-3);
+  });
+
+  it("takes a caller's GPUBuffers and returns a GPUBuffer without mapping anything", async () => {
+    const device = b.gpuDevice();
+    const buffer = (data: Float32Array) => {
+      const g = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(g, 0, data);
+      return g;
+    };
+    const q = await run(b.adopt(buffer(inputs.q), { dtype: "f32", shape: [1, 4, 150, 64] }));
+    const k = await run(b.adopt(buffer(inputs.k), { dtype: "f32", shape: [1, 2, 200, 64] }));
+    const v = await run(b.adopt(buffer(inputs.v), { dtype: "f32", shape: [1, 2, 200, 64] }));
+    const proto = GPUBuffer.prototype as { mapAsync: GPUBuffer["mapAsync"] };
+    const original = proto.mapAsync;
+    let maps = 0;
+    proto.mapAsync = function (this: GPUBuffer, ...a: Parameters<GPUBuffer["mapAsync"]>) {
+      maps++;
+      return original.apply(this, a);
+    };
+    let out: DeviceTensor;
+    try {
+      const p = Effect.runSync(resolveProblem(q, k, v, { causal: true }));
+      out = (await run(b.attention(p, q, k, v))).output as DeviceTensor;
+      await device.queue.onSubmittedWorkDone();
+    } finally {
+      proto.mapAsync = original;
+    }
+    expect(maps, "mapAsync calls on the GPUBuffer → GPUBuffer path").toBe(0);
+    expect(out.kind).toBe("device");
+    expect((out.handle as BufferHandle).buffer).toBeInstanceOf(GPUBuffer);
+    const back = await run(b.download(out));
+    expect(accuracy(values(back), sage.output).relL1).toBeLessThanOrEqual(2e-3);
+    out.dispose();
+    out.dispose(); // safe twice
+  });
+
+  it("reads adopted f16 buffers at an element offset, in NHD layout, as the host path does", async () => {
+    const device = b.gpuDevice();
+    const nhd = (t: HostTensor, offset: number) => {
+      const [B, H, N, D] = t.shape;
+      const src = values(t);
+      const bits = new Uint16Array(Math.ceil((offset + src.length) / 2) * 2); // writeBuffer takes whole words
+      const enc = encode16(src, "f16");
+      for (let h = 0; h < H; h++) for (let n = 0; n < N; n++) bits.set(enc.subarray((h * N + n) * D, (h * N + n + 1) * D), offset + (n * H + h) * D);
+      const g = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(g, 0, bits);
+      const meta = { dtype: "f16" as const, layout: "NHD" as const, shape: [B, N, H, D] as [number, number, number, number], offset };
+      return { tensor: run(b.adopt(g, meta)), host: hostTensor(bits.subarray(offset, offset + src.length), meta.shape, meta) };
+    };
+    const [q, k, v] = [nhd(host.q, 3), nhd(host.k, 1), nhd(host.v, 0)];
+    const [qd, kd, vd] = await Promise.all([q.tensor, k.tensor, v.tensor]);
+    const p = Effect.runSync(resolveProblem(qd, kd, vd, { causal: true, outputDtype: "f32" }));
+    const fromDevice = await run(b.download((await run(b.attention(p, qd, kd, vd))).output as DeviceTensor));
+    const fromHost = (await run(b.attention(p, q.host, k.host, v.host))).output as HostTensor;
+    expect(fromDevice.layout).toBe("NHD");
+    expect(accuracy(values(fromDevice), values(fromHost)).maxAbs).toBe(0);
+    const vsExact = accuracy(toCanonicalF32(fromHost), exact.output); // exact on the f32 inputs, before f16 rounding
+    expect(vsExact.cosine).toBeGreaterThanOrEqual(0.9998);
+    expect(vsExact.relL1).toBeLessThanOrEqual(0.02);
+    // A tensor ending in the last 2 bytes of a buffer whose size is not a multiple of 4 cannot be bound.
+    const odd = device.createBuffer({ size: 6, usage: GPUBufferUsage.STORAGE });
+    const err = await run(Effect.flip(b.adopt(odd, { dtype: "f16", shape: [1, 1, 1, 3] })));
+    expect(err.reason).toBe("LimitExceeded");
+    odd.destroy();
+  });
+
+  it("fails with LimitExceeded, before allocating, when a buffer would exceed one binding", async () => {
+    const limit = b.gpuDevice().limits.maxStorageBufferBindingSize;
+    const n = Math.ceil(limit / (256 * 4)) + 1; // the f32 result [1, 1, n, 256] is over the limit
+    const one = (tokens: number) => hostTensor(new Float32Array(1), [1, 1, tokens, 256], { strides: [0, 0, 0, 0] });
+    const [q, k, v] = [one(n), one(16), one(16)];
+    const p = Effect.runSync(resolveProblem(q, k, v, { validate: false }));
+    const err = await run(Effect.flip(b.attention(p, q, k, v)));
+    expect(err._tag).toBe("DeviceError");
+    expect((err as { reason?: string }).reason).toBe("LimitExceeded");
+  });
+
+  it("turns a lost device into DeviceLost for its tensors and recovers with a new device", async () => {
+    const own = await run(makeWith({}));
+    const first = own.gpuDevice();
+    const stale = await run(own.upload(host.q));
+    first.destroy();
+    await first.lost;
+    const out = await run(own.attention(problem, host.q, host.k, host.v));
+    expect(own.gpuDevice()).not.toBe(first);
+    expect(accuracy(values(out.output), sage.output).relL1).toBeLessThanOrEqual(2e-3);
+    const err = await run(Effect.flip(own.attention(Effect.runSync(resolveProblem(stale, host.k, host.v)), stale, host.k, host.v)));
+    expect((err as { reason?: string }).reason).toBe("DeviceLost");
+    await run(own.dispose);
+    const after = await run(Effect.flip(own.attention(problem, host.q, host.k, host.v)));
+    expect((after as { reason?: string }).reason).toBe("Disposed");
+  });
+
+  it("times each kernel with timestamp queries when profiling", async () => {
+    const prof = await run(makeWith({ profile: true }));
+    await run(prof.attention(problem, host.q, host.k, host.v));
+    const times = prof.lastKernelTimes();
+    await run(prof.dispose);
+    if (!prof.gpuDevice().features.has("timestamp-query")) return expect(times).toBeUndefined();
+    expect(Object.keys(times ?? {}).sort()).toEqual(["attention_int8", "k_mean", "pack_f16", "quantize_int8", "store_output"]);
+    for (const ms of Object.values(times ?? {})) expect(ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it("reports DeviceLost, not a crash, when the caller's device is lost", async () => {
+    const adapter = await (globalThis as unknown as { navigator: { gpu: GPU } }).navigator.gpu.requestAdapter();
+    const device = await adapter!.requestDevice();
+    const theirs = await run(makeWith({ device }));
+    expect(theirs.details.source).toBe("caller's GPUDevice");
+    device.destroy();
+    await device.lost;
+    const err = await run(Effect.flip(theirs.attention(problem, host.q, host.k, host.v)));
+    expect((err as { reason?: string }).reason).toBe("DeviceLost");
+  });
+});
+
+describe.skipIf(backend !== undefined)(`webgpu unavailable here: ${why?.reason}: ${why?.message}`, () => {
+  it("says why, with a reason this runtime may give", () => {
+    expect(why?._tag).toBe("BackendUnavailable");
+    expect(SKIP_OK).toContain(why?.reason);
+    expect(why?.message.length).toBeGreaterThan(10);
+  });
+});

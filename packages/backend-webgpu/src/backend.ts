@@ -1,0 +1,228 @@
+import {
+  DeviceError,
+  DTYPES,
+  MAX_HEAD_DIM,
+  readEnv,
+  type AttentionBackend,
+  type AttentionOutput,
+  type BackendUnavailable,
+  type DeviceTensor,
+  type HostTensor,
+  type Problem,
+  type SageAttnError,
+  type Tensor,
+} from "@sageattn/core";
+import { Effect } from "effect";
+import { acquire, type AcquireOptions, type Acquired } from "./acquire.js";
+import { PipelineCache } from "./pipelines.js";
+import { kernelTimes, profilingQuerySet, type KernelTimes } from "./recorder.js";
+import { ScratchPool } from "./scratch.js";
+import { encodeAttention, LimitError, outputShape, type Engine } from "./run.js";
+import { adopt, BACKEND, bytesPer, deviceTensor, hostFromBytes, type AdoptOptions, type BufferHandle } from "./tensors.js";
+import { Usage, MAP_READ } from "./usage.js";
+
+export interface WebGPUOptions extends AcquireOptions {
+  /** Force a tile "BQxBK" (e.g. "64x64") where it fits; for tuning. Else `SAGEATTN_WEBGPU_TILE`. */
+  readonly tile?: string;
+}
+// `profile` (from AcquireOptions, or SAGEATTN_WEBGPU_PROFILE=1): time every kernel with timestamp queries, one pass
+// per dispatch; `lastKernelTimes()` then gives the last call's GPU milliseconds per kernel.
+
+/** The webgpu backend, plus what only it can do: adopt a caller's GPUBuffer, and name its GPUDevice. */
+export interface WebGPUBackend extends AttentionBackend {
+  /** The device calls run on now (a new one after a loss). */
+  readonly gpuDevice: () => GPUDevice;
+  /** Views a caller's GPUBuffer (STORAGE usage, this device) as a DeviceTensor, without copying. */
+  readonly adopt: (buffer: GPUBuffer, options: AdoptOptions) => Effect.Effect<DeviceTensor, DeviceError>;
+  /** With `profile`: GPU milliseconds per kernel of the last call (undefined otherwise). */
+  readonly lastKernelTimes: () => KernelTimes | undefined;
+}
+
+/** The first `bytes` of a MAP_READ staging buffer, which is destroyed after. */
+async function mapped(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  await staging.mapAsync(MAP_READ);
+  const out = staging.getMappedRange().slice(0, bytes);
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) => new DeviceError({ backend: BACKEND, reason, message, cause });
+
+interface State {
+  acquired: Acquired;
+  engine: Engine;
+  lost: string | undefined;
+}
+
+function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean): State {
+  const state: State = {
+    acquired,
+    engine: {
+      device: acquired.device,
+      pipelines: new PipelineCache(acquired.device),
+      scratch: new ScratchPool(acquired.device),
+      shaderF16: acquired.shaderF16,
+      forcedTile: tile,
+      querySet: profile ? profilingQuerySet(acquired.device) : undefined,
+    },
+    lost: undefined,
+  };
+  acquired.device.lost.then((info) => {
+    state.lost = `${info.reason}: ${info.message}`;
+  });
+  return state;
+}
+
+/** Loads the backend with options (a caller's device, f16 off for tests, a forced tile). */
+export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBackend, BackendUnavailable> {
+  const f16 = options.f16 ?? readEnv("SAGEATTN_WEBGPU_F16") !== "0";
+  const tile = options.tile ?? readEnv("SAGEATTN_WEBGPU_TILE");
+  const profile = options.profile ?? readEnv("SAGEATTN_WEBGPU_PROFILE") === "1";
+  const resolved = { ...options, f16, profile };
+  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tile, profile), resolved, tile));
+}
+
+function build(initial: State, options: WebGPUOptions, tile: string | undefined): WebGPUBackend {
+  let state = initial;
+  let disposed = false;
+  let lastTimes: KernelTimes | undefined;
+
+  // The engine for the next call: the current one, or a new device after a loss (only for devices we made).
+  const current: Effect.Effect<Engine, DeviceError> = Effect.suspend(() => {
+    if (disposed) return Effect.fail(deviceError("Disposed", "the webgpu backend was disposed"));
+    if (!state.lost) return Effect.succeed(state.engine);
+    if (state.acquired.external) return Effect.fail(deviceError("DeviceLost", `the caller's GPUDevice was lost (${state.lost})`));
+    return Effect.map(
+      Effect.mapError(acquire(options), (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e)),
+      (acquired) => {
+        state = stateFor(acquired, tile, options.profile === true);
+        return state.engine;
+      },
+    );
+  });
+
+  const checkTensor = (engine: Engine, t: Tensor): DeviceError | undefined => {
+    if (t.kind === "host") return undefined;
+    if (t.backend !== BACKEND) return deviceError("KernelFailed", `a ${t.backend} device tensor was passed to the webgpu backend`);
+    const h = t.handle as BufferHandle;
+    if (h.device !== engine.device) return deviceError("DeviceLost", "the tensor lives on an earlier GPUDevice (lost since); upload it again");
+    return undefined;
+  };
+
+  const run = (exact: boolean) => (p: Problem, q: Tensor, k: Tensor, v: Tensor): Effect.Effect<AttentionOutput, SageAttnError> =>
+    Effect.gen(function* () {
+      const engine = yield* current;
+      const bad = checkTensor(engine, q) ?? checkTensor(engine, k) ?? checkTensor(engine, v);
+      if (bad) return yield* Effect.fail(bad);
+      const device = engine.device;
+      const encoded = yield* Effect.tryPromise({
+        try: async () => {
+          device.pushErrorScope("out-of-memory");
+          device.pushErrorScope("validation");
+          let enc;
+          try {
+            enc = encodeAttention(engine, p, q, k, v, exact);
+            device.queue.submit([enc.commands]);
+          } finally {
+            const validation = await device.popErrorScope();
+            const oom = await device.popErrorScope();
+            if (enc) for (const b of enc.temporaries) b.destroy();
+            if (enc && (oom || validation)) for (const b of [enc.output, enc.outputStaging, enc.lseStaging, enc.profile?.staging]) b?.destroy();
+            if (oom) throw deviceError("OutOfMemory", `webgpu ran out of memory: ${oom.message}`, oom);
+            if (validation) throw deviceError("KernelFailed", `webgpu rejected the work: ${validation.message}`, validation);
+          }
+          return enc;
+        },
+        catch: (e) =>
+          e instanceof DeviceError ? e : e instanceof LimitError ? deviceError("LimitExceeded", e.message, e) : deviceError("KernelFailed", String((e as Error)?.message ?? e), e),
+      });
+      const finished = yield* Effect.tryPromise({
+        try: async () => {
+          if (encoded.profile) lastTimes = kernelTimes(new BigUint64Array(await mapped(encoded.profile.staging, encoded.profile.names.length * 16)), encoded.profile.names);
+          const lse = encoded.lseStaging ? new Float32Array(await mapped(encoded.lseStaging, encoded.lseBytes)) : undefined;
+          if (encoded.output) return { output: deviceTensor(device, encoded.output, { dtype: p.outputDtype, layout: p.layout, shape: outputShape(p) }, true), lse };
+          const bytes = await mapped(encoded.outputStaging!, encoded.outputBytes);
+          return { output: hostFromBytes(bytes, p.outputDtype, p.layout, outputShape(p)), lse };
+        },
+        catch: (e) =>
+          state.lost
+            ? deviceError("DeviceLost", `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`, e)
+            : deviceError("KernelFailed", `reading the result back failed: ${(e as Error)?.message ?? e}`, e),
+      });
+      if (state.lost) return yield* Effect.fail(deviceError("DeviceLost", `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`));
+      return finished as AttentionOutput;
+    });
+
+  const upload = (t: HostTensor): Effect.Effect<DeviceTensor, SageAttnError> =>
+    Effect.flatMap(current, (engine) =>
+      Effect.try({
+        try: () => {
+          const size = Math.max(4, Math.ceil(t.data.byteLength / 4) * 4);
+          if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the tensor needs ${size} bytes, over the device's binding limit`);
+          const buffer = engine.device.createBuffer({ size, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, mappedAtCreation: true });
+          new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+          buffer.unmap();
+          return deviceTensor(engine.device, buffer, t, true);
+        },
+        catch: (e) => (e instanceof LimitError ? deviceError("LimitExceeded", e.message, e) : deviceError("OutOfMemory", String((e as Error)?.message ?? e), e)),
+      }),
+    );
+
+  const download = (t: DeviceTensor): Effect.Effect<HostTensor, SageAttnError> =>
+    Effect.gen(function* () {
+      const engine = yield* current;
+      const bad = checkTensor(engine, t);
+      if (bad) return yield* Effect.fail(bad);
+      const h = t.handle as BufferHandle;
+      const per = bytesPer(t.dtype);
+      const elements = t.shape.reduce((a, x, i) => a + (x - 1) * t.strides[i], 0) + 1;
+      // Copies start on a 4-byte boundary: an f16 tensor at an odd element offset takes one element before it.
+      const lead = (h.offset * per) % 4;
+      const start = h.offset * per - lead;
+      const bytes = elements * per + lead;
+      const data = yield* Effect.tryPromise({
+        try: async () => {
+          const size = Math.ceil(bytes / 4) * 4;
+          const staging = engine.device.createBuffer({ size, usage: Usage.MAP_READ | Usage.COPY_DST });
+          const enc = engine.device.createCommandEncoder();
+          enc.copyBufferToBuffer(h.buffer, start, staging, 0, Math.min(size, h.buffer.size - start));
+          engine.device.queue.submit([enc.finish()]);
+          await staging.mapAsync(MAP_READ);
+          const out = staging.getMappedRange().slice(lead, lead + elements * per);
+          staging.unmap();
+          staging.destroy();
+          return out;
+        },
+        catch: (e) => deviceError("KernelFailed", `download failed: ${(e as Error)?.message ?? e}`, e),
+      });
+      return { ...hostFromBytes(data, t.dtype, t.layout, t.shape), strides: t.strides };
+    });
+
+  return {
+    name: BACKEND,
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true },
+    get device() {
+      return state.acquired.description;
+    },
+    get details() {
+      const details: Record<string, string> = { ...state.acquired.details, pv: state.acquired.shaderF16 ? "f16 (shader-f16)" : "f32" };
+      if (tile) details.tile = tile;
+      return details;
+    },
+    upload,
+    download,
+    attention: run(false),
+    exactAttention: run(true),
+    gpuDevice: () => state.engine.device,
+    lastKernelTimes: () => lastTimes,
+    adopt: (buffer, o) => Effect.flatMap(current, (engine) => adopt(engine.device, buffer, o)),
+    dispose: Effect.sync(() => {
+      if (disposed) return;
+      disposed = true;
+      state.engine.scratch.release();
+      state.engine.querySet?.destroy();
+      if (!state.acquired.external) state.acquired.device.destroy();
+    }),
+  };
+}

@@ -1,0 +1,41 @@
+import { kernelSource, type KernelName, type Precision, type UnrollCounts } from "./shaders.js";
+
+/** Compiled pipelines of one device, keyed by kernel, precision and override constants. */
+export class PipelineCache {
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get(kernel: KernelName, precision: Precision, constants: Record<string, number>, counts: UnrollCounts = {}): GPUComputePipeline {
+    const list = (r: Readonly<Record<string, number>>) => Object.entries(r).sort().map(([k, v]) => `${k}=${v}`).join(",");
+    const moduleKey = `${kernel}/${precision}/${list(counts)}`;
+    const key = `${moduleKey}/${list(constants)}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      let module = this.modules.get(moduleKey);
+      if (!module) {
+        module = this.device.createShaderModule({ label: moduleKey, code: kernelSource(kernel, precision, counts) });
+        this.modules.set(moduleKey, module);
+      }
+      pipeline = this.device.createComputePipeline({ label: key, layout: "auto", compute: { module, entryPoint: "main", constants } });
+      this.pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+}
+
+/** A uniform block from u32 ("u") and f32 ("f") fields in declaration order, padded to 16 bytes. */
+export function uniformBytes(fields: ReadonlyArray<readonly ["u" | "f", number]>): ArrayBuffer {
+  const bytes = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16);
+  const view = new DataView(bytes);
+  fields.forEach(([kind, value], i) => (kind === "u" ? view.setUint32(i * 4, value, true) : view.setFloat32(i * 4, value, true)));
+  return bytes;
+}
+
+/** Workgroup counts for a 1-D job of `threads` threads in workgroups of 256, folded into 2-D past the x limit. */
+export function grid1d(threads: number, maxPerDim: number): { x: number; y: number; rowPitch: number } {
+  const groups = Math.max(1, Math.ceil(threads / 256));
+  const x = Math.min(groups, maxPerDim);
+  return { x, y: Math.ceil(groups / x), rowPitch: x * 256 };
+}

@@ -1,0 +1,260 @@
+import { logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
+import { grid1d, uniformBytes, type PipelineCache } from "./pipelines.js";
+import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
+import { chooseTile, paddedHeadDim, type Tile } from "./tiles.js";
+import { DispatchRecorder } from "./recorder.js";
+import type { ScratchPool } from "./scratch.js";
+import { bytesPer, type BufferHandle } from "./tensors.js";
+import { Usage } from "./usage.js";
+
+const Q_BLOCK = 128;
+const K_BLOCK = 64;
+const LOG2E = Math.LOG2E;
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+const STORAGE = Usage.STORAGE;
+const SCRATCH = STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+
+/** A limit the call would break; the caller turns it into DeviceError LimitExceeded. */
+export class LimitError extends Error {}
+
+/** A tensor as the kernels read it: a buffer, the element offset of element 0, and (b, h, n, d) strides. */
+interface Source {
+  readonly buffer: GPUBuffer;
+  readonly base: number;
+  readonly strides: Shape4;
+  readonly dtype: DType;
+}
+
+export interface Engine {
+  readonly device: GPUDevice;
+  readonly pipelines: PipelineCache;
+  readonly scratch: ScratchPool;
+  readonly shaderF16: boolean;
+  readonly forcedTile?: string;
+  /** Timestamp queries: when set, each dispatch gets its own pass and is timed. */
+  readonly querySet?: GPUQuerySet;
+}
+
+/**
+ * What one call encoded. Device in: `output` is a new buffer for the caller. Host in: the output (and the LSE, if
+ * asked) are copied into MAP_READ staging buffers by the same submission, so no later call can overwrite them first.
+ */
+export interface Encoded {
+  readonly output?: GPUBuffer;
+  readonly outputStaging?: GPUBuffer;
+  readonly outputBytes: number;
+  readonly lseStaging?: GPUBuffer;
+  readonly lseBytes: number;
+  /** Buffers to destroy once submitted (uniforms); staging buffers are destroyed after mapping. */
+  readonly temporaries: GPUBuffer[];
+  readonly commands: GPUCommandBuffer;
+  /** Profiling: resolved timestamps to read after submit, and the kernel of each pair. */
+  readonly profile?: { staging: GPUBuffer; names: string[] };
+}
+
+const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
+
+function source(engine: Engine, t: Tensor, role: string): Source {
+  const strides = logicalStrides(t);
+  if (t.kind === "host") {
+    const bytes = round4(t.data.byteLength);
+    const buffer = engine.scratch.get(role, bytes, SCRATCH);
+    // writeBuffer wants a multiple of 4 bytes: an odd count of 16-bit elements gets one padding element.
+    let data: Float32Array | Uint16Array = t.data;
+    if (data.byteLength !== bytes) {
+      data = new Uint16Array(bytes / 2);
+      data.set(t.data as Uint16Array);
+    }
+    engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
+    return { buffer, base: 0, strides, dtype: t.dtype };
+  }
+  const h = t.handle as BufferHandle;
+  return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype };
+}
+
+/**
+ * Throws LimitError when any buffer of the call would exceed one binding (or one buffer) of the device, before
+ * anything is allocated. Splitting across bindings is not done: a clear error beats a silent wrong answer.
+ */
+function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, inputs: Tensor[]): void {
+  const qRows = p.B * p.Hq * p.Nq;
+  const kRows = p.B * p.Hkv * p.Nk;
+  const need: Array<[string, number]> = [
+    ["the f32 attention result", qRows * dp * 4],
+    ["V as f16", kRows * dp * 2],
+    ["the output", p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype)],
+    ...(exact ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>) : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
+    ...inputs.map((t, i): [string, number] => [`input ${"qkv"[i]}`, t.kind === "host" ? t.data.byteLength : (t.handle as BufferHandle).buffer.size]),
+  ];
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  for (const [what, bytes] of need)
+    if (bytes > limit) throw new LimitError(`${what} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+}
+
+/**
+ * Encodes SageAttention (`exact` false) or exact attention on `engine` for a validated problem:
+ * K mean, Q/K quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
+ */
+export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
+  const { device, pipelines } = engine;
+  const limits = device.limits;
+  const f16Blocks = !exact && p.pvAccumulation === "f16-block";
+  const precision: Precision = exact ? (engine.shaderF16 ? "f16" : "f32") : f16Blocks ? (engine.shaderF16 ? "f16" : "f16emu") : "f32";
+  const dp = paddedHeadDim(p.D);
+  const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, f16Blocks, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
+  if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
+
+  checkLimits(limits, p, dp, exact, [q, k, v]);
+  const temporaries: GPUBuffer[] = [];
+  const scratch = (bytes: number, what: string) => engine.scratch.get(what, bytes, SCRATCH);
+  const uniform = (fields: ReadonlyArray<readonly ["u" | "f", number]>) => {
+    const bytes = uniformBytes(fields);
+    const b = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
+    device.queue.writeBuffer(b, 0, bytes);
+    temporaries.push(b);
+    return b;
+  };
+  const maxDim = limits.maxComputeWorkgroupsPerDimension;
+  const checkGrid = (what: string, ...dims: number[]) => {
+    if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
+  };
+
+  const srcQ = source(engine, q, "input q");
+  const srcK = source(engine, k, "input k");
+  const srcV = source(engine, v, "input v");
+
+  const segs = segments(p);
+  const nSeg = segs.length;
+  const varlen = p.varlen !== undefined;
+  const qBlocks = varlen ? segs.reduce((a, s) => a + Math.ceil(s.nq / Q_BLOCK), 0) : Math.ceil(p.Nq / Q_BLOCK);
+  const kBlocks = varlen ? segs.reduce((a, s) => a + Math.ceil(s.nk / K_BLOCK), 0) : Math.ceil(p.Nk / K_BLOCK);
+  const segWords = new Uint32Array(nSeg * 8);
+  let qBase = 0;
+  let kBase = 0;
+  segs.forEach((s, i) => {
+    segWords.set([s.b, s.q0, s.nq, s.k0, s.nk, varlen ? qBase : 0, varlen ? kBase : 0, 0], i * 8);
+    qBase += Math.ceil(s.nq / Q_BLOCK);
+    kBase += Math.ceil(s.nk / K_BLOCK);
+  });
+  const segBuffer = scratch(segWords.byteLength, "segments");
+  device.queue.writeBuffer(segBuffer, 0, segWords);
+  const maxNq = Math.max(...segs.map((s) => s.nq));
+  const maxNk = Math.max(...segs.map((s) => s.nk));
+
+  const qRows = p.B * p.Hq * p.Nq;
+  const kRows = p.B * p.Hkv * p.Nk;
+  const result = scratch(qRows * dp * 4, "attention result");
+  const lse = scratch(qRows * 4, "lse");
+  const v16 = scratch(kRows * dp * 2, "V as f16");
+
+  const enc = device.createCommandEncoder({ label: exact ? "exact attention" : "sage attention" });
+  // The LSE buffer carries the smoothing row term in; it must start at zero when no term is written.
+  enc.clearBuffer(lse);
+  // Without smoothing the kernels subtract (and dot with) a zero mean.
+  const kMean = exact ? undefined : scratch(nSeg * p.Hkv * dp * 4, "K mean");
+  if (kMean && !p.smoothK) enc.clearBuffer(kMean);
+  const recorder = new DispatchRecorder(device, enc, engine.querySet);
+  const dispatch = (kernel: KernelName, prec: Precision, constants: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) =>
+    recorder.dispatch(kernel, pipelines.get(kernel, prec, constants, counts), buffers, grid);
+  const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
+  const packF16 = (s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
+    const words = p.B * heads * tokens * (dp / 2);
+    const g = grid1d(words, maxDim);
+    checkGrid("pack", g.x, g.y);
+    const params = uniform([...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", words], ["u", g.rowPitch]]);
+    dispatch("pack_f16", "f32", { DTYPE: DTYPE_CODE[s.dtype] }, [s.buffer, dst, params], [g.x, g.y, 1]);
+  };
+  packF16(srcV, p.Hkv, p.Nk, v16);
+
+  const attnParams = uniform([
+    ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
+    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", 0], ["u", 0],
+  ]);
+  const attnConstants = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
+  const counts: UnrollCounts = { RQ: tile.bq / 16, CK: tile.bk / 16, QD: dp / 64, W: exact ? dp / 4 : dp / 16 };
+  const attnGrid: [number, number, number] = [Math.ceil(maxNq / tile.bq), p.Hq, nSeg];
+  checkGrid("attention", ...attnGrid);
+
+  if (exact) {
+    const q16 = scratch(qRows * dp * 2, "Q as f16");
+    const k16 = scratch(kRows * dp * 2, "K as f16");
+    packF16(srcQ, p.Hq, p.Nq, q16);
+    packF16(srcK, p.Hkv, p.Nk, k16);
+    dispatch("attention_exact", precision, attnConstants, [q16, k16, v16, segBuffer, result, lse, attnParams], attnGrid, counts);
+  } else if (kMean) {
+    const q8 = scratch(qRows * dp, "Q as int8");
+    const k8 = scratch(kRows * dp, "K as int8");
+    const kScaleOffset = p.B * p.Hq * qBlocks;
+    const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
+    if (p.smoothK) {
+      const params = uniform([...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
+      dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 64, p.Hkv, nSeg]);
+    }
+    const quantize = (s: Source, forQueries: boolean) => {
+      const heads = forQueries ? p.Hq : p.Hkv;
+      const block = forQueries ? Q_BLOCK : K_BLOCK;
+      const params = uniform([
+        ...strideFields(s), ["u", s.base], ["u", heads], ["u", forQueries ? p.group : 1], ["u", p.Hkv], ["u", p.D], ["u", dp],
+        ["u", forQueries ? p.Nq : p.Nk], ["u", forQueries ? qBlocks : kBlocks], ["f", forQueries ? Math.fround(p.smScale * LOG2E) : 1],
+        ["u", !forQueries && p.smoothK ? 1 : 0], ["u", forQueries && p.returnLse && p.smoothK ? 1 : 0], ["u", forQueries ? 1 : 0],
+        ["u", forQueries ? 0 : kScaleOffset],
+      ]);
+      const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
+      checkGrid("quantize", ...grid);
+      dispatch("quantize_int8", "f32", { DTYPE: DTYPE_CODE[s.dtype], BLOCK: block }, [s.buffer, segBuffer, kMean, forQueries ? q8 : k8, scales, lse, params], grid);
+    };
+    quantize(srcK, false);
+    quantize(srcQ, true);
+    dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
+  }
+  return finishEncoding(engine, p, enc, recorder, result, lse, temporaries, dp, q.kind === "host");
+}
+
+function finishEncoding(
+  engine: Engine,
+  p: Problem,
+  enc: GPUCommandEncoder,
+  recorder: DispatchRecorder,
+  result: GPUBuffer,
+  lse: GPUBuffer,
+  temporaries: GPUBuffer[],
+  dp: number,
+  hostOut: boolean,
+): Encoded {
+  const { device, pipelines } = engine;
+  const elements = p.B * p.Hq * p.Nq * p.D;
+  const outputBytes = elements * bytesPer(p.outputDtype);
+  const words = p.outputDtype === "f32" ? elements : Math.ceil(elements / 2);
+  const g = grid1d(words, device.limits.maxComputeWorkgroupsPerDimension);
+  const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
+  if (size > device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
+  const usage = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+  const output = hostOut ? engine.scratch.get("output", size, SCRATCH) : device.createBuffer({ label: "attention output", size, usage });
+  const bytes = uniformBytes([["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", elements], ["u", g.rowPitch]]);
+  const params = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
+  device.queue.writeBuffer(params, 0, bytes);
+  temporaries.push(params);
+  const pipeline = pipelines.get("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], NHD: p.layout === "NHD" ? 1 : 0 });
+  recorder.dispatch("store_output", pipeline, [result, output, params], [g.x, g.y, 1]);
+  const profile = recorder.finish();
+  if (profile) temporaries.push(profile.resolved);
+  const lseBytes = p.B * p.Hq * p.Nq * 4;
+  const staging = (from: GPUBuffer, bytes: number) => {
+    const b = device.createBuffer({ size: round4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST });
+    enc.copyBufferToBuffer(from, 0, b, 0, round4(bytes));
+    return b;
+  };
+  return {
+    output: hostOut ? undefined : output,
+    outputStaging: hostOut ? staging(output, outputBytes) : undefined,
+    outputBytes,
+    lseStaging: p.returnLse ? staging(lse, lseBytes) : undefined,
+    lseBytes,
+    temporaries,
+    commands: enc.finish(),
+    profile,
+  };
+}
+
+/** The output's shape in the problem's layout. */
+export const outputShape = (p: Problem): Shape4 => shapeFor(p.layout, { B: p.B, H: p.Hq, N: p.Nq, D: p.D });

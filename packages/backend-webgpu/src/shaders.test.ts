@@ -1,0 +1,69 @@
+// Host-side pieces that need no GPU: the loop unroller, kernel assembly and tile choice.
+import { describe, expect, it } from "vitest";
+import { describeAdapter } from "./acquire.js";
+import { kernelSource, unrollLoops } from "./shaders.js";
+import { chooseTile, paddedHeadDim, workgroupBytes } from "./tiles.js";
+
+describe("unrollLoops", () => {
+  it("repeats a marked body with a constant per index, nested loops too", () => {
+    const src = "for (var r = 0u; r < RQ; r++) { // unroll\n  for (var c = 1u; c < 3u; c++) { // unroll\n    a[r][c] = 1;\n  }\n}\n";
+    const out = unrollLoops(src, { RQ: 2 });
+    expect(out).not.toContain("for (");
+    for (const [r, c] of [[0, 1], [0, 2], [1, 1], [1, 2]]) expect(out).toMatch(new RegExp(`let r = ${r}u;[\\s\\S]*let c = ${c}u;`));
+    expect(out.match(/a\[r\]\[c\] = 1;/g)?.length).toBe(4);
+  });
+
+  it("leaves unmarked loops alone and names a missing count", () => {
+    expect(unrollLoops("for (var i = 0u; i < n; i++) {\n}\n", {})).toContain("for (var i");
+    expect(() => unrollLoops("for (var r = 0u; r < RQ; r++) { // unroll\n}\n", {})).toThrow(/RQ/);
+  });
+});
+
+describe("kernelSource", () => {
+  const counts = { RQ: 4, CK: 4, QD: 2, W: 8 };
+  it("enables f16 only for the native f16 variant", () => {
+    expect(kernelSource("attention_int8", "f16", counts).startsWith("enable f16;")).toBe(true);
+    const code = (src: string) => src.replace(/\/\/.*$/gm, "").replace(/(un)?pack2x16float/g, "");
+    for (const p of ["f16emu", "f32"] as const) expect(code(kernelSource("attention_int8", p, counts))).not.toMatch(/\bf16\b/);
+    expect(kernelSource("pack_f16", "f32")).not.toContain("enable f16");
+  });
+
+  it("resolves every include and unrolls every marked loop", () => {
+    for (const kernel of ["attention_int8", "attention_exact"] as const) {
+      const src = kernelSource(kernel, "f16", { ...counts, W: kernel === "attention_exact" ? 32 : 8 });
+      expect(src).not.toContain("//#include");
+      expect(src).not.toMatch(/\{ \/\/ unroll$/m);
+      expect(src.includes("dot4I8Packed")).toBe(kernel === "attention_int8");
+    }
+  });
+});
+
+describe("tiles", () => {
+  it("pads the head dim to whole quads per thread", () => {
+    expect([1, 64, 65, 128, 200, 256].map(paddedHeadDim)).toEqual([64, 64, 128, 128, 256, 256]);
+  });
+
+  it("keeps the 64-key K block for f16-block P·V where memory allows, and fits the limit", () => {
+    expect(chooseTile("int8", 128, "f16", true, 49152)).toEqual({ bq: 64, bk: 64 });
+    expect(chooseTile("int8", 128, "f16emu", true, 32768)).toEqual({ bq: 16, bk: 64 });
+    expect(chooseTile("exact", 128, "f16", false, 49152)).toEqual({ bq: 64, bk: 32 });
+    expect(chooseTile("exact", 128, "f16", false, 32768)).toEqual({ bq: 32, bk: 32 });
+    expect(chooseTile("int8", 128, "f16", true, 49152, "32x64")).toEqual({ bq: 32, bk: 64 });
+    for (const dp of [64, 128, 256])
+      for (const precision of ["f16", "f16emu", "f32"] as const) {
+        const t = chooseTile("int8", dp, precision, true, 32768);
+        expect(t && workgroupBytes("int8", t, dp, precision)).toBeLessThanOrEqual(32768);
+      }
+    expect(chooseTile("exact", 256, "f32", false, 8192)).toBeUndefined();
+  });
+});
+
+describe("describeAdapter", () => {
+  it("recognises Dawn's null backend and fallback adapters", () => {
+    expect(describeAdapter({ device: "null-backend", backendType: 1 }).nullBackend).toBe(true);
+    expect(describeAdapter({ vendor: "65541", description: "llvmpipe (LLVM 15.0.6, 256 bits)" }).fallback).toBe(true);
+    expect(describeAdapter({ vendor: "google", description: "SwiftShader Device (Subzero)" }).fallback).toBe(true);
+    const h100 = describeAdapter({ vendor: "4318", device: "9008", description: "NVIDIA H100 80GB HBM3" });
+    expect(h100).toEqual({ name: "NVIDIA H100 80GB HBM3 (0x10de 0x2330)", fallback: false, nullBackend: false });
+  });
+});
