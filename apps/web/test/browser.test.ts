@@ -1,0 +1,138 @@
+import { copyFileSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { renderSvg } from "./chart.js";
+import { launchChromium, type Chromium } from "./chromium.js";
+import { canvasStats, runOnPage, type PageRun } from "./page-driver.js";
+import { appRoot, buildAndServe, type Served } from "./serve.js";
+
+/** DESIGN §2's bar for SageAttention against exact attention. */
+const MIN_COSINE = 0.9998;
+const MAX_REL_L1 = 0.02;
+/** SwiftShader WebGPU and single-core wasm on a 2-core CI box: small problems, generous waits. */
+const RUN_TIMEOUT_MS = 120_000;
+
+const resultsDir = join(appRoot, "test-results");
+const screenshotPath = join(resultsDir, "page.png");
+const readmeScreenshot = join(appRoot, "..", "..", "docs", "demo.png");
+
+let served: Served | undefined;
+let browser: Chromium | undefined;
+let page: Page;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(resultsDir, { recursive: true });
+  served = await buildAndServe();
+  browser = await launchChromium();
+  page = await openDemo(browser, served.url, { hideWebGPU: false });
+});
+
+/** Opens the demo in a new tab and waits until it has probed the browser and loaded every backend. */
+async function openDemo(chromium: Chromium, url: string, o: { hideWebGPU: boolean }): Promise<Page> {
+  const tab = await chromium.context.newPage();
+  tab.on("pageerror", (e) => pageErrors.push(e.message));
+  tab.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
+  });
+  // A browser without WebGPU, as Firefox or Safari may be: navigator.gpu is absent before any page script runs.
+  if (o.hideWebGPU) await tab.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  await tab.goto(url);
+  await tab.waitForFunction(() => document.querySelector("#environment .backends") !== null, undefined, { timeout: RUN_TIMEOUT_MS });
+  return tab;
+}
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.close();
+});
+
+/** Runs one configuration and checks everything the page reports about it. */
+async function checkRun(run: PageRun): Promise<void> {
+  const name = `${run.backend} H=${run.heads} N=${run.tokens} D=${run.headDim} ${run.dtype} ${run.distribution}${run.causal ? " causal" : ""}`;
+  const r = await runOnPage(page, run, RUN_TIMEOUT_MS);
+  console.info(`${name} → ${r.backend}: cosine ${r.cosine.toFixed(6)}, rel-L1 ${r.relL1.toExponential(2)}, RMSE ${r.rmse.toExponential(2)}, sage ${r.sageMs.toFixed(1)} ms, exact ${r.exactMs.toFixed(1)} ms`);
+  expect(r.state, `${name}: ${r.status}`).toBe("done");
+  if (run.backend !== "auto") expect(r.backend, `${name}: backend that ran`).toBe(run.backend);
+  expect(r.cosine, `${name}: cosine`).toBeGreaterThanOrEqual(MIN_COSINE);
+  expect(r.cosine, `${name}: cosine`).toBeLessThanOrEqual(1 + 1e-9);
+  expect(r.relL1, `${name}: rel-L1`).toBeLessThanOrEqual(MAX_REL_L1);
+  expect(r.relL1, `${name}: rel-L1`).toBeGreaterThan(0); // an INT8 kernel that matches exact to the bit is not running INT8
+  expect(Number.isFinite(r.rmse) && r.rmse > 0, `${name}: RMSE ${r.rmse}`).toBe(true);
+  expect(r.sageMs, `${name}: SageAttention time`).toBeGreaterThan(0);
+  expect(r.exactMs, `${name}: exact time`).toBeGreaterThan(0);
+  // Attention maps are queries × keys, the output error queries × channels (one canvas pixel per cell up to 512).
+  const mapSizes = { "map-attention": run.tokens, "map-p-error": run.tokens, "map-o-error": run.headDim };
+  for (const [id, cols] of Object.entries(mapSizes)) {
+    const s = await canvasStats(page, `#${id}`);
+    expect([s.width, s.height], `${name}: ${id} size`).toEqual([Math.min(cols, 512), Math.min(run.tokens, 512)]);
+    expect(s.distinctColours, `${name}: ${id} colours`).toBeGreaterThan(16);
+    expect(s.differentFromFirst, `${name}: ${id} share of pixels unlike the first`).toBeGreaterThan(0.1);
+  }
+  expect(pageErrors, `${name}: errors in the page`).toEqual([]);
+}
+
+describe("browser demo in headless Chromium", () => {
+  test("the page says what the browser offers and which backends load", async () => {
+    const text = (await page.textContent("#environment")) ?? "";
+    expect(text).toContain("WebGPU:");
+    // Chromium here has a SwiftShader WebGPU adapter and relaxed SIMD; the page must find both backends usable.
+    expect(text).toMatch(/webgpu ✓/);
+    expect(text).toMatch(/cpu-simd ✓/);
+    expect(text).toMatch(/cuda ✗/);
+  });
+
+  test("webgpu (SwiftShader, f32 path) matches exact attention", async () => {
+    await checkRun({ backend: "webgpu", heads: 2, tokens: 160, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" });
+    // Causal with a partial last tile; D and dtype as above because SwiftShader compiles each new pipeline for tens of seconds.
+    await checkRun({ backend: "webgpu", heads: 2, tokens: 96, headDim: 64, causal: true, dtype: "f16", distribution: "gaussian" });
+  });
+
+  test("cpu-simd (WebAssembly) matches exact attention", async () => {
+    await checkRun({ backend: "cpu-simd", heads: 2, tokens: 160, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" });
+    await checkRun({ backend: "cpu-simd", heads: 2, tokens: 96, headDim: 128, causal: true, dtype: "f32", distribution: "gaussian" });
+  });
+
+  test("auto picks the best backend, lists the others it passed over, and the page is screenshotted", async () => {
+    const r = await runOnPage(page, { backend: "auto", heads: 4, tokens: 256, headDim: 64, causal: true, dtype: "f16", distribution: "k-bias" }, RUN_TIMEOUT_MS);
+    expect(r.state, r.status).toBe("done");
+    expect(r.backend).toBe("webgpu"); // highest priority that loads here
+    expect(r.rejected).toContain("cuda");
+    expect(r.cosine).toBeGreaterThanOrEqual(MIN_COSINE);
+    expect(r.relL1).toBeLessThanOrEqual(MAX_REL_L1);
+    await page.screenshot({ path: screenshotPath, fullPage: true });
+    expect(statSync(screenshotPath).size).toBeGreaterThan(20_000);
+    mkdirSync(join(readmeScreenshot, ".."), { recursive: true });
+    copyFileSync(screenshotPath, readmeScreenshot);
+  });
+
+  test("without WebGPU, auto falls back to cpu-simd and says why webgpu was passed over", async () => {
+    const tab = await openDemo(browser!, served!.url, { hideWebGPU: true });
+    try {
+      expect(await tab.textContent("#environment")).toContain("WebGPU: no navigator.gpu");
+      const r = await runOnPage(tab, { backend: "auto", heads: 2, tokens: 128, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" }, RUN_TIMEOUT_MS);
+      expect(r.state, r.status).toBe("done");
+      expect(r.backend).toBe("cpu-simd");
+      expect(r.rejected).toEqual(expect.arrayContaining(["webgpu", "cuda"]));
+      const reason = await tab.textContent('#rejected li[data-backend="webgpu"]');
+      expect(reason, "the page says why webgpu was passed over").toMatch(/NoDevice|FeatureMissing|NotInstalled/);
+      expect(r.cosine).toBeGreaterThanOrEqual(MIN_COSINE);
+      expect(r.relL1).toBeLessThanOrEqual(MAX_REL_L1);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  const chart = process.env.SAGEATTN_CHART_SVG;
+  test.skipIf(!chart)("the benchmark chart (SAGEATTN_CHART_SVG) renders", async () => {
+    expect(existsSync(chart!), `${chart} exists`).toBe(true);
+    const r = await renderSvg(browser!.context, chart!, join(resultsDir, "chart.png"));
+    expect(r.loaded, "the SVG decodes as an image").toBe(true);
+    expect(r.width).toBeGreaterThan(100);
+    expect(r.height).toBeGreaterThan(100);
+    expect(r.inked, "share of the chart that is drawn on").toBeGreaterThan(0.01);
+    expect(r.distinctColours, "colours in the chart").toBeGreaterThan(3);
+  });
+});
