@@ -17,7 +17,7 @@ import {
   A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_SK,
   A_STATS, A_SV, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
-import { exp2Fast, hmax } from "./exp2";
+import { exp2Accurate, exp2Fast, hmax } from "./exp2";
 import { hideKeys } from "./mask";
 import { quantizeQueryTile } from "./quantize_q";
 import { madd } from "./madd";
@@ -33,7 +33,8 @@ function qkInt8(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: i32, D
       let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
       let kp = kBlock + <usize>(jc * 4);
       let qp = q0;
-      for (let dp = 0; dp < pairs; dp++) {
+      const qpEnd = q0 + <usize>(pairs * 4);
+      while (qp < qpEnd) {
         const k0 = v128.load(kp), k1 = v128.load(kp, 16);
         let x = v128.load32_splat(qp);
         a00 = i32x4.add(a00, i32x4.dot_i16x8_s(x, k0));
@@ -73,18 +74,21 @@ function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, row
       let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
       let vp = vBlock + <usize>(dc * 4);
       let pp = p0;
-      for (let jp = 0; jp < pairs; jp++) {
+      // P rows are KEY_BLOCK·2 bytes apart: constant offsets, which V8 folds into the loads' addressing (an added
+      // pointer costs an instruction per load in this loop); one induction pointer bounds the loop.
+      const ppEnd = p0 + <usize>(pairs * 4);
+      while (pp < ppEnd) {
         const v0 = v128.load(vp), v1 = v128.load(vp, 16);
         let x = v128.load32_splat(pp);
         a00 = i32x4.add(a00, i32x4.dot_i16x8_s(x, v0));
         a01 = i32x4.add(a01, i32x4.dot_i16x8_s(x, v1));
-        x = v128.load32_splat(pp + pRow);
+        x = v128.load32_splat(pp, KEY_BLOCK * 2);
         a10 = i32x4.add(a10, i32x4.dot_i16x8_s(x, v0));
         a11 = i32x4.add(a11, i32x4.dot_i16x8_s(x, v1));
-        x = v128.load32_splat(pp + 2 * pRow);
+        x = v128.load32_splat(pp, KEY_BLOCK * 4);
         a20 = i32x4.add(a20, i32x4.dot_i16x8_s(x, v0));
         a21 = i32x4.add(a21, i32x4.dot_i16x8_s(x, v1));
-        x = v128.load32_splat(pp + 3 * pRow);
+        x = v128.load32_splat(pp, KEY_BLOCK * 6);
         a30 = i32x4.add(a30, i32x4.dot_i16x8_s(x, v0));
         a31 = i32x4.add(a31, i32x4.dot_i16x8_s(x, v1));
         vp += pairBytes;
@@ -114,6 +118,7 @@ function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, row
  * TILE_ROWS·4, ·8, ·12 bytes).
  * Rows with nothing to hide (all but causal-diagonal, tail and masked blocks) take the max over the int32 logits
  * (scaling by a positive factor keeps the order) and scale inside the exp2 pass: one pass fewer, no f32 row stored.
+ * alpha is exactly 1 while the max holds (most blocks after the first few), so O and l are rescaled only when it grows.
  */
 // @ts-ignore: decorator
 @inline function softmaxRowInt8(sRow: usize, pRow: usize, scale: f32, j0: i32, limit: i32, maskRow: usize, maskKind: i32, state: usize): void {
@@ -143,23 +148,27 @@ function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, row
     memory.fill(pRow, 0, <usize>(KEY_BLOCK * 2));
     return;
   }
-  const alpha = f32x4.extract_lane(exp2Fast(f32x4.splat(mOld - mNew)), 0);
-  const mV = f32x4.splat(mNew), negM = f32x4.splat(-mNew);
+  // exp2Accurate flushes below 2^-125: a row that saw nothing before has O = 0 and l = 0, so that alpha is moot.
+  const alpha: f32 = mNew > mOld ? f32x4.extract_lane(exp2Accurate(f32x4.splat(mOld - mNew)), 0) : 1.0;
   let sum = i32x4.splat(0);
-  for (let j = 0; j < KEY_BLOCK; j += 8) {
-    const s = sRow + <usize>(j * 4);
-    let x0 = v128.load(s), x1 = v128.load(s, 16);
-    if (!hide) {
-      x0 = madd(f32x4.convert_i32x4_s(x0), scV, negM);
-      x1 = madd(f32x4.convert_i32x4_s(x1), scV, negM);
-    } else {
-      x0 = f32x4.sub(x0, mV);
-      x1 = f32x4.sub(x1, mV);
+  if (hide) {
+    const mV = f32x4.splat(mNew);
+    for (let j = 0; j < KEY_BLOCK; j += 8) {
+      const s = sRow + <usize>(j * 4);
+      const a = nearestI32(exp2Fast(f32x4.sub(v128.load(s), mV), P_LEVELS));
+      const b = nearestI32(exp2Fast(f32x4.sub(v128.load(s, 16), mV), P_LEVELS));
+      sum = i32x4.add(sum, i32x4.add(a, b));
+      v128.store(pRow + <usize>(j * 2), i16x8.narrow_i32x4_s(a, b));
     }
-    const a = nearestI32(exp2Fast(x0, P_LEVELS));
-    const b = nearestI32(exp2Fast(x1, P_LEVELS));
-    sum = i32x4.add(sum, i32x4.add(a, b));
-    v128.store(pRow + <usize>(j * 2), i16x8.narrow_i32x4_s(a, b));
+  } else {
+    const negM = f32x4.splat(-mNew);
+    for (let j = 0; j < KEY_BLOCK; j += 8) {
+      const s = sRow + <usize>(j * 4);
+      const a = nearestI32(exp2Fast(madd(f32x4.convert_i32x4_s(v128.load(s)), scV, negM), P_LEVELS));
+      const b = nearestI32(exp2Fast(madd(f32x4.convert_i32x4_s(v128.load(s, 16)), scV, negM), P_LEVELS));
+      sum = i32x4.add(sum, i32x4.add(a, b));
+      v128.store(pRow + <usize>(j * 2), i16x8.narrow_i32x4_s(a, b));
+    }
   }
   const total = i32x4.add(sum, i32x4.shuffle(sum, sum, 2, 3, 0, 1));
   const rowSum = <f32>(i32x4.extract_lane(total, 0) + i32x4.extract_lane(total, 1));
