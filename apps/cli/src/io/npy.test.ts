@@ -3,21 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decode16 } from "@sageattn/core";
 import { describe, expect, it } from "vitest";
-import { fixture, hasNumpy, python } from "./fixture-paths.js";
+import { fixture, hasNumpy, python, smallValues, thrown } from "./fixture-paths.js";
 import { encodeNpy, readNpy, writeNpy } from "./npy.js";
-import { TensorFileError } from "./tensor-file.js";
 
-const small = JSON.parse(readFileSync(fixture("small_values.json"), "utf8")) as { shape: number[]; values: number[] };
-
-function thrown(f: () => unknown): TensorFileError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TensorFileError);
-    return e as TensorFileError;
-  }
-  throw new Error("expected a TensorFileError");
-}
+const small = smallValues();
 
 describe("readNpy on files numpy wrote", () => {
   it.each(["small_c.npy", "small_fortran.npy", "small_be.npy"])("%s: f32 values and shape", (name) => {

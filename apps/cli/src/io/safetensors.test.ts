@@ -3,22 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bf16BitsToF32, decode16 } from "@sageattn/core";
 import { describe, expect, it } from "vitest";
-import { fixture, hasNumpy, python } from "./fixture-paths.js";
+import { fixture, hasNumpy, python, smallValues, thrown } from "./fixture-paths.js";
 import { readNpy } from "./npy.js";
 import { encodeSafetensors, openSafetensors, readSafetensors, writeSafetensors } from "./safetensors.js";
-import { TensorFileError, type FileTensor } from "./tensor-file.js";
+import type { FileTensor } from "./tensor-file.js";
 
-const small = JSON.parse(readFileSync(fixture("small_values.json"), "utf8")) as { shape: number[]; values: number[] };
-
-function thrown(f: () => unknown): TensorFileError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TensorFileError);
-    return e as TensorFileError;
-  }
-  throw new Error("expected a TensorFileError");
-}
+const small = smallValues();
 
 describe("openSafetensors on files written from the format spec", () => {
   it("lists every entry (an I64 one too) and reads bf16 q, k, v", () => {
