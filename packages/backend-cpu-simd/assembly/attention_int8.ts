@@ -15,7 +15,7 @@
 
 import {
   A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_SK,
-  A_STATS, A_SV, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, scratchO, scratchP, scratchQ, scratchRows, scratchS,
+  A_STATS, A_SV, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
 import { exp2Accurate, exp2Fast, hmax } from "./exp2";
 import { hideKeys } from "./mask";
@@ -190,12 +190,7 @@ export function attentionInt8(rec: usize, scratch: usize): void {
   const rows4 = (rows + 3) & ~3;
   quantizeQueryTile(q, nq, i0, rows, Dp, fold, qTile, sQ);
   memory.fill(o, 0, <usize>(rows4 * Dp * 4));
-  for (let r = 0; r < rows4; r++) {
-    const st = sQ + <usize>(r * 4);
-    store<f32>(st, -Infinity, TILE_ROWS * 4);
-    store<f32>(st, 0, TILE_ROWS * 8);
-    store<f32>(st, 0, TILE_ROWS * 12);
-  }
+  resetRowState(sQ, rows4);
   const elemBytes: i32 = maskKind == 1 ? 1 : 4;
   const lastLimit = keyLimit(i0 + rows - 1, nq, nk, causal);
   for (let j0 = 0; j0 < lastLimit; j0 += KEY_BLOCK) {

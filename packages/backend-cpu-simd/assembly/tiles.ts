@@ -71,6 +71,16 @@ export function scratchBytesFor(Dp: i32): i32 {
 /** Per-row f32 state: sQ, m, l, alpha at row offsets 0, 1, 2, 3 × TILE_ROWS. */
 // @ts-ignore: decorator
 @inline export function scratchRows(base: usize, Dp: i32): usize { return scratchP(base, Dp) + <usize>(TILE_ROWS * KEY_BLOCK * 4); }
+/** Starts a tile's online softmax: m = −∞, l = 0, alpha = 0 for its first `rows` rows (the sQ slot is left alone). */
+// @ts-ignore: decorator
+@inline export function resetRowState(rowsBase: usize, rows: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const st = rowsBase + <usize>(r * 4);
+    store<f32>(st, -Infinity, TILE_ROWS * 4);
+    store<f32>(st, 0, TILE_ROWS * 8);
+    store<f32>(st, 0, TILE_ROWS * 12);
+  }
+}
 /** Dp f64 values (channel sums in the K pre-pass). */
 // @ts-ignore: decorator
 @inline export function scratchF64(base: usize, Dp: i32): usize { return (scratchRows(base, Dp) + <usize>(TILE_ROWS * 4 * 8) + 7) & ~7; }
