@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include "heuristics.h"
+#include "hopper_layout.h"
 #include "kernels.h"
 #include "sageattn.h"
 
@@ -140,7 +142,7 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   g.cuQ = reinterpret_cast<const int32_t*>(p->cu_seqlens_q);
   g.cuK = reinterpret_cast<const int32_t*>(p->cu_seqlens_k);
   g.rowsQ = varlen ? int64_t(g.Nq) + int64_t(sa::kQBlock) * g.S : g.B * sa::round_up(g.Nq, sa::kQBlock);
-  g.rowsK = varlen ? int64_t(g.Nk) + int64_t(sa::kKBlock) * g.S : g.B * sa::round_up(g.Nk, sa::kKBlock);
+  g.rowsK = varlen ? int64_t(g.Nk) + int64_t(sa::kKRowPad) * g.S : g.B * sa::round_up(g.Nk, sa::kKRowPad);
   g.qSlots = varlen ? sa::ceil_div(g.Nq, sa::kQBlock) + g.S : g.B * sa::ceil_div(g.Nq, sa::kQBlock);
   g.kSlots = varlen ? sa::ceil_div(g.Nk, sa::kKBlock) + g.S : g.B * sa::ceil_div(g.Nk, sa::kKBlock);
   if (int64_t(g.S) * g.Hq > 65535 || sa::ceil_div(g.maxQ, sa::kQBlock) > 65535 || sa::ceil_div(g.maxK, sa::kKBlock) > 65535)
@@ -346,8 +348,11 @@ SA_API int32_t sa_attention(const sa_params* p) {
   if (st != SA_OK) return st;
   if (lim.ccMajor < 8)
     return fail(SA_ERR_UNSUPPORTED, "compute capability " + std::to_string(lim.ccMajor) + "." + std::to_string(lim.ccMinor) + " is under 8.0");
-  if (sa::attention_smem_bytes(g.DP) > lim.smemOptin)
-    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(sa::attention_smem_bytes(g.DP)) +
+  // Hopper (9.0 exactly: sm_90a code runs nowhere else) takes the wgmma kernel for the head dims it has.
+  const bool hopper = lim.ccMajor == 9 && lim.ccMinor == 0 && sa::hopper_head_dim(g.DP) && !sa::force_sm80();
+  const int smemNeeded = hopper ? sa::attention_sm90_smem_bytes(g.DP) : sa::attention_smem_bytes(g.DP);
+  if (smemNeeded > lim.smemOptin)
+    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(smemNeeded) +
                                         " bytes of shared memory, the device allows " + std::to_string(lim.smemOptin));
   // A stale non-sticky error from someone else's call must not be reported as ours.
   cudaGetLastError();
@@ -369,9 +374,11 @@ SA_API int32_t sa_attention(const sa_params* p) {
   const bool lse = (p->flags & SA_RETURN_LSE) != 0;
   const cudaStream_t stream = as_stream(p->stream);
   if ((p->flags & SA_KERNEL_ONLY) == 0)
-    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, stream), "pre-pass launch");
-  SA_TRY(sa::launch_attention(g, w, o, lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr,
-                              (p->flags & SA_CAUSAL) != 0, (p->flags & SA_PV_F32) != 0, stream),
+    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, stream), "pre-pass launch");
+  float* lseOut = lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr;
+  const bool causal = (p->flags & SA_CAUSAL) != 0, pvF32 = (p->flags & SA_PV_F32) != 0;
+  SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, stream)
+                : sa::launch_attention(g, w, o, lseOut, causal, pvF32, stream),
          "attention launch");
   return SA_OK;
 }

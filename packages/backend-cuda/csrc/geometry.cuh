@@ -1,7 +1,7 @@
 // geometry.cuh — how a call's sequences map onto the packed workspace, shared by the pre-pass and the kernel.
 // Without varlen each batch entry is one sequence; with varlen (B = 1) sequence s owns tokens cu[s]..cu[s+1].
 // Every sequence starts its own quantization blocks, so the workspace pads each one to whole blocks:
-//   Q rows of sequence s start at  s·roundup(Nq,128)  (varlen: cuQ[s] + 128·s), likewise K with 64;
+//   Q rows of sequence s start at  s·roundup(Nq,128)  (varlen: cuQ[s] + 128·s), likewise K (kKRowPad = 128 too);
 //   its Q block scales start at    s·ceil(Nq/128)     (varlen: cuQ[s]/128 + s), likewise K.
 // Padded rows and channels hold zeros, so the attention kernel reads whole tiles without bounds checks.
 #pragma once
@@ -38,7 +38,7 @@ __device__ inline Sequence sequence(const Geometry& g, int s) {
     q.k0 = g.cuK[s];
     q.nk = g.cuK[s + 1] - q.k0;
     q.qRow = q.q0 + int64_t(kQBlock) * s;
-    q.kRow = q.k0 + int64_t(kKBlock) * s;
+    q.kRow = q.k0 + int64_t(kKRowPad) * s;
     q.qSlot = q.q0 / kQBlock + s;
     q.kSlot = q.k0 / kKBlock + s;
   } else {
@@ -48,7 +48,7 @@ __device__ inline Sequence sequence(const Geometry& g, int s) {
     q.k0 = 0;
     q.nk = g.Nk;
     q.qRow = s * round_up(g.Nq, kQBlock);
-    q.kRow = s * round_up(g.Nk, kKBlock);
+    q.kRow = s * round_up(g.Nk, kKRowPad);
     q.qSlot = s * ceil_div(g.Nq, kQBlock);
     q.kSlot = s * ceil_div(g.Nk, kKBlock);
   }

@@ -28,6 +28,15 @@ struct Heuristics {
   static constexpr int kStages = DP <= 128 ? 3 : 2;
 };
 
+// SAGEATTN_CUDA_KERNEL=sm80 keeps Hopper GPUs on the mma.sync kernel (to compare the two on one card).
+inline bool force_sm80() {
+  static const bool v = [] {
+    const char* s = std::getenv("SAGEATTN_CUDA_KERNEL");
+    return s != nullptr && s[0] == 's' && s[1] == 'm' && s[2] == '8' && s[3] == '0' && s[4] == '\0';
+  }();
+  return v;
+}
+
 inline int variant_override() {
   static const int v = [] {
     const char* s = std::getenv("SAGEATTN_CUDA_VARIANT");

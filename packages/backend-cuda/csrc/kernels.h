@@ -9,8 +9,9 @@ namespace sa {
 inline int kmean_chunks(int maxK) { return maxK <= 2048 ? 1 : (maxK + 2047) / 2048; }
 
 // prepass.cu: mean of K, INT8 Q and K−mean with per-block scales, V as f16, and (for the LSE) smScale·q·mean(K).
+// `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
-                           const Workspace& w, float smScale, bool smoothK, bool lse, cudaStream_t stream);
+                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream);
 
 // Shared memory (bytes) the attention kernel needs at this padded head dim.
 int attention_smem_bytes(int DP);
@@ -18,5 +19,10 @@ int attention_smem_bytes(int DP);
 // attention_sm80.cu: INT8 Q·Kᵀ, online softmax in exp2, FP16 P·V, output in o's dtype and strides.
 cudaError_t launch_attention(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
                              bool pvF32, cudaStream_t stream);
+
+// attention_sm90.cu (sm_90a, padded head dims 64 and 128): the same on wgmma, reading the Hopper layout.
+int attention_sm90_smem_bytes(int DP);
+cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
+                                  bool pvF32, cudaStream_t stream);
 
 }  // namespace sa

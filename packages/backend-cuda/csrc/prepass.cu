@@ -8,11 +8,14 @@
 //                Qi = round(x/sQ) half away from zero; a zero block gets sQ = 1. With the LSE it also writes
 //                smScale·(q·mean(K)) per row, the constant the smoothing removed.
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); the same for K − mean (no scale folded) and V → f16.
-// Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros), so the attention
-// kernel never reads memory nothing wrote. Each thread handles 4 consecutive channels of a row (one 32-bit word of
+// Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
+// sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
+// of hopper_layout.h instead of plain rows. Each thread handles 4 consecutive channels of a row (one 32-bit word of
 // int8 output). Memory-bound: about 3 bytes read and 1.5 written per input element, ~1 ms of 40 at B4 H32 N16K D128.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <type_traits>
+#include "hopper_layout.h"
 #include "kernels.h"
 
 namespace sa {
@@ -130,10 +133,54 @@ __global__ void kmean_finalize_kernel(Geometry g, const float* kpart, float* kme
     kmean[int64_t(blockIdx.x) * g.DP + c] = (c < g.D && sq.nk > 0) ? sum / sq.nk : 0.f;
   }
 }
+// Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
+// until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
+// loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
+template <bool PACKED>
+using Quad = std::conditional_t<PACKED, uint2, float4>;
+
+template <bool PACKED>
+__device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
+  if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
+  else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
+}
+__device__ __forceinline__ float4 widen(float4 x, int) { return x; }
+__device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
+  if (dtype == 1) {
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ uint16_t f16_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
+// The quad as four f16 (f16 input: its own bits, exactly what converting through f32 gives).
+template <typename Q>
+__device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
+  if constexpr (std::is_same_v<Q, uint2>)
+    if (dtype == 1) return make_ushort4(x.x & 0xFFFF, x.x >> 16, x.y & 0xFFFF, x.y >> 16);
+  const float4 f = widen(x, dtype);
+  return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
+}
+__device__ __forceinline__ float quad_absmax(const float4& x) { return fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w))); }
+__device__ __forceinline__ char4 quantize4(const float4& x, float scale) {
+  return make_char4(quantize(x.x, scale), quantize(x.y, scale), quantize(x.z, scale), quantize(x.w, scale));
+}
+
+// Index of int8 word `i` (4 channels) of a row-major block of DP-byte rows, after the Hopper chunk swizzle.
+template <int DP, bool HOPPER>
+__device__ __forceinline__ int swizzled_word(int i) {
+  constexpr int kWords = DP / 4;
+  if constexpr (!HOPPER) return i;
+  const int r = i / kWords, w = i % kWords;
+  return r * kWords + swizzle_chunk(w >> 2, r, DP) * 4 + (w & 3);
+}
 
 // Each CTA keeps its block in registers: every element is loaded once, and all of a thread's loads are issued
 // before the first use (memory-level parallelism), then the block max, then quantization from registers.
-template <int DP>
+template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const TensorRef& k, const Workspace& w,
                                            float fold, float smScale, bool lse, bool smooth, bool inlineMean, int bx, int by,
                                            float* scratch, float4* partial, float* meanS) {
@@ -145,25 +192,25 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   const int rows = min(kQBlock, sq.nq - r0);
   const int64_t base = sq.b * q.sb + h * q.sh + int64_t(sq.q0 + r0) * q.sn;
 
-  float4 x[kPer];
+  Quad<PACKED> x[kPer];
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    x[j] = r < rows && c0 < g.D ? load4(q, base + r * q.sn + c0 * q.sd, c0, g.D) : make_float4(0.f, 0.f, 0.f, 0.f);
+    x[j] = load_quad<PACKED>(q, base + r * q.sn + c0 * q.sd, c0, g.D, r < rows && c0 < g.D);
   }
+  auto folded = [&](int j) {
+    const float4 f = widen(x[j], q.dtype);
+    return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
+  };
   float mx = 0.f;
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    x[j] = make_float4(x[j].x * fold, x[j].y * fold, x[j].z * fold, x[j].w * fold);
-    mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
-  }
+  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
   mx = block_max(mx, scratch);
   const float scale = mx > 0.f ? mx / 127.f : 1.f;
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
   char4* out = reinterpret_cast<char4*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP);
 #pragma unroll
-  for (int j = 0; j < kPer; j++)
-    out[threadIdx.x + j * kThreads] = make_char4(quantize(x[j].x, scale), quantize(x[j].y, scale), quantize(x[j].z, scale), quantize(x[j].w, scale));
+  for (int j = 0; j < kPer; j++) out[swizzled_word<DP, HOPPER>(threadIdx.x + j * kThreads)] = quantize4(folded(j), scale);
   if (threadIdx.x == 0) w.qs[int64_t(h) * g.qSlots + sq.qSlot + by] = scale;
 
   if (lse) {
@@ -182,7 +229,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   }
 }
 
-template <int DP>
+template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
                                             bool smooth, bool inlineMean, int bx, int by, float* scratch, float4* partial,
                                             float* meanS) {
@@ -190,52 +237,81 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
   const int r0 = by * kKBlock;
-  if (r0 >= sq.nk) return;
-  const int rows = min(kKBlock, sq.nk - r0);
+  if (r0 >= round_up(sq.nk, kKRowPad)) return;
+  const int rows = max(0, min(kKBlock, sq.nk - r0));  // 0: a padding block, written as zeros
   const int64_t kbase = sq.b * k.sb + h * k.sh + int64_t(sq.k0 + r0) * k.sn;
   const int64_t vbase = sq.b * v.sb + h * v.sh + int64_t(sq.k0 + r0) * v.sn;
   const float* mean = w.kmean + int64_t(bx) * DP;
-  if (inlineMean) {
+  if (inlineMean && rows > 0) {
     inline_mean(g, k, s, h, smooth, partial, meanS);
     mean = meanS;
   }
 
-  float4 x[kPer], y[kPer];
+  // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
+  // 4 channel rows gets one whole 16-byte chunk (8 keys) without a trip through shared memory, while the loads stay
+  // coalesced along the channels. All loads are issued before the first use.
+  constexpr int kGroups = DP / 4;
+  const int cg = threadIdx.x % kGroups, kg = threadIdx.x / kGroups, vc0 = cg * 4;
+  const bool vOwner = kg < kKBlock / 8;
+  Quad<PACKED> x[kPer], y[HOPPER ? 8 : kPer];
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
     const bool in = r < rows && c0 < g.D;
-    x[j] = in ? load4(k, kbase + r * k.sn + c0 * k.sd, c0, g.D) : make_float4(0.f, 0.f, 0.f, 0.f);
-    y[j] = in ? load4(v, vbase + r * v.sn + c0 * v.sd, c0, g.D) : make_float4(0.f, 0.f, 0.f, 0.f);
+    x[j] = load_quad<PACKED>(k, kbase + r * k.sn + c0 * k.sd, c0, g.D, in);
+    if constexpr (!HOPPER) y[j] = load_quad<PACKED>(v, vbase + r * v.sn + c0 * v.sd, c0, g.D, in);
   }
+  if constexpr (HOPPER)
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      const int r = kg * 8 + i;
+      y[i] = load_quad<PACKED>(v, vbase + r * v.sn + vc0 * v.sd, vc0, g.D, vOwner && r < rows && vc0 < g.D);
+    }
+  // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D.
+  auto centred = [&](int j) {
+    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
+    const float4 f = widen(x[j], k.dtype);
+    return r < rows ? make_float4(f.x - mean[c0], f.y - mean[c0 + 1], f.z - mean[c0 + 2], f.w - mean[c0 + 3]) : f;
+  };
   float mx = 0.f;
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D.
-    if (r < rows) x[j] = make_float4(x[j].x - mean[c0], x[j].y - mean[c0 + 1], x[j].z - mean[c0 + 2], x[j].w - mean[c0 + 3]);
-    mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
-  }
+  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(centred(j)));
   mx = block_max(mx, scratch);
   const float scale = mx > 0.f ? mx / 127.f : 1.f;
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
   char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
   ushort4* vout = reinterpret_cast<ushort4*>(w.vh + row0 * DP);
-  auto f16 = [](float f) { return __half_as_ushort(__float2half_rn(f)); };
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
-    kout[i] = make_char4(quantize(x[j].x, scale), quantize(x[j].y, scale), quantize(x[j].z, scale), quantize(x[j].w, scale));
-    vout[i] = make_ushort4(f16(y[j].x), f16(y[j].y), f16(y[j].z), f16(y[j].w));
+    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), scale);
+    if constexpr (!HOPPER) vout[i] = to_f16x4(y[j], v.dtype);
   }
-  if (threadIdx.x == 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
+  if constexpr (HOPPER) {
+    if (vOwner) {
+      ushort4 hv[8];
+#pragma unroll
+      for (int i = 0; i < 8; i++) hv[i] = to_f16x4(y[i], v.dtype);
+      char* vblock = reinterpret_cast<char*>(vout);
+      auto pair = [](uint16_t lo, uint16_t hi) { return uint32_t(lo) | uint32_t(hi) << 16; };
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int d = vc0 + e;
+        auto ch = [&](int i) { return e == 0 ? hv[i].x : e == 1 ? hv[i].y : e == 2 ? hv[i].z : hv[i].w; };
+        *reinterpret_cast<uint4*>(vblock + d * 128 + swizzle_chunk(kg, d, 128) * 16) =
+            make_uint4(pair(ch(0), ch(1)), pair(ch(2), ch(3)), pair(ch(4), ch(5)), pair(ch(6), ch(7)));
+      }
+    }
+  }
+  if (threadIdx.x == 0 && rows > 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
 }
 
 // One launch for both roles: the first qBlocks·S·Hq CTAs quantize Q blocks, the rest K/V blocks (fewer launches:
 // the per-call cost of small problems is mostly launches).
-template <int DP>
-__global__ void __launch_bounds__(kThreads) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
+// Packed inputs fit in 64 registers (4 CTAs per SM: enough loads in flight to stream at close to full bandwidth).
+template <int DP, bool PACKED, bool HOPPER>
+__global__ void __launch_bounds__(kThreads, PACKED && DP <= 128 ? 4 : 1) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
                                                              float fold, float smScale, bool lse, bool smooth, bool inlineMean,
                                                              int qBlocks, int kBlocks) {
   __shared__ float scratch[kThreads / 32];
@@ -244,29 +320,54 @@ __global__ void __launch_bounds__(kThreads) quantize_kernel(Geometry g, TensorRe
   const int64_t qCtas = int64_t(g.S) * g.Hq * qBlocks;
   const int64_t b = blockIdx.x;
   if (b < qCtas)
-    quantize_q<DP>(g, q, k, w, fold, smScale, lse, smooth, inlineMean, int(b / qBlocks), int(b % qBlocks), scratch, partial, meanS);
+    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, lse, smooth, inlineMean, int(b / qBlocks), int(b % qBlocks), scratch,
+                                   partial, meanS);
   else
-    quantize_kv<DP>(g, k, v, w, smooth, inlineMean, int((b - qCtas) / kBlocks), int((b - qCtas) % kBlocks), scratch, partial, meanS);
+    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, inlineMean, int((b - qCtas) / kBlocks), int((b - qCtas) % kBlocks), scratch,
+                                    partial, meanS);
+}
+
+template <int DP, bool PACKED, bool HOPPER>
+void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w,
+                     float fold, float smScale, bool lse, bool smooth, bool inlineMean, int qBlocks, int kBlocks, cudaStream_t stream) {
+  quantize_kernel<DP, PACKED, HOPPER><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks);
+}
+
+template <int DP>
+void launch_quantize_dp(bool packed, bool hopper, unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k,
+                        const TensorRef& v, const Workspace& w, float fold, float smScale, bool lse, bool smooth, bool inlineMean,
+                        int qBlocks, int kBlocks, cudaStream_t stream) {
+  if constexpr (hopper_head_dim(DP)) {
+    if (hopper) {
+      if (packed) launch_quantize<DP, true, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
+      else launch_quantize<DP, false, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
+      return;
+    }
+  }
+  if (packed) launch_quantize<DP, true, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
+  else launch_quantize<DP, false, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
 }
 
 }  // namespace
 
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
-                           const Workspace& w, float smScale, bool smoothK, bool lse, cudaStream_t stream) {
+                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream) {
   const float fold = static_cast<float>(static_cast<double>(smScale) * 1.4426950408889634);
   const bool inlineMean = g.maxK <= kInlineMeanTokens;
   const int chunks = kmean_chunks(g.maxK);
   if (!inlineMean) kmean_kernel<<<dim3(g.S * g.Hkv, chunks), kThreads, 0, stream>>>(g, k, w.kpart, w.kmean, chunks, smoothK);
   if (!inlineMean && chunks > 1) kmean_finalize_kernel<<<g.S * g.Hkv, 128, 0, stream>>>(g, w.kpart, w.kmean, chunks);
-  const int qBlocks = int(ceil_div(g.maxQ, kQBlock)), kBlocks = int(ceil_div(g.maxK, kKBlock));
+  const int qBlocks = int(ceil_div(g.maxQ, kQBlock)), kBlocks = int(round_up(g.maxK, kKRowPad) / kKBlock);
   const int64_t ctas = int64_t(g.S) * (int64_t(g.Hq) * qBlocks + int64_t(g.Hkv) * kBlocks);
+  // Packed loads need 16-bit inputs whose channel quads are aligned vectors in all three tensors.
+  const bool packed = q.dtype != 0 && q.vec4 && k.vec4 && v.vec4;
   if (ctas > 0 && qBlocks > 0 && kBlocks > 0) {
     const unsigned n = static_cast<unsigned>(ctas);
     switch (g.DP) {
-      case 64: quantize_kernel<64><<<n, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks); break;
-      case 96: quantize_kernel<96><<<n, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks); break;
-      case 128: quantize_kernel<128><<<n, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks); break;
-      default: quantize_kernel<256><<<n, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks); break;
+      case 64: launch_quantize_dp<64>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
+      case 96: launch_quantize_dp<96>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
+      case 128: launch_quantize_dp<128>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
+      default: launch_quantize_dp<256>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
     }
   }
   return cudaGetLastError();

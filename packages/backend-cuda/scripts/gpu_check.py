@@ -3,6 +3,7 @@
 
   python3 scripts/gpu_check.py accuracy          # many shapes/options vs float64 exact and a sage emulation
   python3 scripts/gpu_check.py time [--shapes S]  # end-to-end and kernel-only TOPS, torch flash/cuDNN in the same run
+  python3 scripts/gpu_check.py profile [--shapes S]  # device time per kernel of one end-to-end call
 
 S is a comma list of B:H:N:D:causal (default 4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0).
 SAGEATTN_CUDA_LIB picks the library (default dist/linux-x64/libsageattn_cuda.so beside this script's package).
@@ -314,10 +315,38 @@ def timing(shapes):
         torch.cuda.empty_cache()
 
 
+def profile(shapes):
+    """Device time of each kernel of one end-to-end call (torch's profiler sees every launch in the process)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    for spec in shapes.split(","):
+        B, H, N, D, c = (int(x) for x in spec.split(":"))
+        q, k, v = (torch.randn(B, H, N, D, device="cuda", dtype=torch.float16) for _ in range(3))
+        for mode in ("f16block", "pvf32"):
+            _, _, p = run(q, k, v, causal=bool(c), pv_f32=mode == "pvf32", ws_cache={})
+            for _ in range(3):
+                check(lib.sa_attention(ctypes.byref(p)))
+            torch.cuda.synchronize()
+            with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+                for _ in range(5):
+                    check(lib.sa_attention(ctypes.byref(p)))
+                torch.cuda.synchronize()
+            rows = {}
+            for e in prof.key_averages():
+                if e.device_time_total > 0:
+                    name = e.key.replace("void ", "").replace("sa::(anonymous namespace)::", "")[:48]
+                    rows[name] = rows.get(name, 0.0) + e.device_time_total / 5 / 1e3
+            print(json.dumps(dict(shape=spec, mode=mode, ms={k2: round(t, 3) for k2, t in rows.items()})), flush=True)
+        del q, k, v
+        torch.cuda.empty_cache()
+
+
 if __name__ == "__main__":
     print(torch.cuda.get_device_name(), "layout ok" if layout_ok() else "LAYOUT MISMATCH", flush=True)
     if sys.argv[1] == "accuracy":
         accuracy()
+    elif sys.argv[1] == "profile":
+        profile(sys.argv[3] if len(sys.argv) > 3 else "4:32:16384:128:0")
     else:
         shapes = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--shapes" else "4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0"
         timing(shapes)
