@@ -5,7 +5,7 @@ import {
 import { Effect } from "effect";
 import { COUNTER_AT, Engine, chooseBuild, type Build } from "./engine.js";
 import { probeFeatures } from "./features.js";
-import { readCanonical, touchedF32, writeCanonical } from "./io.js";
+import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
 import { planCall, writeRecords, type Plan } from "./plan.js";
 import { WorkerPool, workersAvailable } from "./pool.js";
 import type { TaskKind } from "./records.js";
@@ -135,18 +135,8 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
   const lock = Effect.unsafeMakeSemaphore(1);
   let disposed = false;
 
-  function runTasks(kind: TaskKind, plan: Plan, table: number, count: number, threaded: boolean, first?: () => void): Promise<void> | undefined {
-    const f = k[kind];
-    const local = (t: number) => f(table, t, plan.scratch);
-    if (!threaded || !pool) {
-      first?.();
-      for (let t = 0; t < count; t++) local(t);
-      return undefined;
-    }
-    return pool.run(kind, table, count, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, first);
-  }
-
-  function prepare(p: Problem, q: HostTensor, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
+  /** Lays the call out in wasm memory and copies K, V, the mask and the task records in (Q: `copyQ`, done apart). */
+  function prepare(p: Problem, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
     const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows);
     try {
       engine.ensure(plan.end);
@@ -154,7 +144,6 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
       throw deviceError("OutOfMemory", `the call needs ${(plan.end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`, e);
     }
     const f32 = engine.f32;
-    writeCanonical(q, f32, plan.q >> 2, plan.Dp);
     writeCanonical(kk, f32, plan.k >> 2, plan.Dp);
     writeCanonical(v, f32, plan.v >> 2, plan.Dp);
     if (p.mask) engine.u8.set(new Uint8Array(p.mask.data.buffer, p.mask.data.byteOffset, p.mask.data.byteLength), plan.mask);
@@ -162,9 +151,11 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
     return plan;
   }
 
-  function finish(p: Problem, plan: Plan, values?: Float32Array<ArrayBuffer>): AttentionOutput {
+  const copyQ = (q: HostTensor, plan: Plan) => writeCanonical(q, engine.f32, plan.q >> 2, plan.Dp);
+
+  function finish(p: Problem, plan: Plan, out?: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>): AttentionOutput {
     const f32 = engine.f32;
-    const output = readCanonical(f32, plan.out >> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, values);
+    const output = readCanonical(f32, plan.out >> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, out);
     if (!p.returnLse) return { output };
     const n = p.B * p.Hq * p.Nq;
     const lse = new Float32Array(n);
@@ -187,24 +178,36 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
         const prepKind: TaskKind = exact ? "prepareKvF32" : "prepareKvInt8";
         const attnKind: TaskKind = exact ? "attendF32" : "attendInt8";
         const fail = (e: unknown) => (e instanceof DeviceError ? e : deviceError("KernelFailed", `kernel failed: ${String(e)}`, e));
-        if (!threaded)
+        if (!threaded || !pool)
           return Effect.try({
             try: () => {
-              const plan = prepare(p, q, kk, v, exact, false);
-              runTasks(prepKind, plan, plan.kvTable, plan.kvCount, false);
-              runTasks(attnKind, plan, plan.attnTable, plan.attnCount, false);
+              const plan = prepare(p, kk, v, exact, false);
+              copyQ(q, plan);
+              const f = k[prepKind], g = k[attnKind];
+              for (let t = 0; t < plan.kvCount; t++) f(plan.kvTable, t, plan.scratch);
+              for (let t = 0; t < plan.attnCount; t++) g(plan.attnTable, t, plan.scratch);
               return finish(p, plan);
             },
             catch: fail,
           });
+        const workers = pool;
         return Effect.tryPromise({
           try: async () => {
-            const plan = prepare(p, q, kk, v, exact, true);
-            await runTasks(prepKind, plan, plan.kvTable, plan.kvCount, true);
-            // The output array's first touch overlaps the workers' first tiles.
-            let values: Float32Array<ArrayBuffer> | undefined;
-            await runTasks(attnKind, plan, plan.attnTable, plan.attnCount, true, () => (values = touchedF32(p.B * p.Hq * p.Nq * p.D)));
-            return finish(p, plan, values);
+            const plan = prepare(p, kk, v, exact, true);
+            // One run: the K/V pre-pass, then the attention tiles. The caller copies Q while the workers start on
+            // the pre-pass, then makes the output array's first touch while they go on.
+            const batches = [
+              { fn: prepKind, table: plan.kvTable, count: plan.kvCount },
+              { fn: attnKind, table: plan.attnTable, count: plan.attnCount },
+            ];
+            const kinds = [prepKind, attnKind];
+            const local = (b: number, t: number) => k[kinds[b]](batches[b].table, t, plan.scratch);
+            let out: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> | undefined;
+            await workers.run(batches, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, {
+              inputs: () => copyQ(q, plan),
+              aside: () => (out = touchedOutput(p.B * p.Hq * p.Nq * p.D, p.outputDtype)),
+            });
+            return finish(p, plan, out);
           },
           catch: fail,
         });

@@ -1,4 +1,4 @@
-import { contiguousStrides, dims, f16BitsToF32, fromCanonicalF32, hostTensor, logicalStrides, type Dims, type DType, type HostTensor, type Layout } from "@sageattn/core";
+import { contiguousStrides, dims, f16BitsToF32, hostTensor, logicalStrides, shapeFor, type Dims, type DType, type HostTensor, type Layout } from "@sageattn/core";
 
 let f16Table: Float32Array | undefined;
 
@@ -44,12 +44,14 @@ export function writeCanonical(t: HostTensor, dst: Float32Array, at: number, Dp:
 }
 
 /**
- * A new f32 array with every page already written once. Fresh memory costs a page fault per 4 KiB on first touch
- * (15 ms for 4 MiB on the dev VM); done while workers compute, that cost overlaps theirs.
+ * A new output array (f32, or 16-bit patterns for f16/bf16) of n elements with every page already written once.
+ * Fresh memory costs a page fault per 4 KiB on first touch (2–15 ms for 4 MiB on the dev VM, depending on the
+ * host); done while workers compute, that cost overlaps theirs.
  */
-export function touchedF32(n: number): Float32Array<ArrayBuffer> {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i += 1024) a[i] = 0;
+export function touchedOutput(n: number, dtype: DType): Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> {
+  const a = dtype === "f32" ? new Float32Array(n) : new Uint16Array(n);
+  const step = 4096 / a.BYTES_PER_ELEMENT;
+  for (let i = 0; i < n; i += step) a[i] = 0;
   return a;
 }
 
@@ -58,10 +60,16 @@ export function touchedF32(n: number): Float32Array<ArrayBuffer> {
  * operations: 20× faster than a call per element, which matters for f16 outputs (1M elements: ~3 ms, not ~50).
  */
 export function encodeF16(values: Float32Array): Uint16Array<ArrayBuffer> {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i];
+  encodeF16Into(values, 0, values.length, out, 0);
+  return out;
+}
+
+/** encodeF16 of src[from, from + n) into dst[to, to + n). */
+function encodeF16Into(src: Float32Array, from: number, n: number, dst: Uint16Array, to: number): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < n; i++) {
+    const u = bits[from + i];
     const sign = (u >>> 16) & 0x8000;
     const abs = u & 0x7fffffff;
     let h: number;
@@ -69,39 +77,53 @@ export function encodeF16(values: Float32Array): Uint16Array<ArrayBuffer> {
     else if (abs >= 0x38800000) h = ((abs + 0xfff + ((abs >>> 13) & 1)) >>> 13) - 0x1c000; // normal: re-bias, round
     else {
       // f16 subnormal (or zero): |x|·2^24 rounded to nearest even; exact in f64.
-      const y = Math.abs(values[i]) * 16777216;
+      const y = Math.abs(src[from + i]) * 16777216;
       let r = Math.floor(y);
       const rest = y - r;
       if (rest > 0.5 || (rest === 0.5 && r & 1)) r++;
       h = r;
     }
-    out[i] = sign | h;
+    dst[to + i] = sign | h;
   }
-  return out;
 }
 
 /** f32 values to bf16 bit patterns, round to nearest even (bit-exact with core's f32ToBf16Bits). */
 export function encodeBf16(values: Float32Array): Uint16Array<ArrayBuffer> {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i];
-    out[i] = (u & 0x7f800000) === 0x7f800000 && u & 0x7fffff ? ((u >>> 16) | 0x40) & 0xffff : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
-  }
+  encodeBf16Into(values, 0, values.length, out, 0);
   return out;
 }
 
+/** encodeBf16 of src[from, from + n) into dst[to, to + n). */
+function encodeBf16Into(src: Float32Array, from: number, n: number, dst: Uint16Array, to: number): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < n; i++) {
+    const u = bits[from + i];
+    dst[to + i] = (u & 0x7f800000) === 0x7f800000 && u & 0x7fffff ? ((u >>> 16) | 0x40) & 0xffff : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+}
+
 /**
- * Reads the canonical rows (Dp f32 each, from element `at`) into a host tensor of `dtype` and `layout`, through
- * `values` (B·H·N·D f32) when the caller prepared it.
+ * Reads the canonical rows (Dp f32 each, from element `at`) straight into a host tensor of `dtype` and `layout`:
+ * one pass from wasm memory, no f32 intermediate (for NHD or 16-bit outputs) to allocate, fault in and copy again.
+ * `out` (from touchedOutput, B·H·N·D elements) is used when the caller prepared it.
  */
-export function readCanonical(src: Float32Array, at: number, d: Dims, Dp: number, dtype: DType, layout: Layout, values = new Float32Array(d.B * d.H * d.N * d.D)): HostTensor {
-  const rows = d.B * d.H * d.N;
-  // `set` from a subarray, not `slice`: V8 copies a view of shared memory element by element in `slice`.
-  if (Dp === d.D) values.set(src.subarray(at, at + rows * d.D));
-  else for (let r = 0; r < rows; r++) values.set(src.subarray(at + r * Dp, at + r * Dp + d.D), r * d.D);
-  const ordered = fromCanonicalF32(values, d, "f32", layout);
-  if (dtype === "f32") return ordered;
-  const data = ordered.data as Float32Array;
-  return hostTensor(dtype === "f16" ? encodeF16(data) : encodeBf16(data), ordered.shape, { dtype, layout });
+export function readCanonical(src: Float32Array, at: number, d: Dims, Dp: number, dtype: DType, layout: Layout, out = touchedOutput(d.B * d.H * d.N * d.D, dtype)): HostTensor {
+  const { B, H, N, D } = d;
+  const shape = shapeFor(layout, d);
+  if (dtype === "f32" && layout === "HND" && Dp === D) {
+    // `set` from a subarray, not `slice`: V8 copies a view of shared memory element by element in `slice`.
+    (out as Float32Array).set(src.subarray(at, at + B * H * N * D));
+    return hostTensor(out, shape, { dtype, layout });
+  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let n = 0; n < N; n++) {
+        const from = at + ((b * H + h) * N + n) * Dp;
+        const to = (layout === "HND" ? (b * H + h) * N + n : (b * N + n) * H + h) * D;
+        if (dtype === "f32") (out as Float32Array).set(src.subarray(from, from + D), to);
+        else if (dtype === "f16") encodeF16Into(src, from, D, out as Uint16Array, to);
+        else encodeBf16Into(src, from, D, out as Uint16Array, to);
+      }
+  return hostTensor(out, shape, { dtype, layout });
 }

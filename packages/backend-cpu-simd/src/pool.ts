@@ -1,4 +1,4 @@
-import { WORKER_SOURCE } from "./worker-source.js";
+import { COUNTER_WORDS, MAX_BATCHES, WORKER_SOURCE } from "./worker-source.js";
 
 /** One worker, whatever the runtime's worker API. */
 interface WorkerHandle {
@@ -98,10 +98,27 @@ async function spawn(): Promise<WorkerHandle> {
   );
 }
 
+/** One batch of tasks: `count` calls `fn(table, t, scratch)`, t in [0, count). */
+export interface Batch {
+  readonly fn: string;
+  readonly table: number;
+  readonly count: number;
+}
+
+/** Work the caller does inside a run besides its share of the tasks. */
+export interface CallerWork {
+  /** Done before the second batch may start (inputs that only later batches read, e.g. Q while K/V are prepared). */
+  readonly inputs?: () => void;
+  /** Done before the caller takes tasks, needed by no batch (e.g. the first touch of the output array). */
+  readonly aside?: () => void;
+}
+
 /**
- * Workers over one shared wasm memory. A batch is `count` tasks of one kind; the calling thread works too,
- * and every thread takes the next task index from an atomic counter, so the split adapts to uneven tiles
- * (causal) and results do not depend on which thread ran what.
+ * Workers over one shared wasm memory. A run is a chain of batches; the calling thread works too, and every thread
+ * takes the next task index of the current batch from an atomic counter, so the split adapts to uneven tiles
+ * (causal) and results do not depend on which thread ran what. A thread starts batch b + 1 once every task of batch
+ * b has finished (and, for the second batch, the caller's `inputs` work): one wake-up per call instead of one per
+ * batch, and the caller's copying of inputs overlaps the first batch.
  */
 export class WorkerPool {
   private constructor(private readonly workers: WorkerHandle[]) {}
@@ -134,35 +151,60 @@ export class WorkerPool {
   }
 
   /**
-   * Runs tasks [0, count) of `fn`: worker i uses scratch `scratch + (i + 1)·scratchBytes`, the caller runs
-   * `local(t)` with the first scratch. `counterAt` is the byte address of the shared counter. `first`, when given,
-   * runs on the caller once the workers have their orders, before it takes tasks (work that needs no kernel).
+   * Runs `batches` in order: worker i uses scratch `scratch + (i + 1)·scratchBytes`, the caller runs `local(b, t)`
+   * (batch b, task t) with the first scratch. `counterAt` is the byte address of COUNTER_WORDS shared words.
    */
-  async run(fn: string, table: number, count: number, memory: WebAssembly.Memory, counterAt: number, scratch: number, scratchBytes: number, local: (t: number) => void, first?: () => void): Promise<void> {
-    const counter = new Int32Array(memory.buffer, counterAt, 1);
-    Atomics.store(counter, 0, 0);
+  async run(batches: readonly Batch[], memory: WebAssembly.Memory, counterAt: number, scratch: number, scratchBytes: number, local: (b: number, t: number) => void, caller: CallerWork = {}): Promise<void> {
+    if (batches.length > MAX_BATCHES) throw new Error(`at most ${MAX_BATCHES} batches per run, got ${batches.length}`);
+    const c = new Int32Array(memory.buffer, counterAt, COUNTER_WORDS);
+    c.fill(0);
+    // The caller's `inputs` counts as one more task of the first batch, so the second waits for it.
+    const targets = batches.map((b, i) => b.count + (i === 0 ? 1 : 0));
     const done = this.workers.map((w, i) => {
       w.hold(true);
       const finished = w.next();
-      w.post({ type: "run", fn, table, count, counter: counterAt, scratch: scratch + (i + 1) * scratchBytes });
+      w.post({ type: "run", batches, targets, counter: counterAt, scratch: scratch + (i + 1) * scratchBytes });
       return finished;
     });
     let localError: unknown;
     try {
-      first?.();
-      for (let t = Atomics.add(counter, 0, 1); t < count; t = Atomics.add(counter, 0, 1)) local(t);
+      caller.inputs?.();
+      finishTask(c, 1, targets[0]);
+      caller.aside?.();
+      for (let b = 0; b < batches.length; b++) {
+        if (b > 0) while (Atomics.load(c, 2 * b - 1) < targets[b - 1]) if (Atomics.load(c, COUNTER_WORDS - 1) !== 0) throw new Error("a worker failed");
+        const { count } = batches[b];
+        for (let t = Atomics.add(c, 2 * b, 1); t < count; t = Atomics.add(c, 2 * b, 1)) {
+          local(b, t);
+          finishTask(c, 2 * b + 1, targets[b]);
+        }
+      }
     } catch (e) {
       localError = e;
-      Atomics.store(counter, 0, count); // stop the workers taking more
+      abort(c, batches);
     }
     const results = await Promise.allSettled(done);
     for (const w of this.workers) w.hold(false);
-    if (localError) throw localError;
     for (const r of results) if (r.status === "rejected") throw r.reason;
+    if (localError) throw localError;
   }
 
   dispose(): void {
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
   }
+}
+
+/** Counts one finished task of a batch, waking threads waiting for the batch when it was the last. */
+function finishTask(c: Int32Array, doneWord: number, target: number): void {
+  if (Atomics.add(c, doneWord, 1) + 1 >= target) Atomics.notify(c, doneWord);
+}
+
+/** Stops a run: no thread takes another task, waiting threads wake and see the abort word. */
+function abort(c: Int32Array, batches: readonly Batch[]): void {
+  Atomics.store(c, COUNTER_WORDS - 1, 1);
+  batches.forEach((b, i) => {
+    Atomics.store(c, 2 * i, b.count);
+    Atomics.notify(c, 2 * i + 1);
+  });
 }
