@@ -1,6 +1,8 @@
 // Benchmark and accuracy check of the webgpu backend, for Deno (run as a single bundled file on the GPU machine):
 //   deno run -A --sloppy-imports bench/bench.ts [--n 4096] [--h 32] [--d 128] [--causal] [--iters 10] [--profile]
 //     [--check [--heavy]]   (accuracy against the oracles first; --heavy: only the heavy-tail distribution)
+//     [--tiles 64x64r8,32x64r8,…]   (SageAttention once per forced tile, same device and tensors)
+//     [--pv f32]   (SageAttention with P·V in f32 throughout instead of f16 per K block)
 // Times SageAttention and this backend's exact f16 kernel on the same device tensors in the same run,
 // end-to-end (smoothing, quantization and V conversion included), TOPS = 4·B·H·Nq·Nk·D / t (÷2 causal).
 import {
@@ -20,13 +22,15 @@ import {
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { makeWith, type WebGPUBackend } from "../src/index.ts";
+import { chooseTile, paddedHeadDim } from "../src/tiles.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
 const flag = (name: string) => args.includes(`--${name}`);
-const num = (name: string, dflt: number) => {
+const str = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
+  return i >= 0 ? args[i + 1] : dflt;
 };
+const num = (name: string, dflt: number) => Number(str(name, String(dflt)));
 
 function f16Tensor(values: Float32Array, shape: [number, number, number, number]): HostTensor {
   return hostTensor(encode16(values, "f16"), shape, { dtype: "f16" });
@@ -47,24 +51,40 @@ async function timeIt(backend: WebGPUBackend, exact: boolean, q: DeviceTensor, k
   return (performance.now() - t0) / 1000 / iters;
 }
 
+// The tile a kernel gets on this device, as "64x64r8" (what chooseTile picks, forced or not).
+function tileName(backend: WebGPUBackend, kernel: "int8" | "exact", d: number, forced?: string): string {
+  const t = chooseTile(kernel, paddedHeadDim(d), "f16", backend.gpuDevice().limits.maxComputeWorkgroupStorageSize, forced);
+  return t ? `${t.bq}x${t.bk}${kernel === "int8" ? `r${t.rq}` : ""}` : "none";
+}
+
 async function speed(backend: WebGPUBackend) {
   const B = num("b", 1), H = num("h", 32), N = num("n", 4096), D = num("d", 128), iters = num("iters", 10);
   const causal = flag("causal");
+  const pvAccumulation = str("pv", "f16-block") === "f32" ? "f32" : "f16-block";
+  const tiles = str("tiles", "").split(",").filter((t) => t !== "");
   const shape: [number, number, number, number] = [B, H, N, D];
   const { q, k, v } = makeQKV({ B, Hq: H, Hkv: H, Nq: N, Nk: N, D }, "gaussian", 7);
   const up = (t: HostTensor) => Effect.runPromise(backend.upload(t));
   const [qd, kd, vd] = await Promise.all([up(f16Tensor(q, shape)), up(f16Tensor(k, shape)), up(f16Tensor(v, shape))]);
   const ops = (4 * B * H * N * N * D) / (causal ? 2 : 1);
-  const tSage = await timeIt(backend, false, qd, kd, vd, { causal }, iters);
+  const tops = (t: number) => `${(t * 1e3).toFixed(2)} ms = ${(ops / t / 1e12).toFixed(2)} TOPS`;
+  const head = `speed B=${B} H=${H} N=${N} D=${D} f16 causal=${causal}`;
   const tExact = await timeIt(backend, true, qd, kd, vd, { causal }, iters);
-  console.log(`speed B=${B} H=${H} N=${N} D=${D} f16 causal=${causal}: sage ${(tSage * 1e3).toFixed(2)} ms = ${(ops / tSage / 1e12).toFixed(2)} TOPS; ` +
-    `exact f16 ${(tExact * 1e3).toFixed(2)} ms = ${(ops / tExact / 1e12).toFixed(2)} TOPS; sage/exact speed-up ${(tExact / tSage).toFixed(2)}×`);
+  console.log(`${head}: exact f16 [${tileName(backend, "exact", D)}] ${tops(tExact)}`);
+  // Each forced tile on a backend of its own over the same GPUDevice (the tensors stay where they are).
+  for (const tile of tiles.length > 0 ? tiles : [undefined]) {
+    const b = tile ? await Effect.runPromise(makeWith({ device: backend.gpuDevice(), tile })) : backend;
+    const tSage = await timeIt(b, false, qd, kd, vd, { causal, pvAccumulation }, iters);
+    console.log(`${head}: sage [${tileName(b, "int8", D, tile)}, P·V ${pvAccumulation}] ${tops(tSage)}; exact f16 ${tops(tExact)}; ` +
+      `sage/exact speed-up ${(tExact / tSage).toFixed(2)}×`);
+    if (b !== backend) await Effect.runPromise(b.dispose);
+  }
   if (flag("profile")) {
     // A second backend with timestamp queries: one pass per kernel, GPU time of each (not part of the timings above).
-    const prof = await Effect.runPromise(makeWith({ profile: true }));
+    const prof = await Effect.runPromise(makeWith({ profile: true, tile: tiles[0] }));
     const [qp, kp, vp] = await Promise.all([q, k, v].map((x) => Effect.runPromise(prof.upload(f16Tensor(x, shape)))));
     for (const exact of [false, true]) {
-      const p = Effect.runSync(resolveProblem(qp, kp, vp, { causal }));
+      const p = Effect.runSync(resolveProblem(qp, kp, vp, { causal, pvAccumulation: exact ? undefined : pvAccumulation }));
       for (let i = 0; i < 2; i++) ((await Effect.runPromise((exact ? prof.exactAttention! : prof.attention)(p, qp, kp, vp))).output as DeviceTensor).dispose();
       const times = prof.lastKernelTimes();
       const fmt = times ? Object.entries(times).map(([k, ms]) => `${k} ${ms.toFixed(3)} ms`).join(", ") : "no timestamp queries on this device";

@@ -1,7 +1,7 @@
 import { logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
 import { grid1d, uniformBytes, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
-import { chooseTile, paddedHeadDim, type Tile } from "./tiles.js";
+import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
 import type { ScratchPool } from "./scratch.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
@@ -101,7 +101,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   const f16Blocks = !exact && p.pvAccumulation === "f16-block";
   const precision: Precision = exact ? (engine.shaderF16 ? "f16" : "f32") : f16Blocks ? (engine.shaderF16 ? "f16" : "f16emu") : "f32";
   const dp = paddedHeadDim(p.D);
-  const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, f16Blocks, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
+  const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
   if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
 
   checkLimits(limits, p, dp, exact, [q, k, v]);
@@ -170,9 +170,14 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
     ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", 0], ["u", 0],
   ]);
-  const attnConstants = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const counts: UnrollCounts = { RQ: tile.bq / 16, CK: tile.bk / 16, QD: dp / 64, W: exact ? dp / 4 : dp / 16 };
-  const attnGrid: [number, number, number] = [Math.ceil(maxNq / tile.bq), p.Hq, nSeg];
+  const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
+  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile) };
+  const counts: UnrollCounts = exact
+    ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4 }
+    : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
+  // The INT8 kernel takes heads first (see its file); the exact kernel query tiles first.
+  const qTiles = Math.ceil(maxNq / tile.bq);
+  const attnGrid: [number, number, number] = exact ? [qTiles, p.Hq, nSeg] : [p.Hq, qTiles, nSeg];
   checkGrid("attention", ...attnGrid);
 
   if (exact) {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { describeAdapter } from "./acquire.js";
 import { kernelSource, unrollLoops } from "./shaders.js";
-import { chooseTile, paddedHeadDim, workgroupBytes } from "./tiles.js";
+import { chooseTile, int8Copies, invocations, paddedHeadDim, workgroupBytes } from "./tiles.js";
 
 describe("unrollLoops", () => {
   it("repeats a marked body with a constant per index, nested loops too", () => {
@@ -20,7 +20,7 @@ describe("unrollLoops", () => {
 });
 
 describe("kernelSource", () => {
-  const counts = { RQ: 4, CK: 4, QD: 2, W: 8 };
+  const counts = { RQ: 4, RP: 1, CK: 4, QD: 2, W: 8, QL: 2, KL: 2, VL: 8 };
   it("enables f16 only for the native f16 variant", () => {
     expect(kernelSource("attention_int8", "f16", counts).startsWith("enable f16;")).toBe(true);
     const code = (src: string) => src.replace(/\/\/.*$/gm, "").replace(/(un)?pack2x16float/g, "");
@@ -43,18 +43,23 @@ describe("tiles", () => {
     expect([1, 64, 65, 128, 200, 256].map(paddedHeadDim)).toEqual([64, 64, 128, 128, 256, 256]);
   });
 
-  it("keeps the 64-key K block for f16-block P·V where memory allows, and fits the limit", () => {
-    expect(chooseTile("int8", 128, "f16", true, 49152)).toEqual({ bq: 64, bk: 64 });
-    expect(chooseTile("int8", 128, "f16emu", true, 32768)).toEqual({ bq: 16, bk: 64 });
-    expect(chooseTile("exact", 128, "f16", false, 49152)).toEqual({ bq: 64, bk: 32 });
-    expect(chooseTile("exact", 128, "f16", false, 32768)).toEqual({ bq: 32, bk: 32 });
-    expect(chooseTile("int8", 128, "f16", true, 49152, "32x64")).toEqual({ bq: 32, bk: 64 });
-    for (const dp of [64, 128, 256])
+  it("keeps the 64-key K block for the INT8 kernel where memory allows, and fits the limit", () => {
+    expect(chooseTile("int8", 128, "f16", 49152)).toEqual({ bq: 64, bk: 64, rq: 8 });
+    expect(chooseTile("int8", 128, "f16emu", 32768)).toEqual({ bq: 16, bk: 64, rq: 4 }); // 8 rows: 64 V quads each
+    expect(chooseTile("int8", 256, "f16", 49152)).toEqual({ bq: 32, bk: 32, rq: 4 });
+    expect(chooseTile("exact", 128, "f16", 49152)).toEqual({ bq: 64, bk: 32, rq: 4 });
+    expect(chooseTile("exact", 128, "f16", 32768)).toEqual({ bq: 32, bk: 32, rq: 2 });
+    expect(chooseTile("int8", 128, "f16", 49152, "32x64")).toEqual({ bq: 32, bk: 64, rq: 8 });
+    expect(chooseTile("int8", 128, "f16", 49152, "64x64r4")).toEqual({ bq: 64, bk: 64, rq: 4 });
+    expect(chooseTile("int8", 128, "f16", 32768, "64x64")).toEqual({ bq: 16, bk: 64, rq: 4 }); // does not fit: the default
+    for (const dp of [64, 128, 192, 256])
       for (const precision of ["f16", "f16emu", "f32"] as const) {
-        const t = chooseTile("int8", dp, precision, true, 32768);
+        const t = chooseTile("int8", dp, precision, 32768);
         expect(t && workgroupBytes("int8", t, dp, precision)).toBeLessThanOrEqual(32768);
+        expect(t && invocations("int8", t)).toBeLessThanOrEqual(256);
+        expect(t && int8Copies(t, dp).VL).toBeLessThanOrEqual(32);
       }
-    expect(chooseTile("exact", 256, "f32", false, 8192)).toBeUndefined();
+    expect(chooseTile("exact", 256, "f32", 8192)).toBeUndefined();
   });
 });
 

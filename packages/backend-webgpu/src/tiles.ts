@@ -1,20 +1,33 @@
 import type { Precision } from "./shaders.js";
 
-/** Query rows and keys per workgroup tile of the attention kernels. */
+/**
+ * The attention kernels' workgroup tile: query rows and keys per tile, and query rows per invocation (`rq`: the
+ * INT8 kernel's register block, 4 or 8; the exact kernel always uses bq / 16).
+ */
 export interface Tile {
   readonly bq: number;
   readonly bk: number;
+  readonly rq: number;
 }
 
-// Preferred first. With f16-block P·V the key tile is the 64-key K block of DESIGN §2 step 5 (P·V summed in f16
-// over exactly one K block, as the sage oracle does): BK 64 first, fewer query rows where workgroup memory is short.
-// Otherwise (exact kernel, f32 P·V) BQ 64 × BK 32 first. H100 (Deno/wgpu/Vulkan, 48 KiB): see README's table.
-const BLOCK_TILES: readonly Tile[] = [
+type Shape = Omit<Tile, "rq">;
+
+// Preferred first. INT8 kernel: the key tile is the 64-key K block of DESIGN §2 step 5 (f16 P·V then sums exactly
+// one block, as the sage oracle does), with fewer query rows where workgroup memory is short; smaller key tiles
+// only where even 16 rows do not fit (large D on 32 KiB adapters). Exact kernel (and f32 P·V there): BQ 64 × BK 32
+// first. H100/H200 (Deno/wgpu/Vulkan, 48 KiB): see README's table.
+const INT8_TILES: readonly Shape[] = [
   { bq: 64, bk: 64 },
   { bq: 32, bk: 64 },
   { bq: 16, bk: 64 },
+  { bq: 64, bk: 32 },
+  { bq: 32, bk: 32 },
+  { bq: 16, bk: 32 },
+  { bq: 64, bk: 16 },
+  { bq: 32, bk: 16 },
+  { bq: 16, bk: 16 },
 ];
-const FREE_TILES: readonly Tile[] = [
+const EXACT_TILES: readonly Shape[] = [
   { bq: 64, bk: 32 },
   { bq: 64, bk: 64 },
   { bq: 32, bk: 32 },
@@ -26,11 +39,27 @@ const FREE_TILES: readonly Tile[] = [
 /** Head dim padded the way the kernels store rows: a multiple of 64 (so each of 16 threads owns whole quads). */
 export const paddedHeadDim = (d: number) => Math.ceil(d / 64) * 64;
 
+/**
+ * Query rows per invocation of the INT8 kernel: 8 while its f32 accumulator (8 rows × DP/64 quads) stays at 64
+ * registers or fewer, else 4.
+ */
+export const int8RowsPerInvocation = (dp: number) => (dp <= 128 ? 8 : 4);
+
+/** Invocations per workgroup of a tile's kernel. */
+export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);
+
 /** Workgroup memory the attention kernel declares for a tile (mirrors the `var<workgroup>` arrays). */
-export function workgroupBytes(kernel: "int8" | "exact", t: Tile, dp: number, precision: Precision): number {
-  const rowBytes = kernel === "int8" ? dp : dp * 2;
-  const qTile = t.bq * rowBytes;
-  const kTile = t.bk * (rowBytes + (kernel === "int8" ? 16 : 8)); // one spare word (vec4 / quad) per key
+export function workgroupBytes(kernel: "int8" | "exact", t: Shape, dp: number, precision: Precision): number {
+  if (kernel === "int8") {
+    const qTile = t.bq * dp;
+    const kTile = t.bk * (dp + 16); // one spare vec4 per key
+    const vTile = t.bk * dp * 2;
+    const pTile = t.bk * (t.bq / 4 + 1) * 8; // four f16 rows per 8 bytes, one spare per key, on every path
+    const rowParts = 16 * (t.bq / 4 + 1) * 16;
+    return qTile + kTile + vTile + pTile + rowParts;
+  }
+  const qTile = t.bq * dp * 2;
+  const kTile = t.bk * (dp * 2 + 8); // one spare quad per key
   const vTile = t.bk * dp * 2;
   const pTile = precision === "f16" ? (t.bq + 4) * t.bk * 2 : t.bq * t.bk * 4; // P_PAD 4 f16, or f32 unpadded
   const rowParts = t.bq * 64;
@@ -38,12 +67,35 @@ export function workgroupBytes(kernel: "int8" | "exact", t: Tile, dp: number, pr
 }
 
 /**
- * The first preferred tile that fits `limit` bytes of workgroup memory, or a forced one ("64x32") where it fits.
- * `f16Blocks`: P·V in f16 per 64-key block (the INT8 kernel's default on shader-f16 devices).
+ * Words of Q, K and V each invocation of the INT8 kernel copies into workgroup memory (QL per workgroup, KL and VL
+ * per key tile): the K and V ones are held in registers a tile ahead, so they are capped at 8 and 32.
  */
-export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Precision, f16Blocks: boolean, limit: number, forced?: string): Tile | undefined {
-  const m = forced?.match(/^(\d+)x(\d+)$/);
-  const preferred = f16Blocks ? [...BLOCK_TILES, ...FREE_TILES] : FREE_TILES;
-  const list = m ? [{ bq: Number(m[1]), bk: Number(m[2]) }, ...preferred] : preferred;
-  return list.find((t) => [16, 32, 64].includes(t.bq) && [16, 32, 64].includes(t.bk) && workgroupBytes(kernel, t, dp, precision) <= limit);
+export function int8Copies(t: Tile, dp: number): { QL: number; KL: number; VL: number } {
+  const wg = invocations("int8", t);
+  return { QL: Math.ceil((t.bq * dp) / 16 / wg), KL: Math.ceil((t.bk * dp) / 16 / wg), VL: Math.ceil((t.bk * dp) / 4 / wg) };
+}
+
+function fitsInt8(t: Tile, dp: number): boolean {
+  const c = int8Copies(t, dp);
+  return [4, 8].includes(t.rq) && t.rq <= t.bq && invocations("int8", t) <= 256 && c.KL <= 8 && c.VL <= 32;
+}
+
+/**
+ * The first preferred tile that fits `limit` bytes of workgroup memory, or a forced one where it fits: "64x32",
+ * or for the INT8 kernel "64x64r4" (rows per invocation too). An INT8 shape is tried with the preferred rows per
+ * invocation first, then with the other count.
+ */
+export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Precision, limit: number, forced?: string): Tile | undefined {
+  const m = forced?.match(/^(\d+)x(\d+)(?:r(\d+))?$/);
+  const preferred = kernel === "int8" ? INT8_TILES : EXACT_TILES;
+  const shapes: Shape[] = m ? [{ bq: Number(m[1]), bk: Number(m[2]) }, ...preferred] : [...preferred];
+  const candidates: Tile[] = shapes.flatMap((s, i): Tile[] => {
+    if (kernel === "exact") return [{ ...s, rq: s.bq / 16 }];
+    const rq = int8RowsPerInvocation(dp);
+    if (i === 0 && m?.[3]) return [{ ...s, rq: Number(m[3]) }];
+    return [{ ...s, rq }, { ...s, rq: rq === 8 ? 4 : 8 }];
+  });
+  return candidates.find(
+    (t) => [16, 32, 64].includes(t.bq) && [16, 32, 64].includes(t.bk) && (kernel === "exact" || fitsInt8(t, dp)) && workgroupBytes(kernel, t, dp, precision) <= limit,
+  );
 }

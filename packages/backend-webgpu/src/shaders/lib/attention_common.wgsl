@@ -1,5 +1,5 @@
-// What the INT8 and the exact attention kernels share: the tile shape, the online softmax over one key tile
-// (base 2), P·V over one tile, and the epilogue. Included by attention_int8.wgsl and attention_exact.wgsl, after
+// The exact kernel's tile engine: the tile shape, the online softmax over one key tile (base 2), P·V over one
+// tile, and the epilogue. Included by attention_exact.wgsl (attention_int8.wgsl has its own register tiles), after
 // the P·V variant (lib/pv_f16.wgsl, pv_f16emu.wgsl or pv_f32.wgsl), which defines PT (P's type in workgroup
 // memory), QUAD (four f16 channels), ACC (a quad's per-tile accumulator), round_p, acc_zero, acc_fma, acc_f32.
 //
@@ -15,33 +15,14 @@ override BK: u32 = 32u;   // keys per tile: 16, 32 or 64
 override DP: u32 = 128u;  // head dim padded to a multiple of 64
 override CAUSAL: bool = false;
 
+//#include "lib/attention_params.wgsl"
+
 override RQ: u32 = BQ / 16u;
 override CK: u32 = BK / 16u;
 override QD: u32 = DP / 64u;
 const RQ_MAX: u32 = 4u;
 const CK_MAX: u32 = 4u;
 const QD_MAX: u32 = 4u;
-const NEG: f32 = -1.0e30; // "no key yet": finite, so that NEG − NEG is 0 and not NaN
-const LOG2E: f32 = 1.4426950408889634;
-// −∞ for the LSE of a row that sees no key. Read from a variable because WGSL forbids −∞ in a constant
-// expression (Tint rejects `bitcast<f32>(0xff800000u)` at shader creation; naga let it through).
-var<private> negInfBits: u32 = 0xff800000u;
-
-struct Params {
-  hq: u32,
-  hkv: u32,
-  group: u32,
-  nq: u32,          // tokens of the q tensor (per b)
-  nk: u32,          // tokens of the k and v tensors (per b)
-  qBlocks: u32,     // Q quantization blocks per (b, head)
-  kBlocks: u32,     // K quantization blocks per (b, kv head)
-  kScaleOffset: u32,
-  returnLse: u32,
-  logitScale: f32,  // exact kernel: smScale·log2(e)
-  pad0: u32,
-  pad1: u32,
-}
-
 // V tile as f16 quads: [key][DP/4].
 var<workgroup> vTile: array<QUAD, BK * DP / 4u>;
 // P tile: [key][row], rows padded by P_PAD (from the P·V variant) so that the 16 tx threads storing one row
@@ -164,16 +145,6 @@ fn init_rows() {
       o32[r][q] = vec4<f32>(0.0);
     }
   }
-}
-
-// Tiles of keys the workgroup must visit: all of the segment's, or up to the last one its last row may see.
-fn key_tiles(rowBase: u32, nq: u32, nk: u32) -> u32 {
-  var keys = nk;
-  if (CAUSAL) {
-    let lastRow = i32(min(rowBase + BQ, nq)) - 1;
-    keys = u32(clamp(lastRow + i32(nk) - i32(nq) + 1, 0, i32(nk)));
-  }
-  return (keys + BK - 1u) / BK;
 }
 
 // O = acc / l into `result` ([b, head, token, DP] f32), and the natural-log LSE (plus the row term already in

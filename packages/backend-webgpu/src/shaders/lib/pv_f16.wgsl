@@ -22,3 +22,24 @@ fn acc_fma(acc: ACC, p: PT, v: QUAD) -> ACC {
 fn acc_f32(acc: ACC) -> vec4<f32> {
   return vec4<f32>(acc);
 }
+
+// For attention_int8.wgsl's register tiles: P4 holds four P values of one key (four query rows) in workgroup
+// memory; H4 is four f16 values (those P, or one V quad) as the arithmetic takes them; pv_fma is one packed step.
+alias P4 = vec4<f16>;
+alias H4 = vec4<f16>;
+
+fn p4_store(p: vec4<f32>) -> P4 {
+  return P4(p);
+}
+
+fn p4_load(x: P4) -> H4 {
+  return x;
+}
+
+fn quad_load(x: QUAD) -> H4 {
+  return x;
+}
+
+fn pv_fma(acc: ACC, p: PT, v: H4) -> ACC {
+  return fma(H4(p), v, acc);
+}

@@ -1,0 +1,45 @@
+// Every INT8 tile shape the chooser can pick (or a caller can force) against the sage oracle, on both P·V paths:
+// the kernel's register blocks (RQ rows per invocation, CK keys, QD quads) change with the tile, so each one is run
+// here rather than only the one a CPU adapter's 32 KiB of workgroup memory picks by default.
+import { accuracy, hostTensor, makeQKV, resolveProblem, sageReference } from "@sageattn/core";
+import { Effect, Exit } from "effect";
+import { describe, expect, it } from "vitest";
+import { makeWith, type WebGPUBackend } from "./index.js";
+import { chooseTile, paddedHeadDim } from "./tiles.js";
+
+const TILES = ["64x64r8", "64x64r4", "32x64r8", "32x64r4", "16x64r8", "64x32r8", "32x32r4", "16x16r8", "16x16r4"];
+const CASES = [
+  { D: 64, Nq: 150, Nk: 200, causal: true },
+  { D: 128, Nq: 130, Nk: 130, causal: false },
+  { D: 192, Nq: 70, Nk: 90, causal: false },
+];
+
+const loaded = await Effect.runPromiseExit(makeWith({}));
+const base: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : undefined;
+
+describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, () => {
+  const limit = base?.gpuDevice().limits.maxComputeWorkgroupStorageSize ?? 0;
+  for (const f16 of [true, false])
+    for (const c of CASES)
+      for (const tile of TILES) {
+        const t = chooseTile("int8", paddedHeadDim(c.D), "f16", limit, tile);
+        const name = `${tile} D${c.D} Nq${c.Nq} Nk${c.Nk} causal=${c.causal} ${f16 ? "f16" : "f32 forced"}`;
+        // A forced tile that does not fit falls back to the default: that one is covered by another case.
+        const fits = t !== undefined && `${t.bq}x${t.bk}r${t.rq}` === tile;
+        it.skipIf(!fits)(name, async () => {
+          const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), tile, f16 }));
+          const shape = { B: 1, Hq: 2, Hkv: 1, Nq: c.Nq, Nk: c.Nk, D: c.D };
+          const x = makeQKV(shape, "k-bias", 3);
+          const q = hostTensor(x.q, [1, 2, c.Nq, c.D]);
+          const k = hostTensor(x.k, [1, 1, c.Nk, c.D]);
+          const v = hostTensor(x.v, [1, 1, c.Nk, c.D]);
+          const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true }));
+          const out = await Effect.runPromise(b.attention(p, q, k, v));
+          const sage = sageReference(p, x.q, x.k, x.v);
+          expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle").toBeLessThanOrEqual(2e-3);
+          const lse = out.lse as Float32Array;
+          for (let r = 0; r < lse.length; r++) expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(sage.lse[r])));
+          await Effect.runPromise(b.dispose);
+        });
+      }
+});
