@@ -193,7 +193,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
       const params = uniform([...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
-      dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 64, p.Hkv, nSeg]);
+      dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 16, p.Hkv, nSeg]);
     }
     const quantize = (s: Source, forQueries: boolean) => {
       const heads = forQueries ? p.Hq : p.Hkv;
