@@ -5,8 +5,10 @@
 
 namespace sa {
 
-// Token chunks the K mean is summed over in parallel (one CTA each), for a longest sequence of maxK tokens.
-inline int kmean_chunks(int maxK) { return maxK <= 2048 ? 1 : (maxK + 2047) / 2048; }
+// Token chunks the K mean is summed over in parallel (one CTA each), for a longest sequence of maxK tokens. 512
+// tokens a chunk gives B·Hkv·N/512 CTAs: enough to fill the GPU from N = 4096 at B·Hkv = 32 (2048 left it half idle).
+constexpr int kMeanChunk = 512;
+inline int kmean_chunks(int maxK) { return maxK <= kMeanChunk ? 1 : (maxK + kMeanChunk - 1) / kMeanChunk; }
 
 // prepass.cu: mean of K, INT8 Q and K−mean with per-block scales, V as f16, and (for the LSE) smScale·q·mean(K).
 // `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.

@@ -1,6 +1,6 @@
 // prepass.cu — the pre-pass of SageAttention (DESIGN §2 steps 1, 2 and 5's V conversion), three kernels:
 //   kmean:       (sequences over kInlineMeanTokens keys; shorter ones sum K inside each quantize CTA)
-//                one CTA per (sequence·kv head, chunk of 2048 tokens); thread owns 4 channels of every P-th token
+//                one CTA per (sequence·kv head, chunk of kMeanChunk = 512 tokens); thread owns 4 channels of every P-th token
 //                (P = 256 / (DP/4) token phases); long sequences sum chunk partials in kmean_finalize (fixed order:
 //                deterministic, no atomics).
 //   quantize (one launch, two roles):
@@ -65,7 +65,6 @@ __device__ __forceinline__ int8_t quantize(float x, float scale) {
   return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
 }
 
-constexpr int kMeanChunk = 2048;  // tokens per kmean CTA (kmean_chunks in kernels.h)
 // Up to this many keys per sequence, each quantize CTA sums K itself instead of a separate kmean launch: one launch
 // less per call (~2-3 µs of host time) against ≤ 1024·D re-read elements per CTA from L2.
 constexpr int kInlineMeanTokens = 1024;

@@ -238,7 +238,9 @@ def accuracy():
     r = dict(case="varlen causal lse 3 seqs", nan=int(torch.isnan(o).sum()), cos=round(worst, 7), lse_maxerr=lerr)
     results.append(r)
     print(json.dumps(r), flush=True)
-    bad = [r for r in results if r["nan"] or r["cos"] < 0.9998]
+    # "heavy" (|N(0,1)|³-scaled rows) is past what per-block INT8 can reach (the emulation itself is at cos ≈ 0.91):
+    # there the kernel is held to the emulation only. Everything else: cos ≥ 0.9998 vs exact, ≤ 2e-3 vs emulation.
+    bad = [r for r in results if r["nan"] or ("heavy" not in r["case"] and r["cos"] < 0.9998) or r.get("emu_rel", 0) > 2e-3]
     print("ACCURACY", "PASS" if not bad else f"FAIL {len(bad)}", flush=True)
 
 
