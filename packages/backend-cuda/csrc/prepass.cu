@@ -29,19 +29,24 @@ __device__ __forceinline__ float load(const TensorRef& t, int64_t off) {
   return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(t.ptr)[off]);
 }
 
+// Four channels of a 16-bit tensor, packed two per word, as f32 (identity for f32 quads).
+__device__ __forceinline__ float4 widen(float4 x, int) { return x; }
+__device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
+  if (dtype == 1) {
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
 // Channels c..c+3 (c a multiple of 4) of the element at `off`; one vector load when the tensor allows it.
 __device__ __forceinline__ float4 load4(const TensorRef& t, int64_t off, int c, int D) {
   if (t.vec4) {
     if (t.dtype == 0) return *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(t.ptr) + off);
-    const uint2 raw = *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off);
-    if (t.dtype == 1) {
-      const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-      const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
-      return make_float4(a.x, a.y, b.x, b.y);
-    }
-    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-    return make_float4(a.x, a.y, b.x, b.y);
+    return widen(*reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off), t.dtype);
   }
   float v[4];
 #pragma unroll
@@ -142,17 +147,6 @@ template <bool PACKED>
 __device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
   if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
   else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
-}
-__device__ __forceinline__ float4 widen(float4 x, int) { return x; }
-__device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
-  if (dtype == 1) {
-    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
-    return make_float4(a.x, a.y, b.x, b.y);
-  }
-  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-  return make_float4(a.x, a.y, b.x, b.y);
 }
 __device__ __forceinline__ uint16_t f16_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
 // The quad as four f16 (f16 input: its own bits, exactly what converting through f32 gives).
