@@ -13,7 +13,8 @@
 // in the steady state, and the warpgroups drift apart by up to a tile: one's softmax overlaps another's matrix work.
 // Lane ownership: warp w of a warpgroup holds rows 16w + lane/4 and +8, and columns 8j + 2·(lane%4) + {0, 1}.
 // Knobs (measured on NVIDIA H200, B4 H32 N16384: see NOTES.md):
-//   kStages  3         K/V ring depth (48 KB a stage at D = 128)
+//   kStages  3         K/V ring depth in 128-key units (48 KB a stage at D = 128; 4: no change)
+//   BN128    128       keys per tile at D = 128; 64 (S in 32 registers, three warpgroups) measured the same
 //   NWG      2 / 3     warpgroups per CTA at D = 128 / 64 (registers: 214 per thread at D = 128 allow only two;
 //                      at D = 64 the softmax, not the tensor cores, is the limit, and a third warpgroup hides more of it)
 #include <cuda_bf16.h>
@@ -26,27 +27,34 @@
 namespace sa {
 namespace {
 
-// Tuning builds may override the knobs: -DSA_SM90_STAGES=4, -DSA_SM90_WG64=2.
+// Tuning builds may override the knobs: -DSA_SM90_STAGES=4, -DSA_SM90_WG64=2, -DSA_SM90_BN128=64.
 #ifndef SA_SM90_STAGES
 #define SA_SM90_STAGES 3
 #endif
 #ifndef SA_SM90_WG64
 #define SA_SM90_WG64 3
 #endif
+#ifndef SA_SM90_BN128
+#define SA_SM90_BN128 128
+#endif
 constexpr int kStages = SA_SM90_STAGES;
-constexpr int kBN = kHopperKeys;
+// Keys per K/V tile: 128 (two K quantization blocks), or 64 at D = 128 so that S fits three warpgroups' registers.
 template <int DP>
-constexpr int warpgroups() { return DP == 64 ? SA_SM90_WG64 : 2; }
+constexpr int tile_keys() { return DP == 128 ? SA_SM90_BN128 : kHopperKeys; }
+template <int DP>
+constexpr int warpgroups() { return DP == 64 ? SA_SM90_WG64 : tile_keys<DP>() == 64 ? 3 : 2; }
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <int DP>
 struct Smem {
   static constexpr int kRows = 64 * warpgroups<DP>();  // query rows per CTA
   static constexpr int kQ = kRows * DP;    // int8 [kRows][DP]
-  static constexpr int kK = kBN * DP;      // int8 [128 keys][DP]
+  static constexpr int kBN = tile_keys<DP>();
+  static constexpr int kK = kBN * DP;      // int8 [kBN keys][DP]
   static constexpr int kVBlock = DP * 128; // f16 [DP channels][64 keys]
-  static constexpr int kV = 2 * kVBlock;
+  static constexpr int kV = kBN / 64 * kVBlock;
   static constexpr int kStage = kK + kV;
+  static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
   static constexpr int kBarriers = kQ + kStages * kStage;  // 1 + 2·kStages mbarriers
   static constexpr int kBytes = kBarriers + 8 * (1 + 2 * kStages) + 1024;  // + slack to align the base to 1024
 };
@@ -62,12 +70,14 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal) {
   using L = Smem<DP>;
   constexpr int kWarps = 4 * warpgroups<DP>();
+  constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks (scales sK) per tile
+  constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
   constexpr int ONUM = DP / 2;       // f32 accumulators of O per thread (64 rows × DP over 128 threads)
   extern __shared__ char smemRaw[];
   char* smem = smemRaw + ((1024 - (smem_addr(smemRaw) & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
   uint64_t* qFull = reinterpret_cast<uint64_t*>(smem + L::kBarriers);
   uint64_t* full = qFull + 1;
-  uint64_t* empty = full + kStages;
+  uint64_t* empty = full + L::kStages;
   auto stageK = [&](int i) { return smem + L::kQ + i * L::kStage; };
   auto stageV = [&](int i) { return smem + L::kQ + i * L::kStage + L::kK; };
 
@@ -98,7 +108,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   };
   if (tid == 0) {
     mbar_init(qFull, 1);
-    for (int i = 0; i < kStages; i++) {
+    for (int i = 0; i < L::kStages; i++) {
       mbar_init(&full[i], 1);
       mbar_init(&empty[i], kWarps);
     }
@@ -110,7 +120,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     const uint32_t qBytes = uint32_t(min(int64_t(L::kRows), round_up(sq.nq, kQBlock) - r0)) * DP;
     mbar_expect_bytes(qFull, qBytes);
     bulk_copy(smem, qg, qBytes, qFull);
-    for (int i = 0; i < kStages && i < tiles; i++) load_tile(i, i);
+    for (int i = 0; i < L::kStages && i < tiles; i++) load_tile(i, i);
   }
 
   float acc[ONUM];
@@ -121,21 +131,24 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   mbar_wait(qFull, 0);
 
   for (int it = 0; it < tiles; it++) {
-    const int st = it % kStages;
-    mbar_wait(&full[st], (it / kStages) & 1);
+    const int st = it % L::kStages;
+    mbar_wait(&full[st], (it / L::kStages) & 1);
 
     // S = Qi · Kiᵀ: DP/32 k-steps of 32 bytes (the descriptor's start address moves 2 × 16 bytes each).
-    int32_t si[64];
+    int32_t si[kBN / 2];
     const uint64_t kDesc = smem_desc<DP>(stageK(st));
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < DP / 32; ks++) wgmma_s8_m64n128k32(si, qDesc + 2 * ks, kDesc + 2 * ks, ks);
+    for (int ks = 0; ks < DP / 32; ks++) {
+      if constexpr (kBN == 128) wgmma_s8_m64n128k32(si, qDesc + 2 * ks, kDesc + 2 * ks, ks);
+      else wgmma_s8_m64n64k32(si, qDesc + 2 * ks, kDesc + 2 * ks, ks);
+    }
     wgmma_commit();
     // Refill the stage the previous tile used, once all 8 warps are done with it.
-    if (tid == 0 && it >= 1 && it - 1 + kStages < tiles) {
-      const int prev = (it - 1) % kStages;
-      mbar_wait(&empty[prev], ((it - 1) / kStages) & 1);
-      load_tile(it - 1 + kStages, prev);
+    if (tid == 0 && it >= 1 && it - 1 + L::kStages < tiles) {
+      const int prev = (it - 1) % L::kStages;
+      mbar_wait(&empty[prev], ((it - 1) / L::kStages) & 1);
+      load_tile(it - 1 + L::kStages, prev);
     }
     wgmma_wait<0>();
     pin(si);
@@ -143,8 +156,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     // Dequantize, mask, online softmax; P packed as f16 A fragments: k-step kk covers keys 16kk..16kk+15, that is
     // n8 chunks 2kk and 2kk+1, rows g (hf = 0) and g + 8 (hf = 1).
     const int k0 = it * kBN;
-    const float sc0 = qScale * kScales[2 * it];
-    const float sc1 = k0 + kKBlock < sq.nk ? qScale * kScales[2 * it + 1] : sc0;  // past the end: masked anyway
+    const float sc0 = qScale * kScales[kBlocks * it];
+    // The second block's scale; past the sequence's end it is masked anyway.
+    const float sc1 = kBlocks == 2 && k0 + kKBlock < sq.nk ? qScale * kScales[kBlocks * it + 1] : sc0;
     const bool edge = k0 + kBN > sq.nk || (causal && k0 + kBN - 1 > wgRow + shift);
     uint32_t pf[kBN / 16][4];
     float alpha[2];
@@ -156,9 +170,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         const int limit = causal ? min(sq.nk, row + shift + 1) : sq.nk;
         // int32 → f32 once, by the magic-number trick (exact: |Qi·Ki| ≤ 127²·128 < 2²²; an IADD and an FADD on
         // full-rate pipes instead of a quarter-rate I2F); masked keys become −inf.
-        float x[32];
+        float x[2 * kChunks];
 #pragma unroll
-        for (int j = 0; j < 16; j++)
+        for (int j = 0; j < kChunks; j++)
 #pragma unroll
           for (int e = 0; e < 2; e++) {
             const float v = __int_as_float(si[4 * j + 2 * hf + e] + 0x4B400000) - 12582912.f;
@@ -168,7 +182,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 #pragma unroll
         for (int i = 0; i < 16; i++) m0 = fmaxf(m0, x[i]);
 #pragma unroll
-        for (int i = 16; i < 32; i++) m1 = fmaxf(m1, x[i]);
+        for (int i = 16; i < 2 * kChunks; i++) m1 = fmaxf(m1, x[i]);
         float mx = fmaxf(rowMax[hf], fmaxf(m0 * sc0, m1 * sc1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
@@ -178,7 +192,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         rowMax[hf] = mx;
         float sum = 0.f;
 #pragma unroll
-        for (int j = 0; j < 16; j++) {
+        for (int j = 0; j < kChunks; j++) {
           const float sc = j < 8 ? sc0 : sc1;
           const float p0 = fast_exp2(fmaf(x[2 * j], sc, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], sc, -base));
           sum += p0 + p1;
@@ -215,10 +229,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       pin(acc);
     } else {
       // f16 sums per 64-key block (DESIGN §2 step 5), each block into its own partial, then added to O in f32.
-      uint32_t part[2][DP / 4];
+      uint32_t part[kBlocks][DP / 4];
       wgmma_fence();
 #pragma unroll
-      for (int b = 0; b < 2; b++)
+      for (int b = 0; b < kBlocks; b++)
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
           const uint64_t d = vDesc + b * kBlockStep + 2 * kk;
@@ -227,10 +241,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         }
       wgmma_commit();
       wgmma_wait<0>();
-      pin(part[0]);
-      pin(part[1]);
 #pragma unroll
-      for (int b = 0; b < 2; b++)
+      for (int b = 0; b < kBlocks; b++) pin(part[b]);
+#pragma unroll
+      for (int b = 0; b < kBlocks; b++)
 #pragma unroll
         for (int j = 0; j < DP / 8; j++) {
           const float2 top = __half22float2(*reinterpret_cast<const __half2*>(&part[b][2 * j]));
