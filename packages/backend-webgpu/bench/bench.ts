@@ -43,9 +43,10 @@ async function timeIt(backend: WebGPUBackend, exact: boolean, q: DeviceTensor, k
     const out = await Effect.runPromise(run(p, q, k, v));
     (out.output as DeviceTensor).dispose();
   };
-  // Warm-up: at least two calls and half a second, so that the GPU's clocks are up before the timed calls.
+  // Warm-up: at least two calls and two seconds, so that the GPU's clocks are up before the timed calls (half a
+  // second was not enough on the H200: the first configuration timed in a process could read twice as slow).
   const w0 = performance.now();
-  for (let i = 0; i < 2 || performance.now() - w0 < 500; i++) {
+  for (let i = 0; i < 2 || performance.now() - w0 < 2000; i++) {
     await once();
     await backend.gpuDevice().queue.onSubmittedWorkDone();
   }

@@ -44,13 +44,15 @@ describe("tiles", () => {
   });
 
   it("keeps the 64-key K block for the INT8 kernel where memory allows, and fits the limit", () => {
-    expect(chooseTile("int8", 128, "f16", 49152)).toEqual({ bq: 64, bk: 64, rq: 8 });
-    expect(chooseTile("int8", 128, "f16emu", 32768)).toEqual({ bq: 16, bk: 64, rq: 4 }); // 8 rows: 64 V quads each
+    expect(chooseTile("int8", 128, "f16", 49152)).toEqual({ bq: 64, bk: 64, rq: 4 });
+    expect(chooseTile("int8", 128, "f16emu", 32768)).toEqual({ bq: 16, bk: 64, rq: 4 });
+    expect(chooseTile("int8", 64, "f16", 32768)).toEqual({ bq: 64, bk: 64, rq: 4 });
     expect(chooseTile("int8", 256, "f16", 49152)).toEqual({ bq: 32, bk: 32, rq: 4 });
     expect(chooseTile("exact", 128, "f16", 49152)).toEqual({ bq: 64, bk: 32, rq: 4 });
     expect(chooseTile("exact", 128, "f16", 32768)).toEqual({ bq: 32, bk: 32, rq: 2 });
-    expect(chooseTile("int8", 128, "f16", 49152, "32x64")).toEqual({ bq: 32, bk: 64, rq: 8 });
-    expect(chooseTile("int8", 128, "f16", 49152, "64x64r4")).toEqual({ bq: 64, bk: 64, rq: 4 });
+    expect(chooseTile("int8", 128, "f16", 49152, "32x64")).toEqual({ bq: 32, bk: 64, rq: 4 });
+    expect(chooseTile("int8", 128, "f16", 49152, "64x64r8")).toEqual({ bq: 64, bk: 64, rq: 8 });
+    expect(chooseTile("int8", 128, "f16", 49152, "16x64r8")).toEqual({ bq: 64, bk: 64, rq: 4 }); // 64 V quads each: the default
     expect(chooseTile("int8", 128, "f16", 32768, "64x64")).toEqual({ bq: 16, bk: 64, rq: 4 }); // does not fit: the default
     for (const dp of [64, 128, 192, 256])
       for (const precision of ["f16", "f16emu", "f32"] as const) {
