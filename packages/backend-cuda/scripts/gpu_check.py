@@ -4,6 +4,7 @@
   python3 scripts/gpu_check.py accuracy          # many shapes/options vs float64 exact and a sage emulation
   python3 scripts/gpu_check.py time [--shapes S]  # end-to-end and kernel-only TOPS, torch flash/cuDNN in the same run
   python3 scripts/gpu_check.py profile [--shapes S]  # device time per kernel of one end-to-end call
+  python3 scripts/gpu_check.py once [--shapes S]     # one call per P·V mode (for ncu)
 
 S is a comma list of B:H:N:D:causal (default 4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0).
 SAGEATTN_CUDA_LIB picks the library (default dist/linux-x64/libsageattn_cuda.so beside this script's package).
@@ -347,6 +348,13 @@ if __name__ == "__main__":
     print(torch.cuda.get_device_name(), "layout ok" if layout_ok() else "LAYOUT MISMATCH", flush=True)
     if sys.argv[1] == "accuracy":
         accuracy()
+    elif sys.argv[1] == "once":  # one call per mode, for a profiler such as ncu to attach to
+        for spec in (sys.argv[3] if len(sys.argv) > 3 else "1:32:8192:128:0").split(","):
+            B, H, N, D, c = (int(x) for x in spec.split(":"))
+            q, k, v = (torch.randn(B, H, N, D, device="cuda", dtype=torch.float16) for _ in range(3))
+            for pv_f32 in (False, True):
+                run(q, k, v, causal=bool(c), pv_f32=pv_f32, ws_cache={})
+            torch.cuda.synchronize()
     elif sys.argv[1] == "profile":
         profile(sys.argv[3] if len(sys.argv) > 3 else "4:32:16384:128:0")
     else:
