@@ -4,7 +4,8 @@
 //   TILE_ROWS 64: query rows per task. 32, 64 and 128 measured within the noise of that shared machine
 //                 (±25% run to run); 64 keeps a tile's Q, logits, P and accumulator within L1+L2 at D ≤ 128
 //                 and gives 16 tasks per head at N=1024 for the threads to share. Re-measured at N=2048 (kernel
-//                 only, one thread, quiet machine): 32, 64 and 128 within 1% of each other (65 GFLOPS).
+//                 only, one thread, quiet machine): 32, 64 and 128 within 1% of each other (65 GFLOPS). Again on
+//                 2026-12-01 (Zen 4 VM, N=2048, one thread, side by side): within 0.5% (51 GOPS).
 //   KEY_BLOCK 64: keys per online-softmax step; fixed by Sage's K quantization block and by the
 //                 int16 P·V overflow bound (64 · 8191 · 4095 < 2^31).
 
