@@ -21,7 +21,7 @@ export function prepareKvInt8(table: usize, t: i32, scratch: usize): void {
   if (load<i32>(rec, P_SMOOTH) != 0) channelMean(k, nk, Dp, scratchF64(scratch, Dp), mean);
   else memory.fill(mean, 0, <usize>(Dp * 4));
   quantizeKeys(k, nk, Dp, mean, load<usize>(rec, P_K_OUT), load<usize>(rec, P_SK));
-  quantizeValues(load<usize>(rec, P_V), nk, Dp, load<usize>(rec, P_V_OUT), load<usize>(rec, P_SV));
+  quantizeValues(load<usize>(rec, P_V), nk, Dp, load<usize>(rec, P_V_OUT), load<usize>(rec, P_SV), scratchF64(scratch, Dp)); // after the mean: its sums are spent
 }
 
 /** Lays K out in transposed blocks for the exact kernel, for one (sequence, kv head). */

@@ -196,12 +196,11 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
             const plan = prepare(p, kk, v, exact, true);
             // One run: the K/V pre-pass, then the attention tiles. The caller copies Q while the workers start on
             // the pre-pass, then makes the output array's first touch while they go on.
-            const batches = [
+            const batches: { fn: TaskKind; table: number; count: number }[] = [
               { fn: prepKind, table: plan.kvTable, count: plan.kvCount },
               { fn: attnKind, table: plan.attnTable, count: plan.attnCount },
             ];
-            const kinds = [prepKind, attnKind];
-            const local = (b: number, t: number) => k[kinds[b]](batches[b].table, t, plan.scratch);
+            const local = (b: number, t: number) => k[batches[b].fn](batches[b].table, t, plan.scratch);
             let out: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> | undefined;
             await workers.run(batches, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, {
               inputs: () => copyQ(q, plan),
