@@ -173,7 +173,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
   const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile) };
   const counts: UnrollCounts = exact
-    ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4 }
+    ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
     : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
   // The INT8 kernel takes heads first (see its file); the exact kernel query tiles first.
   const qTiles = Math.ceil(maxNq / tile.bq);

@@ -2,8 +2,10 @@
 // Q, K, V as f16 (DESIGN's inputs are f16 in the benchmark), S = Q·Kᵀ·smScale·log2(e) with products summed in f16
 // over 32 channels and then in f32 (pv_f16 variant) or in f32 throughout (pv_f32), the same online softmax and P·V.
 // Grid and ownership as in attention_int8.wgsl. Q tile [BQ][DP/4 quads of f16] stays in workgroup memory.
-// Knobs (tiles.ts): BQ 64, BK 32 where 48 KiB of workgroup memory is available (H100/Vulkan: 11.9 TOPS at N=4096
-// D=128 end-to-end), else 32×32.
+// Like attention_int8.wgsl, the next K/V tile is read into registers (all loads at once) while the current one is
+// computed, so the baseline gets the same load engineering as the kernel it is compared with.
+// Knobs (tiles.ts): BQ 64, BK 32 where 48 KiB of workgroup memory is available (N=4096 D=128 f16 end to end:
+// H100/Vulkan 11.9 TOPS before the prefetch; H200 13.8 before, 16.5 TOPS with it), else 32×32.
 //#include "lib/segment.wgsl"
 //#include "lib/pv.wgsl"
 //#include "lib/dot.wgsl"
@@ -19,6 +21,37 @@
 
 var<workgroup> qTile: array<QUAD, BQ * (DP / 4u)>;
 var<workgroup> kTile: array<QUAD, BK * (DP / 4u + 1u)>;
+
+const KV_MAX: u32 = 16u; // K (and V) quads an invocation copies per tile: KV = BK·DP/4 / 256, at most 64·64/256
+
+// This invocation's quads of one key tile (quads lid, lid + 256, …: a warp reads consecutive quads).
+struct KvQuads {
+  k: array<QUAD, KV_MAX>,
+  v: array<QUAD, KV_MAX>,
+}
+
+// Reads them from row `kRow` of k16/v16, `keys` of them keys of the segment (the rest zeros). All loads are
+// issued together into registers, a tile ahead of their use.
+fn fetch_kv(lid: u32, kRow: u32, keys: u32) -> KvQuads {
+  let W = DP / 4u;
+  var x: KvQuads;
+  for (var n = 0u; n < KV; n++) { // unroll
+    let i = lid + n * 256u;
+    x.k[n] = select(QUAD(), k16[kRow * W + i], i / W < keys);
+    x.v[n] = select(QUAD(), v16[kRow * W + i], i / W < keys);
+  }
+  return x;
+}
+
+// Stores what fetch_kv read into kTile (rows padded by one quad) and vTile.
+fn stage_kv(lid: u32, x: KvQuads) {
+  let W = DP / 4u;
+  for (var n = 0u; n < KV; n++) { // unroll
+    let i = lid + n * 256u;
+    kTile[(i / W) * (W + 1u) + i % W] = x.k[n];
+    vTile[i] = x.v[n];
+  }
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -42,15 +75,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   init_rows();
 
   let tiles = key_tiles(rowBase, seg.nq, seg.nk);
+  var next = fetch_kv(lid, kRow0, seg.nk);
   for (var t = 0u; t < tiles; t++) {
     let key0 = t * BK;
+    workgroupBarrier(); // the previous tile's P·V is done with vTile and pTile
+    stage_kv(lid, next);
     workgroupBarrier();
-    for (var i = lid; i < BK * W; i += 256u) {
-      let key = key0 + i / W;
-      kTile[(i / W) * (W + 1u) + i % W] = select(QUAD(), k16[(kRow0 + key) * W + i % W], key < seg.nk);
-    }
-    load_v_tile(lid, (kRow0 + key0) * (DP / 4u), seg.nk - key0);
-    workgroupBarrier();
+    // The next tile's quads are in flight during this tile's arithmetic (the last tile's fetch reads zeros).
+    next = fetch_kv(lid, kRow0 + key0 + BK, select(0u, seg.nk - key0 - BK, seg.nk > key0 + BK));
 
     // Zeroed here, not by the declaration: naga initializes a loop-local var once, at function entry.
     var acc: array<array<f32, CK_MAX>, RQ_MAX>;

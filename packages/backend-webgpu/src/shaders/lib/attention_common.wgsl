@@ -39,14 +39,6 @@ var<private> lPart: array<f32, RQ_MAX>;
 var<private> o32: array<array<vec4<f32>, QD_MAX>, RQ_MAX>;
 var<private> oTile: array<array<ACC, QD_MAX>, RQ_MAX>;
 
-fn load_v_tile(lid: u32, vBase: u32, keys: u32) {
-  let quadsPerKey = DP / 4u;
-  for (var i = lid; i < BK * quadsPerKey; i += 256u) {
-    let key = i / quadsPerKey;
-    vTile[i] = select(QUAD(), v16[vBase + key * quadsPerKey + i % quadsPerKey], key < keys);
-  }
-}
-
 fn share_row_part(row: u32, tx: u32, x: f32) {
   rowParts[row * 16u + tx] = x;
 }
