@@ -13,6 +13,7 @@
 // Tile sizes: tile_size.h (fixed by the algorithm's blocks); rows per warp: heuristics.h.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include "epilogue.cuh"
 #include "heuristics.h"
 #include "kernels.h"
 #include "mma.cuh"
@@ -21,8 +22,6 @@
 
 namespace sa {
 namespace {
-
-constexpr float kLn2 = 0.6931471805599453f;
 
 // Shared-memory geometry of one padded head dim and pipeline depth. With two stages and Q fragments in registers,
 // Q shares the second K/V stage (it moves to registers before that stage is first filled); otherwise it has its own
@@ -49,12 +48,6 @@ __device__ __forceinline__ void load_tile(char* smem, const char* gmem, int tid)
     const int r = i / kChunks, c = i % kChunks;
     cp_async_16(smem + r * SmemRow + c * 16, gmem + int64_t(r) * RowBytes + c * 16);
   }
-}
-
-__device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float x) {
-  if (o.dtype == 0) reinterpret_cast<float*>(o.ptr)[off] = x;
-  else if (o.dtype == 1) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
-  else reinterpret_cast<__nv_bfloat16*>(o.ptr)[off] = __float2bfloat16_rn(x);
 }
 
 template <int DP, bool PV_F32, int MT, bool QREG, int STAGES>
@@ -320,7 +313,7 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
         }
       if (lse != nullptr && tq == 0) {
         const float qm = w.qm[int64_t(h) * g.rowsQ + sq.qRow + row];
-        const float value = l > 0.f ? (rowMax[mt][hf] + __log2f(l)) * kLn2 + qm : -INFINITY;
+        const float value = row_lse(rowMax[mt][hf], l, qm);
         lse[(int64_t(sq.b) * g.Hq + h) * g.Nq + sq.q0 + row] = value;
       }
     }

@@ -22,6 +22,7 @@
 #include <type_traits>
 #include "hopper.cuh"
 #include "hopper_layout.h"
+#include "epilogue.cuh"
 #include "kernels.h"
 
 namespace sa {
@@ -43,7 +44,6 @@ template <int DP>
 constexpr int tile_keys() { return DP == 128 ? SA_SM90_BN128 : kHopperKeys; }
 template <int DP>
 constexpr int warpgroups() { return DP == 64 ? SA_SM90_WG64 : tile_keys<DP>() == 64 ? 3 : 2; }
-constexpr float kLn2 = 0.6931471805599453f;
 
 template <int DP>
 struct Smem {
@@ -58,12 +58,6 @@ struct Smem {
   static constexpr int kBarriers = kQ + kStages * kStage;  // 1 + 2·kStages mbarriers
   static constexpr int kBytes = kBarriers + 8 * (1 + 2 * kStages) + 1024;  // + slack to align the base to 1024
 };
-
-__device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float x) {
-  if (o.dtype == 0) reinterpret_cast<float*>(o.ptr)[off] = x;
-  else if (o.dtype == 1) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
-  else reinterpret_cast<__nv_bfloat16*>(o.ptr)[off] = __float2bfloat16_rn(x);
-}
 
 template <int DP, bool PV_F32>
 __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
@@ -278,7 +272,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       }
     if (lse != nullptr && tq == 0) {
       const float qm = w.qm[int64_t(h) * g.rowsQ + sq.qRow + row];
-      const float value = l > 0.f ? (rowMax[hf] + __log2f(l)) * kLn2 + qm : -INFINITY;
+      const float value = row_lse(rowMax[hf], l, qm);
       lse[(int64_t(sq.b) * g.Hq + h) * g.Nq + sq.q0 + row] = value;
     }
   }

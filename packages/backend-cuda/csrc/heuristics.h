@@ -9,6 +9,7 @@
 //   Q reloaded, 3 stages. Measured on the H100 (issue 4): see the README's performance table.
 #pragma once
 #include <cstdlib>
+#include <cstring>
 
 namespace sa {
 
@@ -32,7 +33,7 @@ struct Heuristics {
 inline bool force_sm80() {
   static const bool v = [] {
     const char* s = std::getenv("SAGEATTN_CUDA_KERNEL");
-    return s != nullptr && s[0] == 's' && s[1] == 'm' && s[2] == '8' && s[3] == '0' && s[4] == '\0';
+    return s != nullptr && std::strcmp(s, "sm80") == 0;
   }();
   return v;
 }

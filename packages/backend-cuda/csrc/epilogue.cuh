@@ -1,0 +1,22 @@
+// epilogue.cuh — what both attention kernels (attention_sm80.cu, attention_sm90.cu) write at the end of a row:
+// an output element in o's dtype, and the natural-log LSE with the smoothing constant restored (DESIGN §2 step 6).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include "geometry.cuh"
+
+namespace sa {
+
+__device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float x) {
+  if (o.dtype == 0) reinterpret_cast<float*>(o.ptr)[off] = x;
+  else if (o.dtype == 1) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
+  else reinterpret_cast<__nv_bfloat16*>(o.ptr)[off] = __float2bfloat16_rn(x);
+}
+
+// LSE of a row from its base-2 running max m and sum l, plus qm = smScale·(q·mean(K)); −∞ for a row that saw no key.
+__device__ __forceinline__ float row_lse(float m, float l, float qm) {
+  constexpr float kLn2 = 0.6931471805599453f;
+  return l > 0.f ? (m + __log2f(l)) * kLn2 + qm : -INFINITY;
+}
+
+}  // namespace sa
