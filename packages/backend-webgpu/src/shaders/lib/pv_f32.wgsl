@@ -23,22 +23,7 @@ fn acc_f32(acc: ACC) -> vec4<f32> {
   return acc;
 }
 
-// For attention_int8.wgsl's register tiles: P4 holds four P values of one key (four query rows), rounded to f16
-// and packed two per word; H4 is four f16 values (those P, or one V quad) widened to f32 for the arithmetic.
-alias P4 = vec2<u32>;
-alias H4 = vec4<f32>;
-
-fn p4_store(p: vec4<f32>) -> P4 {
-  return P4(pack2x16float(p.xy), pack2x16float(p.zw));
-}
-
-fn p4_load(x: P4) -> H4 {
-  return H4(unpack2x16float(x.x), unpack2x16float(x.y));
-}
-
-fn quad_load(x: QUAD) -> H4 {
-  return H4(unpack2x16float(x.x), unpack2x16float(x.y));
-}
+//#include "lib/p4_packed.wgsl"
 
 fn pv_fma(acc: ACC, p: PT, v: H4) -> ACC {
   return fma(H4(p), v, acc);
