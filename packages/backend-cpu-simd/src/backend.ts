@@ -228,6 +228,8 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
     download: () => Effect.fail(deviceError("KernelFailed", "cpu-simd keeps no tensors between calls")),
     attention: run(false),
     exactAttention: run(true),
+    // A call's promise settles when its output is written: nothing is ever left queued.
+    synchronize: Effect.void,
     wasmMemoryBytes: () => engine.memory.buffer.byteLength,
     threads,
     // Waits for a call in flight, then ends the workers (a process with no other work can then exit).

@@ -214,6 +214,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     download,
     attention: run(false),
     exactAttention: run(true),
+    synchronize: Effect.flatMap(current, (engine) => Effect.promise(() => engine.device.queue.onSubmittedWorkDone())),
     gpuDevice: () => state.engine.device,
     lastKernelTimes: () => lastTimes,
     adopt: (buffer, o) => Effect.flatMap(current, (engine) => adopt(engine.device, buffer, o)),

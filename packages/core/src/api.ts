@@ -1,9 +1,10 @@
 import { Cause, Effect, Exit } from "effect";
 import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, type SageAttnError } from "./errors.js";
+import { copyInto } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
 import { resolveProblem, type AttentionOptions } from "./problem.js";
-import { disposeBackends, loadBackend, selectBackend, type Rejection } from "./registry.js";
+import { disposeBackends, loadBackend, selectBackend, synchronizeBackends, type Rejection } from "./registry.js";
 import { fromCanonicalF32, toCanonicalF32, type DeviceTensor, type HostTensor, type Tensor } from "./tensor.js";
 
 /** What a call returns: the output (host in → host out, device in → device out), the LSE if asked, and who ran it. */
@@ -23,8 +24,19 @@ export function attentionEffect<T extends Tensor>(q: T, k: T, v: T, options: Att
     const p = yield* resolveProblem(q, k, v, options);
     const { backend, rejected } = yield* selectBackend(p, options.backend, [q, k, v]);
     const out = yield* backend.attention(p, q, k, v);
-    return { output: out.output as T, lse: out.lse, backend: backend.name, rejected };
+    const output = p.out ? yield* deliver(p.out, out.output, backend.name) : out.output;
+    return { output: output as T, lse: out.lse, backend: backend.name, rejected };
   });
+}
+
+/** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */
+function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<Tensor, DeviceError> {
+  if (produced === out) return Effect.succeed(out);
+  if (out.kind === "host" && produced.kind === "host") {
+    copyInto(out, produced);
+    return Effect.succeed(out);
+  }
+  return Effect.fail(new DeviceError({ backend, reason: "KernelFailed", message: `${backend} did not write into the out tensor it was given` }));
 }
 
 /** Runs an Effect as a Promise that rejects with the tagged error itself (not a wrapper). */
@@ -77,6 +89,16 @@ export function download(t: DeviceTensor): Promise<HostTensor> {
       b.capabilities.deviceTensors ? b.download(t) : Effect.fail(new DeviceError({ backend: b.name, reason: "KernelFailed", message: "backend keeps no device tensors" })),
     ),
   );
+}
+
+/**
+ * Waits until every call queued on a backend has finished: the named one, the one a device tensor lives on, or
+ * every loaded backend. Device calls return before the GPU is done; time or overlap work around this.
+ */
+export function synchronize(on?: BackendName | DeviceTensor): Promise<void> {
+  if (on === undefined) return runToPromise(synchronizeBackends());
+  const name = typeof on === "string" ? on : on.backend;
+  return runToPromise(Effect.flatMap(loadBackend(name), (b) => b.synchronize));
 }
 
 /** Releases every backend's native resources (worker pools, GPU devices, libraries). Safe to call more than once. */

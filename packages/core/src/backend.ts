@@ -38,8 +38,13 @@ export interface AttentionBackend {
   readonly details: Readonly<Record<string, string>>;
   readonly upload: (t: HostTensor) => Effect.Effect<DeviceTensor, SageAttnError>;
   readonly download: (t: DeviceTensor) => Effect.Effect<HostTensor, SageAttnError>;
-  /** SageAttention on a validated problem. */
+  /**
+   * SageAttention on a validated problem. With `p.out` a backend writes into it and returns it; a host backend may
+   * instead return its own tensor, which core then copies into `p.out`.
+   */
   readonly attention: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /** Waits until every call queued on the backend has finished (device tensors returned earlier are then ready). */
+  readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Exact attention on the same engine (present when capabilities.exactKernel). */
   readonly exactAttention?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
   /** Releases every native resource the backend holds. */

@@ -28,6 +28,7 @@ export const jsBackend: AttentionBackend = {
   download: () => Effect.fail(new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend has no device memory" })),
   attention: (p, q, k, v) => run(sageReference, p, q, k, v),
   exactAttention: (p, q, k, v) => run(exactReference, p, q, k, v),
+  synchronize: Effect.void,
   dispose: Effect.void,
 };
 

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import type { DType } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
-import { dims, requiredLength, type Layout, type Shape4, type Tensor } from "./tensor.js";
+import { dims, requiredLength, shapeFor, type HostData, type Layout, type Shape4, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
 export const MAX_HEAD_DIM = 256;
@@ -44,6 +44,12 @@ export interface AttentionOptions {
   readonly validate?: boolean;
   /** Run on this backend only (else `SAGEATTN_BACKEND`, else the best available). */
   readonly backend?: string;
+  /**
+   * Write the output here instead of allocating it: a host tensor for host inputs, a device tensor of the same
+   * backend for device inputs, shaped [B, Hq, Nq, D] in the inputs' layout (any strides), of the output dtype
+   * (it sets `outputDtype` when that is not given). Reusing one lets a steady-state call allocate nothing.
+   */
+  readonly out?: Tensor;
 }
 
 /** A validated call: logical sizes and every option resolved. What a backend receives. */
@@ -66,6 +72,8 @@ export interface Problem {
   readonly varlen: Varlen | undefined;
   readonly pvAccumulation: "f16-block" | "f32";
   readonly smoothK: boolean;
+  /** The caller's output tensor (validated against the call), or undefined to allocate one. */
+  readonly out: Tensor | undefined;
 }
 
 const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
@@ -142,6 +150,27 @@ function checkMask(m: AttentionMask, B: number, Hq: number, Nq: number, Nk: numb
   return undefined;
 }
 
+function overlaps(a: HostData, b: HostData): boolean {
+  if (a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** Why `out` cannot take this call's output, or undefined when it can. */
+function checkOut(out: Tensor, q: Tensor, k: Tensor, v: Tensor, shape: Shape4, dtype: DType): InvalidInput | undefined {
+  const bad = checkTensor(out, "out");
+  if (bad) return bad;
+  if (out.kind !== q.kind) return invalid("InvalidOption", `out is a ${out.kind} tensor but the inputs are ${q.kind} tensors`);
+  if (out.kind === "device" && q.kind === "device" && out.backend !== q.backend)
+    return invalid("InvalidOption", `out lives on ${out.backend}, the inputs on ${q.backend}`);
+  if (out.layout !== q.layout) return invalid("LayoutMismatch", `out has layout ${out.layout}, the inputs ${q.layout}`);
+  if (out.dtype !== dtype) return invalid("DTypeMismatch", `out is ${out.dtype}, the output dtype is ${dtype}`);
+  if (out.shape.some((x, i) => x !== shape[i])) return invalid("InvalidShape", `out has shape ${JSON.stringify(out.shape)}, the output is ${JSON.stringify(shape)}`);
+  if (out.kind === "host")
+    for (const [t, name] of [[q, "q"], [k, "k"], [v, "v"]] as const)
+      if (t.kind === "host" && overlaps(out.data, t.data)) return invalid("InvalidOption", `out shares memory with ${name}`);
+  return undefined;
+}
+
 /** Checks q, k, v and the options against the contract and resolves every default. */
 export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Effect.Effect<Problem, InvalidInput> {
   return Effect.suspend(() => {
@@ -172,15 +201,21 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       const e = checkMask(o.mask, dq.B, dq.H, dq.N, dk.N);
       if (e) return Effect.fail(e);
     }
+    const outputDtype = o.outputDtype ?? o.out?.dtype ?? q.dtype;
+    if (o.out !== undefined) {
+      const e = checkOut(o.out, q, k, v, shapeFor(q.layout, { B: dq.B, H: dq.H, N: dq.N, D: dq.D }), outputDtype);
+      if (e) return Effect.fail(e);
+    }
     if (o.validate !== false) {
       const e = checkFinite(q, "q") ?? checkFinite(k, "k") ?? checkFinite(v, "v");
       if (e) return Effect.fail(e);
     }
     return Effect.succeed<Problem>({
       B: dq.B, Hq: dq.H, Hkv: dk.H, Nq: dq.N, Nk: dk.N, D: dq.D, group: dq.H / dk.H,
-      dtype: q.dtype, layout: q.layout, outputDtype: o.outputDtype ?? q.dtype,
+      dtype: q.dtype, layout: q.layout, outputDtype,
       causal: o.causal ?? false, smScale, returnLse: o.returnLse ?? false,
       mask: o.mask, varlen: o.varlen, pvAccumulation: o.pvAccumulation ?? "f16-block", smoothK: o.smoothK ?? true,
+      out: o.out,
     });
   });
 }

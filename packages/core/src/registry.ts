@@ -1,7 +1,7 @@
 import { Effect, Exit } from "effect";
 import { unsupportedBy, type AttentionBackend, type BackendName, type BackendProvider } from "./backend.js";
 import { readEnv } from "./env.js";
-import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type UnavailableReason } from "./errors.js";
+import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type SageAttnError, type UnavailableReason } from "./errors.js";
 import { jsProvider } from "./js-backend.js";
 import type { Problem } from "./problem.js";
 import type { Tensor } from "./tensor.js";
@@ -149,6 +149,16 @@ export function selectBackend(
     return yield* Effect.fail(
       new NoBackend({ message: `no backend can run this call: ${rejected.map((r) => `${r.backend}: ${r.message}`).join("; ")}`, rejected: rejected.map((r) => new BackendUnavailable(r)) }),
     );
+  });
+}
+
+/** Waits for the queued work of every backend loaded so far. */
+export function synchronizeBackends(): Effect.Effect<void, SageAttnError> {
+  return Effect.gen(function* () {
+    for (const p of [...loads.values()]) {
+      const exit = yield* Effect.promise(() => p);
+      if (Exit.isSuccess(exit)) yield* exit.value.synchronize;
+    }
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
-import { attention } from "../api.js";
+import { attention, synchronize } from "../api.js";
 import type { BackendProvider } from "../backend.js";
 import type { DType } from "../dtype.js";
 import type { UnavailableReason } from "../errors.js";
@@ -15,7 +15,7 @@ import { exactReference } from "../oracle-exact.js";
 import { sageReference } from "../oracle-sage.js";
 import { resolveProblem } from "../problem.js";
 import { loadBackend, registerBackend } from "../registry.js";
-import { toCanonicalF32 } from "../tensor.js";
+import { hostTensor, toCanonicalF32, type HostTensor } from "../tensor.js";
 import { conformanceCases, type Case } from "./cases.js";
 import { errorCases } from "./errors.js";
 import { caseInputs } from "./inputs.js";
@@ -95,6 +95,40 @@ async function checkCase(provider: BackendProvider, c: Case, sageRelL1: number, 
   }
 }
 
+// `out` must change where the output goes, never what it is: same bits as a call without it, padding untouched.
+async function checkOut(provider: BackendProvider): Promise<void> {
+  const backend = await Effect.runPromise(loadBackend(provider.name));
+  const [B, H, N, D] = [1, 2, 40, 32];
+  const make = (seed: number) => hostTensor(Float32Array.from({ length: B * H * N * D }, (_, i) => Math.sin(i * 0.37 + seed) * 2), [B, H, N, D]);
+  const [q, k, v] = [make(1), make(2), make(3)];
+  const plain = await attention(q, k, v, { backend: provider.name, causal: true });
+  if (plain.output.kind !== "host") throw new Error("host inputs gave a device output");
+  const want = toCanonicalF32(plain.output);
+  // Rows padded to D + 8 elements; the padding holds a sentinel that must survive.
+  const rowStride = D + 8;
+  const storage = new Float32Array(B * H * N * rowStride).fill(-7.5);
+  const out = hostTensor(storage, [B, H, N, D], { strides: [H * N * rowStride, N * rowStride, rowStride, 1] });
+  const r = await attention(q, k, v, { backend: provider.name, causal: true, out });
+  expect(r.output).toBe(out);
+  expect(Array.from(toCanonicalF32(out))).toEqual(Array.from(want));
+  for (let i = 0; i < storage.length; i++) if (i % rowStride >= D) expect(storage[i], `padding element ${i}`).toBe(-7.5);
+  if (!backend.capabilities.deviceTensors) return;
+  const up = (t: HostTensor) => Effect.runPromise(backend.upload(t));
+  const [dq, dk, dv] = [await up(q), await up(k), await up(v)];
+  const dout = await up(hostTensor(new Float32Array(B * H * N * D).fill(Number.NaN), [B, H, N, D]));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const d = await attention(dq, dk, dv, { backend: provider.name, causal: true, out: dout });
+      expect(d.output).toBe(dout);
+    }
+    await synchronize(provider.name);
+    const got = await Effect.runPromise(backend.download(dout));
+    expect(Array.from(toCanonicalF32(got))).toEqual(Array.from(want));
+  } finally {
+    for (const t of [dq, dk, dv, dout]) t.dispose();
+  }
+}
+
 /** Registers `provider` and describes its conformance suite. Call with top-level await in a test file. */
 export async function describeConformance(provider: BackendProvider, options: ConformanceOptions = {}): Promise<void> {
   registerBackend(provider);
@@ -120,6 +154,7 @@ export async function describeConformance(provider: BackendProvider, options: Co
     cases.forEach((c, i) => {
       it(c.name, () => checkCase(provider, c, options.sageRelL1 ?? 2e-3, 1000 + i), timeout);
     });
+    it("writes into a caller's out tensor (host, strided; device, reused) exactly what it returns without one", () => checkOut(provider), timeout);
     for (const e of errorCases(backend.capabilities)) {
       it(`rejects ${e.name} with ${e.tag}/${e.reason}`, async () => {
         const { q, k, v, options: o } = e.make();

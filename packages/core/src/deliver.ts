@@ -1,0 +1,19 @@
+import { dims, logicalStrides, type HostTensor } from "./tensor.js";
+
+/**
+ * Copies `src` into `out` element by element through both tensors' strides (same dtype, layout and shape, which
+ * core checked). Backends that cannot write into a caller's host tensor directly return their own, and core
+ * delivers it here, so `out` means the same on every backend.
+ */
+export function copyInto(out: HostTensor, src: HostTensor): void {
+  const { B, H, N, D } = dims(out);
+  const [ob, oh, on, od] = logicalStrides(out);
+  const [sb, sh, sn, sd] = logicalStrides(src);
+  const o = out.data, s = src.data;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let n = 0; n < N; n++) {
+        const oBase = b * ob + h * oh + n * on, sBase = b * sb + h * sh + n * sn;
+        for (let d = 0; d < D; d++) o[oBase + d * od] = s[sBase + d * sd];
+      }
+}
