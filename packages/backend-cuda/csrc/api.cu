@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include "heuristics.h"
 #include "hopper_layout.h"
@@ -104,12 +105,40 @@ sa::TensorRef tensor_ref(uint64_t ptr, const int64_t (&st)[4], int32_t layout, i
   return t;
 }
 
+// The library's own stream-ordered pool per device. It keeps freed memory (release threshold: no limit) the way
+// torch's caching allocator does: the default pool returns it to the driver at every synchronisation, and the next
+// call's allocations then map fresh pages. sa_mem_info trims it.
+constexpr int kMaxDevices = 64;
+std::mutex poolLock;
+cudaMemPool_t pools[kMaxDevices] = {};
+
+int32_t device_pool(cudaMemPool_t& out) {
+  int dev = 0;
+  SA_TRY(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev < 0 || dev >= kMaxDevices) return fail(SA_ERR_UNSUPPORTED, "device ordinal over " + std::to_string(kMaxDevices));
+  std::lock_guard<std::mutex> hold(poolLock);
+  if (pools[dev] == nullptr) {
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    cudaMemPool_t pool = nullptr;
+    SA_TRY(cudaMemPoolCreate(&pool, &props), "cudaMemPoolCreate");
+    uint64_t keepAll = UINT64_MAX;
+    SA_TRY(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keepAll), "cudaMemPoolSetAttribute");
+    pools[dev] = pool;
+  }
+  out = pools[dev];
+  return SA_OK;
+}
+
 constexpr uint64_t kAlign = 256;
 uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 // Byte offsets of the workspace regions; total is the size.
 struct WorkspacePlan {
-  uint64_t kpart, kmean, qi, ki, vh, qs, ks, qm, total;
+  uint64_t kpart, qi, ki, vh, qs, ks, qm, total;
 };
 
 int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
@@ -155,7 +184,6 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
     return start;
   };
   plan.kpart = region(uint64_t(g.S) * g.Hkv * sa::kmean_chunks(g.maxK) * g.DP * sizeof(float));
-  plan.kmean = region(uint64_t(g.S) * g.Hkv * g.DP * sizeof(float));
   plan.qi = region(uint64_t(g.Hq) * g.rowsQ * g.DP);
   plan.ki = region(uint64_t(g.Hkv) * g.rowsK * g.DP);
   plan.vh = region(uint64_t(g.Hkv) * g.rowsK * g.DP * 2);
@@ -271,10 +299,13 @@ SA_API int32_t sa_malloc(uint64_t bytes, uint64_t stream, uint64_t* ptr) {
   if (ptr == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "ptr is null");
   *ptr = 0;
   if (bytes == 0) return SA_OK;
+  cudaMemPool_t pool = nullptr;
+  const int32_t st = device_pool(pool);
+  if (st != SA_OK) return st;
   void* p = nullptr;
-  const cudaError_t e = cudaMallocAsync(&p, bytes, as_stream(stream));
+  const cudaError_t e = cudaMallocFromPoolAsync(&p, bytes, pool, as_stream(stream));
   if (e != cudaSuccess) {
-    check(e, "cudaMallocAsync");
+    check(e, "cudaMallocFromPoolAsync");
     last_error += " allocating " + std::to_string(bytes) + " bytes";
     return status_of(e);
   }
@@ -289,10 +320,9 @@ SA_API int32_t sa_free(uint64_t ptr, uint64_t stream) {
 
 SA_API int32_t sa_mem_info(uint64_t* free_total) {
   if (free_total == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "free_total is null");
-  int dev = 0;
-  SA_TRY(cudaGetDevice(&dev), "cudaGetDevice");
   cudaMemPool_t pool = nullptr;
-  SA_TRY(cudaDeviceGetDefaultMemPool(&pool, dev), "cudaDeviceGetDefaultMemPool");
+  const int32_t st = device_pool(pool);
+  if (st != SA_OK) return st;
   SA_TRY(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
   size_t f = 0, t = 0;
   SA_TRY(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
@@ -360,7 +390,6 @@ SA_API int32_t sa_attention(const sa_params* p) {
   char* base = reinterpret_cast<char*>(static_cast<uintptr_t>(p->workspace));
   sa::Workspace w{};
   w.kpart = reinterpret_cast<float*>(base + plan.kpart);
-  w.kmean = reinterpret_cast<float*>(base + plan.kmean);
   w.qi = reinterpret_cast<int8_t*>(base + plan.qi);
   w.ki = reinterpret_cast<int8_t*>(base + plan.ki);
   w.vh = reinterpret_cast<uint16_t*>(base + plan.vh);

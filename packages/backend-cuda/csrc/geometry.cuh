@@ -57,8 +57,7 @@ __device__ inline Sequence sequence(const Geometry& g, int s) {
 
 // The packed workspace: device addresses of each region.
 struct Workspace {
-  float* kpart;    // [S·Hkv][kmeanChunks][DP] partial sums of K over token chunks (long sequences only)
-  float* kmean;    // [S·Hkv][DP] mean of K over each sequence's tokens (0 past D)
+  float* kpart;    // [S·Hkv][kmeanChunks][DP] sums of K over token chunks (zeros past D and past the sequence)
   int8_t* qi;      // [Hq][rowsQ][DP]  round(Q·smScale·log2e / sQ)
   int8_t* ki;      // [Hkv][rowsK][DP] round((K − mean) / sK)
   uint16_t* vh;    // [Hkv][rowsK][DP] V as f16 bits

@@ -5,12 +5,20 @@
 
 namespace sa {
 
-// Token chunks the K mean is summed over in parallel (one CTA each), for a longest sequence of maxK tokens. 512
-// tokens a chunk gives B·Hkv·N/512 CTAs: enough to fill the GPU from N = 4096 at B·Hkv = 32 (2048 left it half idle).
-constexpr int kMeanChunk = 512;
-inline int kmean_chunks(int maxK) { return maxK <= kMeanChunk ? 1 : (maxK + kMeanChunk - 1) / kMeanChunk; }
+// K is summed over token chunks in parallel (one CTA each) and every K/V quantize CTA adds its head's chunk sums
+// itself, so there is no separate mean launch. At most kMaxMeanChunks chunks of at least kMinMeanChunk tokens: small
+// N still gets many CTAs, and at large N no quantize CTA re-reads more than 16 partial rows from L2.
+constexpr int kMinMeanChunk = 256;
+constexpr int kMaxMeanChunks = 16;
+inline int kmean_chunk_tokens(int maxK) {
+  const int even = (maxK + kMaxMeanChunks - 1) / kMaxMeanChunks;
+  const int rounded = (even + 63) / 64 * 64;
+  return rounded < kMinMeanChunk ? kMinMeanChunk : rounded;
+}
+inline int kmean_chunks(int maxK) { return maxK <= 0 ? 1 : (maxK + kmean_chunk_tokens(maxK) - 1) / kmean_chunk_tokens(maxK); }
 
-// prepass.cu: mean of K, INT8 Q and K−mean with per-block scales, V as f16, and (for the LSE) smScale·q·mean(K).
+// prepass.cu: two launches. The first sums K over token chunks and (without the LSE) quantizes Q; the second
+// quantizes K − mean and converts V (and, with the LSE, quantizes Q and writes smScale·q·mean(K)).
 // `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream);

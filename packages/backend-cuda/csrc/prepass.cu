@@ -1,17 +1,16 @@
-// prepass.cu — the pre-pass of SageAttention (DESIGN §2 steps 1, 2 and 5's V conversion), three kernels:
-//   kmean:       (sequences over kInlineMeanTokens keys; shorter ones sum K inside each quantize CTA)
-//                one CTA per (sequence·kv head, chunk of kMeanChunk = 512 tokens); thread owns 4 channels of every P-th token
-//                (P = 256 / (DP/4) token phases); long sequences sum chunk partials in kmean_finalize (fixed order:
-//                deterministic, no atomics).
-//   quantize (one launch, two roles):
+// prepass.cu — the pre-pass of SageAttention (docs/DESIGN.md, stages "K mean", "Q quantization", "K quantization",
+// "V conversion"): one kernel with three roles by CTA index, in two launches (see launch_prepass).
+//   ksum:        one CTA per (sequence·kv head, chunk of kmean_chunk_tokens); a thread owns 4 channels of every P-th
+//                token (P = 256 / (DP/4) token phases) and writes the chunk's per-channel sums to kpart.
 //   quantize_q:  one CTA per (sequence·head, 128-token block); x = q·smScale·log2e, sQ = max|x|/127,
 //                Qi = round(x/sQ) half away from zero; a zero block gets sQ = 1. With the LSE it also writes
 //                smScale·(q·mean(K)) per row, the constant the smoothing removed.
-//   quantize_kv: one CTA per (sequence·kv head, 64-token block); the same for K − mean (no scale folded) and V → f16.
+//   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
+//                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded), V → f16.
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
 // of hopper_layout.h instead of plain rows. Each thread handles 4 consecutive channels of a row (one 32-bit word of
-// int8 output). Memory-bound: about 3 bytes read and 1.5 written per input element, ~1 ms of 40 at B4 H32 N16K D128.
+// int8 output). Memory-bound: K is read twice, Q and V once; Qi, Ki and V (f16) written once.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <type_traits>
@@ -70,20 +69,16 @@ __device__ __forceinline__ int8_t quantize(float x, float scale) {
   return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
 }
 
-// Up to this many keys per sequence, each quantize CTA sums K itself instead of a separate kmean launch: one launch
-// less per call (~2-3 µs of host time) against ≤ 1024·D re-read elements per CTA from L2.
-constexpr int kInlineMeanTokens = 1024;
-
 // Sums of K over tokens t0..t1 of one (sequence, kv head), per channel, into sums[0 .. DP) (shared memory; zeros past
-// D and when not smoothing). Every thread of the CTA must call it.
-__device__ void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1, bool smooth,
+// D). Every thread of the CTA must call it.
+__device__ void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
                              float4* partial, float* sums) {
   const int groups = g.DP / 4, phases = kThreads / groups;
   const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (smooth && phase < phases && grp * 4 < g.D) {
+  if (phase < phases && grp * 4 < g.D) {
     const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn + grp * 4 * k.sd;
-#pragma unroll 4
+#pragma unroll 8
     for (int t = t0 + phase; t < t1; t += phases) {
       const float4 x = load4(k, base + t * k.sn, grp * 4, g.D);
       acc.x += x.x;
@@ -102,41 +97,33 @@ __device__ void channel_sums(const Geometry& g, const TensorRef& k, const Sequen
     }
     sums[c] = sum;
   }
-  __syncthreads();
 }
 
-__global__ void __launch_bounds__(kThreads) kmean_kernel(Geometry g, TensorRef k, float* kpart, float* kmean, int chunks,
-                                                          bool smooth) {
-  __shared__ float4 partial[kThreads];
-  __shared__ float sums[256];
-  const int s = blockIdx.x / g.Hkv, h = blockIdx.x % g.Hkv;
+// Role of the first launch: the sums of one chunk of one (sequence, kv head) into kpart (zeros past the sequence).
+__device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspace& w, int chunkTokens, int chunks, int bx,
+                           int chunk, float4* partial, float* sums) {
+  const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
-  const int t0 = blockIdx.y * kMeanChunk, t1 = min(sq.nk, t0 + kMeanChunk);
-  channel_sums(g, k, sq, h, t0, t1, smooth, partial, sums);
+  const int t0 = chunk * chunkTokens, t1 = min(sq.nk, t0 + chunkTokens);
+  channel_sums(g, k, sq, h, t0, t1, partial, sums);
+  __syncthreads();
+  for (int c = threadIdx.x; c < g.DP; c += kThreads) w.kpart[(int64_t(bx) * chunks + chunk) * g.DP + c] = sums[c];
+}
+
+// The mean of K for (sequence s, kv head h) from its chunk sums, added in chunk order (the same bits in every CTA
+// of the head), into shared `mean`; zeros when not smoothing.
+__device__ void mean_from_chunks(const Geometry& g, const Workspace& w, int s, int h, int chunks, bool smooth, float* mean) {
+  const Sequence sq = sequence(g, s);
+  const float* part = w.kpart + (int64_t(s) * g.Hkv + h) * chunks * g.DP;
   for (int c = threadIdx.x; c < g.DP; c += kThreads) {
-    if (chunks == 1) kmean[int64_t(blockIdx.x) * g.DP + c] = (c < g.D && sq.nk > 0) ? sums[c] / sq.nk : 0.f;
-    else kpart[(int64_t(blockIdx.x) * chunks + blockIdx.y) * g.DP + c] = sums[c];
+    float sum = 0.f;
+    if (smooth)
+      for (int i = 0; i < chunks; i++) sum += part[int64_t(i) * g.DP + c];
+    mean[c] = (smooth && c < g.D && sq.nk > 0) ? sum / sq.nk : 0.f;
   }
-}
-
-// The mean of K for (sequence s, kv head h) computed by this CTA alone into shared `mean` (short sequences: saves the
-// kmean launch, which costs more than re-reading a few KB of K from L2). Same code and order as kmean_kernel.
-__device__ void inline_mean(const Geometry& g, const TensorRef& k, int s, int h, bool smooth, float4* partial, float* mean) {
-  const Sequence sq = sequence(g, s);
-  channel_sums(g, k, sq, h, 0, sq.nk, smooth, partial, mean);
-  for (int c = threadIdx.x; c < g.DP; c += kThreads) mean[c] = (c < g.D && sq.nk > 0) ? mean[c] / sq.nk : 0.f;
   __syncthreads();
 }
 
-__global__ void kmean_finalize_kernel(Geometry g, const float* kpart, float* kmean, int chunks) {
-  const int s = blockIdx.x / g.Hkv;
-  const Sequence sq = sequence(g, s);
-  for (int c = threadIdx.x; c < g.DP; c += blockDim.x) {
-    float sum = 0.f;
-    for (int i = 0; i < chunks; i++) sum += kpart[(int64_t(blockIdx.x) * chunks + i) * g.DP + c];
-    kmean[int64_t(blockIdx.x) * g.DP + c] = (c < g.D && sq.nk > 0) ? sum / sq.nk : 0.f;
-  }
-}
 // Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
 // until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
 // loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
@@ -174,9 +161,8 @@ __device__ __forceinline__ int swizzled_word(int i) {
 // Each CTA keeps its block in registers: every element is loaded once, and all of a thread's loads are issued
 // before the first use (memory-level parallelism), then the block max, then quantization from registers.
 template <int DP, bool PACKED, bool HOPPER>
-__device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const TensorRef& k, const Workspace& w,
-                                           float fold, float smScale, bool lse, bool smooth, bool inlineMean, int bx, int by,
-                                           float* scratch, float4* partial, float* meanS) {
+__device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const Workspace& w, float fold, float smScale,
+                                           bool lse, bool smooth, int chunks, int bx, int by, float* scratch, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kQBlock * kWords / kThreads;
   const int s = bx / g.Hq, h = bx % g.Hq;
   const Sequence sq = sequence(g, s);
@@ -209,11 +195,8 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   if (lse) {
     // Two threads per row, each summing every other channel.
     const int r = threadIdx.x >> 1;
-    const float* mean = w.kmean + (int64_t(s) * g.Hkv + h / g.group) * DP;
-    if (inlineMean) {
-      inline_mean(g, k, s, h / g.group, smooth, partial, meanS);
-      mean = meanS;
-    }
+    mean_from_chunks(g, w, s, h / g.group, chunks, smooth, meanS);
+    const float* mean = meanS;
     float dot = 0.f;
     if (r < rows)
       for (int c = threadIdx.x & 1; c < g.D; c += 2) dot += load(q, base + r * q.sn + c * q.sd) * mean[c];
@@ -224,8 +207,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 
 template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
-                                            bool smooth, bool inlineMean, int bx, int by, float* scratch, float4* partial,
-                                            float* meanS) {
+                                            bool smooth, int chunks, int bx, int by, float* scratch, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
@@ -234,11 +216,8 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int rows = max(0, min(kKBlock, sq.nk - r0));  // 0: a padding block, written as zeros
   const int64_t kbase = sq.b * k.sb + h * k.sh + int64_t(sq.k0 + r0) * k.sn;
   const int64_t vbase = sq.b * v.sb + h * v.sh + int64_t(sq.k0 + r0) * v.sn;
-  const float* mean = w.kmean + int64_t(bx) * DP;
-  if (inlineMean && rows > 0) {
-    inline_mean(g, k, s, h, smooth, partial, meanS);
-    mean = meanS;
-  }
+  if (rows > 0) mean_from_chunks(g, w, s, h, chunks, smooth, meanS);
+  const float* mean = meanS;
 
   // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
   // 4 channel rows gets one whole 16-byte chunk (8 keys) without a trip through shared memory, while the loads stay
@@ -300,45 +279,69 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   if (threadIdx.x == 0 && rows > 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
 }
 
-// One launch for both roles: the first qBlocks·S·Hq CTAs quantize Q blocks, the rest K/V blocks (fewer launches:
-// the per-call cost of small problems is mostly launches).
+// One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch
+// runs the chunk sums (and Q, which needs no mean unless the LSE is asked for); the second the K/V blocks (and Q
+// with the LSE). Two launches, whatever N: the per-call cost of small problems is mostly launches.
 // Packed inputs fit in 64 registers (4 CTAs per SM: enough loads in flight to stream at close to full bandwidth).
+struct Roles {
+  int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
+  int chunks, chunkTokens, qBlocks, kBlocks;
+};
+
 template <int DP, bool PACKED, bool HOPPER>
 __global__ void __launch_bounds__(kThreads, PACKED && DP <= 128 ? 4 : 1) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
-                                                             float fold, float smScale, bool lse, bool smooth, bool inlineMean,
-                                                             int qBlocks, int kBlocks) {
+                                                             float fold, float smScale, bool lse, bool smooth, Roles roles) {
   __shared__ float scratch[kThreads / 32];
   __shared__ float4 partial[kThreads];
   __shared__ float meanS[256];
-  const int64_t qCtas = int64_t(g.S) * g.Hq * qBlocks;
-  const int64_t b = blockIdx.x;
-  if (b < qCtas)
-    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, lse, smooth, inlineMean, int(b / qBlocks), int(b % qBlocks), scratch,
-                                   partial, meanS);
-  else
-    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, inlineMean, int((b - qCtas) / kBlocks), int((b - qCtas) % kBlocks), scratch,
-                                    partial, meanS);
+  int b = int(blockIdx.x);
+  if (b < roles.sumCtas) {
+    ksum_chunk(g, k, w, roles.chunkTokens, roles.chunks, b / roles.chunks, b % roles.chunks, partial, meanS);
+    return;
+  }
+  b -= roles.sumCtas;
+  if (b < roles.qCtas) {
+    quantize_q<DP, PACKED, HOPPER>(g, q, w, fold, smScale, lse, smooth, roles.chunks, b / roles.qBlocks, b % roles.qBlocks, scratch, meanS);
+    return;
+  }
+  b -= roles.qCtas;
+  quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, b / roles.kBlocks, b % roles.kBlocks, scratch, meanS);
 }
 
 template <int DP, bool PACKED, bool HOPPER>
 void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w,
-                     float fold, float smScale, bool lse, bool smooth, bool inlineMean, int qBlocks, int kBlocks, cudaStream_t stream) {
-  quantize_kernel<DP, PACKED, HOPPER><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks);
+                     float fold, float smScale, bool lse, bool smooth, const Roles& roles, cudaStream_t stream) {
+  quantize_kernel<DP, PACKED, HOPPER><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
 }
 
 template <int DP>
 void launch_quantize_dp(bool packed, bool hopper, unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k,
-                        const TensorRef& v, const Workspace& w, float fold, float smScale, bool lse, bool smooth, bool inlineMean,
-                        int qBlocks, int kBlocks, cudaStream_t stream) {
+                        const TensorRef& v, const Workspace& w, float fold, float smScale, bool lse, bool smooth, const Roles& roles,
+                        cudaStream_t stream) {
   if constexpr (hopper_head_dim(DP)) {
     if (hopper) {
-      if (packed) launch_quantize<DP, true, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
-      else launch_quantize<DP, false, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
+      if (packed) launch_quantize<DP, true, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream);
+      else launch_quantize<DP, false, true>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream);
       return;
     }
   }
-  if (packed) launch_quantize<DP, true, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
-  else launch_quantize<DP, false, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, inlineMean, qBlocks, kBlocks, stream);
+  if (packed) launch_quantize<DP, true, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream);
+  else launch_quantize<DP, false, false>(ctas, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream);
+}
+
+void launch_roles(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w, float fold,
+                  float smScale, bool lse, bool smooth, bool hopper, const Roles& roles, int64_t kvCtas, cudaStream_t stream) {
+  const int64_t ctas = int64_t(roles.sumCtas) + roles.qCtas + kvCtas;
+  if (ctas <= 0) return;
+  // Packed loads need 16-bit inputs whose channel quads are aligned vectors in all three tensors.
+  const bool packed = q.dtype != 0 && q.vec4 && k.vec4 && v.vec4;
+  const unsigned n = static_cast<unsigned>(ctas);
+  switch (g.DP) {
+    case 64: launch_quantize_dp<64>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream); break;
+    case 96: launch_quantize_dp<96>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream); break;
+    case 128: launch_quantize_dp<128>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream); break;
+    default: launch_quantize_dp<256>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream); break;
+  }
 }
 
 }  // namespace
@@ -346,23 +349,22 @@ void launch_quantize_dp(bool packed, bool hopper, unsigned ctas, const Geometry&
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream) {
   const float fold = static_cast<float>(static_cast<double>(smScale) * 1.4426950408889634);
-  const bool inlineMean = g.maxK <= kInlineMeanTokens;
-  const int chunks = kmean_chunks(g.maxK);
-  if (!inlineMean) kmean_kernel<<<dim3(g.S * g.Hkv, chunks), kThreads, 0, stream>>>(g, k, w.kpart, w.kmean, chunks, smoothK);
-  if (!inlineMean && chunks > 1) kmean_finalize_kernel<<<g.S * g.Hkv, 128, 0, stream>>>(g, w.kpart, w.kmean, chunks);
-  const int qBlocks = int(ceil_div(g.maxQ, kQBlock)), kBlocks = int(round_up(g.maxK, kKRowPad) / kKBlock);
-  const int64_t ctas = int64_t(g.S) * (int64_t(g.Hq) * qBlocks + int64_t(g.Hkv) * kBlocks);
-  // Packed loads need 16-bit inputs whose channel quads are aligned vectors in all three tensors.
-  const bool packed = q.dtype != 0 && q.vec4 && k.vec4 && v.vec4;
-  if (ctas > 0 && qBlocks > 0 && kBlocks > 0) {
-    const unsigned n = static_cast<unsigned>(ctas);
-    switch (g.DP) {
-      case 64: launch_quantize_dp<64>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
-      case 96: launch_quantize_dp<96>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
-      case 128: launch_quantize_dp<128>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
-      default: launch_quantize_dp<256>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smoothK, inlineMean, qBlocks, kBlocks, stream); break;
-    }
-  }
+  Roles r{};
+  r.chunks = kmean_chunks(g.maxK);
+  r.chunkTokens = kmean_chunk_tokens(g.maxK);
+  r.qBlocks = int(ceil_div(g.maxQ, kQBlock));
+  r.kBlocks = int(round_up(g.maxK, kKRowPad) / kKBlock);
+  if (r.qBlocks <= 0 || r.kBlocks <= 0) return cudaGetLastError();
+  const int64_t qCtas = int64_t(g.S) * g.Hq * r.qBlocks, kvCtas = int64_t(g.S) * g.Hkv * r.kBlocks;
+  Roles first = r, second = r;
+  const int64_t sumCtas = smoothK ? int64_t(g.S) * g.Hkv * r.chunks : 0;
+  if (sumCtas + qCtas + kvCtas >= (int64_t(1) << 31)) return cudaErrorInvalidConfiguration;
+  first.sumCtas = int(sumCtas);
+  first.qCtas = lse ? 0 : int(qCtas);
+  second.sumCtas = 0;
+  second.qCtas = lse ? int(qCtas) : 0;
+  launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, first, 0, stream);
+  launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, second, kvCtas, stream);
   return cudaGetLastError();
 }
 

@@ -54,16 +54,18 @@ def check(st):
         raise RuntimeError(f"status {st}: {buf.value.decode()}")
 
 
-def run(q, k, v, causal=False, lse=False, pv_f32=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}):
-    """q, k, v in the layout's order; returns (o, lse, params, ws)."""
+def run(q, k, v, causal=False, lse=False, pv_f32=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}, out=None):
+    """q, k, v in the layout's order; returns (o, lse, params). `out` reuses an output tensor (timing: no fill)."""
     if layout == "HND":
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
     else:
         B, Nq, Hq, D = q.shape
         Nk, Hkv = k.shape[1], k.shape[2]
-    o = torch.empty(q.shape, dtype=out_dtype or q.dtype, device=q.device)
-    o.fill_(float("nan"))
+    o = out
+    if o is None:
+        o = torch.empty(q.shape, dtype=out_dtype or q.dtype, device=q.device)
+        o.fill_(float("nan"))
     p = Params()
     p.q, p.k, p.v, p.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
     for name, t in (("qs", q), ("ks", k), ("vs", v), ("os", o)):

@@ -6,7 +6,6 @@
 import {
   BackendUnavailable,
   DeviceError,
-  dims,
   hostTensor,
   invalid,
   readEnv,
@@ -173,6 +172,38 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     return workspace;
   };
 
+  // Where the kernel writes: the caller's device `out`, or a new tensor (a temporary one for host calls).
+  const outputFor = (p: Problem, inputs: readonly CudaTensor[], temps: CudaTensor[]): CudaTensor => {
+    if (p.out?.kind === "device") {
+      const o = ownTensor(p.out);
+      const end = o.handle.ptr + BigInt(requiredLength(o) * BYTES[o.dtype]);
+      for (const t of inputs) {
+        const tEnd = t.handle.ptr + BigInt(requiredLength(t) * BYTES[t.dtype]);
+        if (o.handle.ptr < tEnd && t.handle.ptr < end) throw new Failure(invalid("InvalidOption", "out shares device memory with an input"));
+      }
+      return o;
+    }
+    const shape = shapeFor(p.layout, { B: p.B, H: p.Hq, N: p.Nq, D: p.D });
+    const out = memory.tensor(allocate(p.B * p.Hq * p.Nq * p.D * BYTES[p.outputDtype]), {
+      dtype: p.outputDtype, layout: p.layout, shape, strides: contiguousStrides(shape),
+    });
+    if (p.out === undefined && inputs.every((t) => !temps.includes(t))) return out; // device call: the caller owns it
+    temps.push(out);
+    return out;
+  };
+
+  // A host call's result: read straight into the caller's host `out` when it is contiguous, else a new host tensor
+  // (core copies that into a strided `out`).
+  const deliverHost = (out: CudaTensor, target: Tensor | undefined): HostTensor => {
+    if (target?.kind === "host" && target.strides.every((s, i) => s === out.strides[i])) {
+      const bytes = requiredLength(out) * BYTES[out.dtype];
+      must(n.sa_memcpy_dtoh(target.data, out.handle.ptr, BigInt(bytes), stream), "sa_memcpy_dtoh");
+      must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
+      return target;
+    }
+    return downloadSync(out);
+  };
+
   const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor, extraFlags = 0): AttentionOutput => {
     alive();
     if (p.mask) throw new Failure(unavailable("Unsupported", "masks are not supported by the cuda backend yet"));
@@ -187,12 +218,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     };
     try {
       const dq = place(q), dk = place(k), dv = place(v);
-      const d = dims(q);
-      const outShape = shapeFor(p.layout, d);
-      const out = memory.tensor(allocate(d.B * d.H * d.N * d.D * BYTES[p.outputDtype]), {
-        dtype: p.outputDtype, layout: p.layout, shape: outShape, strides: contiguousStrides(outShape),
-      });
-      if (!onDevice) temps.push(out);
+      const out = outputFor(p, [dq, dk, dv], temps);
       const lseRows = p.B * p.Hq * p.Nq;
       let lse: CudaTensor | undefined;
       if (p.returnLse) {
@@ -238,7 +264,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
         must(n.sa_memcpy_dtoh(lseHost, lse.handle.ptr, BigInt(lseHost.byteLength), stream), "sa_memcpy_dtoh (lse)");
         must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
       }
-      const output = onDevice ? out : downloadSync(out);
+      const output = onDevice ? out : deliverHost(out, p.out);
       return lseHost ? { output, lse: lseHost } : { output };
     } finally {
       for (const t of temps) t.dispose();
