@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit } from "effect";
+import { Cause, Effect, Exit, Fiber, Runtime } from "effect";
 import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, type SageAttnError } from "./errors.js";
 import { copyInto } from "./deliver.js";
@@ -39,9 +39,15 @@ function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<
   return Effect.fail(new DeviceError({ backend, reason: "KernelFailed", message: `${backend} did not write into the out tensor it was given` }));
 }
 
-/** Runs an Effect as a Promise that rejects with the tagged error itself (not a wrapper). */
+/**
+ * Runs an Effect as a Promise that rejects with the tagged error itself (not a wrapper). It starts synchronously:
+ * a call whose backend is loaded and enqueues without waiting (cuda, webgpu) pays no scheduler round trip, which
+ * is most of the host cost of a small device call; an effect that suspends finishes on its fiber as usual.
+ */
 export async function runToPromise<A>(effect: Effect.Effect<A, SageAttnError>): Promise<A> {
-  const exit = await Effect.runPromiseExit(effect);
+  let exit = Effect.runSyncExit(effect);
+  if (Exit.isFailure(exit) && exit.cause._tag === "Die" && Runtime.isAsyncFiberException(exit.cause.defect))
+    exit = await Effect.runPromise(Fiber.await(exit.cause.defect.fiber as Fiber.RuntimeFiber<A, SageAttnError>));
   if (Exit.isSuccess(exit)) return exit.value;
   throw Cause.squash(exit.cause);
 }

@@ -20,6 +20,9 @@ const providers = new Map<string, BackendProvider>([[jsProvider.name, jsProvider
 const discoveryMisses: Rejection[] = [];
 const loads = new Map<string, Promise<Exit.Exit<AttentionBackend, BackendUnavailable>>>();
 let discovery: Promise<void> | undefined;
+let discovered = false;
+// Settled loads, so a call on a loaded backend selects it without waiting on a promise.
+const settled = new Map<string, Exit.Exit<AttentionBackend, BackendUnavailable>>();
 
 const debug = (msg: string) => {
   if (readEnv("SAGEATTN_DEBUG")) console.error(`[sageattn] ${msg}`);
@@ -51,7 +54,9 @@ export function discoverBackends(): Effect.Effect<void> {
         discoveryMisses.push({ backend: name, reason: "NotInstalled", message: `${pkg} could not be imported: ${(e as Error).message?.split("\n")[0]}` });
       }
     }
+    discovered = true;
   })();
+  if (discovered) return Effect.void;
   const pending = discovery;
   return Effect.promise(() => pending);
 }
@@ -70,9 +75,14 @@ export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, 
         const miss = discoveryMisses.find((r) => r.backend === name);
         return Effect.fail(new BackendUnavailable({ backend: name, reason: "NotInstalled", message: miss?.message ?? `no backend named "${name}" is registered` }));
       }
+      const done = settled.get(name);
+      if (done) return done;
       let pending = loads.get(name);
       if (!pending) {
-        pending = Effect.runPromiseExit(provider.load);
+        pending = Effect.runPromiseExit(provider.load).then((exit) => {
+          if (loads.get(name) === pending) settled.set(name, exit);
+          return exit;
+        });
         loads.set(name, pending);
       }
       const p = pending;
@@ -167,6 +177,7 @@ export function disposeBackends(): Effect.Effect<void> {
   return Effect.gen(function* () {
     const pending = [...loads.values()];
     loads.clear();
+    settled.clear();
     for (const p of pending) {
       const exit = yield* Effect.promise(() => p);
       if (Exit.isSuccess(exit)) yield* exit.value.dispose;
