@@ -11,7 +11,10 @@ Usage:
   --dtype         f16 (default) or bf16
   --iterations    timed calls (median reported), default 20
   --warmup        untimed calls first, default 5
-  --backends      comma list among flash, cudnn, efficient, math; default flash,cudnn
+  --backends      comma list among flash, cudnn, efficient, math, and (with --sageattn-lib) sageattn-c, and
+                  sa2-fp16, sa2-fp8 (SageAttention2's CUDA kernels, when `sageattention` imports); default flash,cudnn
+  --sageattn-lib  libsageattn_cuda.so: "sageattn-c" times its C ABI (ctypes, torch tensors, output and workspace
+                  reused), the same library the TypeScript API calls
 
 Prints one JSON line per backend:
   {"peer": "torch-flash", "B": 4, "H": 32, "Nq": 16384, "Nk": 16384, "D": 128, "causal": false, "dtype": "f16",
@@ -38,6 +41,7 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--backends", default="flash,cudnn")
+    ap.add_argument("--sageattn-lib", default=None)
     a = ap.parse_args()
     try:
         import torch
@@ -79,7 +83,33 @@ def main() -> int:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return F.scaled_dot_product_attention(q, k, v, is_causal=a.causal)
 
+    def batch_ms(fn):
+        """Median per-call time of back-to-back calls between two events (launch gaps included, as a caller sees)."""
+        for _ in range(a.warmup):
+            fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(5):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(a.iterations):
+                fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / a.iterations)
+        times.sort()
+        return times[len(times) // 2]
+
     for name in a.backends.split(","):
+        if name in ("sageattn-c", "sa2-fp16", "sa2-fp8"):
+            row = {"peer": name, **base}
+            try:
+                row["ms"] = round(batch_ms(other_kernel(name, a, q, k, v, nk)), 4)
+                row["tops"] = round(ops / (row["ms"] / 1e3) / 1e12, 1)
+            except Exception as e:  # noqa: BLE001 — missing library or module: reported, not fatal
+                row["error"] = str(e).split("\n")[0][:200]
+            print(json.dumps(row), flush=True)
+            continue
         row = {"peer": f"torch-{name}", **base}
         try:
             with sdpa_kernel(kinds[name]):
@@ -111,6 +141,25 @@ def main() -> int:
             row["error"] = str(e).split("\n")[0][:200]
         print(json.dumps(row), flush=True)
     return 0
+
+
+def other_kernel(name, a, q, k, v, nk):
+    """A no-argument call of sageattn's C ABI or of a SageAttention2 kernel on q, k, v (HND)."""
+    import os
+    import torch
+    if name == "sageattn-c":
+        if not a.sageattn_lib or not os.path.exists(a.sageattn_lib):
+            raise RuntimeError(f"no sageattn library at {a.sageattn_lib}")
+        os.environ["SAGEATTN_CUDA_LIB"] = a.sageattn_lib
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, os.path.join(here, "..", "..", "..", "packages", "backend-cuda", "scripts"))
+        import gpu_check
+        o = torch.empty_like(q)
+        return lambda: gpu_check.run(q, k, v, causal=a.causal, out=o)
+    import sageattention as sa
+    if name == "sa2-fp16":
+        return lambda: sa.sageattn_qk_int8_pv_fp16_cuda(q, k, v, tensor_layout="HND", is_causal=a.causal, qk_quant_gran="per_warp", pv_accum_dtype="fp16+fp32")
+    return lambda: sa.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, tensor_layout="HND", is_causal=a.causal)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Options:
                         gpu:       cuda: B=4 H=32 fp16, D 64/128, causal off/on, N 1K-16K; webgpu: B=1 H=32 D=128 N=4096
                                    (the default for GPU backends)
                         quick:     B=1 H=2 D=64 f32, N 64 and 128 (seconds, any backend)
+  --sizes N[,N…]        keep only the grid's cases with these sequence lengths
+  --head-dims D[,D…]    keep only the grid's cases with these head dims
   --threads N           threads for CPU backends and peers (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
   --json                print one JSON document on stdout (no table, no progress)
   --chart PATH          write an SVG chart of throughput per N for every backend and peer
@@ -37,6 +39,16 @@ export interface BenchArgs {
   readonly threads: number | undefined;
   readonly json: boolean;
   readonly chart: string | undefined;
+  /** Sequence lengths and head dims to keep (undefined: all of the grid's). */
+  readonly sizes: readonly number[] | undefined;
+  readonly headDims: readonly number[] | undefined;
+}
+
+function numberList(flag: string, text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const xs = text.split(",").map(Number);
+  if (!xs.every((x) => Number.isInteger(x) && x > 0)) throw new UsageError(`${flag} takes whole numbers separated by commas, got ${text}`);
+  return xs;
 }
 
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
@@ -51,6 +63,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       threads: { type: "string" },
       json: { type: "boolean" },
       chart: { type: "string" },
+      sizes: { type: "string" },
+      "head-dims": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -63,5 +77,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   }
   if (values.chart !== undefined && !values.chart.toLowerCase().endsWith(".svg")) throw new UsageError(`--chart writes an SVG file: name it *.svg, got ${values.chart}`);
   const backend = values.backend === undefined || values.backend === "all" ? undefined : values.backend;
-  return { help: values.help ?? false, backend, peers: values.peers ?? false, grid: grid as GridName | undefined, threads, json: values.json ?? false, chart: values.chart };
+  return { help: values.help ?? false, backend, peers: values.peers ?? false, grid: grid as GridName | undefined, threads, json: values.json ?? false, chart: values.chart,
+    sizes: numberList("--sizes", values.sizes), headDims: numberList("--head-dims", values["head-dims"]) };
 }

@@ -14,7 +14,7 @@ import { torchSdpa } from "../bench/peers/torch-sdpa.js";
 import { Progress } from "../bench/progress.js";
 import { caseLabel, formatTable, poorAccuracy, type BenchDocument } from "../bench/report.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
-import type { CaseResult, PeerResult } from "../bench/types.js";
+import type { BenchCase, CaseResult, PeerResult } from "../bench/types.js";
 import { EXIT_FAILURE, EXIT_OK, reportError } from "../io/errors.js";
 import { checkWritable } from "../io/tensor-io.js";
 import { BENCH_USAGE, parseBenchArgs } from "./bench-args.js";
@@ -28,10 +28,11 @@ interface Group {
 }
 
 /** Backends that share a grid are timed on the same inputs, one case at a time. */
-function groupByGrid(backends: readonly AttentionBackend[], grid: GridName | undefined): Group[] {
+function groupByGrid(backends: readonly AttentionBackend[], grid: GridName | undefined, keep: (c: BenchCase) => boolean): Group[] {
   const groups = new Map<string, Group>();
   for (const b of backends) {
-    const g = gridFor(b.name, grid);
+    const full = gridFor(b.name, grid);
+    const g = { ...full, cases: full.cases.filter(keep) };
     const group = groups.get(g.name) ?? { grid: g, backends: [] };
     group.backends.push(b);
     groups.set(g.name, group);
@@ -102,7 +103,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const chosen = await chooseBackends(args.backend);
     const grid = args.grid ?? (chosen.onlyReference ? "quick" : undefined);
     if (chosen.onlyReference && !args.grid) notes.push("only the slow js reference backend loaded, so the quick grid ran (--grid to choose another)");
-    const groups = groupByGrid(chosen.backends, grid);
+    const groups = groupByGrid(chosen.backends, grid, (c) => (!args.sizes || args.sizes.includes(c.N)) && (!args.headDims || args.headDims.includes(c.D)));
     const pool = (peers = new PeerPool(threads));
     const cpuPeers = (g: Group) => (args.peers && g.grid.peers === "cpu" ? CPU_PEERS : []);
     const torchPeer = (g: Group) => args.peers && g.grid.peers === "torch";
@@ -112,7 +113,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const results: CaseResult[] = [];
     for (const g of groups) {
       // torch runs first, alone on the GPU, one python process per shape.
-      const torch = torchPeer(g) ? await torchSdpa(g.grid.cases, { warmup: 5, runs: 20 }, (c) => progress.next(`${caseLabel(c)}: torch SDPA (python3)`)) : undefined;
+      const cudaLib = g.backends.find((b) => b.name === "cuda")?.details.library;
+      const torch = torchPeer(g)
+        ? await torchSdpa(g.grid.cases, { warmup: 5, runs: 20 }, (c) => progress.next(`${caseLabel(c)}: torch SDPA (python3)`), undefined, undefined, cudaLib)
+        : undefined;
       for (const c of g.grid.cases) {
         const label = caseLabel(c);
         progress.next(`${label}: inputs`);

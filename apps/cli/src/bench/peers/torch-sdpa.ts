@@ -1,5 +1,6 @@
 /**
- * torch's scaled_dot_product_attention (flash and cuDNN backends) as the CUDA peer, through
+ * torch's scaled_dot_product_attention (flash and cuDNN backends), SageAttention2's CUDA kernels and our own C ABI
+ * (from python, the TypeScript path's ceiling) as the CUDA peers, through
  * `python3 apps/cli/peers/torch_sdpa.py` (its docstring is the protocol): one process per shape,
  *   argv:   --batch B --heads H --seqlen N --head-dim D [--causal] --dtype f16 --warmup W --iterations R
  *   stdout: one JSON line per torch backend, {"peer": "torch-flash", "B": …, "ms": 51.2, "tops": …}
@@ -15,6 +16,13 @@ import type { BenchCase, PeerResult } from "../types.js";
 
 /** apps/cli/peers/torch_sdpa.py, found from this file in src/ or dist/. */
 export const TORCH_SCRIPT = fileURLToPath(new URL("../../../peers/torch_sdpa.py", import.meta.url));
+
+/** Display names of the script's non-torch rows. */
+const PEER_NAMES: Record<string, string> = {
+  "sageattn-c": "sageattn C ABI (python)",
+  "sa2-fp16": "SageAttention2 INT8+FP16",
+  "sa2-fp8": "SageAttention2 INT8+FP8",
+};
 
 interface Line {
   peer?: string;
@@ -60,6 +68,7 @@ export async function torchSdpa(
   onCase: (c: BenchCase) => void = () => {},
   python = "python3",
   script = TORCH_SCRIPT,
+  sageattnLib?: string,
 ): Promise<Map<string, PeerResult[]>> {
   const results = new Map<string, PeerResult[]>(cases.map((c) => [caseKey(c), []]));
   let unavailable = existsSync(script) ? undefined : `${script} is missing`;
@@ -73,6 +82,10 @@ export async function torchSdpa(
     const args = [script, "--batch", String(c.B), "--heads", String(c.H), "--seqlen", String(c.N), "--head-dim", String(c.D), "--dtype", c.dtype === "f32" ? "f16" : c.dtype];
     if (c.causal) args.push("--causal");
     args.push("--warmup", String(plan.warmup), "--iterations", String(plan.runs));
+    // Beside torch: our own library through its C ABI (the ceiling of the TypeScript path) and SageAttention2's
+    // kernels; each is reported unavailable on its own line when it cannot run.
+    args.push("--backends", "flash,cudnn,sa2-fp16,sa2-fp8" + (sageattnLib ? ",sageattn-c" : ""));
+    if (sageattnLib) args.push("--sageattn-lib", sageattnLib);
     const r = await runScript(python, args);
     const lines = parseLines(r.stdout);
     const fatal = lines.find((l) => l.peer === undefined && l.error);
@@ -86,7 +99,7 @@ export async function torchSdpa(
     }
     for (const l of lines) {
       if (!l.peer) continue;
-      const peer = `torch SDPA ${l.peer.replace(/^torch-/, "")}${c.dtype === "f32" ? " (f16)" : ""}`;
+      const peer = `${PEER_NAMES[l.peer] ?? `torch SDPA ${l.peer.replace(/^torch-/, "")}`}${c.dtype === "f32" ? " (f16)" : ""}`;
       if (typeof l.ms === "number" && l.ms > 0) {
         const tops = attentionOps({ B: c.B, H: c.H, Nq: c.N, Nk: c.N, D: c.D, causal: c.causal }) / (l.ms / 1e3) / 1e12;
         list.push({ peer, status: "ok", timing: { ms: l.ms, tops, runs: plan.runs }, accuracy: null });
