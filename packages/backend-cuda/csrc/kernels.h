@@ -18,7 +18,8 @@ inline int kmean_chunk_tokens(int maxK) {
 inline int kmean_chunks(int maxK) { return maxK <= 0 ? 1 : (maxK + kmean_chunk_tokens(maxK) - 1) / kmean_chunk_tokens(maxK); }
 
 // prepass.cu: two launches. The first sums K over token chunks and (without the LSE) quantizes Q; the second
-// quantizes K − mean and converts V (and, with the LSE, quantizes Q and writes smScale·q·mean(K)).
+// quantizes K − mean and converts V (and, with the LSE, quantizes Q and writes smScale·q·mean(K)). One launch when K
+// is a single chunk (maxK ≤ kMinMeanChunk) or not smoothed: the CTAs that need the mean sum K themselves.
 // `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream);

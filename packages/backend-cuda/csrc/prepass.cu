@@ -1,5 +1,6 @@
 // prepass.cu — the pre-pass of SageAttention (docs/DESIGN.md, stages "K mean", "Q quantization", "K quantization",
-// "V conversion"): one kernel with three roles by CTA index, in two launches (see launch_prepass).
+// "V conversion"): one kernel with three roles by CTA index, in two launches, or one when K is a single mean chunk
+// (see launch_prepass).
 //   ksum:        one CTA per (sequence·kv head, chunk of kmean_chunk_tokens); a thread owns 4 channels of every P-th
 //                token (P = 256 / (DP/4) token phases) and writes the chunk's per-channel sums to kpart.
 //   quantize_q:  one CTA per (sequence·head, 128-token block); x = q·smScale·log2e, sQ = max|x|/127,
@@ -110,10 +111,20 @@ __device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspac
   for (int c = threadIdx.x; c < g.DP; c += kThreads) w.kpart[(int64_t(bx) * chunks + chunk) * g.DP + c] = sums[c];
 }
 
-// The mean of K for (sequence s, kv head h) from its chunk sums, added in chunk order (the same bits in every CTA
-// of the head), into shared `mean`; zeros when not smoothing.
-__device__ void mean_from_chunks(const Geometry& g, const Workspace& w, int s, int h, int chunks, bool smooth, float* mean) {
+// The mean of K for (sequence s, kv head h) into shared `mean` (zeros when not smoothing): from the chunk sums the
+// first launch left in kpart, added in chunk order (the same bits in every CTA of the head), or, when K is one chunk
+// and the pre-pass is one launch (`summed`), from that chunk's sums taken here the same way (the same bits again).
+// Every thread of the CTA must call it.
+__device__ __forceinline__ void head_mean(const Geometry& g, const TensorRef& k, const Workspace& w, int s, int h, int chunks, bool smooth,
+                          bool summed, float4* partial, float* mean) {
   const Sequence sq = sequence(g, s);
+  if (smooth && summed) {
+    channel_sums(g, k, sq, h, 0, sq.nk, partial, mean);
+    __syncthreads();
+    for (int c = threadIdx.x; c < g.DP; c += kThreads) mean[c] = (c < g.D && sq.nk > 0) ? (0.f + mean[c]) / sq.nk : 0.f;
+    __syncthreads();
+    return;
+  }
   const float* part = w.kpart + (int64_t(s) * g.Hkv + h) * chunks * g.DP;
   for (int c = threadIdx.x; c < g.DP; c += kThreads) {
     float sum = 0.f;
@@ -161,8 +172,9 @@ __device__ __forceinline__ int swizzled_word(int i) {
 // Each CTA keeps its block in registers: every element is loaded once, and all of a thread's loads are issued
 // before the first use (memory-level parallelism), then the block max, then quantization from registers.
 template <int DP, bool PACKED, bool HOPPER>
-__device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const Workspace& w, float fold, float smScale,
-                                           bool lse, bool smooth, int chunks, int bx, int by, float* scratch, float* meanS) {
+__device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const TensorRef& k, const Workspace& w, float fold, float smScale,
+                                           bool lse, bool smooth, int chunks, bool summed, int bx, int by, float* scratch,
+                                           float4* partial, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kQBlock * kWords / kThreads;
   const int s = bx / g.Hq, h = bx % g.Hq;
   const Sequence sq = sequence(g, s);
@@ -195,7 +207,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   if (lse) {
     // Two threads per row, each summing every other channel.
     const int r = threadIdx.x >> 1;
-    mean_from_chunks(g, w, s, h / g.group, chunks, smooth, meanS);
+    head_mean(g, k, w, s, h / g.group, chunks, smooth, summed, partial, meanS);
     const float* mean = meanS;
     float dot = 0.f;
     if (r < rows)
@@ -207,7 +219,8 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 
 template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
-                                            bool smooth, int chunks, int bx, int by, float* scratch, float* meanS) {
+                                            bool smooth, int chunks, bool summed, int bx, int by, float* scratch, float4* partial,
+                                            float* meanS) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
@@ -216,7 +229,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int rows = max(0, min(kKBlock, sq.nk - r0));  // 0: a padding block, written as zeros
   const int64_t kbase = sq.b * k.sb + h * k.sh + int64_t(sq.k0 + r0) * k.sn;
   const int64_t vbase = sq.b * v.sb + h * v.sh + int64_t(sq.k0 + r0) * v.sn;
-  if (rows > 0) mean_from_chunks(g, w, s, h, chunks, smooth, meanS);
+  if (rows > 0) head_mean(g, k, w, s, h, chunks, smooth, summed, partial, meanS);
   const float* mean = meanS;
 
   // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
@@ -281,14 +294,17 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 
 // One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch
 // runs the chunk sums (and Q, which needs no mean unless the LSE is asked for); the second the K/V blocks (and Q
-// with the LSE). Two launches, whatever N: the per-call cost of small problems is mostly launches.
+// with the LSE). When K is one chunk (or not smoothed) there is one launch and each CTA that needs the mean sums
+// K itself: the per-call cost of small problems is mostly launches.
 // Packed inputs fit in 64 registers (4 CTAs per SM: enough loads in flight to stream at close to full bandwidth).
 struct Roles {
   int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
   int chunks, chunkTokens, qBlocks, kBlocks;
+  bool summed;  // one launch: the mean is summed by the CTAs that use it
 };
 
-template <int DP, bool PACKED, bool HOPPER>
+// SUMMED (one launch) is a template parameter so the two-launch variants keep their registers (no spills added).
+template <int DP, bool PACKED, bool HOPPER, bool SUMMED>
 __global__ void __launch_bounds__(kThreads, PACKED && DP <= 128 ? 4 : 1) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
                                                              float fold, float smScale, bool lse, bool smooth, Roles roles) {
   __shared__ float scratch[kThreads / 32];
@@ -301,17 +317,20 @@ __global__ void __launch_bounds__(kThreads, PACKED && DP <= 128 ? 4 : 1) quantiz
   }
   b -= roles.sumCtas;
   if (b < roles.qCtas) {
-    quantize_q<DP, PACKED, HOPPER>(g, q, w, fold, smScale, lse, smooth, roles.chunks, b / roles.qBlocks, b % roles.qBlocks, scratch, meanS);
+    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, lse, smooth, roles.chunks, SUMMED, b / roles.qBlocks, b % roles.qBlocks,
+                                   scratch, partial, meanS);
     return;
   }
   b -= roles.qCtas;
-  quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, b / roles.kBlocks, b % roles.kBlocks, scratch, meanS);
+  quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, SUMMED, b / roles.kBlocks, b % roles.kBlocks, scratch, partial,
+                                  meanS);
 }
 
 template <int DP, bool PACKED, bool HOPPER>
 void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w,
                      float fold, float smScale, bool lse, bool smooth, const Roles& roles, cudaStream_t stream) {
-  quantize_kernel<DP, PACKED, HOPPER><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
+  if (roles.summed) quantize_kernel<DP, PACKED, HOPPER, true><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
+  else quantize_kernel<DP, PACKED, HOPPER, false><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
 }
 
 template <int DP>
@@ -356,9 +375,17 @@ cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRe
   r.kBlocks = int(round_up(g.maxK, kKRowPad) / kKBlock);
   if (r.qBlocks <= 0 || r.kBlocks <= 0) return cudaGetLastError();
   const int64_t qCtas = int64_t(g.S) * g.Hq * r.qBlocks, kvCtas = int64_t(g.S) * g.Hkv * r.kBlocks;
-  Roles first = r, second = r;
   const int64_t sumCtas = smoothK ? int64_t(g.S) * g.Hkv * r.chunks : 0;
   if (sumCtas + qCtas + kvCtas >= (int64_t(1) << 31)) return cudaErrorInvalidConfiguration;
+  if (!smoothK || r.chunks == 1) {
+    Roles one = r;
+    one.sumCtas = 0;
+    one.qCtas = int(qCtas);
+    one.summed = true;
+    launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, one, kvCtas, stream);
+    return cudaGetLastError();
+  }
+  Roles first = r, second = r;
   first.sumCtas = int(sumCtas);
   first.qCtas = lse ? 0 : int(qCtas);
   second.sumCtas = 0;
