@@ -6,6 +6,7 @@ import { Effect } from "effect";
 import { COUNTER_AT, Engine, chooseBuild, type Build } from "./engine.js";
 import { probeFeatures } from "./features.js";
 import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
+import { poisonNonFinite } from "./poison.js";
 import { planCall, planLimit, writeRecords, type Plan } from "./plan.js";
 import { WorkerPool, workersAvailable } from "./pool.js";
 import type { TaskKind } from "./records.js";
@@ -158,15 +159,18 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
   function finish(p: Problem, plan: Plan, out?: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>): AttentionOutput {
     const f32 = engine.f32;
     const output = readCanonical(f32, plan.out >>> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, out);
-    if (!p.returnLse) return { output };
-    const n = p.B * p.Hq * p.Nq;
-    const lse = new Float32Array(n);
-    const s = plan.stats >>> 2;
-    for (let r = 0; r < n; r++) {
-      const m = f32[s + 3 * r], l = f32[s + 3 * r + 1], qm = f32[s + 3 * r + 2];
-      lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+    let lse: Float32Array | undefined;
+    if (p.returnLse) {
+      const n = p.B * p.Hq * p.Nq;
+      lse = new Float32Array(n);
+      const s = plan.stats >>> 2;
+      for (let r = 0; r < n; r++) {
+        const m = f32[s + 3 * r], l = f32[s + 3 * r + 1], qm = f32[s + 3 * r + 2];
+        lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+      }
     }
-    return { output, lse };
+    poisonNonFinite(p, plan, f32, output, lse);
+    return lse ? { output, lse } : { output };
   }
 
   const run = (exact: boolean) => (p: Problem, q: Tensor, kk: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> =>
