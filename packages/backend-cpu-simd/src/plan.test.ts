@@ -87,3 +87,29 @@ describe("the backend refuses a call past its limits before writing", () => {
     }
   });
 });
+
+// The repro end to end (5 GiB of host and wasm memory, ~10 s on 2 cores): run with SAGEATTN_BIG_TESTS=1.
+const big = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SAGEATTN_BIG_TESTS === "1";
+describe.runIf(big)("a 2.25 GiB call (SAGEATTN_BIG_TESTS=1)", () => {
+  it("rows whose addresses lie past 2 GiB equal the same rows run alone", async () => {
+    const b = await Effect.runPromise(makeCpuSimd({ threads: 2 }));
+    try {
+      const H = 16, N = 73728, D = 256;
+      const q = new Float32Array(H * N * D);
+      for (let i = 0; i < q.length; i += 97) q[i] = Math.sin(i);
+      const k = hostTensor(Float32Array.from({ length: 64 * D }, (_, i) => Math.cos(i * 0.3)), [1, 1, 64, D]);
+      const v = hostTensor(Float32Array.from({ length: 64 * D }, (_, i) => Math.sin(i * 0.11)), [1, 1, 64, D]);
+      const call = async (t: ReturnType<typeof hostTensor>) => {
+        const p = Effect.runSync(resolveProblem(t, k, v, { validate: false }));
+        return (await Effect.runPromise(b.attention(p, t, k, v))).output.data as Float32Array;
+      };
+      const whole = await call(hostTensor(q, [1, H, N, D]));
+      const from = ((H - 1) * N + N - 128) * D;
+      const alone = await call(hostTensor(q.subarray(from, from + 128 * D), [1, 1, 128, D]));
+      expect(Array.from(whole.subarray(from, from + 128 * D))).toEqual(Array.from(alone));
+      expect(alone.some((x) => x !== 0)).toBe(true);
+    } finally {
+      await Effect.runPromise(b.dispose);
+    }
+  }, 300_000);
+});
