@@ -117,6 +117,16 @@ describe("failed writes change nothing", () => {
   });
 });
 
+describe("values out of range", () => {
+  it("--sm-scale 1e38 (its f32 fold overflows) fails with OutOfRange instead of a wrong output", async () => {
+    const x = inputs();
+    const out = join(x.dir, "o.npy");
+    expect(await run(x, "--sm-scale", "1e38", "--out", out)).toBe(1);
+    expect(stderr).toMatch(/invalid input \(OutOfRange\): smScale 1e\+38 is out of range/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe("safetensors headers", () => {
   it("a tensor name given twice is reported as a duplicate, not as an overlap", () => {
     const dir = tmp();
