@@ -169,7 +169,7 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
         lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
       }
     }
-    poisonNonFinite(p, plan, f32, output, lse);
+    if (!p.validated) poisonNonFinite(p, plan, f32, output, lse);
     return lse ? { output, lse } : { output };
   }
 

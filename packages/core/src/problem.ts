@@ -88,6 +88,8 @@ export interface Problem {
   readonly smoothK: boolean;
   /** The caller's output tensor (validated against the call), or undefined to allocate one. */
   readonly out: Tensor | undefined;
+  /** True when q, k, v are host tensors that were scanned and hold only finite values: a backend may skip NaN handling. */
+  readonly validated?: boolean;
 }
 
 const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
@@ -323,6 +325,7 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       if (typeof maxV !== "number") return Effect.fail(maxV);
       const e = checkRanges(problem, maxQ, maxK, maxV, purpose);
       if (e) return Effect.fail(e);
+      return Effect.succeed({ ...problem, validated: q.kind === "host" && k.kind === "host" && v.kind === "host" });
     }
     return Effect.succeed(problem);
   });
