@@ -6,7 +6,8 @@ import { Effect } from "effect";
 import { COUNTER_AT, Engine, chooseBuild, type Build } from "./engine.js";
 import { probeFeatures } from "./features.js";
 import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
-import { planCall, writeRecords, type Plan } from "./plan.js";
+import { poisonNonFinite } from "./poison.js";
+import { planCall, planLimit, writeRecords, type Plan } from "./plan.js";
 import { WorkerPool, workersAvailable } from "./pool.js";
 import type { TaskKind } from "./records.js";
 
@@ -70,7 +71,7 @@ async function cpuName(): Promise<string> {
 const unavailable = (reason: "FeatureMissing" | "NotInstalled", message: string, cause?: unknown) =>
   new BackendUnavailable({ backend: NAME, reason, message, cause });
 
-const deviceError = (reason: "KernelFailed" | "OutOfMemory" | "Disposed", message: string, cause?: unknown) =>
+const deviceError = (reason: "KernelFailed" | "OutOfMemory" | "LimitExceeded" | "Disposed", message: string, cause?: unknown) =>
   new DeviceError({ backend: NAME, reason, message, cause });
 
 /** Loads the backend: picks the module, makes the memory, starts the workers. */
@@ -138,33 +139,38 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
   /** Lays the call out in wasm memory and copies K, V, the mask and the task records in (Q: `copyQ`, done apart). */
   function prepare(p: Problem, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
     const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows);
+    const limit = planLimit(p, plan);
+    if (limit) throw deviceError(limit.reason, limit.message);
     try {
       engine.ensure(plan.end);
     } catch (e) {
       throw deviceError("OutOfMemory", `the call needs ${(plan.end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`, e);
     }
     const f32 = engine.f32;
-    writeCanonical(kk, f32, plan.k >> 2, plan.Dp);
-    writeCanonical(v, f32, plan.v >> 2, plan.Dp);
+    writeCanonical(kk, f32, plan.k >>> 2, plan.Dp);
+    writeCanonical(v, f32, plan.v >>> 2, plan.Dp);
     if (p.mask) engine.u8.set(new Uint8Array(p.mask.data.buffer, p.mask.data.byteOffset, p.mask.data.byteLength), plan.mask);
     writeRecords(plan, p, engine.i32, f32, tileRows);
     return plan;
   }
 
-  const copyQ = (q: HostTensor, plan: Plan) => writeCanonical(q, engine.f32, plan.q >> 2, plan.Dp);
+  const copyQ = (q: HostTensor, plan: Plan) => writeCanonical(q, engine.f32, plan.q >>> 2, plan.Dp);
 
   function finish(p: Problem, plan: Plan, out?: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>): AttentionOutput {
     const f32 = engine.f32;
-    const output = readCanonical(f32, plan.out >> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, out);
-    if (!p.returnLse) return { output };
-    const n = p.B * p.Hq * p.Nq;
-    const lse = new Float32Array(n);
-    const s = plan.stats >> 2;
-    for (let r = 0; r < n; r++) {
-      const m = f32[s + 3 * r], l = f32[s + 3 * r + 1], qm = f32[s + 3 * r + 2];
-      lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+    const output = readCanonical(f32, plan.out >>> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, out);
+    let lse: Float32Array | undefined;
+    if (p.returnLse) {
+      const n = p.B * p.Hq * p.Nq;
+      lse = new Float32Array(n);
+      const s = plan.stats >>> 2;
+      for (let r = 0; r < n; r++) {
+        const m = f32[s + 3 * r], l = f32[s + 3 * r + 1], qm = f32[s + 3 * r + 2];
+        lse[r] = l > 0 ? (m + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+      }
     }
-    return { output, lse };
+    if (!p.validated) poisonNonFinite(p, plan, f32, output, lse);
+    return lse ? { output, lse } : { output };
   }
 
   const run = (exact: boolean) => (p: Problem, q: Tensor, kk: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> =>

@@ -66,6 +66,24 @@ export function planCall(p: Problem, exact: boolean, threads: number, scratchByt
   return { exact, Dp, q, k, v, out, stats, mask, kvData, kvTable, kvCount, attnTable, attnCount, scratch, scratchBytes: align(scratchBytes), end: at };
 }
 
+/** wasm32 memory ends at 4 GiB: every byte address must be below it (JS turns addresses into indices with `>>> 2`). */
+export const WASM_MEMORY_LIMIT = 2 ** 32;
+/**
+ * The kernels compute a mask element's offset from its slice start in i32: one (batch, head) mask slice must stay
+ * under 2 GiB. (Every other i32 offset, inside one head's rows or a task table, is implied below 2 GiB by the 4 GiB
+ * limit: Q and the output, or K and V, take a head's rows twice.)
+ */
+export const SLICE_LIMIT = 2 ** 31;
+
+/** Why a plan cannot run (checked before memory grows or anything is written), or undefined when it can. */
+export function planLimit(p: Problem, plan: Plan): { reason: "OutOfMemory" | "LimitExceeded"; message: string } | undefined {
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  if (plan.end > WASM_MEMORY_LIMIT) return { reason: "OutOfMemory", message: `the call needs ${gib(plan.end)} of wasm memory, over the 4 GiB a wasm32 memory can hold` };
+  const maskSlice = p.mask ? p.Nq * p.Nk * (p.mask.kind === "boolean" ? 1 : 4) : 0;
+  if (maskSlice >= SLICE_LIMIT) return { reason: "LimitExceeded", message: `one mask slice takes ${gib(maskSlice)}; the kernels' mask offsets reach 2 GiB` };
+  return undefined;
+}
+
 /** Fills both task tables. Attention tasks go longest first (causal tiles near the end see the most keys). */
 export function writeRecords(plan: Plan, p: Problem, i32: Int32Array, f32: Float32Array, tileRows: number): void {
   const { Dp, exact } = plan;
@@ -78,7 +96,7 @@ export function writeRecords(plan: Plan, p: Problem, i32: Int32Array, f32: Float
   };
   // kv records, one per (segment, kv head)
   const kvRec: { kmean: number; kq: number; sK: number; vq: number; sV: number }[] = [];
-  let r = plan.kvTable >> 2;
+  let r = plan.kvTable >>> 2;
   segs.forEach((s) => {
     const blocks = Math.ceil(s.nk / KEY_BLOCK);
     for (let kvh = 0; kvh < p.Hkv; kvh++) {
@@ -108,7 +126,7 @@ export function writeRecords(plan: Plan, p: Problem, i32: Int32Array, f32: Float
   const m = p.mask;
   const maskKind = !m ? 0 : m.kind === "boolean" ? 1 : 2;
   const elem = maskKind === 1 ? 1 : 4;
-  let t = plan.attnTable >> 2;
+  let t = plan.attnTable >>> 2;
   segs.forEach((s, si) => {
     const tiles = Math.ceil(s.nq / tileRows);
     for (let h = 0; h < p.Hq; h++) {

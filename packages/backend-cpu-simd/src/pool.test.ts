@@ -2,7 +2,7 @@
 // than leave the other threads waiting for a batch that never finishes, and the pool must work again afterwards.
 import { afterAll, describe, expect, it } from "vitest";
 import { ARENA_BASE, COUNTER_AT, Engine } from "./engine.js";
-import { WorkerPool } from "./pool.js";
+import { WorkerPool, type WorkerFault } from "./pool.js";
 import { KV_RECORD_BYTES, P } from "./records.js";
 
 const engine = await Engine.create("simd128", true);
@@ -39,4 +39,75 @@ describe("worker pool", () => {
       records(-1);
       await expect(run()).resolves.toBeUndefined();
     });
+});
+
+// Issue #12 case 3: a worker that ends without an error event (terminated, exited, killed for memory) or with an
+// uncaught throw fails the run it was part of, is replaced, and never leaves a run, a later run or dispose hanging.
+describe("worker pool faults", () => {
+  const empty = () => records(-1);
+  /** A run whose caller, in its first task of the second batch, ends worker 0 (it may be anywhere in its tasks). */
+  const runKilling = (fault: WorkerFault) => {
+    let fired = false;
+    const killer = (b: number, t: number) => {
+      if (b === 1 && !fired) {
+        fired = true;
+        faulty.injectFault(0, fault);
+      }
+      local(b, t);
+    };
+    return faulty.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, killer);
+  };
+  const plainRun = () =>
+    faulty.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, local);
+  let faulty: WorkerPool;
+
+  for (const fault of ["exit", "throw", "terminate"] as const) {
+    it(`a worker ended by "${fault}" before a run: at most that run fails; the next runs get a fresh worker`, async () => {
+      faulty = await WorkerPool.start(2, engine.module, engine.bytes, engine.memory);
+      try {
+        empty();
+        faulty.injectFault(0, fault);
+        // The fault is queued before the run's message: worker 0 never takes part. The caller and worker 1 do every
+        // task, so the run may stand; if the death is seen first, the run fails with the death's cause.
+        const first = await plainRun().then(
+          () => "resolved",
+          (e: unknown) => String(e),
+        );
+        expect(first).toMatch(/^resolved$|exited|injected fault/);
+        await expect(plainRun()).resolves.toBeUndefined();
+        await expect(plainRun()).resolves.toBeUndefined();
+        expect(faulty.size).toBe(2);
+      } finally {
+        faulty.dispose();
+      }
+    });
+    it(`a worker ended by "${fault}" during a run: it and the next run settle (one may fail), later runs succeed`, async () => {
+      faulty = await WorkerPool.start(2, engine.module, engine.bytes, engine.memory);
+      try {
+        empty();
+        const settled = await Promise.allSettled([runKilling(fault)]);
+        settled.push(...(await Promise.allSettled([plainRun()])));
+        expect(settled.filter((r) => r.status === "rejected").length, "runs failed by one death").toBeLessThanOrEqual(1);
+        await expect(plainRun()).resolves.toBeUndefined();
+        expect(faulty.size).toBe(2);
+      } finally {
+        faulty.dispose();
+      }
+    });
+  }
+
+  it("dispose during a run settles the run", async () => {
+    const p = await WorkerPool.start(1, engine.module, engine.bytes, engine.memory);
+    empty();
+    let disposed = false;
+    const run = p.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, (b, t) => {
+      if (b === 1 && !disposed) {
+        disposed = true;
+        p.dispose();
+      }
+      local(b, t);
+    });
+    expect((await Promise.allSettled([run]))[0].status).toMatch(/fulfilled|rejected/);
+    await expect(p.run([], engine.memory, COUNTER_AT, scratch, scratchBytes, local)).rejects.toThrow(/disposed/);
+  });
 });

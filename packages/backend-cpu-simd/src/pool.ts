@@ -3,56 +3,75 @@ import { COUNTER_WORDS, MAX_BATCHES, WORKER_SOURCE } from "./worker-source.js";
 /** One worker, whatever the runtime's worker API. */
 interface WorkerHandle {
   post(msg: unknown): void;
-  /** Resolves on the next "ready"/"done", rejects on "error" or a crash. */
+  /** Resolves on the next "ready"/"done", rejects on "error", a crash or the worker's exit. */
   next(): Promise<void>;
-  /** Lets the process exit while the worker idles (Node, Bun); a no-op where the API has no such thing. */
+  /** Lets the process exit while the worker idles; a no-op where the API has no such thing (browsers). */
   hold(held: boolean): void;
   terminate(): void;
+  /** Ends the thread without telling the pool (fault injection: what a kill from outside looks like). */
+  kill(): void;
+  /** Why the worker can take no more work (it exited, crashed or was terminated), or undefined while it lives. */
+  readonly dead: Error | undefined;
 }
 
 type Msg = { type: "ready" | "done" } | { type: "error"; message: string };
 
+/** How a test may end a worker the way a crash would: terminated, `process.exit` in the worker, or an uncaught throw. */
+export type WorkerFault = "terminate" | "exit" | "throw";
+
 function handleFrom(
   post: (m: unknown) => void,
-  listen: (onMsg: (m: Msg) => void, onErr: (e: unknown) => void) => void,
+  listen: (onMsg: (m: Msg) => void, onDeath: (e: Error) => void) => void,
   terminate: () => void,
   hold: (held: boolean) => void,
+  onDeath: (e: Error) => void,
 ): WorkerHandle {
   let waiting: { resolve: () => void; reject: (e: unknown) => void } | undefined;
-  let failure: unknown;
-  listen(
-    (m) => {
-      const w = waiting;
-      waiting = undefined;
-      if (!w) return;
-      if (m.type === "error") w.reject(new Error(m.message));
-      else w.resolve();
-    },
-    (e) => {
-      failure = e;
-      const w = waiting;
-      waiting = undefined;
-      w?.reject(e);
-    },
-  );
+  let dead: Error | undefined;
+  const die = (e: Error) => {
+    if (dead) return;
+    dead = e;
+    const w = waiting;
+    waiting = undefined;
+    w?.reject(e);
+    onDeath(e);
+  };
+  listen((m) => {
+    const w = waiting;
+    waiting = undefined;
+    if (!w) return;
+    if (m.type === "error") w.reject(new Error(m.message));
+    else w.resolve();
+  }, die);
   return {
-    post,
-    next: () => (failure ? Promise.reject(failure) : new Promise<void>((resolve, reject) => (waiting = { resolve, reject }))),
-    hold,
+    post: (m) => {
+      if (!dead) post(m);
+    },
+    next: () => (dead ? Promise.reject(dead) : new Promise<void>((resolve, reject) => (waiting = { resolve, reject }))),
+    hold: (held) => {
+      if (!dead) hold(held);
+    },
     terminate: () => {
+      die(new Error("worker terminated"));
       terminate();
-      failure = new Error("worker terminated");
-      waiting?.reject(failure);
-      waiting = undefined;
+    },
+    kill: terminate,
+    get dead() {
+      return dead;
     },
   };
 }
 
 type Runtime = "node" | "web";
 
+/**
+ * "node": node:worker_threads, which Node, Bun and Deno all have. It is used wherever it exists because it has
+ * `unref` (an idle pool never keeps a process alive; Deno's web Worker has no unref) and an `exit` event (a worker
+ * that dies without an error is noticed). "web": browsers' Worker from a Blob URL.
+ */
 function runtime(): Runtime | undefined {
   const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown };
-  if (g.Deno === undefined && g.Bun === undefined && g.process?.versions?.node) return "node";
+  if (g.Deno !== undefined || g.Bun !== undefined || g.process?.versions?.node) return "node";
   if (typeof g.Worker === "function" && typeof g.Blob === "function" && typeof URL.createObjectURL === "function") return "web";
   return undefined;
 }
@@ -62,7 +81,7 @@ export function workersAvailable(): boolean {
   return runtime() !== undefined;
 }
 
-async function spawn(): Promise<WorkerHandle> {
+async function spawn(onDeath: (e: Error) => void): Promise<WorkerHandle> {
   if (runtime() === "node") {
     const name = "node:worker_threads";
     const { Worker } = (await import(/* @vite-ignore */ name)) as typeof import("node:worker_threads");
@@ -70,31 +89,34 @@ async function spawn(): Promise<WorkerHandle> {
     w.unref();
     return handleFrom(
       (m) => w.postMessage(m),
-      (onMsg, onErr) => {
+      (onMsg, die) => {
         w.on("message", onMsg);
-        w.on("error", onErr);
+        w.on("error", (e) => die(e instanceof Error ? e : new Error(String(e))));
+        w.on("exit", (code) => die(new Error(`a worker exited (code ${code})`)));
       },
       () => void w.terminate(),
       (held) => (held ? w.ref() : w.unref()),
+      onDeath,
     );
   }
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-  const w = new Worker(url, { type: "module" }) as Worker & { ref?: () => void; unref?: () => void };
-  w.unref?.();
+  const w = new Worker(url, { type: "module" });
+  // Browsers report a worker's uncaught error but not its end; a terminated browser worker is only ours to end.
   return handleFrom(
     (m) => w.postMessage(m),
-    (onMsg, onErr) => {
+    (onMsg, die) => {
       w.onmessage = (e: MessageEvent) => onMsg(e.data as Msg);
       w.onerror = (e: ErrorEvent) => {
         e.preventDefault?.();
-        onErr(new Error(e.message || "worker failed"));
+        die(new Error(e.message || "worker failed"));
       };
     },
     () => {
       w.terminate();
-      URL.revokeObjectURL(url); // only now: Bun reads the URL after the constructor returns
+      URL.revokeObjectURL(url);
     },
-    (held) => (held ? w.ref?.() : w.unref?.()),
+    () => undefined,
+    onDeath,
   );
 }
 
@@ -121,46 +143,81 @@ export interface CallerWork {
  * batch, and the caller's copying of inputs overlaps the first batch.
  */
 export class WorkerPool {
-  private constructor(private readonly workers: WorkerHandle[]) {}
+  /** Set by a worker's death during a run: the run aborts (see `watch`). */
+  private counter: Int32Array | undefined;
+  private batches: readonly Batch[] = [];
+  private disposed = false;
+
+  private constructor(
+    private readonly workers: WorkerHandle[],
+    private readonly module: WebAssembly.Module,
+    private readonly bytes: Uint8Array,
+    private readonly memory: WebAssembly.Memory,
+  ) {}
 
   /** Starts `count` workers, each instantiating `module` (or, where it cannot be posted, `bytes`) on `memory`. */
   static async start(count: number, module: WebAssembly.Module, bytes: Uint8Array, memory: WebAssembly.Memory): Promise<WorkerPool> {
-    const workers: WorkerHandle[] = [];
+    const pool = new WorkerPool([], module, bytes, memory);
     try {
-      for (let i = 0; i < count; i++) workers.push(await spawn());
-      await Promise.all(
-        workers.map((w) => {
-          const ready = w.next();
-          try {
-            w.post({ type: "init", module, memory });
-          } catch {
-            w.post({ type: "init", bytes, memory }); // a runtime that cannot clone compiled modules
-          }
-          return ready;
-        }),
-      );
+      await Promise.all(Array.from({ length: count }, (_, i) => pool.startWorker(i)));
     } catch (e) {
-      for (const w of workers) w.terminate();
+      pool.dispose();
       throw e;
     }
-    return new WorkerPool(workers);
+    return pool;
+  }
+
+  /** Starts worker i (again, after a death) and waits until it has instantiated the module. */
+  private async startWorker(i: number): Promise<void> {
+    const w = await spawn((e) => this.onDeath(e));
+    this.workers[i] = w;
+    const ready = w.next();
+    try {
+      w.post({ type: "init", module: this.module, memory: this.memory });
+    } catch {
+      w.post({ type: "init", bytes: this.bytes, memory: this.memory }); // a runtime that cannot clone compiled modules
+    }
+    try {
+      await ready;
+    } catch (e) {
+      w.terminate();
+      throw e;
+    }
+  }
+
+  /** A worker died: if a run is under way, abort it so that no thread waits for the tasks the dead one held. */
+  private onDeath(_e: Error): void {
+    if (this.counter) abort(this.counter, this.batches);
   }
 
   get size(): number {
     return this.workers.length;
   }
 
+  /** Fault injection for tests: ends worker i the way a crash would, without the pool being told. */
+  injectFault(i: number, fault: WorkerFault): void {
+    const w = this.workers[i];
+    if (fault === "terminate") w.kill();
+    else w.post({ type: "fault", fault, code: 7 });
+  }
+
   /**
    * Runs `batches` in order: worker i uses scratch `scratch + (i + 1)·scratchBytes`, the caller runs `local(b, t)`
    * (batch b, task t) with the first scratch. `counterAt` is the byte address of COUNTER_WORDS shared words.
+   * A worker that died since the last run is replaced first; one that dies during this run fails this run only.
    */
   async run(batches: readonly Batch[], memory: WebAssembly.Memory, counterAt: number, scratch: number, scratchBytes: number, local: (b: number, t: number) => void, caller: CallerWork = {}): Promise<void> {
     if (batches.length > MAX_BATCHES) throw new Error(`at most ${MAX_BATCHES} batches per run, got ${batches.length}`);
+    if (this.disposed) throw new Error("the worker pool was disposed");
+    await this.replaceDead();
     const c = new Int32Array(memory.buffer, counterAt, COUNTER_WORDS);
     c.fill(0);
+    this.counter = c;
+    this.batches = batches;
     // The caller's `inputs` counts as one more task of the first batch, so the second waits for it.
     const targets = batches.map((b, i) => b.count + (i === 0 ? 1 : 0));
-    const done = this.workers.map((w, i) => {
+    const workers = [...this.workers];
+    const done = workers.map((w, i) => {
       w.hold(true);
       const finished = w.next();
       w.post({ type: "run", batches, targets, counter: counterAt, scratch: scratch + (i + 1) * scratchBytes });
@@ -172,7 +229,7 @@ export class WorkerPool {
       finishTask(c, 1, targets[0]);
       caller.aside?.();
       for (let b = 0; b < batches.length; b++) {
-        if (b > 0) while (Atomics.load(c, 2 * b - 1) < targets[b - 1]) if (Atomics.load(c, COUNTER_WORDS - 1) !== 0) throw new Error("a worker failed");
+        if (b > 0) await barrier(c, 2 * b - 1, targets[b - 1]);
         const { count } = batches[b];
         for (let t = Atomics.add(c, 2 * b, 1); t < count; t = Atomics.add(c, 2 * b, 1)) {
           local(b, t);
@@ -184,14 +241,43 @@ export class WorkerPool {
       abort(c, batches);
     }
     const results = await Promise.allSettled(done);
-    for (const w of this.workers) w.hold(false);
-    for (const r of results) if (r.status === "rejected") throw r.reason;
+    this.counter = undefined;
+    for (const w of workers) w.hold(false);
+    // Every task finished (a done count only grows once a task has written its output): a worker that died
+    // meanwhile held none, so the results stand; the dead worker is replaced at the next run.
+    const complete = targets.every((n, b) => Atomics.load(c, 2 * b + 1) >= n);
+    results.forEach((r, i) => {
+      if (r.status === "rejected" && !(complete && r.reason === workers[i].dead)) throw r.reason;
+    });
     if (localError) throw localError;
+    if (!complete) throw new Error("the run was aborted");
+  }
+
+  /** Starts a fresh worker in place of each one that died. */
+  private async replaceDead(): Promise<void> {
+    await Promise.all(this.workers.map((w, i) => (w.dead ? this.startWorker(i) : undefined)));
   }
 
   dispose(): void {
+    this.disposed = true;
+    if (this.counter) abort(this.counter, this.batches);
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
+  }
+}
+
+/**
+ * Waits until batch word `doneWord` reaches `target` or the run is aborted. It spins briefly (the usual case: the
+ * workers are a few tasks from done), then yields to the event loop between checks, so that a worker's death (an
+ * event) can abort the run instead of leaving the caller spinning forever.
+ */
+const yieldNow: (f: () => void) => void = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ?? ((f) => setTimeout(f, 0));
+
+async function barrier(c: Int32Array, doneWord: number, target: number): Promise<void> {
+  for (let spins = 0; ; spins++) {
+    if (Atomics.load(c, doneWord) >= target) return;
+    if (Atomics.load(c, COUNTER_WORDS - 1) !== 0) throw new Error("a worker failed");
+    if (spins >= 100_000) await new Promise<void>((resolve) => yieldNow(resolve));
   }
 }
 

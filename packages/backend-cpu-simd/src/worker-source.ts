@@ -15,9 +15,14 @@ export const MAX_BATCHES = 4;
 export const COUNTER_WORDS = 2 * MAX_BATCHES + 1;
 
 export const WORKER_SOURCE = `
-const port = typeof self !== "undefined" && typeof self.postMessage === "function" ? self : require("node:worker_threads").parentPort;
+const port = typeof require === "function" ? require("node:worker_threads").parentPort : self;
 let kernels, memory;
 function onMessage(msg) {
+  if (msg.type === "fault") {
+    // Fault injection (tests): end the thread as a crash would.
+    if (msg.fault === "exit") process.exit(msg.code);
+    throw new Error("injected fault");
+  }
   if (msg.type === "init") {
     try {
       memory = msg.memory;

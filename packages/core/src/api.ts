@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber, Runtime } from "effect";
 import type { AttentionBackend, BackendName } from "./backend.js";
-import { DeviceError, type SageAttnError } from "./errors.js";
+import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
 import { copyInto } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
 import { resolveProblem, type AttentionOptions } from "./problem.js";
@@ -72,10 +72,15 @@ export function attention<T extends Tensor>(q: T, k: T, v: T, options: Attention
 /** Exact attention in float64 on the host (the accuracy reference), returned in the inputs' dtype and layout. */
 export function exactAttentionEffect(q: HostTensor, k: HostTensor, v: HostTensor, options: AttentionOptions = {}): Effect.Effect<AttentionResult<HostTensor>, SageAttnError> {
   return Effect.gen(function* () {
-    const p = yield* resolveProblem(q, k, v, options);
-    const r = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
-    const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
-    return { output, lse: p.returnLse ? Float32Array.from(r.lse) : undefined, backend: "js", rejected: [] };
+    const p = yield* resolveProblem(q, k, v, options, "exact");
+    return yield* Effect.try({
+      try: () => {
+        const r = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
+        const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
+        return { output, lse: p.returnLse ? Float32Array.from(r.lse) : undefined, backend: "js" as const, rejected: [] };
+      },
+      catch: (e) => hostAllocationFailed("js", e),
+    });
   });
 }
 

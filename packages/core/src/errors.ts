@@ -25,6 +25,7 @@ export type InvalidInputReason =
   | "InvalidHeadDim"
   | "EmptyTensor"
   | "NonFinite"
+  | "OutOfRange" // finite, but would overflow f32 logits or the f16 P·V step
   | "InvalidOption"
   | "InvalidMask"
   | "InvalidVarlen";
@@ -55,3 +56,12 @@ export class NoBackend extends Data.TaggedError("NoBackend")<{
 export type SageAttnError = BackendUnavailable | InvalidInput | DeviceError | NoBackend;
 
 export const invalid = (reason: InvalidInputReason, message: string) => new InvalidInput({ reason, message });
+
+/** A host-side failure (an array the runtime would not allocate: RangeError) as a DeviceError rather than a throw. */
+export const hostAllocationFailed = (backend: string, e: unknown) =>
+  new DeviceError({
+    backend,
+    reason: e instanceof RangeError ? "OutOfMemory" : "KernelFailed",
+    message: e instanceof RangeError ? `the host could not allocate the call's arrays: ${e.message}` : `${backend} failed: ${String(e)}`,
+    cause: e,
+  });

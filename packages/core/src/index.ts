@@ -2,6 +2,7 @@ export * from "./dtype.js";
 export * from "./tensor.js";
 export * from "./errors.js";
 export * from "./problem.js";
+export { OPTION_NAMES, suggestOption } from "./option-names.js";
 export * from "./quantize.js";
 export * from "./metrics.js";
 export * from "./random.js";

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { DTYPES } from "./dtype.js";
 import type { AttentionBackend, AttentionOutput, BackendProvider } from "./backend.js";
-import { DeviceError } from "./errors.js";
+import { DeviceError, hostAllocationFailed } from "./errors.js";
 import { exactReference, type Reference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
 import { MAX_HEAD_DIM, type Problem } from "./problem.js";
@@ -11,9 +11,14 @@ function run(reference: typeof sageReference, p: Problem, q: Tensor, k: Tensor, 
   return Effect.suspend(() => {
     if (q.kind !== "host" || k.kind !== "host" || v.kind !== "host")
       return Effect.fail(new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend takes host tensors only" }));
-    const r: Reference = reference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
-    const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
-    return Effect.succeed(p.returnLse ? { output, lse: Float32Array.from(r.lse) } : { output });
+    return Effect.try({
+      try: () => {
+        const r: Reference = reference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
+        const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
+        return p.returnLse ? { output, lse: Float32Array.from(r.lse) } : { output };
+      },
+      catch: (e) => hostAllocationFailed("js", e),
+    });
   });
 }
 

@@ -7,7 +7,11 @@ export interface Reference {
   readonly lse: Float64Array;
 }
 
-/** Exact attention in float64 on canonical HND f32 inputs: softmax(smScale·QKᵀ + mask)·V. */
+/**
+ * Exact attention in float64 on canonical HND f32 inputs: softmax(smScale·QKᵀ + mask)·V. A row whose Q·K products
+ * include a NaN or ±inf (inputs not validated) comes out NaN, and ±inf/NaN in a visible V row reaches the output:
+ * non-finite inputs propagate rather than vanish.
+ */
 export function exactReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array): Reference {
   const { Hq, Hkv, Nq, Nk, D, group, smScale } = p;
   const output = new Float64Array(p.B * Hq * Nq * D);
@@ -21,13 +25,20 @@ export function exactReference(p: Problem, q: Float32Array, k: Float32Array, v: 
         const qBase = row * D;
         const { limit, bias } = rowVisibility(p, seg, h, i);
         let max = -Infinity;
+        let poisoned = false;
         for (let j = 0; j < limit; j++) {
           let dot = 0;
           const kb = kvBase + j * D;
           for (let d = 0; d < D; d++) dot += q[qBase + d] * k[kb + d];
+          if (!Number.isFinite(dot)) poisoned = true;
           const x = dot * smScale + (bias ? bias(j) : 0);
           s[j] = x;
           if (x > max) max = x;
+        }
+        if (poisoned) {
+          output.fill(NaN, qBase, qBase + D);
+          lse[row] = NaN;
+          continue;
         }
         if (max === -Infinity) continue; // nothing visible: output stays 0, lse −∞
         let sum = 0;
@@ -37,8 +48,7 @@ export function exactReference(p: Problem, q: Float32Array, k: Float32Array, v: 
           sum += e;
         }
         for (let j = 0; j < limit; j++) {
-          const w = s[j] / sum;
-          if (w === 0) continue;
+          const w = s[j] / sum; // no skip at w = 0: 0·inf must stay NaN
           const vb = kvBase + j * D;
           for (let d = 0; d < D; d++) output[qBase + d] += w * v[vb + d];
         }

@@ -20,7 +20,8 @@ function r16(x: number): number {
  * SageAttention emulated step by step (DESIGN §2, steps 1–6) on canonical HND f32 inputs: K smoothed by its mean over
  * tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot products,
  * online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32
- * (or f32 throughout), LSE with the smoothing term restored.
+ * (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization
+ * block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
  */
 export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array): Reference {
   const { Hq, Hkv, Nq, Nk, D, group, smScale } = p;
@@ -46,6 +47,7 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
           const { limit, bias } = rowVisibility(p, seg, h, i);
           let m = -Infinity;
           let l = 0;
+          let poisoned = false;
           acc.fill(0);
           for (let j0 = 0; j0 < limit; j0 += K_BLOCK) {
             const j1 = Math.min(limit, j0 + K_BLOCK);
@@ -55,6 +57,7 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
               let dot = 0;
               for (let d = 0; d < D; d++) dot += qq.values[i * D + d] * kq.values[j * D + d];
               const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);
+              if (Number.isNaN(x)) poisoned = true;
               s[j - j0] = x;
               if (x > bmax) bmax = x;
             }
@@ -67,8 +70,7 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
             for (let j = j0; j < j1; j++) {
               const pj = Math.pow(2, s[j - j0] - mNew);
               l += pj;
-              const p16 = r16(pj);
-              if (p16 === 0) continue;
+              const p16 = r16(pj); // no skip at p = 0: 0·inf must stay NaN
               const vb = (kvRow0 + j) * D;
               if (f16Blocks) for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]);
               else for (let d = 0; d < D; d++) blockAcc[d] += p16 * v16[vb + d];
@@ -76,8 +78,13 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
             for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
             m = mNew;
           }
-          if (m === -Infinity || l === 0) continue;
           const row = qRow0 + i;
+          if (poisoned) {
+            output.fill(NaN, row * D, row * D + D);
+            lse[row] = NaN;
+            continue;
+          }
+          if (m === -Infinity || l === 0) continue;
           for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
           let qDotMean = 0;
           if (p.smoothK) for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d];

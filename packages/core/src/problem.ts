@@ -1,10 +1,24 @@
 import { Effect } from "effect";
-import type { DType } from "./dtype.js";
+import { bf16BitsToF32, DTYPES, F16_MAX, f16BitsToF32, type DType } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
+import { OPTION_NAMES, suggestOption } from "./option-names.js";
+import { K_BLOCK, LOG2E } from "./quantize.js";
 import { dims, requiredLength, shapeFor, type HostData, type Layout, type Shape4, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
 export const MAX_HEAD_DIM = 256;
+
+/**
+ * Most elements a host tensor may address (its logical size, zero strides included): 2^32, the most any host
+ * path can copy into one typed array. Checked before any O(size) work (the finite check, copies).
+ */
+export const MAX_HOST_ELEMENTS = 2 ** 32;
+
+/**
+ * Largest base-2 logit magnitude a call may produce (|smScale·log2e·q·(k − mean)|·D, and an additive mask's
+ * |bias·log2e|): 2^126 leaves f32 headroom for the sum of the two and for the online softmax's differences.
+ */
+export const LOGIT_LIMIT = 2 ** 126;
 
 /**
  * A mask over logits, broadcast over batch and heads: shape [Bm, Hm, Nq, Nk] with Bm ∈ {1, B}, Hm ∈ {1, Hq}.
@@ -74,6 +88,8 @@ export interface Problem {
   readonly smoothK: boolean;
   /** The caller's output tensor (validated against the call), or undefined to allocate one. */
   readonly out: Tensor | undefined;
+  /** True when q, k, v are host tensors that were scanned and hold only finite values: a backend may skip NaN handling. */
+  readonly validated?: boolean;
 }
 
 const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
@@ -90,35 +106,55 @@ function forEachIndex(t: Tensor, visit: (i: number) => boolean): void {
       }
 }
 
-function checkFinite(t: Tensor, name: string): InvalidInput | undefined {
-  if (t.kind !== "host") return undefined;
+/** The largest |x| a host tensor holds where its shape and strides reach, or the first non-finite element as an error. */
+function scanHost(t: Tensor, name: string): InvalidInput | number {
+  if (t.kind !== "host") return 0;
   const data = t.data;
-  // f32: a NaN or ±inf value; f16: exponent bits 0x7c00 all set; bf16: 0x7f80 all set.
-  const m = t.dtype === "bf16" ? 0x7f80 : 0x7c00;
-  const isBad = data instanceof Float32Array ? (i: number) => !Number.isFinite(data[i]) : (i: number) => (data[i] & m) === m;
   let bad = -1;
-  forEachIndex(t, (i) => {
-    if (!isBad(i)) return true;
-    bad = i;
-    return false;
-  });
-  if (bad < 0) return undefined;
+  let maxAbs = 0;
+  if (data instanceof Float32Array)
+    forEachIndex(t, (i) => {
+      const x = data[i];
+      if (!Number.isFinite(x)) bad = i;
+      else if (Math.abs(x) > maxAbs) maxAbs = Math.abs(x);
+      return bad < 0;
+    });
+  else {
+    // f16: exponent bits 0x7c00 all set means inf/NaN; bf16: 0x7f80. Magnitude bits order like the values.
+    const m = t.dtype === "bf16" ? 0x7f80 : 0x7c00;
+    let maxBits = 0;
+    forEachIndex(t, (i) => {
+      const x = data[i];
+      if ((x & m) === m) bad = i;
+      else if ((x & 0x7fff) > maxBits) maxBits = x & 0x7fff;
+      return bad < 0;
+    });
+    maxAbs = t.dtype === "bf16" ? bf16BitsToF32(maxBits) : f16BitsToF32(maxBits);
+  }
+  if (bad < 0) return maxAbs;
   const shown = data instanceof Float32Array ? String(data[bad]) : `bits 0x${data[bad].toString(16)}`;
   return invalid("NonFinite", `${name}[${bad}] is not finite (${shown})`);
 }
 
+const isShape4 = (x: unknown): x is Shape4 => Array.isArray(x) && x.length === 4;
+
 function checkTensor(t: Tensor, name: string): InvalidInput | undefined {
-  if (!t || (t.kind !== "host" && t.kind !== "device")) return invalid("InvalidShape", `${name} is not a tensor`);
+  if (typeof t !== "object" || t === null || (t.kind !== "host" && t.kind !== "device")) return invalid("InvalidShape", `${name} is not a tensor`);
+  if (!(DTYPES as readonly unknown[]).includes(t.dtype)) return invalid("DTypeMismatch", `${name} has unknown dtype ${JSON.stringify(t.dtype)} (f32, f16 or bf16)`);
   if (t.layout !== "HND" && t.layout !== "NHD") return invalid("LayoutMismatch", `${name} has unknown layout ${String(t.layout)}`);
-  if (!Array.isArray(t.shape) || t.shape.length !== 4) return invalid("InvalidShape", `${name} must have 4 dimensions, got ${JSON.stringify(t.shape)}`);
+  if (!isShape4(t.shape)) return invalid("InvalidShape", `${name} must have 4 dimensions, got ${JSON.stringify(t.shape)}`);
   if (t.shape[3] === 0) return invalid("InvalidHeadDim", `${name} has head dim 0`);
   if (t.shape.some((x) => x === 0)) return invalid("EmptyTensor", `${name} is empty: shape ${JSON.stringify(t.shape)}`);
   if (!t.shape.every(isPosInt)) return invalid("InvalidShape", `${name} has a bad shape ${JSON.stringify(t.shape)}`);
-  if (!Array.isArray(t.strides) || t.strides.length !== 4 || !t.strides.every((s) => Number.isInteger(s) && s >= 0))
+  if (!isShape4(t.strides) || !t.strides.every((s) => Number.isSafeInteger(s) && s >= 0))
     return invalid("InvalidShape", `${name} has bad strides ${JSON.stringify(t.strides)}`);
+  const elements = t.shape[0] * t.shape[1] * t.shape[2] * t.shape[3];
+  if (!Number.isSafeInteger(elements) || !Number.isSafeInteger(requiredLength(t)))
+    return invalid("InvalidShape", `${name} is too large: shape ${JSON.stringify(t.shape)} with strides ${JSON.stringify(t.strides)} overflows an index`);
   if (t.kind === "host") {
     const want = t.dtype === "f32" ? Float32Array : Uint16Array;
-    if (!(t.data instanceof want)) return invalid("DTypeMismatch", `${name} says ${t.dtype} but holds a ${t.data?.constructor?.name}`);
+    if (!(t.data instanceof want)) return invalid("DTypeMismatch", `${name} says ${t.dtype} but holds a ${(t.data as { constructor?: { name?: string } } | undefined)?.constructor?.name}`);
+    if (elements > MAX_HOST_ELEMENTS) return invalid("InvalidShape", `${name} addresses ${elements} elements, over the host limit of 2^32`);
     const need = requiredLength(t);
     if (t.data.length < need) return invalid("InvalidShape", `${name} needs ${need} elements for its shape and strides, has ${t.data.length}`);
   }
@@ -139,14 +175,25 @@ function checkVarlen(v: Varlen, B: number, Nq: number, Nk: number): InvalidInput
 }
 
 function checkMask(m: AttentionMask, B: number, Hq: number, Nq: number, Nk: number): InvalidInput | undefined {
-  if (m.kind !== "boolean" && m.kind !== "additive") return invalid("InvalidMask", `mask kind must be "boolean" or "additive"`);
+  if (typeof m !== "object" || m === null) return invalid("InvalidMask", "mask must be an object { kind, data, shape }");
+  if (m.kind !== "boolean" && m.kind !== "additive") return invalid("InvalidMask", `mask kind must be "boolean" or "additive", got ${JSON.stringify(m.kind)}`);
   const want = m.kind === "boolean" ? Uint8Array : Float32Array;
-  if (!(m.data instanceof want)) return invalid("InvalidMask", `a ${m.kind} mask holds a ${want.name}`);
+  if (!(m.data instanceof want))
+    return invalid("InvalidMask", `a ${m.kind} mask must hold a ${want.name}, got ${(m.data as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? String(m.data)}`);
+  if (!isShape4(m.shape) || !m.shape.every(isPosInt)) return invalid("InvalidMask", `mask shape must be 4 positive integers [Bm, Hm, Nq, Nk], got ${JSON.stringify(m.shape)}`);
   const [mb, mh, mq, mk] = m.shape;
   if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Nq || mk !== Nk)
     return invalid("InvalidMask", `mask shape ${JSON.stringify(m.shape)} does not broadcast to [${B}, ${Hq}, ${Nq}, ${Nk}]`);
-  if (m.data.length !== mb * mh * mq * mk) return invalid("InvalidMask", `mask holds ${m.data.length} elements, shape needs ${mb * mh * mq * mk}`);
-  if (m.kind === "additive") for (const x of m.data as Float32Array) if (Number.isNaN(x) || x === Infinity) return invalid("InvalidMask", "additive mask holds NaN or +inf");
+  if (m.data.length !== mb * mh * mq * mk) return invalid("InvalidMask", `mask shape ${JSON.stringify(m.shape)} needs ${mb * mh * mq * mk} elements, it holds ${m.data.length}`);
+  if (m.kind === "additive") {
+    const data = m.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i];
+      if (Number.isNaN(x) || x === Infinity) return invalid("InvalidMask", `additive mask[${i}] is ${x} (only finite values and −inf)`);
+      // −inf hides a key; a finite bias must stay where f32 logits can hold it.
+      if (x !== -Infinity && Math.abs(x) * LOG2E > LOGIT_LIMIT) return invalid("OutOfRange", `additive mask[${i}] = ${x} is out of range (|bias| ≤ ${(LOGIT_LIMIT / LOG2E).toExponential(2)})`);
+    }
+  }
   return undefined;
 }
 
@@ -171,11 +218,62 @@ function checkOut(out: Tensor, q: Tensor, k: Tensor, v: Tensor, shape: Shape4, d
   return undefined;
 }
 
-/** Checks q, k, v and the options against the contract and resolves every default. */
-export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Effect.Effect<Problem, InvalidInput> {
+const BOOLEAN_OPTIONS = ["causal", "returnLse", "smoothK", "validate"] as const;
+
+/** Options must be a plain object of known names, each of the right type (values are checked later). */
+function checkOptions(o: unknown): InvalidInput | undefined {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return invalid("InvalidOption", `options must be an object, got ${o === null ? "null" : typeof o}`);
+  for (const name of Object.keys(o)) {
+    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
+    const hint = suggestOption(name);
+    return invalid("InvalidOption", `unknown option ${JSON.stringify(name)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ""}`);
+  }
+  const r = o as Record<string, unknown>;
+  for (const name of BOOLEAN_OPTIONS)
+    if (r[name] !== undefined && typeof r[name] !== "boolean") return invalid("InvalidOption", `${name} must be true or false, got ${JSON.stringify(r[name])}`);
+  if (r.smScale !== undefined && typeof r.smScale !== "number") return invalid("InvalidOption", `smScale must be a number, got ${typeof r.smScale}`);
+  if (r.backend !== undefined && typeof r.backend !== "string") return invalid("InvalidOption", `backend must be a backend name, got ${typeof r.backend}`);
+  return undefined;
+}
+
+/**
+ * Which path a problem is resolved for: "sage" rounds V to f16 for P·V (its range limits |V|), "exact" computes in
+ * float64 (only the output dtype limits |V|).
+ */
+export type ProblemPurpose = "sage" | "exact";
+
+/**
+ * Largest |V| a call may hold so that P·V cannot overflow: O is a convex combination of V rows, but the sage path
+ * rounds V to f16 and, with "f16-block", sums up to K_BLOCK products P·V (each P ≤ 1) in f16 within a block.
+ */
+export function valueLimit(purpose: ProblemPurpose, pvAccumulation: "f16-block" | "f32", outputDtype: DType): number {
+  if (purpose === "sage") return pvAccumulation === "f16-block" ? F16_MAX / K_BLOCK : F16_MAX;
+  return outputDtype === "f16" ? F16_MAX : Infinity;
+}
+
+/** Value-range checks on the scanned maxima (finite inputs that would still overflow f32 logits or f16 P·V). */
+function checkRanges(p: Problem, maxQ: number, maxK: number, maxV: number, purpose: ProblemPurpose): InvalidInput | undefined {
+  const fold = Math.abs(p.smScale) * LOG2E;
+  // Smoothing subtracts K's mean, so |k − mean| ≤ 2·max|k|.
+  const logit = fold * maxQ * 2 * maxK * p.D;
+  if (fold * maxQ > LOGIT_LIMIT || 2 * maxK > LOGIT_LIMIT || logit > LOGIT_LIMIT)
+    return invalid("OutOfRange", `q and k magnitudes (max |q| ${maxQ}, max |k| ${maxK}) with smScale ${p.smScale} give logits up to ${logit.toExponential(2)}, beyond f32's range (≤ 2^126)`);
+  const vLimit = valueLimit(purpose, p.pvAccumulation, p.outputDtype);
+  if (maxV > vLimit)
+    return invalid(
+      "OutOfRange",
+      `v holds |v| = ${maxV}, over ${vLimit} (${purpose === "sage" ? `P·V rounds V to f16${p.pvAccumulation === "f16-block" ? ` and sums ${K_BLOCK} products in f16; pvAccumulation "f32" allows up to ${F16_MAX}` : ""}` : "the f16 output's range"})`,
+    );
+  return undefined;
+}
+
+/**
+ * Checks q, k, v and the options against the contract and resolves every default. Every check that costs O(size)
+ * (finite and range scans) runs after the shape and size checks, so a huge or broadcast tensor fails fast.
+ */
+export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}, purpose: ProblemPurpose = "sage"): Effect.Effect<Problem, InvalidInput> {
   return Effect.suspend(() => {
-    const bad =
-      checkTensor(q, "q") ?? checkTensor(k, "k") ?? checkTensor(v, "v");
+    const bad = checkOptions(options) ?? checkTensor(q, "q") ?? checkTensor(k, "k") ?? checkTensor(v, "v");
     if (bad) return Effect.fail(bad);
     if (q.dtype !== k.dtype || q.dtype !== v.dtype) return Effect.fail(invalid("DTypeMismatch", `q, k, v dtypes differ: ${q.dtype}, ${k.dtype}, ${v.dtype}`));
     if (q.layout !== k.layout || q.layout !== v.layout) return Effect.fail(invalid("LayoutMismatch", `q, k, v layouts differ: ${q.layout}, ${k.layout}, ${v.layout}`));
@@ -188,6 +286,10 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
     const o = options;
     const smScale = o.smScale ?? 1 / Math.sqrt(dq.D);
     if (!Number.isFinite(smScale) || smScale === 0) return Effect.fail(invalid("InvalidOption", `smScale must be finite and nonzero, got ${o.smScale}`));
+    // The kernels fold smScale·log2e into Q in f32: it must stay a finite, nonzero f32.
+    const fold = Math.fround(smScale * LOG2E);
+    if (!Number.isFinite(fold) || fold === 0 || Math.abs(fold) > LOGIT_LIMIT)
+      return Effect.fail(invalid("OutOfRange", `smScale ${smScale} is out of range: smScale·log2(e) must be a finite, nonzero f32 within ±2^126`));
     if (o.outputDtype !== undefined && o.outputDtype !== "f32" && o.outputDtype !== "f16" && o.outputDtype !== "bf16")
       return Effect.fail(invalid("InvalidOption", `outputDtype ${String(o.outputDtype)} is not f32, f16 or bf16`));
     if (o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32")
@@ -206,17 +308,26 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       const e = checkOut(o.out, q, k, v, shapeFor(q.layout, { B: dq.B, H: dq.H, N: dq.N, D: dq.D }), outputDtype);
       if (e) return Effect.fail(e);
     }
-    if (o.validate !== false) {
-      const e = checkFinite(q, "q") ?? checkFinite(k, "k") ?? checkFinite(v, "v");
-      if (e) return Effect.fail(e);
-    }
-    return Effect.succeed<Problem>({
+    const problem: Problem = {
       B: dq.B, Hq: dq.H, Hkv: dk.H, Nq: dq.N, Nk: dk.N, D: dq.D, group: dq.H / dk.H,
       dtype: q.dtype, layout: q.layout, outputDtype,
       causal: o.causal ?? false, smScale, returnLse: o.returnLse ?? false,
       mask: o.mask, varlen: o.varlen, pvAccumulation: o.pvAccumulation ?? "f16-block", smoothK: o.smoothK ?? true,
       out: o.out,
-    });
+    };
+    // validate: false skips the O(size) scans: the caller vouches for the values, and NaN/inf propagate to the output.
+    if (o.validate !== false) {
+      const maxQ = scanHost(q, "q");
+      if (typeof maxQ !== "number") return Effect.fail(maxQ);
+      const maxK = scanHost(k, "k");
+      if (typeof maxK !== "number") return Effect.fail(maxK);
+      const maxV = scanHost(v, "v");
+      if (typeof maxV !== "number") return Effect.fail(maxV);
+      const e = checkRanges(problem, maxQ, maxK, maxV, purpose);
+      if (e) return Effect.fail(e);
+      return Effect.succeed({ ...problem, validated: q.kind === "host" && k.kind === "host" && v.kind === "host" });
+    }
+    return Effect.succeed(problem);
   });
 }
 

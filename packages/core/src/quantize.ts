@@ -48,10 +48,12 @@ export function quantizeRows(
         const v = fr(centred * f);
         x[(r - r0) * D + d] = v;
         const a = Math.abs(v);
-        if (a > amax) amax = a;
+        if (a > amax || a !== a) amax = a; // a NaN sticks
       }
     }
-    const scale = amax === 0 ? 1 : fr(amax / 127);
+    // A NaN/±inf in the block (inputs not validated) makes the scale NaN: the block's values mean nothing, and
+    // the NaN must reach every logit that uses them rather than quantize to 0.
+    const scale = !Number.isFinite(amax) ? NaN : amax === 0 ? 1 : fr(amax / 127);
     scales[blk] = scale;
     for (let r = r0; r < r1; r++)
       for (let d = 0; d < D; d++) {

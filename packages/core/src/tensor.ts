@@ -1,4 +1,5 @@
 import { decode16, encode16, type DType } from "./dtype.js";
+import { invalid } from "./errors.js";
 
 /** "HND" is [B, H, N, D]; "NHD" is [B, N, H, D]. Shapes and strides are given in the layout's own order. */
 export type Layout = "HND" | "NHD";
@@ -77,9 +78,14 @@ export interface HostTensorOptions {
 
 /**
  * Wraps host data as a tensor. A Float16Array (where the runtime has it) is viewed as f16 bits without copying.
+ * Throws InvalidInput (InvalidShape) for a shape or strides of rank other than 4: a fifth dimension would otherwise
+ * be dropped silently. Sizes, dtype and length are checked by each call.
  * @example hostTensor(new Float32Array(1 * 8 * 128 * 64), [1, 8, 128, 64])
  */
 export function hostTensor(data: HostData | Float16ArrayLike, shape: Shape4, options: HostTensorOptions = {}): HostTensor {
+  if (!Array.isArray(shape) || shape.length !== 4) throw invalid("InvalidShape", `a tensor has 4 dimensions [B, H, N, D] (or [B, N, H, D]), got shape ${JSON.stringify(shape)}`);
+  if (options.strides !== undefined && (!Array.isArray(options.strides) || options.strides.length !== 4))
+    throw invalid("InvalidShape", `strides need 4 entries, got ${JSON.stringify(options.strides)}`);
   let bits: HostData;
   let dtype = options.dtype;
   if (isFloat16Array(data)) {
@@ -95,7 +101,7 @@ export function hostTensor(data: HostData | Float16ArrayLike, shape: Shape4, opt
     dtype,
     layout: options.layout ?? "HND",
     shape: [shape[0], shape[1], shape[2], shape[3]],
-    strides: options.strides ?? contiguousStrides(shape),
+    strides: options.strides ? [options.strides[0], options.strides[1], options.strides[2], options.strides[3]] : contiguousStrides(shape),
   };
 }
 

@@ -20,6 +20,9 @@ Options:
   --sm-scale X          logit scale (default 1/sqrt(D))
   --out PATH            write the output (.npy or .safetensors, tensor "o"; bf16 is widened to f32 in .npy)
   --lse PATH            also write the natural-log LSE, f32 [B, H, Nq] (tensor "lse"; may be the --out file)
+  --force               replace --out/--lse files that exist (never an input file). Outputs are written to
+                        temporary files and renamed into place only when all are complete: a failed run
+                        leaves every previous output as it was
   --backend NAME        cuda, webgpu, cpu-simd or js (default: the best available, or SAGEATTN_BACKEND)
   --compare             also run exact attention (float64) and print cosine, rel-L1, RMSE, max abs error
   --json                print one JSON document instead of text
@@ -42,6 +45,7 @@ export interface RunArgs {
   readonly backend: string | undefined;
   readonly compare: boolean;
   readonly json: boolean;
+  readonly force: boolean;
 }
 
 /** Parses `sageattn run`'s arguments; throws UsageError with a sentence a person can act on. */
@@ -66,11 +70,12 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       backend: { type: "string" },
       compare: { type: "boolean" },
       json: { type: "boolean" },
+      force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
   const names = { q: values["q-name"] ?? "q", k: values["k-name"] ?? "k", v: values["v-name"] ?? "v" };
-  const base = { layout: "HND" as Layout, causal: false, smScale: undefined, out: undefined, lse: undefined, backend: undefined, compare: false, json: false };
+  const base = { layout: "HND" as Layout, causal: false, smScale: undefined, out: undefined, lse: undefined, backend: undefined, compare: false, json: false, force: false };
   if (values.help) return { help: true, q: { path: "", name: "" }, k: { path: "", name: "" }, v: { path: "", name: "" }, ...base };
 
   const one = (flag: "q" | "k" | "v") => {
@@ -106,5 +111,6 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     backend: values.backend,
     compare: values.compare ?? false,
     json: values.json ?? false,
+    force: values.force ?? false,
   };
 }

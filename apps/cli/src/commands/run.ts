@@ -1,7 +1,8 @@
 import { accuracy, attention, dims, exactAttention, hostTensor, toCanonicalF32, type Accuracy, type HostTensor, type Layout, type Shape4 } from "@sageattn/core";
 import { EXIT_OK, reportError } from "../io/errors.js";
 import { TensorFileError, type FileTensor } from "../io/tensor-file.js";
-import { checkWritable, readTensor, writeTensors } from "../io/tensor-io.js";
+import { checkOutputs } from "../io/safe-write.js";
+import { readTensor, writeTensors } from "../io/tensor-io.js";
 import { attentionOps, formatShape, formatOps } from "../bench/format.js";
 import { parseRunArgs, RUN_USAGE, type RunArgs } from "./run-args.js";
 
@@ -28,7 +29,8 @@ interface RunReport {
 }
 
 async function execute(args: RunArgs): Promise<RunReport> {
-  for (const path of [args.out, args.lse]) if (path) checkWritable(path);
+  const outputs = [args.out, args.lse].filter((p): p is string => p !== undefined);
+  checkOutputs(outputs, [args.q.path, args.k.path, args.v.path], args.force);
   const files = { q: readTensor(args.q.path, args.q.name), k: readTensor(args.k.path, args.k.name), v: readTensor(args.v.path, args.v.name) };
   const ranks = new Set([files.q.shape.length, files.k.shape.length, files.v.shape.length]);
   if (ranks.size > 1)

@@ -44,6 +44,35 @@ export interface SafetensorsFile {
 
 const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 
+/**
+ * The first top-level key of a JSON object text that appears twice (JSON.parse keeps the last silently), or
+ * undefined. The text is known to parse.
+ */
+function duplicateKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1) {
+        let n = j + 1;
+        while (/\s/.test(text[n])) n++;
+        if (text[n] === ":") {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
 /** Opens a safetensors file and validates its whole header (offsets in range, sizes matching shapes, no overlaps). */
 export function openSafetensors(path: string): SafetensorsFile {
   const file = FileReader.open(path);
@@ -63,6 +92,8 @@ export function openSafetensors(path: string): SafetensorsFile {
       bad(`its header is not JSON (${(e as Error).message})`);
     }
     if (typeof json !== "object" || json === null || Array.isArray(json)) bad("its header is not a JSON object");
+    const twice = duplicateKey(new TextDecoder().decode(headerBytes));
+    if (twice !== undefined) bad(`tensor name '${twice}' appears twice in its header`);
     const dataStart = 8 + headerLen;
     const dataLen = file.size - dataStart;
     const entries: SafetensorsEntry[] = [];

@@ -1,5 +1,5 @@
 import { Data } from "effect";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
 import type { DType } from "@sageattn/core";
 
 /** What was wrong with a tensor file. */
@@ -11,7 +11,11 @@ export type TensorFileReason =
   | "UnsupportedDType" // not f32, f16 or bf16
   | "NoSuchTensor" // a safetensors file lacks the named tensor
   | "BadShape" // the array's rank or sizes do not fit what the command needs
-  | "UnknownFormat"; // neither .npy nor .safetensors
+  | "UnknownFormat" // neither .npy nor .safetensors
+  | "NotRegularFile" // a FIFO, device or socket: reading it could block or never end
+  | "OutputIsInput" // an output path names one of the inputs
+  | "OutputExists" // an output exists and --force was not given
+  | "WriteFailed"; // writing an output failed; no output was changed
 
 /** A tensor file could not be read or written; `path` names it, `message` says what a person should fix. */
 export class TensorFileError extends Data.TaggedError("TensorFileError")<{
@@ -58,8 +62,14 @@ export class FileReader {
   static open(path: string): FileReader {
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      // A FIFO blocks in open() until a writer comes: refuse anything but a regular file before opening, and open
+      // without blocking in case the path changes in between.
+      const s = statSync(path);
+      if (!s.isFile() && !s.isDirectory())
+        throw new TensorFileError({ path, reason: "NotRegularFile", message: `${path}: not a regular file (a FIFO, device or socket); give a .npy or .safetensors file` });
+      fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (e) {
+      if (e instanceof TensorFileError) throw e;
       const code = (e as { code?: string }).code;
       const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : String((e as Error).message ?? e);
       throw new TensorFileError({ path, reason: "NotFound", message: `${path}: ${why}` });
@@ -67,7 +77,7 @@ export class FileReader {
     const stat = fstatSync(fd);
     if (!stat.isFile()) {
       closeSync(fd);
-      throw new TensorFileError({ path, reason: "NotFound", message: `${path}: not a regular file` });
+      throw new TensorFileError({ path, reason: "NotRegularFile", message: `${path}: not a regular file` });
     }
     return new FileReader(path, fd, stat.size);
   }

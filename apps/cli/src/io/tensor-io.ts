@@ -1,7 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { readNpy, writeNpy } from "./npy.js";
-import { openSafetensors, writeSafetensors } from "./safetensors.js";
+import { encodeNpy, readNpy } from "./npy.js";
+import { encodeSafetensors, openSafetensors } from "./safetensors.js";
+import { writeFilesAtomically } from "./safe-write.js";
 import { formatOf, TensorFileError, type FileTensor } from "./tensor-file.js";
 
 /**
@@ -26,16 +27,18 @@ export function readTensor(path: string, name: string): FileTensor {
 /**
  * Writes named tensors to files: every tensor bound for the same .safetensors path goes into one file;
  * a .npy path takes exactly one tensor (bf16 is widened to f32 there, since .npy has no bf16).
+ * Every file is written in full before any replaces its target (see writeFilesAtomically): all or nothing.
  * Returns, per tensor name, the dtype actually written.
  */
 export function writeTensors(targets: ReadonlyArray<{ path: string; name: string; tensor: FileTensor }>): Map<string, FileTensor["dtype"]> {
   const written = new Map<string, FileTensor["dtype"]>();
   const bundles = new Map<string, Map<string, FileTensor>>();
+  const files: { path: string; bytes: Uint8Array }[] = [];
   for (const t of targets) {
     const format = formatOf(t.path);
     if (format === "npy") {
       const tensor = t.tensor.dtype === "bf16" ? widenBf16(t.tensor) : t.tensor;
-      writeNpy(t.path, tensor);
+      files.push({ path: t.path, bytes: encodeNpy(tensor) });
       written.set(t.name, tensor.dtype);
     } else if (format === "safetensors") {
       const bundle = bundles.get(t.path) ?? new Map<string, FileTensor>();
@@ -44,7 +47,8 @@ export function writeTensors(targets: ReadonlyArray<{ path: string; name: string
       written.set(t.name, t.tensor.dtype);
     } else throw new TensorFileError({ path: t.path, reason: "UnknownFormat", message: `${t.path}: unknown format: name it .npy or .safetensors` });
   }
-  for (const [path, bundle] of bundles) writeSafetensors(path, bundle, { producer: "sageattn" });
+  for (const [path, bundle] of bundles) files.push({ path, bytes: encodeSafetensors(bundle, { producer: "sageattn" }) });
+  writeFilesAtomically(files);
   return written;
 }
 

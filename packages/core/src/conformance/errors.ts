@@ -51,6 +51,10 @@ export function errorCases(caps: Capabilities): ErrorCase[] {
       },
     },
     { name: "smScale NaN", tag: "InvalidInput", reason: "InvalidOption", make: () => qkv([1, 2, 8, 16], [1, 2, 8, 16], { smScale: Number.NaN }) },
+    { name: "smScale 1e38 (its f32 fold overflows)", tag: "InvalidInput", reason: "OutOfRange", make: () => qkv([1, 2, 8, 16], [1, 2, 8, 16], { smScale: 1e38 }) },
+    { name: "a misspelled option", tag: "InvalidInput", reason: "InvalidOption", make: () => qkv([1, 2, 8, 16], [1, 2, 8, 16], { casual: true } as AttentionOptions) },
+    { name: "an unknown dtype string", tag: "InvalidInput", reason: "DTypeMismatch", make: () => ({ ...qkv([1, 2, 8, 16], [1, 2, 8, 16]), q: { ...f16([1, 2, 8, 16]), dtype: "f64" as never } }) },
+    { name: "v beyond the f16 range of P·V", tag: "InvalidInput", reason: "OutOfRange", make: () => ({ ...qkv([1, 2, 8, 16], [1, 2, 8, 16]), v: f32([1, 2, 8, 16], 3e38) }) },
     {
       name: "varlen lengths that do not add up",
       tag: "InvalidInput",
