@@ -323,9 +323,13 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       if (typeof maxK !== "number") return Effect.fail(maxK);
       const maxV = scanHost(v, "v");
       if (typeof maxV !== "number") return Effect.fail(maxV);
-      const e = checkRanges(problem, maxQ, maxK, maxV, purpose);
+      // V too large for f16 partial sums, with no accumulation asked for: the call sums P·V in f32 instead of failing
+      // (same inputs, a slightly different rounding); asked for explicitly, "f16-block" is held to its limit below.
+      const widen = purpose === "sage" && o.pvAccumulation === undefined && maxV > valueLimit("sage", "f16-block", outputDtype);
+      const resolved: Problem = widen ? { ...problem, pvAccumulation: "f32" } : problem;
+      const e = checkRanges(resolved, maxQ, maxK, maxV, purpose);
       if (e) return Effect.fail(e);
-      return Effect.succeed({ ...problem, validated: q.kind === "host" && k.kind === "host" && v.kind === "host" });
+      return Effect.succeed({ ...resolved, validated: q.kind === "host" && k.kind === "host" && v.kind === "host" });
     }
     return Effect.succeed(problem);
   });

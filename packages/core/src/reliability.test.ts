@@ -1,11 +1,12 @@
 // Issue #12: bad input fails with a tagged InvalidInput naming the field; unvalidated NaN/inf propagate; nothing
 // throws untagged and nothing scans a huge tensor before its size is checked.
+import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { attention, exactAttention } from "./api.js";
 import { f32ToBf16Bits } from "./dtype.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
 import { hostTensor, type HostTensor, type Shape4 } from "./tensor.js";
-import type { AttentionOptions } from "./problem.js";
+import { resolveProblem, type AttentionOptions } from "./problem.js";
 
 const f32 = (shape: Shape4, fill = 0.5) => hostTensor(new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]).fill(fill), shape);
 const small = (): [HostTensor, HostTensor, HostTensor] => [f32([1, 2, 8, 16]), f32([1, 2, 8, 16]), f32([1, 2, 8, 16])];
@@ -77,12 +78,16 @@ describe("case 5: finite values that would overflow", () => {
     const exact = await exactAttention(q, k, v);
     expect(Array.from(exact.output.data as Float32Array).every(Number.isFinite)).toBe(true);
   });
-  it("V of 2000 needs pvAccumulation f32 (f16 partial sums over a 64-key block would overflow), which then runs finite", async () => {
+  it("V of 2000 (f16 partial sums over a 64-key block would overflow): f32 accumulation unless f16-block is asked for", async () => {
     const [q, k] = [f32([1, 1, 64, 16]), f32([1, 1, 64, 16])];
     const v = f32([1, 1, 64, 16], 2000);
-    expect(await failure(attention(q, k, v, { backend: "js" }))).toMatchObject({ reason: "OutOfRange" });
-    const r = await attention(q, k, v, { backend: "js", pvAccumulation: "f32" });
-    expect(Array.from(r.output.data as Float32Array).every((x) => Math.abs(x - 2000) < 2)).toBe(true);
+    expect(await failure(attention(q, k, v, { backend: "js", pvAccumulation: "f16-block" }))).toMatchObject({ reason: "OutOfRange" });
+    expect(Effect.runSync(resolveProblem(q, k, v, {})).pvAccumulation).toBe("f32");
+    expect(Effect.runSync(resolveProblem(q, k, f32([1, 1, 64, 16], 1000), {})).pvAccumulation).toBe("f16-block");
+    for (const options of [{}, { pvAccumulation: "f32" as const }]) {
+      const r = await attention(q, k, v, { backend: "js", ...options });
+      expect(Array.from(r.output.data as Float32Array).every((x) => Math.abs(x - 2000) < 2)).toBe(true);
+    }
   });
 });
 
