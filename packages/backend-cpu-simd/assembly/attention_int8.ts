@@ -1,4 +1,4 @@
-// SageAttention for one query tile (DESIGN §2 steps 3–5), in WebAssembly SIMD128.
+// SageAttention for one query tile (DESIGN §2 steps 3–5 and 7; P·V in fixed point, see "Where backends differ"), in WebAssembly SIMD128.
 //
 // Per 64-key block: S = Qi·Kiᵀ exactly in int32 (i32x4.dot_i16x8_s on int8 values widened to i16), times sQ·sK →
 // base-2 logits; online softmax (running max m, sum l) with a polynomial exp2; P quantized to [0, 8191] and
