@@ -120,6 +120,83 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     odd.destroy();
   });
 
+  it("writes a strided 16-bit out in place (word pairs and lone halves), leaving the bytes between rows alone", async () => {
+    const device = b.gpuDevice();
+    const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(b.upload(t))));
+    const [B, H, N, D] = [1, 4, 150, 64];
+    for (const dtype of ["f16", "bf16"] as const) {
+      const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, outputDtype: dtype }));
+      const want = Array.from(toCanonicalF32(await run(b.download((await run(b.attention(p, q, k, v))).output as DeviceTensor))));
+      // offset 0 with even row pitch: pairs; offset 3 with odd row pitch: every element merged as a half word.
+      for (const [offset, pitch] of [[0, D + 6], [3, D + 5]]) {
+        const bits = new Uint16Array(Math.ceil((offset + B * H * N * pitch) / 2) * 2).fill(0x7bad);
+        const buffer = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(buffer, 0, bits);
+        const strides = [H * N * pitch, N * pitch, pitch, 1] as const;
+        const out = await run(b.adopt(buffer, { dtype, shape: [B, H, N, D], strides, offset }));
+        const r = await run(b.attention(Effect.runSync(resolveProblem(q, k, v, { causal: true, out })), q, k, v));
+        expect(r.output).toBe(out);
+        const whole = await run(b.adopt(buffer, { dtype, shape: [1, 1, 1, bits.length] }));
+        const raw = (await run(b.download(whole))).data as Uint16Array;
+        const got = await run(b.download(out));
+        expect(Array.from(toCanonicalF32(got)), `${dtype} offset ${offset} pitch ${pitch}`).toEqual(want);
+        for (let i = 0; i < raw.length; i++) if (i < offset || (i - offset) % pitch >= D) expect(raw[i], `${dtype} gap element ${i}`).toBe(0x7bad);
+        buffer.destroy();
+      }
+    }
+    for (const t of [q, k, v]) t.dispose();
+  });
+
+  it("rejects an out that shares GPU memory with an input (InvalidInput)", async () => {
+    const device = b.gpuDevice();
+    const buffer = device.createBuffer({ size: 2 * 4 * 150 * 64 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, inputs.q);
+    const q = await run(b.adopt(buffer, { dtype: "f32", shape: [1, 4, 150, 64] }));
+    const [k, v] = await Promise.all([host.k, host.v].map((t) => run(b.upload(t))));
+    const apart = await run(b.adopt(buffer, { dtype: "f32", shape: [1, 4, 150, 64], offset: 4 * 150 * 64 }));
+    const overlapping = await run(b.adopt(buffer, { dtype: "f32", shape: [1, 4, 150, 64], offset: 64 }));
+    const ok = await run(b.attention(Effect.runSync(resolveProblem(q, k, v, { out: apart })), q, k, v));
+    expect(ok.output).toBe(apart);
+    const err = await run(Effect.flip(b.attention(Effect.runSync(resolveProblem(q, k, v, { out: overlapping })), q, k, v)));
+    expect(err._tag).toBe("InvalidInput");
+    expect((err as { reason?: string }).reason).toBe("InvalidOption");
+    buffer.destroy();
+    for (const t of [k, v]) t.dispose();
+  });
+
+  it("creates no GPU buffers or bind groups in steady state (device inputs with a reused out, and host inputs)", async () => {
+    const own = await run(makeWith({}));
+    const device = own.gpuDevice() as GPUDevice & Record<string, unknown>;
+    const counts = { createBuffer: 0, createBindGroup: 0 };
+    for (const name of Object.keys(counts) as Array<keyof typeof counts>) {
+      const original = (device[name] as (...a: unknown[]) => unknown).bind(device);
+      device[name] = (...a: unknown[]) => {
+        counts[name]++;
+        return original(...a);
+      };
+    }
+    const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(own.upload(t))));
+    const out = await run(own.upload(hostTensor(new Float32Array(4 * 150 * 64), [1, 4, 150, 64])));
+    const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, out }));
+    const hostCall = () => run(own.attention(problem, host.q, host.k, host.v));
+    for (let i = 0; i < 2; i++) {
+      await run(own.attention(p, q, k, v));
+      await hostCall();
+    }
+    expect(counts.createBuffer, "the wrapper sees the warm-up's buffers").toBeGreaterThan(0);
+    counts.createBuffer = counts.createBindGroup = 0;
+    for (let i = 0; i < 3; i++) {
+      await run(own.attention(p, q, k, v));
+      const r = await hostCall();
+      expect(accuracy(values(r.output), sage.output).relL1).toBeLessThanOrEqual(2e-3);
+    }
+    expect(counts).toEqual({ createBuffer: 0, createBindGroup: 0 });
+    await device.queue.onSubmittedWorkDone();
+    expect(accuracy(values(await run(own.download(out))), sage.output).relL1).toBeLessThanOrEqual(2e-3);
+    for (const t of [q, k, v, out]) t.dispose();
+    await run(own.dispose);
+  });
+
   it("fails with LimitExceeded, before allocating, when a buffer would exceed one binding", async () => {
     const limit = b.gpuDevice().limits.maxStorageBufferBindingSize;
     const n = Math.ceil(limit / (256 * 4)) + 1; // the f32 result [1, 1, n, 256] is over the limit

@@ -1,3 +1,4 @@
+import type { CallBuffers } from "./scratch.js";
 import { Usage } from "./usage.js";
 
 /** Kernel name → GPU time in milliseconds of the last profiled call. */
@@ -16,6 +17,7 @@ export class DispatchRecorder {
   constructor(
     private readonly device: GPUDevice,
     private readonly enc: GPUCommandEncoder,
+    private readonly calls: CallBuffers,
     private readonly querySet?: GPUQuerySet,
   ) {}
 
@@ -28,11 +30,8 @@ export class DispatchRecorder {
       this.pass = this.enc.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
     }
     this.pass ??= this.enc.beginComputePass();
-    // A caller's buffer may be sized in 2-byte steps; a storage binding must be a multiple of 4 (adopt checks the
-    // tensor lies within that part).
-    const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer, size: Math.floor(buffer.size / 4) * 4 } }));
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    this.pass.setBindGroup(0, this.calls.bindGroup(pipeline, buffers));
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     if (this.querySet) this.end();
   }

@@ -1,9 +1,9 @@
-import { logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
+import { contiguousStrides, logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
 import { grid1d, uniformBytes, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
-import type { ScratchPool } from "./scratch.js";
+import type { CallBuffers, ScratchPool } from "./scratch.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
 import { Usage } from "./usage.js";
 
@@ -11,8 +11,9 @@ const Q_BLOCK = 128;
 const K_BLOCK = 64;
 const LOG2E = Math.LOG2E;
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
-const STORAGE = Usage.STORAGE;
-const SCRATCH = STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+const CONSTANT = Usage.STORAGE | Usage.COPY_DST;
+const UNIFORM = Usage.UNIFORM | Usage.COPY_DST;
 
 /** A limit the call would break; the caller turns it into DeviceError LimitExceeded. */
 export class LimitError extends Error {}
@@ -36,8 +37,9 @@ export interface Engine {
 }
 
 /**
- * What one call encoded. Device in: `output` is a new buffer for the caller. Host in: the output (and the LSE, if
- * asked) are copied into MAP_READ staging buffers by the same submission, so no later call can overwrite them first.
+ * What one call encoded. Device in: `output` is a new buffer for the caller, or undefined when the store wrote into
+ * the caller's `out`. Host in: the output (and the LSE, if asked) are copied into MAP_READ staging buffers by the
+ * same submission, so no later call can overwrite them first.
  */
 export interface Encoded {
   readonly output?: GPUBuffer;
@@ -45,7 +47,9 @@ export interface Encoded {
   readonly outputBytes: number;
   readonly lseStaging?: GPUBuffer;
   readonly lseBytes: number;
-  /** Buffers to destroy once submitted (uniforms); staging buffers are destroyed after mapping. */
+  /** Where the call's buffers came from: staging buffers go back there once read. */
+  readonly calls: CallBuffers;
+  /** Buffers to destroy once submitted (the profile's resolve buffer). */
   readonly temporaries: GPUBuffer[];
   readonly commands: GPUCommandBuffer;
   /** Profiling: resolved timestamps to read after submit, and the kernel of each pair. */
@@ -54,11 +58,11 @@ export interface Encoded {
 
 const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
-function source(engine: Engine, t: Tensor, role: string): Source {
+function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): Source {
   const strides = logicalStrides(t);
   if (t.kind === "host") {
     const bytes = round4(t.data.byteLength);
-    const buffer = engine.scratch.get(role, bytes, SCRATCH);
+    const buffer = calls.scratch(role, bytes, SCRATCH);
     // writeBuffer wants a multiple of 4 bytes: an odd count of 16-bit elements gets one padding element.
     let data: Float32Array | Uint16Array = t.data;
     if (data.byteLength !== bytes) {
@@ -85,6 +89,7 @@ function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: 
     ["the output", p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype)],
     ...(exact ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>) : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
     ...inputs.map((t, i): [string, number] => [`input ${"qkv"[i]}`, t.kind === "host" ? t.data.byteLength : (t.handle as BufferHandle).buffer.size]),
+    ...(p.out?.kind === "device" ? [["the out tensor's buffer", (p.out.handle as BufferHandle).buffer.size] as [string, number]] : []),
   ];
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   for (const [what, bytes] of need)
@@ -106,22 +111,18 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
 
   checkLimits(limits, p, dp, exact, [q, k, v]);
   const temporaries: GPUBuffer[] = [];
-  const scratch = (bytes: number, what: string) => engine.scratch.get(what, bytes, SCRATCH);
-  const uniform = (fields: ReadonlyArray<readonly ["u" | "f", number]>) => {
-    const bytes = uniformBytes(fields);
-    const b = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
-    device.queue.writeBuffer(b, 0, bytes);
-    temporaries.push(b);
-    return b;
-  };
+  // Buffers, uniforms and bind groups are kept per call shape: a repeated call allocates nothing.
+  const calls = engine.scratch.forShape(`${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`);
+  const scratch = (bytes: number, what: string) => calls.scratch(what, bytes, SCRATCH);
+  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => calls.constant(role, uniformBytes(fields), UNIFORM);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (what: string, ...dims: number[]) => {
     if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
   };
 
-  const srcQ = source(engine, q, "input q");
-  const srcK = source(engine, k, "input k");
-  const srcV = source(engine, v, "input v");
+  const srcQ = source(engine, calls, q, "input q");
+  const srcK = source(engine, calls, k, "input k");
+  const srcV = source(engine, calls, v, "input v");
 
   const segs = segments(p);
   const nSeg = segs.length;
@@ -136,8 +137,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     qBase += Math.ceil(s.nq / Q_BLOCK);
     kBase += Math.ceil(s.nk / K_BLOCK);
   });
-  const segBuffer = scratch(segWords.byteLength, "segments");
-  device.queue.writeBuffer(segBuffer, 0, segWords);
+  const segBuffer = calls.constant("segments", segWords, CONSTANT);
   const maxNq = Math.max(...segs.map((s) => s.nq));
   const maxNk = Math.max(...segs.map((s) => s.nk));
 
@@ -153,20 +153,20 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   // Without smoothing the kernels subtract (and dot with) a zero mean.
   const kMean = exact ? undefined : scratch(nSeg * p.Hkv * dp * 4, "K mean");
   if (kMean && !p.smoothK) enc.clearBuffer(kMean);
-  const recorder = new DispatchRecorder(device, enc, engine.querySet);
+  const recorder = new DispatchRecorder(device, enc, calls, engine.querySet);
   const dispatch = (kernel: KernelName, prec: Precision, constants: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) =>
     recorder.dispatch(kernel, pipelines.get(kernel, prec, constants, counts), buffers, grid);
   const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
-  const packF16 = (s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
+  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
     const words = p.B * heads * tokens * (dp / 2);
     const g = grid1d(words, maxDim);
     checkGrid("pack", g.x, g.y);
-    const params = uniform([...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", words], ["u", g.rowPitch]]);
+    const params = uniform(role, [...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", words], ["u", g.rowPitch]]);
     dispatch("pack_f16", "f32", { DTYPE: DTYPE_CODE[s.dtype] }, [s.buffer, dst, params], [g.x, g.y, 1]);
   };
-  packF16(srcV, p.Hkv, p.Nk, v16);
+  packF16("pack v", srcV, p.Hkv, p.Nk, v16);
 
-  const attnParams = uniform([
+  const attnParams = uniform("attention", [
     ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
     ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", 0], ["u", 0],
   ]);
@@ -183,8 +183,8 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   if (exact) {
     const q16 = scratch(qRows * dp * 2, "Q as f16");
     const k16 = scratch(kRows * dp * 2, "K as f16");
-    packF16(srcQ, p.Hq, p.Nq, q16);
-    packF16(srcK, p.Hkv, p.Nk, k16);
+    packF16("pack q", srcQ, p.Hq, p.Nq, q16);
+    packF16("pack k", srcK, p.Hkv, p.Nk, k16);
     dispatch("attention_exact", precision, attnConstants, [q16, k16, v16, segBuffer, result, lse, attnParams], attnGrid, counts);
   } else if (kMean) {
     const q8 = scratch(qRows * dp, "Q as int8");
@@ -192,13 +192,13 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     const kScaleOffset = p.B * p.Hq * qBlocks;
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
-      const params = uniform([...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
+      const params = uniform("k mean", [...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
       dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 16, p.Hkv, nSeg]);
     }
     const quantize = (s: Source, forQueries: boolean) => {
       const heads = forQueries ? p.Hq : p.Hkv;
       const block = forQueries ? Q_BLOCK : K_BLOCK;
-      const params = uniform([
+      const params = uniform(forQueries ? "quantize q" : "quantize k", [
         ...strideFields(s), ["u", s.base], ["u", heads], ["u", forQueries ? p.group : 1], ["u", p.Hkv], ["u", p.D], ["u", dp],
         ["u", forQueries ? p.Nq : p.Nk], ["u", forQueries ? qBlocks : kBlocks], ["f", forQueries ? Math.fround(p.smScale * LOG2E) : 1],
         ["u", !forQueries && p.smoothK ? 1 : 0], ["u", forQueries && p.returnLse && p.smoothK ? 1 : 0], ["u", forQueries ? 1 : 0],
@@ -212,11 +212,37 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     quantize(srcQ, true);
     dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
   }
-  return finishEncoding(engine, p, enc, recorder, result, lse, temporaries, dp, q.kind === "host");
+  return finishEncoding(engine, calls, p, enc, recorder, result, lse, temporaries, dp, q.kind === "host");
+}
+
+/** Where the store writes: a buffer, the element offset of element 0, and (b, h, n, d) strides in elements. */
+interface Target {
+  readonly buffer: GPUBuffer;
+  readonly base: number;
+  readonly strides: Shape4;
+}
+
+/**
+ * The output's home: the caller's device `out` as it is (any strides, at its offset), else a contiguous buffer in
+ * the problem's layout (the reused "output" scratch for host calls, a new buffer the caller owns for device calls).
+ */
+function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, hostOut: boolean): { target: Target; owned?: GPUBuffer } {
+  if (p.out && p.out.kind === "device") {
+    const h = p.out.handle as BufferHandle;
+    return { target: { buffer: h.buffer, base: h.offset, strides: logicalStrides(p.out) } };
+  }
+  const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
+  const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
+  if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
+  const strides = logicalStrides({ layout: p.layout, strides: contiguousStrides(outputShape(p)) });
+  if (hostOut) return { target: { buffer: calls.scratch("output", size, SCRATCH), base: 0, strides } };
+  const buffer = engine.device.createBuffer({ label: "attention output", size, usage: SCRATCH });
+  return { target: { buffer, base: 0, strides }, owned: buffer };
 }
 
 function finishEncoding(
   engine: Engine,
+  calls: CallBuffers,
   p: Problem,
   enc: GPUCommandEncoder,
   recorder: DispatchRecorder,
@@ -227,34 +253,35 @@ function finishEncoding(
   hostOut: boolean,
 ): Encoded {
   const { device, pipelines } = engine;
-  const elements = p.B * p.Hq * p.Nq * p.D;
-  const outputBytes = elements * bytesPer(p.outputDtype);
-  const words = p.outputDtype === "f32" ? elements : Math.ceil(elements / 2);
-  const g = grid1d(words, device.limits.maxComputeWorkgroupsPerDimension);
-  const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
-  if (size > device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
-  const usage = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
-  const output = hostOut ? engine.scratch.get("output", size, SCRATCH) : device.createBuffer({ label: "attention output", size, usage });
-  const bytes = uniformBytes([["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", elements], ["u", g.rowPitch]]);
-  const params = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
-  device.queue.writeBuffer(params, 0, bytes);
-  temporaries.push(params);
-  const pipeline = pipelines.get("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], NHD: p.layout === "NHD" ? 1 : 0 });
-  recorder.dispatch("store_output", pipeline, [result, output, params], [g.x, g.y, 1]);
+  const { target, owned } = outputTarget(engine, calls, p, hostOut);
+  const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
+  const [sb, sh, sn, sd] = target.strides;
+  // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
+  const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
+  const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
+  const g = grid1d(threads, device.limits.maxComputeWorkgroupsPerDimension);
+  const bytes = uniformBytes([
+    ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
+    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
+  ]);
+  const params = calls.constant("store", bytes, UNIFORM);
+  const pipeline = pipelines.get("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 });
+  recorder.dispatch("store_output", pipeline, [result, target.buffer, params], [g.x, g.y, 1]);
   const profile = recorder.finish();
   if (profile) temporaries.push(profile.resolved);
   const lseBytes = p.B * p.Hq * p.Nq * 4;
   const staging = (from: GPUBuffer, bytes: number) => {
-    const b = device.createBuffer({ size: round4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST });
+    const b = calls.staging(round4(bytes), Usage.MAP_READ | Usage.COPY_DST);
     enc.copyBufferToBuffer(from, 0, b, 0, round4(bytes));
     return b;
   };
   return {
-    output: hostOut ? undefined : output,
-    outputStaging: hostOut ? staging(output, outputBytes) : undefined,
+    output: owned,
+    outputStaging: hostOut ? staging(target.buffer, outputBytes) : undefined,
     outputBytes,
     lseStaging: p.returnLse ? staging(lse, lseBytes) : undefined,
     lseBytes,
+    calls,
     temporaries,
     commands: enc.finish(),
     profile,
