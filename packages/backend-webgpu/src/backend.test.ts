@@ -48,6 +48,21 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     expect(vsExact.relL1).toBeLessThanOrEqual(0.02);
   });
 
+  it("tracks the sage oracle on the pre-pass's element-wise path (D = 30) and without smoothing", async () => {
+    const s = { B: 2, Hq: 2, Hkv: 1, Nq: 70, Nk: 90, D: 30 };
+    const x = makeQKV(s, "k-bias", 9);
+    const t = (data: Float32Array, h: number, n: number) => hostTensor(data, [s.B, h, n, s.D]);
+    const [q, k, v] = [t(x.q, s.Hq, s.Nq), t(x.k, s.Hkv, s.Nk), t(x.v, s.Hkv, s.Nk)];
+    for (const smoothK of [true, false]) {
+      const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, smoothK, returnLse: true }));
+      const want = sageReference(p, x.q, x.k, x.v);
+      const got = await run(b.attention(p, q, k, v));
+      expect(accuracy(values(got.output), want.output).relL1, `smoothK ${smoothK}`).toBeLessThanOrEqual(2e-3);
+      const lse = got.lse!;
+      for (let r = 0; r < lse.length; r++) expect(Math.abs(lse[r] - want.lse[r]), `smoothK ${smoothK} lse row ${r}`).toBeLessThanOrEqual(1e-2 * Math.max(1, Math.abs(want.lse[r])));
+    }
+  });
+
   it("the exact kernel tracks exact attention", async () => {
     expect(b.capabilities.exactKernel).toBe(true);
     const out = await run(b.exactAttention!(problem, host.q, host.k, host.v));

@@ -9,6 +9,7 @@ import { Usage } from "./usage.js";
 
 const Q_BLOCK = 128;
 const K_BLOCK = 64;
+const K_MEAN_CHUNKS = 16; // k_mean.wgsl's CHUNKS
 const LOG2E = Math.LOG2E;
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
 const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
@@ -24,6 +25,8 @@ interface Source {
   readonly base: number;
   readonly strides: Shape4;
   readonly dtype: DType;
+  /** Head dim (channels per row). */
+  readonly d: number;
 }
 
 export interface Engine {
@@ -58,6 +61,16 @@ export interface Encoded {
 
 const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
+/**
+ * lib/load_element.wgsl's constants for a source: its element type, and VEC where four channels from a multiple of
+ * 4 are whole words (adjacent channels, D a multiple of 4, 16-bit rows starting on even elements).
+ */
+function loadConstants(s: Source): Record<string, number> {
+  const [sb, sh, sn, sd] = s.strides;
+  const vec = sd === 1 && s.d % 4 === 0 && (s.dtype === "f32" || [s.base, sb, sh, sn].every((x) => x % 2 === 0));
+  return { DTYPE: DTYPE_CODE[s.dtype], VEC: vec ? 1 : 0 };
+}
+
 function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): Source {
   const strides = logicalStrides(t);
   if (t.kind === "host") {
@@ -70,10 +83,10 @@ function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): So
       data.set(t.data as Uint16Array);
     }
     engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
-    return { buffer, base: 0, strides, dtype: t.dtype };
+    return { buffer, base: 0, strides, dtype: t.dtype, d: t.shape[3] };
   }
   const h = t.handle as BufferHandle;
-  return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype };
+  return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype, d: t.shape[3] };
 }
 
 /**
@@ -151,18 +164,18 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   // The LSE buffer carries the smoothing row term in; it must start at zero when no term is written.
   enc.clearBuffer(lse);
   // Without smoothing the kernels subtract (and dot with) a zero mean.
-  const kMean = exact ? undefined : scratch(nSeg * p.Hkv * dp * 4, "K mean");
-  if (kMean && !p.smoothK) enc.clearBuffer(kMean);
+  // k_mean's partial sums; without smoothing nothing writes or reads them (the binding still needs a buffer).
+  const kPartial = exact ? undefined : scratch(nSeg * p.Hkv * K_MEAN_CHUNKS * dp * 4, "K partial sums");
   const recorder = new DispatchRecorder(device, enc, calls, engine.querySet);
   const dispatch = (kernel: KernelName, prec: Precision, constants: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) =>
     recorder.dispatch(kernel, pipelines.get(kernel, prec, constants, counts), buffers, grid);
   const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
   const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
-    const words = p.B * heads * tokens * (dp / 2);
-    const g = grid1d(words, maxDim);
+    const quads = p.B * heads * tokens * (dp / 4);
+    const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
-    const params = uniform(role, [...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", words], ["u", g.rowPitch]]);
-    dispatch("pack_f16", "f32", { DTYPE: DTYPE_CODE[s.dtype] }, [s.buffer, dst, params], [g.x, g.y, 1]);
+    const params = uniform(role, [...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", quads], ["u", g.rowPitch]]);
+    dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
   };
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
 
@@ -186,14 +199,16 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     packF16("pack q", srcQ, p.Hq, p.Nq, q16);
     packF16("pack k", srcK, p.Hkv, p.Nk, k16);
     dispatch("attention_exact", precision, attnConstants, [q16, k16, v16, segBuffer, result, lse, attnParams], attnGrid, counts);
-  } else if (kMean) {
+  } else if (kPartial) {
     const q8 = scratch(qRows * dp, "Q as int8");
     const k8 = scratch(kRows * dp, "K as int8");
     const kScaleOffset = p.B * p.Hq * qBlocks;
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
       const params = uniform("k mean", [...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
-      dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 16, p.Hkv, nSeg]);
+      const grid: [number, number, number] = [(dp / 64) * K_MEAN_CHUNKS, p.Hkv, nSeg];
+      checkGrid("k_mean", ...grid);
+      dispatch("k_mean", "f32", loadConstants(srcK), [srcK.buffer, segBuffer, kPartial, params], grid);
     }
     const quantize = (s: Source, forQueries: boolean) => {
       const heads = forQueries ? p.Hq : p.Hkv;
@@ -206,7 +221,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
       ]);
       const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
       checkGrid("quantize", ...grid);
-      dispatch("quantize_int8", "f32", { DTYPE: DTYPE_CODE[s.dtype], BLOCK: block }, [s.buffer, segBuffer, kMean, forQueries ? q8 : k8, scales, lse, params], grid);
+      dispatch("quantize_int8", "f32", { ...loadConstants(s), BLOCK: block }, [s.buffer, segBuffer, kPartial, forQueries ? q8 : k8, scales, lse, params], grid);
     };
     quantize(srcK, false);
     quantize(srcQ, true);
