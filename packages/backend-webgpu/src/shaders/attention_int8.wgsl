@@ -5,7 +5,8 @@
 //
 // Grid: (query heads, query tiles of BQ rows, segments): heads vary fastest, so the GPU starts every head's tile t
 // before any head's t+1; causal, tiles go last row first, so the longest ones start first and the short ones fill
-// in at the end. The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream
+// in at the end, key tiles wholly right of the diagonal are never visited (key_tiles), and only the tiles the
+// diagonal or the segment's end cuts are masked element by element (tile_cut). The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream
 // through it. WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the
 // whole loop, and keeps in registers:
 //   S: RQ rows × CK keys (keys tx, tx+16, …; CK = BK/16). Each 16-byte read of K feeds RQ·4 packed dots, each of Q
@@ -181,6 +182,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
     workgroupBarrier();
     // The next tile's words are in flight during this tile's arithmetic (the last tile's fetch reads zeros).
     next = fetch_kv(lid, kRow0 + key0 + BK, select(0u, seg.nk - key0 - BK, seg.nk > key0 + BK));
+    let cut = tile_cut(rowBase, key0, seg.nq, seg.nk);
     let scale = sQ * scales[params.kScaleOffset + bkv * params.kBlocks + seg.kBlockBase + key0 / K_BLOCK];
 
     // S = Qi·Kiᵀ: RQ rows × CK keys, exact in i32; the K words stay in registers across the rows.
@@ -210,7 +212,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
       for (var e = 0u; e < 4u; e++) { // unroll
         let r = g * 4u + e;
         for (var c = 0u; c < CK; c++) { // unroll
-          let live = visible(rowBase + row0 + r, key0 + tx + TX * c, seg.nq, seg.nk);
+          let live = !cut || visible(rowBase + row0 + r, key0 + tx + TX * c, seg.nq, seg.nk);
           s[r][c] = select(NEG, f32(acc[r][c]) * scale, live);
         }
         var mx = s[r][0];

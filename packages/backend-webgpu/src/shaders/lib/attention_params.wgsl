@@ -32,3 +32,12 @@ fn key_tiles(rowBase: u32, nq: u32, nk: u32) -> u32 {
   return (keys + BK - 1u) / BK;
 }
 
+// Whether the key tile from key0 hides any key from any row of the query tile from rowBase: past the segment's
+// keys, or (causal) right of the diagonal. Tiles wholly inside skip the per-element mask.
+fn tile_cut(rowBase: u32, key0: u32, nq: u32, nk: u32) -> bool {
+  var cut = key0 + BK > nk;
+  if (CAUSAL) {
+    cut = cut || i32(key0 + BK - 1u) > i32(rowBase) + i32(nk) - i32(nq);
+  }
+  return cut;
+}
