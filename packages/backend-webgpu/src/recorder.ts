@@ -1,4 +1,3 @@
-import type { CallBuffers } from "./scratch.js";
 import { Usage } from "./usage.js";
 
 /** Kernel name → GPU time in milliseconds of the last profiled call. */
@@ -17,11 +16,10 @@ export class DispatchRecorder {
   constructor(
     private readonly device: GPUDevice,
     private readonly enc: GPUCommandEncoder,
-    private readonly calls: CallBuffers,
     private readonly querySet?: GPUQuerySet,
   ) {}
 
-  dispatch(name: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[], grid: readonly [number, number, number]): void {
+  dispatch(name: string, pipeline: GPUComputePipeline, group: GPUBindGroup, grid: readonly [number, number, number]): void {
     if (grid[0] * grid[1] * grid[2] === 0) return;
     if (this.querySet && this.names.length < MAX_DISPATCHES / 2) {
       this.end();
@@ -31,7 +29,7 @@ export class DispatchRecorder {
     }
     this.pass ??= this.enc.beginComputePass();
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, this.calls.bindGroup(pipeline, buffers));
+    this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     if (this.querySet) this.end();
   }

@@ -59,6 +59,43 @@ export interface Encoded {
   readonly profile?: { staging: GPUBuffer; names: string[] };
 }
 
+/** One dispatch of a plan. */
+interface Step {
+  readonly name: KernelName;
+  readonly pipeline: GPUComputePipeline;
+  readonly group: GPUBindGroup;
+  readonly grid: readonly [number, number, number];
+}
+
+/** A uniform block or table a plan wrote, by role: written again only when another plan left other bytes there. */
+interface Constant {
+  readonly role: string;
+  readonly bytes: Uint8Array;
+  readonly usage: number;
+}
+
+/** A host input's scratch buffer and which of q, k, v fills it. */
+interface HostInput {
+  readonly buffer: GPUBuffer;
+  readonly index: number;
+}
+
+/** Everything a call records, fixed for calls with the same key (see encodeAttention). */
+interface Plan {
+  readonly label: string;
+  readonly steps: readonly Step[];
+  readonly constants: readonly Constant[];
+  readonly hostInputs: readonly HostInput[];
+  readonly lse: GPUBuffer;
+  readonly clearLse: boolean;
+  /** The buffer the store writes: the caller's out, the host output scratch, or `owned`. */
+  readonly output: GPUBuffer;
+  /** A new output buffer the caller will own (device calls without `out`; such plans are not kept). */
+  readonly owned?: GPUBuffer;
+  readonly outputBytes: number;
+  readonly lseBytes: number;
+}
+
 const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
 /**
@@ -71,18 +108,23 @@ function loadConstants(s: Source): Record<string, number> {
   return { DTYPE: DTYPE_CODE[s.dtype], VEC: vec ? 1 : 0 };
 }
 
+/** Copies a host tensor's elements into its scratch buffer (writeBuffer wants a multiple of 4 bytes). */
+function writeHost(engine: Engine, buffer: GPUBuffer, t: Tensor & { kind: "host" }): void {
+  const bytes = round4(t.data.byteLength);
+  let data: Float32Array | Uint16Array = t.data;
+  if (data.byteLength !== bytes) {
+    // An odd count of 16-bit elements gets one padding element.
+    data = new Uint16Array(bytes / 2);
+    data.set(t.data as Uint16Array);
+  }
+  engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
+}
+
 function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): Source {
   const strides = logicalStrides(t);
   if (t.kind === "host") {
-    const bytes = round4(t.data.byteLength);
-    const buffer = calls.scratch(role, bytes, SCRATCH);
-    // writeBuffer wants a multiple of 4 bytes: an odd count of 16-bit elements gets one padding element.
-    let data: Float32Array | Uint16Array = t.data;
-    if (data.byteLength !== bytes) {
-      data = new Uint16Array(bytes / 2);
-      data.set(t.data as Uint16Array);
-    }
-    engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
+    const buffer = calls.scratch(role, round4(t.data.byteLength), SCRATCH);
+    writeHost(engine, buffer, t);
     return { buffer, base: 0, strides, dtype: t.dtype, d: t.shape[3] };
   }
   const h = t.handle as BufferHandle;
@@ -110,10 +152,10 @@ function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: 
 }
 
 /**
- * Encodes SageAttention (`exact` false) or exact attention on `engine` for a validated problem:
- * K mean, Q/K quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
+ * Plans SageAttention (`exact` false) or exact attention on `engine` for a validated problem: K mean, Q/K
+ * quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
  */
-export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
+function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Plan {
   const { device, pipelines } = engine;
   const limits = device.limits;
   const f16Blocks = !exact && p.pvAccumulation === "f16-block";
@@ -123,11 +165,14 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
 
   checkLimits(limits, p, dp, exact, [q, k, v]);
-  const temporaries: GPUBuffer[] = [];
-  // Buffers, uniforms and bind groups are kept per call shape: a repeated call allocates nothing.
-  const calls = engine.scratch.forShape(`${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`);
+  const steps: Step[] = [];
+  const constants: Constant[] = [];
   const scratch = (bytes: number, what: string) => calls.scratch(what, bytes, SCRATCH);
-  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => calls.constant(role, uniformBytes(fields), UNIFORM);
+  const constant = (role: string, bytes: Uint8Array, usage: number) => {
+    constants.push({ role, bytes, usage });
+    return calls.constant(role, bytes, usage);
+  };
+  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => constant(role, new Uint8Array(uniformBytes(fields)), UNIFORM);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (what: string, ...dims: number[]) => {
     if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
@@ -150,7 +195,7 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     qBase += Math.ceil(s.nq / Q_BLOCK);
     kBase += Math.ceil(s.nk / K_BLOCK);
   });
-  const segBuffer = calls.constant("segments", segWords, CONSTANT);
+  const segBuffer = constant("segments", new Uint8Array(segWords.buffer), CONSTANT);
   const maxNq = Math.max(...segs.map((s) => s.nq));
   const maxNk = Math.max(...segs.map((s) => s.nk));
 
@@ -160,15 +205,12 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   const lse = scratch(qRows * 4, "lse");
   const v16 = scratch(kRows * dp * 2, "V as f16");
 
-  const enc = device.createCommandEncoder({ label: exact ? "exact attention" : "sage attention" });
-  // The LSE buffer carries the smoothing row term in; it must start at zero when no term is written.
-  enc.clearBuffer(lse);
-  // Without smoothing the kernels subtract (and dot with) a zero mean.
   // k_mean's partial sums; without smoothing nothing writes or reads them (the binding still needs a buffer).
   const kPartial = exact ? undefined : scratch(nSeg * p.Hkv * K_MEAN_CHUNKS * dp * 4, "K partial sums");
-  const recorder = new DispatchRecorder(device, enc, calls, engine.querySet);
-  const dispatch = (kernel: KernelName, prec: Precision, constants: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) =>
-    recorder.dispatch(kernel, pipelines.get(kernel, prec, constants, counts), buffers, grid);
+  const dispatch = (kernel: KernelName, prec: Precision, overrides: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) => {
+    const pipeline = pipelines.get(kernel, prec, overrides, counts);
+    steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
+  };
   const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
   const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
     const quads = p.B * heads * tokens * (dp / 4);
@@ -227,7 +269,96 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     quantize(srcQ, true);
     dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
   }
-  return finishEncoding(engine, calls, p, enc, recorder, result, lse, temporaries, dp, q.kind === "host");
+  const hostOut = q.kind === "host";
+  const { target, owned } = outputTarget(engine, calls, p, hostOut);
+  const [sb, sh, sn, sd] = target.strides;
+  // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
+  const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
+  const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
+  const g = grid1d(threads, maxDim);
+  const storeParams = uniform("store", [
+    ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
+    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
+  ]);
+  dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target.buffer, storeParams], [g.x, g.y, 1]);
+  const hostInputs: HostInput[] = [];
+  [srcQ, srcK, srcV].forEach((src, i) => {
+    if ([q, k, v][i].kind === "host") hostInputs.push({ buffer: src.buffer, index: i });
+  });
+  return {
+    label: exact ? "exact attention" : "sage attention", steps, constants, hostInputs, lse, output: target.buffer, owned,
+    // The LSE buffer carries the smoothing row term in: zero it where the LSE is asked for and no term is written.
+    clearLse: p.returnLse && (exact || !p.smoothK),
+    outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype), lseBytes: p.B * p.Hq * p.Nq * 4,
+  };
+}
+
+/**
+ * A device tensor as the plan key sees it: the buffer (by identity), offset, dtype and strides; a host tensor by its
+ * dtype, strides and size (its elements are written every call).
+ */
+function tensorKey(t: Tensor | undefined): string {
+  if (!t) return "-";
+  if (t.kind === "host") return `h${t.dtype}${t.strides.join(",")}/${t.data.byteLength}`;
+  const h = t.handle as BufferHandle;
+  return `d${bufferId(h.buffer)}@${h.offset}${t.dtype}${t.strides.join(",")}`;
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
+/**
+ * Encodes one call: the plan of an identical earlier call (same shape, options, tensors' buffers and strides) is
+ * replayed, with host inputs written again and uniforms rewritten only if another plan of the shape changed them;
+ * otherwise a plan is built (and kept, unless the output is a new buffer or the call is varlen).
+ */
+export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
+  // Buffers, uniforms, bind groups and plans are kept per call shape: a repeated call allocates nothing.
+  const calls = engine.scratch.forShape(`${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`);
+  const cacheable = p.varlen === undefined && (q.kind === "host" || p.out !== undefined);
+  const key = cacheable
+    ? `${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${p.smoothK} ${[q, k, v, p.out].map(tensorKey).join(" ")}`
+    : undefined;
+  let plan = key === undefined ? undefined : (calls.plans.get(key) as Plan | undefined);
+  if (plan) {
+    for (const c of plan.constants) calls.constant(c.role, c.bytes, c.usage);
+    for (const h of plan.hostInputs) writeHost(engine, h.buffer, [q, k, v][h.index] as Tensor & { kind: "host" });
+  } else {
+    plan = buildPlan(engine, calls, p, q, k, v, exact);
+    if (key !== undefined) calls.keepPlan(key, plan);
+  }
+  return record(engine, calls, plan, p.returnLse, q.kind === "host");
+}
+
+/** Records a plan into one command buffer: the LSE cleared, the dispatches, and the read-back copies of host calls. */
+function record(engine: Engine, calls: CallBuffers, plan: Plan, returnLse: boolean, hostOut: boolean): Encoded {
+  const { device } = engine;
+  const enc = device.createCommandEncoder({ label: plan.label });
+  if (plan.clearLse) enc.clearBuffer(plan.lse);
+  const recorder = new DispatchRecorder(device, enc, engine.querySet);
+  for (const s of plan.steps) recorder.dispatch(s.name, s.pipeline, s.group, s.grid);
+  const profile = recorder.finish();
+  const staging = (from: GPUBuffer, bytes: number) => {
+    const b = calls.staging(round4(bytes), Usage.MAP_READ | Usage.COPY_DST);
+    enc.copyBufferToBuffer(from, 0, b, 0, round4(bytes));
+    return b;
+  };
+  return {
+    output: plan.owned,
+    outputStaging: hostOut ? staging(plan.output, plan.outputBytes) : undefined,
+    outputBytes: plan.outputBytes,
+    lseStaging: returnLse ? staging(plan.lse, plan.lseBytes) : undefined,
+    lseBytes: plan.lseBytes,
+    calls,
+    temporaries: profile ? [profile.resolved] : [],
+    commands: enc.finish(),
+    profile,
+  };
 }
 
 /** Where the store writes: a buffer, the element offset of element 0, and (b, h, n, d) strides in elements. */
@@ -253,54 +384,6 @@ function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, hostOut: b
   if (hostOut) return { target: { buffer: calls.scratch("output", size, SCRATCH), base: 0, strides } };
   const buffer = engine.device.createBuffer({ label: "attention output", size, usage: SCRATCH });
   return { target: { buffer, base: 0, strides }, owned: buffer };
-}
-
-function finishEncoding(
-  engine: Engine,
-  calls: CallBuffers,
-  p: Problem,
-  enc: GPUCommandEncoder,
-  recorder: DispatchRecorder,
-  result: GPUBuffer,
-  lse: GPUBuffer,
-  temporaries: GPUBuffer[],
-  dp: number,
-  hostOut: boolean,
-): Encoded {
-  const { device, pipelines } = engine;
-  const { target, owned } = outputTarget(engine, calls, p, hostOut);
-  const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
-  const [sb, sh, sn, sd] = target.strides;
-  // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
-  const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
-  const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
-  const g = grid1d(threads, device.limits.maxComputeWorkgroupsPerDimension);
-  const bytes = uniformBytes([
-    ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
-    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-  ]);
-  const params = calls.constant("store", bytes, UNIFORM);
-  const pipeline = pipelines.get("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 });
-  recorder.dispatch("store_output", pipeline, [result, target.buffer, params], [g.x, g.y, 1]);
-  const profile = recorder.finish();
-  if (profile) temporaries.push(profile.resolved);
-  const lseBytes = p.B * p.Hq * p.Nq * 4;
-  const staging = (from: GPUBuffer, bytes: number) => {
-    const b = calls.staging(round4(bytes), Usage.MAP_READ | Usage.COPY_DST);
-    enc.copyBufferToBuffer(from, 0, b, 0, round4(bytes));
-    return b;
-  };
-  return {
-    output: owned,
-    outputStaging: hostOut ? staging(target.buffer, outputBytes) : undefined,
-    outputBytes,
-    lseStaging: p.returnLse ? staging(lse, lseBytes) : undefined,
-    lseBytes,
-    calls,
-    temporaries,
-    commands: enc.finish(),
-    profile,
-  };
 }
 
 /** The output's shape in the problem's layout. */

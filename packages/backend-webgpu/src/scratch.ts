@@ -1,6 +1,7 @@
 /**
  * What calls of one shape reuse: intermediate buffers (one per role), uniform blocks (rewritten only when their bytes
- * change), MAP_READ staging buffers (back in the pool once read) and bind groups (keyed by pipeline and buffers).
+ * change), MAP_READ staging buffers (back in the pool once read), bind groups (keyed by pipeline and buffers) and
+ * the plans of whole calls (run.ts; dropped with the bind groups whenever a buffer is replaced).
  * Reuse is safe because the queue runs submissions in order: a call's writes come after the previous call's reads.
  */
 export class CallBuffers {
@@ -9,6 +10,7 @@ export class CallBuffers {
   private destroyed = false;
   private readonly stagingFree = new Map<number, GPUBuffer[]>();
   private readonly groups = new Map<string, GPUBindGroup>();
+  readonly plans = new Map<string, unknown>();
   bytes = 0;
 
   constructor(private readonly device: GPUDevice) {}
@@ -21,6 +23,8 @@ export class CallBuffers {
     if (have) {
       this.bytes -= have.size;
       have.destroy();
+      this.groups.clear();
+      this.plans.clear();
     }
     const buffer = this.device.createBuffer({ label: role, size, usage });
     this.byRole.set(role, buffer);
@@ -72,6 +76,12 @@ export class CallBuffers {
     return group;
   }
 
+  /** Keeps a call's plan; a bounded map, as callers' buffers come and go. */
+  keepPlan(key: string, plan: unknown): void {
+    if (this.plans.size >= 16) this.plans.clear();
+    this.plans.set(key, plan);
+  }
+
   destroy(): void {
     this.destroyed = true;
     for (const b of this.byRole.values()) b.destroy();
@@ -80,6 +90,7 @@ export class CallBuffers {
     this.stagingFree.clear();
     this.written.clear();
     this.groups.clear();
+    this.plans.clear();
     this.bytes = 0;
   }
 }
