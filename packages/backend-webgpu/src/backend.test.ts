@@ -149,7 +149,12 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
         device.queue.writeBuffer(buffer, 0, bits);
         const strides = [H * N * pitch, N * pitch, pitch, 1] as const;
         const out = await run(b.adopt(buffer, { dtype, shape: [B, H, N, D], strides, offset }));
-        const r = await run(b.attention(Effect.runSync(resolveProblem(q, k, v, { causal: true, out })), q, k, v));
+        const po = Effect.runSync(resolveProblem(q, k, v, { causal: true, out }));
+        // The exact kernel's store goes through the same path: run it first, then SageAttention over it.
+        expect((await run(b.exactAttention!(po, q, k, v))).output).toBe(out);
+        const viaExact = Array.from(toCanonicalF32(await run(b.download(out))));
+        expect(accuracy(Float32Array.from(viaExact), Float32Array.from(want)).cosine, `${dtype} exact kernel into out`).toBeGreaterThanOrEqual(0.9998);
+        const r = await run(b.attention(po, q, k, v));
         expect(r.output).toBe(out);
         const whole = await run(b.adopt(buffer, { dtype, shape: [1, 1, 1, bits.length] }));
         const raw = (await run(b.download(whole))).data as Uint16Array;
@@ -193,7 +198,8 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(own.upload(t))));
     const out = await run(own.upload(hostTensor(new Float32Array(4 * 150 * 64), [1, 4, 150, 64])));
     const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, out }));
-    const hostCall = () => run(own.attention(problem, host.q, host.k, host.v));
+    const withLse = Effect.runSync(resolveProblem(host.q, host.k, host.v, { causal: true, returnLse: true }));
+    const hostCall = () => run(own.attention(withLse, host.q, host.k, host.v));
     for (let i = 0; i < 2; i++) {
       await run(own.attention(p, q, k, v));
       await hostCall();
@@ -204,6 +210,8 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
       await run(own.attention(p, q, k, v));
       const r = await hostCall();
       expect(accuracy(values(r.output), sage.output).relL1).toBeLessThanOrEqual(2e-3);
+      expect(r.lse?.length).toBe(4 * 150);
+      expect(r.lse?.every(Number.isFinite)).toBe(true);
     }
     expect(counts).toEqual({ createBuffer: 0, createBindGroup: 0 });
     await device.queue.onSubmittedWorkDone();
