@@ -201,7 +201,6 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
 
   const qRows = p.B * p.Hq * p.Nq;
   const kRows = p.B * p.Hkv * p.Nk;
-  const result = scratch(qRows * dp * 4, "attention result");
   const lse = scratch(qRows * 4, "lse");
   const v16 = scratch(kRows * dp * 2, "V as f16");
 
@@ -221,12 +220,21 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   };
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
 
+  const hostOut = q.kind === "host";
+  const { target, owned } = outputTarget(engine, calls, p, hostOut);
+  const [sb, sh, sn, sd] = target.strides;
+  // The INT8 kernel stores the output itself where each channel quad is whole vec2 words (see its file); otherwise
+  // it leaves the f32 result to store_output.
+  const align = p.outputDtype === "f32" ? 2 : 4;
+  const fused = !exact && sd === 1 && p.D % 4 === 0 && [target.base, sb, sh, sn].every((x) => x % align === 0);
+  const result = fused ? target.buffer : scratch(qRows * dp * 4, "attention result");
   const attnParams = uniform("attention", [
     ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
-    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", 0], ["u", 0],
+    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", p.D], ["u", target.base],
+    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
   ]);
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile) };
+  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile), STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
     : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
@@ -269,18 +277,17 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     quantize(srcQ, true);
     dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
   }
-  const hostOut = q.kind === "host";
-  const { target, owned } = outputTarget(engine, calls, p, hostOut);
-  const [sb, sh, sn, sd] = target.strides;
-  // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
-  const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
-  const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
-  const g = grid1d(threads, maxDim);
-  const storeParams = uniform("store", [
-    ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
-    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-  ]);
-  dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target.buffer, storeParams], [g.x, g.y, 1]);
+  if (!fused) {
+    // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
+    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
+    const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
+    const g = grid1d(threads, maxDim);
+    const storeParams = uniform("store", [
+      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
+      ["u", sb], ["u", sh], ["u", sn], ["u", sd],
+    ]);
+    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target.buffer, storeParams], [g.x, g.y, 1]);
+  }
   const hostInputs: HostInput[] = [];
   [srcQ, srcK, srcV].forEach((src, i) => {
     if ([q, k, v][i].kind === "host") hostInputs.push({ buffer: src.buffer, index: i });

@@ -18,8 +18,9 @@ struct Params {
   kScaleOffset: u32,
   returnLse: u32,
   logitScale: f32,  // exact kernel: smScale·log2(e)
-  pad0: u32,
-  pad1: u32,
+  d: u32,           // head dim (INT8 kernel, storing the output itself)
+  outBase: u32,     // the output's element offset (INT8 kernel, storing the output itself)
+  outStrides: vec4<u32>, // the output's (b, h, n, d) element strides (likewise)
 }
 
 // Tiles of keys the workgroup must visit: all of the segment's, or up to the last one its last row may see.
