@@ -135,11 +135,11 @@ function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): So
  * Throws LimitError when any buffer of the call would exceed one binding (or one buffer) of the device, before
  * anything is allocated. Splitting across bindings is not done: a clear error beats a silent wrong answer.
  */
-function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, inputs: Tensor[]): void {
+function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, fused: boolean, inputs: Tensor[]): void {
   const qRows = p.B * p.Hq * p.Nq;
   const kRows = p.B * p.Hkv * p.Nk;
   const need: Array<[string, number]> = [
-    ["the f32 attention result", qRows * dp * 4],
+    ...(fused ? [] : [["the f32 attention result", qRows * dp * 4] as [string, number]]),
     ["V as f16", kRows * dp * 2],
     ["the output", p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype)],
     ...(exact ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>) : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
@@ -164,7 +164,13 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
   if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
 
-  checkLimits(limits, p, dp, exact, [q, k, v]);
+  const placement = outputPlacement(p);
+  const [sb, sh, sn, sd] = placement.strides;
+  // The INT8 kernel stores the output itself where each channel quad is whole vec2 words (see its file); otherwise
+  // it leaves the f32 result to store_output.
+  const align = p.outputDtype === "f32" ? 2 : 4;
+  const fused = !exact && sd === 1 && p.D % 4 === 0 && [placement.base, sb, sh, sn].every((x) => x % align === 0);
+  checkLimits(limits, p, dp, exact, fused, [q, k, v]);
   const steps: Step[] = [];
   const constants: Constant[] = [];
   const scratch = (bytes: number, what: string) => calls.scratch(what, bytes, SCRATCH);
@@ -221,16 +227,11 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
 
   const hostOut = q.kind === "host";
-  const { target, owned } = outputTarget(engine, calls, p, hostOut);
-  const [sb, sh, sn, sd] = target.strides;
-  // The INT8 kernel stores the output itself where each channel quad is whole vec2 words (see its file); otherwise
-  // it leaves the f32 result to store_output.
-  const align = p.outputDtype === "f32" ? 2 : 4;
-  const fused = !exact && sd === 1 && p.D % 4 === 0 && [target.base, sb, sh, sn].every((x) => x % align === 0);
-  const result = fused ? target.buffer : scratch(qRows * dp * 4, "attention result");
+  const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);
+  const result = fused ? target : scratch(qRows * dp * 4, "attention result");
   const attnParams = uniform("attention", [
     ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
-    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", p.D], ["u", target.base],
+    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", p.D], ["u", placement.base],
     ["u", sb], ["u", sh], ["u", sn], ["u", sd],
   ]);
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
@@ -279,21 +280,21 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   }
   if (!fused) {
     // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
-    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [target.base, sb, sh, sn].every((x) => x % 2 === 0);
+    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
     const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
     const g = grid1d(threads, maxDim);
     const storeParams = uniform("store", [
-      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", target.base], ["u", 0],
+      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", placement.base], ["u", 0],
       ["u", sb], ["u", sh], ["u", sn], ["u", sd],
     ]);
-    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target.buffer, storeParams], [g.x, g.y, 1]);
+    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [g.x, g.y, 1]);
   }
   const hostInputs: HostInput[] = [];
   [srcQ, srcK, srcV].forEach((src, i) => {
     if ([q, k, v][i].kind === "host") hostInputs.push({ buffer: src.buffer, index: i });
   });
   return {
-    label: exact ? "exact attention" : "sage attention", steps, constants, hostInputs, lse, output: target.buffer, owned,
+    label: exact ? "exact attention" : "sage attention", steps, constants, hostInputs, lse, output: target, owned,
     // The LSE buffer carries the smoothing row term in: zero it where the LSE is asked for and no term is written.
     clearLse: p.returnLse && (exact || !p.smoothK),
     outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype), lseBytes: p.B * p.Hq * p.Nq * 4,
@@ -368,29 +369,30 @@ function record(engine: Engine, calls: CallBuffers, plan: Plan, returnLse: boole
   };
 }
 
-/** Where the store writes: a buffer, the element offset of element 0, and (b, h, n, d) strides in elements. */
-interface Target {
-  readonly buffer: GPUBuffer;
+/** Where the output's elements go in its buffer: the element offset of element 0, and (b, h, n, d) strides. */
+interface Placement {
   readonly base: number;
   readonly strides: Shape4;
 }
 
+/** The caller's device `out` as it is (any strides, at its offset), else contiguous in the problem's layout. */
+function outputPlacement(p: Problem): Placement {
+  if (p.out?.kind === "device") return { base: (p.out.handle as BufferHandle).offset, strides: logicalStrides(p.out) };
+  return { base: 0, strides: logicalStrides({ layout: p.layout, strides: contiguousStrides(outputShape(p)) }) };
+}
+
 /**
- * The output's home: the caller's device `out` as it is (any strides, at its offset), else a contiguous buffer in
- * the problem's layout (the reused "output" scratch for host calls, a new buffer the caller owns for device calls).
+ * The output's buffer: the caller's device `out`, the reused "output" scratch for host calls, or a new buffer the
+ * caller owns for device calls.
  */
-function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, hostOut: boolean): { target: Target; owned?: GPUBuffer } {
-  if (p.out && p.out.kind === "device") {
-    const h = p.out.handle as BufferHandle;
-    return { target: { buffer: h.buffer, base: h.offset, strides: logicalStrides(p.out) } };
-  }
+function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, placement: Placement, hostOut: boolean): { target: GPUBuffer; owned?: GPUBuffer } {
+  if (p.out?.kind === "device") return { target: (p.out.handle as BufferHandle).buffer };
   const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
   const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
   if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
-  const strides = logicalStrides({ layout: p.layout, strides: contiguousStrides(outputShape(p)) });
-  if (hostOut) return { target: { buffer: calls.scratch("output", size, SCRATCH), base: 0, strides } };
+  if (hostOut) return { target: calls.scratch("output", size, SCRATCH) };
   const buffer = engine.device.createBuffer({ label: "attention output", size, usage: SCRATCH });
-  return { target: { buffer, base: 0, strides }, owned: buffer };
+  return { target: buffer, owned: buffer };
 }
 
 /** The output's shape in the problem's layout. */
