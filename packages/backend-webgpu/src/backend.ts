@@ -1,6 +1,9 @@
 import {
   DeviceError,
   DTYPES,
+  invalid,
+  requiredLength,
+  type InvalidInput,
   MAX_HEAD_DIM,
   readEnv,
   type AttentionBackend,
@@ -38,12 +41,13 @@ export interface WebGPUBackend extends AttentionBackend {
   readonly lastKernelTimes: () => KernelTimes | undefined;
 }
 
-/** The first `bytes` of a MAP_READ staging buffer, which is destroyed after. */
-async function mapped(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+/** The first `bytes` of a MAP_READ staging buffer, which then goes `back` to its pool (or is destroyed). */
+async function mapped(staging: GPUBuffer, bytes: number, back?: (b: GPUBuffer) => void): Promise<ArrayBuffer> {
   await staging.mapAsync(MAP_READ);
   const out = staging.getMappedRange().slice(0, bytes);
   staging.unmap();
-  staging.destroy();
+  if (back) back(staging);
+  else staging.destroy();
   return out;
 }
 
@@ -86,6 +90,8 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
 function build(initial: State, options: WebGPUOptions, tile: string | undefined): WebGPUBackend {
   let state = initial;
   let disposed = false;
+  // Devices this backend made and lost: a tensor on one of them gets DeviceLost, not "another device".
+  const earlierDevices = new WeakSet<GPUDevice>();
   let lastTimes: KernelTimes | undefined;
 
   // The engine for the next call: the current one, or a new device after a loss (only for devices we made).
@@ -96,6 +102,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     return Effect.map(
       Effect.mapError(acquire(options), (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e)),
       (acquired) => {
+        earlierDevices.add(state.acquired.device);
         state = stateFor(acquired, tile, options.profile === true);
         return state.engine;
       },
@@ -110,10 +117,35 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     return undefined;
   };
 
+  // A device `out` is written in place: it must live on this device and share no bytes with q, k or v (the store
+  // would race the reads of a later call, or overwrite this call's inputs in the exact kernel's pre-pass).
+  const checkOut = (engine: Engine, p: Problem, inputs: Tensor[]): InvalidInput | DeviceError | undefined => {
+    const out = p.out;
+    if (out?.kind !== "device") return undefined;
+    if (out.backend !== BACKEND) return invalid("InvalidOption", `out is a ${out.backend} tensor, not a webgpu one`);
+    const h = out.handle as BufferHandle;
+    if (h.device !== engine.device)
+      return state.acquired.external || !earlierDevices.has(h.device)
+        ? invalid("InvalidOption", "out lives on another GPUDevice than the backend's")
+        : deviceError("DeviceLost", "out lives on an earlier GPUDevice (lost since); make it again");
+    const span = (t: Tensor & { kind: "device" }) => {
+      const th = t.handle as BufferHandle;
+      const per = bytesPer(t.dtype);
+      return [th.offset * per, (th.offset + requiredLength(t)) * per] as const;
+    };
+    const [o0, o1] = span(out);
+    for (const [i, t] of inputs.entries()) {
+      if (t.kind !== "device" || (t.handle as BufferHandle).buffer !== h.buffer) continue;
+      const [t0, t1] = span(t);
+      if (o0 < t1 && t0 < o1) return invalid("InvalidOption", `out shares GPU memory with ${"qkv"[i]}`);
+    }
+    return undefined;
+  };
+
   const run = (exact: boolean) => (p: Problem, q: Tensor, k: Tensor, v: Tensor): Effect.Effect<AttentionOutput, SageAttnError> =>
     Effect.gen(function* () {
       const engine = yield* current;
-      const bad = checkTensor(engine, q) ?? checkTensor(engine, k) ?? checkTensor(engine, v);
+      const bad = checkTensor(engine, q) ?? checkTensor(engine, k) ?? checkTensor(engine, v) ?? checkOut(engine, p, [q, k, v]);
       if (bad) return yield* Effect.fail(bad);
       const device = engine.device;
       const encoded = yield* Effect.tryPromise({
@@ -140,9 +172,11 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
       const finished = yield* Effect.tryPromise({
         try: async () => {
           if (encoded.profile) lastTimes = kernelTimes(new BigUint64Array(await mapped(encoded.profile.staging, encoded.profile.names.length * 16)), encoded.profile.names);
-          const lse = encoded.lseStaging ? new Float32Array(await mapped(encoded.lseStaging, encoded.lseBytes)) : undefined;
+          const back = (b: GPUBuffer) => encoded.calls.giveBack(b);
+          const lse = encoded.lseStaging ? new Float32Array(await mapped(encoded.lseStaging, encoded.lseBytes, back)) : undefined;
+          if (p.out?.kind === "device") return { output: p.out, lse };
           if (encoded.output) return { output: deviceTensor(device, encoded.output, { dtype: p.outputDtype, layout: p.layout, shape: outputShape(p) }, true), lse };
-          const bytes = await mapped(encoded.outputStaging!, encoded.outputBytes);
+          const bytes = await mapped(encoded.outputStaging!, encoded.outputBytes, back);
           return { output: hostFromBytes(bytes, p.outputDtype, p.layout, outputShape(p)), lse };
         },
         catch: (e) =>

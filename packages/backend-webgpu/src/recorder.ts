@@ -19,7 +19,7 @@ export class DispatchRecorder {
     private readonly querySet?: GPUQuerySet,
   ) {}
 
-  dispatch(name: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[], grid: readonly [number, number, number]): void {
+  dispatch(name: string, pipeline: GPUComputePipeline, group: GPUBindGroup, grid: readonly [number, number, number]): void {
     if (grid[0] * grid[1] * grid[2] === 0) return;
     if (this.querySet && this.names.length < MAX_DISPATCHES / 2) {
       this.end();
@@ -28,11 +28,8 @@ export class DispatchRecorder {
       this.pass = this.enc.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
     }
     this.pass ??= this.enc.beginComputePass();
-    // A caller's buffer may be sized in 2-byte steps; a storage binding must be a multiple of 4 (adopt checks the
-    // tensor lies within that part).
-    const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer, size: Math.floor(buffer.size / 4) * 4 } }));
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     if (this.querySet) this.end();
   }

@@ -1,18 +1,20 @@
-import { logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
+import { contiguousStrides, logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
 import { grid1d, uniformBytes, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
-import type { ScratchPool } from "./scratch.js";
+import type { CallBuffers, ScratchPool } from "./scratch.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
 import { Usage } from "./usage.js";
 
 const Q_BLOCK = 128;
 const K_BLOCK = 64;
+const K_MEAN_CHUNKS = 16; // k_mean.wgsl's CHUNKS
 const LOG2E = Math.LOG2E;
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
-const STORAGE = Usage.STORAGE;
-const SCRATCH = STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+const CONSTANT = Usage.STORAGE | Usage.COPY_DST;
+const UNIFORM = Usage.UNIFORM | Usage.COPY_DST;
 
 /** A limit the call would break; the caller turns it into DeviceError LimitExceeded. */
 export class LimitError extends Error {}
@@ -23,6 +25,8 @@ interface Source {
   readonly base: number;
   readonly strides: Shape4;
   readonly dtype: DType;
+  /** Head dim (channels per row). */
+  readonly d: number;
 }
 
 export interface Engine {
@@ -36,8 +40,9 @@ export interface Engine {
 }
 
 /**
- * What one call encoded. Device in: `output` is a new buffer for the caller. Host in: the output (and the LSE, if
- * asked) are copied into MAP_READ staging buffers by the same submission, so no later call can overwrite them first.
+ * What one call encoded. Device in: `output` is a new buffer for the caller, or undefined when the store wrote into
+ * the caller's `out`. Host in: the output (and the LSE, if asked) are copied into MAP_READ staging buffers by the
+ * same submission, so no later call can overwrite them first.
  */
 export interface Encoded {
   readonly output?: GPUBuffer;
@@ -45,46 +50,101 @@ export interface Encoded {
   readonly outputBytes: number;
   readonly lseStaging?: GPUBuffer;
   readonly lseBytes: number;
-  /** Buffers to destroy once submitted (uniforms); staging buffers are destroyed after mapping. */
+  /** Where the call's buffers came from: staging buffers go back there once read. */
+  readonly calls: CallBuffers;
+  /** Buffers to destroy once submitted (the profile's resolve buffer). */
   readonly temporaries: GPUBuffer[];
   readonly commands: GPUCommandBuffer;
   /** Profiling: resolved timestamps to read after submit, and the kernel of each pair. */
   readonly profile?: { staging: GPUBuffer; names: string[] };
 }
 
+/** One dispatch of a plan. */
+interface Step {
+  readonly name: KernelName;
+  readonly pipeline: GPUComputePipeline;
+  readonly group: GPUBindGroup;
+  readonly grid: readonly [number, number, number];
+}
+
+/** A uniform block or table a plan wrote, by role: written again only when another plan left other bytes there. */
+interface Constant {
+  readonly role: string;
+  readonly bytes: Uint8Array;
+  readonly usage: number;
+}
+
+/** A host input's scratch buffer and which of q, k, v fills it. */
+interface HostInput {
+  readonly buffer: GPUBuffer;
+  readonly index: number;
+}
+
+/** Everything a call records, fixed for calls with the same key (see encodeAttention). */
+interface Plan {
+  readonly label: string;
+  readonly steps: readonly Step[];
+  readonly constants: readonly Constant[];
+  readonly hostInputs: readonly HostInput[];
+  readonly lse: GPUBuffer;
+  readonly clearLse: boolean;
+  /** The buffer the store writes: the caller's out, the host output scratch, or `owned`. */
+  readonly output: GPUBuffer;
+  /** A new output buffer the caller will own (device calls without `out`; such plans are not kept). */
+  readonly owned?: GPUBuffer;
+  readonly outputBytes: number;
+  readonly lseBytes: number;
+}
+
 const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
-function source(engine: Engine, t: Tensor, role: string): Source {
+/**
+ * lib/load_element.wgsl's constants for a source: its element type, and VEC where four channels from a multiple of
+ * 4 are whole words (adjacent channels, D a multiple of 4, 16-bit rows starting on even elements).
+ */
+function loadConstants(s: Source): Record<string, number> {
+  const [sb, sh, sn, sd] = s.strides;
+  const vec = sd === 1 && s.d % 4 === 0 && (s.dtype === "f32" || [s.base, sb, sh, sn].every((x) => x % 2 === 0));
+  return { DTYPE: DTYPE_CODE[s.dtype], VEC: vec ? 1 : 0 };
+}
+
+/** Copies a host tensor's elements into its scratch buffer (writeBuffer wants a multiple of 4 bytes). */
+function writeHost(engine: Engine, buffer: GPUBuffer, t: Tensor & { kind: "host" }): void {
+  const bytes = round4(t.data.byteLength);
+  let data: Float32Array | Uint16Array = t.data;
+  if (data.byteLength !== bytes) {
+    // An odd count of 16-bit elements gets one padding element.
+    data = new Uint16Array(bytes / 2);
+    data.set(t.data as Uint16Array);
+  }
+  engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
+}
+
+function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): Source {
   const strides = logicalStrides(t);
   if (t.kind === "host") {
-    const bytes = round4(t.data.byteLength);
-    const buffer = engine.scratch.get(role, bytes, SCRATCH);
-    // writeBuffer wants a multiple of 4 bytes: an odd count of 16-bit elements gets one padding element.
-    let data: Float32Array | Uint16Array = t.data;
-    if (data.byteLength !== bytes) {
-      data = new Uint16Array(bytes / 2);
-      data.set(t.data as Uint16Array);
-    }
-    engine.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
-    return { buffer, base: 0, strides, dtype: t.dtype };
+    const buffer = calls.scratch(role, round4(t.data.byteLength), SCRATCH);
+    writeHost(engine, buffer, t);
+    return { buffer, base: 0, strides, dtype: t.dtype, d: t.shape[3] };
   }
   const h = t.handle as BufferHandle;
-  return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype };
+  return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype, d: t.shape[3] };
 }
 
 /**
  * Throws LimitError when any buffer of the call would exceed one binding (or one buffer) of the device, before
  * anything is allocated. Splitting across bindings is not done: a clear error beats a silent wrong answer.
  */
-function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, inputs: Tensor[]): void {
+function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, fused: boolean, inputs: Tensor[]): void {
   const qRows = p.B * p.Hq * p.Nq;
   const kRows = p.B * p.Hkv * p.Nk;
   const need: Array<[string, number]> = [
-    ["the f32 attention result", qRows * dp * 4],
+    ...(fused ? [] : [["the f32 attention result", qRows * dp * 4] as [string, number]]),
     ["V as f16", kRows * dp * 2],
     ["the output", p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype)],
     ...(exact ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>) : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
     ...inputs.map((t, i): [string, number] => [`input ${"qkv"[i]}`, t.kind === "host" ? t.data.byteLength : (t.handle as BufferHandle).buffer.size]),
+    ...(p.out?.kind === "device" ? [["the out tensor's buffer", (p.out.handle as BufferHandle).buffer.size] as [string, number]] : []),
   ];
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   for (const [what, bytes] of need)
@@ -92,10 +152,10 @@ function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: 
 }
 
 /**
- * Encodes SageAttention (`exact` false) or exact attention on `engine` for a validated problem:
- * K mean, Q/K quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
+ * Plans SageAttention (`exact` false) or exact attention on `engine` for a validated problem: K mean, Q/K
+ * quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
  */
-export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
+function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Plan {
   const { device, pipelines } = engine;
   const limits = device.limits;
   const f16Blocks = !exact && p.pvAccumulation === "f16-block";
@@ -104,24 +164,29 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
   if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
 
-  checkLimits(limits, p, dp, exact, [q, k, v]);
-  const temporaries: GPUBuffer[] = [];
-  const scratch = (bytes: number, what: string) => engine.scratch.get(what, bytes, SCRATCH);
-  const uniform = (fields: ReadonlyArray<readonly ["u" | "f", number]>) => {
-    const bytes = uniformBytes(fields);
-    const b = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
-    device.queue.writeBuffer(b, 0, bytes);
-    temporaries.push(b);
-    return b;
+  const placement = outputPlacement(p);
+  const [sb, sh, sn, sd] = placement.strides;
+  // The INT8 kernel stores the output itself where each channel quad is whole vec2 words (see its file); otherwise
+  // it leaves the f32 result to store_output.
+  const align = p.outputDtype === "f32" ? 2 : 4;
+  const fused = !exact && sd === 1 && p.D % 4 === 0 && [placement.base, sb, sh, sn].every((x) => x % align === 0);
+  checkLimits(limits, p, dp, exact, fused, [q, k, v]);
+  const steps: Step[] = [];
+  const constants: Constant[] = [];
+  const scratch = (bytes: number, what: string) => calls.scratch(what, bytes, SCRATCH);
+  const constant = (role: string, bytes: Uint8Array, usage: number) => {
+    constants.push({ role, bytes, usage });
+    return calls.constant(role, bytes, usage);
   };
+  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => constant(role, new Uint8Array(uniformBytes(fields)), UNIFORM);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (what: string, ...dims: number[]) => {
     if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
   };
 
-  const srcQ = source(engine, q, "input q");
-  const srcK = source(engine, k, "input k");
-  const srcV = source(engine, v, "input v");
+  const srcQ = source(engine, calls, q, "input q");
+  const srcK = source(engine, calls, k, "input k");
+  const srcV = source(engine, calls, v, "input v");
 
   const segs = segments(p);
   const nSeg = segs.length;
@@ -136,42 +201,41 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
     qBase += Math.ceil(s.nq / Q_BLOCK);
     kBase += Math.ceil(s.nk / K_BLOCK);
   });
-  const segBuffer = scratch(segWords.byteLength, "segments");
-  device.queue.writeBuffer(segBuffer, 0, segWords);
+  const segBuffer = constant("segments", new Uint8Array(segWords.buffer), CONSTANT);
   const maxNq = Math.max(...segs.map((s) => s.nq));
   const maxNk = Math.max(...segs.map((s) => s.nk));
 
   const qRows = p.B * p.Hq * p.Nq;
   const kRows = p.B * p.Hkv * p.Nk;
-  const result = scratch(qRows * dp * 4, "attention result");
   const lse = scratch(qRows * 4, "lse");
   const v16 = scratch(kRows * dp * 2, "V as f16");
 
-  const enc = device.createCommandEncoder({ label: exact ? "exact attention" : "sage attention" });
-  // The LSE buffer carries the smoothing row term in; it must start at zero when no term is written.
-  enc.clearBuffer(lse);
-  // Without smoothing the kernels subtract (and dot with) a zero mean.
-  const kMean = exact ? undefined : scratch(nSeg * p.Hkv * dp * 4, "K mean");
-  if (kMean && !p.smoothK) enc.clearBuffer(kMean);
-  const recorder = new DispatchRecorder(device, enc, engine.querySet);
-  const dispatch = (kernel: KernelName, prec: Precision, constants: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) =>
-    recorder.dispatch(kernel, pipelines.get(kernel, prec, constants, counts), buffers, grid);
-  const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
-  const packF16 = (s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
-    const words = p.B * heads * tokens * (dp / 2);
-    const g = grid1d(words, maxDim);
-    checkGrid("pack", g.x, g.y);
-    const params = uniform([...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", words], ["u", g.rowPitch]]);
-    dispatch("pack_f16", "f32", { DTYPE: DTYPE_CODE[s.dtype] }, [s.buffer, dst, params], [g.x, g.y, 1]);
+  // k_mean's partial sums; without smoothing nothing writes or reads them (the binding still needs a buffer).
+  const kPartial = exact ? undefined : scratch(nSeg * p.Hkv * K_MEAN_CHUNKS * dp * 4, "K partial sums");
+  const dispatch = (kernel: KernelName, prec: Precision, overrides: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) => {
+    const pipeline = pipelines.get(kernel, prec, overrides, counts);
+    steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
   };
-  packF16(srcV, p.Hkv, p.Nk, v16);
+  const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
+  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
+    const quads = p.B * heads * tokens * (dp / 4);
+    const g = grid1d(quads, maxDim);
+    checkGrid("pack", g.x, g.y);
+    const params = uniform(role, [...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", quads], ["u", g.rowPitch]]);
+    dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
+  };
+  packF16("pack v", srcV, p.Hkv, p.Nk, v16);
 
-  const attnParams = uniform([
+  const hostOut = q.kind === "host";
+  const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);
+  const result = fused ? target : scratch(qRows * dp * 4, "attention result");
+  const attnParams = uniform("attention", [
     ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
-    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", 0], ["u", 0],
+    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", p.D], ["u", placement.base],
+    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
   ]);
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile) };
+  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile), STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
     : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
@@ -183,22 +247,24 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   if (exact) {
     const q16 = scratch(qRows * dp * 2, "Q as f16");
     const k16 = scratch(kRows * dp * 2, "K as f16");
-    packF16(srcQ, p.Hq, p.Nq, q16);
-    packF16(srcK, p.Hkv, p.Nk, k16);
+    packF16("pack q", srcQ, p.Hq, p.Nq, q16);
+    packF16("pack k", srcK, p.Hkv, p.Nk, k16);
     dispatch("attention_exact", precision, attnConstants, [q16, k16, v16, segBuffer, result, lse, attnParams], attnGrid, counts);
-  } else if (kMean) {
+  } else if (kPartial) {
     const q8 = scratch(qRows * dp, "Q as int8");
     const k8 = scratch(kRows * dp, "K as int8");
     const kScaleOffset = p.B * p.Hq * qBlocks;
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
-      const params = uniform([...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
-      dispatch("k_mean", "f32", { DTYPE: DTYPE_CODE[srcK.dtype] }, [srcK.buffer, segBuffer, kMean, params], [dp / 16, p.Hkv, nSeg]);
+      const params = uniform("k mean", [...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
+      const grid: [number, number, number] = [(dp / 64) * K_MEAN_CHUNKS, p.Hkv, nSeg];
+      checkGrid("k_mean", ...grid);
+      dispatch("k_mean", "f32", loadConstants(srcK), [srcK.buffer, segBuffer, kPartial, params], grid);
     }
     const quantize = (s: Source, forQueries: boolean) => {
       const heads = forQueries ? p.Hq : p.Hkv;
       const block = forQueries ? Q_BLOCK : K_BLOCK;
-      const params = uniform([
+      const params = uniform(forQueries ? "quantize q" : "quantize k", [
         ...strideFields(s), ["u", s.base], ["u", heads], ["u", forQueries ? p.group : 1], ["u", p.Hkv], ["u", p.D], ["u", dp],
         ["u", forQueries ? p.Nq : p.Nk], ["u", forQueries ? qBlocks : kBlocks], ["f", forQueries ? Math.fround(p.smScale * LOG2E) : 1],
         ["u", !forQueries && p.smoothK ? 1 : 0], ["u", forQueries && p.returnLse && p.smoothK ? 1 : 0], ["u", forQueries ? 1 : 0],
@@ -206,59 +272,127 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
       ]);
       const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
       checkGrid("quantize", ...grid);
-      dispatch("quantize_int8", "f32", { DTYPE: DTYPE_CODE[s.dtype], BLOCK: block }, [s.buffer, segBuffer, kMean, forQueries ? q8 : k8, scales, lse, params], grid);
+      dispatch("quantize_int8", "f32", { ...loadConstants(s), BLOCK: block }, [s.buffer, segBuffer, kPartial, forQueries ? q8 : k8, scales, lse, params], grid);
     };
     quantize(srcK, false);
     quantize(srcQ, true);
     dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
   }
-  return finishEncoding(engine, p, enc, recorder, result, lse, temporaries, dp, q.kind === "host");
+  if (!fused) {
+    // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
+    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
+    const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
+    const g = grid1d(threads, maxDim);
+    const storeParams = uniform("store", [
+      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", placement.base], ["u", 0],
+      ["u", sb], ["u", sh], ["u", sn], ["u", sd],
+    ]);
+    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [g.x, g.y, 1]);
+  }
+  const hostInputs: HostInput[] = [];
+  [srcQ, srcK, srcV].forEach((src, i) => {
+    if ([q, k, v][i].kind === "host") hostInputs.push({ buffer: src.buffer, index: i });
+  });
+  return {
+    label: exact ? "exact attention" : "sage attention", steps, constants, hostInputs, lse, output: target, owned,
+    // The LSE buffer carries the smoothing row term in: zero it where the LSE is asked for and no term is written.
+    clearLse: p.returnLse && (exact || !p.smoothK),
+    outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype), lseBytes: p.B * p.Hq * p.Nq * 4,
+  };
 }
 
-function finishEncoding(
-  engine: Engine,
-  p: Problem,
-  enc: GPUCommandEncoder,
-  recorder: DispatchRecorder,
-  result: GPUBuffer,
-  lse: GPUBuffer,
-  temporaries: GPUBuffer[],
-  dp: number,
-  hostOut: boolean,
-): Encoded {
-  const { device, pipelines } = engine;
-  const elements = p.B * p.Hq * p.Nq * p.D;
-  const outputBytes = elements * bytesPer(p.outputDtype);
-  const words = p.outputDtype === "f32" ? elements : Math.ceil(elements / 2);
-  const g = grid1d(words, device.limits.maxComputeWorkgroupsPerDimension);
-  const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
-  if (size > device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
-  const usage = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
-  const output = hostOut ? engine.scratch.get("output", size, SCRATCH) : device.createBuffer({ label: "attention output", size, usage });
-  const bytes = uniformBytes([["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", elements], ["u", g.rowPitch]]);
-  const params = device.createBuffer({ size: bytes.byteLength, usage: Usage.UNIFORM | Usage.COPY_DST });
-  device.queue.writeBuffer(params, 0, bytes);
-  temporaries.push(params);
-  const pipeline = pipelines.get("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], NHD: p.layout === "NHD" ? 1 : 0 });
-  recorder.dispatch("store_output", pipeline, [result, output, params], [g.x, g.y, 1]);
+/**
+ * A device tensor as the plan key sees it: the buffer (by identity), offset, dtype and strides; a host tensor by its
+ * dtype, strides and size (its elements are written every call).
+ */
+function tensorKey(t: Tensor | undefined): string {
+  if (!t) return "-";
+  if (t.kind === "host") return `h${t.dtype}${t.strides.join(",")}/${t.data.byteLength}`;
+  const h = t.handle as BufferHandle;
+  return `d${bufferId(h.buffer)}@${h.offset}${t.dtype}${t.strides.join(",")}`;
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
+
+/**
+ * Encodes one call: the plan of an identical earlier call (same shape, options, tensors' buffers and strides) is
+ * replayed, with host inputs written again and uniforms rewritten only if another plan of the shape changed them;
+ * otherwise a plan is built (and kept, unless the output is a new buffer or the call is varlen).
+ */
+export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
+  // Buffers, uniforms, bind groups and plans are kept per call shape: a repeated call allocates nothing.
+  const calls = engine.scratch.forShape(`${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`);
+  const cacheable = p.varlen === undefined && (q.kind === "host" || p.out !== undefined);
+  const key = cacheable
+    ? `${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${p.smoothK} ${[q, k, v, p.out].map(tensorKey).join(" ")}`
+    : undefined;
+  let plan = key === undefined ? undefined : (calls.plans.get(key) as Plan | undefined);
+  if (plan) {
+    for (const c of plan.constants) calls.constant(c.role, c.bytes, c.usage);
+    for (const h of plan.hostInputs) writeHost(engine, h.buffer, [q, k, v][h.index] as Tensor & { kind: "host" });
+  } else {
+    plan = buildPlan(engine, calls, p, q, k, v, exact);
+    if (key !== undefined) calls.keepPlan(key, plan);
+  }
+  return record(engine, calls, plan, p.returnLse, q.kind === "host");
+}
+
+/** Records a plan into one command buffer: the LSE cleared, the dispatches, and the read-back copies of host calls. */
+function record(engine: Engine, calls: CallBuffers, plan: Plan, returnLse: boolean, hostOut: boolean): Encoded {
+  const { device } = engine;
+  const enc = device.createCommandEncoder({ label: plan.label });
+  if (plan.clearLse) enc.clearBuffer(plan.lse);
+  const recorder = new DispatchRecorder(device, enc, engine.querySet);
+  for (const s of plan.steps) recorder.dispatch(s.name, s.pipeline, s.group, s.grid);
   const profile = recorder.finish();
-  if (profile) temporaries.push(profile.resolved);
-  const lseBytes = p.B * p.Hq * p.Nq * 4;
   const staging = (from: GPUBuffer, bytes: number) => {
-    const b = device.createBuffer({ size: round4(bytes), usage: Usage.MAP_READ | Usage.COPY_DST });
+    const b = calls.staging(round4(bytes), Usage.MAP_READ | Usage.COPY_DST);
     enc.copyBufferToBuffer(from, 0, b, 0, round4(bytes));
     return b;
   };
   return {
-    output: hostOut ? undefined : output,
-    outputStaging: hostOut ? staging(output, outputBytes) : undefined,
-    outputBytes,
-    lseStaging: p.returnLse ? staging(lse, lseBytes) : undefined,
-    lseBytes,
-    temporaries,
+    output: plan.owned,
+    outputStaging: hostOut ? staging(plan.output, plan.outputBytes) : undefined,
+    outputBytes: plan.outputBytes,
+    lseStaging: returnLse ? staging(plan.lse, plan.lseBytes) : undefined,
+    lseBytes: plan.lseBytes,
+    calls,
+    temporaries: profile ? [profile.resolved] : [],
     commands: enc.finish(),
     profile,
   };
+}
+
+/** Where the output's elements go in its buffer: the element offset of element 0, and (b, h, n, d) strides. */
+interface Placement {
+  readonly base: number;
+  readonly strides: Shape4;
+}
+
+/** The caller's device `out` as it is (any strides, at its offset), else contiguous in the problem's layout. */
+function outputPlacement(p: Problem): Placement {
+  if (p.out?.kind === "device") return { base: (p.out.handle as BufferHandle).offset, strides: logicalStrides(p.out) };
+  return { base: 0, strides: logicalStrides({ layout: p.layout, strides: contiguousStrides(outputShape(p)) }) };
+}
+
+/**
+ * The output's buffer: the caller's device `out`, the reused "output" scratch for host calls, or a new buffer the
+ * caller owns for device calls.
+ */
+function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, placement: Placement, hostOut: boolean): { target: GPUBuffer; owned?: GPUBuffer } {
+  if (p.out?.kind === "device") return { target: (p.out.handle as BufferHandle).buffer };
+  const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
+  const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
+  if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
+  if (hostOut) return { target: calls.scratch("output", size, SCRATCH) };
+  const buffer = engine.device.createBuffer({ label: "attention output", size, usage: SCRATCH });
+  return { target: buffer, owned: buffer };
 }
 
 /** The output's shape in the problem's layout. */

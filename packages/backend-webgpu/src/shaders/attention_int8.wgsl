@@ -5,7 +5,8 @@
 //
 // Grid: (query heads, query tiles of BQ rows, segments): heads vary fastest, so the GPU starts every head's tile t
 // before any head's t+1; causal, tiles go last row first, so the longest ones start first and the short ones fill
-// in at the end. The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream
+// in at the end, key tiles wholly right of the diagonal are never visited (key_tiles), and only the tiles the
+// diagonal or the segment's end cuts are masked element by element (tile_cut). The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream
 // through it. WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the
 // whole loop, and keeps in registers:
 //   S: RQ rows × CK keys (keys tx, tx+16, …; CK = BK/16). Each 16-byte read of K feeds RQ·4 packed dots, each of Q
@@ -34,6 +35,12 @@ override DP: u32 = 128u;  // head dim padded to a multiple of 64
 override CAUSAL: bool = false;
 override RQ: u32 = 4u;    // query rows per invocation: 4 (measured best) or 8
 override WG: u32 = 256u;  // invocations, BQ / RQ × 16 (set by the host with the others)
+// The host sets STORE where the output has adjacent channels, D is a multiple of 4 and every row starts on a
+// multiple of 2 (f32) or 4 (16-bit) elements: each channel quad is then one or two whole vec2 words, written here
+// in OUT_DTYPE (0 f32, 1 f16, 2 bf16, rounded to nearest even) at the output's offset and strides, and the separate
+// store pass (and the f32 result's round trip through memory) is skipped.
+override STORE: bool = false;
+override OUT_DTYPE: u32 = 0u;
 
 const TX: u32 = 16u;      // invocations sharing a row group: over keys in S, over channel quads in P·V
 const RQ_MAX: u32 = 8u;
@@ -50,7 +57,8 @@ const K_BLOCK: u32 = 64u;
 @group(0) @binding(2) var<storage, read> v16: array<QUAD>;        // [b, hkv, token, DP/4] f16 quads
 @group(0) @binding(3) var<storage, read> scales: array<f32>;      // Q scales [b, hq, qBlocks], then K [b, hkv, kBlocks]
 @group(0) @binding(4) var<storage, read> segs: array<Segment>;
-@group(0) @binding(5) var<storage, read_write> result: array<vec4<f32>>; // [b, hq, token, DP/4]
+// STORE: the f32 result [b, hq, token, DP] for store_output (false), or the output itself (true).
+@group(0) @binding(5) var<storage, read_write> dst: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;   // [b, hq, token]: the row term in, the LSE out
 @group(0) @binding(7) var<uniform> params: Params;
 
@@ -108,6 +116,38 @@ fn stage_kv(lid: u32, x: KvWords) {
     if (i < BK * QW) {
       vTile[i] = x.v[n];
     }
+  }
+}
+
+fn bf16_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  return ((bits + 0x7fffu + ((bits >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+
+// Channel quad `quad` of output row `resultRow` (query head h, batch b, token n): to the f32 result, or (STORE) to
+// the output in its dtype, layout and strides; the padding quads (channels D … DP−1) are not stored.
+fn store_quad(resultRow: u32, h: u32, b: u32, n: u32, quad: u32, o: vec4<f32>) {
+  if (!STORE) {
+    let bits = bitcast<vec4<u32>>(o);
+    let at = (resultRow * (DP / 4u) + quad) * 2u;
+    dst[at] = bits.xy;
+    dst[at + 1u] = bits.zw;
+    return;
+  }
+  let c = quad * 4u;
+  if (c >= params.d) {
+    return;
+  }
+  let s = params.outStrides;
+  let at = params.outBase + b * s.x + h * s.y + n * s.z + c;
+  if (OUT_DTYPE == 0u) {
+    let bits = bitcast<vec4<u32>>(o);
+    dst[at / 2u] = bits.xy;
+    dst[at / 2u + 1u] = bits.zw;
+  } else if (OUT_DTYPE == 1u) {
+    dst[at / 4u] = vec2<u32>(pack2x16float(o.xy), pack2x16float(o.zw));
+  } else {
+    dst[at / 4u] = vec2<u32>(bf16_bits(o.x) | (bf16_bits(o.y) << 16u), bf16_bits(o.z) | (bf16_bits(o.w) << 16u));
   }
 }
 
@@ -181,6 +221,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
     workgroupBarrier();
     // The next tile's words are in flight during this tile's arithmetic (the last tile's fetch reads zeros).
     next = fetch_kv(lid, kRow0 + key0 + BK, select(0u, seg.nk - key0 - BK, seg.nk > key0 + BK));
+    let cut = tile_cut(rowBase, key0, seg.nq, seg.nk);
     let scale = sQ * scales[params.kScaleOffset + bkv * params.kBlocks + seg.kBlockBase + key0 / K_BLOCK];
 
     // S = Qi·Kiᵀ: RQ rows × CK keys, exact in i32; the K words stay in registers across the rows.
@@ -210,7 +251,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
       for (var e = 0u; e < 4u; e++) { // unroll
         let r = g * 4u + e;
         for (var c = 0u; c < CK; c++) { // unroll
-          let live = visible(rowBase + row0 + r, key0 + tx + TX * c, seg.nq, seg.nk);
+          let live = !cut || visible(rowBase + row0 + r, key0 + tx + TX * c, seg.nq, seg.nk);
           s[r][c] = select(NEG, f32(acc[r][c]) * scale, live);
         }
         var mx = s[r][0];
@@ -283,7 +324,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
     }
   }
 
-  // O = acc / l into `result`, and the natural-log LSE (plus the row term already in `lse`) when asked. A row
+  // O = acc / l to store_quad, and the natural-log LSE (plus the row term already in `lse`) when asked. A row
   // that saw no key gets zeros and −∞.
   workgroupBarrier();
   for (var g = 0u; g < RP; g++) { // unroll
@@ -304,7 +345,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         let inv = select(0.0, 1.0 / l, seen);
         let out = qRow0 + row;
         for (var q = 0u; q < QD; q++) { // unroll
-          result[out * QW + tx + TX * q] = o32[r][q] * inv;
+          store_quad(out, h, seg.b, seg.q0 + row, tx + TX * q, o32[r][q] * inv);
         }
         if (params.returnLse == 1u && tx == 0u) {
           lse[out] = select(bitcast<f32>(negInfBits), (mRun[r] + log2(l)) / LOG2E + lse[out], seen);

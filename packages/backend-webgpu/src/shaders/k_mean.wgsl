@@ -1,9 +1,14 @@
-// K smoothing statistics (DESIGN §2 step 1): the mean of K over the tokens of each segment, per kv head and channel.
-// Grid: (channel groups of 16, kv heads, segments). Workgroup 16 channels × 16 token lanes: lane y sums tokens
-// y, y+16, …, eight loads in flight per step, and the 16 partial sums meet in workgroup memory. Channels D..DP-1
-// (padding) get 0. 16 × 16 rather than 64 channels × 4 lanes: four times the workgroups and lanes, so the
-// loads of a whole K tensor are spread over the GPU (64 workgroups for H = 32, D = 128 left most of it idle).
+// K smoothing statistics (DESIGN §2 step 1), first half: per (segment, kv head) the tokens are split into CHUNKS
+// equal runs and each run's sum over its tokens is written per channel; quantize_int8 adds the CHUNKS partial sums
+// in fixed order (deterministic, no atomics) and divides by the token count. Splitting the tokens spreads a whole
+// K tensor's loads over the GPU (one workgroup per head and 64 channels would leave most of it idle).
+// Grid: (channel groups of 64 × CHUNKS, kv heads, segments). Workgroup 16 word lanes × 16 token lanes: lane x reads
+// channels 4x … 4x+3 (one or two words, so a warp reads two whole 128-byte rows), lane y the run's tokens y, y+16, …;
+// the 16 token lanes meet in workgroup memory. Padding channels (D … DP−1) sum to 0.
 //#include "lib/segment.wgsl"
+
+const CHUNKS: u32 = 16u; // partial sums per (segment, head): quantize_int8 reads this many
+const LANES: u32 = 16u;
 
 struct Params {
   strides: vec4<u32>, // element strides of K as (b, h, n, d)
@@ -15,49 +20,45 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
-@group(0) @binding(2) var<storage, read_write> kMean: array<f32>; // [segment, head, DP]
+@group(0) @binding(2) var<storage, read_write> kPartial: array<vec4<f32>>; // [segment, head, CHUNKS, DP/4]
 @group(0) @binding(3) var<uniform> params: Params;
 
 //#include "lib/load_element.wgsl"
 
-const CHANNELS: u32 = 16u;
-const LANES: u32 = 16u;
-var<workgroup> partial: array<f32, CHANNELS * LANES>;
+var<workgroup> partial: array<vec4<f32>, LANES * LANES>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let seg = segs[wg.z];
   let h = wg.y;
-  let c = wg.x * CHANNELS + lid.x;
+  let groups = params.dp / 64u;
+  let chunk = wg.x / groups;
+  let c = (wg.x % groups) * 64u + lid.x * 4u;
+  let len = (seg.nk + CHUNKS - 1u) / CHUNKS;
+  let end = min(seg.nk, (chunk + 1u) * len);
   let st = params.strides;
-  var sum = 0.0;
-  if (c < params.d) {
-    let row0 = params.base + seg.b * st.x + h * st.y + (seg.k0 + lid.y) * st.z + c * st.w;
-    let step = LANES * st.z; // elements from one of the lane's tokens to its next
-    // Eight tokens per step into eight sums: their loads are in flight together instead of one after another.
-    var a = vec4<f32>(0.0);
-    var b = vec4<f32>(0.0);
-    var n = lid.y;
-    var at = row0;
-    for (; n + 7u * LANES < seg.nk; n += 8u * LANES) {
-      a += vec4<f32>(load_element(at), load_element(at + step), load_element(at + 2u * step), load_element(at + 3u * step));
-      b += vec4<f32>(load_element(at + 4u * step), load_element(at + 5u * step), load_element(at + 6u * step), load_element(at + 7u * step));
-      at += 8u * step;
-    }
-    for (; n < seg.nk; n += LANES) {
-      a.x += load_element(at);
-      at += step;
-    }
-    let s4 = a + b;
-    sum = (s4.x + s4.y) + (s4.z + s4.w);
+  let row0 = params.base + seg.b * st.x + h * st.y + (seg.k0 + chunk * len) * st.z;
+  // Two tokens per step into two sums: their loads are in flight together.
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
+  var n = chunk * len + lid.y;
+  var at = row0 + lid.y * st.z;
+  let step = LANES * st.z;
+  for (; n + LANES < end; n += 2u * LANES) {
+    a += load4(at, c, st.w, params.d);
+    b += load4(at + step, c, st.w, params.d);
+    at += 2u * step;
   }
-  partial[lid.y * CHANNELS + lid.x] = sum;
+  if (n < end) {
+    a += load4(at, c, st.w, params.d);
+  }
+  partial[lid.y * LANES + lid.x] = a + b;
   workgroupBarrier();
-  if (lid.y == 0u && c < params.dp) {
-    var total = 0.0;
+  if (lid.y == 0u) {
+    var total = vec4<f32>(0.0);
     for (var i = 0u; i < LANES; i++) {
-      total += partial[i * CHANNELS + lid.x];
+      total += partial[i * LANES + lid.x];
     }
-    kMean[(wg.z * params.heads + h) * params.dp + c] = select(0.0, total / f32(max(seg.nk, 1u)), c < params.d);
+    kPartial[((wg.z * params.heads + h) * CHUNKS + chunk) * (params.dp / 4u) + c / 4u] = total;
   }
 }

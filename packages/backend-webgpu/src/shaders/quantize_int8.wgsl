@@ -1,13 +1,17 @@
 // Per-block INT8 quantization (DESIGN §2 step 2) of one block of BLOCK tokens of one head of one segment:
 //   x = (value − mean) · scale,  s = max|x| / 127 (1 when the max is 0),  q = round half away from zero (x / s),
 // packed four int8 per u32 into [b, head, token, DP/4] (channels D..DP-1 are 0), s into `scales`.
-// Q: BLOCK 128, scale = smScale·log2(e), nothing subtracted; it also writes the LSE row term smScale·(q·mean(K)).
-// K: BLOCK 64, scale 1, its mean subtracted (the smoothing).
-// Grid: (blocks, heads, segments). Workgroup 256 threads: 256 / BLOCK threads share a token, each owning a
-// contiguous slice of its channels. A tail block is partial; its missing tokens are neither read nor written.
+// Q: BLOCK 128, scale = smScale·log2(e), nothing subtracted; it also writes the LSE row term smScale·(q·mean(K))
+// when asked. K: BLOCK 64, scale 1, its mean subtracted (the smoothing). The mean is k_mean's CHUNKS partial sums
+// added in order, over the token count, kept in workgroup memory.
+// Grid: (blocks, heads, segments). Workgroup 256 threads; thread i takes the block's output words i, i+256, … (word
+// w of token t is w + t·DP/4), so a warp reads whole rows four channels per thread and writes whole packed rows.
+// Two sweeps over the block: the maximum, then (the loads hit cache) the packed words. A tail block is partial;
+// its missing tokens are neither read nor written.
 //#include "lib/segment.wgsl"
 
 override BLOCK: u32 = 128u;
+const CHUNKS: u32 = 16u; // k_mean's partial sums per (segment, head)
 
 struct Params {
   strides: vec4<u32>, // element strides of the source as (b, h, n, d)
@@ -28,7 +32,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
-@group(0) @binding(2) var<storage, read> kMean: array<f32>;           // [segment, kv head, DP]
+@group(0) @binding(2) var<storage, read> kPartial: array<vec4<f32>>;  // [segment, kv head, CHUNKS, DP/4]
 @group(0) @binding(3) var<storage, read_write> packed: array<u32>;    // [b, head, token, DP/4]
 @group(0) @binding(4) var<storage, read_write> scales: array<f32>;    // Q [b, hq, blocks], then K [b, hkv, blocks]
 @group(0) @binding(5) var<storage, read_write> bias: array<f32>;      // [b, head, token]
@@ -39,9 +43,10 @@ struct Params {
 const THREADS: u32 = 256u;
 const LOG2E: f32 = 1.4426950408889634;
 var<workgroup> reduce: array<f32, THREADS>;
+var<workgroup> mean: array<vec4<f32>, 64>; // DP/4 ≤ 64
 
-fn round_half_away(y: f32) -> i32 {
-  return i32(clamp(sign(y) * floor(abs(y) + 0.5), -127.0, 127.0));
+fn round_half_away(y: vec4<f32>) -> vec4<i32> {
+  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-127.0), vec4<f32>(127.0)));
 }
 
 @compute @workgroup_size(256)
@@ -54,25 +59,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (wg.x * BLOCK >= count) {
     return;
   }
-  let perToken = THREADS / BLOCK;
-  let t = lid / perToken;
-  let slice = params.dp / perToken;
-  let c0 = (lid % perToken) * slice;
-  let n = wg.x * BLOCK + t;
-  let live = n < count;
+  let words = params.dp / 4u;
+  let tokens = min(BLOCK, count - wg.x * BLOCK); // live tokens of this block
   let st = params.strides;
-  let row = params.base + seg.b * st.x + h * st.y + (first + n) * st.z;
-  let meanRow = (wg.z * params.kvHeads + h / params.group) * params.dp;
-
-  var amax = 0.0;
-  var qDotMean = 0.0;
-  if (live) {
-    for (var c = c0; c < min(c0 + slice, params.d); c++) {
-      let m = kMean[meanRow + c];
-      let x = (load_element(row + c * st.w) - select(0.0, m, params.subtractMean == 1u)) * params.scale;
-      amax = max(amax, abs(x));
-      qDotMean += x * m;
+  let row0 = params.base + seg.b * st.x + h * st.y + (first + wg.x * BLOCK) * st.z;
+  let needMean = params.subtractMean == 1u || params.rowBias == 1u;
+  if (lid < words) {
+    var m = vec4<f32>(0.0);
+    if (needMean) {
+      let p0 = (wg.z * params.kvHeads + h / params.group) * CHUNKS * words + lid;
+      for (var i = 0u; i < CHUNKS; i++) {
+        m += kPartial[p0 + i * words];
+      }
+      m /= f32(max(seg.nk, 1u));
     }
+    mean[lid] = m;
+  }
+  workgroupBarrier();
+
+  let subtract = params.subtractMean == 1u;
+  var amax = 0.0;
+  for (var i = lid; i < tokens * words; i += THREADS) {
+    let t = i / words;
+    let w = i % words;
+    let x = (load4(row0 + t * st.z, w * 4u, st.w, params.d) - select(vec4<f32>(0.0), mean[w], subtract)) * params.scale;
+    let a = abs(x);
+    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
   }
   reduce[lid] = amax;
   workgroupBarrier();
@@ -88,32 +100,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (lid == 0u) {
     scales[params.scaleOffset + bh * params.blocksTotal + blockBase + wg.x] = s;
   }
-  workgroupBarrier();
 
-  if (live) {
-    let out0 = (bh * params.nTotal + first + n) * (params.dp / 4u);
-    for (var c = c0; c < c0 + slice; c += 4u) {
-      var v = vec4<i32>(0);
-      for (var j = 0u; j < 4u; j++) {
-        if (c + j < params.d) {
-          let m = select(0.0, kMean[meanRow + c + j], params.subtractMean == 1u);
-          v[j] = round_half_away((load_element(row + (c + j) * st.w) - m) * params.scale / s);
-        }
-      }
-      packed[out0 + c / 4u] = pack4xI8(v);
-    }
+  let out0 = (bh * params.nTotal + first + wg.x * BLOCK) * words;
+  for (var i = lid; i < tokens * words; i += THREADS) {
+    let t = i / words;
+    let w = i % words;
+    let x = (load4(row0 + t * st.z, w * 4u, st.w, params.d) - select(vec4<f32>(0.0), mean[w], subtract)) * params.scale;
+    packed[out0 + i] = pack4xI8(round_half_away(x / s));
   }
 
   if (params.rowBias == 1u) {
-    // The perToken partial dot products of a token meet here; q·mean(K) in natural-log units: x carries log2(e).
-    reduce[lid] = qDotMean;
-    workgroupBarrier();
-    if (live && lid % perToken == 0u) {
+    // q·mean(K) per token, in natural-log units (x carries log2(e)); one thread per token, only when the LSE is asked.
+    for (var t = lid; t < tokens; t += THREADS) {
       var total = 0.0;
-      for (var j = 0u; j < perToken; j++) {
-        total += reduce[lid + j];
+      for (var w = 0u; w < words; w++) {
+        total += dot(load4(row0 + t * st.z, w * 4u, st.w, params.d) * params.scale, mean[w]);
       }
-      bias[bh * params.nTotal + first + n] = total / LOG2E;
+      bias[bh * params.nTotal + first + wg.x * BLOCK + t] = total / LOG2E;
     }
   }
 }

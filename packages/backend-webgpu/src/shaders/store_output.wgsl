@@ -1,63 +1,59 @@
-// The attention kernels' f32 result [b, head, token, DP] to the caller's output: element type OUT_DTYPE
-// (0 f32, 1 f16, 2 bf16, both 16-bit types rounded to nearest even), layout HND or NHD (NHD = 1), contiguous.
-// One thread per output word: one element for f32, two for the 16-bit types.
+// The attention kernels' f32 result [b, head, token, DP] to the output tensor: element type OUT_DTYPE (0 f32, 1 f16,
+// 2 bf16, the 16-bit types rounded to nearest even), at the output's own element offset and (b, h, n, d) strides, so
+// a caller's strided `out` is written in place. Threads walk the result in order (reads coalesce).
+// PAIRS: one thread per two channels sharing a u32 word (16-bit output, d stride 1, even row starts): a plain store.
+// Otherwise one thread per element: f32 a plain store; a lone 16-bit half is merged into its word with atomicAnd +
+// atomicOr, which leave the other half (another element, or memory that is not ours) as it is.
 
 override OUT_DTYPE: u32 = 0u;
-override NHD: bool = false;
+override PAIRS: bool = false;
 
 struct Params {
   heads: u32,
   tokens: u32,
   d: u32,
   dp: u32,
-  elements: u32,
+  threads: u32,
   rowPitch: u32,
+  base: u32,
+  _pad: u32,
+  strides: vec4<u32>, // b, h, n, d in output elements
 }
 
 @group(0) @binding(0) var<storage, read> result: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<atomic<u32>>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-// Value of output element e (in the output layout's order).
-fn element(e: u32) -> f32 {
-  let c = e % params.d;
-  var h: u32;
-  var n: u32;
-  var b: u32;
-  if (NHD) {
-    h = (e / params.d) % params.heads;
-    n = (e / (params.d * params.heads)) % params.tokens;
-    b = e / (params.d * params.heads * params.tokens);
-  } else {
-    n = (e / params.d) % params.tokens;
-    h = (e / (params.d * params.tokens)) % params.heads;
-    b = e / (params.d * params.tokens * params.heads);
+fn bits16(x: f32) -> u32 {
+  if (OUT_DTYPE == 1u) {
+    return pack2x16float(vec2<f32>(x, 0.0));
   }
-  return result[((b * params.heads + h) * params.tokens + n) * params.dp + c];
-}
-
-fn bf16_bits(x: f32) -> u32 {
   let bits = bitcast<u32>(x);
   return ((bits + 0x7fffu + ((bits >> 16u) & 1u)) >> 16u) & 0xffffu;
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let w = gid.y * params.rowPitch + gid.x;
-  let perWord = select(2u, 1u, OUT_DTYPE == 0u);
-  let e = w * perWord;
-  if (e >= params.elements) {
+  let t = gid.y * params.rowPitch + gid.x;
+  if (t >= params.threads) {
     return;
   }
+  let perRow = select(params.d, params.d / 2u, PAIRS);
+  let row = t / perRow;
+  let c = (t % perRow) * select(1u, 2u, PAIRS);
+  let n = row % params.tokens;
+  let h = (row / params.tokens) % params.heads;
+  let b = row / (params.tokens * params.heads);
+  let src = row * params.dp + c;
+  let s = params.strides;
+  let at = params.base + b * s.x + h * s.y + n * s.z + c * s.w;
   if (OUT_DTYPE == 0u) {
-    dst[w] = bitcast<u32>(element(e));
-    return;
-  }
-  let a = element(e);
-  let b = select(0.0, element(e + 1u), e + 1u < params.elements);
-  if (OUT_DTYPE == 1u) {
-    dst[w] = pack2x16float(vec2<f32>(a, b));
+    atomicStore(&dst[at], bitcast<u32>(result[src]));
+  } else if (PAIRS) {
+    atomicStore(&dst[at / 2u], bits16(result[src]) | (bits16(result[src + 1u]) << 16u));
   } else {
-    dst[w] = bf16_bits(a) | (bf16_bits(b) << 16u);
+    let shift = (at & 1u) * 16u;
+    atomicAnd(&dst[at / 2u], ~(0xffffu << shift));
+    atomicOr(&dst[at / 2u], bits16(result[src]) << shift);
   }
 }

@@ -62,14 +62,15 @@ fn row_sum(row: u32) -> f32 {
 // Masks s (keys beyond the segment, and causally hidden keys) and shares each row's partial maximum.
 // Key j (segment-local) is visible to row i iff j < nk and, causal, j ≤ i + nk − nq (bottom-right).
 fn mask_and_share_max(ty: u32, tx: u32, rowBase: u32, key0: u32, nq: u32, nk: u32) {
+  let cut = tile_cut(rowBase, key0, nq, nk);
   for (var r = 0u; r < RQ; r++) { // unroll
     let i = i32(rowBase + ty * RQ + r);
     var mx = NEG;
     for (var c = 0u; c < CK; c++) { // unroll
       let j = key0 + tx + 16u * c;
-      var visible = j < nk;
+      var visible = !cut || j < nk;
       if (CAUSAL) {
-        visible = visible && i32(j) <= i + i32(nk) - i32(nq);
+        visible = visible && (!cut || i32(j) <= i + i32(nk) - i32(nq));
       }
       s[r][c] = select(NEG, s[r][c], visible);
       mx = max(mx, s[r][c]);

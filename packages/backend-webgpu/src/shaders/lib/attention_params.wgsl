@@ -18,8 +18,9 @@ struct Params {
   kScaleOffset: u32,
   returnLse: u32,
   logitScale: f32,  // exact kernel: smScale·log2(e)
-  pad0: u32,
-  pad1: u32,
+  d: u32,           // head dim (INT8 kernel, storing the output itself)
+  outBase: u32,     // the output's element offset (INT8 kernel, storing the output itself)
+  outStrides: vec4<u32>, // the output's (b, h, n, d) element strides (likewise)
 }
 
 // Tiles of keys the workgroup must visit: all of the segment's, or up to the last one its last row may see.
@@ -32,3 +33,12 @@ fn key_tiles(rowBase: u32, nq: u32, nk: u32) -> u32 {
   return (keys + BK - 1u) / BK;
 }
 
+// Whether the key tile from key0 hides any key from any row of the query tile from rowBase: past the segment's
+// keys, or (causal) right of the diagonal. Tiles wholly inside skip the per-element mask.
+fn tile_cut(rowBase: u32, key0: u32, nq: u32, nk: u32) -> bool {
+  var cut = key0 + BK > nk;
+  if (CAUSAL) {
+    cut = cut || i32(key0 + BK - 1u) > i32(rowBase) + i32(nk) - i32(nq);
+  }
+  return cut;
+}

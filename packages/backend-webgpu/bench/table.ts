@@ -1,0 +1,188 @@
+// The README's WebGPU table, for Deno as one bundled file (no node_modules): SageAttention through the public
+// `attention()` with device-resident webgpu tensors and one reused `out`, and this backend's exact f16 kernel on the
+// same tensors and `out` (the public API has no exact kernel, so it is called on the loaded backend with the same
+// resolved problem).
+// Per call: the median over `--batches` batches of K calls queued back to back, each batch waited for once, divided
+// by K; K is chosen so a batch lasts about `--batch-ms`. Deno's wait for the GPU (onSubmittedWorkDone, mapAsync)
+// returns on a poll tick, about 10 ms apart on lavapipe, so one call waited for on its own reads that floor, not the
+// call; the table shows that latency too ("one call, waited"), as the median of `--iters` such calls.
+//   deno bundle --sloppy-imports --platform=deno -o bench-out/table.js bench/table.ts
+//   deno run -A table.js [--sizes 1024,4096,16384] [--causal-sizes 4096] [--h 32] [--d 128] [--iters 10]
+//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact]
+// TOPS = 4·B·H·N²·D / t (÷2 causal). B = 1, f16 inputs and output, HND. After SageAttention's timing its `out` is
+// checked on 16 sampled rows against float64 exact attention of the same f16 inputs (last column).
+import {
+  accuracy,
+  attention,
+  dispose,
+  download,
+  encode16,
+  getBackend,
+  hostTensor,
+  makeQKV,
+  registerBackend,
+  resolveProblem,
+  synchronize,
+  upload,
+  type AttentionOptions,
+  type DeviceTensor,
+  type HostTensor,
+} from "@sageattn/core";
+import { Effect } from "effect";
+import { provider } from "../src/index.ts";
+
+const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+const str = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const list = (name: string, dflt: string) => str(name, dflt).split(",").filter((x) => x !== "").map(Number);
+const sizes = list("sizes", "1024,4096,16384");
+const causalSizes = list("causal-sizes", args.includes("--sizes") ? "" : "4096");
+const H = Number(str("h", "32")), D = Number(str("d", "128")), iters = Number(str("iters", "10"));
+const batches = Number(str("batches", "5")), batchMs = Number(str("batch-ms", "300"));
+const warmupMs = Number(str("warmup-ms", "2000"));
+const withExact = !args.includes("--no-exact");
+
+registerBackend(provider);
+const backend = await getBackend("webgpu");
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+interface Timing {
+  /** Milliseconds per call, back to back. */
+  perCall: number;
+  /** Calls per batch. */
+  k: number;
+  /** Milliseconds of one call waited for on its own (the runtime's wait included). */
+  waited: number;
+}
+
+async function batch(call: () => Promise<unknown>, k: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < k; i++) await call();
+  await synchronize("webgpu");
+  return performance.now() - t0;
+}
+
+/** See the header: warm-up (two batches and `warmupMs`), then `batches` batches of K calls, then single calls. */
+async function time(call: () => Promise<unknown>): Promise<Timing> {
+  const w0 = performance.now();
+  let calls = 0;
+  let spent = 0;
+  for (let i = 0; i < 2 || performance.now() - w0 < warmupMs; i++) {
+    spent += await batch(call, 4);
+    calls += 4;
+  }
+  const k = Math.max(4, Math.min(5000, Math.ceil(batchMs / (spent / calls))));
+  const perBatch: number[] = [];
+  for (let i = 0; i < batches; i++) perBatch.push((await batch(call, k)) / k);
+  const single: number[] = [];
+  for (let i = 0; i < iters; i++) single.push(await batch(call, 1));
+  return { perCall: median(perBatch), k, waited: median(single) };
+}
+
+interface Row {
+  n: number;
+  causal: boolean;
+  sage: Timing;
+  exact?: Timing;
+  /** SageAttention's `out` against float64 exact attention on sampled rows. */
+  check: { rows: number; cosine: number; relL1: number };
+}
+
+const ROWS_CHECKED = 16;
+
+/** f16 bits to a number. */
+function half(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? Number.NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/**
+ * Float64 exact attention of sampled query rows (heads and positions spread out, the last row included) from the
+ * f16 inputs the kernels saw, against those rows of the f16 output; all tensors [1, H, n, D] contiguous.
+ */
+function checkRows(q: Uint16Array, k: Uint16Array, v: Uint16Array, got: Uint16Array, n: number, causal: boolean) {
+  const want: number[] = [];
+  const have: number[] = [];
+  for (let r = 0; r < ROWS_CHECKED; r++) {
+    const flat = Math.round((r * (H * n - 1)) / (ROWS_CHECKED - 1));
+    const h = Math.floor(flat / n), i = flat % n;
+    const last = causal ? i : n - 1;
+    const qi = Array.from({ length: D }, (_, c) => half(q[(h * n + i) * D + c]));
+    const s = new Float64Array(last + 1);
+    let max = -Infinity;
+    for (let j = 0; j <= last; j++) {
+      let dot = 0;
+      for (let c = 0; c < D; c++) dot += qi[c] * half(k[(h * n + j) * D + c]);
+      s[j] = dot / Math.sqrt(D);
+      max = Math.max(max, s[j]);
+    }
+    const o = new Float64Array(D);
+    let sum = 0;
+    for (let j = 0; j <= last; j++) {
+      const w = Math.exp(s[j] - max);
+      sum += w;
+      for (let c = 0; c < D; c++) o[c] += w * half(v[(h * n + j) * D + c]);
+    }
+    for (let c = 0; c < D; c++) {
+      want.push(o[c] / sum);
+      have.push(half(got[(h * n + i) * D + c]));
+    }
+  }
+  const a = accuracy(have, want);
+  return { rows: ROWS_CHECKED, cosine: a.cosine, relL1: a.relL1 };
+}
+
+async function measure(n: number, causal: boolean): Promise<Row> {
+  const shape = [1, H, n, D] as const;
+  const { q, k, v } = makeQKV({ B: 1, Hq: H, Hkv: H, Nq: n, Nk: n, D }, "gaussian", 7);
+  const host = (x: Float32Array) => hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
+  const [qh, kh, vh] = [host(q), host(k), host(v)];
+  const [qd, kd, vd, out] = await Promise.all([qh, kh, vh, host(new Float32Array(H * n * D))].map((t) => upload(t, "webgpu")));
+  const options: AttentionOptions = { backend: "webgpu", causal, out };
+  try {
+    const sage = await time(() => attention(qd, kd, vd, options));
+    const bits = (t: HostTensor) => t.data as Uint16Array;
+    const check = checkRows(bits(qh), bits(kh), bits(vh), bits((await download(out)) as HostTensor), n, causal);
+    let exact: Timing | undefined;
+    if (withExact && backend.exactAttention) {
+      const p = Effect.runSync(resolveProblem(qd, kd, vd, options));
+      const run = backend.exactAttention;
+      exact = await time(() => Effect.runPromise(run(p, qd, kd, vd)));
+    }
+    return { n, causal, sage, exact, check };
+  } finally {
+    for (const t of [qd, kd, vd, out] as DeviceTensor[]) t.dispose();
+  }
+}
+
+const rows: Row[] = [];
+for (const n of sizes) rows.push(await measure(n, false));
+for (const n of causalSizes) rows.push(await measure(n, true));
+
+const tops = (r: Row, ms: number) => (4 * H * r.n * r.n * D) / (r.causal ? 2 : 1) / (ms / 1e3) / 1e12;
+const cell = (r: Row, ms: number | undefined) => (ms === undefined ? "—" : `${ms.toFixed(3)} ms, ${tops(r, ms).toFixed(1)} TOPS`);
+const runtime = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno ?? "?";
+console.log(`device: ${backend.device}; deno ${runtime}; details ${JSON.stringify(backend.details)}`);
+console.log(`B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} batches of K back-to-back calls\n`);
+console.log("| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | one call, waited: sage / exact | K | sage vs float64 |");
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows)
+  console.log(
+    `| ${r.n} | ${r.causal ? "yes" : "no"} | ${cell(r, r.sage.perCall)} | ${cell(r, r.exact?.perCall)} | ` +
+      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.waited.toFixed(2)} / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
+      `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${r.check.relL1.toExponential(1)} (${r.check.rows} rows) |`,
+  );
+const plain = new Map(rows.filter((r) => !r.causal).map((r) => [r.n, r]));
+for (const r of rows.filter((r) => r.causal)) {
+  const base = plain.get(r.n);
+  if (base) console.log(`\ncausal N=${r.n}: ${(tops(r, r.sage.perCall) / tops(base, base.sage.perCall)).toFixed(2)}× the non-causal TOPS`);
+}
+await dispose();
