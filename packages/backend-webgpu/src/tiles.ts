@@ -12,7 +12,7 @@ export interface Tile {
 
 type Shape = Omit<Tile, "rq">;
 
-// Preferred first. INT8 kernel: the key tile is the 64-key K block of DESIGN §2 step 5 (f16 P·V then sums exactly
+// Preferred first. INT8 kernel: the key tile is the 64-key K block (DESIGN §2 step 2, summed per block in step 5) (f16 P·V then sums exactly
 // one block, as the sage oracle does), with fewer query rows where workgroup memory is short; smaller key tiles
 // only where even 16 rows do not fit (large D on 32 KiB adapters). NVIDIA H200 / Deno / Vulkan (48 KiB), N=4096
 // D=128 end-to-end, 4 rows per invocation: 64×64 7.71 ms, 64×32 9.11 ms, 32×64 9.92 ms. Exact kernel: BQ 64 × BK 32

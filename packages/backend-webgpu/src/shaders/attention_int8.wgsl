@@ -1,4 +1,4 @@
-// SageAttention's main kernel (DESIGN §2 steps 3–6): S = (Qi·Kiᵀ) with dot4I8Packed, exact in i32, times sQ·sK
+// SageAttention's main kernel (DESIGN §2 steps 3–7): S = (Qi·Kiᵀ) with dot4I8Packed, exact in i32, times sQ·sK
 // (base-2 logits: smScale·log2(e) is folded into sQ); online softmax in exp2 over key tiles; P·V in f16 within a
 // tile then f32 (pv_f16; pv_f16emu rounds alike without shader-f16), or in f32 (pv_f32); O = acc / l; LSE with
 // the smoothing term restored.

@@ -1,4 +1,4 @@
-// Per-block INT8 quantization (DESIGN §2 step 2) of one block of BLOCK tokens of one head of one segment:
+// Per-block INT8 quantization (DESIGN §2 step 2; with the LSE also step 6's row term) of one block of BLOCK tokens of one head of one segment:
 //   x = (value − mean) · scale,  s = max|x| / 127 (1 when the max is 0),  q = round half away from zero (x / s),
 // packed four int8 per u32 into [b, head, token, DP/4] (channels D..DP-1 are 0), s into `scales`.
 // Q: BLOCK 128, scale = smScale·log2(e), nothing subtracted; it also writes the LSE row term smScale·(q·mean(K))
