@@ -125,7 +125,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     return {
       device,
       description: `${d.name} (caller's device${d.fallback ? ", fallback CPU adapter" : ""})`,
-      details: { adapter: d.name, fallback: String(d.fallback), shaderF16: String(shaderF16), source: "caller's GPUDevice" },
+      details: { adapter: d.name, fallback: String(d.fallback), software: String(d.fallback), shaderF16: String(shaderF16), source: "caller's GPUDevice" },
       shaderF16,
       external: true,
     };
@@ -174,6 +174,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
       adapter: d.name,
       source,
       fallback: String(d.fallback),
+      software: String(d.fallback), // core ranks a software device below cpu-simd
       shaderF16: String(shaderF16),
       adapterHasF16: String(adapter.features.has("shader-f16")),
       maxStorageBufferBindingSize: String(device.limits.maxStorageBufferBindingSize),

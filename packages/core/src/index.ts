@@ -20,5 +20,6 @@ export {
   providersByPriority,
   KNOWN_BACKEND_PACKAGES,
   type Rejection,
+  type BackendStatusRow,
 } from "./registry.js";
 export * from "./api.js";
