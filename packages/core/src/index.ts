@@ -12,6 +12,7 @@ export * from "./backend.js";
 export { jsBackend, jsProvider } from "./js-backend.js";
 export {
   registerBackend,
+  useBackends,
   discoverBackends,
   loadBackend,
   backendStatus,

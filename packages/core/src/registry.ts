@@ -35,6 +35,16 @@ export function registerBackend(provider: BackendProvider): void {
   if (stale >= 0) discoveryMisses.splice(stale, 1);
 }
 
+/**
+ * Registers these providers and turns package discovery off: for entries that import their backends statically
+ * (the `sageattn` package), where importing other backend packages by name could only fail.
+ */
+export function useBackends(list: readonly BackendProvider[]): void {
+  for (const p of list) registerBackend(p);
+  discovery = Promise.resolve();
+  discovered = true;
+}
+
 function packageBackendName(pkg: string): string {
   return pkg.replace("@sageattn/backend-", "");
 }
