@@ -1,0 +1,7 @@
+// The sageattn package: backends imported statically, chosen by the runtime's export condition.
+import * as api from "sageattn";
+import { readmeExample } from "./readme-example.mjs";
+
+console.log(`RESULT ${JSON.stringify(await readmeExample(api))}`);
+// Only while Deno's workers still keep the process alive (DENO_NEEDS_DISPOSE in the packaging tests).
+if (globalThis.process?.env?.SAGEATTN_TEST_DISPOSE === "1") await api.dispose();
