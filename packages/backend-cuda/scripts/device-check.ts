@@ -6,7 +6,9 @@
  *   2. device-resident calls: upload/download, adoption of a raw pointer, device-in → device-out;
  *   3. per-call overhead of a small device-resident call (B1 H1 N128 D64): host enqueue time and throughput;
  *   4. 10 000 such calls with the outputs disposed: device memory before/after and live allocations;
- *   5. an impossible allocation → DeviceError OutOfMemory, and a normal call right after it.
+ *   5. the public attention() with a reused device `out`: bits equal to a call without it, host cost per call, and
+ *      10 000 calls with live allocations and device memory unchanged;
+ *   6. an impossible allocation → DeviceError OutOfMemory, and a normal call right after it.
  * It prints one JSON line per check and a final `SUMMARY` line.
  */
 import {
@@ -21,6 +23,7 @@ import {
   resolveProblem,
   runtimeName,
   sageReference,
+  synchronize,
   toCanonicalF32,
   type DType,
 } from "@sageattn/core";
@@ -112,7 +115,12 @@ for (const e of errorCases(backend.capabilities)) {
   const again = await attention(dq, dk, dv, { backend: "cuda", causal: true });
   const b = accuracy(toCanonicalF32(await Effect.runPromise(backend.download(again.output as never))), toCanonicalF32(host.output as never));
   report({ check: "device-resident", ok: dev.output.kind === "device" && a.maxAbs === 0 && b.maxAbs === 0, maxAbsVsHost: a.maxAbs, afterAdoptedDispose: b.maxAbs });
-  for (const t of [dq, dk, dv, dev.output, again.output]) (t as { dispose(): void }).dispose();
+  // A caller's device out, written in place: the same bits as the output the call allocates itself.
+  const outT = await Effect.runPromise(backend.upload(hostTensor(new Float32Array(2 * 4 * 300 * 64), [2, 4, 300, 64])));
+  const into = await attention(dq, dk, dv, { backend: "cuda", causal: true, out: outT });
+  const o = accuracy(toCanonicalF32(await Effect.runPromise(backend.download(outT))), toCanonicalF32(back));
+  report({ check: "device-out", ok: into.output === outT && o.maxAbs === 0, sameObject: into.output === outT, maxAbsVsOwnOutput: o.maxAbs });
+  for (const t of [dq, dk, dv, dev.output, again.output, outT]) (t as { dispose(): void }).dispose();
 }
 
 // 3 and 4. per-call overhead and memory flatness (B1 H1 N128 D64, f16, device-resident)
@@ -163,10 +171,34 @@ for (const e of errorCases(backend.capabilities)) {
     publicApiHostUsPerCall: +((apiMs / apiCalls) * 1000).toFixed(2),
   });
   report({ check: "memory-flat", ok: Math.abs(mem1.free - mem0.free) <= 2 ** 20 && live1 === live0, calls, freeBefore: mem0.free, freeAfter: mem1.free, liveBefore: live0, liveAfter: live1 });
-  for (const t of [dq, dk, dv]) t.dispose();
+
+  // 5. What a user's steady-state loop costs: the public API with a reused out, nothing allocated per call.
+  const outT = await Effect.runPromise(backend.upload(f16(new Float32Array(128 * 64))));
+  const opts = { backend: "cuda", out: outT } as const;
+  for (let i = 0; i < 200; i++) await attention(dq, dk, dv, opts);
+  await synchronize("cuda");
+  let outMs = Infinity;
+  for (let rep = 0; rep < 10; rep++) {
+    const a = performance.now();
+    for (let i = 0; i < burst; i++) await attention(dq, dk, dv, opts);
+    outMs = Math.min(outMs, performance.now() - a);
+    await synchronize("cuda");
+  }
+  const outUs = (outMs / burst) * 1000;
+  const mem2 = await Effect.runPromise(backend.memoryInfo);
+  const live2 = backend.liveAllocations();
+  const u0 = performance.now();
+  for (let i = 0; i < calls; i++) await attention(dq, dk, dv, opts);
+  await synchronize("cuda");
+  const u1 = performance.now();
+  const mem3 = await Effect.runPromise(backend.memoryInfo);
+  const live3 = backend.liveAllocations();
+  report({ check: "public-api-out", ok: outUs < 15, hostUsPerCall: +outUs.toFixed(2), gpuBoundUsPerCall: +(((u1 - u0) / calls) * 1000).toFixed(2) });
+  report({ check: "public-api-out-memory-flat", ok: mem3.free === mem2.free && live3 === live2, calls, freeBefore: mem2.free, freeAfter: mem3.free, liveBefore: live2, liveAfter: live3 });
+  for (const t of [dq, dk, dv, outT]) t.dispose();
 }
 
-// 5. out of memory
+// 6. out of memory
 {
   const lib = await Effect.runPromise(openLibrary);
   const mem = new DeviceMemory(lib.native, 0n);

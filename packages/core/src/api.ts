@@ -19,14 +19,20 @@ export interface AttentionResult<T extends Tensor = Tensor> {
 }
 
 /** SageAttention as an Effect: validates, selects a backend, runs it. */
+// Chained with flatMap rather than Effect.gen: a generator costs a few µs per call, as much as a small GPU call.
 export function attentionEffect<T extends Tensor>(q: T, k: T, v: T, options: AttentionOptions = {}): Effect.Effect<AttentionResult<T>, SageAttnError> {
-  return Effect.gen(function* () {
-    const p = yield* resolveProblem(q, k, v, options);
-    const { backend, rejected } = yield* selectBackend(p, options.backend, [q, k, v]);
-    const out = yield* backend.attention(p, q, k, v);
-    const output = p.out ? yield* deliver(p.out, out.output, backend.name) : out.output;
-    return { output: output as T, lse: out.lse, backend: backend.name, rejected };
-  });
+  return Effect.flatMap(resolveProblem(q, k, v, options), (p) =>
+    Effect.flatMap(selectBackend(p, options.backend, [q, k, v]), ({ backend, rejected }) =>
+      Effect.flatMap(backend.attention(p, q, k, v), (out) =>
+        Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({
+          output: output as T,
+          lse: out.lse,
+          backend: backend.name,
+          rejected,
+        })),
+      ),
+    ),
+  );
 }
 
 /** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */

@@ -168,6 +168,22 @@ function warnJsFallback(rejected: readonly Rejection[]): void {
 }
 
 /**
+ * A steady-state call's backend without the generator below (most of a small device call's host cost in core): the
+ * backend named by the call or by its device inputs, already loaded, supporting the call. Anything else: undefined.
+ */
+function loadedFor(p: Problem, requested: string | undefined, tensors: readonly Tensor[]): AttentionBackend | undefined {
+  let name = requested;
+  for (const t of tensors) {
+    if (t.kind !== "device") return undefined;
+    if (name !== undefined && name !== t.backend) return undefined;
+    name = t.backend;
+  }
+  const done = name === undefined ? undefined : settled.get(name);
+  if (!done || !Exit.isSuccess(done) || unsupportedBy(done.value.capabilities, p)) return undefined;
+  return done.value;
+}
+
+/**
  * Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. A
  * backend on a software device is tried again at SOFTWARE_PRIORITY, after cpu-simd and before js.
  */
@@ -176,6 +192,8 @@ export function selectBackend(
   requested: string | undefined,
   tensors: readonly Tensor[],
 ): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
+  const steady = loadedFor(p, requested, tensors);
+  if (steady) return Effect.succeed({ backend: steady, rejected: [] });
   return Effect.gen(function* () {
     const forced = yield* forcedBackend(requested, tensors);
     yield* discoverBackends();

@@ -9,9 +9,9 @@ const cpuGrid: BenchCase[] = [512, 1024, 2048].map((N) => ({ B: 1, H: 8, N, D: 6
 /** DESIGN §5's CPU shapes plus one long sequence (B=1 H=1) that must run. */
 const cpuLargeGrid: BenchCase[] = [...cpuGrid, { B: 1, H: 1, N: 32768, D: 64, causal: false, dtype: "f32" }];
 
-/** issue 4's CUDA grid: B=4 H=32 fp16, D 64/128, N 1K–16K, causal off/on (side by side: they share inputs). */
+/** The CUDA grid: B=4 H=32 fp16, D 64/128, N 1K–32K, causal off/on (side by side: they share inputs). */
 const cudaGrid: BenchCase[] = [64, 128].flatMap((D) =>
-  [1024, 2048, 4096, 8192, 16384].flatMap((N) => [false, true].map((causal) => ({ B: 4, H: 32, N, D, causal, dtype: "f16" as const }))),
+  [1024, 2048, 4096, 8192, 16384, 32768].flatMap((N) => [false, true].map((causal) => ({ B: 4, H: 32, N, D, causal, dtype: "f16" as const }))),
 );
 
 /** The WebGPU shape the peer numbers were taken at. */

@@ -15,7 +15,7 @@ Options:
                         MultiHeadAttention and tfjs-wasm on CPU grids; torch SDPA (python3) on the cuda grid
   --grid NAME           cpu:       B=1 H=8 D=64 f32, N 512, 1024, 2048 (the default for CPU backends)
                         cpu-large: cpu plus B=1 H=1 N=32768
-                        gpu:       cuda: B=4 H=32 fp16, D 64/128, causal off/on, N 1K-16K; webgpu: B=1 H=32 D=128 N=4096
+                        gpu:       cuda: B=4 H=32 fp16, D 64/128, causal off/on, N 1K-32K; webgpu: B=1 H=32 D=128 N=4096
                                    (the default for GPU backends)
                         quick:     B=1 H=2 D=64 f32, N 64 and 128 (seconds, any backend)
   --sizes N[,N…]        keep only the grid's cases with these sequence lengths
@@ -25,7 +25,7 @@ Options:
   --chart PATH          write an SVG chart of throughput per N for every backend and peer
   -h, --help            show this help
 
-Progress is shown on stderr when it is a terminal.
+Progress is shown on stderr when it is a terminal; otherwise each finished case is one JSON line there.
 Exit status: 0 done; 1 a run of ours failed or its output was far from exact attention; 2 bad command line.
 Example:
   sageattn bench --peers --chart bench.svg`;

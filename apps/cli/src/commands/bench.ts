@@ -131,6 +131,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
           peerResults.push(await benchPeer(loader, pool, inputs, exactSlice, (what) => progress.detail(what)));
         }
         results.push({ case: c, grid: g.grid.name, backends, peers: peerResults });
+        // Without a terminal, each finished case is one JSON line on stderr: a run cut short keeps what it measured.
+        if (!process.stderr.isTTY && !args.json) process.stderr.write(JSON.stringify(results.at(-1)) + "\n");
       }
       if (args.peers && g.grid.peers === "none") notes.push(`grid ${g.grid.name}: no peer is wired for it yet (onnxruntime-web's WebGPU MultiHeadAttention would be the one)`);
     }

@@ -14,8 +14,8 @@ import { attentionOps } from "../format.js";
 import { caseKey } from "../grid.js";
 import type { BenchCase, PeerResult } from "../types.js";
 
-/** apps/cli/peers/torch_sdpa.py, found from this file in src/ or dist/. */
-export const TORCH_SCRIPT = fileURLToPath(new URL("../../../peers/torch_sdpa.py", import.meta.url));
+/** apps/cli/peers/torch_sdpa.py, found from this file in src/ or dist/; SAGEATTN_TORCH_SCRIPT names it for a bundled CLI. */
+export const TORCH_SCRIPT = process.env.SAGEATTN_TORCH_SCRIPT ?? fileURLToPath(new URL("../../../peers/torch_sdpa.py", import.meta.url));
 
 /** Display names of the script's non-torch rows. */
 const PEER_NAMES: Record<string, string> = {
