@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { packedFiles, PUBLISHED } from "./packages.js";
 
 // What a user does not need: sources, tests, fixtures, benches, source maps. CUDA sources stay (built where nvcc is).
-const NOT_FOR_USERS = [/(^|\/)(src|test|tests|fixtures|bench|assembly)\//, /\.test\.[jt]s$/, /\.map$/, /(?<!\.d)\.ts$/, /\.tsbuildinfo$/, /\.npy$|\.safetensors$/];
+const NOT_FOR_USERS = [/^(src|test|tests|bench|assembly)\//, /(^|\/)(fixtures|__tests__)\//, /\.test\.[jt]s$/, /\.map$/, /(?<!\.d)\.ts$/, /\.tsbuildinfo$/, /\.npy$|\.safetensors$/];
 
 describe("npm pack --dry-run", () => {
   for (const [name, folder] of Object.entries(PUBLISHED)) {
