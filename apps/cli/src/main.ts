@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { dispose } from "@sageattn/core";
 import { describeError, EXIT_FAILURE, EXIT_USAGE } from "./cli-util.js";
 import { benchCommand } from "./commands/bench.js";
@@ -9,6 +10,7 @@ import { runCommand } from "./commands/run.js";
 const HELP = `sageattn — SageAttention (INT8 Q·Kᵀ with K smoothing, FP16 P·V) on CUDA, WebGPU or WebAssembly SIMD
 
 usage: sageattn <command> [options]
+       sageattn --version
 
   info     the runtime, the backends found, and why any was rejected
   demo     a realistic attention workload on the best backend: time, TOPS, accuracy
@@ -29,6 +31,11 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(HELP);
     return name ? 0 : EXIT_USAGE;
+  }
+  if (name === "--version" || name === "-v") {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    console.log(pkg.version);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

@@ -1,5 +1,6 @@
 // Compiles assembly/ into the plain SIMD128 and the relaxed-SIMD module and inlines both, as base64, into
-// src/generated/wasm.ts (git-ignored, rebuilt by `npm run build`). Each module imports a shared memory; the
+// src/generated/wasm.ts (git-ignored, rebuilt by `npm run build`); the same four modules are written to wasm/ as
+// files, for runtimes that refuse runtime compilation and import `.wasm` files as compiled modules (workerd). Each module imports a shared memory; the
 // unshared twin (for runtimes without SharedArrayBuffer) is the same bytes with the memory import's shared flag
 // cleared, made here so that the runtime never edits bytes.
 import asc from "assemblyscript/asc";
@@ -73,4 +74,7 @@ export const RELAXED_UNSHARED = "${b64(unshared(relaxed))}";
 export const MAX_PAGES = ${MAX_PAGES};
 `;
 await writeFile(new URL("../src/generated/wasm.ts", import.meta.url), ts);
+await mkdir(new URL("../wasm", import.meta.url), { recursive: true });
+const files = { "simd128-shared": plain, "simd128-unshared": unshared(plain), "relaxed-simd-shared": relaxed, "relaxed-simd-unshared": unshared(relaxed) };
+for (const [name, bytes] of Object.entries(files)) await writeFile(new URL(`../wasm/${name}.wasm`, import.meta.url), bytes);
 console.log(`wasm: plain ${plain.length} B, relaxed ${relaxed.length} B`);

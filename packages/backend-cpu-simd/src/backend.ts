@@ -3,7 +3,7 @@ import {
   type AttentionBackend, type AttentionOutput, type HostTensor, type Problem, type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { COUNTER_AT, Engine, chooseBuild, type Build } from "./engine.js";
+import { COUNTER_AT, Engine, chooseBuild, choosePrecompiled, type Build, type PrecompiledModule } from "./engine.js";
 import { probeFeatures } from "./features.js";
 import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
 import { poisonNonFinite } from "./poison.js";
@@ -24,6 +24,8 @@ export interface CpuSimdOptions {
   readonly threads?: number;
   /** Force a build (tests compare them); default: relaxed SIMD where it validates, else SIMD128. */
   readonly build?: Build;
+  /** Modules compiled ahead (the package's wasm/*.wasm files), for runtimes that refuse to compile at run time. */
+  readonly modules?: readonly PrecompiledModule[];
 }
 
 /** The backend with two probes for tests and benchmarks. */
@@ -82,17 +84,25 @@ export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimd
     if (!f.simd128) return yield* Effect.fail(unavailable("FeatureMissing", "this runtime's WebAssembly has no SIMD128"));
     const wanted = options.threads ?? Math.min(16, (yield* Effect.promise(nodeThreads)) ?? hardwareThreads());
     if (!Number.isInteger(wanted) || wanted < 1) return yield* Effect.fail(unavailable("FeatureMissing", `threads must be a positive integer, got ${options.threads}`));
-    const shared = wanted > 1 && f.sharedMemory && workersAvailable();
-    let build = chooseBuild(f, shared);
+    let shared = wanted > 1 && f.sharedMemory && workersAvailable();
+    let compiled: PrecompiledModule | undefined;
+    if (options.modules) {
+      compiled = choosePrecompiled(options.modules, f, shared) ?? (shared ? choosePrecompiled(options.modules, f, false) : undefined);
+      if (!compiled) return yield* Effect.fail(unavailable("FeatureMissing", "none of the precompiled modules given suits this runtime"));
+      shared = compiled.shared;
+    }
+    let build = compiled?.build ?? chooseBuild(f, shared);
     if (options.build) {
       if (options.build === "relaxed-simd" && build !== "relaxed-simd")
         return yield* Effect.fail(unavailable("FeatureMissing", "relaxed SIMD was asked for but this runtime does not validate it"));
+      if (compiled && compiled.build !== options.build)
+        return yield* Effect.fail(unavailable("FeatureMissing", `the ${options.build} build was asked for, the precompiled module chosen is ${compiled.build}`));
       build = options.build;
     }
     if (!build) return yield* Effect.fail(unavailable("FeatureMissing", "neither module validates in this runtime"));
     const chosen = build;
     const engine = yield* Effect.tryPromise({
-      try: () => Engine.create(chosen, shared),
+      try: () => Engine.create(chosen, shared, compiled?.module),
       catch: (e) => unavailable("FeatureMissing", `instantiating the ${chosen} module failed: ${String(e)}`, e),
     });
     let pool: WorkerPool | undefined;

@@ -24,6 +24,23 @@ export function moduleBytes(build: Build, shared: boolean): Uint8Array<ArrayBuff
   return decodeBase64(shared ? PLAIN_SHARED : PLAIN_UNSHARED);
 }
 
+/**
+ * A module compiled ahead of time, e.g. `import m from "@sageattn/backend-cpu-simd/wasm/simd128-unshared.wasm"` where
+ * the runtime imports `.wasm` files as modules (workerd) and refuses to compile bytes at run time.
+ */
+export interface PrecompiledModule {
+  readonly build: Build;
+  /** The module imports a shared memory (the `-shared` files); workers need one. */
+  readonly shared: boolean;
+  readonly module: WebAssembly.Module;
+}
+
+/** The best precompiled module for this runtime: matching memory kind, relaxed SIMD where the runtime has it. */
+export function choosePrecompiled(modules: readonly PrecompiledModule[], f: Features, shared: boolean): PrecompiledModule | undefined {
+  const usable = modules.filter((m) => m.shared === shared && (m.build === "simd128" ? f.simd128 : f.relaxedSimd));
+  return usable.find((m) => m.build === "relaxed-simd") ?? usable[0];
+}
+
 /** The best build this runtime validates, or undefined without SIMD128. */
 export function chooseBuild(f: Features, shared: boolean): Build | undefined {
   if (f.relaxedSimd && WebAssembly.validate(moduleBytes("relaxed-simd", shared))) return "relaxed-simd";
@@ -55,10 +72,11 @@ export class Engine {
     readonly kernels: KernelExports,
   ) {}
 
-  static async create(build: Build, shared: boolean): Promise<Engine> {
+  /** Instantiates a build; `compiled` skips runtime compilation (which CSP-restricted runtimes refuse). */
+  static async create(build: Build, shared: boolean, compiled?: WebAssembly.Module): Promise<Engine> {
     const bytes = moduleBytes(build, shared);
     const memory = newMemory(shared);
-    const module = await WebAssembly.compile(bytes);
+    const module = compiled ?? (await WebAssembly.compile(bytes));
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new Engine(build, shared, bytes, memory, module, instance.exports as unknown as KernelExports);
   }

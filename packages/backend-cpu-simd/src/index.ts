@@ -13,7 +13,7 @@ import { makeCpuSimd } from "./backend.js";
 
 export { makeCpuSimd, type CpuSimdBackend, type CpuSimdOptions } from "./backend.js";
 export { probeFeatures, type Features } from "./features.js";
-export type { Build } from "./engine.js";
+export type { Build, PrecompiledModule } from "./engine.js";
 
 /** The cpu-simd provider: priority 100 (below cuda and webgpu, above the js oracle). */
 export const provider: BackendProvider = { name: "cpu-simd", priority: 100, load: makeCpuSimd() };

@@ -23,6 +23,18 @@ const FALLBACK_NAMES = /llvmpipe|lavapipe|swiftshader|microsoft basic render|war
 
 export type AdapterInfoLike = Partial<GPUAdapterInfo> & { backendType?: number; isFallbackAdapter?: boolean };
 
+/** GPU device nodes on Linux (0: Dawn could only find a CPU adapter, after printing Vulkan warnings); undefined elsewhere. */
+async function gpuDeviceNodes(): Promise<number | undefined> {
+  if ((globalThis as { process?: { platform?: string } }).process?.platform !== "linux") return undefined;
+  try {
+    const name = "node:fs";
+    const fs = (await import(/* @vite-ignore */ name)) as typeof import("node:fs");
+    return fs.readdirSync("/dev").filter((f) => /^nvidia\d|^dxg$/.test(f)).length + (fs.existsSync("/dev/dri") ? fs.readdirSync("/dev/dri").filter((f) => f.startsWith("renderD")).length : 0);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where this runtime's WebGPU comes from: navigator.gpu, or the Dawn package for Bun or Node. */
 async function findGpu(): Promise<{ gpu: GPU; source: string } | BackendUnavailable> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -30,6 +42,8 @@ async function findGpu(): Promise<{ gpu: GPU; source: string } | BackendUnavaila
   const g = globalThis as { Bun?: unknown; process?: { versions?: { node?: string } } };
   const pkg = g.Bun ? "bun-webgpu" : g.process?.versions?.node ? "webgpu" : undefined;
   if (!pkg) return unavailable("NoDevice", `${runtimeName()} has no navigator.gpu`);
+  const nodes = await gpuDeviceNodes();
+  if (nodes === 0) return unavailable("NoDevice", `no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg) in ${runtimeName()}: ${pkg} (Dawn) not probed`);
   try {
     const spec = pkg; // a variable, so bundlers leave the optional import alone
     const mod = (await import(/* @vite-ignore */ spec)) as { create?: (o: string[]) => GPU; createGPUInstance?: () => GPU };
@@ -125,7 +139,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     return {
       device,
       description: `${d.name} (caller's device${d.fallback ? ", fallback CPU adapter" : ""})`,
-      details: { adapter: d.name, fallback: String(d.fallback), shaderF16: String(shaderF16), source: "caller's GPUDevice" },
+      details: { adapter: d.name, fallback: String(d.fallback), software: String(d.fallback), shaderF16: String(shaderF16), source: "caller's GPUDevice" },
       shaderF16,
       external: true,
     };
@@ -174,6 +188,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
       adapter: d.name,
       source,
       fallback: String(d.fallback),
+      software: String(d.fallback), // core ranks a software device below cpu-simd
       shaderF16: String(shaderF16),
       adapterHasF16: String(adapter.features.has("shader-f16")),
       maxStorageBufferBindingSize: String(device.limits.maxStorageBufferBindingSize),

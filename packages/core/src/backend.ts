@@ -34,7 +34,10 @@ export interface AttentionBackend {
   readonly capabilities: Capabilities;
   /** One line naming the device the backend runs on (CPU model, GPU adapter, …). */
   readonly device: string;
-  /** Anything else worth showing in `sageattn info` (features, limits, variant). */
+  /**
+   * Anything else worth showing in `sageattn info` (features, limits, variant). `software: "true"` marks a
+   * software (CPU-emulated) device, e.g. a fallback WebGPU adapter: auto-selection then ranks it at SOFTWARE_PRIORITY.
+   */
   readonly details: Readonly<Record<string, string>>;
   readonly upload: (t: HostTensor) => Effect.Effect<DeviceTensor, SageAttnError>;
   readonly download: (t: DeviceTensor) => Effect.Effect<HostTensor, SageAttnError>;
@@ -61,6 +64,12 @@ export interface BackendProvider {
   readonly priority: number;
   readonly load: Effect.Effect<AttentionBackend, BackendUnavailable>;
 }
+
+/** Where a backend on a software device ranks: below cpu-simd (100), above the js oracle (0). */
+export const SOFTWARE_PRIORITY = 50;
+
+/** The backend computes on a software (CPU-emulated) device. */
+export const isSoftware = (b: AttentionBackend): boolean => b.details.software === "true";
 
 /** A layer providing a provider's backend, disposed when the layer's scope closes. */
 export const layerFrom = (provider: BackendProvider): Layer.Layer<AttentionBackendService, BackendUnavailable> =>

@@ -7,7 +7,8 @@ export type UnavailableReason =
   | "NoDevice" // no GPU, no adapter, no driver
   | "FeatureMissing" // the runtime or device lacks something the backend needs
   | "Unsupported" // it cannot serve the options of this call
-  | "Refused"; // it runs, but on something known to compute wrong (e.g. Dawn's null backend)
+  | "Refused" // it runs, but on something known to compute wrong (e.g. Dawn's null backend)
+  | "Software"; // it runs on a software (CPU-emulated) device: ranked below cpu-simd, still selectable by name
 
 /** A backend cannot run here; `cause` keeps what the runtime said. */
 export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{

@@ -13,6 +13,7 @@ export * from "./backend.js";
 export { jsBackend, jsProvider } from "./js-backend.js";
 export {
   registerBackend,
+  useBackends,
   discoverBackends,
   loadBackend,
   backendStatus,
@@ -21,5 +22,6 @@ export {
   providersByPriority,
   KNOWN_BACKEND_PACKAGES,
   type Rejection,
+  type BackendStatusRow,
 } from "./registry.js";
 export * from "./api.js";

@@ -1,5 +1,5 @@
 import { Effect, Exit } from "effect";
-import { unsupportedBy, type AttentionBackend, type BackendName, type BackendProvider } from "./backend.js";
+import { isSoftware, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendProvider } from "./backend.js";
 import { readEnv } from "./env.js";
 import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type SageAttnError, type UnavailableReason } from "./errors.js";
 import { jsProvider } from "./js-backend.js";
@@ -33,6 +33,16 @@ export function registerBackend(provider: BackendProvider): void {
   providers.set(provider.name, provider);
   const stale = discoveryMisses.findIndex((r) => r.backend === provider.name);
   if (stale >= 0) discoveryMisses.splice(stale, 1);
+}
+
+/**
+ * Registers these providers and turns package discovery off: for entries that import their backends statically
+ * (the `sageattn` package), where importing other backend packages by name could only fail.
+ */
+export function useBackends(list: readonly BackendProvider[]): void {
+  for (const p of list) registerBackend(p);
+  discovery = Promise.resolve();
+  discovered = true;
 }
 
 function packageBackendName(pkg: string): string {
@@ -91,16 +101,28 @@ export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, 
   );
 }
 
-/** Every backend core knows of, with the loaded backend or the reason it is unavailable. */
-export function backendStatus(): Effect.Effect<Array<{ name: BackendName; priority: number; backend?: AttentionBackend; rejection?: Rejection }>> {
+/** One backend as `sageattn info` shows it; a loaded backend on a software device carries its "Software" rejection. */
+export interface BackendStatusRow {
+  readonly name: BackendName;
+  /** The rank auto-selection uses: the provider's, or SOFTWARE_PRIORITY on a software device. */
+  readonly priority: number;
+  readonly backend?: AttentionBackend;
+  readonly rejection?: Rejection;
+}
+
+/** Every backend core knows of, in the order auto-selection ranks them, with the loaded backend or why it is unavailable. */
+export function backendStatus(): Effect.Effect<BackendStatusRow[]> {
   return Effect.gen(function* () {
     yield* discoverBackends();
-    const rows: Array<{ name: BackendName; priority: number; backend?: AttentionBackend; rejection?: Rejection }> = [];
+    const rows: BackendStatusRow[] = [];
     for (const p of providersByPriority()) {
       const exit = yield* Effect.exit(loadBackend(p.name));
-      if (Exit.isSuccess(exit)) rows.push({ name: p.name, priority: p.priority, backend: exit.value });
-      else rows.push({ name: p.name, priority: p.priority, rejection: rejectionOf(p.name, exit) });
+      if (Exit.isFailure(exit)) rows.push({ name: p.name, priority: p.priority, rejection: rejectionOf(p.name, exit) });
+      else if (isSoftware(exit.value) && p.priority > SOFTWARE_PRIORITY)
+        rows.push({ name: p.name, priority: SOFTWARE_PRIORITY, backend: exit.value, rejection: softwareRejection(exit.value) });
+      else rows.push({ name: p.name, priority: p.priority, backend: exit.value });
     }
+    rows.sort((a, b) => b.priority - a.priority);
     for (const miss of discoveryMisses) rows.push({ name: miss.backend, priority: -1, rejection: miss });
     return rows;
   });
@@ -127,6 +149,24 @@ function forcedBackend(requested: string | undefined, tensors: readonly Tensor[]
   return Effect.succeed(requested ?? (readEnv("SAGEATTN_BACKEND") || undefined));
 }
 
+/** Why a backend on a software device was passed over by auto-selection. */
+function softwareRejection(b: AttentionBackend): Rejection {
+  return { backend: b.name, reason: "Software", message: `runs on a software device (${b.device}); ranked below cpu-simd, still selectable by name` };
+}
+
+let warnedJs = false;
+
+/** Says once, on stderr/console, that auto-selection fell back to the js oracle and why the others were passed over. */
+function warnJsFallback(rejected: readonly Rejection[]): void {
+  if (warnedJs || readEnv("SAGEATTN_QUIET")) return;
+  warnedJs = true;
+  const why = rejected.length ? rejected.map((r) => `${r.backend}: ${r.reason}`).join(", ") : "no backend package registered";
+  console.warn(
+    `[sageattn] running on the js oracle, about 100× slower than cpu-simd (${why}). Install @sageattn/backend-cpu-simd; ` +
+      `in a bundled app import "sageattn" (backends imported statically) or call registerBackend(provider). SAGEATTN_QUIET=1 silences this.`,
+  );
+}
+
 /**
  * A steady-state call's backend without the generator below (most of a small device call's host cost in core): the
  * backend named by the call or by its device inputs, already loaded, supporting the call. Anything else: undefined.
@@ -143,7 +183,10 @@ function loadedFor(p: Problem, requested: string | undefined, tensors: readonly 
   return done.value;
 }
 
-/** Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. */
+/**
+ * Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. A
+ * backend on a software device is tried again at SOFTWARE_PRIORITY, after cpu-simd and before js.
+ */
 export function selectBackend(
   p: Problem,
   requested: string | undefined,
@@ -154,9 +197,11 @@ export function selectBackend(
   return Effect.gen(function* () {
     const forced = yield* forcedBackend(requested, tensors);
     yield* discoverBackends();
-    const rejected: Rejection[] = [];
-    const candidates = forced ? [forced] : providersByPriority().map((x) => x.name);
-    for (const name of candidates) {
+    let rejected: Rejection[] = [];
+    const queue = forced ? [{ name: forced, priority: 0 }] : providersByPriority().map(({ name, priority }) => ({ name, priority }));
+    const demoted = new Set<string>();
+    for (let i = 0; i < queue.length; i++) {
+      const { name, priority } = queue[i];
       const exit = yield* Effect.exit(loadBackend(name));
       if (Exit.isFailure(exit)) {
         const r = rejectionOf(name, exit);
@@ -170,7 +215,19 @@ export function selectBackend(
         rejected.push({ backend: name, reason: "Unsupported", message: why });
         continue;
       }
-      if (!forced) rejected.push(...discoveryMisses);
+      if (!forced && isSoftware(exit.value) && priority > SOFTWARE_PRIORITY && !demoted.has(name)) {
+        demoted.add(name);
+        rejected.push(softwareRejection(exit.value));
+        const at = queue.findIndex((c, j) => j > i && c.priority < SOFTWARE_PRIORITY);
+        queue.splice(at < 0 ? queue.length : at, 0, { name, priority: SOFTWARE_PRIORITY });
+        continue;
+      }
+      if (!forced) {
+        // The chosen one leaves the list; a demoted backend rejected again keeps only its later reason.
+        rejected = rejected.filter((r, j) => r.backend !== name && !rejected.slice(j + 1).some((x) => x.backend === r.backend));
+        rejected.push(...discoveryMisses);
+        if (name === "js") warnJsFallback(rejected);
+      }
       debug(`chose ${name}${rejected.length ? `; passed over ${rejected.map((r) => `${r.backend} (${r.reason}: ${r.message})`).join(", ")}` : ""}`);
       return { backend: exit.value, rejected };
     }

@@ -48,7 +48,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
     }
     const c = b.capabilities!;
     const flags = [c.causal && "causal", c.lse && "lse", c.mask && "mask", c.varlen && "varlen", c.deviceTensors && "device tensors", c.exactKernel && "exact kernel"].filter(Boolean);
-    console.log(`✓ ${b.name} (priority ${b.priority}) on ${b.device}`);
+    const ranked = b.rejected ? `, ${b.rejected.reason}: ${b.rejected.message}` : "";
+    console.log(`✓ ${b.name} (priority ${b.priority}${ranked}) on ${b.device}`);
     console.log(`    dtypes ${c.dtypes.join("/")}, head dim ≤ ${c.maxHeadDim}, ${flags.join(", ")}`);
     for (const [k, v] of Object.entries(b.details ?? {})) console.log(`    ${k}: ${v}`);
   }

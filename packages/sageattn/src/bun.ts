@@ -1,0 +1,9 @@
+/** sageattn for Bun: cuda (bun:ffi), webgpu (through the optional `bun-webgpu` package), then cpu-simd. */
+import { useBackends } from "@sageattn/core";
+import { provider as cuda } from "@sageattn/backend-cuda";
+import { provider as webgpu } from "@sageattn/backend-webgpu";
+import { provider as cpuSimd } from "@sageattn/backend-cpu-simd";
+
+useBackends([cuda, webgpu, cpuSimd]);
+
+export * from "@sageattn/core";
