@@ -99,13 +99,10 @@ describe("worker pool faults", () => {
   it("dispose during a run settles the run", async () => {
     const p = await WorkerPool.start(1, engine.module, engine.bytes, engine.memory);
     empty();
-    let disposed = false;
-    const run = p.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, (b, t) => {
-      if (b === 1 && !disposed) {
-        disposed = true;
-        p.dispose();
-      }
-      local(b, t);
+    // Disposed from the caller's own share of the run (its `inputs` step runs after the workers were sent the run):
+    // deterministic, where disposing from a task of the second batch depended on the caller winning one.
+    const run = p.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, local, {
+      inputs: () => p.dispose(),
     });
     expect((await Promise.allSettled([run]))[0].status).toMatch(/fulfilled|rejected/);
     await expect(p.run([], engine.memory, COUNTER_AT, scratch, scratchBytes, local)).rejects.toThrow(/disposed/);
