@@ -20,6 +20,8 @@ import { conformanceCases, type Case } from "./cases.js";
 import { errorCases } from "./errors.js";
 import { caseInputs } from "./inputs.js";
 
+export { fuzzCase, fuzzCheck, fuzzDraws, type FastCheckLike, type FuzzCase, type FuzzDraw, type FuzzFault, type FuzzTarget } from "./fuzz.js";
+
 export interface ConformanceOptions {
   /** Largest sequence length used (slow devices lower it). Default 1000. */
   readonly maxN?: number;
