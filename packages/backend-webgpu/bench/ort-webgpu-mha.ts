@@ -10,6 +10,9 @@
 import { accuracy, encode16, makeQKV } from "@sageattn/core";
 import { mhaF16Model } from "./onnx-mha-model.ts";
 
+/** What this script uses of Deno's globals (the repo has no Deno type package). */
+declare const Deno: { readonly args: string[]; readonly version: { deno: string }; cwd(): string; exit(code: number): never };
+
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
