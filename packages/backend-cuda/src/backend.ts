@@ -154,13 +154,18 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     return t;
   };
 
+  // Device bytes into host memory, waited for (the caller reads them next).
+  const readBack = (dst: ArrayBufferView, src: bigint, what: string) => {
+    must(n.sa_memcpy_dtoh(dst, src, BigInt(dst.byteLength), stream), what);
+    must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
+  };
+
   const downloadSync = (t: DeviceTensor): HostTensor => {
     alive();
     const own = ownTensor(t);
     const elements = requiredLength(own);
     const data = own.dtype === "f32" ? new Float32Array(elements) : new Uint16Array(elements);
-    must(n.sa_memcpy_dtoh(data, own.handle.ptr, BigInt(data.byteLength), stream), "sa_memcpy_dtoh");
-    must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
+    readBack(data, own.handle.ptr, "sa_memcpy_dtoh");
     return hostTensor(data, own.shape, { dtype: own.dtype, layout: own.layout, strides: own.strides });
   };
 
@@ -173,7 +178,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   };
 
   // Where the kernel writes: the caller's device `out`, or a new tensor (a temporary one for host calls).
-  const outputFor = (p: Problem, inputs: readonly CudaTensor[], temps: CudaTensor[]): CudaTensor => {
+  const outputFor = (p: Problem, inputs: readonly CudaTensor[], onDevice: boolean, temps: CudaTensor[]): CudaTensor => {
     if (p.out?.kind === "device") {
       const o = ownTensor(p.out);
       const end = o.handle.ptr + BigInt(requiredLength(o) * BYTES[o.dtype]);
@@ -187,7 +192,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     const out = memory.tensor(allocate(p.B * p.Hq * p.Nq * p.D * BYTES[p.outputDtype]), {
       dtype: p.outputDtype, layout: p.layout, shape, strides: contiguousStrides(shape),
     });
-    if (p.out === undefined && inputs.every((t) => !temps.includes(t))) return out; // device call: the caller owns it
+    if (p.out === undefined && onDevice) return out; // device call: the caller owns it
     temps.push(out);
     return out;
   };
@@ -196,9 +201,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   // (core copies that into a strided `out`).
   const deliverHost = (out: CudaTensor, target: Tensor | undefined): HostTensor => {
     if (target?.kind === "host" && target.strides.every((s, i) => s === out.strides[i])) {
-      const bytes = requiredLength(out) * BYTES[out.dtype];
-      must(n.sa_memcpy_dtoh(target.data, out.handle.ptr, BigInt(bytes), stream), "sa_memcpy_dtoh");
-      must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
+      readBack(target.data.subarray(0, requiredLength(out)), out.handle.ptr, "sa_memcpy_dtoh");
       return target;
     }
     return downloadSync(out);
@@ -218,7 +221,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     };
     try {
       const dq = place(q), dk = place(k), dv = place(v);
-      const out = outputFor(p, [dq, dk, dv], temps);
+      const out = outputFor(p, [dq, dk, dv], onDevice, temps);
       const lseRows = p.B * p.Hq * p.Nq;
       let lse: CudaTensor | undefined;
       if (p.returnLse) {
@@ -261,8 +264,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       let lseHost: Float32Array | undefined;
       if (lse) {
         lseHost = new Float32Array(lseRows);
-        must(n.sa_memcpy_dtoh(lseHost, lse.handle.ptr, BigInt(lseHost.byteLength), stream), "sa_memcpy_dtoh (lse)");
-        must(n.sa_stream_synchronize(stream), "sa_stream_synchronize");
+        readBack(lseHost, lse.handle.ptr, "sa_memcpy_dtoh (lse)");
       }
       const output = onDevice ? out : deliverHost(out, p.out);
       return lseHost ? { output, lse: lseHost } : { output };
