@@ -24,7 +24,7 @@ const FALLBACK_NAMES = /llvmpipe|lavapipe|swiftshader|microsoft basic render|war
 export type AdapterInfoLike = Partial<GPUAdapterInfo> & { backendType?: number; isFallbackAdapter?: boolean };
 
 /** GPU device nodes on Linux (0: Dawn could only find a CPU adapter, after printing Vulkan warnings); undefined elsewhere. */
-async function gpuDeviceNodes(): Promise<number | undefined> {
+export async function gpuDeviceNodes(): Promise<number | undefined> {
   if ((globalThis as { process?: { platform?: string } }).process?.platform !== "linux") return undefined;
   try {
     const name = "node:fs";
