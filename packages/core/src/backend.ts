@@ -49,6 +49,12 @@ export interface AttentionBackend {
    * instead return its own tensor, which core then copies into `p.out`.
    */
   readonly attention: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /**
+   * Optional: `attention` run at once, returning its output or throwing its tagged error, for a backend whose calls
+   * only enqueue work (cuda). Core takes it for a call that repeats the previous one with the same options object, to
+   * spend no scheduler or Effect runtime on a steady-state loop (docs/DESIGN.md, "Host cost per call").
+   */
+  readonly attentionNow?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => AttentionOutput;
   /** Waits until every call queued on the backend has finished (device tensors returned earlier are then ready). */
   readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Exact attention on the same engine (present when capabilities.exactKernel). */

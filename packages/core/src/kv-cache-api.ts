@@ -153,18 +153,58 @@ export function resolveAttend(
 
 const disposed = (backend: string) => new DeviceError({ backend, reason: "Disposed", message: "this KV cache was disposed" });
 
+/** An attend's options object when none is given (the key of its remembered problem). */
+const NO_OPTIONS: AttendOptions = {};
+
+/**
+ * The problem of the previous attend made with an options object, when q lived on a device: a decode loop that
+ * repeats it with the same q and an unchanged options object skips validation (device values are never scanned) and
+ * only moves Nk to the new length. The value ranges of the appended rows are part of the key (they decide P·V).
+ */
+interface Repeat {
+  readonly q: Tensor;
+  readonly keys: readonly string[];
+  readonly values: readonly unknown[];
+  readonly maxK: number;
+  readonly maxV: number;
+  readonly problem: Problem;
+}
+
 /** Wraps a backend's cache with core's validation, length tracking and one-call-at-a-time ordering. */
 function wrap(spec: KvCacheSpec, backend: AttentionBackend, cache: BackendKvCache, rejected: readonly Rejection[]): KvCache {
   let length = 0;
   let gone = false;
   const range = { maxK: 0, maxV: 0 };
   let tail: Promise<unknown> = Promise.resolve();
+  let pending = 0;
   // Calls run in the order they were made, each after the previous one settled (appends change what attend sees).
+  // With nothing pending a call starts at once: a backend that only enqueues (cuda) then costs no scheduler hop.
   const inOrder = <A>(effect: () => Effect.Effect<A, SageAttnError>): Promise<A> => {
-    const run = tail.then(() => runToPromise(Effect.suspend(() => (gone ? Effect.fail(disposed(backend.name)) : effect()))));
-    tail = run.catch(() => undefined);
+    const start = () => runToPromise(Effect.suspend(() => (gone ? Effect.fail(disposed(backend.name)) : effect())));
+    const run = pending === 0 ? start() : tail.then(start);
+    pending++;
+    tail = run.then(
+      () => void pending--,
+      () => void pending--,
+    );
     return run;
   };
+  const repeats = new WeakMap<AttendOptions, Repeat>();
+  const repeatOf = (q: Tensor, options: AttendOptions): Problem | undefined => {
+    const r = repeats.get(options);
+    if (r === undefined || r.q !== q || r.maxK !== range.maxK || r.maxV !== range.maxV) return undefined;
+    const keys = Object.keys(options);
+    if (keys.length !== r.keys.length) return undefined;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
+    return r.problem.Nk === length ? r.problem : { ...r.problem, Nk: length };
+  };
+  const remember = (q: Tensor, options: AttendOptions, p: Problem) => {
+    if (q.kind !== "device" || (options.out !== undefined && options.out.kind !== "device")) return;
+    const keys = Object.keys(options);
+    repeats.set(options, { q, keys, values: keys.map((key) => (options as Record<string, unknown>)[key]), maxK: range.maxK, maxV: range.maxV, problem: p });
+  };
+  const result = (p: Problem, out: { output: Tensor; lse?: Float32Array }) =>
+    Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({ output, lse: out.lse, backend: backend.name, rejected }));
   return {
     backend: backend.name,
     get length() {
@@ -182,13 +222,15 @@ function wrap(spec: KvCacheSpec, backend: AttentionBackend, cache: BackendKvCach
         });
       }),
     attend: (q, options) =>
-      inOrder(() =>
-        Effect.flatMap(resolveAttend(spec, backend.name, length, range, q, options), (p) =>
-          Effect.flatMap(cache.attend(p, q), (out) =>
-            Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({ output, lse: out.lse, backend: backend.name, rejected })),
-          ),
-        ),
-      ),
+      inOrder(() => {
+        const key = options ?? NO_OPTIONS;
+        const again = length > 0 ? repeatOf(q, key) : undefined;
+        if (again !== undefined) return Effect.flatMap(cache.attend(again, q), (out) => result(again, out));
+        return Effect.flatMap(resolveAttend(spec, backend.name, length, range, q, options), (p) => {
+          remember(q, key, p);
+          return Effect.flatMap(cache.attend(p, q), (out) => result(p, out));
+        });
+      }),
     requantize: () => inOrder(() => cache.requantize),
     dispose: () => {
       if (gone) return tail.then(() => undefined);
@@ -196,7 +238,11 @@ function wrap(spec: KvCacheSpec, backend: AttentionBackend, cache: BackendKvCach
         gone = true;
         return Effect.runPromise(cache.dispose);
       });
-      tail = run.catch(() => undefined);
+      pending++;
+      tail = run.then(
+        () => void pending--,
+        () => void pending--,
+      );
       return run;
     },
   };

@@ -184,6 +184,12 @@ function loadedFor(p: Problem, requested: string | undefined, tensors: readonly 
   return done.value;
 }
 
+/** The backend is still the loaded instance of its name (not disposed, not replaced by a reload). */
+export function isLoaded(b: AttentionBackend): boolean {
+  const done = settled.get(b.name);
+  return done !== undefined && Exit.isSuccess(done) && done.value === b;
+}
+
 /**
  * Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. A
  * backend on a software device is tried again at SOFTWARE_PRIORITY, after cpu-simd and before js.
