@@ -20,6 +20,7 @@ import { acquire, type AcquireOptions, type Acquired } from "./acquire.js";
 import { PipelineCache } from "./pipelines.js";
 import { kernelTimes, profilingQuerySet, type KernelTimes } from "./recorder.js";
 import { ScratchPool } from "./scratch.js";
+import { makeKvCache } from "./kv-cache.js";
 import { encodeAttention, LimitError, outputShape, type Engine } from "./run.js";
 import { adopt, BACKEND, bytesPer, deviceTensor, hostFromBytes, type AdoptOptions, type BufferHandle } from "./tensors.js";
 import { Usage, MAP_READ } from "./usage.js";
@@ -235,7 +236,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   return {
     name: BACKEND,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: true },
     get device() {
       return state.acquired.description;
     },
@@ -248,6 +249,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     download,
     attention: run(false),
     exactAttention: run(true),
+    kvCache: (spec) => makeKvCache({ current, checkTensor, checkOut, lost: () => state.lost }, spec),
     synchronize: Effect.flatMap(current, (engine) => Effect.promise(() => engine.device.queue.onSubmittedWorkDone())),
     gpuDevice: () => state.engine.device,
     lastKernelTimes: () => lastTimes,
