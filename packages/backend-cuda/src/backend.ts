@@ -275,7 +275,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
 
   return {
     name: "cuda",
-    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false },
+    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, kvCache: false },
     device: info.device,
     details: info.details,
     libraryPath: lib.path,

@@ -1,7 +1,7 @@
 import { Cause, Effect, Exit, Fiber, Runtime } from "effect";
 import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
-import { copyInto } from "./deliver.js";
+import { deliver } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
 import { resolveProblem, type AttentionOptions } from "./problem.js";
 import { disposeBackends, loadBackend, selectBackend, synchronizeBackends, type Rejection } from "./registry.js";
@@ -33,16 +33,6 @@ export function attentionEffect<T extends Tensor>(q: T, k: T, v: T, options: Att
       ),
     ),
   );
-}
-
-/** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */
-function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<Tensor, DeviceError> {
-  if (produced === out) return Effect.succeed(out);
-  if (out.kind === "host" && produced.kind === "host") {
-    copyInto(out, produced);
-    return Effect.succeed(out);
-  }
-  return Effect.fail(new DeviceError({ backend, reason: "KernelFailed", message: `${backend} did not write into the out tensor it was given` }));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer } from "effect";
 import type { DType } from "./dtype.js";
 import type { BackendUnavailable, SageAttnError } from "./errors.js";
+import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
 import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
 
@@ -19,6 +20,8 @@ export interface Capabilities {
   readonly deviceTensors: boolean;
   /** The backend also has an exact (unquantized) kernel on the same engine, for baselines. */
   readonly exactKernel: boolean;
+  /** The backend keeps a quantized KV cache for decode (`kvCache` is present). */
+  readonly kvCache: boolean;
 }
 
 /** Output of one call: the output tensor (host in → host out, device in → device out) and the LSE if asked. */
@@ -50,6 +53,8 @@ export interface AttentionBackend {
   readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Exact attention on the same engine (present when capabilities.exactKernel). */
   readonly exactAttention?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /** A quantized KV cache on this backend (present when capabilities.kvCache); core validates the spec first. */
+  readonly kvCache?: (spec: KvCacheSpec) => Effect.Effect<BackendKvCache, SageAttnError>;
   /** Releases every native resource the backend holds. */
   readonly dispose: Effect.Effect<void>;
 }
@@ -84,5 +89,13 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
   if (p.returnLse && !caps.lse) return "LSE not supported";
   if (p.mask && !caps.mask) return "masks not supported";
   if (p.varlen && !caps.varlen) return "varlen not supported";
+  return undefined;
+}
+
+/** Why a backend cannot keep a cache for `spec`, or undefined when it can. */
+export function kvCacheUnsupportedBy(b: AttentionBackend, spec: KvCacheSpec): string | undefined {
+  if (!b.capabilities.kvCache || !b.kvCache) return "no KV cache";
+  if (!b.capabilities.dtypes.includes(spec.dtype)) return `dtype ${spec.dtype} not supported`;
+  if (spec.headDim > b.capabilities.maxHeadDim) return `head dim ${spec.headDim} over its maximum ${b.capabilities.maxHeadDim}`;
   return undefined;
 }

@@ -17,9 +17,11 @@ import { resolveProblem } from "../problem.js";
 import { loadBackend, registerBackend } from "../registry.js";
 import { hostTensor, toCanonicalF32, type HostTensor } from "../tensor.js";
 import { conformanceCases, type Case } from "./cases.js";
+import { describeDecodeConformance } from "./decode.js";
 import { errorCases } from "./errors.js";
 import { caseInputs } from "./inputs.js";
 
+export { decodeCases, DECODE_APPENDS, type DecodeCase } from "./decode.js";
 export { fuzzCase, fuzzCheck, fuzzDraws, type FastCheckLike, type FuzzCase, type FuzzDraw, type FuzzFault, type FuzzTarget } from "./fuzz.js";
 
 export interface ConformanceOptions {
@@ -168,5 +170,19 @@ export async function describeConformance(provider: BackendProvider, options: Co
         expect(err?.reason, "error reason").toBe(e.reason);
       });
     }
+    if (backend.capabilities.kvCache)
+      describeDecodeConformance(
+        provider,
+        backend,
+        limits,
+        {
+          sageRelL1: options.sageRelL1 ?? 2e-3,
+          outputRounding: OUTPUT_ROUNDING,
+          exactMinCosine: EXACT_MIN_COSINE,
+          exactMaxRelL1: EXACT_MAX_REL_L1,
+          lseVsSage: LSE_VS_SAGE,
+        },
+        timeout,
+      );
   });
 }
