@@ -5,7 +5,7 @@ import { CONSTANT, DTYPE_CODE, LimitError, loadConstants, outputPlacement, outpu
 import type { CallBuffers } from "./scratch.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
-import { decodeShape, decodeSplits, DECODE_TARGET_WORKGROUPS } from "./tiles.js";
+import { decodeShape, decodeSplits } from "./tiles.js";
 import { Usage } from "./usage.js";
 
 const Q_BLOCK = 128;
@@ -42,9 +42,9 @@ export function encodeDecode(engine: Engine, calls: CallBuffers, p: Problem, q: 
   const chunks = Math.ceil(groupRows / shape.rb);
   const groups = p.B * p.Hkv * chunks;
   const blocks = Math.ceil(length / K_BLOCK);
-  const { perSplit, splits } = decodeSplits(blocks, groups);
+  const { perSplit, splits } = decodeSplits(blocks, groups, engine.decodeWorkgroups);
   // Partial rows are sized for the most ranges any length of this cache can take, so they never grow.
-  const maxSplits = Math.max(1, Math.min(cache.blocks, Math.ceil(DECODE_TARGET_WORKGROUPS / groups)));
+  const maxSplits = Math.max(1, Math.min(cache.blocks, Math.ceil(engine.decodeWorkgroups / groups)));
   const totalRows = p.B * p.Hq * p.Nq;
   const qBlocks = Math.ceil(p.Nq / Q_BLOCK);
   const checkGrid = (what: string, ...dims: number[]) => {

@@ -27,10 +27,16 @@ const values = (t: Tensor) => toCanonicalF32(t as HostTensor);
 describe.skipIf(backend === undefined)(`webgpu kv cache on ${backend?.device ?? "no adapter"}`, { timeout: 300_000 }, () => {
   const b = backend as WebGPUBackend;
 
-  for (const f16 of [true, false])
-    for (const pvAccumulation of ["f16-block", "f32"] as const)
-      it(`tracks the oracle cache across appends and a requantize (shader-f16 ${f16 ? "if present" : "off"}, P·V ${pvAccumulation})`, async () => {
-        const own = await run(makeWith({ f16 }));
+  // Every P·V path; and the split-K ranges at their extremes: the whole cache in one workgroup per (b, kv head)
+  // (decodeWorkgroups 1: the online softmax across blocks) and two ranges merged (3), besides the default (one block each).
+  const paths = [
+    ...[true, false].flatMap((f16) => (["f16-block", "f32"] as const).map((pvAccumulation) => ({ f16, pvAccumulation, decodeWorkgroups: undefined as number | undefined }))),
+    { f16: true, pvAccumulation: "f16-block" as const, decodeWorkgroups: 1 },
+    { f16: false, pvAccumulation: "f32" as const, decodeWorkgroups: 3 },
+  ];
+  for (const { f16, pvAccumulation, decodeWorkgroups } of paths)
+      it(`tracks the oracle cache across appends and a requantize (shader-f16 ${f16 ? "if present" : "off"}, P·V ${pvAccumulation}, decodeWorkgroups ${decodeWorkgroups ?? "default"})`, async () => {
+        const own = await run(makeWith({ f16, decodeWorkgroups }));
         const cache = await run(own.kvCache!(spec));
         const oracle = kvCacheReference(spec);
         let len = 0;

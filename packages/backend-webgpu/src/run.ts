@@ -35,6 +35,8 @@ export interface Engine {
   readonly scratch: ScratchPool;
   readonly shaderF16: boolean;
   readonly forcedTile?: string;
+  /** Workgroups a decode step aims for (tiles.ts DECODE_TARGET_WORKGROUPS unless overridden). */
+  readonly decodeWorkgroups: number;
   /** Timestamp queries: when set, each dispatch gets its own pass and is timed. */
   readonly querySet?: GPUQuerySet;
 }

@@ -105,10 +105,12 @@ export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Prec
 
 /**
  * Decode (attention_decode.wgsl): workgroups aimed for per step. Each takes one (b, kv head), up to 32 query rows
- * and a range of 64-key blocks; the ranges shrink until about this many workgroups run (never below one block).
- * Twice the H200's 132 SMs, rounded up; not yet measured.
+ * and a range of 64-key blocks; the ranges shrink until about this many workgroups run (never below one block), so
+ * a long cache is read by many workgroups at once and decode_merge adds at most this many partial rows per row.
+ * 1024: about eight 256-invocation workgroups on each of the H200's 132 SMs. Not yet measured on a GPU:
+ * `makeWith({ decodeWorkgroups })` or `SAGEATTN_WEBGPU_DECODE_WORKGROUPS` overrides it for tuning.
  */
-export const DECODE_TARGET_WORKGROUPS = 256;
+export const DECODE_TARGET_WORKGROUPS = 1024;
 
 /** The decode kernel's shape for `groupRows` query rows per kv head (query heads per kv head × queries). */
 export interface DecodeShape {
@@ -136,7 +138,7 @@ export function decodeShape(groupRows: number, dp: number, limit: number): Decod
 }
 
 /** Blocks per split range and the number of ranges for `blocks` 64-key blocks and `groups` (b, kv head, row chunk) triples. */
-export function decodeSplits(blocks: number, groups: number, target = DECODE_TARGET_WORKGROUPS): { perSplit: number; splits: number } {
+export function decodeSplits(blocks: number, groups: number, target: number): { perSplit: number; splits: number } {
   const wanted = Math.max(1, Math.min(blocks, Math.ceil(target / groups)));
   const perSplit = Math.ceil(blocks / wanted);
   return { perSplit, splits: Math.ceil(blocks / perSplit) };
