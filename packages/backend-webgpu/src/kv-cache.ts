@@ -50,6 +50,11 @@ export interface CacheBuffers {
   readonly dp: number;
 }
 
+// Safety net: a cache dropped without dispose() has its buffers destroyed when it is collected.
+const unreleased = new FinalizationRegistry<GPUBuffer[]>((buffers) => {
+  for (const b of buffers) b.destroy();
+});
+
 const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) => new DeviceError({ backend: BACKEND, reason, message, cause });
 
 /** Tokens of a k/v (or q) tensor in a layout: [B, H, N, D] (HND) or [B, N, H, D] (NHD). */
@@ -289,17 +294,21 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     queue.writeBuffer(buffers.tail, 0, newTail.buffer, 0, newTail.byteLength);
   });
 
-  return {
+  const owned = [buffers.k8, buffers.kScales, buffers.v16, buffers.mean, buffers.tail];
+  const cache: BackendKvCache = {
     append,
     attend,
     requantize,
     dispose: Effect.sync(() => {
       if (disposed) return;
       disposed = true;
+      unreleased.unregister(cache);
       calls.destroy();
-      for (const b of [buffers.k8, buffers.kScales, buffers.v16, buffers.mean, buffers.tail]) b.destroy();
+      for (const b of owned) b.destroy();
     }),
   };
+  unreleased.register(cache, owned, cache);
+  return cache;
 }
 
 /** Copies buffers to the host (one submission, then maps each). */
