@@ -12,10 +12,11 @@
 //     holds key j's int8 row (DP/16 words) in registers and reads the Q rows from workgroup memory.
 //   Row max and sum: eight lanes per row over eight keys each, then one lane per row (`parts`).
 //   P·V: invocation (quad = lid % (DP/4), rg = lid / (DP/4)) owns one channel quad of rows rg, rg + RG, … (RT rows)
-//     and walks the block's keys in order, reading V straight from the cache (the RG row groups share it in cache).
+//     and walks the block's keys in order, reading V straight from the cache VJ rows at a time (the loads in flight
+//     together; the RG row groups share them in cache).
 // Knobs (the host unrolls the loops marked `// unroll` with KW = DP/16, RS and RT; decode.ts picks the rest):
 //   RB ≤ 32 query rows per workgroup (the smallest power of two ≥ group·nq, so a decode step is one row chunk);
-//   blocksPerSplit from DECODE_TARGET_WORKGROUPS (decode.ts). Not yet measured on a GPU.
+//   VJ 8 V rows per load batch; blocksPerSplit from DECODE_TARGET_WORKGROUPS (tiles.ts). Not yet measured on a GPU.
 //#include "lib/pv.wgsl"
 //#include "lib/dot_int8.wgsl"
 
@@ -29,6 +30,7 @@ const Q_BLOCK: u32 = 128u;
 const NEG: f32 = -1.0e30;   // "no key yet", as in lib/attention_params.wgsl
 const NONE: u32 = 0xffffffffu;
 const KW_MAX: u32 = 16u;
+const VJ: u32 = 8u;          // V rows loaded together in P·V (a divisor of KB; the unrolled loops over them say 8u)
 const RT_MAX: u32 = 8u;
 
 struct Params {
@@ -181,16 +183,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       rowL[lid] = l;
     }
 
-    // O = O·alpha + P·V over the block's keys, in ACC within the block.
+    // O = O·alpha + P·V over the block's keys, in ACC within the block, keys in order. V comes VJ keys at a time,
+    // all loads issued before the multiply-adds and shared by the invocation's RT rows; keys past the cache read
+    // rows never written (zeros) with P = 0, so the sums do not change.
+    var acc: array<ACC, RT_MAX>;
+    for (var k = 0u; k < RT; k++) { // unroll
+      acc[k] = acc_zero();
+    }
+    let v0 = (bkv * params.rows + key0) * QW + quad;
+    for (var j0 = 0u; j0 < keys; j0 += VJ) {
+      var vq: array<H4, VJ>;
+      for (var e = 0u; e < 8u; e++) { // unroll
+        vq[e] = quad_load(v16[v0 + (j0 + e) * QW]);
+      }
+      for (var k = 0u; k < RT; k++) { // unroll
+        let r = min(rg + nrg * k, RB - 1u);
+        for (var e = 0u; e < 8u; e++) { // unroll
+          acc[k] = pv_fma(acc[k], round_p(sTile[r * KB + j0 + e]), vq[e]);
+        }
+      }
+    }
     for (var k = 0u; k < RT; k++) { // unroll
       let r = rg + nrg * k;
       if (r < RB) {
-        var acc = acc_zero();
-        let v0 = (bkv * params.rows + key0) * QW + quad;
-        for (var jj = 0u; jj < keys; jj++) {
-          acc = pv_fma(acc, round_p(sTile[r * KB + jj]), quad_load(v16[v0 + jj * QW]));
-        }
-        o32[k] = fma(o32[k], vec4<f32>(rowAlpha[r]), acc_f32(acc));
+        o32[k] = fma(o32[k], vec4<f32>(rowAlpha[r]), acc_f32(acc[k]));
       }
     }
   }

@@ -5,7 +5,8 @@
 // Grid: 1-D (2-D past the x limit), one invocation per (row, channel quad), rows in [b, hq, nq] order.
 // STORE (the host sets it where each quad is whole words of the output, as attention_int8.wgsl's STORE): O goes
 // to the output in OUT_DTYPE at its offset and strides; otherwise to the f32 result [row, DP] for store_output.
-// Knobs: none (a few thousand invocations per decode step; each reads `splits` partial rows).
+// Knobs: SJ 8 ranges loaded together (the loads of a range are independent; one after another they would each wait
+// the full memory latency). A few thousand invocations per decode step, each reading `splits` partial rows.
 //#include "lib/out_quad.wgsl"
 
 override DP: u32 = 128u;
@@ -13,6 +14,7 @@ override STORE: bool = false;
 override OUT_DTYPE: u32 = 0u;
 
 const NEG: f32 = -1.0e30;
+const SJ: u32 = 8u;        // ranges whose partial rows are loaded together (the unrolled loops over them say 8u)
 const LOG2E: f32 = 1.4426950408889634;
 var<private> negInfBits: u32 = 0xff800000u; // −∞, read from a variable (see lib/attention_params.wgsl)
 
@@ -43,18 +45,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let row = t / QW;
   let quad = t % QW;
+  // SJ ranges' loads at a time, issued together; indices past the last range repeat it with weight 0.
   var m = NEG;
-  for (var s = 0u; s < params.splits; s++) {
-    m = max(m, partML[s * params.totalRows + row].x);
+  for (var s0 = 0u; s0 < params.splits; s0 += SJ) {
+    var ms: array<f32, SJ>;
+    for (var e = 0u; e < 8u; e++) { // unroll
+      ms[e] = partML[min(s0 + e, params.splits - 1u) * params.totalRows + row].x;
+    }
+    for (var e = 0u; e < 8u; e++) { // unroll
+      m = max(m, ms[e]);
+    }
   }
   var l = 0.0;
   var o = vec4<f32>(0.0);
-  for (var s = 0u; s < params.splits; s++) {
-    let at = s * params.totalRows + row;
-    let part = partML[at];
-    let w = exp2(part.x - m);
-    l = fma(part.y, w, l);
-    o = fma(partO[at * QW + quad], vec4<f32>(w), o);
+  for (var s0 = 0u; s0 < params.splits; s0 += SJ) {
+    var parts: array<vec2<f32>, SJ>;
+    var accs: array<vec4<f32>, SJ>;
+    for (var e = 0u; e < 8u; e++) { // unroll
+      let at = min(s0 + e, params.splits - 1u) * params.totalRows + row;
+      parts[e] = partML[at];
+      accs[e] = partO[at * QW + quad];
+    }
+    for (var e = 0u; e < 8u; e++) { // unroll
+      let w = select(0.0, exp2(parts[e].x - m), s0 + e < params.splits);
+      l = fma(parts[e].y, w, l);
+      o = fma(accs[e], vec4<f32>(w), o);
+    }
   }
   let seen = m > NEG && l > 0.0;
   o *= select(0.0, 1.0 / l, seen);
