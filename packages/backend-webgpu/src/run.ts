@@ -307,7 +307,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
  * A device tensor as the plan key sees it: the buffer (by identity), offset, dtype and strides; a host tensor by its
  * dtype, strides and size (its elements are written every call).
  */
-function tensorKey(t: Tensor | undefined): string {
+export function tensorKey(t: Tensor | undefined): string {
   if (!t) return "-";
   if (t.kind === "host") return `h${t.dtype}${t.strides.join(",")}/${t.data.byteLength}`;
   const h = t.handle as BufferHandle;
