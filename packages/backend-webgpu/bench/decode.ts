@@ -30,7 +30,9 @@ const list = (name: string, dflt: string) => str(name, dflt).split(",").filter((
 const nks = list("nk", "1024,4096,32768");
 const nqs = list("nq", "1,4");
 const H = Number(str("h", "32")), HKV = Number(str("hkv", "8")), D = Number(str("d", "128"));
-const steps = Number(str("steps", "64")), batches = Number(str("batches", "5"));
+const batches = Number(str("batches", "5"));
+// Enough steps for the warm-up's 4 calls and at least one per batch.
+const steps = Math.max(Number(str("steps", "64")), 4 + batches);
 const batchMs = Number(str("batch-ms", "200")), warmupMs = Number(str("warmup-ms", "1000"));
 const ortDirArg = args.includes("--ort-dir") ? str("ort-dir", ".") : undefined;
 const build = str("build", "webgpu");
@@ -278,7 +280,9 @@ for (const nk of nks)
       }
     }
     results.push(r);
-    console.error(`done Nk ${nk} Nq ${nq}`);
+    // Each row as it finishes (one JSON line on stderr), so a run cut short still says what it measured.
+    const { out: _, ...row } = r;
+    console.error(JSON.stringify(row));
   }
 
 console.log(`deno ${Deno.version.deno}; onnxruntime-web ${ortVersion} (${ort ? build : "not run"}); B=1 H=${H} Hkv=${HKV} D=${D} f16; causal when Nq > 1`);
