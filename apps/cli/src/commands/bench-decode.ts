@@ -19,8 +19,9 @@ Options:
   --nk LIST        cache lengths, e.g. 1K,4K,32K,128K (the default; K = 1024)
   --nq LIST        query rows per step (default 1,4)
   --batch B --heads H --heads-kv HKV --head-dim D    the shape (default 1, 32, 8, 128)
-  --peers          also time onnxruntime-node's CPU MultiHeadAttention with past K/V on the same inputs (no GQA:
-                   its past holds all H heads); skipped where its past K/V would pass 1 GiB each
+  --peers          also time onnxruntime-node's CPU MultiHeadAttention (no GQA: its past holds all H heads) and
+                   GroupQueryAttention with past K/V on the same inputs, past in and present out through the JS API
+                   each step as a JS caller runs them; skipped where a past K/V would pass 1 GiB
   --threads N      threads for cpu-simd and the peer (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
   --json           print one JSON document on stdout (no table)
   -h, --help       show this help
@@ -112,8 +113,11 @@ export interface DecodeRow {
   readonly attendGBs: number;
   /** Cosine of the attend output against exact attention in float64 (on the first batch entry, every head). */
   readonly cosine: number;
-  readonly peer?: { name: string; stepMs: number; readBytes: number; GBs: number; cosine: number } | { name: string; skipped: string };
+  /** onnxruntime-node's MultiHeadAttention and GroupQueryAttention with past K/V, one decode step each (with --peers). */
+  readonly peers?: readonly PeerRow[];
 }
+
+export type PeerRow = { name: string; stepMs: number; readBytes: number; GBs: number; cosine: number } | { name: string; skipped: string };
 
 /**
  * Bytes per (row, kv head) that a backend's cache holds: cpu-simd widens INT8 K to i16 for its dot product and keeps V
@@ -223,41 +227,49 @@ async function decodeRow(a: DecodeArgs, backend: string | undefined, nk: number,
       backend: cache.backend, B, H, Hkv, D, nk, nq, stepMs: step.ms, attendMs: attend.ms, cacheBytes, attendGBs: cacheBytes / attend.ms / 1e6, cosine: cos,
     };
     if (!a.peers) return row;
-    return { ...row, peer: await peerRow(a, K, V, qData, next, nk, nq, threads, onStep) };
+    const peers: PeerRow[] = [];
+    for (const op of ["mha", "gqa"] as const) peers.push(await peerRow(op, a, K, V, qData, next, nk, nq, threads, onStep));
+    return { ...row, peers };
   } finally {
     await cache.dispose();
   }
 }
 
-/** onnxruntime-node MultiHeadAttention with past K/V over the same rows (batch entry 0's, repeated over B). */
-async function peerRow(a: DecodeArgs, K: Float32Array[], V: Float32Array[], qData: Float32Array, next: { k: Float32Array; v: Float32Array }, nk: number, nq: number, threads: number, onStep: (s: string) => void): Promise<NonNullable<DecodeRow["peer"]>> {
+/**
+ * onnxruntime-node MultiHeadAttention ("mha": past K/V of all H heads) or GroupQueryAttention ("gqa": Hkv heads) with
+ * past K/V over the same rows (batch entry 0's, repeated over B).
+ */
+async function peerRow(op: "mha" | "gqa", a: DecodeArgs, K: Float32Array[], V: Float32Array[], qData: Float32Array, next: { k: Float32Array; v: Float32Array }, nk: number, nq: number, threads: number, onStep: (s: string) => void): Promise<PeerRow> {
   const { B, H, Hkv, D } = a;
-  const name = `onnxruntime-node MHA + past (${threads}T)`;
-  const past = B * H * nk * D * 4;
+  const name = `onnxruntime-node ${op === "mha" ? "MHA" : "GQA"} + past (${threads}T)`;
+  const kvHeads = op === "mha" ? H : Hkv;
+  const past = B * kvHeads * nk * D * 4;
   if (past > PEER_PAST_LIMIT) return { name, skipped: `its past K/V would take ${(past / 2 ** 30).toFixed(1)} GiB each` };
-  onStep("peer: inputs");
-  const group = H / Hkv;
-  const pastKey = new Float32Array(B * H * nk * D), pastValue = new Float32Array(B * H * nk * D);
-  const bsh = (x: Float32Array, heads: number, per: (h: number) => number) => {
-    // [B, heads, nq, D] → [B, nq, H·D], query head h taking row source per(h)
-    const out = new Float32Array(B * nq * H * D);
+  onStep(`peer ${op}: inputs`);
+  // Output head o of the peer's K/V reads our kv head src(o): MHA repeats each kv head over its query heads.
+  const src = (o: number) => (op === "mha" ? Math.floor(o / (H / Hkv)) : o);
+  const pastKey = new Float32Array(B * kvHeads * nk * D), pastValue = new Float32Array(B * kvHeads * nk * D);
+  const bsh = (x: Float32Array, heads: number, outHeads: number, per: (h: number) => number) => {
+    // [B, heads, nq, D] → [B, nq, outHeads·D], output head h taking row source per(h)
+    const out = new Float32Array(B * nq * outHeads * D);
     for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let i = 0; i < nq; i++) out.set(x.subarray(((b * heads + per(h)) * nq + i) * D, ((b * heads + per(h)) * nq + i + 1) * D), ((b * nq + i) * H + h) * D);
+      for (let h = 0; h < outHeads; h++)
+        for (let i = 0; i < nq; i++) out.set(x.subarray(((b * heads + per(h)) * nq + i) * D, ((b * heads + per(h)) * nq + i + 1) * D), ((b * nq + i) * outHeads + h) * D);
     return out;
   };
   for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) {
-      pastKey.set(K[Math.floor(h / group)], (b * H + h) * nk * D);
-      pastValue.set(V[Math.floor(h / group)], (b * H + h) * nk * D);
+    for (let h = 0; h < kvHeads; h++) {
+      pastKey.set(K[src(h)], (b * kvHeads + h) * nk * D);
+      pastValue.set(V[src(h)], (b * kvHeads + h) * nk * D);
     }
   try {
     const s = await openOrtDecode(
-      { B, H, Nq: nq, past: nk, D, causal: nq > 1, threads },
-      { query: bsh(qData, H, (h) => h), key: bsh(next.k, Hkv, (h) => Math.floor(h / group)), value: bsh(next.v, Hkv, (h) => Math.floor(h / group)), pastKey, pastValue },
+      op,
+      { B, H, Hkv, Nq: nq, past: nk, D, causal: nq > 1, threads },
+      { query: bsh(qData, H, H, (h) => h), key: bsh(next.k, Hkv, kvHeads, src), value: bsh(next.v, Hkv, kvHeads, src), pastKey, pastValue },
     );
     try {
-      onStep("peer");
+      onStep(`peer ${op}`);
       const t = await measure(() => timed(() => s.step()), DEFAULT_PLAN, onStep);
       // Its output attends over nk + nq rows (the past and the new ones): check it against exact on the same rows.
       const Kx = K.map((k, h) => concatRows(k, next.k.subarray(h * nq * D, (h + 1) * nq * D)));
@@ -284,14 +296,14 @@ function concatRows(a: Float32Array, b: Float32Array): Float32Array {
 
 /** The table printed on stdout. */
 export function formatDecodeTable(rows: readonly DecodeRow[], machine: Machine, threads: number): string {
-  const head = ["backend", "B×H/Hkv×D", "Nk", "Nq", "append+attend", "attend", "attend GB/s", "cos vs exact", "peer step", "peer GB/s", "ours vs peer"];
+  const head = ["backend", "B×H/Hkv×D", "Nk", "Nq", "append+attend", "attend", "attend GB/s", "cos vs exact", "ORT MHA step", "ORT GQA step", "ours vs best ORT"];
+  const peerCell = (p: PeerRow | undefined) => (!p ? "—" : "stepMs" in p ? `${formatTime(p.stepMs)} (${sig3(p.GBs)} GB/s)` : `skipped (${p.skipped})`);
   const body = rows.map((r) => {
-    const p = r.peer && "stepMs" in r.peer ? r.peer : undefined;
+    const timed = (r.peers ?? []).flatMap((p) => ("stepMs" in p ? [p.stepMs] : []));
     return [
       r.backend, `${r.B}×${r.H}/${r.Hkv}×${r.D}`, String(r.nk), String(r.nq), formatTime(r.stepMs), formatTime(r.attendMs), sig3(r.attendGBs), r.cosine.toFixed(5),
-      p ? formatTime(p.stepMs) : r.peer ? `skipped: ${(r.peer as { skipped: string }).skipped}` : "—",
-      p ? sig3(p.GBs) : "—",
-      p ? `${sig3(p.stepMs / r.stepMs)}×` : "—",
+      peerCell(r.peers?.[0]), peerCell(r.peers?.[1]),
+      timed.length ? `${sig3(Math.min(...timed) / r.stepMs)}×` : "—",
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
