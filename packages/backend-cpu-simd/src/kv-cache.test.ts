@@ -106,6 +106,22 @@ describe("cpu-simd KV cache", () => {
     await Effect.runPromise(r.cache.dispose);
   });
 
+  it("unvalidated non-finite queries make their Q block's rows NaN (output and LSE), as the oracle does", async () => {
+    const r = await run(split1two, gqa);
+    const q = toCanonicalF32(r.q).slice();
+    q[2 * 4 * 128 + 5] = Number.NaN; // head 2, row 0
+    const bad = hostTensor(q, [1, 8, 4, 128]);
+    const got = await Effect.runPromise(r.cache.attend({ ...r.p, validated: false }, bad));
+    const out = toCanonicalF32(got.output as HostTensor);
+    for (let h = 0; h < 8; h++)
+      for (let i = 0; i < 4; i++) {
+        const row = out.subarray((h * 4 + i) * 128, (h * 4 + i + 1) * 128);
+        expect(row.every(Number.isNaN), `head ${h} row ${i}`).toBe(h === 2);
+        expect(Number.isNaN(got.lse![h * 4 + i])).toBe(h === 2);
+      }
+    await Effect.runPromise(r.cache.dispose);
+  });
+
   it("dispose gives the cache's memory back: 50 caches made and disposed grow wasm memory once", async () => {
     const spec: KvCacheSpec = { batch: 1, headsKv: 8, headDim: 128, capacity: 4096, dtype: "f16", layout: "HND", smoothK: true };
     const rows = () => hostTensor(new Uint16Array(8 * 3 * 128).fill(0x3c00), [1, 8, 3, 128], { dtype: "f16" });
