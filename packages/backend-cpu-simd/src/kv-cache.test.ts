@@ -56,6 +56,9 @@ async function run(backend: CpuSimdBackend, c: Case, seed = 3) {
 
 const gqa: Case = { B: 1, Hq: 8, Hkv: 2, Nq: 4, D: 128, appends: [300, 1, 1, 1, 397], options: { causal: true, returnLse: true } };
 
+// Generous per-test time: the oracle runs in float64 JS, and CI shares two cores.
+const TIMEOUT = 60_000;
+
 describe("cpu-simd KV cache", () => {
   it("split-K with every key block its own split tracks the oracle (GQA, causal, LSE)", async () => {
     const r = await run(split1two, gqa);
@@ -63,7 +66,7 @@ describe("cpu-simd KV cache", () => {
     expect(a.relL1, `rel-L1 vs oracle (cos ${a.cosine})`).toBeLessThanOrEqual(2e-3);
     for (let i = 0; i < r.want.lse.length; i++) expect(Math.abs(r.lse![i] - r.want.lse[i]), `lse row ${i}`).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(r.want.lse[i])));
     await Effect.runPromise(r.cache.dispose);
-  });
+  }, TIMEOUT);
 
   it("one thread and two threads give identical bits (splits depend on the length only)", async () => {
     const a = await run(split1one, gqa);
@@ -71,20 +74,20 @@ describe("cpu-simd KV cache", () => {
     expect(firstDifference(a.output, b.output), "first differing output element").toBe(-1);
     expect(firstDifference(a.lse!, b.lse!), "first differing LSE").toBe(-1);
     await Effect.runPromise(Effect.all([a.cache.dispose, b.cache.dispose]));
-  });
+  }, TIMEOUT);
 
   it("the split size changes the result only within the sage bound", async () => {
     const a = await run(split1two, gqa);
     const b = await run(plain, gqa);
     expect(accuracy(a.output, b.output).relL1).toBeLessThanOrEqual(2e-3);
     await Effect.runPromise(Effect.all([a.cache.dispose, b.cache.dispose]));
-  });
+  }, TIMEOUT);
 
   it("more than 64 queries per head run in row tiles (Nq 100, causal)", async () => {
     const r = await run(split1two, { B: 2, Hq: 2, Hkv: 1, Nq: 100, D: 64, appends: [130, 70], options: { causal: true } });
     expect(accuracy(r.output, r.want.output).relL1).toBeLessThanOrEqual(2e-3);
     await Effect.runPromise(r.cache.dispose);
-  });
+  }, TIMEOUT);
 
   it("a threaded prefill append equals a single-threaded one, bit for bit", async () => {
     const c: Case = { B: 1, Hq: 4, Hkv: 2, Nq: 1, D: 128, appends: [1100, 3], options: {} };
@@ -93,7 +96,7 @@ describe("cpu-simd KV cache", () => {
     expect(firstDifference(a.output, b.output)).toBe(-1);
     expect(accuracy(b.output, b.want.output).relL1).toBeLessThanOrEqual(2e-3);
     await Effect.runPromise(Effect.all([a.cache.dispose, b.cache.dispose]));
-  });
+  }, TIMEOUT);
 
   it("attention calls in between leave a live cache intact", async () => {
     const r = await run(plain, gqa);
@@ -104,7 +107,23 @@ describe("cpu-simd KV cache", () => {
     const again = toCanonicalF32((await Effect.runPromise(r.cache.attend(r.p, r.q))).output as HostTensor);
     expect(firstDifference(again, r.output)).toBe(-1);
     await Effect.runPromise(r.cache.dispose);
-  });
+  }, TIMEOUT);
+
+  it("unvalidated non-finite queries make their Q block's rows NaN (output and LSE), as the oracle does", async () => {
+    const r = await run(split1two, gqa);
+    const q = toCanonicalF32(r.q).slice();
+    q[2 * 4 * 128 + 5] = Number.NaN; // head 2, row 0
+    const bad = hostTensor(q, [1, 8, 4, 128]);
+    const got = await Effect.runPromise(r.cache.attend({ ...r.p, validated: false }, bad));
+    const out = toCanonicalF32(got.output as HostTensor);
+    for (let h = 0; h < 8; h++)
+      for (let i = 0; i < 4; i++) {
+        const row = out.subarray((h * 4 + i) * 128, (h * 4 + i + 1) * 128);
+        expect(row.every(Number.isNaN), `head ${h} row ${i}`).toBe(h === 2);
+        expect(Number.isNaN(got.lse![h * 4 + i])).toBe(h === 2);
+      }
+    await Effect.runPromise(r.cache.dispose);
+  }, TIMEOUT);
 
   it("dispose gives the cache's memory back: 50 caches made and disposed grow wasm memory once", async () => {
     const spec: KvCacheSpec = { batch: 1, headsKv: 8, headDim: 128, capacity: 4096, dtype: "f16", layout: "HND", smoothK: true };
@@ -118,7 +137,7 @@ describe("cpu-simd KV cache", () => {
     const bytes = plain.wasmMemoryBytes();
     for (let i = 0; i < 50; i++) await cycle();
     expect(plain.wasmMemoryBytes()).toBe(bytes);
-  });
+  }, TIMEOUT);
 
   it("a cache outliving its backend fails with DeviceError (Disposed), and one too large with OutOfMemory", async () => {
     const b = await Effect.runPromise(makeCpuSimd({ threads: 1 }));
@@ -129,5 +148,5 @@ describe("cpu-simd KV cache", () => {
     expect(err).toMatchObject({ _tag: "DeviceError", reason: "Disposed" });
     const huge = await Effect.runPromise(Effect.flip(plain.kvCache!({ ...spec, headsKv: 64, headDim: 256, capacity: 1 << 20 })));
     expect(huge).toMatchObject({ _tag: "DeviceError", reason: "OutOfMemory" });
-  });
+  }, TIMEOUT);
 });

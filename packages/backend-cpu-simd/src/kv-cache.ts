@@ -7,6 +7,7 @@ import { DeviceError, LOG2E, dims, qFold, type AttentionOutput, type BackendKvCa
 import { Effect } from "effect";
 import { COUNTER_AT, type Engine } from "./engine.js";
 import { readCanonical, writeCanonical } from "./io.js";
+import { poisonQueryRows } from "./poison.js";
 import { paddedHeadDim } from "./plan.js";
 import type { WorkerPool } from "./pool.js";
 import { C, CACHE_RECORD_BYTES, DECODE_RECORD_BYTES, DR, KEY_BLOCK, MERGE_RECORD_BYTES, MR, type TaskKind } from "./records.js";
@@ -248,14 +249,17 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
       );
       const view = engine.f32;
       const output: HostTensor = readCanonical(view, out >>> 2, { B, H: Hq, N: Nq, D: p.D }, Dp, p.outputDtype, p.layout);
-      if (!p.returnLse) return { output };
-      const lse = new Float32Array(B * Hq * Nq);
-      const s0 = stats >>> 2;
-      for (let r = 0; r < lse.length; r++) {
-        const mx = view[s0 + 3 * r], l = view[s0 + 3 * r + 1], qm = view[s0 + 3 * r + 2];
-        lse[r] = l > 0 ? (mx + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+      let lse: Float32Array | undefined;
+      if (p.returnLse) {
+        lse = new Float32Array(B * Hq * Nq);
+        const s0 = stats >>> 2;
+        for (let r = 0; r < lse.length; r++) {
+          const mx = view[s0 + 3 * r], l = view[s0 + 3 * r + 1], qm = view[s0 + 3 * r + 2];
+          lse[r] = l > 0 ? (mx + Math.log2(l)) / LOG2E + p.smScale * qm : -Infinity;
+        }
       }
-      return { output, lse };
+      if (!p.validated) poisonQueryRows(p, view, qAt >>> 2, Dp, output, lse);
+      return lse ? { output, lse } : { output };
     });
 
   const dispose = host.lock.withPermits(1)(
