@@ -55,6 +55,54 @@ export const P_SV = 28; // out: f32 [blocks][Dp]
 export const P_DP = 32;
 export const P_SMOOTH = 36; // 1: subtract the mean of K before quantizing
 
+/** KV-cache record (kv_cache.ts): 14 i32 words, one per (batch entry, kv head) of a cache, for append and requantize. */
+export const CACHE_RECORD_BYTES: i32 = 56;
+export const C_DP = 0;
+export const C_LEN = 4; // rows the head holds before this task
+export const C_N = 8; // rows appended (append)
+export const C_FIRST = 12; // 1: the first append (sets the mean)
+export const C_SMOOTH = 16; // 1: the mean is K's, else 0
+export const C_MEAN = 20; // f32 [Dp]
+export const C_K = 24; // K blocks, i16 pairs as the int8 kernel reads them
+export const C_SK = 28; // f32 per K block
+export const C_V = 32; // V blocks, i16 key pairs
+export const C_SV = 36; // f32 [blocks][Dp]
+export const C_K_RAW = 40; // f32 [64][Dp]: raw K rows of the partial block
+export const C_V_RAW = 44; // f32 [64][Dp]: raw V rows of the partial block
+export const C_K_IN = 48; // f32 [n][Dp]: K rows to append
+export const C_V_IN = 52; // f32 [n][Dp]: V rows to append
+
+/** Decode split record (decode_int8.ts): 16 words, one per (batch entry, kv head, row tile, key-block range). */
+export const DECODE_RECORD_BYTES: i32 = 64;
+export const D_Q = 0; // f32 rows: row 0 of the tile's first head; heads nq·Dp f32 apart
+export const D_NQ = 4;
+export const D_I0 = 8;
+export const D_NR = 12; // rows per head in the tile
+export const D_NH = 16; // heads in the tile (NH·NR ≤ TILE_ROWS)
+export const D_K = 20;
+export const D_SK = 24;
+export const D_V = 28;
+export const D_SV = 32;
+export const D_NK = 36; // rows in the cache
+export const D_KB0 = 40; // first key block of the split
+export const D_KB1 = 44; // one past its last
+export const D_PART = 48; // the split's partial state
+export const D_CAUSAL = 52;
+export const D_DP = 56;
+export const D_FOLD = 60;
+
+/** Decode merge record: 10 words, one per row tile. */
+export const MERGE_RECORD_BYTES: i32 = 40;
+export const M_PART = 0; // the tile's first split's partial state; the others follow M_PART_BYTES apart
+export const M_SPLITS = 4;
+export const M_ROWS = 8;
+export const M_OUT = 12; // f32 rows of the tile's output
+export const M_STATS = 16; // f32 [rows][3] or 0
+export const M_Q = 20; // f32 rows of the tile's queries (for q·mean)
+export const M_KMEAN = 24; // f32 [Dp] or 0
+export const M_DP = 28;
+export const M_PART_BYTES = 32;
+
 /** Scratch bytes one thread needs for head dim Dp (query tile, logits, probabilities, accumulators, row state). */
 export function scratchBytesFor(Dp: i32): i32 {
   return TILE_ROWS * Dp * 4 * 2 + TILE_ROWS * KEY_BLOCK * 4 * 2 + TILE_ROWS * 4 * 8 + Dp * 8 + 256;

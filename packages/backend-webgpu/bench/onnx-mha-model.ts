@@ -86,3 +86,35 @@ export function mhaF16Model(heads: number, headDim: number, causal: boolean): Ui
   });
   return Uint8Array.from(m.out);
 }
+
+/**
+ * Serialized ModelProto for one decode step with a KV cache: MultiHeadAttention(query, key, value, past_key,
+ * past_value) → output, present_key, present_value. query/key/value are the step's rows [batch, seq, H·D]; past_key
+ * and past_value the earlier rows [batch, H, past, D] (BNSH); present_* are past and new rows together, which ort
+ * writes every step. `causal` sets unidirectional (query i sees past + i + 1 keys, the bottom-right alignment).
+ */
+export function mhaF16PastModel(heads: number, headDim: number, causal: boolean): Uint8Array {
+  const hidden = heads * headDim;
+  const m = new Proto();
+  m.int(1, 8);
+  m.str(2, "sageattn-ortweb-decode-peer");
+  m.msg(8, (o) => o.str(1, "").int(2, 17));
+  m.msg(8, (o) => o.str(1, "com.microsoft").int(2, 1));
+  m.msg(7, (g) => {
+    g.msg(1, (n) => {
+      // Inputs by position: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value.
+      for (const name of ["query", "key", "value", "", "", "", "past_key", "past_value"]) n.str(1, name);
+      for (const name of ["output", "present_key", "present_value"]) n.str(2, name);
+      n.str(3, "mha").str(4, "MultiHeadAttention").str(7, "com.microsoft");
+      n.msg(5, (a) => a.str(1, "num_heads").int(20, ATTR_INT).int(3, heads));
+      n.msg(5, (a) => a.str(1, "scale").int(20, ATTR_FLOAT).float(2, 1 / Math.sqrt(headDim)));
+      if (causal) n.msg(5, (a) => a.str(1, "unidirectional").int(20, ATTR_INT).int(3, 1));
+    });
+    g.str(2, "mha-decode");
+    for (const name of ["query", "key", "value"]) g.msg(11, (v) => fp16Value(v, name, ["batch", "seq", hidden]));
+    for (const name of ["past_key", "past_value"]) g.msg(11, (v) => fp16Value(v, name, ["batch", heads, "past", headDim]));
+    g.msg(12, (v) => fp16Value(v, "output", ["batch", "seq", hidden]));
+    for (const name of ["present_key", "present_value"]) g.msg(12, (v) => fp16Value(v, name, ["batch", heads, "total", headDim]));
+  });
+  return Uint8Array.from(m.out);
+}
