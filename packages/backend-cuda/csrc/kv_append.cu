@@ -53,24 +53,7 @@ __global__ void __launch_bounds__(kThreads) kv_sums_kernel(KvCache c, TensorRef 
     sq.nk = rows;
     channel_sums(g, k, sq, head_h(c, head), t0, t1, partial, sums);
   } else {
-    const int groups = c.DP / 4, phases = kThreads / groups;
-    const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (phase < phases && grp * 4 < c.D)
-      for (int t = t0 + phase; t < t1; t += phases) {
-        const float4 x = cached_row(c, head, t, grp * 4, length);
-        acc.x += x.x;
-        acc.y += x.y;
-        acc.z += x.z;
-        acc.w += x.w;
-      }
-    partial[threadIdx.x] = acc;
-    __syncthreads();
-    for (int ch = threadIdx.x; ch < c.DP; ch += kThreads) {
-      float sum = 0.f;
-      for (int ph = 0; ph < phases; ph++) sum += (&partial[ph * groups + ch / 4].x)[ch % 4];
-      sums[ch] = sum;
-    }
+    row_sums(c.D, c.DP, t0, t1, [&](int t, int c0) { return cached_row(c, head, t, c0, length); }, partial, sums);
   }
   __syncthreads();
   for (int ch = threadIdx.x; ch < c.DP; ch += kThreads) c.kpart[(int64_t(head) * kMaxMeanChunksKv + chunk) * c.DP + ch] = sums[ch];

@@ -57,18 +57,18 @@ __device__ __forceinline__ int8_t quantize(float x, float scale) {
   return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
 }
 
-// Sums of K over tokens t0..t1 of one (sequence, kv head), per channel, into sums[0 .. DP) (shared memory; zeros past
-// D). Every thread of the CTA must call it.
-__device__ inline void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
-                             float4* partial, float* sums) {
-  const int groups = g.DP / 4, phases = kThreads / groups;
+// Per-channel sums of rows t0..t1 into sums[0 .. DP) (shared memory; zeros past D), each row read four channels at a
+// time by row(t, c0) -> float4. A thread owns 4 channels of every P-th row (P = kThreads / (DP/4) row phases); the
+// phases are added in order. Every thread of the CTA must call it.
+template <typename Row>
+__device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* partial, float* sums) {
+  const int groups = DP / 4, phases = kThreads / groups;
   const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (phase < phases && grp * 4 < g.D) {
-    const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn + grp * 4 * k.sd;
+  if (phase < phases && grp * 4 < D) {
 #pragma unroll 8
     for (int t = t0 + phase; t < t1; t += phases) {
-      const float4 x = load4(k, base + t * k.sn, grp * 4, g.D);
+      const float4 x = row(t, grp * 4);
       acc.x += x.x;
       acc.y += x.y;
       acc.z += x.z;
@@ -77,14 +77,18 @@ __device__ inline void channel_sums(const Geometry& g, const TensorRef& k, const
   }
   partial[threadIdx.x] = acc;
   __syncthreads();
-  for (int c = threadIdx.x; c < g.DP; c += kThreads) {
+  for (int c = threadIdx.x; c < DP; c += kThreads) {
     float sum = 0.f;
-    for (int ph = 0; ph < phases; ph++) {
-      const float4 x = partial[ph * groups + c / 4];
-      sum += (&x.x)[c % 4];
-    }
+    for (int ph = 0; ph < phases; ph++) sum += (&partial[ph * groups + c / 4].x)[c % 4];
     sums[c] = sum;
   }
+}
+
+// Sums of K over tokens t0..t1 of one (sequence, kv head), per channel (the "K mean" stage's partial sums).
+__device__ inline void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
+                                    float4* partial, float* sums) {
+  const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn;
+  row_sums(g.D, g.DP, t0, t1, [&](int t, int c0) { return load4(k, base + t * k.sn + c0 * k.sd, c0, g.D); }, partial, sums);
 }
 
 }  // namespace sa
