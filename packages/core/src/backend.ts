@@ -1,4 +1,5 @@
 import { Context, Effect, Layer } from "effect";
+import type { PvMode } from "./constants.js";
 import type { DType } from "./dtype.js";
 import type { BackendUnavailable, SageAttnError } from "./errors.js";
 import type { Problem } from "./problem.js";
@@ -19,6 +20,25 @@ export interface Capabilities {
   readonly deviceTensors: boolean;
   /** The backend also has an exact (unquantized) kernel on the same engine, for baselines. */
   readonly exactKernel: boolean;
+  /**
+   * How P·V is computed: the `pvAccumulation` modes the backend honours, or ["fixed16"] for a backend that ignores
+   * the option (cpu-simd). Absent means ["f16-block", "f32"]. The conformance suite holds the backend to the oracle
+   * of the mode it runs (`pvOracleMode`).
+   */
+  readonly pv?: readonly PvMode[];
+}
+
+/** The P·V modes `caps` declares (["f16-block", "f32"] where it declares none). */
+export const pvModes = (caps: Capabilities): readonly PvMode[] => caps.pv ?? ["f16-block", "f32"];
+
+/**
+ * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
+ * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks).
+ */
+export function pvOracleMode(caps: Capabilities, requested: "f16-block" | "f32"): "f16-block" | "f32" {
+  const modes = pvModes(caps);
+  if (modes.includes(requested)) return requested;
+  return modes.includes("f32") || modes.includes("fixed16") ? "f32" : "f16-block";
 }
 
 /** Output of one call: the output tensor (host in → host out, device in → device out) and the LSE if asked. */

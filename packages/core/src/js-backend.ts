@@ -25,7 +25,7 @@ function run(reference: typeof sageReference, p: Problem, q: Tensor, k: Tensor, 
 /** The TypeScript oracle as a backend: always available, slow; the last fallback and the reference for tests. */
 export const jsBackend: AttentionBackend = {
   name: "js",
-  capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true },
+  capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, pv: ["f16-block", "f32"] },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },
   upload: (t: HostTensor) =>
