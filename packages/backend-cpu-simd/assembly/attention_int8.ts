@@ -20,8 +20,8 @@
 // (1% slower), one exp2 pass over the whole block after all rows' maxima (no change).
 
 import {
-  A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_SK,
-  A_STATS, A_SV, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
+  A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_S_K,
+  A_STATS, A_S_V, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
 import { exp2Accurate, exp2Fast, hmax } from "./exp2";
 import { hideKeys } from "./mask";
@@ -191,7 +191,7 @@ function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, row
 /** Runs one attention record (see tiles.ts) with `scratch` as this thread's working memory. */
 export function attentionInt8(rec: usize, scratch: usize): void {
   const q = load<usize>(rec, A_Q), nq = load<i32>(rec, A_NQ), i0 = load<i32>(rec, A_I0), rows = load<i32>(rec, A_ROWS);
-  const k = load<usize>(rec, A_K), sK = load<usize>(rec, A_SK), v = load<usize>(rec, A_V), sV = load<usize>(rec, A_SV);
+  const k = load<usize>(rec, A_K), sK = load<usize>(rec, A_S_K), v = load<usize>(rec, A_V), sV = load<usize>(rec, A_S_V);
   const nk = load<i32>(rec, A_NK), out = load<usize>(rec, A_OUT), stats = load<usize>(rec, A_STATS), kmean = load<usize>(rec, A_KMEAN);
   const mask = load<usize>(rec, A_MASK), maskKind = load<i32>(rec, A_MASK_KIND), maskStride = load<i32>(rec, A_MASK_STRIDE);
   const causal = load<i32>(rec, A_CAUSAL) != 0, Dp = load<i32>(rec, A_DP), fold = load<f32>(rec, A_FOLD);

@@ -1,18 +1,23 @@
 /**
- * Task record layouts shared with the kernels (assembly/tiles.ts defines them; keep the two in step).
- * Field values are byte offsets inside a record.
+ * The task records the kernels read, laid out from core's schemas (CPU_ATTN_RECORD, CPU_KV_RECORD); the build
+ * generates the kernels' A_/P_ offsets from the same schemas (scripts/build-wasm.mjs). Field values are byte offsets
+ * inside a record.
  */
-export const ATTN_RECORD_BYTES = 72;
-export const A = {
-  q: 0, nq: 4, i0: 8, rows: 12, k: 16, sK: 20, v: 24, sV: 28, nk: 32, out: 36, stats: 40, kmean: 44,
-  mask: 48, maskKind: 52, maskStride: 56, causal: 60, Dp: 64, fold: 68,
-} as const;
+import { CPU_ATTN_RECORD, CPU_KV_RECORD, K_BLOCK, layoutOf } from "@sageattn/core";
 
-export const KV_RECORD_BYTES = 40;
-export const P = { k: 0, v: 4, nk: 8, kmean: 12, kOut: 16, sK: 20, vOut: 24, sV: 28, Dp: 32, smooth: 36 } as const;
+const attnRecord = layoutOf(CPU_ATTN_RECORD);
+const kvRecord = layoutOf(CPU_KV_RECORD);
 
-/** Keys per block (K quantization block, online-softmax step). */
-export const KEY_BLOCK = 64;
+export const ATTN_RECORD_BYTES = attnRecord.size;
+/** Byte offsets of an attention task record's fields. */
+export const A = attnRecord.offsets;
+
+export const KV_RECORD_BYTES = kvRecord.size;
+/** Byte offsets of a key/value record's fields. */
+export const P = kvRecord.offsets;
+
+/** Keys per block (K quantization block, online-softmax step): core's K_BLOCK. */
+export const KEY_BLOCK = K_BLOCK;
 
 /** P is quantized to [0, P_LEVELS] by the int8 kernel; the kernel's row sums come back divided by it. */
 export const P_LEVELS = 8191;

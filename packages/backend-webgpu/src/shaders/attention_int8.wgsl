@@ -49,8 +49,6 @@ const CK_MAX: u32 = 4u;
 const QD_MAX: u32 = 4u;
 const KL_MAX: u32 = 8u;   // K words an invocation stages per tile (KL = BK·DP/16 / WG, at most 8: tiles.ts)
 const VL_MAX: u32 = 32u;  // V quads an invocation stages per tile (VL = BK·DP/4 / WG, at most 32)
-const Q_BLOCK: u32 = 128u;
-const K_BLOCK: u32 = 64u;
 
 @group(0) @binding(0) var<storage, read> q8: array<vec4<u32>>;    // [b, hq, token, DP/16]
 @group(0) @binding(1) var<storage, read> k8: array<vec4<u32>>;    // [b, hkv, token, DP/16]
