@@ -4,6 +4,8 @@
  * read); device tensors stay on the device, and a device-in call returns a device tensor without waiting for the GPU.
  */
 import {
+  DTYPE_CODE,
+  LAYOUT_CODE,
   BackendUnavailable,
   DeviceError,
   hostTensor,
@@ -28,9 +30,7 @@ import type { Native } from "./ffi/symbols.js";
 import { BYTES, CudaTensor, DeviceMemory, type Allocation, type TensorDescription } from "./device-tensor.js";
 import { toError, unwrap } from "./status.js";
 
-const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
-const LAYOUT_CODE = { HND: 0, NHD: 1 } as const;
-const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8, kernelOnly: 16 } as const;
+const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8 } as const;
 
 /** The cuda backend's extras beyond the core contract. */
 export interface CudaBackend extends AttentionBackend {
@@ -44,11 +44,6 @@ export interface CudaBackend extends AttentionBackend {
   readonly memoryInfo: Effect.Effect<{ free: number; total: number }, SageAttnError>;
   /** Owned device allocations still live. */
   readonly liveAllocations: () => number;
-  /**
-   * Benchmarks only: the attention kernel alone, on the pre-pass the previous call with the same inputs left in the
-   * workspace (so `sageattn bench` can report kernel-only TOPS beside end-to-end). Device tensors only.
-   */
-  readonly attentionKernelOnly: (p: Problem, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor) => Effect.Effect<AttentionOutput, SageAttnError>;
 }
 
 let opened: OpenLibrary | undefined; // the CUDA runtime inside registers exit handlers: the library stays open
@@ -207,7 +202,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     return downloadSync(out);
   };
 
-  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor, extraFlags = 0): AttentionOutput => {
+  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor): AttentionOutput => {
     alive();
     if (p.mask) throw new Failure(unavailable("Unsupported", "masks are not supported by the cuda backend yet"));
     if (p.D > info.maxHeadDim) throw new Failure(unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`));
@@ -250,7 +245,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       pb.setStrides("q_strides", dq.strides).setStrides("k_strides", dk.strides).setStrides("v_strides", dv.strides).setStrides("o_strides", out.strides);
       pb.setI32("batch", p.B).setI32("heads_q", p.Hq).setI32("heads_kv", p.Hkv).setI32("seqlen_q", p.Nq).setI32("seqlen_k", p.Nk).setI32("head_dim", p.D);
       pb.setI32("dtype", DTYPE_CODE[p.dtype]).setI32("out_dtype", DTYPE_CODE[p.outputDtype]).setI32("layout", LAYOUT_CODE[p.layout]);
-      pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) | extraFlags);
+      pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.smoothK ? 0 : FLAG.noSmoothK));
       pb.setF32("sm_scale", p.smScale);
       if (!pb.sameSizeAs(sizeFields)) {
         const status = n.sa_workspace_size(pb.bytes, sizeOut);
@@ -275,14 +270,13 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
 
   return {
     name: "cuda",
-    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false },
+    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, pv: ["f16-block", "f32"] },
     device: info.device,
     details: info.details,
     libraryPath: lib.path,
     upload: (t) => effect(() => uploadSync(t)),
     download: (t) => effect(() => downloadSync(t)),
     attention: (p, q, k, v) => effect(() => attentionSync(p, q, k, v)),
-    attentionKernelOnly: (p, q, k, v) => effect(() => attentionSync(p, q, k, v, FLAG.kernelOnly)),
     adopt: (ptr, desc) => memory.adopt(ptr, { ...desc, strides: desc.strides ?? contiguousStrides(desc.shape) }),
     synchronize,
     memoryInfo: effect(() => {
