@@ -1,9 +1,8 @@
 import { Effect } from "effect";
 import { accuracy, exactReference, hostTensor, makeQKV, resolveProblem } from "@sageattn/core";
 import { describe, expect, it } from "vitest";
-import { multiHeadAttentionModel } from "./onnx-mha-model.js";
 import { toBSH } from "./peer.js";
-import { ProtoWriter } from "./protobuf.js";
+import { multiHeadAttentionModel, ProtoWriter } from "@sageattn/core/onnx";
 
 const ort = await import("onnxruntime-node").catch(() => undefined);
 
