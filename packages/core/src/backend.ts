@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect";
 import type { PvMode } from "./constants.js";
 import type { DType } from "./dtype.js";
-import type { BackendUnavailable, SageAttnError } from "./errors.js";
+import type { BackendUnavailable, InvalidInput, SageAttnError } from "./errors.js";
 import type { Problem } from "./problem.js";
 import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
 
@@ -77,12 +77,20 @@ export interface AttentionBackend {
 /** The backend service, for programs that compose with Effect layers. */
 export class AttentionBackendService extends Context.Tag("@sageattn/core/AttentionBackend")<AttentionBackendService, AttentionBackend>() {}
 
+/** A backend's own options, passed through `loadBackend(name, options)` (e.g. cpu-simd's `{ threads: 2 }`). */
+export type BackendOptions = Readonly<Record<string, unknown>>;
+
 /** How a backend package makes itself known: a name, a priority and a way to load it. */
 export interface BackendProvider {
   readonly name: BackendName;
   /** Higher is preferred: cuda 300, webgpu 200, cpu-simd 100, js 0. */
   readonly priority: number;
   readonly load: Effect.Effect<AttentionBackend, BackendUnavailable>;
+  /**
+   * Loads the backend with options (checked by the backend: an unknown or bad one is InvalidInput InvalidOption).
+   * Absent where the backend takes none. Apps reach it through `loadBackend(name, options)`.
+   */
+  readonly configure?: (options: BackendOptions) => Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput>;
 }
 
 /** Where a backend on a software device ranks: below cpu-simd (100), above the js oracle (0). */
