@@ -12,12 +12,8 @@
 // (relaxed_dot_i8x16_i7x16_add_s) needs one operand in [0, 127], x86 reading it as unsigned; Sage's INT8 K spans
 // [−127, 127] (255 values), so a zero-point form needs two relaxed dots per product (K + 127 split into two
 // [0, 127] halves, minus 127·Σq): slower than dot_i16x8_s, itself faster than one relaxed dot here (DESIGN §4).
-// Both products run near the rate of a bare dot + i32x4.add loop (4.4–4.9·10⁹ a second on the Zen 4 dev VM, the
-// add sharing the dot's pipes), so shapes that only save loads gain little. Measured and not kept (2026-12-01, same
-// VM, N=1024, one thread, side by side): 2 × 16 and 3 × 12 micro-kernels (equal, or V8 spills), two channel pairs per
-// Q·Kᵀ trip (V8 hoists every load to the top and spills: 14% slower), Q pair-major for constant-offset loads (no
-// change), exp2 in fixed point with integer masks (3–10% slower), Q·Kᵀ → softmax → P·V per 4-row strip for locality
-// (1% slower), one exp2 pass over the whole block after all rows' maxima (no change).
+// Both products run near the rate of a bare dot + i32x4.add loop (the add sharing the dot's pipes), so shapes that
+// only save loads gain little; the alternatives tried and dropped are in NOTES.md.
 
 import {
   A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_S_K,
