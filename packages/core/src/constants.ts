@@ -46,6 +46,8 @@ export const BOUNDS = {
   outputRounding: { f32: 0, f16: 5e-4, bf16: 4e-3 } as Readonly<Record<DType, number>>,
   /** |lse − oracle| ≤ lseVsSage · max(1, |oracle|); rows without keys exactly −∞. */
   lseVsSage: 2e-2,
+  /** Benchmarks flag an output this far from exact as wrong, whatever its speed (a loose sanity bar, not DESIGN's). */
+  clearlyWrong: { minCosine: 0.999, maxRelL1: 0.05 },
 } as const;
 
 /** The exact-attention bound for an input distribution. */
