@@ -248,7 +248,7 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   return {
     name: NAME,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, pv: ["fixed16"] },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: false, pv: ["fixed16"] },
     device,
     details: {
       build: engine.build,

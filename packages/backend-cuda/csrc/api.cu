@@ -8,6 +8,7 @@
 #include "heuristics.h"
 #include "hopper_layout.h"
 #include "kernels.h"
+#include "kv_cache.h"
 #include "sageattn.h"
 
 namespace {
@@ -64,7 +65,7 @@ int32_t check(cudaError_t e, const char* what) {
 cudaStream_t as_stream(uint64_t s) { return reinterpret_cast<cudaStream_t>(static_cast<uintptr_t>(s)); }
 
 struct DeviceLimits {
-  int ccMajor = 0, ccMinor = 0, smemOptin = 0;
+  int ccMajor = 0, ccMinor = 0, smemOptin = 0, sms = 0;
 };
 
 int32_t current_limits(DeviceLimits& out) {
@@ -76,6 +77,7 @@ int32_t current_limits(DeviceLimits& out) {
     SA_TRY(cudaDeviceGetAttribute(&cached.ccMajor, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
     SA_TRY(cudaDeviceGetAttribute(&cached.ccMinor, cudaDevAttrComputeCapabilityMinor, dev), "cudaDeviceGetAttribute");
     SA_TRY(cudaDeviceGetAttribute(&cached.smemOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    SA_TRY(cudaDeviceGetAttribute(&cached.sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
     cachedDevice = dev;
   }
   out = cached;
@@ -191,6 +193,44 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   plan.ks = region(uint64_t(g.Hkv) * g.kSlots * sizeof(float));
   plan.qm = region((p->flags & SA_RETURN_LSE) ? uint64_t(g.Hq) * g.rowsQ * sizeof(float) : 0);
   plan.total = at;
+  return SA_OK;
+}
+
+// The cache a sa_kv_params describes, after checking its shape fields (not the call's tensors).
+int32_t resolve_cache(const sa_kv_params* p, sa::KvCache& c) {
+  if (p == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "sa_kv_params is null");
+  const sa_params& b = p->base;
+  if (b.batch <= 0 || b.heads_kv <= 0 || b.head_dim <= 0 || p->capacity <= 0 || p->length < 0 || p->length > p->capacity)
+    return fail(SA_ERR_INVALID_ARGUMENT, "batch, heads_kv, head_dim and capacity must be positive, 0 <= length <= capacity");
+  if (b.head_dim > 256) return fail(SA_ERR_UNSUPPORTED, "head_dim over 256");
+  if (p->capacity > (1 << 30)) return fail(SA_ERR_LIMIT_EXCEEDED, "capacity over 2^30 rows");
+  if (int64_t(b.batch) * b.heads_kv > 65535) return fail(SA_ERR_LIMIT_EXCEEDED, "batch × heads_kv over 65535");
+  c = sa::kv_cache_at(p->cache, b.batch, b.heads_kv, b.head_dim, sa::padded_head_dim(b.head_dim), p->capacity);
+  return SA_OK;
+}
+
+int32_t kv_device(DeviceLimits& lim) {
+  const int32_t st = current_limits(lim);
+  if (st != SA_OK) return st;
+  if (lim.ccMajor < 8)
+    return fail(SA_ERR_UNSUPPORTED, "compute capability " + std::to_string(lim.ccMajor) + "." + std::to_string(lim.ccMinor) + " is under 8.0");
+  cudaGetLastError();  // a stale non-sticky error from someone else's call must not be reported as ours
+  return SA_OK;
+}
+
+// The attend call's shape checks, and the device's limits (the split-K plan depends on its SM count).
+int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim) {
+  int32_t st = resolve_cache(p, c);
+  if (st != SA_OK) return st;
+  const sa_params& b = p->base;
+  if (b.heads_q <= 0 || b.heads_q % b.heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a positive multiple of heads_kv");
+  if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
+  if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
+    return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
+  if ((st = kv_device(lim)) != SA_OK) return st;
+  if (sa::decode_smem_bytes(c.DP) > lim.smemOptin)
+    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(b.head_dim) + " needs " + std::to_string(sa::decode_smem_bytes(c.DP)) +
+                                        " bytes of shared memory for decode, the device allows " + std::to_string(lim.smemOptin));
   return SA_OK;
 }
 
@@ -409,6 +449,104 @@ SA_API int32_t sa_attention(const sa_params* p) {
   SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, stream)
                 : sa::launch_attention(g, w, o, lseOut, causal, pvF32, stream),
          "attention launch");
+  return SA_OK;
+}
+
+SA_API int32_t sa_kv_params_layout(int64_t* out, int32_t cap) {
+  const int64_t values[SA_KV_PARAMS_FIELDS + 1] = {sizeof(sa_kv_params), offsetof(sa_kv_params, base), offsetof(sa_kv_params, cache),
+                                                   offsetof(sa_kv_params, capacity), offsetof(sa_kv_params, length)};
+  int32_t n = 0;
+  for (; out != nullptr && n < cap && n <= SA_KV_PARAMS_FIELDS; n++) out[n] = values[n];
+  return n;
+}
+
+SA_API int32_t sa_kv_cache_size(const sa_kv_params* p, uint64_t* bytes) {
+  if (bytes == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "bytes is null");
+  sa::KvCache c{};
+  const int32_t st = resolve_cache(p, c);
+  if (st != SA_OK) return st;
+  *bytes = sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity).total;
+  return SA_OK;
+}
+
+SA_API int32_t sa_kv_init(const sa_kv_params* p) {
+  sa::KvCache c{};
+  const int32_t st = resolve_cache(p, c);
+  if (st != SA_OK) return st;
+  if (p->cache == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache must be a device address");
+  return check(cudaMemsetAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(p->cache)), 0, sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity).total,
+                               as_stream(p->base.stream)),
+               "cudaMemsetAsync (kv cache)");
+}
+
+SA_API int32_t sa_kv_append(const sa_kv_params* p) {
+  sa::KvCache c{};
+  int32_t st = resolve_cache(p, c);
+  if (st != SA_OK) return st;
+  const sa_params& b = p->base;
+  const int n = b.seqlen_k;
+  if (p->cache == 0 || b.k == 0 || b.v == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache, k and v must be device addresses");
+  if (n <= 0 || int64_t(p->length) + n > p->capacity)
+    return fail(SA_ERR_INVALID_ARGUMENT, "appending " + std::to_string(n) + " rows to " + std::to_string(p->length) + " of capacity " +
+                                             std::to_string(p->capacity));
+  if (b.dtype < SA_F32 || b.dtype > SA_BF16) return fail(SA_ERR_INVALID_ARGUMENT, "unknown dtype");
+  if (b.layout != SA_HND && b.layout != SA_NHD) return fail(SA_ERR_INVALID_ARGUMENT, "unknown layout");
+  DeviceLimits lim;
+  if ((st = kv_device(lim)) != SA_OK) return st;
+  const sa::TensorRef k = tensor_ref(b.k, b.k_strides, b.layout, b.dtype, b.head_dim);
+  const sa::TensorRef v = tensor_ref(b.v, b.v_strides, b.layout, b.dtype, b.head_dim);
+  const bool firstMean = p->length == 0 && (b.flags & SA_NO_SMOOTH_K) == 0;
+  SA_TRY(sa::launch_kv_append(c, k, v, p->length, n, firstMean, as_stream(b.stream)), "kv append launch");
+  return SA_OK;
+}
+
+SA_API int32_t sa_kv_requantize(const sa_kv_params* p) {
+  sa::KvCache c{};
+  int32_t st = resolve_cache(p, c);
+  if (st != SA_OK) return st;
+  if (p->cache == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache must be a device address");
+  DeviceLimits lim;
+  if ((st = kv_device(lim)) != SA_OK) return st;
+  SA_TRY(sa::launch_kv_requantize(c, p->length, as_stream(p->base.stream)), "kv requantize launch");
+  return SA_OK;
+}
+
+SA_API int32_t sa_kv_workspace_size(const sa_kv_params* p, uint64_t* bytes) {
+  if (bytes == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "bytes is null");
+  sa::KvCache c{};
+  DeviceLimits lim;
+  const int32_t st = resolve_attend(p, c, lim);
+  if (st != SA_OK) return st;
+  *bytes = sa::decode_scratch_bytes(c, p->base.heads_q, p->base.seqlen_q, lim.sms);
+  return SA_OK;
+}
+
+SA_API int32_t sa_kv_attend(const sa_kv_params* p) {
+  sa::KvCache c{};
+  DeviceLimits lim;
+  int32_t st = resolve_attend(p, c, lim);
+  if (st != SA_OK) return st;
+  const sa_params& b = p->base;
+  if (p->cache == 0 || b.q == 0 || b.o == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache, q and o must be device addresses");
+  if (p->length <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "attend on an empty cache");
+  if ((b.flags & SA_RETURN_LSE) && b.lse == 0) return fail(SA_ERR_INVALID_ARGUMENT, "SA_RETURN_LSE without an lse address");
+  if (b.dtype < SA_F32 || b.dtype > SA_BF16 || b.out_dtype < SA_F32 || b.out_dtype > SA_BF16) return fail(SA_ERR_INVALID_ARGUMENT, "unknown dtype");
+  if (b.layout != SA_HND && b.layout != SA_NHD) return fail(SA_ERR_INVALID_ARGUMENT, "unknown layout");
+  const uint64_t need = sa::decode_scratch_bytes(c, b.heads_q, b.seqlen_q, lim.sms);
+  if (need > 0 && (b.workspace == 0 || b.workspace_size < need))
+    return fail(SA_ERR_WORKSPACE_TOO_SMALL, "workspace holds " + std::to_string(b.workspace_size) + " bytes, needs " + std::to_string(need));
+  sa::DecodeCall call{};
+  call.q = tensor_ref(b.q, b.q_strides, b.layout, b.dtype, b.head_dim);
+  call.o = tensor_ref(b.o, b.o_strides, b.layout, b.out_dtype, b.head_dim);
+  call.lse = (b.flags & SA_RETURN_LSE) ? reinterpret_cast<float*>(static_cast<uintptr_t>(b.lse)) : nullptr;
+  call.scratch = reinterpret_cast<float*>(static_cast<uintptr_t>(b.workspace));
+  call.Hq = b.heads_q;
+  call.Nq = b.seqlen_q;
+  call.length = p->length;
+  call.smScale = b.sm_scale;
+  call.causal = (b.flags & SA_CAUSAL) != 0;
+  call.pvF32 = (b.flags & SA_PV_F32) != 0;
+  SA_TRY(sa::launch_decode_attention(c, call, lim.sms, as_stream(b.stream)), "decode attention launch");
   return SA_OK;
 }
 

@@ -116,6 +116,41 @@ SA_API int32_t sa_workspace_size(const sa_params* p, uint64_t* bytes);
 /* Enqueues SageAttention (pre-pass + attention kernel) on p->stream. */
 SA_API int32_t sa_attention(const sa_params* p);
 
+/*
+ * A KV cache for decode (docs/DESIGN.md, "KV cache"): K stored INT8 per 64-row block around a fixed smoothing mean,
+ * V as f16. One device allocation of sa_kv_cache_size bytes, zeroed once by sa_kv_init, holds everything; the caller
+ * tracks the length. `base` carries the shapes and the call's tensors:
+ *   every call      batch, heads_kv, head_dim, stream
+ *   sa_kv_append    k, v, k_strides, v_strides, seqlen_k (rows appended, per batch entry and kv head), dtype (of k
+ *                   and v), layout, flags (SA_NO_SMOOTH_K: no mean is taken at the first append)
+ *   sa_kv_attend    q, o, lse, q_strides, o_strides, heads_q, seqlen_q (queries), dtype (of q), out_dtype, layout,
+ *                   flags (SA_CAUSAL, SA_RETURN_LSE, SA_PV_F32), sm_scale, workspace, workspace_size
+ */
+typedef struct sa_kv_params {
+  sa_params base;
+  uint64_t cache;                /* device address of the cache allocation */
+  int32_t capacity;              /* most rows per (batch entry, kv head) */
+  int32_t length;                /* rows in the cache before this call */
+} sa_kv_params;
+
+/* Field count reported by sa_kv_params_layout (after sizeof): base, cache, capacity, length. */
+#define SA_KV_PARAMS_FIELDS 4
+
+/* sizeof(sa_kv_params) then the offsets of base, cache, capacity, length; returns the number of values written. */
+SA_API int32_t sa_kv_params_layout(int64_t* out, int32_t cap);
+/* Bytes of the cache allocation for (batch, heads_kv, head_dim, capacity). */
+SA_API int32_t sa_kv_cache_size(const sa_kv_params* p, uint64_t* bytes);
+/* Zeroes a new cache allocation (enqueued on base.stream). */
+SA_API int32_t sa_kv_init(const sa_kv_params* p);
+/* Enqueues the append of seqlen_k rows after `length` (length + rows <= capacity). */
+SA_API int32_t sa_kv_append(const sa_kv_params* p);
+/* Enqueues the re-centring of the cache's `length` rows on their own mean, every block re-quantized. */
+SA_API int32_t sa_kv_requantize(const sa_kv_params* p);
+/* Bytes of workspace sa_kv_attend needs for these shapes and this capacity (the same for every length). */
+SA_API int32_t sa_kv_workspace_size(const sa_kv_params* p, uint64_t* bytes);
+/* Enqueues attention of q [B, heads_q, seqlen_q, D] against the cache's `length` rows (length >= 1). */
+SA_API int32_t sa_kv_attend(const sa_kv_params* p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,13 +8,20 @@
  *   4. 10 000 such calls with the outputs disposed: device memory before/after and live allocations;
  *   5. the public attention() with a reused device `out`: bits equal to a call without it, host cost per call, and
  *      10 000 calls with live allocations and device memory unchanged;
- *   6. an impossible allocation → DeviceError OutOfMemory, and a normal call right after it.
+ *   6. an impossible allocation → DeviceError OutOfMemory, and a normal call right after it;
+ *   7. decode: every case of core's decode list built in many appends on the cuda cache and on the js cache (the
+ *      oracle), attended at three lengths and after requantize, outputs and LSE compared; then (DECODE_BENCH=1) the
+ *      step latency of B1 H32 Hkv8 D128 at several cache lengths.
  * It prints one JSON line per check and a final `SUMMARY` line.
  */
 import {
   accuracy,
+  BOUNDS,
   attention,
+  createKvCache,
+  type KvCache,
   encode16,
+  fromCanonicalF32,
   getBackend,
   hostTensor,
   makeQKV,
@@ -26,9 +33,11 @@ import {
 } from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { checkCase, conformanceCases, errorCases } from "@sageattn/core/conformance/check";
+import { decodeCases, DECODE_APPENDS } from "../../core/dist/conformance/decode.js";
 import { DeviceMemory } from "../src/device-tensor.js";
 import { provider, type CudaBackend } from "../src/index.js";
 import { openLibrary } from "../src/ffi/library.js";
+import { ParamsBuffer } from "../src/ffi/params.js";
 
 let failures = 0;
 const report = (o: Record<string, unknown>) => {
@@ -149,6 +158,39 @@ for (const e of errorCases(backend.capabilities)) {
     await synchronize("cuda");
   }
   const outUs = (outMs / burst) * 1000;
+  // Where a call's host time goes: an empty FFI call, the native call alone (same params, our own buffer), the
+  // backend, the public API.
+  {
+    const n = (await Effect.runPromise(openLibrary)).native;
+    const perCall = (f: () => void, reps = 2000) => {
+      for (let i = 0; i < 200; i++) f();
+      let best = Infinity;
+      for (let r = 0; r < 5; r++) {
+        const a = performance.now();
+        for (let i = 0; i < reps; i++) f();
+        best = Math.min(best, performance.now() - a);
+        n.sa_stream_synchronize(0n);
+      }
+      return +((best / reps) * 1000).toFixed(2);
+    };
+    const pb = new ParamsBuffer();
+    const own = (t: unknown) => t as { handle: { ptr: bigint }; strides: number[] };
+    const wsOut = new BigUint64Array(1);
+    pb.setU64("q", own(dq).handle.ptr).setU64("k", own(dk).handle.ptr).setU64("v", own(dv).handle.ptr).setU64("o", own(outT).handle.ptr);
+    pb.setStrides("q_strides", own(dq).strides).setStrides("k_strides", own(dk).strides).setStrides("v_strides", own(dv).strides).setStrides("o_strides", own(outT).strides);
+    pb.setI32("batch", 1).setI32("heads_q", 1).setI32("heads_kv", 1).setI32("seqlen_q", 128).setI32("seqlen_k", 128).setI32("head_dim", 64);
+    pb.setI32("dtype", 1).setI32("out_dtype", 1).setI32("layout", 0).setF32("sm_scale", 0.125);
+    n.sa_workspace_size(pb.bytes, wsOut);
+    const ws = new BigUint64Array(1);
+    n.sa_malloc(wsOut[0], 0n, ws);
+    pb.setU64("workspace", ws[0]).setU64("workspace_size", wsOut[0]);
+    const ffiUs = perCall(() => n.sa_version());
+    const sizeUs = perCall(() => n.sa_workspace_size(pb.bytes, wsOut));
+    const nativeUs = perCall(() => n.sa_attention(pb.bytes));
+    n.sa_stream_synchronize(0n);
+    n.sa_free(ws[0], 0n);
+    report({ check: "host-breakdown", ok: true, ffiCallUs: ffiUs, nativeResolveUs: sizeUs, nativeAttentionUs: nativeUs, backendUs: +hostUs.toFixed(2), publicApiOutUs: +outUs.toFixed(2) });
+  }
   const mem2 = await Effect.runPromise(backend.memoryInfo);
   const live2 = backend.liveAllocations();
   const u0 = performance.now();
@@ -172,6 +214,104 @@ for (const e of errorCases(backend.capabilities)) {
   const t = (x: Float32Array) => hostTensor(x, [1, 2, 64, 64]);
   const after = await attention(t(q), t(k), t(v), { backend: "cuda" }).then(() => "ok", (e: unknown) => String((e as Error).message ?? e));
   report({ check: "out-of-memory", ok: err?._tag === "DeviceError" && err.reason === "OutOfMemory" && after === "ok", got: `${err?._tag}/${err?.reason}`, message: err?.message, callAfter: after });
+}
+
+// 7. decode: the cuda cache against the js cache (the oracle), same inputs and appends.
+{
+  const total = DECODE_APPENDS.reduce((a, b) => a + b, 0);
+  const attendAfter = new Set([1, 25, DECODE_APPENDS.length]);
+  const dcases = decodeCases(backend, { maxD: 256, dtypes: backend.capabilities.dtypes });
+  let worst = 0;
+  for (const [i, c] of dcases.entries()) {
+    const raw = makeQKV({ B: c.B, Hq: c.Hq, Hkv: c.Hkv, Nq: c.Nq, Nk: total, D: c.D }, c.dist, 5000 + i);
+    const BH = c.B * c.Hkv;
+    const make = (vals: Float32Array, H: number, N: number) => fromCanonicalF32(vals, { B: c.B, H, N, D: c.D }, c.dtype, c.layout);
+    const slice = (src: Float32Array, r0: number, r1: number) => {
+      const out = new Float32Array(BH * (r1 - r0) * c.D);
+      for (let h = 0; h < BH; h++) out.set(src.subarray((h * total + r0) * c.D, (h * total + r1) * c.D), h * (r1 - r0) * c.D);
+      return make(out, c.Hkv, r1 - r0);
+    };
+    const q = make(raw.q, c.Hq, c.Nq);
+    const options = { causal: c.causal, returnLse: c.returnLse };
+    const spec = { batch: c.B, headsKv: c.Hkv, headDim: c.D, capacity: total + 32, dtype: c.dtype, layout: c.layout, smoothK: c.smoothK };
+    const caches: KvCache[] = [await createKvCache({ ...spec, backend: "cuda" }), await createKvCache({ ...spec, backend: "js" })];
+    const compare = async (where: string) => {
+      const [got, want] = await Promise.all(caches.map((k) => k.attend(q, options)));
+      const a = accuracy(toCanonicalF32(got.output as never), toCanonicalF32(want.output as never));
+      let lseErr = 0;
+      if (c.returnLse)
+        for (let r = 0; r < want.lse!.length; r++) {
+          const w = want.lse![r], g = got.lse![r];
+          lseErr = Math.max(lseErr, w === -Infinity ? (g === -Infinity ? 0 : Infinity) : Math.abs(g - w) / Math.max(1, Math.abs(w)));
+        }
+      const bound = BOUNDS.sageRelL1 + BOUNDS.outputRounding[c.dtype];
+      worst = Math.max(worst, a.relL1);
+      report({ check: "decode", case: c.name, where, ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= BOUNDS.lseVsSage, relL1: +a.relL1.toExponential(3), cosine: a.cosine, lseErr, backend: got.backend });
+    };
+    try {
+      let len = 0;
+      for (const [a, n] of DECODE_APPENDS.entries()) {
+        const k = slice(raw.k, len, len + n), v = slice(raw.v, len, len + n);
+        for (const cache of caches) await cache.append(k, v);
+        len += n;
+        if (attendAfter.has(a + 1)) await compare(`length ${len}`);
+      }
+      if (i < 3) {
+        for (const cache of caches) await cache.requantize();
+        await compare(`requantized at ${len}`);
+      }
+    } catch (e) {
+      report({ check: "decode", case: c.name, ok: false, error: String((e as Error).message ?? e) });
+    } finally {
+      for (const cache of caches) await cache.dispose();
+    }
+  }
+  report({ check: "decode-summary", ok: dcases.length > 0, cases: dcases.length, worstRelL1: worst });
+}
+
+// 7b. decode step latency, B1 H32 Hkv8 D128 f16, device q and out reused, batches closed by synchronize().
+if (process.env.DECODE_BENCH === "1") {
+  const B = 1, Hq = 32, Hkv = 8, D = 128, block = 4096;
+  const lengths = (process.env.DECODE_LENGTHS ?? "1024,4096,32768,131072").split(",").map(Number);
+  const capacity = Math.max(...lengths) + 1024;
+  const up = (x: Float32Array, H: number, N: number) => backend.upload(hostTensor(encode16(x, "f16"), [B, H, N, D], { dtype: "f16" })).pipe(Effect.runPromise);
+  const raw = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: block, D }, "gaussian", 11);
+  const kb = await up(raw.k, Hkv, block), vb = await up(raw.v, Hkv, block);
+  const one = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: 1, D }, "gaussian", 12);
+  const k1 = await up(one.k, Hkv, 1), v1 = await up(one.v, Hkv, 1);
+  for (const Nq of [1, 4]) {
+    const q = await up(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
+    const out = await up(new Float32Array(B * Hq * Nq * D), Hq, Nq);
+    for (const Nk of lengths) {
+      const cache = await createKvCache({ backend: "cuda", batch: B, headsKv: Hkv, headDim: D, capacity, dtype: "f16" });
+      for (let len = 0; len < Nk; len += block) await cache.append(kb, vb);
+      const time = async (steps: number, step: () => Promise<unknown>) => {
+        for (let i = 0; i < 20; i++) await step();
+        await synchronize("cuda");
+        let best = Infinity;
+        for (let rep = 0; rep < 5; rep++) {
+          const t0 = performance.now();
+          for (let i = 0; i < steps; i++) await step();
+          await synchronize("cuda");
+          best = Math.min(best, (performance.now() - t0) / steps);
+        }
+        return best * 1000;
+      };
+      const attendUs = await time(200, () => cache.attend(q, { out }));
+      // Append + attend: the cache grows by one row a step (capacity leaves room for every step timed).
+      const stepUs = await time(100, async () => {
+        if (cache.length + 1 > capacity) return;
+        await cache.append(k1, v1);
+        await cache.attend(q, { out });
+      });
+      const bytes = B * Hkv * Nk * D * 3 + B * Hkv * Math.ceil(Nk / 64) * 4;  // int8 K + f16 V + scales
+      report({ check: "decode-bench", Nq, Nk, attendUs: +attendUs.toFixed(2), appendAttendUs: +stepUs.toFixed(2), gbPerS: +(bytes / attendUs / 1e3).toFixed(1), hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3) });
+      await cache.dispose();
+    }
+    q.dispose();
+    out.dispose();
+  }
+  for (const t of [kb, vb, k1, v1]) t.dispose();
 }
 
 await Effect.runPromise(backend.dispose);

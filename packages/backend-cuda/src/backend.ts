@@ -4,8 +4,6 @@
  * read); device tensors stay on the device, and a device-in call returns a device tensor without waiting for the GPU.
  */
 import {
-  DTYPE_CODE,
-  LAYOUT_CODE,
   BackendUnavailable,
   DeviceError,
   hostTensor,
@@ -25,12 +23,14 @@ import {
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { openLibrary, type OpenLibrary } from "./ffi/library.js";
+import { DTYPE_CODE, FLAG, LAYOUT_CODE } from "./ffi/codes.js";
+import { verifyKvLayout } from "./ffi/kv-params.js";
 import { ParamsBuffer, verifyLayout } from "./ffi/params.js";
 import type { Native } from "./ffi/symbols.js";
 import { BYTES, CudaTensor, DeviceMemory, type Allocation, type TensorDescription } from "./device-tensor.js";
+import { makeKvCache, type CudaCalls } from "./kv-cache.js";
 import { toError, unwrap } from "./status.js";
 
-const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8 } as const;
 
 /** The cuda backend's extras beyond the core contract. */
 export interface CudaBackend extends AttentionBackend {
@@ -59,7 +59,7 @@ export const makeCuda: Effect.Effect<CudaBackend, BackendUnavailable> = Effect.g
   opened ??= yield* openLibrary;
   const lib = opened;
   const n = lib.native;
-  const mismatch = verifyLayout(n);
+  const mismatch = verifyLayout(n) ?? verifyKvLayout(n);
   if (mismatch) return yield* Effect.fail(unavailable("FeatureMissing", `${lib.path} does not match this package's sa_params: ${mismatch}`));
   const count = new Int32Array(1);
   yield* loadCheck(n, n.sa_device_count(count), "sa_device_count");
@@ -168,6 +168,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     if (workspace && BigInt(workspace.bytes) >= bytes) return workspace;
     if (workspace) memory.free(workspace);
     workspace = undefined;
+    last.p = undefined;
     workspace = allocate(Number(bytes));
     return workspace;
   };
@@ -176,10 +177,10 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   const outputFor = (p: Problem, inputs: readonly CudaTensor[], onDevice: boolean, temps: CudaTensor[]): CudaTensor => {
     if (p.out?.kind === "device") {
       const o = ownTensor(p.out);
-      const end = o.handle.ptr + BigInt(requiredLength(o) * BYTES[o.dtype]);
+      const [start, end] = o.span;
       for (const t of inputs) {
-        const tEnd = t.handle.ptr + BigInt(requiredLength(t) * BYTES[t.dtype]);
-        if (o.handle.ptr < tEnd && t.handle.ptr < end) throw new Failure(invalid("InvalidOption", "out shares device memory with an input"));
+        const [tStart, tEnd] = t.span;
+        if (start < tEnd && tStart < end) throw new Failure(invalid("InvalidOption", "out shares device memory with an input"));
       }
       return o;
     }
@@ -202,27 +203,41 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     return downloadSync(out);
   };
 
-  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor): AttentionOutput => {
+  // The tensor on this device: its own, or a host tensor uploaded into a temporary the caller disposes.
+  const place = (t: Tensor, temps: CudaTensor[]): CudaTensor => {
+    if (t.kind === "device") return ownTensor(t);
+    const u = uploadSync(t);
+    temps.push(u);
+    return u;
+  };
+  // The LSE's device rows, f32 [B, Hq, Nq], when the call asks for it (a temporary: the host gets a copy).
+  const lseFor = (p: Problem, temps: CudaTensor[]): CudaTensor | undefined => {
+    if (!p.returnLse) return undefined;
+    const lse = memory.tensor(allocate(p.B * p.Hq * p.Nq * 4), { dtype: "f32", layout: "HND", shape: [p.B, p.Hq, p.Nq, 1], strides: [p.Hq * p.Nq, p.Nq, 1, 1] });
+    temps.push(lse);
+    return lse;
+  };
+
+  // What pb holds: the previous call's problem and tensors (p undefined once pb is rewritten or the workspace moves).
+  const last: { p?: Problem; q?: CudaTensor; k?: CudaTensor; v?: CudaTensor; o?: CudaTensor; flags: number } = { flags: 0 };
+
+  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor, extraFlags = 0): AttentionOutput => {
     alive();
     if (p.mask) throw new Failure(unavailable("Unsupported", "masks are not supported by the cuda backend yet"));
     if (p.D > info.maxHeadDim) throw new Failure(unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`));
     const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device";
     const temps: CudaTensor[] = [];
-    const place = (t: Tensor) => {
-      if (t.kind === "device") return ownTensor(t);
-      const u = uploadSync(t);
-      temps.push(u);
-      return u;
-    };
     try {
-      const dq = place(q), dk = place(k), dv = place(v);
+      const dq = place(q, temps), dk = place(k, temps), dv = place(v, temps);
       const out = outputFor(p, [dq, dk, dv], onDevice, temps);
       const lseRows = p.B * p.Hq * p.Nq;
-      let lse: CudaTensor | undefined;
-      if (p.returnLse) {
-        lse = memory.tensor(allocate(lseRows * 4), { dtype: "f32", layout: "HND", shape: [p.B, p.Hq, p.Nq, 1], strides: [p.Hq * p.Nq, p.Nq, 1, 1] });
-        temps.push(lse);
+      const lse = lseFor(p, temps);
+      // The same problem on the same tensors as the previous call (a steady-state loop): its params are still in pb.
+      if (p === last.p && dq === last.q && dk === last.k && dv === last.v && out === last.o && lse === undefined && extraFlags === last.flags && !p.varlen) {
+        must(n.sa_attention(params.bytes), "sa_attention");
+        return onDevice ? { output: out } : { output: deliverHost(out, p.out) };
       }
+      last.p = undefined;
       const pb = params.clear();
       if (p.varlen) {
         const { cuSeqlensQ: cq, cuSeqlensK: ck } = p.varlen;
@@ -256,6 +271,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       const ws = ensureWorkspace(sizeBytes);
       pb.setU64("workspace", ws.ptr).setU64("workspace_size", BigInt(ws.bytes));
       must(n.sa_attention(pb.bytes), "sa_attention");
+      if (lse === undefined) Object.assign(last, { p, q: dq, k: dk, v: dv, o: out, flags: extraFlags });
       let lseHost: Float32Array | undefined;
       if (lse) {
         lseHost = new Float32Array(lseRows);
@@ -268,15 +284,40 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     }
   };
 
+  const calls: CudaCalls = {
+    native: n,
+    stream,
+    must,
+    allocate,
+    free: (a) => memory.free(a),
+    effect,
+    fail: (e) => {
+      throw new Failure(e);
+    },
+    place,
+    outputFor,
+    lseFor,
+    deliverHost,
+    readBack,
+  };
+
   return {
     name: "cuda",
-    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, pv: ["f16-block", "f32"] },
+    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, kvCache: true, pv: ["f16-block", "f32"] },
     device: info.device,
     details: info.details,
     libraryPath: lib.path,
     upload: (t) => effect(() => uploadSync(t)),
     download: (t) => effect(() => downloadSync(t)),
     attention: (p, q, k, v) => effect(() => attentionSync(p, q, k, v)),
+    attentionNow: (p, q, k, v) => {
+      try {
+        return attentionSync(p, q, k, v);
+      } catch (e) {
+        throw e instanceof Failure ? e.error : e;
+      }
+    },
+    kvCache: (spec) => Effect.flatMap(effect(alive), () => makeKvCache(calls, spec)),
     adopt: (ptr, desc) => memory.adopt(ptr, { ...desc, strides: desc.strides ?? contiguousStrides(desc.shape) }),
     synchronize,
     memoryInfo: effect(() => {

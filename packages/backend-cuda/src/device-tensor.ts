@@ -40,6 +40,15 @@ export class CudaTensor implements DeviceTensor {
   get layout() { return this.desc.layout; }
   get shape() { return this.desc.shape; }
   get strides() { return this.desc.strides; }
+  private range?: readonly [number, number];
+  /** [first, past-last) byte addresses as numbers (device addresses stay below 2^53), computed once. */
+  get span(): readonly [number, number] {
+    if (this.range === undefined) {
+      const start = Number(this.handle.ptr);
+      this.range = [start, start + requiredLength(this) * BYTES[this.dtype]];
+    }
+    return this.range;
+  }
   /** Frees the device memory now (stream-ordered after the work already queued); safe to call twice. */
   dispose(): void {
     this.memory.release(this.handle, this);

@@ -250,7 +250,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   return {
     name: BACKEND,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, pv: ["f16-block", "f32"] },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: false, pv: ["f16-block", "f32"] },
     get device() {
       return state.acquired.description;
     },

@@ -2,6 +2,7 @@ import { Context, Effect, Layer } from "effect";
 import type { PvMode } from "./constants.js";
 import type { DType } from "./dtype.js";
 import type { BackendUnavailable, InvalidInput, SageAttnError } from "./errors.js";
+import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
 import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
 
@@ -20,6 +21,8 @@ export interface Capabilities {
   readonly deviceTensors: boolean;
   /** The backend also has an exact (unquantized) kernel on the same engine, for baselines. */
   readonly exactKernel: boolean;
+  /** The backend keeps a quantized KV cache for decode (`kvCache` is present). */
+  readonly kvCache: boolean;
   /**
    * How P·V is computed: the `pvAccumulation` modes the backend honours, or ["fixed16"] for a backend that ignores
    * the option (cpu-simd). Absent means ["f16-block", "f32"]. The conformance suite holds the backend to the oracle
@@ -66,10 +69,18 @@ export interface AttentionBackend {
    * instead return its own tensor, which core then copies into `p.out`.
    */
   readonly attention: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /**
+   * Optional: `attention` run at once, returning its output or throwing its tagged error, for a backend whose calls
+   * only enqueue work (cuda). Core takes it for a call that repeats the previous one with the same options object, to
+   * spend no scheduler or Effect runtime on a steady-state loop (docs/DESIGN.md, "Host cost per call").
+   */
+  readonly attentionNow?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => AttentionOutput;
   /** Waits until every call queued on the backend has finished (device tensors returned earlier are then ready). */
   readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Exact attention on the same engine (present when capabilities.exactKernel). */
   readonly exactAttention?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /** A quantized KV cache on this backend (present when capabilities.kvCache); core validates the spec first. */
+  readonly kvCache?: (spec: KvCacheSpec) => Effect.Effect<BackendKvCache, SageAttnError>;
   /** Releases every native resource the backend holds. */
   readonly dispose: Effect.Effect<void>;
 }
@@ -112,5 +123,13 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
   if (p.returnLse && !caps.lse) return "LSE not supported";
   if (p.mask && !caps.mask) return "masks not supported";
   if (p.varlen && !caps.varlen) return "varlen not supported";
+  return undefined;
+}
+
+/** Why a backend cannot keep a cache for `spec`, or undefined when it can. */
+export function kvCacheUnsupportedBy(b: AttentionBackend, spec: KvCacheSpec): string | undefined {
+  if (!b.capabilities.kvCache || !b.kvCache) return "no KV cache";
+  if (!b.capabilities.dtypes.includes(spec.dtype)) return `dtype ${spec.dtype} not supported`;
+  if (spec.headDim > b.capabilities.maxHeadDim) return `head dim ${spec.headDim} over its maximum ${b.capabilities.maxHeadDim}`;
   return undefined;
 }

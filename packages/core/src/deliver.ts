@@ -1,4 +1,6 @@
-import { dims, logicalStrides, type HostTensor } from "./tensor.js";
+import { Effect } from "effect";
+import { DeviceError } from "./errors.js";
+import { dims, logicalStrides, type HostTensor, type Tensor } from "./tensor.js";
 
 /**
  * Copies `src` into `out` element by element through both tensors' strides (same dtype, layout and shape, which
@@ -16,4 +18,14 @@ export function copyInto(out: HostTensor, src: HostTensor): void {
         const oBase = b * ob + h * oh + n * on, sBase = b * sb + h * sh + n * sn;
         for (let d = 0; d < D; d++) o[oBase + d * od] = s[sBase + d * sd];
       }
+}
+
+/** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */
+export function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<Tensor, DeviceError> {
+  if (produced === out) return Effect.succeed(out);
+  if (out.kind === "host" && produced.kind === "host") {
+    copyInto(out, produced);
+    return Effect.succeed(out);
+  }
+  return Effect.fail(new DeviceError({ backend, reason: "KernelFailed", message: `${backend} did not write into the out tensor it was given` }));
 }

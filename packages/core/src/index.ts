@@ -20,6 +20,7 @@ export {
   loadBackend,
   backendStatus,
   selectBackend,
+  selectKvCacheBackend,
   disposeBackends,
   providersByPriority,
   KNOWN_BACKEND_PACKAGES,
@@ -27,3 +28,5 @@ export {
   type BackendStatusRow,
 } from "./registry.js";
 export * from "./api.js";
+export { kvCacheReference, type KvCacheSpec, type BackendKvCache, type KvCacheReference } from "./kv-cache.js";
+export { createKvCache, kvCacheEffect, type KvCache, type KvCacheOptions, type AttendOptions } from "./kv-cache-api.js";

@@ -23,8 +23,10 @@ function r16(x: number): number {
  * online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32
  * (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization
  * block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
+ * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
+ * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
-export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array): Reference {
+export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array, kMean?: Float32Array): Reference {
   const { Hq, Hkv, Nq, Nk, D, group, smScale } = p;
   const output = new Float64Array(p.B * Hq * Nq * D);
   const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
@@ -35,10 +37,14 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
   const s = new Float64Array(K_BLOCK);
   const acc = new Float64Array(D);
   const blockAcc = new Float64Array(D);
-  for (const seg of segments(p)) {
+  segments(p).forEach((seg, si) => {
     for (let kvh = 0; kvh < Hkv; kvh++) {
       const kvRow0 = (seg.b * Hkv + kvh) * Nk + seg.k0;
-      const mean = p.smoothK ? channelMean(k, kvRow0, seg.nk, D) : new Float32Array(D);
+      const mean = kMean
+        ? kMean.subarray((si * Hkv + kvh) * D, (si * Hkv + kvh + 1) * D)
+        : p.smoothK
+          ? channelMean(k, kvRow0, seg.nk, D)
+          : new Float32Array(D);
       const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
@@ -88,12 +94,12 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
           if (m === -Infinity || l === 0) continue;
           for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
           let qDotMean = 0;
-          if (p.smoothK) for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d];
+          if (p.smoothK || kMean) for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d];
           lse[row] = (m + Math.log2(l)) / LOG2E + smScale * qDotMean;
         }
       }
     }
-  }
+  });
   return { output, lse };
 }
 

@@ -107,7 +107,7 @@ function forEachIndex(t: Tensor, visit: (i: number) => boolean): void {
 }
 
 /** The largest |x| a host tensor holds where its shape and strides reach, or the first non-finite element as an error. */
-function scanHost(t: Tensor, name: string): InvalidInput | number {
+export function scanHost(t: Tensor, name: string): InvalidInput | number {
   if (t.kind !== "host") return 0;
   const data = t.data;
   let bad = -1;
@@ -138,7 +138,8 @@ function scanHost(t: Tensor, name: string): InvalidInput | number {
 
 const isShape4 = (x: unknown): x is Shape4 => Array.isArray(x) && x.length === 4;
 
-function checkTensor(t: Tensor, name: string): InvalidInput | undefined {
+/** Why `t` is not a well-formed tensor (kind, dtype, layout, rank, sizes, strides, storage), or undefined. */
+export function checkTensor(t: Tensor, name: string): InvalidInput | undefined {
   if (typeof t !== "object" || t === null || (t.kind !== "host" && t.kind !== "device")) return invalid("InvalidShape", `${name} is not a tensor`);
   if (!(DTYPES as readonly unknown[]).includes(t.dtype)) return invalid("DTypeMismatch", `${name} has unknown dtype ${JSON.stringify(t.dtype)} (f32, f16 or bf16)`);
   if (t.layout !== "HND" && t.layout !== "NHD") return invalid("LayoutMismatch", `${name} has unknown layout ${String(t.layout)}`);
@@ -252,7 +253,7 @@ export function valueLimit(purpose: ProblemPurpose, pvAccumulation: "f16-block" 
 }
 
 /** Value-range checks on the scanned maxima (finite inputs that would still overflow f32 logits or f16 P·V). */
-function checkRanges(p: Problem, maxQ: number, maxK: number, maxV: number, purpose: ProblemPurpose): InvalidInput | undefined {
+export function checkRanges(p: Problem, maxQ: number, maxK: number, maxV: number, purpose: ProblemPurpose): InvalidInput | undefined {
   const fold = Math.abs(p.smScale) * LOG2E;
   // Smoothing subtracts K's mean, so |k − mean| ≤ 2·max|k|.
   const logit = fold * maxQ * 2 * maxK * p.D;

@@ -1,8 +1,9 @@
 import { Effect, Exit } from "effect";
-import { isSoftware, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendOptions, type BackendProvider } from "./backend.js";
+import { isSoftware, kvCacheUnsupportedBy, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendOptions, type BackendProvider } from "./backend.js";
 import { readEnv } from "./env.js";
 import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type SageAttnError, type UnavailableReason } from "./errors.js";
 import { jsProvider } from "./js-backend.js";
+import type { KvCacheSpec } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
 import type { Tensor } from "./tensor.js";
 
@@ -215,6 +216,12 @@ function loadedFor(p: Problem, requested: string | undefined, tensors: readonly 
   return done.value;
 }
 
+/** The backend is still the loaded instance of its name (not disposed, not replaced by a reload). */
+export function isLoaded(b: AttentionBackend): boolean {
+  const done = settled.get(b.name);
+  return done !== undefined && Exit.isSuccess(done) && done.value === b;
+}
+
 /**
  * Picks the backend for a problem: the forced one, or the first by priority that loads and supports the call. A
  * backend on a software device is tried again at SOFTWARE_PRIORITY, after cpu-simd and before js.
@@ -226,8 +233,26 @@ export function selectBackend(
 ): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
   const steady = loadedFor(p, requested, tensors);
   if (steady) return Effect.succeed({ backend: steady, rejected: [] });
+  return Effect.flatMap(forcedBackend(requested, tensors), (forced) => pickBackend(forced, (b) => unsupportedBy(b.capabilities, p)));
+}
+
+/**
+ * Picks the backend for a KV cache the same way `selectBackend` picks one for a call: the forced one (the option, else
+ * SAGEATTN_BACKEND), or the first by priority that loads and can keep a cache for `spec`.
+ */
+export function selectKvCacheBackend(
+  spec: KvCacheSpec,
+  requested: string | undefined,
+): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
+  return Effect.flatMap(forcedBackend(requested, []), (forced) => pickBackend(forced, (b) => kvCacheUnsupportedBy(b, spec)));
+}
+
+/** The forced backend if it loads and `unsupported` passes it, else the first by priority (software ones demoted). */
+function pickBackend(
+  forced: string | undefined,
+  unsupported: (b: AttentionBackend) => string | undefined,
+): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
   return Effect.gen(function* () {
-    const forced = yield* forcedBackend(requested, tensors);
     yield* discoverBackends();
     let rejected: Rejection[] = [];
     const queue = forced ? [{ name: forced, priority: 0 }] : providersByPriority().map(({ name, priority }) => ({ name, priority }));
@@ -241,7 +266,7 @@ export function selectBackend(
         rejected.push(r);
         continue;
       }
-      const why = unsupportedBy(exit.value.capabilities, p);
+      const why = unsupported(exit.value);
       if (why) {
         if (forced) return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: "Unsupported", message: why }));
         rejected.push({ backend: name, reason: "Unsupported", message: why });

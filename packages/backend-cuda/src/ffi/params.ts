@@ -37,11 +37,20 @@ const offsetOf: Readonly<Record<FieldName, number>> = layout.offsets;
 
 /** One reusable sa_params buffer, written through typed views (no per-call allocation). */
 export class ParamsBuffer {
-  readonly bytes = new Uint8Array(PARAMS_SIZE);
-  private readonly u64 = new BigUint64Array(this.bytes.buffer);
-  private readonly i32 = new Int32Array(this.bytes.buffer);
-  private readonly u32 = new Uint32Array(this.bytes.buffer);
-  private readonly f32 = new Float32Array(this.bytes.buffer);
+  readonly bytes: Uint8Array;
+  protected readonly u64: BigUint64Array;
+  protected readonly i32: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly f32: Float32Array;
+
+  /** `size` over PARAMS_SIZE: a struct that begins with an sa_params (sa_kv_params). */
+  constructor(size: number = PARAMS_SIZE) {
+    this.bytes = new Uint8Array(size);
+    this.u64 = new BigUint64Array(this.bytes.buffer);
+    this.i32 = new Int32Array(this.bytes.buffer);
+    this.u32 = new Uint32Array(this.bytes.buffer);
+    this.f32 = new Float32Array(this.bytes.buffer);
+  }
 
   clear(): this {
     this.bytes.fill(0);

@@ -33,6 +33,13 @@ export const symbols = {
   sa_memcpy_dtod: { args: ["u64" /* uint64_t dst */, "u64" /* uint64_t src */, "u64" /* uint64_t bytes */, "u64" /* uint64_t stream */], returns: "i32" },
   sa_workspace_size: { args: ["buf" /* const sa_params* p */, "buf" /* uint64_t* bytes */], returns: "i32" },
   sa_attention: { args: ["buf" /* const sa_params* p */], returns: "i32" },
+  sa_kv_params_layout: { args: ["buf" /* int64_t* out */, "i32" /* int32_t cap */], returns: "i32" },
+  sa_kv_cache_size: { args: ["buf" /* const sa_kv_params* p */, "buf" /* uint64_t* bytes */], returns: "i32" },
+  sa_kv_init: { args: ["buf" /* const sa_kv_params* p */], returns: "i32" },
+  sa_kv_append: { args: ["buf" /* const sa_kv_params* p */], returns: "i32" },
+  sa_kv_requantize: { args: ["buf" /* const sa_kv_params* p */], returns: "i32" },
+  sa_kv_workspace_size: { args: ["buf" /* const sa_kv_params* p */, "buf" /* uint64_t* bytes */], returns: "i32" },
+  sa_kv_attend: { args: ["buf" /* const sa_kv_params* p */], returns: "i32" },
 } as const satisfies Record<string, SymbolDef>;
 
 export type SymbolName = keyof typeof symbols;

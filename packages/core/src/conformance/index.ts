@@ -11,13 +11,16 @@ import { attention, synchronize } from "../api.js";
 import type { BackendProvider } from "../backend.js";
 import type { DType } from "../dtype.js";
 import type { UnavailableReason } from "../errors.js";
+import { BOUNDS } from "../constants.js";
 import { loadBackend, registerBackend } from "../registry.js";
 import { hostTensor, toCanonicalF32, type HostTensor } from "../tensor.js";
 import { conformanceCases } from "./cases.js";
 import { checkCase } from "./check.js";
+import { describeDecodeConformance } from "./decode.js";
 import { errorCases } from "./errors.js";
 
 export { checkCase, checkOutput, type CheckResult, type OutputCheck } from "./check.js";
+export { decodeCases, DECODE_APPENDS, type DecodeCase } from "./decode.js";
 export { fuzzCase, fuzzCheck, fuzzDraws, type FastCheckLike, type FuzzCase, type FuzzDraw, type FuzzFault, type FuzzTarget } from "./fuzz.js";
 
 export interface ConformanceOptions {
@@ -111,5 +114,19 @@ export async function describeConformance(provider: BackendProvider, options: Co
         expect(err?.reason, "error reason").toBe(e.reason);
       });
     }
+    if (backend.capabilities.kvCache)
+      describeDecodeConformance(
+        provider,
+        backend,
+        limits,
+        {
+          sageRelL1: options.sageRelL1 ?? BOUNDS.sageRelL1,
+          outputRounding: BOUNDS.outputRounding,
+          exactMinCosine: BOUNDS.exact.minCosine,
+          exactMaxRelL1: BOUNDS.exact.maxRelL1,
+          lseVsSage: BOUNDS.lseVsSage,
+        },
+        timeout,
+      );
   });
 }

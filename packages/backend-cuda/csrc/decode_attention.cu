@@ -1,0 +1,443 @@
+// decode_attention.cu — few-query attention against a KV cache (kv_cache.h): the stages "Q quantization",
+// "attention" and "output store" for decode, split over key blocks (split-K).
+//
+// A CTA = 4 warps = one 16-row query group of one (batch entry, kv head) × one range of 64-key blocks. The group's rows
+// are the flattened (query head of this kv head, query) pairs, so GQA heads share every K/V byte the CTA reads:
+//   Q quantization   each row's 128-query block max (DESIGN §2 step 2), Qi into shared memory, smScale·q·mean for the LSE
+//   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
+//   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
+//   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
+// Then the 4 warps' (m, l, acc) merge in shared memory; with several splits each CTA leaves its merge in `scratch` and
+// the last CTA of the group to finish (an arrival counter in the cache, reset by that CTA) merges the splits in split
+// order — deterministic — and writes O and the LSE. One launch per decode step.
+// Lane (g = lane/4, t = lane%4) owns rows g and g+8 of its warp's m16 tile and columns 2t, 2t+1 of each n8 tile.
+// Knobs (NVIDIA H200, B1 Hkv8 G4 D128: NOTES.md):
+//   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
+//   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2)
+//   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
+#include <cuda_fp16.h>
+#include "epilogue.cuh"
+#include "kv_cache.h"
+#include "mma.cuh"
+#include "tensor_load.cuh"
+
+namespace sa {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kCtasPerSm = 2;
+constexpr int kMinBlocks = kWarps;
+constexpr int kRows = 16;   // query rows per group (one m16 tile)
+constexpr int kKeys = 64;   // keys per block (kKBlock: one sK)
+constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
+
+template <int DP>
+struct DecodeSmem {
+  static constexpr int kRowI8 = DP + 16;      // padded int8 row (ldmatrix rows fall in distinct bank groups)
+  static constexpr int kRowF16 = 2 * DP + 16;
+  static constexpr int kStage = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
+  // Each warp double-buffers its blocks (the next one lands while this one is computed) where shared memory allows.
+  static constexpr int kStages = DP <= 128 ? 2 : 1;
+  static constexpr int kWarpBytes = kStages * kStage;
+  static constexpr int kQ = kRows * kRowI8;
+  static constexpr int kBytes = kWarps * kWarpBytes + kQ + 3 * kRows * 4;
+  static_assert(kRows * DP * 4 + 2 * kRows * 4 <= kWarpBytes, "a warp's merge rows fit its K/V region");
+  static_assert(kRows * DP * 4 <= kWarpBytes, "the group's f32 queries fit warp 0's region");
+};
+
+// Splits of the key blocks: enough CTAs to fill the GPU, at least kMinBlocks blocks each.
+int splits_for(int groups, int blocks, int sms) {
+  const int wanted = int(ceil_div(int64_t(kCtasPerSm) * sms, groups));
+  const int most = int(ceil_div(blocks, kMinBlocks));
+  return max(1, min(kMaxSplits, min(wanted, most)));
+}
+
+template <int DP, bool PV_F32>
+__global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCall call, int groupsPerHead) {
+  using L = DecodeSmem<DP>;
+  constexpr int KSTEPS = DP / 32, DTILES = DP / 8, kMerge = kRows * (DP + 2);
+  extern __shared__ __align__(128) char smem[];
+  char* sQ = smem + kWarps * L::kWarpBytes;
+  float* qScale = reinterpret_cast<float*>(sQ + L::kQ);
+  float* qMean = qScale + kRows;  // then rowAbs: kRows more floats
+
+  const int split = blockIdx.x, splits = gridDim.x;
+  const int hg = blockIdx.y, head = hg / groupsPerHead, z = hg % groupsPerHead;
+  const int b = head / c.Hkv, hk = head % c.Hkv, G = call.Hq / c.Hkv, Nq = call.Nq, length = call.length;
+  const int rowsTotal = G * Nq, row0 = z * kRows;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
+  const float fold = call.smScale * 1.4426950408889634f;
+
+  // Q quantization (DESIGN §2 step 2): the group's rows into shared f32 (all loads in flight at once), each row's
+  // max |q·fold| and smScale·q·mean, then the scale of its 128-query block of its head: from the group's own rows when
+  // the block lies inside the group (always at decode sizes), else by reading the block's other rows.
+  const TensorRef& q = call.q;
+  float* qx = reinterpret_cast<float*>(smem);  // [kRows][DP], in warp 0's K/V region before the key loop
+  float* rowAbs = qMean + kRows;
+  auto rowAt = [&](int r, int& h, int& i) {
+    h = hk * G + r / Nq;
+    i = r % Nq;
+  };
+  for (int e = tid; e < kRows * DP; e += 32 * kWarps) {
+    const int rr = e / DP, ch = e % DP, r = row0 + rr;
+    float x = 0.f;
+    if (r < rowsTotal && ch < c.D) {
+      int h, i;
+      rowAt(r, h, i);
+      x = load(q, int64_t(b) * q.sb + int64_t(h) * q.sh + int64_t(i) * q.sn + ch * q.sd);
+    }
+    qx[e] = x;
+  }
+  __syncthreads();
+  const float* mean = c.mean + int64_t(head) * DP;
+  for (int rr = warp; rr < kRows; rr += kWarps) {
+    float mx = 0.f, dot = 0.f;
+    for (int ch = lane; ch < DP; ch += 32) {
+      const float x = qx[rr * DP + ch];
+      mx = fmaxf(mx, fabsf(x * fold));
+      dot += x * mean[ch];
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    }
+    if (lane == 0) rowAbs[rr] = mx, qMean[rr] = call.smScale * dot;
+  }
+  __syncthreads();
+  for (int rr = warp; rr < kRows; rr += kWarps) {
+    const int r = row0 + rr;
+    if (r >= rowsTotal) {
+      if (lane == 0) qScale[rr] = 1.f;
+      continue;
+    }
+    int h, i;
+    rowAt(r, h, i);
+    const int bs = i / kQBlock * kQBlock, be = min(Nq, bs + kQBlock);
+    const int first = r - (i - bs), last = r + (be - 1 - i);  // the block's rows in the group's numbering
+    float mx = 0.f;
+    if (first >= row0 && last < row0 + kRows) {
+      for (int x = first + lane; x <= last; x += 32) mx = fmaxf(mx, rowAbs[x - row0]);
+    } else {
+      const int64_t base = int64_t(b) * q.sb + int64_t(h) * q.sh;
+      for (int ii = bs; ii < be; ii++)
+        for (int ch = lane; ch < c.D; ch += 32) mx = fmaxf(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
+    }
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) qScale[rr] = mx > 0.f ? mx / 127.f : 1.f;
+  }
+  __syncthreads();
+  for (int e = tid; e < kRows * DP; e += 32 * kWarps) {
+    const int rr = e / DP, ch = e % DP;
+    reinterpret_cast<int8_t*>(sQ + rr * L::kRowI8)[ch] = quantize(qx[e] * fold, qScale[rr]);
+  }
+  __syncthreads();
+
+  uint32_t qf[KSTEPS][4];
+#pragma unroll
+  for (int ks = 0; ks < KSTEPS; ks++) ldmatrix_x4(qf[ks], sQ + (lane & 15) * L::kRowI8 + ks * 32 + (lane >> 4) * 16);
+
+  // The keys this group may see, and this split's blocks of them.
+  const int shift = length - Nq;
+  int maxQuery = 0;  // the largest query index among the group's rows
+  for (int r = row0; r < min(rowsTotal, row0 + kRows); r++) maxQuery = max(maxQuery, r % Nq);
+  const int keyEnd = call.causal ? max(0, min(length, maxQuery + shift + 1)) : length;
+  const int blocks = int(ceil_div(keyEnd, kKeys));
+  const int per = int(ceil_div(ceil_div(length, kKeys), splits));
+  const int kb0 = split * per, kb1 = min(blocks, kb0 + per);
+
+  int limit[2];
+  float rowQ[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; hf++) {
+    const int rr = gq + hf * 8, r = row0 + rr;
+    limit[hf] = r < rowsTotal && call.causal ? min(length, r % Nq + shift + 1) : length;
+    rowQ[hf] = qScale[rr];
+  }
+
+  char* sk = smem + warp * L::kWarpBytes;
+  const char* kg = reinterpret_cast<const char*>(c.ki + int64_t(head) * c.capPad * DP);
+  const char* vg = reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
+  const float* kScales = c.ks + int64_t(head) * (c.capPad / kKeys);
+
+  float acc[DTILES][4];
+#pragma unroll
+  for (int dt = 0; dt < DTILES; dt++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) acc[dt][e] = 0.f;
+  float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
+
+  // Warp w takes blocks kb0 + w, kb0 + w + kWarps, …; with two stages the next one is in flight during this one.
+  constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16;
+  auto issue = [&](int blk, int st) {
+    char* dk = sk + st * L::kStage;
+    char* dv = dk + kKeys * L::kRowI8;
+    const char* kb = kg + int64_t(blk) * kKeys * DP;
+    const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
+#pragma unroll 4
+    for (int i = lane; i < kChunksK; i += 32) cp_async_16(dk + (i / (DP / 16)) * L::kRowI8 + (i % (DP / 16)) * 16, kb + i * 16);
+#pragma unroll 4
+    for (int i = lane; i < kChunksV; i += 32) cp_async_16(dv + (i / (DP / 8)) * L::kRowF16 + (i % (DP / 8)) * 16, vb + i * 16);
+    cp_async_commit();
+  };
+  if (L::kStages == 2 && kb0 + warp < kb1) issue(kb0 + warp, 0);
+  int stage = 0;
+  for (int blk = kb0 + warp; blk < kb1; blk += kWarps, stage ^= L::kStages - 1) {
+    if constexpr (L::kStages == 2) {
+      if (blk + kWarps < kb1) {
+        issue(blk + kWarps, stage ^ 1);
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+    } else {
+      issue(blk, 0);
+      cp_async_wait<0>();
+    }
+    __syncwarp();
+    const char* sk = smem + warp * L::kWarpBytes + stage * L::kStage;
+    const char* sv = sk + kKeys * L::kRowI8;
+
+    int32_t si[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) si[nt][e] = 0;
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++)
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bf[4];
+        const int key = np * 16 + ((lane >> 4) << 3) + (lane & 7);
+        ldmatrix_x4(bf, sk + key * L::kRowI8 + ks * 32 + ((lane >> 3) & 1) * 16);
+        mma_s8(si[2 * np], qf[ks], bf[0], bf[1]);
+        mma_s8(si[2 * np + 1], qf[ks], bf[2], bf[3]);
+      }
+
+    const int k0 = blk * kKeys;
+    const float sK = kScales[blk];
+    uint32_t pf[4][4];
+    float alpha[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+      const float scale = rowQ[hf] * sK;
+      float x[16];
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) x[2 * nt + e] = k0 + nt * 8 + 2 * tq + e >= limit[hf] ? -INFINITY : __int2float_rn(si[nt][2 * hf + e]) * scale;
+      float mx = rowMax[hf];
+#pragma unroll
+      for (int j = 0; j < 16; j++) mx = fmaxf(mx, x[j]);
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base = mx == -INFINITY ? 0.f : mx;
+      alpha[hf] = fast_exp2(rowMax[hf] - base);
+      rowMax[hf] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        const float p0 = fast_exp2(x[2 * nt] - base), p1 = fast_exp2(x[2 * nt + 1] - base);
+        sum += p0 + p1;
+        pf[nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
+      }
+      rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
+    }
+#pragma unroll
+    for (int dt = 0; dt < DTILES; dt++) {
+      acc[dt][0] *= alpha[0];
+      acc[dt][1] *= alpha[0];
+      acc[dt][2] *= alpha[1];
+      acc[dt][3] *= alpha[1];
+    }
+
+    const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8, vCol = (lane >> 4) * 8;
+    if constexpr (PV_F32) {
+#pragma unroll
+      for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int dp = 0; dp < DP / 16; dp++) {
+          uint32_t bf[4];
+          ldmatrix_x4_trans(bf, sv + (kk * 16 + vKey) * L::kRowF16 + (dp * 16 + vCol) * 2);
+          mma_f16_f32acc(acc[2 * dp], pf[kk], bf[0], bf[1]);
+          mma_f16_f32acc(acc[2 * dp + 1], pf[kk], bf[2], bf[3]);
+        }
+    } else {
+      // f16 sums within the block (DESIGN §2 step 5), 32 output columns at a time, then added to O in f32.
+#pragma unroll
+      for (int dc = 0; dc < DP / 32; dc++) {
+        uint32_t part[4][2] = {};
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+          for (int dp = 0; dp < 2; dp++) {
+            uint32_t bf[4];
+            ldmatrix_x4_trans(bf, sv + (kk * 16 + vKey) * L::kRowF16 + (dc * 32 + dp * 16 + vCol) * 2);
+            mma_f16_f16acc(part[2 * dp], pf[kk], bf[0], bf[1]);
+            mma_f16_f16acc(part[2 * dp + 1], pf[kk], bf[2], bf[3]);
+          }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          const float2 top = __half22float2(*reinterpret_cast<const __half2*>(&part[j][0]));
+          const float2 bottom = __half22float2(*reinterpret_cast<const __half2*>(&part[j][1]));
+          acc[dc * 4 + j][0] += top.x;
+          acc[dc * 4 + j][1] += top.y;
+          acc[dc * 4 + j][2] += bottom.x;
+          acc[dc * 4 + j][3] += bottom.y;
+        }
+      }
+    }
+    __syncwarp();  // every lane is done with this block's K and V before the next copy lands there
+  }
+
+  // The warp's rows into its own region: acc [16][DP], then m [16], l [16].
+  float* mine = reinterpret_cast<float*>(sk);
+#pragma unroll
+  for (int hf = 0; hf < 2; hf++) {
+    float l = rowSum[hf];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int rr = gq + hf * 8;
+#pragma unroll
+    for (int dt = 0; dt < DTILES; dt++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) mine[rr * DP + dt * 8 + 2 * tq + e] = acc[dt][2 * hf + e];
+    if (tq == 0) {
+      mine[kRows * DP + rr] = rowMax[hf];
+      mine[kRows * DP + kRows + rr] = l;
+    }
+  }
+  __syncthreads();
+
+  // Merge of n ≤ kMaxSplits partial (m, l, acc) sets of the same rows, set w's value j at at(w, j) (float4 at at4):
+  // weights exp2(m − M) per (set, row), a set that saw no key weighing 0; a warp per row finds them (lanes over sets),
+  // then every thread sums four columns at a time.
+  __shared__ float weight[kMaxSplits][kRows];
+  __shared__ float rowM[kRows], rowL[kRows];
+  auto merge = [&](int n, auto at, auto at4, auto write4) {
+    for (int rr = warp; rr < kRows; rr += kWarps) {
+      float m[2], M = -INFINITY;
+#pragma unroll
+      for (int k = 0; k < 2; k++) {
+        const int w = lane + 32 * k;
+        m[k] = w < n ? at(w, kRows * DP + rr) : -INFINITY;
+        M = fmaxf(M, m[k]);
+      }
+      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+      float l = 0.f;
+#pragma unroll
+      for (int k = 0; k < 2; k++) {
+        const int w = lane + 32 * k;
+        if (w >= n) continue;
+        const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
+        weight[w][rr] = wt;
+        l += at(w, kRows * DP + kRows + rr) * wt;
+      }
+      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+      if (lane == 0) rowM[rr] = M, rowL[rr] = l;
+    }
+    __syncthreads();
+    for (int e = tid * 4; e < kRows * DP; e += 32 * kWarps * 4) {
+      const int rr = e / DP, d = e % DP;
+      float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int w = 0; w < n; w++) {
+        const float wt = weight[w][rr];
+        const float4 x = at4(w, e);
+        a.x += x.x * wt;
+        a.y += x.y * wt;
+        a.z += x.z * wt;
+        a.w += x.w * wt;
+      }
+      write4(rr, d, rowM[rr], rowL[rr], a);
+    }
+  };
+  auto finish = [&](int rr, int d, float M, float l, float4 a) {
+    const int r = row0 + rr;
+    if (r >= rowsTotal) return;
+    const int h = hk * G + r / Nq, i = r % Nq;
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int64_t base = int64_t(b) * call.o.sb + int64_t(h) * call.o.sh + int64_t(i) * call.o.sn;
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      if (d + e < c.D) store_out(call.o, base + (d + e) * call.o.sd, (&a.x)[e] * inv);
+    if (d == 0 && call.lse != nullptr) call.lse[(int64_t(b) * call.Hq + h) * Nq + i] = row_lse(M, l, qMean[rr]);
+  };
+  auto warpAt = [&](int w, int j) { return reinterpret_cast<const float*>(smem + w * L::kWarpBytes)[j]; };
+  auto warpAt4 = [&](int w, int j) { return *reinterpret_cast<const float4*>(smem + w * L::kWarpBytes + j * 4); };
+  if (splits == 1) {
+    merge(kWarps, warpAt, warpAt4, finish);
+    return;
+  }
+  float* own = call.scratch + (int64_t(hg) * splits + split) * kMerge;
+  merge(kWarps, warpAt, warpAt4, [&](int rr, int d, float M, float l, float4 a) {
+    *reinterpret_cast<float4*>(own + rr * DP + d) = a;
+    if (d == 0) {
+      own[kRows * DP + rr] = M;
+      own[kRows * DP + kRows + rr] = l;
+    }
+  });
+  __threadfence();
+  __syncthreads();
+  __shared__ bool last;
+  unsigned* counter = c.count + int64_t(head) * kMaxGroups + z;
+  if (tid == 0) last = atomicAdd(counter, 1u) == unsigned(splits - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  // Other CTAs wrote these: read them from L2 (__ldcg), never from a stale L1 line.
+  const float* all = call.scratch + int64_t(hg) * splits * kMerge;
+  merge(
+      splits, [&](int w, int j) { return __ldcg(all + int64_t(w) * kMerge + j); },
+      [&](int w, int j) { return __ldcg(reinterpret_cast<const float4*>(all + int64_t(w) * kMerge + j)); }, finish);
+  if (tid == 0) *counter = 0u;  // ready for the next call on this stream
+}
+
+template <int DP, bool PV_F32>
+cudaError_t launch(const KvCache& c, const DecodeCall& call, dim3 grid, int groupsPerHead, cudaStream_t stream) {
+  constexpr int smem = DecodeSmem<DP>::kBytes;
+  auto kernel = decode_kernel<DP, PV_F32>;
+  static bool configured = false;
+  if (!configured) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    configured = true;
+  }
+  kernel<<<grid, 32 * kWarps, smem, stream>>>(c, call, groupsPerHead);
+  return cudaGetLastError();
+}
+
+int groups_per_head(const KvCache& c, int Hq, int Nq) { return int(ceil_div(int64_t(Hq / c.Hkv) * Nq, kRows)); }
+
+}  // namespace
+
+uint64_t decode_scratch_bytes(const KvCache& c, int Hq, int Nq, int sms) {
+  const int groups = c.B * c.Hkv * groups_per_head(c, Hq, Nq);
+  const int splits = splits_for(groups, int(ceil_div(c.capPad, kKeys)), sms);
+  return splits == 1 ? 0 : uint64_t(groups) * splits * kRows * (c.DP + 2) * sizeof(float);
+}
+
+cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, int sms, cudaStream_t stream) {
+  const int perHead = groups_per_head(c, call.Hq, call.Nq);
+  if (perHead > kMaxGroups) return cudaErrorInvalidValue;
+  const int groups = c.B * c.Hkv * perHead;
+  // Splits from the current length, capped by what the scratch (sized for the capacity) holds.
+  const int splits = splits_for(groups, int(ceil_div(call.length, kKeys)), sms);
+  const dim3 grid{unsigned(splits), unsigned(groups)};
+  switch (c.DP) {
+    case 64: return call.pvF32 ? launch<64, true>(c, call, grid, perHead, stream) : launch<64, false>(c, call, grid, perHead, stream);
+    case 96: return call.pvF32 ? launch<96, true>(c, call, grid, perHead, stream) : launch<96, false>(c, call, grid, perHead, stream);
+    case 128: return call.pvF32 ? launch<128, true>(c, call, grid, perHead, stream) : launch<128, false>(c, call, grid, perHead, stream);
+    case 256: return call.pvF32 ? launch<256, true>(c, call, grid, perHead, stream) : launch<256, false>(c, call, grid, perHead, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+int decode_smem_bytes(int DP) {
+  switch (DP) {
+    case 64: return DecodeSmem<64>::kBytes;
+    case 96: return DecodeSmem<96>::kBytes;
+    case 128: return DecodeSmem<128>::kBytes;
+    default: return DecodeSmem<256>::kBytes;
+  }
+}
+
+}  // namespace sa

@@ -1,0 +1,208 @@
+// kv_append.cu — the KV cache's write side (kv_cache.h): the stages "K mean", "K quantization" and "V conversion" for
+// rows appended to a cache, and the re-centring of a cache on a new mean (requantize).
+//   kv_sums:      one CTA per (head, chunk of ≥ 256 tokens, ≤ 16 chunks): per-channel sums into kpart, of the rows
+//                 being appended (first append: the smoothing mean) or of the cache's dequantized rows (requantize).
+//   kv_quantize:  one CTA per (head, 64-row block the call touches). The block's rows are gathered as K − mean in
+//                 f32: rows already in the cache come from `raw` (the partial block) or, when requantizing, from
+//                 Ki·sK + old mean − new mean; new rows from k. Then sK = max|x|/127 and Ki = round(x/sK) exactly as
+//                 the pre-pass does (tensor_load.cuh), V → f16 for new rows, and a block left partial keeps its rows
+//                 in `raw`, so the next append re-quantizes it with the rows it then has.
+// A thread owns 4 channels of every 64·DP/1024-th row of its block (a float4 per row it owns), all loads issued
+// before the block max. Appends of one row are one launch of one CTA per head; the mean adds one launch.
+#include <cuda_fp16.h>
+#include "kernels.h"
+#include "kv_cache.h"
+#include "tensor_load.cuh"
+
+namespace sa {
+namespace {
+
+constexpr int kBlock = 64;  // rows per K quantization block (kKBlock)
+
+__device__ __forceinline__ int head_b(const KvCache& c, int head) { return head / c.Hkv; }
+__device__ __forceinline__ int head_h(const KvCache& c, int head) { return head % c.Hkv; }
+
+// Row t of the cache, dequantized and with the old mean added back: K̂ = Ki·sK + mean (DESIGN, requantize), four
+// channels at c0. Rows of the partial last block come from `raw` (which holds K − mean in f32).
+__device__ __forceinline__ float4 cached_row(const KvCache& c, int head, int t, int c0, int length) {
+  const int blk = t / kBlock;
+  const float* mean = c.mean + int64_t(head) * c.DP + c0;
+  float4 x;
+  if (length % kBlock != 0 && blk == length / kBlock) {
+    x = *reinterpret_cast<const float4*>(c.raw + (int64_t(head) * kBlock + t % kBlock) * c.DP + c0);
+  } else {
+    const char4 q = *reinterpret_cast<const char4*>(c.ki + (int64_t(head) * c.capPad + t) * c.DP + c0);
+    const float s = c.ks[int64_t(head) * (c.capPad / kBlock) + blk];
+    x = make_float4(q.x * s, q.y * s, q.z * s, q.w * s);
+  }
+  return make_float4(x.x + mean[0], x.y + mean[1], x.z + mean[2], x.w + mean[3]);
+}
+
+template <bool FROM_CACHE>
+__global__ void __launch_bounds__(kThreads) kv_sums_kernel(KvCache c, TensorRef k, int rows, int chunkTokens, int length) {
+  __shared__ float4 partial[kThreads];
+  __shared__ float sums[256];
+  const int head = blockIdx.x, chunk = blockIdx.y;
+  const int t0 = chunk * chunkTokens, t1 = min(rows, t0 + chunkTokens);
+  if constexpr (!FROM_CACHE) {
+    Geometry g{};
+    g.D = c.D;
+    g.DP = c.DP;
+    Sequence sq{};
+    sq.b = head_b(c, head);
+    sq.nk = rows;
+    channel_sums(g, k, sq, head_h(c, head), t0, t1, partial, sums);
+  } else {
+    const int groups = c.DP / 4, phases = kThreads / groups;
+    const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (phase < phases && grp * 4 < c.D)
+      for (int t = t0 + phase; t < t1; t += phases) {
+        const float4 x = cached_row(c, head, t, grp * 4, length);
+        acc.x += x.x;
+        acc.y += x.y;
+        acc.z += x.z;
+        acc.w += x.w;
+      }
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    for (int ch = threadIdx.x; ch < c.DP; ch += kThreads) {
+      float sum = 0.f;
+      for (int ph = 0; ph < phases; ph++) sum += (&partial[ph * groups + ch / 4].x)[ch % 4];
+      sums[ch] = sum;
+    }
+  }
+  __syncthreads();
+  for (int ch = threadIdx.x; ch < c.DP; ch += kThreads) c.kpart[(int64_t(head) * kMaxMeanChunksKv + chunk) * c.DP + ch] = sums[ch];
+}
+
+enum class Mode { Append, AppendFirst, Requantize };
+
+template <int DP, Mode MODE>
+__global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, TensorRef k, TensorRef v, int length, int n, int chunks,
+                                                               int firstBlock) {
+  constexpr int kQuads = DP / 4, kPer = kBlock * kQuads / kThreads;
+  __shared__ float meanS[DP];
+  __shared__ float scratch[kThreads / 32];
+  const int head = blockIdx.x, blk = firstBlock + int(blockIdx.y);
+  const int b = head_b(c, head), h = head_h(c, head);
+  const int total = MODE == Mode::Requantize ? length : length + n;  // rows in the cache after this call
+  const int r0 = blk * kBlock, rows = min(kBlock, total - r0);
+
+  // The mean the block is centred on: the new one (from the chunk sums, in chunk order: every CTA gets the same bits)
+  // or the cache's.
+  for (int ch = threadIdx.x; ch < DP; ch += kThreads) {
+    float m;
+    if constexpr (MODE == Mode::Append) {
+      m = c.mean[int64_t(head) * DP + ch];
+    } else {
+      float sum = 0.f;
+      for (int i = 0; i < chunks; i++) sum += c.kpart[(int64_t(head) * kMaxMeanChunksKv + i) * DP + ch];
+      const int over = MODE == Mode::Requantize ? length : n;
+      m = ch < c.D && over > 0 ? sum / over : 0.f;
+    }
+    meanS[ch] = m;
+  }
+  __syncthreads();
+
+  float4 x[kPer];
+#pragma unroll
+  for (int j = 0; j < kPer; j++) {
+    const int i = threadIdx.x + j * kThreads, r = i / kQuads, c0 = (i % kQuads) * 4, t = r0 + r;
+    float4 f = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (r < rows && c0 < c.D) {
+      if constexpr (MODE == Mode::Requantize) {
+        f = cached_row(c, head, t, c0, length);
+      } else if (t < length) {  // an old row of the block that was partial: already K − mean
+        f = *reinterpret_cast<const float4*>(c.raw + (int64_t(head) * kBlock + r) * DP + c0);
+      } else {
+        f = load4(k, int64_t(b) * k.sb + int64_t(h) * k.sh + int64_t(t - length) * k.sn + c0 * k.sd, c0, c.D);
+      }
+      if (MODE == Mode::Requantize || t >= length)
+        f = make_float4(f.x - meanS[c0], f.y - meanS[c0 + 1], f.z - meanS[c0 + 2], f.w - meanS[c0 + 3]);
+    }
+    x[j] = f;
+  }
+  float mx = 0.f;
+#pragma unroll
+  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
+  mx = block_max(mx, scratch);
+  const float scale = mx > 0.f ? mx / 127.f : 1.f;
+
+  char4* kout = reinterpret_cast<char4*>(c.ki + (int64_t(head) * c.capPad + r0) * DP);
+  float4* rawOut = reinterpret_cast<float4*>(c.raw + int64_t(head) * kBlock * DP);
+  const bool partial = rows < kBlock;
+#pragma unroll
+  for (int j = 0; j < kPer; j++) {
+    const int i = threadIdx.x + j * kThreads, r = i / kQuads;
+    kout[i] = r < rows ? make_char4(quantize(x[j].x, scale), quantize(x[j].y, scale), quantize(x[j].z, scale), quantize(x[j].w, scale))
+                       : make_char4(0, 0, 0, 0);
+    if (partial && r < rows) rawOut[i] = x[j];
+  }
+  if (threadIdx.x == 0) c.ks[int64_t(head) * (c.capPad / kBlock) + blk] = scale;
+
+  if constexpr (MODE != Mode::Requantize) {
+    // V → f16 for the rows this call appends.
+    ushort4* vout = reinterpret_cast<ushort4*>(c.vh + (int64_t(head) * c.capPad + r0) * DP);
+#pragma unroll
+    for (int j = 0; j < kPer; j++) {
+      const int i = threadIdx.x + j * kThreads, r = i / kQuads, c0 = (i % kQuads) * 4, t = r0 + r;
+      if (r < rows && t >= length) {
+        const float4 f = c0 < c.D ? load4(v, int64_t(b) * v.sb + int64_t(h) * v.sh + int64_t(t - length) * v.sn + c0 * v.sd, c0, c.D)
+                                  : make_float4(0.f, 0.f, 0.f, 0.f);
+        vout[i] = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
+                               __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
+      }
+    }
+  }
+  // The new mean, once per head: the cache's own (first append), or `next` until every block of a requantize is done.
+  if (MODE != Mode::Append && blockIdx.y == 0)
+    for (int ch = threadIdx.x; ch < DP; ch += kThreads) (MODE == Mode::Requantize ? c.next : c.mean)[int64_t(head) * DP + ch] = meanS[ch];
+}
+
+template <Mode MODE>
+cudaError_t launch_quantize(const KvCache& c, const TensorRef& k, const TensorRef& v, int length, int n, int chunks, dim3 grid,
+                            int firstBlock, cudaStream_t stream) {
+  switch (c.DP) {
+    case 64: kv_quantize_kernel<64, MODE><<<grid, kThreads, 0, stream>>>(c, k, v, length, n, chunks, firstBlock); break;
+    case 96: kv_quantize_kernel<96, MODE><<<grid, kThreads, 0, stream>>>(c, k, v, length, n, chunks, firstBlock); break;
+    case 128: kv_quantize_kernel<128, MODE><<<grid, kThreads, 0, stream>>>(c, k, v, length, n, chunks, firstBlock); break;
+    case 256: kv_quantize_kernel<256, MODE><<<grid, kThreads, 0, stream>>>(c, k, v, length, n, chunks, firstBlock); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+// Chunks of a mean over `rows` tokens: as the pre-pass's (≥ 256 tokens each, at most 16).
+int mean_chunks(int rows) { return rows <= 0 ? 1 : kmean_chunks(rows); }
+
+}  // namespace
+
+cudaError_t launch_kv_append(const KvCache& c, const TensorRef& k, const TensorRef& v, int length, int n, bool firstMean,
+                             cudaStream_t stream) {
+  const unsigned heads = unsigned(c.B) * c.Hkv;
+  if (heads == 0 || n <= 0) return cudaSuccess;
+  const int firstBlock = length / kBlock, lastBlock = (length + n - 1) / kBlock;
+  const dim3 grid(heads, unsigned(lastBlock - firstBlock + 1));
+  if (!firstMean) return launch_quantize<Mode::Append>(c, k, v, length, n, 0, grid, firstBlock, stream);
+  const int chunks = mean_chunks(n);
+  kv_sums_kernel<false><<<dim3(heads, unsigned(chunks)), kThreads, 0, stream>>>(c, k, n, kmean_chunk_tokens(n), 0);
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  return launch_quantize<Mode::AppendFirst>(c, k, v, length, n, chunks, grid, firstBlock, stream);
+}
+
+cudaError_t launch_kv_requantize(const KvCache& c, int length, cudaStream_t stream) {
+  const unsigned heads = unsigned(c.B) * c.Hkv;
+  if (heads == 0 || length <= 0) return cudaSuccess;
+  const int chunks = mean_chunks(length);
+  const TensorRef none{};
+  kv_sums_kernel<true><<<dim3(heads, unsigned(chunks)), kThreads, 0, stream>>>(c, none, length, kmean_chunk_tokens(length), length);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  e = launch_quantize<Mode::Requantize>(c, none, none, length, 0, chunks, dim3(heads, unsigned(ceil_div(length, kBlock))), 0, stream);
+  if (e != cudaSuccess) return e;
+  return cudaMemcpyAsync(c.mean, c.next, size_t(heads) * c.DP * sizeof(float), cudaMemcpyDeviceToDevice, stream);
+}
+
+}  // namespace sa

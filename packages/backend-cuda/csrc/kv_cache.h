@@ -1,0 +1,101 @@
+// kv_cache.h — the device layout of a KV cache (docs/DESIGN.md, "KV cache") and the launchers of its kernels.
+// One allocation of kv_cache_bytes() holds, per (batch entry, kv head) — "head" below, B·Hkv of them:
+//   ki     int8 [head][capPad][DP]  round((K − mean) / sK), plain rows, zeros past D and past the length
+//   vh     f16  [head][capPad][DP]  V as f16 bits (zeros where nothing was appended: masked keys read finite zeros)
+//   ks     f32  [head][capPad/64]   sK per 64-row block
+//   mean   f32  [head][DP]          the smoothing vector: mean of K over the first append (zeros without smoothing)
+//   raw    f32  [head][64][DP]      the partial last block's rows, K − mean, re-quantized on every append
+//   kpart  f32  [head][16][DP]      per-chunk sums of K while a mean is being taken (first append, requantize)
+//   next   f32  [head][DP]          the new mean during requantize (copied over `mean` after the blocks are done)
+//   count  u32  [head][kMaxGroups]  split-K arrival counters of decode_attention.cu, zero between calls
+// capPad is the capacity rounded up to 64. Everything starts zeroed (sa_kv_init).
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+#include "geometry.cuh"
+
+namespace sa {
+
+constexpr int kMaxMeanChunksKv = 16;  // chunks of K summed in parallel when a mean is taken
+constexpr int kMaxGroups = 64;        // 16-row query groups per head one decode call may have (Hq/Hkv·Nq ≤ 1024)
+
+struct KvCache {
+  int B, Hkv, D, DP, capacity, capPad;
+  int8_t* ki;
+  uint16_t* vh;
+  float* ks;
+  float* mean;
+  float* raw;
+  float* kpart;
+  float* next;
+  unsigned* count;
+};
+
+// Byte offsets of the regions from the base; the total is the allocation's size. Regions are 256-byte aligned.
+struct KvRegions {
+  uint64_t ki, vh, ks, mean, raw, kpart, next, count, total;
+};
+
+inline KvRegions kv_regions(int B, int Hkv, int DP, int capacity) {
+  const uint64_t heads = uint64_t(B) * Hkv, capPad = uint64_t(round_up(capacity, 64));
+  uint64_t at = 0;
+  auto region = [&](uint64_t bytes) {
+    const uint64_t start = at;
+    at = (at + bytes + 255) / 256 * 256;
+    return start;
+  };
+  KvRegions r{};
+  r.ki = region(heads * capPad * DP);
+  r.vh = region(heads * capPad * DP * 2);
+  r.ks = region(heads * (capPad / 64) * 4);
+  r.mean = region(heads * DP * 4);
+  r.raw = region(heads * 64 * DP * 4);
+  r.kpart = region(heads * kMaxMeanChunksKv * DP * 4);
+  r.next = region(heads * DP * 4);
+  r.count = region(heads * kMaxGroups * 4);
+  r.total = at;
+  return r;
+}
+
+inline KvCache kv_cache_at(uint64_t base, int B, int Hkv, int D, int DP, int capacity) {
+  const KvRegions r = kv_regions(B, Hkv, DP, capacity);
+  char* p = reinterpret_cast<char*>(static_cast<uintptr_t>(base));
+  KvCache c{};
+  c.B = B;
+  c.Hkv = Hkv;
+  c.D = D;
+  c.DP = DP;
+  c.capacity = capacity;
+  c.capPad = int(round_up(capacity, 64));
+  c.ki = reinterpret_cast<int8_t*>(p + r.ki);
+  c.vh = reinterpret_cast<uint16_t*>(p + r.vh);
+  c.ks = reinterpret_cast<float*>(p + r.ks);
+  c.mean = reinterpret_cast<float*>(p + r.mean);
+  c.raw = reinterpret_cast<float*>(p + r.raw);
+  c.kpart = reinterpret_cast<float*>(p + r.kpart);
+  c.next = reinterpret_cast<float*>(p + r.next);
+  c.count = reinterpret_cast<unsigned*>(p + r.count);
+  return c;
+}
+
+// kv_append.cu: appends n rows of k and v (layout and strides in the refs, rows 0..n of each (b, kv head)) after the
+// cache's `length` rows. With `firstMean` (first append, smoothing on) the mean of these rows is taken first.
+cudaError_t launch_kv_append(const KvCache& c, const TensorRef& k, const TensorRef& v, int length, int n, bool firstMean,
+                             cudaStream_t stream);
+// kv_append.cu: re-centres the cache on the mean of its dequantized rows and re-quantizes every block (DESIGN, KV cache).
+cudaError_t launch_kv_requantize(const KvCache& c, int length, cudaStream_t stream);
+
+// decode_attention.cu: attention of q [B, Hq, Nq, D] against the cache's `length` rows, split over key blocks.
+struct DecodeCall {
+  TensorRef q, o;
+  float* lse;        // f32 [B, Hq, Nq] or null
+  float* scratch;    // decode_scratch_bytes() of device memory
+  int Hq, Nq, length;
+  float smScale;
+  bool causal, pvF32;
+};
+uint64_t decode_scratch_bytes(const KvCache& c, int Hq, int Nq, int sms);
+int decode_smem_bytes(int DP);
+cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, int sms, cudaStream_t stream);
+
+}  // namespace sa

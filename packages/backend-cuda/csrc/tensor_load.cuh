@@ -1,0 +1,90 @@
+// tensor_load.cuh — reading the caller's tensors and quantizing them, shared by the pre-pass (prepass.cu) and the KV
+// cache (kv_append.cu): element loads in any dtype and stride, four-channel vector loads, a CTA-wide max, the rounding
+// of DESIGN §2 step 2, and per-channel sums of K over a token range (the "K mean" stage).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include "geometry.cuh"
+
+namespace sa {
+
+constexpr int kThreads = 256;  // threads per CTA of every pre-pass and cache kernel
+
+__device__ __forceinline__ float load(const TensorRef& t, int64_t off) {
+  if (t.dtype == 0) return reinterpret_cast<const float*>(t.ptr)[off];
+  if (t.dtype == 1) return __half2float(reinterpret_cast<const __half*>(t.ptr)[off]);
+  return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(t.ptr)[off]);
+}
+
+// Four channels of a 16-bit tensor, packed two per word, as f32 (identity for f32 quads).
+__device__ __forceinline__ float4 widen(float4 x, int) { return x; }
+__device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
+  if (dtype == 1) {
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
+// Channels c..c+3 (c a multiple of 4) of the element at `off`; one vector load when the tensor allows it.
+__device__ __forceinline__ float4 load4(const TensorRef& t, int64_t off, int c, int D) {
+  if (t.vec4) {
+    if (t.dtype == 0) return *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(t.ptr) + off);
+    return widen(*reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off), t.dtype);
+  }
+  float v[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) v[j] = c + j < D ? load(t, off + j * t.sd) : 0.f;
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+
+__device__ __forceinline__ float block_max(float x, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane == 0) scratch[warp] = x;
+  __syncthreads();
+  float m = 0.f;
+  for (int i = 0; i < kThreads / 32; i++) m = fmaxf(m, scratch[i]);
+  return m;
+}
+
+__device__ __forceinline__ int8_t quantize(float x, float scale) {
+  // x / sQ as DESIGN writes it (a true division, not x·(1/sQ), so ties land where the oracle's do); roundf rounds
+  // half away from zero; the clamp only guards against x/sQ landing a hair over 127.
+  return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
+}
+
+// Sums of K over tokens t0..t1 of one (sequence, kv head), per channel, into sums[0 .. DP) (shared memory; zeros past
+// D). Every thread of the CTA must call it.
+__device__ inline void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
+                             float4* partial, float* sums) {
+  const int groups = g.DP / 4, phases = kThreads / groups;
+  const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (phase < phases && grp * 4 < g.D) {
+    const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn + grp * 4 * k.sd;
+#pragma unroll 8
+    for (int t = t0 + phase; t < t1; t += phases) {
+      const float4 x = load4(k, base + t * k.sn, grp * 4, g.D);
+      acc.x += x.x;
+      acc.y += x.y;
+      acc.z += x.z;
+      acc.w += x.w;
+    }
+  }
+  partial[threadIdx.x] = acc;
+  __syncthreads();
+  for (int c = threadIdx.x; c < g.DP; c += kThreads) {
+    float sum = 0.f;
+    for (int ph = 0; ph < phases; ph++) {
+      const float4 x = partial[ph * groups + c / 4];
+      sum += (&x.x)[c % 4];
+    }
+    sums[c] = sum;
+  }
+}
+
+}  // namespace sa

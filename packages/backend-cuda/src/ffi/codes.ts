@@ -1,0 +1,3 @@
+/** The C ABI's enum values (csrc/sageattn.h): sa_dtype and sa_layout are core's codes, sa_flags is below. */
+export { DTYPE_CODE, LAYOUT_CODE } from "@sageattn/core";
+export const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8, kernelOnly: 16 } as const;
