@@ -26,7 +26,7 @@ import { madd } from "./madd";
 import { nearestI32 } from "./round";
 
 /** S[r][j] = Σ_d Q[r][d]·K[j][d] for rows [0, rows4) and keys [0, keys8) of a block (int32, stored as i32). */
-function qkInt8(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: i32, Dp: i32): void {
+export function qkInt8(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: i32, Dp: i32): void {
   const rowBytes = <usize>(Dp * 2);
   const pairs = Dp >> 1;
   for (let r = 0; r < rows4; r += 4) {
@@ -63,7 +63,7 @@ function qkInt8(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: i32, D
 }
 
 /** O[r] = O[r]·alpha[r] + Σ_j P[r][j]·V[j] · sV for rows [0, rows4), over key pairs [0, pairs) of a block. */
-function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, rows4: i32, pairs: i32, Dp: i32): void {
+export function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, rows4: i32, pairs: i32, Dp: i32): void {
   const pairBytes = <usize>(Dp * 4);
   const pRow = <usize>(KEY_BLOCK * 2);
   for (let r = 0; r < rows4; r += 4) {
@@ -123,7 +123,7 @@ function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usize, row
  * alpha is exactly 1 while the max holds (most blocks after the first few), so O and l are rescaled only when it grows.
  */
 // @ts-ignore: decorator
-@inline function softmaxRowInt8(sRow: usize, pRow: usize, scale: f32, j0: i32, limit: i32, maskRow: usize, maskKind: i32, state: usize): void {
+@inline export function softmaxRowInt8(sRow: usize, pRow: usize, scale: f32, j0: i32, limit: i32, maskRow: usize, maskKind: i32, state: usize): void {
   const scV = f32x4.splat(scale);
   const hide = maskKind != 0 || limit - j0 < KEY_BLOCK;
   let blockMax: f32;

@@ -4,7 +4,8 @@
 // on any thread with identical results. The kernels allocate nothing and keep no state between calls.
 
 import {
-  ATTN_RECORD_BYTES, KV_RECORD_BYTES, P_DP, P_K, P_KMEAN, P_K_OUT, P_NK, P_S_K, P_SMOOTH, P_S_V, P_V, P_V_OUT, TILE_ROWS,
+  ATTN_RECORD_BYTES, CACHE_RECORD_BYTES, DECODE_RECORD_BYTES, KV_RECORD_BYTES, MERGE_RECORD_BYTES, P_DP, P_K, P_KMEAN, P_K_OUT, P_NK, P_S_K, P_SMOOTH,
+  P_S_V, P_V, P_V_OUT, TILE_ROWS,
   scratchBytesFor, scratchF64,
 } from "./tiles";
 import { attentionInt8 } from "./attention_int8";
@@ -13,6 +14,8 @@ import { channelMean, quantizeKeys } from "./quantize_k";
 import { quantizeValues } from "./quantize_v";
 import { quantizeQueryTile } from "./quantize_q";
 import { transposeKeys } from "./transpose_k";
+import { appendRows, requantizeRows } from "./kv_cache";
+import { decodeMerge, decodeSplitInt8 } from "./decode_int8";
 
 /** Smooths and quantizes K, quantizes V, for one (sequence, kv head). */
 export function prepareKvInt8(table: usize, t: i32, scratch: usize): void {
@@ -38,6 +41,26 @@ export function attendInt8(table: usize, t: i32, scratch: usize): void {
 /** Exact attention for one (sequence, head, query tile). */
 export function attendF32(table: usize, t: i32, scratch: usize): void {
   attentionF32(table + <usize>(t * ATTN_RECORD_BYTES), scratch);
+}
+
+/** Appends rows to one (batch entry, kv head) of a KV cache. */
+export function cacheAppend(table: usize, t: i32, scratch: usize): void {
+  appendRows(table + <usize>(t * CACHE_RECORD_BYTES), scratch);
+}
+
+/** Re-centres and re-quantizes one (batch entry, kv head) of a KV cache. */
+export function cacheRequantize(table: usize, t: i32, scratch: usize): void {
+  requantizeRows(table + <usize>(t * CACHE_RECORD_BYTES), scratch);
+}
+
+/** Few-query attention over one key-block range of a KV cache, for one stacked row tile. */
+export function decodeSplit(table: usize, t: i32, scratch: usize): void {
+  decodeSplitInt8(table + <usize>(t * DECODE_RECORD_BYTES), scratch);
+}
+
+/** Merges one row tile's splits into its output. */
+export function decodeMergeTile(table: usize, t: i32, scratch: usize): void {
+  decodeMerge(table + <usize>(t * MERGE_RECORD_BYTES));
 }
 
 /** Quantizes query rows [i0, i0+rows) (rows ≤ TILE_ROWS) as the int8 kernel does; exported for bit-exactness tests. */

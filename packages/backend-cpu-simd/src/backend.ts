@@ -6,6 +6,7 @@ import { Effect } from "effect";
 import { COUNTER_AT, Engine, chooseBuild, choosePrecompiled, type Build, type PrecompiledModule } from "./engine.js";
 import { probeFeatures } from "./features.js";
 import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
+import { makeKvCache, SPLIT_BLOCKS } from "./kv-cache.js";
 import { poisonNonFinite } from "./poison.js";
 import { planCall, planLimit, writeRecords, type Plan } from "./plan.js";
 import { WorkerPool, workersAvailable } from "./pool.js";
@@ -26,6 +27,8 @@ export interface CpuSimdOptions {
   readonly build?: Build;
   /** Modules compiled ahead (the package's wasm/*.wasm files), for runtimes that refuse to compile at run time. */
   readonly modules?: readonly PrecompiledModule[];
+  /** Key blocks per split task of a KV cache's attend (default SPLIT_BLOCKS); tests lower it to exercise the merge. */
+  readonly decodeSplitBlocks?: number;
 }
 
 /** The backend with two probes for tests and benchmarks. */
@@ -135,7 +138,9 @@ export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimd
       threadNote = !f.sharedMemory ? " (no SharedArrayBuffer: single-threaded)" : " (no workers in this runtime: single-threaded)";
     }
     const device = yield* Effect.promise(cpuName);
-    const backend = backendOn(engine, pool, device, threadNote);
+    const splitBlocks = options.decodeSplitBlocks ?? SPLIT_BLOCKS;
+    if (!Number.isInteger(splitBlocks) || splitBlocks < 1) return yield* Effect.fail(unavailable("FeatureMissing", `decodeSplitBlocks must be a positive integer, got ${splitBlocks}`));
+    const backend = backendOn(engine, pool, device, threadNote, splitBlocks);
     yield* warmUp(backend);
     return backend;
   });
@@ -156,7 +161,7 @@ function warmUp(b: CpuSimdBackend): Effect.Effect<void> {
   );
 }
 
-function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string, threadNote: string): CpuSimdBackend {
+function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string, threadNote: string, splitBlocks: number): CpuSimdBackend {
   const k = engine.kernels;
   const tileRows = k.tileRows();
   const threads = 1 + (pool?.size ?? 0);
@@ -165,7 +170,7 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   /** Lays the call out in wasm memory and copies K, V, the mask and the task records in (Q: `copyQ`, done apart). */
   function prepare(p: Problem, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
-    const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows);
+    const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows, engine.arenaBase);
     const limit = planLimit(p, plan);
     if (limit) throw deviceError(limit.reason, limit.message);
     try {
@@ -248,19 +253,21 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   return {
     name: NAME,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: false, pv: ["fixed16"] },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true, pv: ["fixed16"] },
     device,
     details: {
       build: engine.build,
       threads: `${threads}${threadNote}`,
       memory: engine.shared ? "shared" : "unshared",
-      kernels: "int8 Q·Kᵀ (i32x4.dot_i16x8_s), P·V in 16-bit fixed point; exact f32 baseline",
+      kernels: "int8 Q·Kᵀ (i32x4.dot_i16x8_s), P·V in 16-bit fixed point; exact f32 baseline; KV cache with split-K decode",
     },
     upload: (t: HostTensor) =>
       Effect.fail(deviceError("KernelFailed", `cpu-simd keeps no tensors between calls (tensor ${t.shape.join("×")}); pass host tensors`)),
     download: () => Effect.fail(deviceError("KernelFailed", "cpu-simd keeps no tensors between calls")),
     attention: run(false),
     exactAttention: run(true),
+    kvCache: (spec) =>
+      makeKvCache({ engine, lock, pool: () => pool, threads, disposed: () => disposed, error: deviceError, splitBlocks }, spec),
     // A call's promise settles when its output is written: nothing is ever left queued.
     synchronize: Effect.void,
     wasmMemoryBytes: () => engine.memory.buffer.byteLength,

@@ -81,6 +81,44 @@ export class Engine {
     return new Engine(build, shared, bytes, memory, module, instance.exports as unknown as KernelExports);
   }
 
+  /** Regions that outlive a call (KV caches), sorted by address; a call's data starts above the last. */
+  private readonly regions: { at: number; bytes: number }[] = [];
+
+  /** Where a call lays out its data: above every live region. */
+  get arenaBase(): number {
+    const last = this.regions[this.regions.length - 1];
+    return last ? Math.ceil((last.at + last.bytes) / 64) * 64 : ARENA_BASE;
+  }
+
+  /** Bytes held by live regions. */
+  get reservedBytes(): number {
+    return this.regions.reduce((a, r) => a + r.bytes, 0);
+  }
+
+  /**
+   * Reserves `bytes` that calls will not touch until `release`: the first gap between live regions that fits, else
+   * above the last. Grows memory to hold them; throws RangeError when the runtime refuses or 4 GiB would be passed.
+   */
+  reserve(bytes: number): number {
+    let at = ARENA_BASE;
+    let index = 0;
+    for (; index < this.regions.length; index++) {
+      const r = this.regions[index];
+      if (r.at - at >= bytes) break;
+      at = Math.ceil((r.at + r.bytes) / 64) * 64;
+    }
+    if (at + bytes > 2 ** 32) throw new RangeError(`${bytes} bytes at ${at} pass the 4 GiB of a wasm32 memory`);
+    this.ensure(at + bytes);
+    this.regions.splice(index, 0, { at, bytes });
+    return at;
+  }
+
+  /** Gives a region back (its bytes are reused by calls and later regions; wasm memory never shrinks). */
+  release(at: number): void {
+    const i = this.regions.findIndex((r) => r.at === at);
+    if (i >= 0) this.regions.splice(i, 1);
+  }
+
   /** Grows memory so that bytes [0, end) exist; throws RangeError when the runtime refuses. */
   ensure(end: number): void {
     const have = this.memory.buffer.byteLength;

@@ -36,10 +36,13 @@ function kvBytesFor(nk: number, Dp: number, exact: boolean): number {
   return align(Dp * 4) + align(blocks * KEY_BLOCK * Dp * (exact ? 4 : 2)) + align(blocks * 4) + align(blocks * KEY_BLOCK * Dp * 2) + align(blocks * Dp * 4);
 }
 
-/** Lays out a call in memory from ARENA_BASE. Records are written later by `writeRecords` once memory is big enough. */
-export function planCall(p: Problem, exact: boolean, threads: number, scratchBytes: number, tileRows: number): Plan {
+/**
+ * Lays out a call in memory from `base` (ARENA_BASE, or above the backend's KV caches). Records are written later by
+ * `writeRecords` once memory is big enough.
+ */
+export function planCall(p: Problem, exact: boolean, threads: number, scratchBytes: number, tileRows: number, base = ARENA_BASE): Plan {
   const Dp = paddedHeadDim(p.D);
-  let at = ARENA_BASE;
+  let at = base;
   const take = (bytes: number) => {
     const here = at;
     at = align(at + bytes);

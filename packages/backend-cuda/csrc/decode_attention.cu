@@ -15,6 +15,8 @@
 //   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
 //   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2)
 //   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
+//   kWarpStages   1      blocks in flight per warp; 2 (double-buffered) needs 213 KB, one CTA per SM, and streamed
+//                        slower than two single-buffered CTAs per SM
 #include <cuda_fp16.h>
 #include "epilogue.cuh"
 #include "kv_cache.h"
@@ -27,6 +29,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kCtasPerSm = 2;
 constexpr int kMinBlocks = kWarps;
+constexpr int kWarpStages = 1;
 constexpr int kRows = 16;   // query rows per group (one m16 tile)
 constexpr int kKeys = 64;   // keys per block (kKBlock: one sK)
 constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
@@ -36,8 +39,7 @@ struct DecodeSmem {
   static constexpr int kRowI8 = DP + 16;      // padded int8 row (ldmatrix rows fall in distinct bank groups)
   static constexpr int kRowF16 = 2 * DP + 16;
   static constexpr int kStage = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
-  // Each warp double-buffers its blocks (the next one lands while this one is computed) where shared memory allows.
-  static constexpr int kStages = DP <= 128 ? 2 : 1;
+  static constexpr int kStages = DP <= 128 ? kWarpStages : 1;
   static constexpr int kWarpBytes = kStages * kStage;
   static constexpr int kQ = kRows * kRowI8;
   static constexpr int kBytes = kWarps * kWarpBytes + kQ + 3 * kRows * 4;

@@ -21,6 +21,8 @@ import { acquire, type AcquireOptions, type Acquired } from "./acquire.js";
 import { PipelineCache } from "./pipelines.js";
 import { kernelTimes, profilingQuerySet, type KernelTimes } from "./recorder.js";
 import { ScratchPool } from "./scratch.js";
+import { DECODE_TARGET_WORKGROUPS } from "./tiles.js";
+import { makeKvCache } from "./kv-cache.js";
 import { encodeAttention, LimitError, outputShape, type Engine } from "./run.js";
 import { adopt, BACKEND, bytesPer, deviceTensor, hostFromBytes, type AdoptOptions, type BufferHandle } from "./tensors.js";
 import { Usage, MAP_READ } from "./usage.js";
@@ -28,6 +30,8 @@ import { Usage, MAP_READ } from "./usage.js";
 export interface WebGPUOptions extends AcquireOptions {
   /** Force a tile "BQxBK" (e.g. "64x64") where it fits; for tuning. Else `SAGEATTN_WEBGPU_TILE`. */
   readonly tile?: string;
+  /** Workgroups a KV cache's attend aims for (split-K ranges); for tuning. Else `SAGEATTN_WEBGPU_DECODE_WORKGROUPS`. */
+  readonly decodeWorkgroups?: number;
 }
 // `profile` (from AcquireOptions, or SAGEATTN_WEBGPU_PROFILE=1): time every kernel with timestamp queries, one pass
 // per dispatch; `lastKernelTimes()` then gives the last call's GPU milliseconds per kernel.
@@ -60,7 +64,7 @@ interface State {
   lost: string | undefined;
 }
 
-function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean): State {
+function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean, decodeWorkgroups: number): State {
   const state: State = {
     acquired,
     engine: {
@@ -69,6 +73,7 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
       scratch: new ScratchPool(acquired.device),
       shaderF16: acquired.shaderF16,
       forcedTile: tile,
+      decodeWorkgroups,
       querySet: profile ? profilingQuerySet(acquired.device) : undefined,
     },
     lost: undefined,
@@ -98,8 +103,9 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
   const f16 = options.f16 ?? readEnv("SAGEATTN_WEBGPU_F16") !== "0";
   const tile = options.tile ?? readEnv("SAGEATTN_WEBGPU_TILE");
   const profile = options.profile ?? readEnv("SAGEATTN_WEBGPU_PROFILE") === "1";
-  const resolved = { ...options, f16, profile };
-  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tile, profile), resolved, tile));
+  const decodeWorkgroups = options.decodeWorkgroups ?? (Number(readEnv("SAGEATTN_WEBGPU_DECODE_WORKGROUPS")) || DECODE_TARGET_WORKGROUPS);
+  const resolved = { ...options, f16, profile, decodeWorkgroups };
+  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tile, profile, decodeWorkgroups), resolved, tile));
 }
 
 function build(initial: State, options: WebGPUOptions, tile: string | undefined): WebGPUBackend {
@@ -118,7 +124,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
       Effect.mapError(acquire(options), (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e)),
       (acquired) => {
         earlierDevices.add(state.acquired.device);
-        state = stateFor(acquired, tile, options.profile === true);
+        state = stateFor(acquired, tile, options.profile === true, options.decodeWorkgroups ?? DECODE_TARGET_WORKGROUPS);
         return state.engine;
       },
     );
@@ -250,7 +256,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   return {
     name: BACKEND,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: false, pv: ["f16-block", "f32"] },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: true, pv: ["f16-block", "f32"] },
     get device() {
       return state.acquired.description;
     },
@@ -263,6 +269,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     download,
     attention: run(false),
     exactAttention: run(true),
+    kvCache: (spec) => makeKvCache({ current, checkTensor, checkOut, lost: () => state.lost }, spec),
     synchronize: Effect.flatMap(current, (engine) => Effect.promise(() => engine.device.queue.onSubmittedWorkDone())),
     gpuDevice: () => state.engine.device,
     lastKernelTimes: () => lastTimes,

@@ -12,22 +12,26 @@ import { Usage } from "./usage.js";
 
 const K_MEAN_CHUNKS = 16; // k_mean.wgsl's CHUNKS
 // Each kernel's uniform block, laid out from core's schema (the build generates the WGSL structs from the same).
-const PARAMS = {
+export const PARAMS = {
   kMean: layoutOf(WGSL_PARAMS.k_mean),
   packF16: layoutOf(WGSL_PARAMS.pack_f16),
   quantize: layoutOf(WGSL_PARAMS.quantize_int8),
   attention: layoutOf(WGSL_PARAMS.attention),
   store: layoutOf(WGSL_PARAMS.store_output),
+  kvMean: layoutOf(WGSL_PARAMS.kv_mean),
+  kvQuantizeK: layoutOf(WGSL_PARAMS.kv_quantize_k),
+  decode: layoutOf(WGSL_PARAMS.attention_decode),
+  decodeMerge: layoutOf(WGSL_PARAMS.decode_merge),
 };
-const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
-const CONSTANT = Usage.STORAGE | Usage.COPY_DST;
-const UNIFORM = Usage.UNIFORM | Usage.COPY_DST;
+export const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+export const CONSTANT = Usage.STORAGE | Usage.COPY_DST;
+export const UNIFORM = Usage.UNIFORM | Usage.COPY_DST;
 
 /** A limit the call would break; the caller turns it into DeviceError LimitExceeded. */
 export class LimitError extends Error {}
 
 /** A tensor as the kernels read it: a buffer, the element offset of element 0, and (b, h, n, d) strides. */
-interface Source {
+export interface Source {
   readonly buffer: GPUBuffer;
   readonly base: number;
   readonly strides: Shape4;
@@ -42,6 +46,8 @@ export interface Engine {
   readonly scratch: ScratchPool;
   readonly shaderF16: boolean;
   readonly forcedTile?: string;
+  /** Workgroups a decode step aims for (tiles.ts DECODE_TARGET_WORKGROUPS unless overridden). */
+  readonly decodeWorkgroups: number;
   /** Timestamp queries: when set, each dispatch gets its own pass and is timed. */
   readonly querySet?: GPUQuerySet;
 }
@@ -103,20 +109,20 @@ interface Plan {
   readonly lseBytes: number;
 }
 
-const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
+export const round4 = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
 /**
  * lib/load_element.wgsl's constants for a source: its element type, and VEC where four channels from a multiple of
  * 4 are whole words (adjacent channels, D a multiple of 4, 16-bit rows starting on even elements).
  */
-function loadConstants(s: Source): Record<string, number> {
+export function loadConstants(s: Source): Record<string, number> {
   const [sb, sh, sn, sd] = s.strides;
   const vec = sd === 1 && s.d % 4 === 0 && (s.dtype === "f32" || [s.base, sb, sh, sn].every((x) => x % 2 === 0));
   return { DTYPE: DTYPE_CODE[s.dtype], VEC: vec ? 1 : 0 };
 }
 
 /** Copies a host tensor's elements into its scratch buffer (writeBuffer wants a multiple of 4 bytes). */
-function writeHost(engine: Engine, buffer: GPUBuffer, t: Tensor & { kind: "host" }): void {
+export function writeHost(engine: Engine, buffer: GPUBuffer, t: Tensor & { kind: "host" }): void {
   const bytes = round4(t.data.byteLength);
   let data: Float32Array | Uint16Array = t.data;
   if (data.byteLength !== bytes) {
@@ -227,7 +233,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const quads = p.B * heads * tokens * (dp / 4);
     const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
-    const params = uniform(role, PARAMS.packF16, { strides: s.strides, base: s.base, heads, tokens, d: p.D, dp, quads, rowPitch: g.rowPitch });
+    const params = uniform(role, PARAMS.packF16, { strides: s.strides, base: s.base, heads, tokens, d: p.D, dp, quads, rowPitch: g.rowPitch, dstTokens: tokens, dstFirst: 0 });
     dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
   };
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
@@ -273,7 +279,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
         strides: s.strides, base: s.base, heads, group: forQueries ? p.group : 1, kvHeads: p.Hkv, d: p.D, dp,
         nTotal: forQueries ? p.Nq : p.Nk, blocksTotal: forQueries ? qBlocks : kBlocks, scale: forQueries ? Math.fround(p.smScale * LOG2E) : 1,
         subtractMean: !forQueries && p.smoothK ? 1 : 0, rowBias: forQueries && p.returnLse && p.smoothK ? 1 : 0, forQueries: forQueries ? 1 : 0,
-        scaleOffset: forQueries ? 0 : kScaleOffset,
+        scaleOffset: forQueries ? 0 : kScaleOffset, meanGiven: 0,
       });
       const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
       checkGrid("quantize", ...grid);
@@ -309,7 +315,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
  * A device tensor as the plan key sees it: the buffer (by identity), offset, dtype and strides; a host tensor by its
  * dtype, strides and size (its elements are written every call).
  */
-function tensorKey(t: Tensor | undefined): string {
+export function tensorKey(t: Tensor | undefined): string {
   if (!t) return "-";
   if (t.kind === "host") return `h${t.dtype}${t.strides.join(",")}/${t.data.byteLength}`;
   const h = t.handle as BufferHandle;
@@ -374,13 +380,13 @@ function record(engine: Engine, calls: CallBuffers, plan: Plan, returnLse: boole
 }
 
 /** Where the output's elements go in its buffer: the element offset of element 0, and (b, h, n, d) strides. */
-interface Placement {
+export interface Placement {
   readonly base: number;
   readonly strides: Shape4;
 }
 
 /** The caller's device `out` as it is (any strides, at its offset), else contiguous in the problem's layout. */
-function outputPlacement(p: Problem): Placement {
+export function outputPlacement(p: Problem): Placement {
   if (p.out?.kind === "device") return { base: (p.out.handle as BufferHandle).offset, strides: logicalStrides(p.out) };
   return { base: 0, strides: logicalStrides({ layout: p.layout, strides: contiguousStrides(outputShape(p)) }) };
 }
@@ -389,7 +395,7 @@ function outputPlacement(p: Problem): Placement {
  * The output's buffer: the caller's device `out`, the reused "output" scratch for host calls, or a new buffer the
  * caller owns for device calls.
  */
-function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, placement: Placement, hostOut: boolean): { target: GPUBuffer; owned?: GPUBuffer } {
+export function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, placement: Placement, hostOut: boolean): { target: GPUBuffer; owned?: GPUBuffer } {
   if (p.out?.kind === "device") return { target: (p.out.handle as BufferHandle).buffer };
   const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
   const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { describeAdapter } from "./acquire.js";
 import { kernelSource, unrollLoops } from "./shaders.js";
-import { chooseTile, int8Copies, invocations, paddedHeadDim, workgroupBytes } from "./tiles.js";
+import { chooseTile, decodeShape, decodeSplits, decodeWorkgroupBytes, int8Copies, invocations, paddedHeadDim, workgroupBytes } from "./tiles.js";
 
 describe("unrollLoops", () => {
   it("repeats a marked body with a constant per index, nested loops too", () => {
@@ -62,6 +62,31 @@ describe("tiles", () => {
         expect(t && int8Copies(t, dp).VL).toBeLessThanOrEqual(32);
       }
     expect(chooseTile("exact", 256, "f32", 8192)).toBeUndefined();
+  });
+});
+
+describe("decode shapes", () => {
+  it("holds a kv head's query rows in one workgroup up to 32, within the workgroup memory", () => {
+    expect(decodeShape(1, 128, 16384)).toEqual({ rb: 1, wg: 64, rs: 1, rt: 1 });
+    expect(decodeShape(4, 128, 16384)).toEqual({ rb: 4, wg: 256, rs: 1, rt: 1 });
+    expect(decodeShape(16, 128, 16384)).toEqual({ rb: 16, wg: 256, rs: 4, rt: 2 });
+    expect(decodeShape(64, 128, 49152)).toEqual({ rb: 32, wg: 256, rs: 8, rt: 4 });
+    expect(decodeShape(64, 256, 16384)?.rb).toBe(16);
+    for (const dp of [64, 128, 192, 256])
+      for (const rows of [1, 3, 4, 16, 64, 512]) {
+        const s = decodeShape(rows, dp, 16384)!;
+        expect(decodeWorkgroupBytes(s.rb, dp)).toBeLessThanOrEqual(16384);
+        expect(s.rt).toBeLessThanOrEqual(8);
+        expect(s.rb * 8).toBeLessThanOrEqual(s.wg);
+      }
+  });
+
+  it("splits the key blocks into ranges of whole blocks, about the target count of workgroups", () => {
+    expect(decodeSplits(64, 8, 1024)).toEqual({ perSplit: 1, splits: 64 });
+    expect(decodeSplits(512, 8, 1024)).toEqual({ perSplit: 4, splits: 128 });
+    expect(decodeSplits(64, 8, 256)).toEqual({ perSplit: 2, splits: 32 });
+    expect(decodeSplits(5, 2, 1)).toEqual({ perSplit: 5, splits: 1 });
+    expect(decodeSplits(5, 2, 3)).toEqual({ perSplit: 3, splits: 2 });
   });
 });
 

@@ -7,7 +7,17 @@ import { WGSL } from "./generated/wgsl.js";
 export type Precision = "f16" | "f16emu" | "f32";
 
 /** The kernels, one per .wgsl file. */
-export type KernelName = "k_mean" | "quantize_int8" | "pack_f16" | "store_output" | "attention_int8" | "attention_exact";
+export type KernelName =
+  | "k_mean"
+  | "quantize_int8"
+  | "pack_f16"
+  | "store_output"
+  | "attention_int8"
+  | "attention_exact"
+  | "kv_mean"
+  | "kv_quantize_k"
+  | "attention_decode"
+  | "decode_merge";
 
 /** Trip counts of the loops marked `// unroll` (RQ, CK, QD, W), known once the tile is chosen. */
 export type UnrollCounts = Readonly<Record<string, number>>;

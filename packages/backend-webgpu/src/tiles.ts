@@ -100,3 +100,44 @@ export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Prec
     (t) => [16, 32, 64].includes(t.bq) && [16, 32, 64].includes(t.bk) && (kernel === "exact" || fitsInt8(t, dp)) && workgroupBytes(kernel, t, dp, precision) <= limit,
   );
 }
+
+/**
+ * Decode (attention_decode.wgsl): workgroups aimed for per step. Each takes one (b, kv head), up to 32 query rows
+ * and a range of 64-key blocks; the ranges shrink until about this many workgroups run (never below one block), so
+ * a long cache is read by many workgroups at once and decode_merge adds at most this many partial rows per row.
+ * 1024: about eight 256-invocation workgroups on each of the H200's 132 SMs. Not yet measured on a GPU:
+ * `makeWith({ decodeWorkgroups })` or `SAGEATTN_WEBGPU_DECODE_WORKGROUPS` overrides it for tuning.
+ */
+export const DECODE_TARGET_WORKGROUPS = 1024;
+
+/** The decode kernel's shape for `groupRows` query rows per kv head (query heads per kv head × queries). */
+export interface DecodeShape {
+  /** Query rows per workgroup (a power of two, ≤ 32). */
+  readonly rb: number;
+  /** Invocations: 64 × min(4, rb). */
+  readonly wg: number;
+  /** Rows per invocation in S (rs) and in P·V (rt), the unroll counts. */
+  readonly rs: number;
+  readonly rt: number;
+}
+
+/** Workgroup memory attention_decode.wgsl declares for rb rows (mirrors its `var<workgroup>` arrays). */
+export const decodeWorkgroupBytes = (rb: number, dp: number) => rb * dp + rb * 64 * 4 + rb * 8 * 4 + rb * 6 * 4;
+
+/** The largest row count ≤ 32 (and ≤ the next power of two of groupRows) that fits `limit` bytes, or undefined. */
+export function decodeShape(groupRows: number, dp: number, limit: number): DecodeShape | undefined {
+  let rb = 1;
+  while (rb < groupRows && rb < 32) rb *= 2;
+  while (rb > 1 && decodeWorkgroupBytes(rb, dp) > limit) rb /= 2;
+  if (decodeWorkgroupBytes(rb, dp) > limit) return undefined;
+  const nrs = Math.min(4, rb);
+  const wg = 64 * nrs;
+  return { rb, wg, rs: Math.ceil(rb / nrs), rt: Math.ceil(rb / (wg / (dp / 4))) };
+}
+
+/** Blocks per split range and the number of ranges for `blocks` 64-key blocks and `groups` (b, kv head, row chunk) triples. */
+export function decodeSplits(blocks: number, groups: number, target: number): { perSplit: number; splits: number } {
+  const wanted = Math.max(1, Math.min(blocks, Math.ceil(target / groups)));
+  const perSplit = Math.ceil(blocks / wanted);
+  return { perSplit, splits: Math.ceil(blocks / perSplit) };
+}

@@ -189,6 +189,8 @@ export const WGSL_PACK_F16_PARAMS = {
     { name: "d", type: "u32" }, { name: "dp", type: "u32" },
     { name: "quads", type: "u32", doc: "output channel quads in all" },
     { name: "rowPitch", type: "u32", doc: "workgroups per grid row × 256" },
+    { name: "dstTokens", type: "u32", doc: "rows per (b, head) in dst (tokens for a whole tensor; a KV cache's capacity rows)" },
+    { name: "dstFirst", type: "u32", doc: "dst row of source token 0 (0 for a whole tensor; a KV cache's length)" },
   ],
 } as const satisfies ParamSchema;
 
@@ -210,6 +212,7 @@ export const WGSL_QUANTIZE_PARAMS = {
     { name: "rowBias", type: "u32", doc: "1: write smScale·(q·mean(K)) per token (queries, when the LSE is asked for)" },
     { name: "forQueries", type: "u32", doc: "1: block bases and counts come from the segment's query side" },
     { name: "scaleOffset", type: "u32", doc: "where this tensor's scales start in `scales` (K's follow Q's)" },
+    { name: "meanGiven", type: "u32", doc: "1: kPartial holds the mean [b, kv head, DP/4] (a KV cache's), not k_mean's partial sums" },
   ],
 } as const satisfies ParamSchema;
 
@@ -244,6 +247,72 @@ export const WGSL_STORE_PARAMS = {
   ],
 } as const satisfies ParamSchema;
 
+/** kv_mean.wgsl's uniform block (a KV cache's first append: the mean of K over the appended rows). */
+export const WGSL_KV_MEAN_PARAMS = {
+  name: "kv_mean params",
+  target: "wgsl-uniform",
+  doc: "mean of the appended K rows per (b, kv head, channel): a KV cache's mean, set by its first append",
+  fields: [
+    { name: "strides", type: "u32x4", doc: "element strides of the appended K as (b, h, n, d)" },
+    { name: "base", type: "u32", doc: "element offset of K in its buffer" },
+    { name: "heads", type: "u32", doc: "kv heads" },
+    { name: "tokens", type: "u32", doc: "rows appended (n)" },
+    { name: "d", type: "u32" }, { name: "dp", type: "u32" },
+  ],
+} as const satisfies ParamSchema;
+
+/** kv_quantize_k.wgsl's uniform block (a KV cache's append: K blocks from the partial one on, re-quantized). */
+export const WGSL_KV_QUANTIZE_K_PARAMS = {
+  name: "kv_quantize_k params",
+  target: "wgsl-uniform",
+  doc: "appended K rows quantized into a KV cache's INT8 blocks, the partial block re-quantized from its raw rows",
+  fields: [
+    { name: "strides", type: "u32x4", doc: "element strides of the appended K as (b, h, n, d)" },
+    { name: "base", type: "u32", doc: "element offset of K in its buffer" },
+    { name: "heads", type: "u32", doc: "kv heads" },
+    { name: "d", type: "u32" }, { name: "dp", type: "u32" },
+    { name: "length", type: "u32", doc: "rows in the cache before this append" },
+    { name: "count", type: "u32", doc: "rows appended" },
+    { name: "rows", type: "u32", doc: "rows per (b, kv head) in k8 (capacity rounded up to a block)" },
+    { name: "blocks", type: "u32", doc: "K scales per (b, kv head)" },
+    { name: "tailIn", type: "u32", doc: "tail slot holding the partial block's rows (0 or 1); the other slot is written" },
+    { name: "bhs", type: "u32", doc: "B·Hkv" },
+  ],
+} as const satisfies ParamSchema;
+
+/** attention_decode.wgsl's uniform block (few-query attention over a KV cache, split over key-block ranges). */
+export const WGSL_DECODE_PARAMS = {
+  name: "attention_decode params",
+  target: "wgsl-uniform",
+  doc: "one split-K decode dispatch over a KV cache: shapes, the cache's length and the key blocks per range",
+  fields: [
+    { name: "hq", type: "u32" }, { name: "hkv", type: "u32" },
+    { name: "group", type: "u32", doc: "query heads per kv head" },
+    { name: "nq", type: "u32" },
+    { name: "nk", type: "u32", doc: "rows in the cache" },
+    { name: "rows", type: "u32", doc: "rows per (b, kv head) in k8 and v16" },
+    { name: "kBlocks", type: "u32", doc: "K scales per (b, kv head)" },
+    { name: "qBlocks", type: "u32", doc: "Q scales per (b, head)" },
+    { name: "groupRows", type: "u32", doc: "group · nq: query rows per kv head" },
+    { name: "blocksPerSplit", type: "u32" },
+    { name: "totalRows", type: "u32", doc: "B · Hq · nq" },
+  ],
+} as const satisfies ParamSchema;
+
+/** decode_merge.wgsl's uniform block (the split ranges' partial rows merged in range order). */
+export const WGSL_DECODE_MERGE_PARAMS = {
+  name: "decode_merge params",
+  target: "wgsl-uniform",
+  doc: "the decode splits' partial (m, l, acc) merged per row and stored (or left f32 for store_output)",
+  fields: [
+    { name: "hq", type: "u32" }, { name: "nq", type: "u32" }, { name: "d", type: "u32" },
+    { name: "totalRows", type: "u32" }, { name: "splits", type: "u32" }, { name: "returnLse", type: "u32" },
+    { name: "outBase", type: "u32" },
+    { name: "rowPitch", type: "u32", doc: "invocations per grid row" },
+    { name: "outStrides", type: "u32x4", doc: "(b, h, n, d) element strides of the output" },
+  ],
+} as const satisfies ParamSchema;
+
 /** Every WGSL uniform block, by the kernel file (under src/shaders/) whose `Params` it is. */
 export const WGSL_PARAMS = {
   k_mean: WGSL_K_MEAN_PARAMS,
@@ -251,6 +320,10 @@ export const WGSL_PARAMS = {
   quantize_int8: WGSL_QUANTIZE_PARAMS,
   attention: WGSL_ATTENTION_PARAMS,
   store_output: WGSL_STORE_PARAMS,
+  kv_mean: WGSL_KV_MEAN_PARAMS,
+  kv_quantize_k: WGSL_KV_QUANTIZE_K_PARAMS,
+  attention_decode: WGSL_DECODE_PARAMS,
+  decode_merge: WGSL_DECODE_MERGE_PARAMS,
 } as const;
 
 /** cpu-simd's attention task record: one per (sequence, head, 64-query tile); every field an i32 word. */
@@ -296,5 +369,68 @@ export const CPU_KV_RECORD = {
     { name: "sV", type: "i32", doc: "out: f32 [blocks][Dp]" },
     { name: "Dp", type: "i32" },
     { name: "smooth", type: "i32", doc: "1: subtract the mean of K before quantizing" },
+  ],
+} as const satisfies ParamSchema;
+
+/** cpu-simd's KV-cache record (assembly/kv_cache.ts): one per (batch entry, kv head) of a cache, for append and requantize. */
+export const CPU_CACHE_RECORD = {
+  name: "kv cache record",
+  target: "wasm-record",
+  doc: "one per (batch entry, kv head) of a KV cache, for append and requantize",
+  fields: [
+    { name: "Dp", type: "i32" },
+    { name: "len", type: "i32", doc: "rows the head holds before this task" },
+    { name: "n", type: "i32", doc: "rows appended (append)" },
+    { name: "first", type: "i32", doc: "1: the first append (sets the mean)" },
+    { name: "smooth", type: "i32", doc: "1: the mean is K's, else 0" },
+    { name: "mean", type: "i32", doc: "f32 [Dp]" },
+    { name: "k", type: "i32", doc: "K blocks as the int8 kernel reads them" },
+    { name: "sK", type: "i32", doc: "f32 per K block" },
+    { name: "v", type: "i32", doc: "V blocks, i16 key pairs" },
+    { name: "sV", type: "i32", doc: "f32 [blocks][Dp]" },
+    { name: "kRaw", type: "i32", doc: "f32 [K_BLOCK][Dp]: raw K rows of the partial block" },
+    { name: "vRaw", type: "i32", doc: "f32 [K_BLOCK][Dp]: raw V rows of the partial block" },
+    { name: "kIn", type: "i32", doc: "f32 [n][Dp]: K rows to append" },
+    { name: "vIn", type: "i32", doc: "f32 [n][Dp]: V rows to append" },
+  ],
+} as const satisfies ParamSchema;
+
+/** cpu-simd's decode split record (assembly/decode_int8.ts): one per (batch entry, kv head, row tile, key-block range). */
+export const CPU_DECODE_RECORD = {
+  name: "decode split record",
+  target: "wasm-record",
+  doc: "one per (batch entry, kv head, row tile, key-block range)",
+  fields: [
+    { name: "q", type: "i32", doc: "f32 rows: row 0 of the tile's first head; heads nq·Dp f32 apart" },
+    { name: "nq", type: "i32" },
+    { name: "i0", type: "i32" },
+    { name: "nr", type: "i32", doc: "rows per head in the tile" },
+    { name: "nh", type: "i32", doc: "heads in the tile (nh·nr ≤ TILE_ROWS)" },
+    { name: "k", type: "i32" }, { name: "sK", type: "i32" }, { name: "v", type: "i32" }, { name: "sV", type: "i32" },
+    { name: "nk", type: "i32", doc: "rows in the cache" },
+    { name: "kb0", type: "i32", doc: "first key block of the split" },
+    { name: "kb1", type: "i32", doc: "one past its last" },
+    { name: "part", type: "i32", doc: "the split's partial state" },
+    { name: "causal", type: "i32" },
+    { name: "Dp", type: "i32" },
+    { name: "fold", type: "f32", doc: "smScale·log2(e)" },
+  ],
+} as const satisfies ParamSchema;
+
+/** cpu-simd's decode merge record (assembly/decode_int8.ts): one per row tile. */
+export const CPU_MERGE_RECORD = {
+  name: "decode merge record",
+  target: "wasm-record",
+  doc: "one per decode row tile",
+  fields: [
+    { name: "part", type: "i32", doc: "the tile's first split's partial state; the others follow partBytes apart" },
+    { name: "splits", type: "i32" },
+    { name: "rows", type: "i32" },
+    { name: "out", type: "i32", doc: "f32 rows of the tile's output" },
+    { name: "stats", type: "i32", doc: "f32 [rows][3] or 0" },
+    { name: "q", type: "i32", doc: "f32 rows of the tile's queries (for q·mean)" },
+    { name: "kmean", type: "i32", doc: "f32 [Dp] or 0" },
+    { name: "Dp", type: "i32" },
+    { name: "partBytes", type: "i32" },
   ],
 } as const satisfies ParamSchema;

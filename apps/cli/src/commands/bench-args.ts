@@ -23,6 +23,7 @@ Options:
   --threads N           threads for CPU backends and peers (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
   --json                print one JSON document on stdout (no table, no progress)
   --chart PATH          write an SVG chart of throughput per N for every backend and peer
+  --decode              time decode on a KV cache instead (sageattn bench --decode --help for its options)
   -h, --help            show this help
 
 Progress is shown on stderr when it is a terminal; otherwise each finished case is one JSON line there.

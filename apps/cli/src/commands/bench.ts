@@ -18,6 +18,7 @@ import type { BenchCase, CaseResult, PeerResult } from "../bench/types.js";
 import { EXIT_FAILURE, EXIT_OK, reportError } from "../errors.js";
 import { checkWritable } from "../io/tensor-io.js";
 import { BENCH_USAGE, parseBenchArgs } from "./bench-args.js";
+import { benchDecodeCommand } from "./bench-decode.js";
 
 /** Peers for CPU grids, in the order they appear in the table. */
 const CPU_PEERS: readonly PeerLoader[] = [onnxruntimeNode, onnxruntimeWeb, tfjsWasm];
@@ -89,6 +90,7 @@ const firstLine = (s: string) => s.split("\n")[0].slice(0, 300);
 
 /** `sageattn bench`. Returns the exit status. */
 export async function benchCommand(argv: string[]): Promise<number> {
+  if (argv.includes("--decode")) return benchDecodeCommand(argv);
   let peers: PeerPool | undefined;
   try {
     const args = parseBenchArgs(argv);

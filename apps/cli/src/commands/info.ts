@@ -48,7 +48,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
       continue;
     }
     const c = b.capabilities!;
-    const flags = [c.causal && "causal", c.lse && "lse", c.mask && "mask", c.varlen && "varlen", c.deviceTensors && "device tensors", c.exactKernel && "exact kernel"].filter(Boolean);
+    const flags = [c.causal && "causal", c.lse && "lse", c.mask && "mask", c.varlen && "varlen", c.deviceTensors && "device tensors", c.exactKernel && "exact kernel", c.kvCache && "kv cache"].filter(Boolean);
     const ranked = b.rejected ? `, ${b.rejected.reason}: ${b.rejected.message}` : "";
     console.log(`✓ ${b.name} (priority ${b.priority}${ranked}) on ${b.device}`);
     console.log(`    dtypes ${c.dtypes.join("/")}, head dim ≤ ${c.maxHeadDim}, ${flags.join(", ")}`);

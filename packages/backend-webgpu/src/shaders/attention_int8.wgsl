@@ -23,6 +23,8 @@
 //#include "lib/segment.wgsl"
 //#include "lib/pv.wgsl"
 //#include "lib/attention_params.wgsl"
+//#include "lib/out_quad.wgsl"
+//#include "lib/dot_int8.wgsl"
 
 override BQ: u32 = 64u;   // query rows per workgroup: 16, 32 or 64
 override BK: u32 = 64u;   // keys per tile: 16, 32 or 64 (divides the 64-key K block: one K scale per tile)
@@ -112,11 +114,6 @@ fn stage_kv(lid: u32, x: KvWords) {
   }
 }
 
-fn bf16_bits(x: f32) -> u32 {
-  let bits = bitcast<u32>(x);
-  return ((bits + 0x7fffu + ((bits >> 16u) & 1u)) >> 16u) & 0xffffu;
-}
-
 // Channel quad `quad` of output row `resultRow` (query head h, batch b, token n): to the f32 result, or (STORE) to
 // the output in its dtype, layout and strides; the padding quads (channels D … DP−1) are not stored.
 fn store_quad(resultRow: u32, h: u32, b: u32, n: u32, quad: u32, o: vec4<f32>) {
@@ -133,24 +130,7 @@ fn store_quad(resultRow: u32, h: u32, b: u32, n: u32, quad: u32, o: vec4<f32>) {
   }
   let s = params.outStrides;
   let at = params.outBase + b * s.x + h * s.y + n * s.z + c;
-  if (OUT_DTYPE == 0u) {
-    let bits = bitcast<vec4<u32>>(o);
-    dst[at / 2u] = bits.xy;
-    dst[at / 2u + 1u] = bits.zw;
-  } else if (OUT_DTYPE == 1u) {
-    dst[at / 4u] = vec2<u32>(pack2x16float(o.xy), pack2x16float(o.zw));
-  } else {
-    dst[at / 4u] = vec2<u32>(bf16_bits(o.x) | (bf16_bits(o.y) << 16u), bf16_bits(o.z) | (bf16_bits(o.w) << 16u));
-  }
-}
-
-// 16 int8 channels of a query row times those of a key, added to acc: four packed dots in one chain (each can
-// take the running sum as its addend).
-fn dot16(q: vec4<u32>, k: vec4<u32>, acc: i32) -> i32 {
-  var a = dot4I8Packed(q.x, k.x) + acc;
-  a = dot4I8Packed(q.y, k.y) + a;
-  a = dot4I8Packed(q.z, k.z) + a;
-  return dot4I8Packed(q.w, k.w) + a;
+  store_out_quad(at, o);
 }
 
 // Key j (segment-local) is visible to row i iff j < nk and, causal, j ≤ i + nk − nq (bottom-right).

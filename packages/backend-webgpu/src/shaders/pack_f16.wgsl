@@ -1,5 +1,6 @@
-// A caller's tensor (any element type, layout and strides) to contiguous f16 [b, head, token, DP], four channels
-// (two u32 words) per thread; channels D..DP-1 are 0. This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V
+// A caller's tensor (any element type, layout and strides) to f16 [b, head, token, DP], four channels (two u32
+// words) per thread; channels D..DP-1 are 0. The destination holds dstTokens rows per (b, head) and the source's
+// tokens land from row dstFirst on (a KV cache's V appends at its length; a whole tensor has dstTokens = tokens). This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V
 // for the exact kernel. Values beyond ±65504 saturate (f16 has no room for them; leaving them to pack2x16float
 // would be undefined). Adjacent threads take adjacent channel quads, so reads and writes are whole rows per warp.
 // The grid is 2-D only because one dimension holds at most 65535 workgroups.
@@ -27,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let st = params.strides;
   let row = params.base + (bh / params.heads) * st.x + (bh % params.heads) * st.y + token * st.z;
   let x = clamp(load4(row, c, st.w, params.d), vec4<f32>(-F16_MAX), vec4<f32>(F16_MAX));
-  dst[i] = vec2<u32>(pack2x16float(x.xy), pack2x16float(x.zw));
+  dst[(bh * params.dstTokens + params.dstFirst + token) * perRow + c / 4u] = vec2<u32>(pack2x16float(x.xy), pack2x16float(x.zw));
 }

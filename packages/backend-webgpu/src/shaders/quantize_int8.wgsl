@@ -3,7 +3,8 @@
 // packed four int8 per u32 into [b, head, token, DP/4] (channels D..DP-1 are 0), s into `scales`.
 // Q: BLOCK 128, scale = smScale·log2(e), nothing subtracted; it also writes the LSE row term smScale·(q·mean(K))
 // when asked. K: BLOCK 64, scale 1, its mean subtracted (the smoothing). The mean is k_mean's CHUNKS partial sums
-// added in order, over the token count, kept in workgroup memory.
+// added in order, over the token count, kept in workgroup memory; or (meanGiven, a KV cache's queries) the mean
+// itself, [b, kv head, DP/4] in the same binding.
 // Grid: (blocks, heads, segments). Workgroup 256 threads; thread i takes the block's output words i, i+256, … (word
 // w of token t is w + t·DP/4), so a warp reads whole rows four channels per thread and writes whole packed rows.
 // Two sweeps over the block: the maximum, then (the loads hit cache) the packed words. A tail block is partial;
@@ -18,7 +19,7 @@ const CHUNKS: u32 = 16u; // k_mean's partial sums per (segment, head)
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
-@group(0) @binding(2) var<storage, read> kPartial: array<vec4<f32>>;  // [segment, kv head, CHUNKS, DP/4]
+@group(0) @binding(2) var<storage, read> kPartial: array<vec4<f32>>;  // [segment, kv head, CHUNKS, DP/4], or the mean
 @group(0) @binding(3) var<storage, read_write> packed: array<u32>;    // [b, head, token, DP/4]
 @group(0) @binding(4) var<storage, read_write> scales: array<f32>;    // Q [b, hq, blocks], then K [b, hkv, blocks]
 @group(0) @binding(5) var<storage, read_write> bias: array<f32>;      // [b, head, token]
@@ -51,7 +52,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let needMean = params.subtractMean == 1u || params.rowBias == 1u;
   if (lid < words) {
     var m = vec4<f32>(0.0);
-    if (needMean) {
+    if (needMean && params.meanGiven == 1u) {
+      m = kPartial[(seg.b * params.kvHeads + h / params.group) * words + lid];
+    } else if (needMean) {
       let p0 = (wg.z * params.kvHeads + h / params.group) * CHUNKS * words + lid;
       for (var i = 0u; i < CHUNKS; i++) {
         m += kPartial[p0 + i * words];
