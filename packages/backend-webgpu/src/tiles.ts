@@ -1,3 +1,4 @@
+import { K_BLOCK } from "@sageattn/core";
 import type { Precision } from "./shaders.js";
 
 /**
@@ -122,7 +123,7 @@ export interface DecodeShape {
 }
 
 /** Workgroup memory attention_decode.wgsl declares for rb rows (mirrors its `var<workgroup>` arrays). */
-export const decodeWorkgroupBytes = (rb: number, dp: number) => rb * dp + rb * 64 * 4 + rb * 8 * 4 + rb * 6 * 4;
+export const decodeWorkgroupBytes = (rb: number, dp: number) => rb * dp + rb * K_BLOCK * 4 + rb * 8 * 4 + rb * 6 * 4;
 
 /** The largest row count ≤ 32 (and ≤ the next power of two of groupRows) that fits `limit` bytes, or undefined. */
 export function decodeShape(groupRows: number, dp: number, limit: number): DecodeShape | undefined {
