@@ -3,7 +3,7 @@
 // A decode tile stacks the query rows of the heads that share one kv head (GQA): NH heads × NR rows each (NH·NR ≤
 // TILE_ROWS), so each K and V block read from the cache serves all of them. A split task runs DESIGN §2 steps 3–5
 // and 7 for its tile over key blocks [KB0, KB1) exactly as attention_int8.ts does over a whole sequence (same
-// micro-kernels, same online softmax, same fixed-point P·V) and leaves the unnormalised partial state: per row the
+// micro-kernels, K read one byte a value, same online softmax, same fixed-point P·V) and leaves the unnormalised partial state: per row the
 // running max m (base 2), the sum l (P units) and acc[Dp]. The merge task of a tile combines its splits in split
 // order, m = max m_s, l = Σ l_s·2^(m_s − m), acc = Σ acc_s·2^(m_s − m), O = acc / l: the result depends on the
 // split size only, never on which thread ran what.
@@ -15,7 +15,7 @@ import {
   resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
 import { exp2Accurate } from "./exp2";
-import { pvInt16, qkInt8, softmaxRowInt8 } from "./attention_int8";
+import { pvInt16, softmaxRowInt8 } from "./attention_int8";
 import { quantizeQueryTile } from "./quantize_q";
 
 /** Quantizes NH heads × NR rows (rows [i0, i0+NR) of each head, heads Nq·Dp f32 apart) into one stacked tile. */
@@ -26,6 +26,47 @@ function quantizeStacked(q: usize, nq: i32, i0: i32, nr: i32, nh: i32, Dp: i32, 
   for (let r = rows; r < ((rows + 3) & ~3); r++) {
     store<f32>(scales + <usize>(r * 4), 1.0);
     memory.fill(out + <usize>(r * Dp * 2), 0, <usize>(Dp * 2));
+  }
+}
+
+/**
+ * S[r][j] = Σ_d Q[r][d]·K[j][d] for rows [0, rows4) and keys [0, keys8) of a cache block, as `qkInt8` in
+ * attention_int8.ts but with K stored one byte a value (i8 [Dp/2][64][2]): `v128.load8x8_s` widens 4 keys × a channel
+ * pair to i16 as it loads, so the cache is read at 1 byte a K value.
+ */
+function qkInt8Narrow(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: i32, Dp: i32): void {
+  const rowBytes = <usize>(Dp * 2);
+  const pairs = Dp >> 1;
+  for (let r = 0; r < rows4; r += 4) {
+    const q0 = qTile + <usize>r * rowBytes;
+    for (let jc = 0; jc < keys8; jc += 8) {
+      let a00 = i32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+      let kp = kBlock + <usize>(jc * 2);
+      let qp = q0;
+      const qpEnd = q0 + <usize>(pairs * 4);
+      while (qp < qpEnd) {
+        const k0 = v128.load8x8_s(kp), k1 = v128.load8x8_s(kp, 8);
+        let x = v128.load32_splat(qp);
+        a00 = i32x4.add(a00, i32x4.dot_i16x8_s(x, k0));
+        a01 = i32x4.add(a01, i32x4.dot_i16x8_s(x, k1));
+        x = v128.load32_splat(qp + rowBytes);
+        a10 = i32x4.add(a10, i32x4.dot_i16x8_s(x, k0));
+        a11 = i32x4.add(a11, i32x4.dot_i16x8_s(x, k1));
+        x = v128.load32_splat(qp + 2 * rowBytes);
+        a20 = i32x4.add(a20, i32x4.dot_i16x8_s(x, k0));
+        a21 = i32x4.add(a21, i32x4.dot_i16x8_s(x, k1));
+        x = v128.load32_splat(qp + 3 * rowBytes);
+        a30 = i32x4.add(a30, i32x4.dot_i16x8_s(x, k0));
+        a31 = i32x4.add(a31, i32x4.dot_i16x8_s(x, k1));
+        kp += <usize>(KEY_BLOCK * 2);
+        qp += 4;
+      }
+      const o = s + <usize>((r * KEY_BLOCK + jc) * 4);
+      v128.store(o, a00); v128.store(o, a01, 16);
+      v128.store(o, a10, 256); v128.store(o, a11, 272);
+      v128.store(o, a20, 512); v128.store(o, a21, 528);
+      v128.store(o, a30, 768); v128.store(o, a31, 784);
+    }
   }
 }
 
@@ -53,7 +94,7 @@ export function decodeSplitInt8(rec: usize, scratch: usize): void {
   for (let j0 = kb0 * KEY_BLOCK; j0 < lastLimit; j0 += KEY_BLOCK) {
     const blk = j0 / KEY_BLOCK;
     const valid = min(KEY_BLOCK, lastLimit - j0);
-    qkInt8(qTile, k + <usize>(blk * KEY_BLOCK * Dp * 2), s, rows4, (valid + 7) & ~7, Dp);
+    qkInt8Narrow(qTile, k + <usize>(blk * KEY_BLOCK * Dp), s, rows4, (valid + 7) & ~7, Dp);
     const sk = load<f32>(sK + <usize>(blk * 4));
     for (let r = 0; r < rows; r++)
       softmaxRowInt8(s + <usize>(r * KEY_BLOCK * 4), p + <usize>(r * KEY_BLOCK * 2), load<f32>(sQ + <usize>(r * 4)) * sk, j0,

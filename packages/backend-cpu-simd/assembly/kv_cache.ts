@@ -1,7 +1,8 @@
 // The KV cache's append and requantize (issue 14; DESIGN §2 steps 1–2 on a cache), for one (batch entry, kv head).
 //
-// A head's store (layout in tiles.ts, C_* fields of the cache record): the smoothing mean f32 [Dp]; K as the int8
-// kernel reads it, i16 [Dp/2][64 keys][2 channels] per 64-row block, with one f32 scale per block; V as its P·V reads
+// A head's store (layout in tiles.ts, C_* fields of the cache record): the smoothing mean f32 [Dp]; K in the int8
+// kernel's pair layout but one byte a value, i8 [Dp/2][64 keys][2 channels] per 64-row block (decode_int8.ts widens
+// it as it loads), with one f32 scale per block; V as its P·V reads
 // it, i16 [32 key pairs][Dp][2 keys] per block with f32 scales [Dp] per block; and the partial last block's raw rows
 // of K and of V, f32 [64][Dp]. The partial block is re-quantized from those rows on every append, so the blocks always
 // equal one-shot quantization of the same rows (quantizeKeys / quantizeValues over the whole K with the cache's mean).
@@ -9,19 +10,38 @@
 
 import {
   C_DP, C_FIRST, C_K, C_K_RAW, C_LEN, C_MEAN, C_N, C_S_K, C_SMOOTH, C_S_V, C_V, C_V_RAW, C_K_IN, C_V_IN, KEY_BLOCK,
-  scratchF64, scratchO, scratchQ,
+  scratchF64, scratchO, scratchQ, scratchS,
 } from "./tiles";
 import { channelMean, quantizeKeys } from "./quantize_k";
 import { quantizeValues } from "./quantize_v";
 
+/** Bytes of one stored K block: i8 [Dp/2][64 keys][2 channels] (the INT8 kernel's pair layout, one byte a value). */
 // @ts-ignore: decorator
-@inline function kBlockBytes(Dp: i32): usize { return <usize>(KEY_BLOCK * Dp * 2); }
+@inline function kBlockBytes(Dp: i32): usize { return <usize>(KEY_BLOCK * Dp); }
+/** Bytes of one stored V block: i16 [32 key pairs][Dp][2 keys]. */
+// @ts-ignore: decorator
+@inline function vBlockBytes(Dp: i32): usize { return <usize>(KEY_BLOCK * Dp * 2); }
+
+/**
+ * Quantizes ≤ 64 rows as K block `blk` with `mean`: `quantizeKeys` into an i16 block in scratch (the logits and P
+ * areas, 64·Dp·2 bytes for Dp ≤ 256), then narrowed to i8 in the store (values are within ±127: exact). The store
+ * holds one byte a value, so an attend reads 3 bytes a channel (K 1, V 2) instead of 4.
+ */
+function storeKeyBlock(src: usize, rows: i32, Dp: i32, mean: usize, kOut: usize, sK: usize, blk: i32, scratch: usize): void {
+  const wide = scratchS(scratch, Dp);
+  quantizeKeys(src, rows, Dp, mean, wide, sK + <usize>(blk * 4));
+  const dst = kOut + <usize>blk * kBlockBytes(Dp);
+  const n = KEY_BLOCK * Dp;
+  for (let i = 0; i < n; i += 16) v128.store(dst + <usize>i, i8x16.narrow_i16x8_s(v128.load(wide + <usize>(i * 2)), v128.load(wide + <usize>(i * 2), 16)));
+}
 
 /** Quantizes `rows` f32 rows (stride Dp) at `src` as blocks `blk`, `blk + 1`, … of K and V. */
 function quantizeBlocks(rec: usize, kSrc: usize, vSrc: usize, rows: i32, blk: i32, scratch: usize): void {
   const Dp = load<i32>(rec, C_DP);
-  quantizeKeys(kSrc, rows, Dp, load<usize>(rec, C_MEAN), load<usize>(rec, C_K) + <usize>blk * kBlockBytes(Dp), load<usize>(rec, C_S_K) + <usize>(blk * 4));
-  quantizeValues(vSrc, rows, Dp, load<usize>(rec, C_V) + <usize>blk * kBlockBytes(Dp), load<usize>(rec, C_S_V) + <usize>(blk * Dp * 4), scratchF64(scratch, Dp));
+  const mean = load<usize>(rec, C_MEAN), kOut = load<usize>(rec, C_K), sK = load<usize>(rec, C_S_K);
+  for (let r0 = 0; r0 < rows; r0 += KEY_BLOCK)
+    storeKeyBlock(kSrc + <usize>(r0 * Dp * 4), min(KEY_BLOCK, rows - r0), Dp, mean, kOut, sK, blk + r0 / KEY_BLOCK, scratch);
+  quantizeValues(vSrc, rows, Dp, load<usize>(rec, C_V) + <usize>blk * vBlockBytes(Dp), load<usize>(rec, C_S_V) + <usize>(blk * Dp * 4), scratchF64(scratch, Dp));
 }
 
 /** Appends n rows (f32 [n][Dp] at C_K_IN / C_V_IN) to a head whose store holds C_LEN rows. */
@@ -70,7 +90,7 @@ function dequantizeBlock(rec: usize, blk: i32, dst: usize): void {
   const sK = load<f32>(load<usize>(rec, C_S_K) + <usize>(blk * 4));
   for (let j = 0; j < KEY_BLOCK; j++)
     for (let d = 0; d < Dp; d++) {
-      const ki = <f32>load<i16>(src + <usize>((((d >> 1) * KEY_BLOCK + j) * 2 + (d & 1)) * 2));
+      const ki = <f32>load<i8>(src + <usize>(((d >> 1) * KEY_BLOCK + j) * 2 + (d & 1)));
       store<f32>(dst + <usize>((j * Dp + d) * 4), ki * sK + load<f32>(mean + <usize>(d * 4)));
     }
 }
@@ -114,8 +134,8 @@ export function requantizeRows(rec: usize, scratch: usize): void {
   } else memory.fill(next, 0, <usize>(Dp * 4));
   for (let b = 0; b < full; b++) {
     dequantizeBlock(rec, b, buf);
-    quantizeKeys(buf, KEY_BLOCK, Dp, next, kOut + <usize>b * kBlockBytes(Dp), sK + <usize>(b * 4));
+    storeKeyBlock(buf, KEY_BLOCK, Dp, next, kOut, sK, b, scratch);
   }
   memory.copy(mean, next, <usize>(Dp * 4));
-  if (held > 0) quantizeKeys(kRaw, held, Dp, mean, kOut + <usize>full * kBlockBytes(Dp), sK + <usize>(full * 4));
+  if (held > 0) storeKeyBlock(kRaw, held, Dp, mean, kOut, sK, full, scratch);
 }

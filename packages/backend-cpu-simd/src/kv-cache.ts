@@ -49,7 +49,7 @@ function headLayout(capacity: number, Dp: number) {
     return here;
   };
   const mean = take(Dp * 4);
-  const k = take(blocks * KEY_BLOCK * Dp * 2);
+  const k = take(blocks * KEY_BLOCK * Dp); // i8
   const sK = take(blocks * 4);
   const v = take(blocks * KEY_BLOCK * Dp * 2);
   const sV = take(blocks * Dp * 4);

@@ -384,7 +384,7 @@ export const CPU_CACHE_RECORD = {
     { name: "first", type: "i32", doc: "1: the first append (sets the mean)" },
     { name: "smooth", type: "i32", doc: "1: the mean is K's, else 0" },
     { name: "mean", type: "i32", doc: "f32 [Dp]" },
-    { name: "k", type: "i32", doc: "K blocks as the int8 kernel reads them" },
+    { name: "k", type: "i32", doc: "K blocks, i8 in the int8 kernel's pair layout (one byte a value)" },
     { name: "sK", type: "i32", doc: "f32 per K block" },
     { name: "v", type: "i32", doc: "V blocks, i16 key pairs" },
     { name: "sV", type: "i32", doc: "f32 [blocks][Dp]" },

@@ -27,7 +27,7 @@ describe("sageattn bench --decode", () => {
   });
 
   it("counts the bytes each backend's cache holds per row and kv head", () => {
-    expect(cacheBytesPerRow("cpu-simd", 128)).toBeCloseTo(4 * 128 + 4 / 64 + 8, 9);
+    expect(cacheBytesPerRow("cpu-simd", 128)).toBeCloseTo(3 * 128 + 4 / 64 + 8, 9);
     expect(cacheBytesPerRow("cuda", 128)).toBeCloseTo(3 * 128 + 4 / 64, 9);
   });
 

@@ -120,12 +120,11 @@ export interface DecodeRow {
 export type PeerRow = { name: string; stepMs: number; readBytes: number; GBs: number; cosine: number } | { name: string; skipped: string };
 
 /**
- * Bytes per (row, kv head) that a backend's cache holds: cpu-simd widens INT8 K to i16 for its dot product and keeps V
- * in 16-bit fixed point (2 + 2 bytes per channel), with an f32 K scale per 64 rows and an f32 V scale per (64 rows,
- * channel); the others keep the contract's INT8 K and f16 V (1 + 2 bytes per channel) and a K scale per 64 rows.
+ * Bytes per (row, kv head) that a backend's cache holds: INT8 K and 16-bit V (1 + 2 bytes per channel) and an f32 K
+ * scale per 64 rows; cpu-simd's V is 16-bit fixed point with an f32 scale per (64 rows, channel) besides.
  */
 export function cacheBytesPerRow(backend: string, D: number): number {
-  if (backend === "cpu-simd") return 4 * D + 4 / 64 + (4 * D) / 64;
+  if (backend === "cpu-simd") return 3 * D + 4 / 64 + (4 * D) / 64;
   return 3 * D + 4 / 64;
 }
 
