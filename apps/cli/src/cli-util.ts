@@ -1,17 +1,6 @@
-/** What every command shares: error reporting that never shows a stack trace for a known failure, and machine facts. */
+/** What every command shares besides errors (errors.ts): machine facts and tables. */
 import { cpus } from "node:os";
 import { runtimeName } from "@sageattn/core";
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-/** A one-line description of a thrown value: tagged errors show tag, reason and message. */
-export function describeError(e: unknown): string {
-  const x = e as { _tag?: string; reason?: string; message?: string };
-  if (x && typeof x === "object" && x._tag) return `${x._tag}${x.reason ? `/${x.reason}` : ""}: ${x.message ?? ""}`;
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** "AMD EPYC 7B13 (2 cores), node 20.20.2". */
 export function machineName(): string {

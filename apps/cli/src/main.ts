@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { dispose } from "@sageattn/core";
-import { describeError, EXIT_FAILURE, EXIT_USAGE } from "./cli-util.js";
+import { EXIT_USAGE, reportError } from "./errors.js";
 import { benchCommand } from "./commands/bench.js";
 import { demoCommand } from "./commands/demo.js";
 import { infoCommand } from "./commands/info.js";
@@ -45,10 +45,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (e) {
-    // parseArgs throws on unknown flags: a usage error, not a crash.
-    const code = (e as { code?: string }).code;
-    console.error(`sageattn ${name}: ${describeError(e)}`);
-    return code?.startsWith("ERR_PARSE_ARGS") ? EXIT_USAGE : EXIT_FAILURE;
+    // parseArgs throws on unknown flags: reportError tells a usage error (status 2) from a failure.
+    return reportError(name, e);
   } finally {
     await dispose();
   }

@@ -12,16 +12,12 @@
 // (relaxed_dot_i8x16_i7x16_add_s) needs one operand in [0, 127], x86 reading it as unsigned; Sage's INT8 K spans
 // [−127, 127] (255 values), so a zero-point form needs two relaxed dots per product (K + 127 split into two
 // [0, 127] halves, minus 127·Σq): slower than dot_i16x8_s, itself faster than one relaxed dot here (DESIGN §4).
-// Both products run near the rate of a bare dot + i32x4.add loop (4.4–4.9·10⁹ a second on the Zen 4 dev VM, the
-// add sharing the dot's pipes), so shapes that only save loads gain little. Measured and not kept (2026-12-01, same
-// VM, N=1024, one thread, side by side): 2 × 16 and 3 × 12 micro-kernels (equal, or V8 spills), two channel pairs per
-// Q·Kᵀ trip (V8 hoists every load to the top and spills: 14% slower), Q pair-major for constant-offset loads (no
-// change), exp2 in fixed point with integer masks (3–10% slower), Q·Kᵀ → softmax → P·V per 4-row strip for locality
-// (1% slower), one exp2 pass over the whole block after all rows' maxima (no change).
+// Both products run near the rate of a bare dot + i32x4.add loop (the add sharing the dot's pipes), so shapes that
+// only save loads gain little; the alternatives tried and dropped are in NOTES.md.
 
 import {
-  A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_SK,
-  A_STATS, A_SV, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
+  A_CAUSAL, A_DP, A_FOLD, A_I0, A_K, A_KMEAN, A_MASK, A_MASK_KIND, A_MASK_STRIDE, A_NK, A_NQ, A_OUT, A_Q, A_ROWS, A_S_K,
+  A_STATS, A_S_V, A_V, KEY_BLOCK, P_LEVELS, TILE_ROWS, keyLimit, resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
 import { exp2Accurate, exp2Fast, hmax } from "./exp2";
 import { hideKeys } from "./mask";
@@ -191,7 +187,7 @@ export function pvInt16(p: usize, vBlock: usize, sV: usize, o: usize, alpha: usi
 /** Runs one attention record (see tiles.ts) with `scratch` as this thread's working memory. */
 export function attentionInt8(rec: usize, scratch: usize): void {
   const q = load<usize>(rec, A_Q), nq = load<i32>(rec, A_NQ), i0 = load<i32>(rec, A_I0), rows = load<i32>(rec, A_ROWS);
-  const k = load<usize>(rec, A_K), sK = load<usize>(rec, A_SK), v = load<usize>(rec, A_V), sV = load<usize>(rec, A_SV);
+  const k = load<usize>(rec, A_K), sK = load<usize>(rec, A_S_K), v = load<usize>(rec, A_V), sV = load<usize>(rec, A_S_V);
   const nk = load<i32>(rec, A_NK), out = load<usize>(rec, A_OUT), stats = load<usize>(rec, A_STATS), kmean = load<usize>(rec, A_KMEAN);
   const mask = load<usize>(rec, A_MASK), maskKind = load<i32>(rec, A_MASK_KIND), maskStride = load<i32>(rec, A_MASK_STRIDE);
   const causal = load<i32>(rec, A_CAUSAL) != 0, Dp = load<i32>(rec, A_DP), fold = load<f32>(rec, A_FOLD);

@@ -10,7 +10,7 @@
 // Tiles: as attention_int8.ts (the scratch is the same). Knobs: the split size lives in src/kv-cache.ts.
 
 import {
-  D_CAUSAL, D_DP, D_FOLD, D_I0, D_K, D_KB0, D_KB1, D_NH, D_NK, D_NQ, D_NR, D_PART, D_Q, D_SK, D_SV, D_V, KEY_BLOCK,
+  D_CAUSAL, D_DP, D_FOLD, D_I0, D_K, D_KB0, D_KB1, D_NH, D_NK, D_NQ, D_NR, D_PART, D_Q, D_S_K, D_S_V, D_V, KEY_BLOCK,
   M_DP, M_KMEAN, M_OUT, M_PART, M_PART_BYTES, M_Q, M_ROWS, M_SPLITS, M_STATS, P_LEVELS, TILE_ROWS, keyLimit,
   resetRowState, scratchO, scratchP, scratchQ, scratchRows, scratchS,
 } from "./tiles";
@@ -79,7 +79,7 @@ function qkInt8Narrow(qTile: usize, kBlock: usize, s: usize, rows4: i32, keys8: 
 /** One split: the tile's rows over key blocks [KB0, KB1) of the cache, into its partial state. */
 export function decodeSplitInt8(rec: usize, scratch: usize): void {
   const q = load<usize>(rec, D_Q), nq = load<i32>(rec, D_NQ), i0 = load<i32>(rec, D_I0), nr = load<i32>(rec, D_NR), nh = load<i32>(rec, D_NH);
-  const k = load<usize>(rec, D_K), sK = load<usize>(rec, D_SK), v = load<usize>(rec, D_V), sV = load<usize>(rec, D_SV);
+  const k = load<usize>(rec, D_K), sK = load<usize>(rec, D_S_K), v = load<usize>(rec, D_V), sV = load<usize>(rec, D_S_V);
   const nk = load<i32>(rec, D_NK), kb0 = load<i32>(rec, D_KB0), kb1 = load<i32>(rec, D_KB1), part = load<usize>(rec, D_PART);
   const causal = load<i32>(rec, D_CAUSAL) != 0, Dp = load<i32>(rec, D_DP), fold = load<f32>(rec, D_FOLD);
   const qTile = scratchQ(scratch), s = scratchS(scratch, Dp), p = scratchP(scratch, Dp);

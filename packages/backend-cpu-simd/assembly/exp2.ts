@@ -2,8 +2,8 @@
 // low mantissa bits) and f ∈ [−0.5, 0.5]; 2^f by a polynomial, 2^k by building the exponent field.
 // The int8 kernel's degree-3 fit (near-minimax in relative error on [−0.5, 0.5], constant term exactly 1 so that
 // a row's largest logit gives P = 8191 exactly) errs by < 1.1e-4 relative: under one of the 1/8191 steps P is
-// quantized to, far below what Sage's INT8 logits already cost (degree 4 measured 4% slower, int8 kernel only, N=2048,
-// one thread, for no accuracy the tests can see). The exact kernel's degree 6 (Taylor) errs by < 2e-7 (f32 rounding
+// quantized to, far below what Sage's INT8 logits already cost (degree 4 was slower for no accuracy the tests can
+// see: NOTES.md). The exact kernel's degree 6 (Taylor) errs by < 2e-7 (f32 rounding
 // dominates).
 
 import { madd } from "./madd";

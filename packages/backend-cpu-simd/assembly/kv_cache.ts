@@ -9,7 +9,7 @@
 // Knobs: none; an append of n rows costs O(n·D) plus one block of ≤ 64 rows re-quantized.
 
 import {
-  C_DP, C_FIRST, C_K, C_K_RAW, C_LEN, C_MEAN, C_N, C_SK, C_SMOOTH, C_SV, C_V, C_V_RAW, C_K_IN, C_V_IN, KEY_BLOCK,
+  C_DP, C_FIRST, C_K, C_K_RAW, C_LEN, C_MEAN, C_N, C_S_K, C_SMOOTH, C_S_V, C_V, C_V_RAW, C_K_IN, C_V_IN, KEY_BLOCK,
   scratchF64, scratchO, scratchQ, scratchS,
 } from "./tiles";
 import { channelMean, quantizeKeys } from "./quantize_k";
@@ -38,10 +38,10 @@ function storeKeyBlock(src: usize, rows: i32, Dp: i32, mean: usize, kOut: usize,
 /** Quantizes `rows` f32 rows (stride Dp) at `src` as blocks `blk`, `blk + 1`, … of K and V. */
 function quantizeBlocks(rec: usize, kSrc: usize, vSrc: usize, rows: i32, blk: i32, scratch: usize): void {
   const Dp = load<i32>(rec, C_DP);
-  const mean = load<usize>(rec, C_MEAN), kOut = load<usize>(rec, C_K), sK = load<usize>(rec, C_SK);
+  const mean = load<usize>(rec, C_MEAN), kOut = load<usize>(rec, C_K), sK = load<usize>(rec, C_S_K);
   for (let r0 = 0; r0 < rows; r0 += KEY_BLOCK)
     storeKeyBlock(kSrc + <usize>(r0 * Dp * 4), min(KEY_BLOCK, rows - r0), Dp, mean, kOut, sK, blk + r0 / KEY_BLOCK, scratch);
-  quantizeValues(vSrc, rows, Dp, load<usize>(rec, C_V) + <usize>blk * vBlockBytes(Dp), load<usize>(rec, C_SV) + <usize>(blk * Dp * 4), scratchF64(scratch, Dp));
+  quantizeValues(vSrc, rows, Dp, load<usize>(rec, C_V) + <usize>blk * vBlockBytes(Dp), load<usize>(rec, C_S_V) + <usize>(blk * Dp * 4), scratchF64(scratch, Dp));
 }
 
 /** Appends n rows (f32 [n][Dp] at C_K_IN / C_V_IN) to a head whose store holds C_LEN rows. */
@@ -87,7 +87,7 @@ export function appendRows(rec: usize, scratch: usize): void {
 function dequantizeBlock(rec: usize, blk: i32, dst: usize): void {
   const Dp = load<i32>(rec, C_DP), mean = load<usize>(rec, C_MEAN);
   const src = load<usize>(rec, C_K) + <usize>blk * kBlockBytes(Dp);
-  const sK = load<f32>(load<usize>(rec, C_SK) + <usize>(blk * 4));
+  const sK = load<f32>(load<usize>(rec, C_S_K) + <usize>(blk * 4));
   for (let j = 0; j < KEY_BLOCK; j++)
     for (let d = 0; d < Dp; d++) {
       const ki = <f32>load<i8>(src + <usize>(((d >> 1) * KEY_BLOCK + j) * 2 + (d & 1)));
@@ -112,7 +112,7 @@ function addRows(src: usize, rows: i32, Dp: i32, sums: usize): void {
 export function requantizeRows(rec: usize, scratch: usize): void {
   const Dp = load<i32>(rec, C_DP), len = load<i32>(rec, C_LEN);
   const mean = load<usize>(rec, C_MEAN), kRaw = load<usize>(rec, C_K_RAW);
-  const kOut = load<usize>(rec, C_K), sK = load<usize>(rec, C_SK);
+  const kOut = load<usize>(rec, C_K), sK = load<usize>(rec, C_S_K);
   const full = len / KEY_BLOCK, held = len % KEY_BLOCK;
   const buf = scratchO(scratch, Dp); // f32 [64][Dp]
   const next = scratchQ(scratch); // μ', f32 [Dp], while every block still dequantizes with μ

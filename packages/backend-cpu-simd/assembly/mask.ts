@@ -1,9 +1,9 @@
 // Hiding keys in one row of 64 base-2 logits: keys at or past the row's limit (causality, the end of the sequence)
 // and keys a mask hides (boolean: zero hides; additive: natural-log bias, scaled by log2 e, −∞ hides).
 
+import { LOG2E } from "./generated/constants";
 import { KEY_BLOCK } from "./tiles";
 
-const LOG2E: f32 = 1.4426950408889634;
 const LANES = i32x4(0, 1, 2, 3);
 
 /** `row` is the mask element of key 0 for this query (0: no mask); kind 1 boolean u8, 2 additive f32. */

@@ -6,6 +6,7 @@
 // the attention kernel broadcasts a query's channel pair and i32x4.dot_i16x8_s gives 4 logits at once.
 // Keys past nk in the tail block are zero.
 
+import { INT8_MAX } from "./generated/constants";
 import { KEY_BLOCK } from "./tiles";
 import { packI16, roundHalfAway } from "./round";
 
@@ -38,7 +39,7 @@ export function quantizeKeys(k: usize, nk: i32, Dp: i32, mean: usize, out: usize
         amax = f32x4.pmax(amax, f32x4.abs(f32x4.sub(v128.load(row + <usize>(d * 4)), v128.load(mean + <usize>(d * 4)))));
     }
     const m = max(max(f32x4.extract_lane(amax, 0), f32x4.extract_lane(amax, 1)), max(f32x4.extract_lane(amax, 2), f32x4.extract_lane(amax, 3)));
-    const scale: f32 = m == 0 ? 1.0 : m / <f32>127.0;
+    const scale: f32 = m == 0 ? 1.0 : m / INT8_MAX;
     store<f32>(scales + <usize>(b * 4), scale);
     const scaleV = f32x4.splat(scale);
     const blk = out + <usize>(b * KEY_BLOCK * Dp * 2);

@@ -5,6 +5,7 @@
 // Layout out: i16 [TILE_ROWS][Dp] (int8 values widened for i32x4.dot_i16x8_s), rows past `rows` up to a multiple of 4
 // zeroed; scales f32 [TILE_ROWS].
 
+import { INT8_MAX } from "./generated/constants";
 import { Q_BLOCK } from "./tiles";
 import { packI16, roundHalfAway } from "./round";
 
@@ -30,7 +31,7 @@ export function quantizeQueryTile(q: usize, nq: i32, i0: i32, rows: i32, Dp: i32
     const b0 = (i / Q_BLOCK) * Q_BLOCK;
     const b1 = min(nq, b0 + Q_BLOCK);
     const amax = blockAbsMax(q, b0, b1, Dp, foldV);
-    const scale: f32 = amax == 0 ? 1.0 : amax / <f32>127.0;
+    const scale: f32 = amax == 0 ? 1.0 : amax / INT8_MAX;
     const scaleV = f32x4.splat(scale);
     const end = min(rows, b1 - i0);
     for (; r < end; r++) {

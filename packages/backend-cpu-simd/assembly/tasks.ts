@@ -4,7 +4,8 @@
 // on any thread with identical results. The kernels allocate nothing and keep no state between calls.
 
 import {
-  ATTN_RECORD_BYTES, CACHE_RECORD_BYTES, DECODE_RECORD_BYTES, KV_RECORD_BYTES, MERGE_RECORD_BYTES, P_DP, P_K, P_KMEAN, P_K_OUT, P_NK, P_SK, P_SMOOTH, P_SV, P_V, P_V_OUT, TILE_ROWS,
+  ATTN_RECORD_BYTES, CACHE_RECORD_BYTES, DECODE_RECORD_BYTES, KV_RECORD_BYTES, MERGE_RECORD_BYTES, P_DP, P_K, P_KMEAN, P_K_OUT, P_NK, P_S_K, P_SMOOTH,
+  P_S_V, P_V, P_V_OUT, TILE_ROWS,
   scratchBytesFor, scratchF64,
 } from "./tiles";
 import { attentionInt8 } from "./attention_int8";
@@ -22,8 +23,8 @@ export function prepareKvInt8(table: usize, t: i32, scratch: usize): void {
   const k = load<usize>(rec, P_K), nk = load<i32>(rec, P_NK), Dp = load<i32>(rec, P_DP), mean = load<usize>(rec, P_KMEAN);
   if (load<i32>(rec, P_SMOOTH) != 0) channelMean(k, nk, Dp, scratchF64(scratch, Dp), mean);
   else memory.fill(mean, 0, <usize>(Dp * 4));
-  quantizeKeys(k, nk, Dp, mean, load<usize>(rec, P_K_OUT), load<usize>(rec, P_SK));
-  quantizeValues(load<usize>(rec, P_V), nk, Dp, load<usize>(rec, P_V_OUT), load<usize>(rec, P_SV), scratchF64(scratch, Dp)); // after the mean: its sums are spent
+  quantizeKeys(k, nk, Dp, mean, load<usize>(rec, P_K_OUT), load<usize>(rec, P_S_K));
+  quantizeValues(load<usize>(rec, P_V), nk, Dp, load<usize>(rec, P_V_OUT), load<usize>(rec, P_S_V), scratchF64(scratch, Dp)); // after the mean: its sums are spent
 }
 
 /** Lays K out in transposed blocks for the exact kernel, for one (sequence, kv head). */

@@ -1,6 +1,6 @@
 import {
-  BackendUnavailable, DeviceError, DTYPES, LOG2E, MAX_HEAD_DIM, hostTensor, resolveProblem,
-  type AttentionBackend, type AttentionOutput, type HostTensor, type Problem, type Tensor,
+  BackendUnavailable, DeviceError, DTYPES, invalid, LOG2E, MAX_HEAD_DIM, hostTensor, resolveProblem,
+  type AttentionBackend, type AttentionOutput, type BackendOptions, type HostTensor, type InvalidInput, type Problem, type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { COUNTER_AT, Engine, chooseBuild, choosePrecompiled, type Build, type PrecompiledModule } from "./engine.js";
@@ -78,6 +78,23 @@ const unavailable = (reason: "FeatureMissing" | "NotInstalled", message: string,
 
 const deviceError = (reason: "KernelFailed" | "OutOfMemory" | "LimitExceeded" | "Disposed", message: string, cause?: unknown) =>
   new DeviceError({ backend: NAME, reason, message, cause });
+
+/**
+ * The provider's `configure`: `loadBackend("cpu-simd", { threads, build })` from an app. Anything else, or a bad
+ * value, is InvalidInput InvalidOption. `base` carries what the entry fixes (workerd's precompiled modules).
+ */
+export const configureCpuSimd =
+  (base: CpuSimdOptions = {}) =>
+  (options: BackendOptions): Effect.Effect<CpuSimdBackend, BackendUnavailable | InvalidInput> => {
+    const unknown = Object.keys(options).filter((k) => k !== "threads" && k !== "build");
+    if (unknown.length > 0) return Effect.fail(invalid("InvalidOption", `cpu-simd takes threads and build, not ${unknown.join(", ")}`));
+    const { threads, build } = options;
+    if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1))
+      return Effect.fail(invalid("InvalidOption", `cpu-simd threads must be a positive integer, got ${String(threads)}`));
+    if (build !== undefined && build !== "simd128" && build !== "relaxed-simd")
+      return Effect.fail(invalid("InvalidOption", `cpu-simd build must be "simd128" or "relaxed-simd", got ${String(build)}`));
+    return makeCpuSimd({ ...base, threads: threads as number | undefined, build: build as Build | undefined });
+  };
 
 /** Loads the backend: picks the module, makes the memory, starts the workers. */
 export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimdBackend, BackendUnavailable> =>
@@ -236,7 +253,7 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   return {
     name: NAME,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true, pv: ["fixed16"] },
     device,
     details: {
       build: engine.build,

@@ -8,18 +8,15 @@
  *   registerBackend(provider);
  *   const { output } = await attention(q, k, v, { causal: true });
  */
-import { layerFrom, type BackendProvider } from "@sageattn/core";
-import { makeCpuSimd } from "./backend.js";
+import type { BackendProvider } from "@sageattn/core";
+import { configureCpuSimd, makeCpuSimd } from "./backend.js";
 
-export { makeCpuSimd, type CpuSimdBackend, type CpuSimdOptions } from "./backend.js";
+export { configureCpuSimd, makeCpuSimd, type CpuSimdBackend, type CpuSimdOptions } from "./backend.js";
 export { probeFeatures, type Features } from "./features.js";
 export type { Build, PrecompiledModule } from "./engine.js";
 
-/** The cpu-simd provider: priority 100 (below cuda and webgpu, above the js oracle). */
-export const provider: BackendProvider = { name: "cpu-simd", priority: 100, load: makeCpuSimd() };
-
-/** Loads the backend with default options (all hardware threads). */
-export const make = provider.load;
-
-/** A layer providing the backend, disposed (workers ended) when its scope closes. */
-export const layer = layerFrom(provider);
+/**
+ * The cpu-simd provider: priority 100 (below cuda and webgpu, above the js oracle). Options through core:
+ * `loadBackend("cpu-simd", { threads: 2 })`; an Effect layer through core's `layerFrom(provider)`.
+ */
+export const provider: BackendProvider = { name: "cpu-simd", priority: 100, load: makeCpuSimd(), configure: configureCpuSimd() };

@@ -1,7 +1,7 @@
 // Issue #12 case 1: above 2 GiB of wasm memory, byte addresses must still become the right array indices (a signed
 // `>> 2` made them negative: writes dropped, kernels reading zeros, success returned), and a call too large for
 // wasm32 or for the kernels' i32 offsets must fail with a tagged DeviceError before anything is written.
-import { hostTensor, resolveProblem, type Problem } from "@sageattn/core";
+import { CPU_ATTN_RECORD, CPU_KV_RECORD, hostTensor, layoutOf, LOG2E, resolveProblem, type Problem } from "@sageattn/core";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { makeCpuSimd } from "./backend.js";
@@ -50,9 +50,12 @@ describe("plan addresses above 2 GiB", () => {
     const out = i32.writes.get(last + A.out / 4)! >>> 0;
     expect(out, "output address").toBe(plan.out + 15 * 73728 * 256 * 4);
     expect(out).toBeGreaterThan(2 ** 31);
-    expect(f32.writes.get(first + A.fold / 4)).toBeCloseTo(Math.fround((1 / 16) * Math.LOG2E), 6);
+    expect(f32.writes.get(first + A.fold / 4)).toBeCloseTo(Math.fround((1 / 16) * LOG2E), 6);
     const kv = plan.kvTable / 4;
     expect(i32.writes.get(kv + P.nk / 4)).toBe(64);
+    // Every field core's schemas declare is written (the f32 ones through the f32 view).
+    for (const f of layoutOf(CPU_ATTN_RECORD).fields) expect((f.type === "f32" ? f32 : i32).writes.has(first + f.offset / 4), `attention record ${f.name}`).toBe(true);
+    for (const f of layoutOf(CPU_KV_RECORD).fields) expect(i32.writes.has(kv + f.offset / 4), `kv record ${f.name}`).toBe(true);
     expect(i32.writes.size).toBe(plan.kvCount * (KV_RECORD_BYTES / 4) + plan.attnCount * (ATTN_RECORD_BYTES / 4 - 1));
   });
 });

@@ -1,4 +1,4 @@
-import { K_BLOCK, qFold, segments, type Problem } from "@sageattn/core";
+import { qFold, segments, type Problem } from "@sageattn/core";
 import { ARENA_BASE } from "./engine.js";
 import { A, ATTN_RECORD_BYTES, KEY_BLOCK, KV_RECORD_BYTES, P } from "./records.js";
 
@@ -27,7 +27,6 @@ export interface Plan {
 
 const align = (x: number, a = 64) => Math.ceil(x / a) * a;
 
-if (K_BLOCK !== KEY_BLOCK) throw new Error(`core's K block (${K_BLOCK}) differs from the kernels' (${KEY_BLOCK})`);
 
 /** Head dim rounded up to the kernels' channel step (8 channels per micro-kernel column). */
 export const paddedHeadDim = (D: number) => Math.ceil(D / 8) * 8;

@@ -1,34 +1,39 @@
 /**
- * Task record layouts shared with the kernels (assembly/tiles.ts defines them; keep the two in step).
- * Field values are byte offsets inside a record.
+ * The task records the kernels read, laid out from core's schemas (CPU_ATTN_RECORD, CPU_KV_RECORD, CPU_CACHE_RECORD, CPU_DECODE_RECORD,
+ * CPU_MERGE_RECORD); the build
+ * generates the kernels' A_/P_/C_/D_/M_ offsets from the same schemas (scripts/build-wasm.mjs). Field values are byte offsets
+ * inside a record.
  */
-export const ATTN_RECORD_BYTES = 72;
-export const A = {
-  q: 0, nq: 4, i0: 8, rows: 12, k: 16, sK: 20, v: 24, sV: 28, nk: 32, out: 36, stats: 40, kmean: 44,
-  mask: 48, maskKind: 52, maskStride: 56, causal: 60, Dp: 64, fold: 68,
-} as const;
+import { CPU_ATTN_RECORD, CPU_CACHE_RECORD, CPU_DECODE_RECORD, CPU_KV_RECORD, CPU_MERGE_RECORD, K_BLOCK, layoutOf } from "@sageattn/core";
 
-export const KV_RECORD_BYTES = 40;
-export const P = { k: 0, v: 4, nk: 8, kmean: 12, kOut: 16, sK: 20, vOut: 24, sV: 28, Dp: 32, smooth: 36 } as const;
+const attnRecord = layoutOf(CPU_ATTN_RECORD);
+const kvRecord = layoutOf(CPU_KV_RECORD);
+const cacheRecord = layoutOf(CPU_CACHE_RECORD);
+const decodeRecord = layoutOf(CPU_DECODE_RECORD);
+const mergeRecord = layoutOf(CPU_MERGE_RECORD);
 
-/** KV-cache record (assembly/tiles.ts C_*): one per (batch entry, kv head), for append and requantize. */
-export const CACHE_RECORD_BYTES = 56;
-export const C = {
-  Dp: 0, len: 4, n: 8, first: 12, smooth: 16, mean: 20, k: 24, sK: 28, v: 32, sV: 36, kRaw: 40, vRaw: 44, kIn: 48, vIn: 52,
-} as const;
+export const ATTN_RECORD_BYTES = attnRecord.size;
+/** Byte offsets of an attention task record's fields. */
+export const A = attnRecord.offsets;
 
-/** Decode split record (D_*): one per (batch entry, kv head, row tile, key-block range). */
-export const DECODE_RECORD_BYTES = 64;
-export const DR = {
-  q: 0, nq: 4, i0: 8, nr: 12, nh: 16, k: 20, sK: 24, v: 28, sV: 32, nk: 36, kb0: 40, kb1: 44, part: 48, causal: 52, Dp: 56, fold: 60,
-} as const;
+export const KV_RECORD_BYTES = kvRecord.size;
+/** Byte offsets of a key/value record's fields. */
+export const P = kvRecord.offsets;
 
-/** Decode merge record (M_*): one per row tile. */
-export const MERGE_RECORD_BYTES = 40;
-export const MR = { part: 0, splits: 4, rows: 8, out: 12, stats: 16, q: 20, kmean: 24, Dp: 28, partBytes: 32 } as const;
+/** Keys per block (K quantization block, online-softmax step): core's K_BLOCK. */
+export const KEY_BLOCK = K_BLOCK;
 
-/** Keys per block (K quantization block, online-softmax step). */
-export const KEY_BLOCK = 64;
+export const CACHE_RECORD_BYTES = cacheRecord.size;
+/** Byte offsets of a KV-cache record's fields (append, requantize). */
+export const C = cacheRecord.offsets;
+
+export const DECODE_RECORD_BYTES = decodeRecord.size;
+/** Byte offsets of a decode split record's fields. */
+export const DR = decodeRecord.offsets;
+
+export const MERGE_RECORD_BYTES = mergeRecord.size;
+/** Byte offsets of a decode merge record's fields. */
+export const MR = mergeRecord.offsets;
 
 /** P is quantized to [0, P_LEVELS] by the int8 kernel; the kernel's row sums come back divided by it. */
 export const P_LEVELS = 8191;

@@ -3,10 +3,10 @@
  * time but import `.wasm` files as compiled modules: the same package, with the provider loading those modules.
  * Chosen by the package's `workerd` export condition. Single-threaded (no workers there), unshared memory.
  */
-import { layerFrom, type BackendProvider } from "@sageattn/core";
+import type { BackendProvider } from "@sageattn/core";
 import relaxed from "../wasm/relaxed-simd-unshared.wasm";
 import plain from "../wasm/simd128-unshared.wasm";
-import { makeCpuSimd } from "./backend.js";
+import { configureCpuSimd, makeCpuSimd } from "./backend.js";
 import type { PrecompiledModule } from "./engine.js";
 
 export * from "./index.js";
@@ -18,10 +18,9 @@ export const precompiledModules: readonly PrecompiledModule[] = [
 ];
 
 /** The cpu-simd provider on the precompiled modules: priority 100, as everywhere. */
-export const provider: BackendProvider = { name: "cpu-simd", priority: 100, load: makeCpuSimd({ modules: precompiledModules }) };
-
-/** Loads the backend on the precompiled modules. */
-export const make = provider.load;
-
-/** A layer providing the backend, disposed when its scope closes. */
-export const layer = layerFrom(provider);
+export const provider: BackendProvider = {
+  name: "cpu-simd",
+  priority: 100,
+  load: makeCpuSimd({ modules: precompiledModules }),
+  configure: configureCpuSimd({ modules: precompiledModules }),
+};

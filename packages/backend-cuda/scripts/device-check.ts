@@ -16,11 +16,11 @@
  */
 import {
   accuracy,
+  BOUNDS,
   attention,
   createKvCache,
   type KvCache,
   encode16,
-  exactReference,
   fromCanonicalF32,
   getBackend,
   hostTensor,
@@ -28,22 +28,17 @@ import {
   registerBackend,
   resolveProblem,
   runtimeName,
-  sageReference,
   synchronize,
   toCanonicalF32,
-  type DType,
 } from "@sageattn/core";
 import { Effect, Exit } from "effect";
-import { conformanceCases } from "../../core/dist/conformance/cases.js";
-import { errorCases } from "../../core/dist/conformance/errors.js";
-import { caseInputs } from "../../core/dist/conformance/inputs.js";
+import { checkCase, conformanceCases, errorCases } from "@sageattn/core/conformance/check";
 import { decodeCases, DECODE_APPENDS } from "../../core/dist/conformance/decode.js";
 import { DeviceMemory } from "../src/device-tensor.js";
 import { provider, type CudaBackend } from "../src/index.js";
 import { openLibrary } from "../src/ffi/library.js";
 import { ParamsBuffer } from "../src/ffi/params.js";
 
-const OUTPUT_ROUNDING: Record<DType, number> = { f32: 0, f16: 5e-4, bf16: 4e-3 };
 let failures = 0;
 const report = (o: Record<string, unknown>) => {
   if (o.ok === false) failures++;
@@ -54,45 +49,15 @@ registerBackend(provider);
 const backend = (await getBackend("cuda")) as CudaBackend;
 report({ check: "load", runtime: runtimeName(), device: backend.device, details: backend.details });
 
-// 1. conformance cases (same bounds as @sageattn/core/conformance)
+// 1. conformance cases, checked by the same checkCase as @sageattn/core/conformance (bounds: core's BOUNDS)
 const cases = conformanceCases(backend.capabilities, { maxN: 1000, maxD: 256, dtypes: backend.capabilities.dtypes });
 for (const [i, c] of cases.entries()) {
-  const inputs = caseInputs(c, 1000 + i);
-  const options = {
-    ...c.options,
-    backend: "cuda",
-    varlen: c.varlen ? { cuSeqlensQ: Int32Array.from(c.varlen.q), cuSeqlensK: Int32Array.from(c.varlen.k) } : undefined,
-  };
   try {
-    const r = await attention(inputs.q, inputs.k, inputs.v, options);
-    const p = Effect.runSync(resolveProblem(inputs.q, inputs.k, inputs.v, options));
-    const out = r.output;
-    if (out.kind !== "host") throw new Error("host call returned a device tensor");
-    const got = toCanonicalF32(out);
-    const [qc, kc, vc] = [inputs.q, inputs.k, inputs.v].map(toCanonicalF32);
-    const sage = sageReference(p, qc, kc, vc);
-    const exact = exactReference(p, qc, kc, vc);
-    // As core's suite does: either P·V accumulation DESIGN allows (f16 per K block, or f32) is held to its oracle.
-    const other = sageReference({ ...p, pvAccumulation: p.pvAccumulation === "f32" ? "f16-block" : "f32" }, qc, kc, vc);
-    const vs = [accuracy(got, sage.output), accuracy(got, other.output)].reduce((a, b) => (b.relL1 < a.relL1 ? b : a));
-    const ve = accuracy(got, exact.output);
-    const heavy = c.dist === "heavy-tail";
-    let ok = vs.nonFinite === 0 && vs.relL1 <= 2e-3 + OUTPUT_ROUNDING[p.outputDtype];
-    if (c.checkExact) ok &&= ve.cosine >= (heavy ? 0.9995 : 0.9998) && ve.relL1 <= (heavy ? 0.03 : 0.02) + OUTPUT_ROUNDING[p.outputDtype];
-    for (let row = 0; row < exact.lse.length; row++)
-      if (exact.lse[row] === -Infinity) for (let d = 0; d < p.D; d++) ok &&= got[row * p.D + d] === 0;
-    let lseErr: number | undefined;
-    if (p.returnLse) {
-      lseErr = 0;
-      const lse = r.lse ?? new Float32Array(0);
-      ok &&= lse.length === sage.lse.length;
-      for (let row = 0; row < sage.lse.length; row++) {
-        if (sage.lse[row] === -Infinity) ok &&= lse[row] === -Infinity;
-        else lseErr = Math.max(lseErr, Math.abs(lse[row] - sage.lse[row]) / Math.max(1, Math.abs(sage.lse[row])));
-      }
-      ok &&= lseErr <= 2e-2;
-    }
-    report({ check: "conformance", case: c.name, ok, sageRelL1: vs.relL1, sageCos: vs.cosine, exactCos: ve.cosine, exactRelL1: ve.relL1, lseErr });
+    const r = await checkCase("cuda", c, 1000 + i);
+    report({
+      check: "conformance", case: c.name, ok: r.ok, failures: r.ok ? undefined : r.failures, pvOracle: r.pvOracle, sageRelL1: r.vsSage.relL1,
+      sageCos: r.vsSage.cosine, exactCos: r.vsExact?.cosine, exactRelL1: r.vsExact?.relL1, lseErr: r.lseError,
+    });
   } catch (e) {
     report({ check: "conformance", case: c.name, ok: false, error: String((e as Error).message ?? e) });
   }
@@ -279,9 +244,9 @@ for (const e of errorCases(backend.capabilities)) {
           const w = want.lse![r], g = got.lse![r];
           lseErr = Math.max(lseErr, w === -Infinity ? (g === -Infinity ? 0 : Infinity) : Math.abs(g - w) / Math.max(1, Math.abs(w)));
         }
-      const bound = 2e-3 + OUTPUT_ROUNDING[c.dtype];
+      const bound = BOUNDS.sageRelL1 + BOUNDS.outputRounding[c.dtype];
       worst = Math.max(worst, a.relL1);
-      report({ check: "decode", case: c.name, where, ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= 2e-2, relL1: +a.relL1.toExponential(3), cosine: a.cosine, lseErr, backend: got.backend });
+      report({ check: "decode", case: c.name, where, ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= BOUNDS.lseVsSage, relL1: +a.relL1.toExponential(3), cosine: a.cosine, lseErr, backend: got.backend });
     };
     try {
       let len = 0;

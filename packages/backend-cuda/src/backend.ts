@@ -44,11 +44,6 @@ export interface CudaBackend extends AttentionBackend {
   readonly memoryInfo: Effect.Effect<{ free: number; total: number }, SageAttnError>;
   /** Owned device allocations still live. */
   readonly liveAllocations: () => number;
-  /**
-   * Benchmarks only: the attention kernel alone, on the pre-pass the previous call with the same inputs left in the
-   * workspace (so `sageattn bench` can report kernel-only TOPS beside end-to-end). Device tensors only.
-   */
-  readonly attentionKernelOnly: (p: Problem, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor) => Effect.Effect<AttentionOutput, SageAttnError>;
 }
 
 let opened: OpenLibrary | undefined; // the CUDA runtime inside registers exit handlers: the library stays open
@@ -224,9 +219,9 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   };
 
   // What pb holds: the previous call's problem and tensors (p undefined once pb is rewritten or the workspace moves).
-  const last: { p?: Problem; q?: CudaTensor; k?: CudaTensor; v?: CudaTensor; o?: CudaTensor; flags: number } = { flags: 0 };
+  const last: { p?: Problem; q?: CudaTensor; k?: CudaTensor; v?: CudaTensor; o?: CudaTensor } = {};
 
-  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor, extraFlags = 0): AttentionOutput => {
+  const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor): AttentionOutput => {
     alive();
     if (p.mask) throw new Failure(unavailable("Unsupported", "masks are not supported by the cuda backend yet"));
     if (p.D > info.maxHeadDim) throw new Failure(unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`));
@@ -238,7 +233,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       const lseRows = p.B * p.Hq * p.Nq;
       const lse = lseFor(p, temps);
       // The same problem on the same tensors as the previous call (a steady-state loop): its params are still in pb.
-      if (p === last.p && dq === last.q && dk === last.k && dv === last.v && out === last.o && lse === undefined && extraFlags === last.flags && !p.varlen) {
+      if (p === last.p && dq === last.q && dk === last.k && dv === last.v && out === last.o && lse === undefined && !p.varlen) {
         must(n.sa_attention(params.bytes), "sa_attention");
         return onDevice ? { output: out } : { output: deliverHost(out, p.out) };
       }
@@ -265,7 +260,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       pb.setStrides("q_strides", dq.strides).setStrides("k_strides", dk.strides).setStrides("v_strides", dv.strides).setStrides("o_strides", out.strides);
       pb.setI32("batch", p.B).setI32("heads_q", p.Hq).setI32("heads_kv", p.Hkv).setI32("seqlen_q", p.Nq).setI32("seqlen_k", p.Nk).setI32("head_dim", p.D);
       pb.setI32("dtype", DTYPE_CODE[p.dtype]).setI32("out_dtype", DTYPE_CODE[p.outputDtype]).setI32("layout", LAYOUT_CODE[p.layout]);
-      pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) | extraFlags);
+      pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.smoothK ? 0 : FLAG.noSmoothK));
       pb.setF32("sm_scale", p.smScale);
       if (!pb.sameSizeAs(sizeFields)) {
         const status = n.sa_workspace_size(pb.bytes, sizeOut);
@@ -276,7 +271,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       const ws = ensureWorkspace(sizeBytes);
       pb.setU64("workspace", ws.ptr).setU64("workspace_size", BigInt(ws.bytes));
       must(n.sa_attention(pb.bytes), "sa_attention");
-      if (lse === undefined) Object.assign(last, { p, q: dq, k: dk, v: dv, o: out, flags: extraFlags });
+      if (lse === undefined) Object.assign(last, { p, q: dq, k: dk, v: dv, o: out });
       let lseHost: Float32Array | undefined;
       if (lse) {
         lseHost = new Float32Array(lseRows);
@@ -308,7 +303,7 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
 
   return {
     name: "cuda",
-    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, kvCache: true },
+    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, kvCache: true, pv: ["f16-block", "f32"] },
     device: info.device,
     details: info.details,
     libraryPath: lib.path,
@@ -322,7 +317,6 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
         throw e instanceof Failure ? e.error : e;
       }
     },
-    attentionKernelOnly: (p, q, k, v) => effect(() => attentionSync(p, q, k, v, FLAG.kernelOnly)),
     kvCache: (spec) => Effect.flatMap(effect(alive), () => makeKvCache(calls, spec)),
     adopt: (ptr, desc) => memory.adopt(ptr, { ...desc, strides: desc.strides ?? contiguousStrides(desc.shape) }),
     synchronize,

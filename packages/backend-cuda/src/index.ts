@@ -8,18 +8,15 @@
  *   registerBackend(provider);
  *   const { output } = await attention(q, k, v, { causal: true, backend: "cuda" });
  */
-import { layerFrom, type BackendProvider } from "@sageattn/core";
+import type { BackendProvider } from "@sageattn/core";
 import { makeCuda } from "./backend.js";
 
 export { makeCuda, type CudaBackend } from "./backend.js";
 export { CudaTensor } from "./device-tensor.js";
 export { libraryCandidates } from "./ffi/library.js";
 
-/** The cuda provider: priority 300, the first auto-selection tries. */
+/**
+ * The cuda provider: priority 300, the first auto-selection tries. It loads the library, device 0 (or
+ * SAGEATTN_CUDA_DEVICE) and a stream; it takes no options.
+ */
 export const provider: BackendProvider = { name: "cuda", priority: 300, load: makeCuda };
-
-/** Loads the backend (library, device 0 or SAGEATTN_CUDA_DEVICE, a stream). */
-export const make = provider.load;
-
-/** A layer providing the backend, disposed (stream destroyed, memory freed) when its scope closes. */
-export const layer = layerFrom(provider);

@@ -1,6 +1,20 @@
 // sa_params packing on this side (runs everywhere; the library's own offsets are compared in native.test.ts).
 import { describe, expect, it } from "vitest";
-import { PARAMS_FIELDS, PARAMS_SIZE, ParamsBuffer } from "./ffi/params.js";
+import { layoutOf, SA_PARAMS, type ParamSchema } from "@sageattn/core";
+import { PARAMS_FIELDS, PARAMS_SIZE, ParamsBuffer, verifyLayout } from "./ffi/params.js";
+import type { Native } from "./ffi/symbols.js";
+
+/** A library whose sa_params_layout reports the C layout of `schema` (the header as it might have changed). */
+const libraryWith = (schema: ParamSchema): Native => {
+  const l = layoutOf(schema);
+  return {
+    sa_params_layout: (out: BigInt64Array, cap: number) => {
+      const values = [l.size, ...l.fields.map((f) => f.offset)];
+      values.slice(0, cap).forEach((v, i) => (out[i] = BigInt(v)));
+      return Math.min(cap, values.length);
+    },
+  } as unknown as Native;
+};
 
 describe("sa_params packing", () => {
   it("lays fields out with C's natural alignment, in declaration order", () => {
@@ -13,6 +27,16 @@ describe("sa_params packing", () => {
       at += size;
     }
     expect(Math.ceil(at / 8) * 8).toBe(PARAMS_SIZE);
+  });
+
+  it("accepts a library laid out as core's SA_PARAMS schema, and names the field where a changed header differs", () => {
+    expect(verifyLayout(libraryWith(SA_PARAMS))).toBeUndefined();
+    // The header widens heads_q to int64: it moves to the next 8-byte boundary, and is the field named.
+    const moved = SA_PARAMS.fields.map((f) => (f.name === "heads_q" ? { ...f, type: "u64" as const } : f));
+    expect(verifyLayout(libraryWith({ ...SA_PARAMS, fields: moved }))).toBe("sa_params.heads_q is at byte 216, core's SA_PARAMS schema puts it at 212");
+    // A trailing field the schema lacks: every offset agrees, the size does not.
+    const longer: ParamSchema = { ...SA_PARAMS, fields: [...SA_PARAMS.fields, { name: "window", type: "u64" }] };
+    expect(verifyLayout(libraryWith(longer))).toBe("sizeof(sa_params) is 272, core's SA_PARAMS schema gives 264");
   });
 
   it("writes strides over 2^32 as exact int64 and pointers as u64", () => {

@@ -15,7 +15,7 @@
 //     math is the same; ort reads 4× the K/V bytes, and copies past into present every step, as MHA must).
 // Accuracy: both outputs against float64 exact attention of the same f16 inputs, and against each other (rel-L1).
 import { accuracy, createKvCache, dispose, download, encode16, hostTensor, makeQKV, synchronize, upload, type DeviceTensor, type HostTensor, type KvCache } from "@sageattn/core";
-import { mhaF16PastModel } from "./onnx-mha-model.ts";
+import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 import { provider } from "../src/index.ts";
 import { registerBackend } from "@sageattn/core";
 
@@ -221,7 +221,7 @@ function ortBits(x: Float32Array, heads: number, n: number, r0: number, r1: numb
 
 async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; out: Float32Array }> {
   const o = ort!;
-  const session = await o.InferenceSession.create(mhaF16PastModel(H, D, nq > 1), {
+  const session = await o.InferenceSession.create(multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal: nq > 1, dtype: "f16", past: true }), {
     executionProviders: ["webgpu"],
     preferredOutputLocation: "gpu-buffer",
     graphOptimizationLevel: "all",

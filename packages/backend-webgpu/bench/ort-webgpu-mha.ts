@@ -7,8 +7,8 @@
 // JS-side EP (JSEP wasm); both are asked for as executionProviders ["webgpu"]. Each shape is BxHxNxD (…c: causal).
 // Prints one JSON line per result; a failure (ort cannot initialise WebGPU, session creation, a run, a wrong answer)
 // is a JSON line with "ok": false, the stage and the exact error, and the script exits 1.
-import { accuracy, encode16, makeQKV } from "@sageattn/core";
-import { mhaF16Model } from "./onnx-mha-model.ts";
+import { accuracy, BOUNDS, encode16, makeQKV } from "@sageattn/core";
+import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 
 /** What this script uses of Deno's globals (the repo has no Deno type package). */
 declare const Deno: { readonly args: string[]; readonly version: { deno: string }; cwd(): string; exit(code: number): never };
@@ -166,7 +166,7 @@ for (const { B, H, N, D, causal } of shapes) {
   let stage = "session";
   const buffers: GPUBuffer[] = [];
   try {
-    const session = await openSession(mhaF16Model(H, D, causal));
+    const session = await openSession(multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal, dtype: "f16" }));
     sessions.push(session);
     const dev = device!;
     // The same tensors as bench.ts (gaussian, seed 7), transposed into MHA's [B, N, H·D].
@@ -226,7 +226,7 @@ for (const { B, H, N, D, causal } of shapes) {
     }
     const acc = accuracy(gotRows, refRows);
     // DESIGN's accuracy bounds; an exact fp16 kernel is well inside them, so missing them means a wrong answer.
-    const ok = acc.nonFinite === 0 && acc.cosine >= 0.9998 && acc.relL1 <= 0.02;
+    const ok = acc.nonFinite === 0 && acc.cosine >= BOUNDS.exact.minCosine && acc.relL1 <= BOUNDS.exact.maxRelL1;
     const flops = (4 * B * H * N * N * D) / (causal ? 2 : 1);
     const tf = (ms: number) => +(flops / (ms / 1e3) / 1e12).toPrecision(4);
     const med = median(times);

@@ -8,6 +8,7 @@ import {
   readEnv,
   type AttentionBackend,
   type AttentionOutput,
+  type BackendOptions,
   type BackendUnavailable,
   type DeviceTensor,
   type HostTensor,
@@ -81,6 +82,20 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
     state.lost = `${info.reason}: ${info.message}`;
   });
   return state;
+}
+
+/**
+ * The provider's `configure`: `loadBackend("webgpu", { f16, profile, tile })` from an app. Anything else, or a bad
+ * value, is InvalidInput InvalidOption (a caller's own GPUDevice goes through `makeWith({ device })`).
+ */
+export function configureWebGPU(options: BackendOptions): Effect.Effect<WebGPUBackend, BackendUnavailable | InvalidInput> {
+  const unknown = Object.keys(options).filter((k) => k !== "f16" && k !== "profile" && k !== "tile");
+  if (unknown.length > 0) return Effect.fail(invalid("InvalidOption", `webgpu takes f16, profile and tile, not ${unknown.join(", ")}`));
+  const { f16, profile, tile } = options;
+  for (const [name, value] of [["f16", f16], ["profile", profile]] as const)
+    if (value !== undefined && typeof value !== "boolean") return Effect.fail(invalid("InvalidOption", `webgpu ${name} must be a boolean, got ${String(value)}`));
+  if (tile !== undefined && !(typeof tile === "string" && /^\d+x\d+$/.test(tile))) return Effect.fail(invalid("InvalidOption", `webgpu tile must be "BQxBK" (e.g. "64x64"), got ${String(tile)}`));
+  return makeWith({ f16: f16 as boolean | undefined, profile: profile as boolean | undefined, tile: tile as string | undefined });
 }
 
 /** Loads the backend with options (a caller's device, f16 off for tests, a forced tile). */
@@ -241,7 +256,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   return {
     name: BACKEND,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: true },
+    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: true, pv: ["f16-block", "f32"] },
     get device() {
       return state.acquired.description;
     },

@@ -1,15 +1,15 @@
-import { logicalStrides, type Problem, type Shape4, type Tensor } from "@sageattn/core";
+import {
+  DTYPE_CODE, encodeParams, K_BLOCK, LOG2E, logicalStrides, Q_BLOCK, type BlockLayout, type ParamSchema, type ParamValues, type Problem, type Shape4, type Tensor,
+} from "@sageattn/core";
 import type { CacheBuffers } from "./kv-cache.js";
-import { grid1d, uniformBytes } from "./pipelines.js";
-import { CONSTANT, DTYPE_CODE, LimitError, loadConstants, outputPlacement, outputShape, outputTarget, round4, SCRATCH, tensorKey, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
+import { grid1d } from "./pipelines.js";
+import { CONSTANT, LimitError, loadConstants, outputPlacement, outputShape, outputTarget, PARAMS, round4, SCRATCH, tensorKey, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
 import type { CallBuffers } from "./scratch.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
 import { decodeShape, decodeSplits } from "./tiles.js";
 import { Usage } from "./usage.js";
 
-const Q_BLOCK = 128;
-const K_BLOCK = 64;
 
 /** What one attend call encoded: as run.ts's Encoded, for the cache's own CallBuffers. */
 export interface DecodeEncoded {
@@ -107,7 +107,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
     if (bytes > limit) throw new LimitError(`${role} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
     return calls.scratch(`${role} ${tag}`, bytes, SCRATCH);
   };
-  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => calls.constant(`${role} ${tag}`, new Uint8Array(uniformBytes(fields)), UNIFORM);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => calls.constant(`${role} ${tag}`, encodeParams(layout, values), UNIFORM);
   const steps: Step[] = [];
   const dispatch = (kernel: KernelName, prec: Precision, overrides: Record<string, number>, bound: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) => {
     checkGrid(kernel, ...grid);
@@ -132,20 +132,20 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   const segWords = new Uint32Array(p.B * 8);
   for (let b = 0; b < p.B; b++) segWords.set([b, 0, p.Nq, 0, 0, 0, 0, 0], b * 8);
   const segs = calls.constant(`segments ${tag}`, new Uint8Array(segWords.buffer), CONSTANT);
-  const qParams = uniform("quantize q", [
-    ...src.strides.map((x) => ["u", x] as const), ["u", src.base], ["u", p.Hq], ["u", p.group], ["u", p.Hkv], ["u", p.D], ["u", dp],
-    ["u", p.Nq], ["u", qBlocks], ["f", Math.fround(p.smScale * Math.LOG2E)], ["u", 0], ["u", p.returnLse ? 1 : 0], ["u", 1], ["u", 0], ["u", 1],
-  ]);
+  const qParams = uniform("quantize q", PARAMS.quantize, {
+    strides: src.strides, base: src.base, heads: p.Hq, group: p.group, kvHeads: p.Hkv, d: p.D, dp, nTotal: p.Nq, blocksTotal: qBlocks,
+    scale: Math.fround(p.smScale * LOG2E), subtractMean: 0, rowBias: p.returnLse ? 1 : 0, forQueries: 1, scaleOffset: 0, meanGiven: 1,
+  });
   dispatch("quantize_int8", "f32", { ...loadConstants(src), BLOCK: Q_BLOCK }, [src.buffer, segs, cache.mean, q8, qScales, lse, qParams], [qBlocks, p.Hq, p.B]);
 
   // Split-K attention: partial (m, l, acc) rows per key range; its uniform and range count are set per call.
   const partML = scratch("partial m l", maxSplits * totalRows * 8);
   const partO = scratch("partial acc", maxSplits * totalRows * dp * 4);
-  const decodeFields = (length: number, perSplit: number): Array<readonly ["u", number]> => [
-    ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", length], ["u", cache.rows], ["u", cache.blocks], ["u", qBlocks],
-    ["u", groupRows], ["u", perSplit], ["u", totalRows], ["u", 0],
-  ];
-  const decodeParams = uniform("decode", decodeFields(0, 1));
+  const decodeFields = (length: number, perSplit: number): ParamValues<typeof PARAMS.decode.schema> => ({
+    hq: p.Hq, hkv: p.Hkv, group: p.group, nq: p.Nq, nk: length, rows: cache.rows, kBlocks: cache.blocks, qBlocks,
+    groupRows, blocksPerSplit: perSplit, totalRows,
+  });
+  const decodeParams = uniform("decode", PARAMS.decode, decodeFields(0, 1));
   const decodeStep = steps.length;
   dispatch(
     "attention_decode",
@@ -165,20 +165,19 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   const result = fused ? target : scratch("attention result", totalRows * dp * 4);
   const threads = totalRows * (dp / 4);
   const g = grid1d(threads, maxDim);
-  const mergeFields = (splits: number): Array<readonly ["u", number]> => [
-    ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", totalRows], ["u", splits], ["u", p.returnLse ? 1 : 0], ["u", placement.base], ["u", g.rowPitch],
-    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-  ];
-  const mergeParams = uniform("merge", mergeFields(1));
+  const mergeFields = (splits: number): ParamValues<typeof PARAMS.decodeMerge.schema> => ({
+    hq: p.Hq, nq: p.Nq, d: p.D, totalRows, splits, returnLse: p.returnLse ? 1 : 0, outBase: placement.base, rowPitch: g.rowPitch,
+    outStrides: placement.strides,
+  });
+  const mergeParams = uniform("merge", PARAMS.decodeMerge, mergeFields(1));
   dispatch("decode_merge", "f32", { DP: dp, STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] }, [partML, partO, result, lse, mergeParams], [g.x, g.y, 1]);
   if (!fused) {
     const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
     const storeThreads = (totalRows * p.D) / (pairs ? 2 : 1);
     const gs = grid1d(storeThreads, maxDim);
-    const storeParams = uniform("store", [
-      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", storeThreads], ["u", gs.rowPitch], ["u", placement.base], ["u", 0],
-      ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-    ]);
+    const storeParams = uniform("store", PARAMS.store, {
+      heads: p.Hq, tokens: p.Nq, d: p.D, dp, threads: storeThreads, rowPitch: gs.rowPitch, base: placement.base, strides: placement.strides,
+    });
     dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [gs.x, gs.y, 1]);
   }
 
@@ -192,8 +191,8 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
     ranges: (length) => {
       const { perSplit, splits } = decodeSplits(Math.ceil(length / K_BLOCK), groups, engine.decodeWorkgroups);
       // The same buffers as bound above: a uniform's role keeps its buffer, only its bytes are rewritten.
-      uniform("decode", decodeFields(length, perSplit));
-      uniform("merge", mergeFields(splits));
+      uniform("decode", PARAMS.decode, decodeFields(length, perSplit));
+      uniform("merge", PARAMS.decodeMerge, mergeFields(splits));
       return splits;
     },
   };

@@ -21,7 +21,7 @@ const SEED = readEnv("FUZZ_SEED");
 // output row (LSE NaN), and an Inf in q with Nk = 1 a zero row (LSE −∞), where js and cpu-simd give NaN. E.g.
 // FUZZ_SEED=-1956189486, shader-f16 off, case 95: B 2, Hkv 1, group 2, Nq 1, Nk 1, D 32, f32 HND strided, causal,
 // smScale 0.05, pv f32, fault inf. Only that visibility check is waived; the call must still settle.
-const TARGETS: readonly FuzzTarget[] = [{ name: "webgpu", sageRelL1: 2e-3, mayHideNonFiniteQ: true }];
+const TARGETS: readonly FuzzTarget[] = [{ name: "webgpu", mayHideNonFiniteQ: true }];
 
 const fuzz = (runs: number) =>
   fc.assert(

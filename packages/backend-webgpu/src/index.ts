@@ -6,17 +6,14 @@
  *   import "@sageattn/backend-webgpu"; // or let core discover it
  *   const { output } = await attention(q, k, v, { backend: "webgpu" });
  */
-import { layerFrom, type BackendProvider } from "@sageattn/core";
-import { makeWith } from "./backend.js";
+import type { BackendProvider } from "@sageattn/core";
+import { configureWebGPU, makeWith } from "./backend.js";
 
-export { makeWith, type WebGPUBackend, type WebGPUOptions } from "./backend.js";
+export { configureWebGPU, makeWith, type WebGPUBackend, type WebGPUOptions } from "./backend.js";
 export type { AdoptOptions } from "./tensors.js";
 
-/** Loads the backend on the best adapter this runtime gives (refusing Dawn's null backend). */
-export const make = makeWith();
-
-/** The webgpu backend for registration: priority 200 (after cuda, before cpu-simd). */
-export const provider: BackendProvider = { name: "webgpu", priority: 200, load: make };
-
-/** A layer providing the webgpu backend, disposed with its scope. */
-export const layer = layerFrom(provider);
+/**
+ * The webgpu backend for registration: priority 200 (after cuda, before cpu-simd), on the best adapter this runtime
+ * gives (refusing Dawn's null backend). Options through core: `loadBackend("webgpu", { f16: false })`.
+ */
+export const provider: BackendProvider = { name: "webgpu", priority: 200, load: makeWith(), configure: configureWebGPU };

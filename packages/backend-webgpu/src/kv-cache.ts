@@ -1,21 +1,25 @@
 import {
   channelMean,
   DeviceError,
+  encodeParams,
   invalid,
   K_BLOCK,
   logicalStrides,
   quantizeRows,
   type AttentionOutput,
   type BackendKvCache,
+  type BlockLayout,
   type KvCacheSpec,
+  type ParamSchema,
+  type ParamValues,
   type Problem,
   type SageAttnError,
   type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { encodeDecode, type DecodeEncoded } from "./decode.js";
-import { grid1d, uniformBytes } from "./pipelines.js";
-import { LimitError, loadConstants, round4, SCRATCH, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
+import { grid1d } from "./pipelines.js";
+import { LimitError, loadConstants, PARAMS, round4, SCRATCH, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
 import { CallBuffers } from "./scratch.js";
 import { BACKEND, hostFromBytes, deviceTensor, type BufferHandle } from "./tensors.js";
 import { paddedHeadDim } from "./tiles.js";
@@ -164,8 +168,7 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     const h = t.handle as BufferHandle;
     return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype, d: t.shape[3] };
   };
-  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => calls.constant(role, new Uint8Array(uniformBytes(fields)), UNIFORM);
-  const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => calls.constant(role, encodeParams(layout, values), UNIFORM);
 
   const encodeAppend = (engine: Engine, k: Tensor, v: Tensor, n: number) => {
     const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
@@ -178,21 +181,20 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
       steps.push({ pipeline, group: calls.bindGroup(pipeline, bound), grid });
     };
     if (length === 0 && spec.smoothK) {
-      const params = uniform("kv mean", [...strideFields(srcK), ["u", srcK.base], ["u", spec.headsKv], ["u", n], ["u", spec.headDim], ["u", dp]]);
+      const params = uniform("kv mean", PARAMS.kvMean, { strides: srcK.strides, base: srcK.base, heads: spec.headsKv, tokens: n, d: spec.headDim, dp });
       dispatch("kv_mean", loadConstants(srcK), [srcK.buffer, buffers.mean, params], [dp / 64, bhs, 1]);
     }
     const quads = bhs * n * (dp / 4);
     const g = grid1d(quads, maxDim);
-    const packParams = uniform("kv pack v", [
-      ...strideFields(srcV), ["u", srcV.base], ["u", spec.headsKv], ["u", n], ["u", spec.headDim], ["u", dp], ["u", quads], ["u", g.rowPitch],
-      ["u", rows], ["u", length],
-    ]);
+    const packParams = uniform("kv pack v", PARAMS.packF16, {
+      strides: srcV.strides, base: srcV.base, heads: spec.headsKv, tokens: n, d: spec.headDim, dp, quads, rowPitch: g.rowPitch,
+      dstTokens: rows, dstFirst: length,
+    });
     dispatch("pack_f16", loadConstants(srcV), [srcV.buffer, buffers.v16, packParams], [g.x, g.y, 1]);
     const touched = Math.ceil((length + n) / K_BLOCK) - Math.floor(length / K_BLOCK);
-    const kParams = uniform("kv quantize k", [
-      ...strideFields(srcK), ["u", srcK.base], ["u", spec.headsKv], ["u", spec.headDim], ["u", dp], ["u", length], ["u", n], ["u", rows],
-      ["u", blocks], ["u", tailIn], ["u", bhs],
-    ]);
+    const kParams = uniform("kv quantize k", PARAMS.kvQuantizeK, {
+      strides: srcK.strides, base: srcK.base, heads: spec.headsKv, d: spec.headDim, dp, length, count: n, rows, blocks, tailIn, bhs,
+    });
     dispatch("kv_quantize_k", loadConstants(srcK), [srcK.buffer, buffers.mean, buffers.k8, buffers.kScales, buffers.tail, kParams], [touched, bhs, 1]);
     const enc = device.createCommandEncoder({ label: "kv cache append" });
     const pass = enc.beginComputePass();

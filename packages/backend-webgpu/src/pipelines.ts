@@ -30,14 +30,6 @@ export class PipelineCache {
   }
 }
 
-/** A uniform block from u32 ("u") and f32 ("f") fields in declaration order, padded to 16 bytes. */
-export function uniformBytes(fields: ReadonlyArray<readonly ["u" | "f", number]>): ArrayBuffer {
-  const bytes = new ArrayBuffer(Math.ceil((fields.length * 4) / 16) * 16);
-  const view = new DataView(bytes);
-  fields.forEach(([kind, value], i) => (kind === "u" ? view.setUint32(i * 4, value, true) : view.setFloat32(i * 4, value, true)));
-  return bytes;
-}
-
 /** Workgroup counts for a 1-D job of `threads` threads in workgroups of 256, folded into 2-D past the x limit. */
 export function grid1d(threads: number, maxPerDim: number): { x: number; y: number; rowPitch: number } {
   const groups = Math.max(1, Math.ceil(threads / 256));

@@ -1,5 +1,8 @@
-import { contiguousStrides, logicalStrides, segments, shapeFor, type DType, type Problem, type Shape4, type Tensor } from "@sageattn/core";
-import { grid1d, uniformBytes, type PipelineCache } from "./pipelines.js";
+import {
+  contiguousStrides, DTYPE_CODE, encodeParams, K_BLOCK, layoutOf, LOG2E, logicalStrides, Q_BLOCK, segments, shapeFor, WGSL_PARAMS,
+  type BlockLayout, type DType, type ParamSchema, type ParamValues, type Problem, type Shape4, type Tensor,
+} from "@sageattn/core";
+import { grid1d, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
@@ -7,11 +10,19 @@ import type { CallBuffers, ScratchPool } from "./scratch.js";
 import { bytesPer, type BufferHandle } from "./tensors.js";
 import { Usage } from "./usage.js";
 
-const Q_BLOCK = 128;
-const K_BLOCK = 64;
 const K_MEAN_CHUNKS = 16; // k_mean.wgsl's CHUNKS
-const LOG2E = Math.LOG2E;
-export const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+// Each kernel's uniform block, laid out from core's schema (the build generates the WGSL structs from the same).
+export const PARAMS = {
+  kMean: layoutOf(WGSL_PARAMS.k_mean),
+  packF16: layoutOf(WGSL_PARAMS.pack_f16),
+  quantize: layoutOf(WGSL_PARAMS.quantize_int8),
+  attention: layoutOf(WGSL_PARAMS.attention),
+  store: layoutOf(WGSL_PARAMS.store_output),
+  kvMean: layoutOf(WGSL_PARAMS.kv_mean),
+  kvQuantizeK: layoutOf(WGSL_PARAMS.kv_quantize_k),
+  decode: layoutOf(WGSL_PARAMS.attention_decode),
+  decodeMerge: layoutOf(WGSL_PARAMS.decode_merge),
+};
 export const SCRATCH = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
 export const CONSTANT = Usage.STORAGE | Usage.COPY_DST;
 export const UNIFORM = Usage.UNIFORM | Usage.COPY_DST;
@@ -180,7 +191,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     constants.push({ role, bytes, usage });
     return calls.constant(role, bytes, usage);
   };
-  const uniform = (role: string, fields: ReadonlyArray<readonly ["u" | "f", number]>) => constant(role, new Uint8Array(uniformBytes(fields)), UNIFORM);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => constant(role, encodeParams(layout, values), UNIFORM);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (what: string, ...dims: number[]) => {
     if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
@@ -218,12 +229,11 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const pipeline = pipelines.get(kernel, prec, overrides, counts);
     steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
   };
-  const strideFields = (s: Source) => s.strides.map((x) => ["u", x] as const);
   const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
     const quads = p.B * heads * tokens * (dp / 4);
     const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
-    const params = uniform(role, [...strideFields(s), ["u", s.base], ["u", heads], ["u", tokens], ["u", p.D], ["u", dp], ["u", quads], ["u", g.rowPitch], ["u", tokens], ["u", 0]]);
+    const params = uniform(role, PARAMS.packF16, { strides: s.strides, base: s.base, heads, tokens, d: p.D, dp, quads, rowPitch: g.rowPitch, dstTokens: tokens, dstFirst: 0 });
     dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
   };
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
@@ -231,11 +241,10 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   const hostOut = q.kind === "host";
   const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);
   const result = fused ? target : scratch(qRows * dp * 4, "attention result");
-  const attnParams = uniform("attention", [
-    ["u", p.Hq], ["u", p.Hkv], ["u", p.group], ["u", p.Nq], ["u", p.Nk], ["u", qBlocks], ["u", kBlocks],
-    ["u", p.B * p.Hq * qBlocks], ["u", p.returnLse ? 1 : 0], ["f", p.smScale * LOG2E], ["u", p.D], ["u", placement.base],
-    ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-  ]);
+  const attnParams = uniform("attention", PARAMS.attention, {
+    hq: p.Hq, hkv: p.Hkv, group: p.group, nq: p.Nq, nk: p.Nk, qBlocks, kBlocks, kScaleOffset: p.B * p.Hq * qBlocks,
+    returnLse: p.returnLse ? 1 : 0, logitScale: p.smScale * LOG2E, d: p.D, outBase: placement.base, outStrides: placement.strides,
+  });
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
   const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile), STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] };
   const counts: UnrollCounts = exact
@@ -258,7 +267,7 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const kScaleOffset = p.B * p.Hq * qBlocks;
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
-      const params = uniform("k mean", [...strideFields(srcK), ["u", srcK.base], ["u", p.Hkv], ["u", p.D], ["u", dp]]);
+      const params = uniform("k mean", PARAMS.kMean, { strides: srcK.strides, base: srcK.base, heads: p.Hkv, d: p.D, dp });
       const grid: [number, number, number] = [(dp / 64) * K_MEAN_CHUNKS, p.Hkv, nSeg];
       checkGrid("k_mean", ...grid);
       dispatch("k_mean", "f32", loadConstants(srcK), [srcK.buffer, segBuffer, kPartial, params], grid);
@@ -266,12 +275,12 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const quantize = (s: Source, forQueries: boolean) => {
       const heads = forQueries ? p.Hq : p.Hkv;
       const block = forQueries ? Q_BLOCK : K_BLOCK;
-      const params = uniform(forQueries ? "quantize q" : "quantize k", [
-        ...strideFields(s), ["u", s.base], ["u", heads], ["u", forQueries ? p.group : 1], ["u", p.Hkv], ["u", p.D], ["u", dp],
-        ["u", forQueries ? p.Nq : p.Nk], ["u", forQueries ? qBlocks : kBlocks], ["f", forQueries ? Math.fround(p.smScale * LOG2E) : 1],
-        ["u", !forQueries && p.smoothK ? 1 : 0], ["u", forQueries && p.returnLse && p.smoothK ? 1 : 0], ["u", forQueries ? 1 : 0],
-        ["u", forQueries ? 0 : kScaleOffset], ["u", 0],
-      ]);
+      const params = uniform(forQueries ? "quantize q" : "quantize k", PARAMS.quantize, {
+        strides: s.strides, base: s.base, heads, group: forQueries ? p.group : 1, kvHeads: p.Hkv, d: p.D, dp,
+        nTotal: forQueries ? p.Nq : p.Nk, blocksTotal: forQueries ? qBlocks : kBlocks, scale: forQueries ? Math.fround(p.smScale * LOG2E) : 1,
+        subtractMean: !forQueries && p.smoothK ? 1 : 0, rowBias: forQueries && p.returnLse && p.smoothK ? 1 : 0, forQueries: forQueries ? 1 : 0,
+        scaleOffset: forQueries ? 0 : kScaleOffset, meanGiven: 0,
+      });
       const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
       checkGrid("quantize", ...grid);
       dispatch("quantize_int8", "f32", { ...loadConstants(s), BLOCK: block }, [s.buffer, segBuffer, kPartial, forQueries ? q8 : k8, scales, lse, params], grid);
@@ -285,10 +294,9 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
     const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
     const g = grid1d(threads, maxDim);
-    const storeParams = uniform("store", [
-      ["u", p.Hq], ["u", p.Nq], ["u", p.D], ["u", dp], ["u", threads], ["u", g.rowPitch], ["u", placement.base], ["u", 0],
-      ["u", sb], ["u", sh], ["u", sn], ["u", sd],
-    ]);
+    const storeParams = uniform("store", PARAMS.store, {
+      heads: p.Hq, tokens: p.Nq, d: p.D, dp, threads, rowPitch: g.rowPitch, base: placement.base, strides: placement.strides,
+    });
     dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [g.x, g.y, 1]);
   }
   const hostInputs: HostInput[] = [];

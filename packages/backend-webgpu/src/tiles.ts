@@ -1,3 +1,4 @@
+import { K_BLOCK } from "@sageattn/core";
 import type { Precision } from "./shaders.js";
 
 /**
@@ -14,9 +15,8 @@ type Shape = Omit<Tile, "rq">;
 
 // Preferred first. INT8 kernel: the key tile is the 64-key K block (DESIGN §2 step 2, summed per block in step 5) (f16 P·V then sums exactly
 // one block, as the sage oracle does), with fewer query rows where workgroup memory is short; smaller key tiles
-// only where even 16 rows do not fit (large D on 32 KiB adapters). NVIDIA H200 / Deno / Vulkan (48 KiB), N=4096
-// D=128 end-to-end, 4 rows per invocation: 64×64 7.71 ms, 64×32 9.11 ms, 32×64 9.92 ms. Exact kernel: BQ 64 × BK 32
-// first (H100: 11.9 TOPS, see README).
+// only where even 16 rows do not fit (large D on 32 KiB adapters); 64×64 measured fastest on the H200 (NOTES.md).
+// Exact kernel: BQ 64 × BK 32 first.
 const INT8_TILES: readonly Shape[] = [
   { bq: 64, bk: 64 },
   { bq: 32, bk: 64 },
@@ -42,9 +42,8 @@ export const paddedHeadDim = (d: number) => Math.ceil(d / 64) * 64;
 
 /**
  * Query rows per invocation of the INT8 kernel, tried first (the other count, 8 or 4, second). 4 at every head dim:
- * NVIDIA H200 / Deno / Vulkan, B=1 H=32 N=4096 D=128 end-to-end, 64×64 tiles: 4 rows (256 invocations) 7.71 ms,
- * 8 rows (128 invocations, twice the registers each) 8.75 ms; causal 4.48 against 5.16 ms; N=1024 1.50 against
- * 1.79 ms. (At DP > 128, 8 rows would also hold 96–128 accumulator registers.)
+ * 8 rows halve the workgroup-memory reads per multiply-add but double the registers, so fewer warps hide latency;
+ * 4 measured faster on the H200 (NOTES.md). (At DP > 128, 8 rows would also hold 96–128 accumulator registers.)
  */
 export const INT8_ROWS_PER_INVOCATION: number = 4;
 
@@ -124,7 +123,7 @@ export interface DecodeShape {
 }
 
 /** Workgroup memory attention_decode.wgsl declares for rb rows (mirrors its `var<workgroup>` arrays). */
-export const decodeWorkgroupBytes = (rb: number, dp: number) => rb * dp + rb * 64 * 4 + rb * 8 * 4 + rb * 6 * 4;
+export const decodeWorkgroupBytes = (rb: number, dp: number) => rb * dp + rb * K_BLOCK * 4 + rb * 8 * 4 + rb * 6 * 4;
 
 /** The largest row count ≤ 32 (and ≤ the next power of two of groupRows) that fits `limit` bytes, or undefined. */
 export function decodeShape(groupRows: number, dp: number, limit: number): DecodeShape | undefined {

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer } from "effect";
+import type { PvMode } from "./constants.js";
 import type { DType } from "./dtype.js";
-import type { BackendUnavailable, SageAttnError } from "./errors.js";
+import type { BackendUnavailable, InvalidInput, SageAttnError } from "./errors.js";
 import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
 import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
@@ -22,6 +23,25 @@ export interface Capabilities {
   readonly exactKernel: boolean;
   /** The backend keeps a quantized KV cache for decode (`kvCache` is present). */
   readonly kvCache: boolean;
+  /**
+   * How P·V is computed: the `pvAccumulation` modes the backend honours, or ["fixed16"] for a backend that ignores
+   * the option (cpu-simd). Absent means ["f16-block", "f32"]. The conformance suite holds the backend to the oracle
+   * of the mode it runs (`pvOracleMode`).
+   */
+  readonly pv?: readonly PvMode[];
+}
+
+/** The P·V modes `caps` declares (["f16-block", "f32"] where it declares none). */
+export const pvModes = (caps: Capabilities): readonly PvMode[] => caps.pv ?? ["f16-block", "f32"];
+
+/**
+ * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
+ * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks).
+ */
+export function pvOracleMode(caps: Capabilities, requested: "f16-block" | "f32"): "f16-block" | "f32" {
+  const modes = pvModes(caps);
+  if (modes.includes(requested)) return requested;
+  return modes.includes("f32") || modes.includes("fixed16") ? "f32" : "f16-block";
 }
 
 /** Output of one call: the output tensor (host in → host out, device in → device out) and the LSE if asked. */
@@ -68,12 +88,20 @@ export interface AttentionBackend {
 /** The backend service, for programs that compose with Effect layers. */
 export class AttentionBackendService extends Context.Tag("@sageattn/core/AttentionBackend")<AttentionBackendService, AttentionBackend>() {}
 
+/** A backend's own options, passed through `loadBackend(name, options)` (e.g. cpu-simd's `{ threads: 2 }`). */
+export type BackendOptions = Readonly<Record<string, unknown>>;
+
 /** How a backend package makes itself known: a name, a priority and a way to load it. */
 export interface BackendProvider {
   readonly name: BackendName;
   /** Higher is preferred: cuda 300, webgpu 200, cpu-simd 100, js 0. */
   readonly priority: number;
   readonly load: Effect.Effect<AttentionBackend, BackendUnavailable>;
+  /**
+   * Loads the backend with options (checked by the backend: an unknown or bad one is InvalidInput InvalidOption).
+   * Absent where the backend takes none. Apps reach it through `loadBackend(name, options)`.
+   */
+  readonly configure?: (options: BackendOptions) => Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput>;
 }
 
 /** Where a backend on a software device ranks: below cpu-simd (100), above the js oracle (0). */

@@ -3,6 +3,8 @@ export * from "./tensor.js";
 export * from "./errors.js";
 export * from "./problem.js";
 export { OPTION_NAMES, suggestOption } from "./option-names.js";
+export * from "./constants.js";
+export * from "./schema.js";
 export * from "./quantize.js";
 export * from "./metrics.js";
 export * from "./random.js";

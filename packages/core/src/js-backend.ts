@@ -54,7 +54,7 @@ function jsKvCache(spec: KvCacheSpec): BackendKvCache {
 /** The TypeScript oracle as a backend: always available, slow; the last fallback and the reference for tests. */
 export const jsBackend: AttentionBackend = {
   name: "js",
-  capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true },
+  capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true, pv: ["f16-block", "f32"] },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },
   upload: (t: HostTensor) =>

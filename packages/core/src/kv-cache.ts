@@ -13,7 +13,8 @@ import type { SageAttnError } from "./errors.js";
 import type { Reference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
 import type { Problem } from "./problem.js";
-import { channelMean, K_BLOCK, quantizeRows } from "./quantize.js";
+import { K_BLOCK } from "./constants.js";
+import { channelMean, quantizeRows } from "./quantize.js";
 import type { Layout, Tensor } from "./tensor.js";
 
 /** What a cache is made for: its sizes, the element type and layout of appended K/V, and whether K is smoothed. */

@@ -1,5 +1,6 @@
 import { segments, type Problem } from "./problem.js";
-import { channelMean, K_BLOCK, LOG2E, Q_BLOCK, qFold, quantizeRows } from "./quantize.js";
+import { K_BLOCK, LOG2E, Q_BLOCK } from "./constants.js";
+import { channelMean, qFold, quantizeRows } from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
 import { rowVisibility } from "./visibility.js";
 

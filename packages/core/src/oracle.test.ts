@@ -1,5 +1,6 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
+import { BOUNDS } from "./constants.js";
 import { accuracy } from "./metrics.js";
 import { exactReference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
@@ -95,13 +96,13 @@ describe("oracles", () => {
     const exact = exactReference(problemFor(4, 1024, D), q, k, v);
     it("with K smoothing: cos ≥ 0.9998 and rel-L1 ≤ 0.02 vs exact", () => {
       const a = accuracy(sageReference(problemFor(4, 1024, D), q, k, v).output, exact.output);
-      expect(a.cosine).toBeGreaterThanOrEqual(0.9998);
-      expect(a.relL1).toBeLessThanOrEqual(0.02);
+      expect(a.cosine).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
+      expect(a.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);
     }, 60_000);
     it("without smoothing: visibly worse, failing the bound", () => {
       const on = accuracy(sageReference(problemFor(4, 1024, D), q, k, v).output, exact.output);
       const off = accuracy(sageReference(problemFor(4, 1024, D, { smoothK: false }), q, k, v).output, exact.output);
-      expect(off.relL1).toBeGreaterThan(0.02);
+      expect(off.relL1).toBeGreaterThan(BOUNDS.exact.maxRelL1);
       expect(off.relL1).toBeGreaterThan(2 * on.relL1);
       expect(1 - off.cosine).toBeGreaterThan(4 * (1 - on.cosine));
     }, 60_000);
@@ -112,6 +113,6 @@ describe("oracles", () => {
     const { q, k, v } = makeQKV(s, "k-bias", 8);
     const p = problemFor(2, 128, 64, { returnLse: true });
     const sage = sageReference(p, q, k, v), exact = exactReference(p, q, k, v);
-    for (let r = 0; r < exact.lse.length; r++) expect(Math.abs(sage.lse[r] - exact.lse[r])).toBeLessThan(0.02);
+    for (let r = 0; r < exact.lse.length; r++) expect(Math.abs(sage.lse[r] - exact.lse[r])).toBeLessThan(BOUNDS.lseVsSage);
   });
 });

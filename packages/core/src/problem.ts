@@ -2,7 +2,7 @@ import { Effect } from "effect";
 import { bf16BitsToF32, DTYPES, F16_MAX, f16BitsToF32, type DType } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
-import { K_BLOCK, LOG2E } from "./quantize.js";
+import { K_BLOCK, LOG2E } from "./constants.js";
 import { dims, requiredLength, shapeFor, type HostData, type Layout, type Shape4, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */

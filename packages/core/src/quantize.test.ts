@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { channelMean, K_BLOCK, Q_BLOCK, quantizeRows, roundHalfAway } from "./quantize.js";
+import { K_BLOCK, Q_BLOCK } from "./constants.js";
+import { channelMean, quantizeRows, roundHalfAway } from "./quantize.js";
 import { gaussian, rng } from "./random.js";
 
 describe("quantization", () => {

@@ -1,8 +1,4 @@
-/** Tokens per Q quantization block (one scale per block, per batch entry and head). */
-export const Q_BLOCK = 128;
-/** Tokens per K quantization block; also the K block of the online softmax in the sage oracle. */
-export const K_BLOCK = 64;
-export const LOG2E = Math.LOG2E;
+import { INT8_MAX, LOG2E } from "./constants.js";
 
 const fr = Math.fround;
 
@@ -53,12 +49,12 @@ export function quantizeRows(
     }
     // A NaN/±inf in the block (inputs not validated) makes the scale NaN: the block's values mean nothing, and
     // the NaN must reach every logit that uses them rather than quantize to 0.
-    const scale = !Number.isFinite(amax) ? NaN : amax === 0 ? 1 : fr(amax / 127);
+    const scale = !Number.isFinite(amax) ? NaN : amax === 0 ? 1 : fr(amax / INT8_MAX);
     scales[blk] = scale;
     for (let r = r0; r < r1; r++)
       for (let d = 0; d < D; d++) {
         const q = roundHalfAway(fr(x[(r - r0) * D + d] / scale));
-        values[r * D + d] = q > 127 ? 127 : q < -127 ? -127 : q;
+        values[r * D + d] = q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q;
       }
   }
   return { values, scales, blockSize };

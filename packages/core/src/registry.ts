@@ -1,5 +1,5 @@
 import { Effect, Exit } from "effect";
-import { isSoftware, kvCacheUnsupportedBy, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendProvider } from "./backend.js";
+import { isSoftware, kvCacheUnsupportedBy, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendOptions, type BackendProvider } from "./backend.js";
 import { readEnv } from "./env.js";
 import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type SageAttnError, type UnavailableReason } from "./errors.js";
 import { jsProvider } from "./js-backend.js";
@@ -77,8 +77,40 @@ export function providersByPriority(): BackendProvider[] {
   return [...providers.values()].sort((a, b) => b.priority - a.priority);
 }
 
-/** Loads a backend once and remembers the outcome (success or the reason it is unavailable). */
-export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable> {
+/**
+ * Loads a backend once and remembers the outcome (success or the reason it is unavailable). With `options`, loads
+ * it configured by them instead (the provider's `configure`), so apps set a backend up without importing its
+ * package; that backend then serves every later call by this name, replacing (and disposing) one loaded before.
+ * @example
+ *   await runToPromise(loadBackend("cpu-simd", { threads: 2 }));
+ */
+export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable>;
+export function loadBackend(name: BackendName, options: BackendOptions): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput>;
+export function loadBackend(name: BackendName, options?: BackendOptions): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput> {
+  if (options === undefined) return loadOnce(name);
+  return Effect.flatMap(discoverBackends(), () =>
+    Effect.suspend(() => {
+      const provider = providers.get(name);
+      if (!provider) return loadOnce(name);
+      if (!provider.configure) return Effect.fail(invalid("InvalidOption", `backend ${name} takes no options (got ${Object.keys(options).join(", ") || "an empty object"})`));
+      const configure = provider.configure;
+      return Effect.gen(function* () {
+        const backend = yield* configure(options);
+        const previous = settled.get(name);
+        // Loading again (after disposeBackends) configures a fresh one with the same options.
+        const again = Effect.catchTag(configure(options), "InvalidInput", (e) => Effect.fail(new BackendUnavailable({ backend: name, reason: "Refused", message: e.message })));
+        providers.set(name, { ...provider, load: again });
+        const exit = Exit.succeed(backend);
+        loads.set(name, Promise.resolve(exit)); // disposeBackends finds it there
+        settled.set(name, exit);
+        if (previous && Exit.isSuccess(previous) && previous.value !== backend) yield* previous.value.dispose;
+        return backend;
+      });
+    }),
+  );
+}
+
+function loadOnce(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable> {
   return Effect.flatMap(discoverBackends(), () =>
     Effect.suspend(() => {
       const provider = providers.get(name);

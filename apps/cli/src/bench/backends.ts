@@ -1,6 +1,6 @@
 /** Which of our backends a bench run uses: through core's registry (installed backend packages are discovered there). */
-import { Effect } from "effect";
-import { backendStatus, loadBackend, registerBackend, runToPromise, type AttentionBackend, type BackendProvider } from "@sageattn/core";
+import { Effect, Exit } from "effect";
+import { backendStatus, loadBackend, runToPromise, type AttentionBackend } from "@sageattn/core";
 
 export interface ChosenBackends {
   readonly backends: AttentionBackend[];
@@ -24,17 +24,11 @@ export async function chooseBackends(name: string | undefined): Promise<ChosenBa
 }
 
 /**
- * Makes the cpu-simd backend use `threads` threads (the caller included) by registering its provider with that
- * option before anything loads it. Returns false when the package is missing or has no such option.
+ * Makes the cpu-simd backend use `threads` threads (the caller included), configured through core's registry
+ * before anything else loads it. Returns why not where it cannot (package missing, option refused).
  */
-export async function useCpuThreads(threads: number): Promise<boolean> {
-  try {
-    const spec = "@sageattn/backend-cpu-simd";
-    const mod = (await import(spec)) as { provider?: BackendProvider; makeCpuSimd?: (o: { threads: number }) => BackendProvider["load"] };
-    if (!mod.provider || typeof mod.makeCpuSimd !== "function") return false;
-    registerBackend({ ...mod.provider, load: mod.makeCpuSimd({ threads }) });
-    return true;
-  } catch {
-    return false;
-  }
+export async function useCpuThreads(threads: number): Promise<string | undefined> {
+  const exit = await Effect.runPromiseExit(loadBackend("cpu-simd", { threads }));
+  if (Exit.isSuccess(exit)) return undefined;
+  return exit.cause._tag === "Fail" ? `${exit.cause.error._tag}/${exit.cause.error.reason}: ${exit.cause.error.message}` : String(exit.cause);
 }

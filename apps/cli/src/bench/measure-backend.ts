@@ -1,6 +1,6 @@
 import { attention, hostTensor, resolveProblem, runToPromise, type AttentionBackend, type DeviceTensor, type HostTensor, type Tensor } from "@sageattn/core";
 import { Effect } from "effect";
-import { describeError } from "../io/errors.js";
+import { describeError } from "../errors.js";
 import { attentionOps } from "./format.js";
 import { outputSlice, sliceAccuracy, type BenchInputs } from "./inputs.js";
 import { measure, type TimingPlan } from "./timing.js";

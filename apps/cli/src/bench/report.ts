@@ -1,3 +1,4 @@
+import { BOUNDS } from "@sageattn/core";
 import { formatShape, formatTime, sig3 } from "./format.js";
 import { machineLine, type Machine } from "./machine.js";
 import { checkSlice } from "./inputs.js";
@@ -85,13 +86,13 @@ export function formatTable(doc: BenchDocument): string {
     }
     out.push(alignTable(table));
     if (results.some((r) => [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((a) => a && poorAccuracy(a))))
-      out.push("✗ accuracy far from exact attention (cos < 0.999 or rel-L1 > 0.05): that output is wrong, whatever its speed");
+      out.push(`✗ accuracy far from exact attention (cos < ${BOUNDS.clearlyWrong.minCosine} or rel-L1 > ${BOUNDS.clearlyWrong.maxRelL1}): that output is wrong, whatever its speed`);
   }
   return out.join("\n");
 }
 
-/** Far from exact: DESIGN's bar is cos ≥ 0.9998 and rel-L1 ≤ 0.02; flag anything clearly off (NaN included). */
-export const poorAccuracy = (a: SliceAccuracy) => !(a.cosine >= 0.999) || !(a.relL1 <= 0.05);
+/** Far from exact: DESIGN's bar is `BOUNDS.exact`; this flags anything clearly off (`BOUNDS.clearlyWrong`, NaN included). */
+export const poorAccuracy = (a: SliceAccuracy) => !(a.cosine >= BOUNDS.clearlyWrong.minCosine) || !(a.relL1 <= BOUNDS.clearlyWrong.maxRelL1);
 
 /** Left-aligns the first two columns, right-aligns the numbers; an error row's long text is not padded. */
 function alignTable(rows: string[][]): string {

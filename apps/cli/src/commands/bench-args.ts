@@ -1,6 +1,6 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { UsageError } from "../io/errors.js";
+import { UsageError } from "../errors.js";
 import { GRID_NAMES, type GridName } from "../bench/grid.js";
 
 export const BENCH_USAGE = `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]

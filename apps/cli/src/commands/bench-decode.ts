@@ -1,12 +1,12 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { createKvCache, hostTensor, type HostTensor, type KvCache } from "@sageattn/core";
+import { BOUNDS, createKvCache, hostTensor, type HostTensor, type KvCache } from "@sageattn/core";
 import { useCpuThreads } from "../bench/backends.js";
 import { formatTime, sig3 } from "../bench/format.js";
 import { describeMachine, machineLine, type Machine } from "../bench/machine.js";
 import { openOrtDecode } from "../bench/peers/ort-decode.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
-import { EXIT_FAILURE, EXIT_OK, reportError, UsageError } from "../io/errors.js";
+import { EXIT_FAILURE, EXIT_OK, reportError, UsageError } from "../errors.js";
 
 export const BENCH_DECODE_USAGE = `Usage: sageattn bench --decode [--backend NAME] [--nk 1K,4K,32K,128K] [--nq 1,4] [--peers] [--threads N] [--json]
 
@@ -334,7 +334,7 @@ export async function benchDecodeCommand(argv: string[]): Promise<number> {
     const machine = describeMachine();
     if (a.json) process.stdout.write(JSON.stringify({ tool: "sageattn bench --decode", date: new Date().toISOString(), machine, threads, rows }, null, 2) + "\n");
     else process.stdout.write(formatDecodeTable(rows, machine, threads) + "\n");
-    return rows.every((r) => r.cosine >= 0.999) ? EXIT_OK : EXIT_FAILURE;
+    return rows.every((r) => r.cosine >= BOUNDS.clearlyWrong.minCosine) ? EXIT_OK : EXIT_FAILURE;
   } catch (e) {
     return reportError("bench", e);
   }

@@ -15,7 +15,7 @@ import { Progress } from "../bench/progress.js";
 import { caseLabel, formatTable, poorAccuracy, type BenchDocument } from "../bench/report.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
 import type { BenchCase, CaseResult, PeerResult } from "../bench/types.js";
-import { EXIT_FAILURE, EXIT_OK, reportError } from "../io/errors.js";
+import { EXIT_FAILURE, EXIT_OK, reportError } from "../errors.js";
 import { checkWritable } from "../io/tensor-io.js";
 import { BENCH_USAGE, parseBenchArgs } from "./bench-args.js";
 import { benchDecodeCommand } from "./bench-decode.js";
@@ -101,7 +101,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (args.chart) checkWritable(args.chart);
     const threads = args.threads ?? (typeof availableParallelism === "function" ? availableParallelism() : cpus().length);
     const notes: string[] = [];
-    if (args.threads !== undefined && !(await useCpuThreads(args.threads))) notes.push(`--threads ${args.threads} not applied to cpu-simd: its package has no threads option`);
+    const refused = args.threads === undefined ? undefined : await useCpuThreads(args.threads);
+    if (refused) notes.push(`--threads ${args.threads} not applied to cpu-simd: ${refused}`);
     const chosen = await chooseBackends(args.backend);
     const grid = args.grid ?? (chosen.onlyReference ? "quick" : undefined);
     if (chosen.onlyReference && !args.grid) notes.push("only the slow js reference backend loaded, so the quick grid ran (--grid to choose another)");

@@ -4,7 +4,8 @@ import {
   accuracy, attention, exactReference, fromCanonicalF32, getBackend, makeQKV, resolveProblem, toCanonicalF32,
   type AttentionOptions, type DType, type HostTensor,
 } from "@sageattn/core";
-import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, machineName } from "../cli-util.js";
+import { machineName } from "../cli-util.js";
+import { EXIT_OK, EXIT_USAGE, reportError } from "../errors.js";
 
 const HELP = `sageattn demo [options]
 
@@ -98,7 +99,6 @@ export async function demoCommand(argv: string[]): Promise<number> {
     console.log(`accuracy vs float64 exact: cosine ${acc.cosine.toFixed(6)}, rel-L1 ${acc.relL1.toExponential(2)}, RMSE ${acc.rmse.toExponential(2)}, max abs ${acc.maxAbs.toExponential(2)}`);
     return EXIT_OK;
   } catch (e) {
-    console.error(`sageattn demo: ${describeError(e)}`);
-    return EXIT_FAILURE;
+    return reportError("demo", e);
   }
 }

@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import { backendStatus, hostTensor, resolveProblem, selectBackend } from "@sageattn/core";
-import { EXIT_OK, machineName } from "../cli-util.js";
+import { machineName } from "../cli-util.js";
+import { EXIT_OK } from "../errors.js";
 
 const HELP = `sageattn info [--json]
 

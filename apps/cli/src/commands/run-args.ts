@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { Layout } from "@sageattn/core";
-import { UsageError } from "../io/errors.js";
+import { UsageError } from "../errors.js";
 import { formatOf } from "../io/tensor-file.js";
 
 export const RUN_USAGE = `Usage: sageattn run --q q.npy --k k.npy --v v.npy [options]

@@ -1,5 +1,5 @@
 import { accuracy, attention, dims, exactAttention, hostTensor, toCanonicalF32, type Accuracy, type HostTensor, type Layout, type Shape4 } from "@sageattn/core";
-import { EXIT_OK, reportError } from "../io/errors.js";
+import { EXIT_OK, reportError } from "../errors.js";
 import { TensorFileError, type FileTensor } from "../io/tensor-file.js";
 import { checkOutputs } from "../io/safe-write.js";
 import { readTensor, writeTensors } from "../io/tensor-io.js";

@@ -1,4 +1,4 @@
-/** The C ABI's enum values (csrc/sageattn.h): sa_dtype, sa_layout and sa_flags. */
-export const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
-export const LAYOUT_CODE = { HND: 0, NHD: 1 } as const;
-export const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8, kernelOnly: 16 } as const;
+/** The C ABI's enum values (csrc/sageattn.h): sa_dtype and sa_layout are core's codes, sa_flags is below. */
+export { DTYPE_CODE, LAYOUT_CODE } from "@sageattn/core";
+/** sa_flags as TS sets them. SA_KERNEL_ONLY (16) is left out: nothing in TS sets it (scripts/gpu_check.py does). */
+export const FLAG = { causal: 1, lse: 2, pvF32: 4, noSmoothK: 8 } as const;

@@ -1,43 +1,39 @@
 /**
- * sa_params (csrc/sageattn.h) packed into JavaScript memory. The field table below is what this side believes the
- * C layout is; `verifyLayout` compares it with the library's own sizeof/offsetof report at load, so a header change
- * that this file missed fails loudly instead of passing garbage to the GPU.
+ * sa_params (csrc/sageattn.h) packed into JavaScript memory. Its fields and types are core's `SA_PARAMS` schema
+ * (packages/core/src/schema.ts) and the offsets follow from C's alignment rules there; `verifyLayout` compares
+ * them with the library's own sizeof/offsetof report at load, so a header change that the schema missed (or the
+ * reverse) fails loudly, naming the field, instead of passing garbage to the GPU.
  */
+import { layoutOf, SA_PARAMS } from "@sageattn/core";
 import type { Native } from "./symbols.js";
 
-type Kind = "u64" | "i64x4" | "i32" | "u32" | "f32";
+type Field = (typeof SA_PARAMS.fields)[number];
+type Kind = Field["type"];
+
+const layout = layoutOf(SA_PARAMS);
 
 /** [name, kind, byte offset], in declaration order. */
-export const PARAMS_FIELDS = [
-  ["q", "u64", 0], ["k", "u64", 8], ["v", "u64", 16], ["o", "u64", 24], ["lse", "u64", 32],
-  ["cu_seqlens_q", "u64", 40], ["cu_seqlens_k", "u64", 48], ["workspace", "u64", 56], ["workspace_size", "u64", 64],
-  ["stream", "u64", 72],
-  ["q_strides", "i64x4", 80], ["k_strides", "i64x4", 112], ["v_strides", "i64x4", 144], ["o_strides", "i64x4", 176],
-  ["batch", "i32", 208], ["heads_q", "i32", 212], ["heads_kv", "i32", 216], ["seqlen_q", "i32", 220],
-  ["seqlen_k", "i32", 224], ["head_dim", "i32", 228], ["num_seqs", "i32", 232], ["max_seqlen_q", "i32", 236],
-  ["max_seqlen_k", "i32", 240], ["dtype", "i32", 244], ["out_dtype", "i32", 248], ["layout", "i32", 252],
-  ["flags", "u32", 256], ["sm_scale", "f32", 260],
-] as const satisfies readonly (readonly [string, Kind, number])[];
+export const PARAMS_FIELDS: readonly (readonly [FieldName, Kind, number])[] = layout.fields.map((f) => [f.name as FieldName, f.type as Kind, f.offset] as const);
 
-export const PARAMS_SIZE = 264;
+export const PARAMS_SIZE = layout.size;
 
-export type FieldName = (typeof PARAMS_FIELDS)[number][0];
-type FieldsOf<K extends Kind> = Extract<(typeof PARAMS_FIELDS)[number], readonly [string, K, number]>[0];
+export type FieldName = Field["name"];
+type FieldsOf<K extends Kind> = Extract<Field, { readonly type: K }>["name"];
 
 /** Compares the table with the library's report; returns a description of the first difference, or undefined. */
 export function verifyLayout(native: Native): string | undefined {
   const out = new BigInt64Array(PARAMS_FIELDS.length + 1);
   const n = native.sa_params_layout(out, out.length);
-  if (n !== out.length) return `sa_params_layout reported ${n} values, this side knows ${out.length}`;
-  if (Number(out[0]) !== PARAMS_SIZE) return `sizeof(sa_params) is ${out[0]}, this side packs ${PARAMS_SIZE}`;
+  if (n !== out.length) return `sa_params_layout reported ${n} values, core's SA_PARAMS schema has ${out.length - 1} fields`;
   for (let i = 0; i < PARAMS_FIELDS.length; i++) {
     const [name, , offset] = PARAMS_FIELDS[i];
-    if (Number(out[i + 1]) !== offset) return `sa_params.${name} is at byte ${out[i + 1]}, this side writes it at ${offset}`;
+    if (Number(out[i + 1]) !== offset) return `sa_params.${name} is at byte ${out[i + 1]}, core's SA_PARAMS schema puts it at ${offset}`;
   }
+  if (Number(out[0]) !== PARAMS_SIZE) return `sizeof(sa_params) is ${out[0]}, core's SA_PARAMS schema gives ${PARAMS_SIZE}`;
   return undefined;
 }
 
-const offsetOf = Object.fromEntries(PARAMS_FIELDS.map(([n, , o]) => [n, o])) as Record<FieldName, number>;
+const offsetOf: Readonly<Record<FieldName, number>> = layout.offsets;
 
 /** One reusable sa_params buffer, written through typed views (no per-call allocation). */
 export class ParamsBuffer {

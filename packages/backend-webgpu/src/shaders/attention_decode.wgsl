@@ -25,28 +25,15 @@ override RB: u32 = 16u;     // query rows per workgroup: 1, 2, 4, 8, 16 or 32
 override WG: u32 = 256u;    // invocations: 64 · min(4, RB)
 override CAUSAL: bool = false;
 
-const KB: u32 = 64u;        // keys per block: the K quantization block (one sK)
-const Q_BLOCK: u32 = 128u;
+const KB: u32 = K_BLOCK;    // keys per block: the K quantization block (one sK), core's K_BLOCK
 const NEG: f32 = -1.0e30;   // "no key yet", as in lib/attention_params.wgsl
 const NONE: u32 = 0xffffffffu;
 const KW_MAX: u32 = 16u;
 const VJ: u32 = 8u;          // V rows loaded together in P·V (a divisor of KB; the unrolled loops over them say 8u)
 const RT_MAX: u32 = 8u;
 
-struct Params {
-  hq: u32,
-  hkv: u32,
-  group: u32,           // query heads per kv head
-  nq: u32,
-  nk: u32,              // rows in the cache
-  rows: u32,            // rows per (b, kv head) in k8 and v16
-  kBlocks: u32,         // K scales per (b, kv head)
-  qBlocks: u32,         // Q scales per (b, head)
-  groupRows: u32,       // group · nq: query rows per kv head
-  blocksPerSplit: u32,
-  totalRows: u32,       // B · Hq · nq
-  _pad: u32,
-}
+//#include "generated/constants.wgsl"
+//#include "generated/attention_decode_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> q8: array<vec4<u32>>;      // [b, hq, nq, DP/16]
 @group(0) @binding(1) var<storage, read> k8: array<vec4<u32>>;      // [b·Hkv, rows, DP/16]

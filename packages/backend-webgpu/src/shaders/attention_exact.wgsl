@@ -4,8 +4,8 @@
 // Grid and ownership as in attention_int8.wgsl. Q tile [BQ][DP/4 quads of f16] stays in workgroup memory.
 // Like attention_int8.wgsl, the next K/V tile is read into registers (all loads at once) while the current one is
 // computed, so the baseline gets the same load engineering as the kernel it is compared with.
-// Knobs (tiles.ts): BQ 64, BK 32 where 48 KiB of workgroup memory is available (N=4096 D=128 f16 end to end:
-// H100/Vulkan 11.9 TOPS before the prefetch; H200 13.8 before, 16.5 TOPS with it), else 32×32.
+// Knobs (tiles.ts): BQ 64, BK 32 where 48 KiB of workgroup memory is available (measured best on H100 and H200
+// over Vulkan; figures in NOTES.md), else 32×32.
 //#include "lib/segment.wgsl"
 //#include "lib/pv.wgsl"
 //#include "lib/dot.wgsl"

@@ -18,13 +18,8 @@
 // Knobs (tiles.ts picks them from the adapter's workgroup memory; the host unrolls the loops marked `// unroll`
 // with RQ, RP = RQ/4, CK, QD, W = DP/16, and the words each invocation copies: QL of Q, KL of K, VL of V):
 //   BQ 64, BK 64 (the K block, so f16 P·V sums exactly one block, DESIGN §2 step 5), RQ 4: 256 invocations,
-//   46 848 bytes of workgroup memory at D = 128. Measured on an NVIDIA H200 (Deno 2.9.6, wgpu on Vulkan, driver
-//   580.159.04), B=1 H=32 N=4096 D=128 f16 end-to-end: 64×64 RQ 4 7.71 ms (35.7 TOPS), RQ 8 8.75 ms (RQ 8 halves the
-//   workgroup-memory reads per multiply-add but doubles the registers, so fewer warps hide the latencies); 64×32
-//   9.11 ms; 32×64 9.92 ms. With each tile copied by a loop of one load after another (each waited on) RQ 4 took
-//   11.96 ms; fetching a tile ahead into registers made it 7.71 (with the K-mean pre-pass spread wider). For RQ 8,
-//   fetching each tile just before its use (all loads at once), 8 keys per P·V step instead of 4, or a W loop not
-//   unrolled, each changed the time by under 2 %.
+//   46 848 bytes of workgroup memory at D = 128. 64×64 with RQ 4 and the next tile fetched into registers measured
+//   best on an NVIDIA H200 (Deno, wgpu on Vulkan); the alternatives tried and their times are in NOTES.md.
 //#include "lib/segment.wgsl"
 //#include "lib/pv.wgsl"
 //#include "lib/attention_params.wgsl"
@@ -51,8 +46,6 @@ const CK_MAX: u32 = 4u;
 const QD_MAX: u32 = 4u;
 const KL_MAX: u32 = 8u;   // K words an invocation stages per tile (KL = BK·DP/16 / WG, at most 8: tiles.ts)
 const VL_MAX: u32 = 32u;  // V quads an invocation stages per tile (VL = BK·DP/4 / WG, at most 32)
-const Q_BLOCK: u32 = 128u;
-const K_BLOCK: u32 = 64u;
 
 @group(0) @binding(0) var<storage, read> q8: array<vec4<u32>>;    // [b, hq, token, DP/16]
 @group(0) @binding(1) var<storage, read> k8: array<vec4<u32>>;    // [b, hkv, token, DP/16]

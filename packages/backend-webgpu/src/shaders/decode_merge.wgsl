@@ -15,20 +15,10 @@ override OUT_DTYPE: u32 = 0u;
 
 const NEG: f32 = -1.0e30;
 const SJ: u32 = 8u;        // ranges whose partial rows are loaded together (the unrolled loops over them say 8u)
-const LOG2E: f32 = 1.4426950408889634;
 var<private> negInfBits: u32 = 0xff800000u; // −∞, read from a variable (see lib/attention_params.wgsl)
 
-struct Params {
-  hq: u32,
-  nq: u32,
-  d: u32,
-  totalRows: u32,
-  splits: u32,
-  returnLse: u32,
-  outBase: u32,
-  rowPitch: u32,          // invocations per grid row
-  outStrides: vec4<u32>,  // (b, h, n, d) element strides of the output
-}
+//#include "generated/constants.wgsl"
+//#include "generated/decode_merge_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> partML: array<vec2<f32>>; // [split, totalRows]
 @group(0) @binding(1) var<storage, read> partO: array<vec4<f32>>;  // [split, totalRows, DP/4]

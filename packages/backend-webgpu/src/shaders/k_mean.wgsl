@@ -10,13 +10,7 @@
 const CHUNKS: u32 = 16u; // partial sums per (segment, head): quantize_int8 reads this many
 const LANES: u32 = 16u;
 
-struct Params {
-  strides: vec4<u32>, // element strides of K as (b, h, n, d)
-  base: u32,          // element offset of K in its buffer
-  heads: u32,
-  d: u32,
-  dp: u32,
-}
+//#include "generated/k_mean_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;

@@ -8,14 +8,7 @@
 
 const LANES: u32 = 16u;
 
-struct Params {
-  strides: vec4<u32>, // element strides of the appended K as (b, h, n, d)
-  base: u32,          // element offset of K in its buffer
-  heads: u32,         // kv heads
-  tokens: u32,        // rows appended (n)
-  d: u32,
-  dp: u32,
-}
+//#include "generated/kv_mean_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read_write> mean: array<vec4<f32>>; // [b, kv head, DP/4]

@@ -10,19 +10,8 @@
 // row t is w + t·DP/4). Two sweeps: the block maximum, then the packed words (the loads hit cache).
 // Knobs: none (≤ 64 rows per workgroup; a decode step touches one block per head).
 
-struct Params {
-  strides: vec4<u32>, // element strides of the appended K as (b, h, n, d)
-  base: u32,          // element offset of K in its buffer
-  heads: u32,         // kv heads
-  d: u32,
-  dp: u32,
-  length: u32,        // rows in the cache before this append
-  count: u32,         // rows appended
-  rows: u32,          // rows per (b, kv head) in k8 (capacity rounded up to a block)
-  blocks: u32,        // K scales per (b, kv head)
-  tailIn: u32,        // tail slot holding the partial block's rows (0 or 1); the other slot is written
-  bhs: u32,           // B·Hkv
-}
+//#include "generated/constants.wgsl"
+//#include "generated/kv_quantize_k_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> mean: array<vec4<f32>>;           // [b·Hkv, DP/4]
@@ -34,11 +23,10 @@ struct Params {
 //#include "lib/load_element.wgsl"
 
 const THREADS: u32 = 256u;
-const K_BLOCK: u32 = 64u;
 var<workgroup> reduce: array<f32, THREADS>;
 
 fn round_half_away(y: vec4<f32>) -> vec4<i32> {
-  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-127.0), vec4<f32>(127.0)));
+  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
 }
 
 // Row t of the block starting at cache row `first`, word w, minus the mean: from the tail (rows already in the
@@ -76,7 +64,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
   let blockMax = reduce[0];
-  let s = select(blockMax / 127.0, 1.0, blockMax == 0.0);
+  let s = select(blockMax / INT8_MAX, 1.0, blockMax == 0.0);
   if (lid == 0u) {
     scales[bh * params.blocks + block] = s;
   }

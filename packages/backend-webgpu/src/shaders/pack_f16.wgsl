@@ -5,18 +5,7 @@
 // would be undefined). Adjacent threads take adjacent channel quads, so reads and writes are whole rows per warp.
 // The grid is 2-D only because one dimension holds at most 65535 workgroups.
 
-struct Params {
-  strides: vec4<u32>, // element strides of the source as (b, h, n, d)
-  base: u32,
-  heads: u32,
-  tokens: u32,
-  d: u32,
-  dp: u32,
-  quads: u32,         // output channel quads in all
-  rowPitch: u32,      // workgroups per grid row × 256
-  dstTokens: u32,     // rows per (b, head) in dst
-  dstFirst: u32,      // dst row of source token 0
-}
+//#include "generated/pack_f16_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec2<u32>>;

@@ -14,23 +14,8 @@
 override BLOCK: u32 = 128u;
 const CHUNKS: u32 = 16u; // k_mean's partial sums per (segment, head)
 
-struct Params {
-  strides: vec4<u32>, // element strides of the source as (b, h, n, d)
-  base: u32,          // element offset of the source in its buffer
-  heads: u32,         // heads of this tensor
-  group: u32,         // heads per kv head (to find the K mean a query head uses)
-  kvHeads: u32,
-  d: u32,
-  dp: u32,
-  nTotal: u32,        // tokens of this tensor (per b)
-  blocksTotal: u32,   // quantization blocks per (b, head), all segments together
-  scale: f32,
-  subtractMean: u32,
-  rowBias: u32,       // 1: write smScale·(q·mean(K)) per token (queries, when the LSE is asked for)
-  forQueries: u32,    // 1: block bases and counts come from the segment's query side
-  scaleOffset: u32,   // where this tensor's scales start in `scales` (K's follow Q's)
-  meanGiven: u32,     // 1: kPartial holds the mean [b, kv head, DP/4] (a KV cache's), not k_mean's partial sums
-}
+//#include "generated/constants.wgsl"
+//#include "generated/quantize_int8_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
@@ -43,12 +28,11 @@ struct Params {
 //#include "lib/load_element.wgsl"
 
 const THREADS: u32 = 256u;
-const LOG2E: f32 = 1.4426950408889634;
 var<workgroup> reduce: array<f32, THREADS>;
 var<workgroup> mean: array<vec4<f32>, 64>; // DP/4 ≤ 64
 
 fn round_half_away(y: vec4<f32>) -> vec4<i32> {
-  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-127.0), vec4<f32>(127.0)));
+  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
 }
 
 @compute @workgroup_size(256)
@@ -99,7 +83,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
   let blockMax = reduce[0];
-  let s = select(blockMax / 127.0, 1.0, blockMax == 0.0);
+  let s = select(blockMax / INT8_MAX, 1.0, blockMax == 0.0);
   let bh = seg.b * params.heads + h;
   if (lid == 0u) {
     scales[params.scaleOffset + bh * params.blocksTotal + blockBase + wg.x] = s;

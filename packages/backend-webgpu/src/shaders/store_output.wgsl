@@ -8,17 +8,7 @@
 override OUT_DTYPE: u32 = 0u;
 override PAIRS: bool = false;
 
-struct Params {
-  heads: u32,
-  tokens: u32,
-  d: u32,
-  dp: u32,
-  threads: u32,
-  rowPitch: u32,
-  base: u32,
-  _pad: u32,
-  strides: vec4<u32>, // b, h, n, d in output elements
-}
+//#include "generated/store_output_params.wgsl"
 
 @group(0) @binding(0) var<storage, read> result: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<atomic<u32>>;

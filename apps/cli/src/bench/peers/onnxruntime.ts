@@ -3,7 +3,7 @@
  * onnxruntime-web (its WebAssembly build). Both speak onnxruntime-common's API, so one session wrapper serves both.
  */
 import { f32Values, type BenchInputs } from "../inputs.js";
-import { multiHeadAttentionModel } from "./onnx-mha-model.js";
+import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 import { toBSH, type Peer, type PeerLoader, type PeerSession } from "./peer.js";
 
 /** The part of onnxruntime-common's API used here (declared locally: the peers are optional dependencies). */

@@ -6,90 +6,7 @@
  * times the bytes a GQA cache holds. GroupQueryAttention keeps Hkv heads (the fair peer for GQA shapes; always causal,
  * bottom-right, which is what decode needs).
  */
-import { ProtoWriter } from "./protobuf.js";
-
-const ELEM_FLOAT = 1;
-const ELEM_INT32 = 6;
-const ATTR_FLOAT = 1;
-const ATTR_INT = 2;
-
-function valueInfo(w: ProtoWriter, name: string, dims: ReadonlyArray<number | string>): void {
-  w.string(1, name).message(2, (type) =>
-    type.message(1, (tensor) =>
-      tensor.int(1, ELEM_FLOAT).message(2, (shape) => {
-        for (const d of dims) shape.message(1, (dim) => (typeof d === "number" ? dim.int(1, d) : dim.string(2, d)));
-      }),
-    ),
-  );
-}
-
-/** MultiHeadAttention(query, key, value, past_key, past_value) → output, present_key, present_value, f32. */
-export function decodeMhaModel(heads: number, headDim: number, causal: boolean): Uint8Array {
-  const hidden = heads * headDim;
-  const model = new ProtoWriter();
-  model.int(1, 8);
-  model.string(2, "sageattn-bench-decode");
-  model.message(8, (op) => op.string(1, "").int(2, 17));
-  model.message(8, (op) => op.string(1, "com.microsoft").int(2, 1));
-  model.message(7, (graph) => {
-    graph.message(1, (node) => {
-      // Inputs 3–5 (bias, key_padding_mask, attention_bias) are absent: empty names keep the positions.
-      for (const input of ["query", "key", "value", "", "", "", "past_key", "past_value"]) node.string(1, input);
-      for (const output of ["output", "present_key", "present_value"]) node.string(2, output);
-      node.string(3, "mha").string(4, "MultiHeadAttention").string(7, "com.microsoft");
-      node.message(5, (a) => a.string(1, "num_heads").int(20, ATTR_INT).int(3, heads));
-      node.message(5, (a) => a.string(1, "scale").int(20, ATTR_FLOAT).float(2, 1 / Math.sqrt(headDim)));
-      if (causal) node.message(5, (a) => a.string(1, "unidirectional").int(20, ATTR_INT).int(3, 1));
-    });
-    graph.string(2, "decode");
-    for (const name of ["query", "key", "value"]) graph.message(11, (v) => valueInfo(v, name, ["batch", "nq", hidden]));
-    for (const name of ["past_key", "past_value"]) graph.message(11, (v) => valueInfo(v, name, ["batch", heads, "past", headDim]));
-    graph.message(12, (v) => valueInfo(v, "output", ["batch", "nq", hidden]));
-    for (const name of ["present_key", "present_value"]) graph.message(12, (v) => valueInfo(v, name, ["batch", heads, "total", headDim]));
-  });
-  return model.finish();
-}
-
-/**
- * GroupQueryAttention(query, key, value, past_key, past_value, seqlens_k, total_sequence_length) → output,
- * present_key, present_value; past K/V [B, Hkv, past, D], f32.
- */
-export function decodeGqaModel(heads: number, headsKv: number, headDim: number): Uint8Array {
-  const model = new ProtoWriter();
-  model.int(1, 8);
-  model.string(2, "sageattn-bench-decode");
-  model.message(8, (op) => op.string(1, "").int(2, 17));
-  model.message(8, (op) => op.string(1, "com.microsoft").int(2, 1));
-  model.message(7, (graph) => {
-    graph.message(1, (node) => {
-      for (const input of ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"]) node.string(1, input);
-      for (const output of ["output", "present_key", "present_value"]) node.string(2, output);
-      node.string(3, "gqa").string(4, "GroupQueryAttention").string(7, "com.microsoft");
-      node.message(5, (a) => a.string(1, "num_heads").int(20, ATTR_INT).int(3, heads));
-      node.message(5, (a) => a.string(1, "kv_num_heads").int(20, ATTR_INT).int(3, headsKv));
-      node.message(5, (a) => a.string(1, "scale").int(20, ATTR_FLOAT).float(2, 1 / Math.sqrt(headDim)));
-    });
-    graph.string(2, "decode");
-    graph.message(11, (v) => valueInfo(v, "query", ["batch", "nq", heads * headDim]));
-    for (const name of ["key", "value"]) graph.message(11, (v) => valueInfo(v, name, ["batch", "nq", headsKv * headDim]));
-    for (const name of ["past_key", "past_value"]) graph.message(11, (v) => valueInfo(v, name, ["batch", headsKv, "past", headDim]));
-    graph.message(11, (v) => intInfo(v, "seqlens_k", ["batch"]));
-    graph.message(11, (v) => intInfo(v, "total_sequence_length", []));
-    graph.message(12, (v) => valueInfo(v, "output", ["batch", "nq", heads * headDim]));
-    for (const name of ["present_key", "present_value"]) graph.message(12, (v) => valueInfo(v, name, ["batch", headsKv, "total", headDim]));
-  });
-  return model.finish();
-}
-
-function intInfo(w: ProtoWriter, name: string, dims: ReadonlyArray<number | string>): void {
-  w.string(1, name).message(2, (type) =>
-    type.message(1, (tensor) =>
-      tensor.int(1, ELEM_INT32).message(2, (shape) => {
-        for (const d of dims) shape.message(1, (dim) => (typeof d === "number" ? dim.int(1, d) : dim.string(2, d)));
-      }),
-    ),
-  );
-}
+import { groupQueryAttentionModel, multiHeadAttentionModel } from "@sageattn/core/onnx";
 
 interface OrtTensor {
   readonly data: unknown;
@@ -121,7 +38,10 @@ export async function openOrtDecode(
 ): Promise<OrtDecodeSession> {
   const spec = "onnxruntime-node"; // optional dependency: a variable keeps tsc and bundlers from requiring it
   const ort = (await import(spec)) as OrtModule;
-  const model = op === "mha" ? decodeMhaModel(s.H, s.D, s.causal) : decodeGqaModel(s.H, s.Hkv, s.D);
+  const scale = 1 / Math.sqrt(s.D);
+  const model = op === "mha"
+    ? multiHeadAttentionModel({ heads: s.H, headDim: s.D, scale, causal: s.causal, dtype: "f32", past: true })
+    : groupQueryAttentionModel({ heads: s.H, headsKv: s.Hkv, headDim: s.D, scale, dtype: "f32" });
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: s.threads,
     interOpNumThreads: 1,

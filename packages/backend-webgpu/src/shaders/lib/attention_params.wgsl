@@ -2,26 +2,12 @@
 // the host: the uniform block, the "no key yet" sentinel, and which key tiles a workgroup visits. key_tiles reads
 // the includer's overrides BQ, BK and CAUSAL.
 const NEG: f32 = -1.0e30; // "no key yet": finite, so that NEG − NEG is 0 and not NaN
-const LOG2E: f32 = 1.4426950408889634;
 // −∞ for the LSE of a row that sees no key. Read from a variable because WGSL forbids −∞ in a constant
 // expression (Tint rejects `bitcast<f32>(0xff800000u)` at shader creation; naga let it through).
 var<private> negInfBits: u32 = 0xff800000u;
 
-struct Params {
-  hq: u32,
-  hkv: u32,
-  group: u32,
-  nq: u32,          // tokens of the q tensor (per b)
-  nk: u32,          // tokens of the k and v tensors (per b)
-  qBlocks: u32,     // Q quantization blocks per (b, head)
-  kBlocks: u32,     // K quantization blocks per (b, kv head)
-  kScaleOffset: u32,
-  returnLse: u32,
-  logitScale: f32,  // exact kernel: smScale·log2(e)
-  d: u32,           // head dim (INT8 kernel, storing the output itself)
-  outBase: u32,     // the output's element offset (INT8 kernel, storing the output itself)
-  outStrides: vec4<u32>, // the output's (b, h, n, d) element strides (likewise)
-}
+//#include "generated/constants.wgsl"
+//#include "generated/attention_params.wgsl"
 
 // Tiles of keys the workgroup must visit: all of the segment's, or up to the last one its last row may see.
 fn key_tiles(rowBase: u32, nq: u32, nk: u32) -> u32 {

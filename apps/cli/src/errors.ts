@@ -1,3 +1,4 @@
+/** The CLI's one error module: usage errors, exit statuses, and how any thrown value is told to a person. */
 /** A command line that cannot be run as written; exits with status 2 and a pointer to --help. */
 export class UsageError extends Error {
   override readonly name = "UsageError";

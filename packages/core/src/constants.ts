@@ -1,0 +1,55 @@
+/**
+ * The vocabulary below `attention`, defined once: the pipeline stages every backend runs (DESIGN §2, "Pipeline
+ * stages"), the algorithm's constants, the codes the kernels read for dtypes and layouts, and every accuracy bound
+ * the tests, the conformance suite and the benchmarks hold an output to. Backends import these; WGSL and
+ * AssemblyScript get them from the build's generators (`@sageattn/core/schema`).
+ */
+import type { DType } from "./dtype.js";
+import type { Layout } from "./tensor.js";
+
+/** The six stages, in the order a call runs them; comments, issues and DESIGN's table use these names. */
+export const STAGES = ["k-mean", "q-quantization", "k-quantization", "v-conversion", "attention", "output-store"] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** Tokens per Q quantization block (one scale per block, per sequence and head). */
+export const Q_BLOCK = 128;
+/** Tokens per K quantization block; also the key block of the online softmax and of f16-block P·V. */
+export const K_BLOCK = 64;
+/** log2(e): Q is quantized with smScale·LOG2E folded in, so logits come out in base-2 units. */
+export const LOG2E = Math.LOG2E;
+/** Largest INT8 magnitude after quantization (symmetric, ±127). */
+export const INT8_MAX = 127;
+
+/** The element-type code every kernel reads (sa_dtype in csrc/sageattn.h, DTYPE in WGSL). */
+export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf16: 2 };
+/** The layout code every kernel reads (sa_layout in csrc/sageattn.h). */
+export const LAYOUT_CODE: Readonly<Record<Layout, number>> = { HND: 0, NHD: 1 };
+
+/**
+ * How a backend computes P·V (DESIGN §2 step 5): "f16-block" P and V in f16, products summed in f16 within each
+ * 64-key block and then in f32; "f32" the same f16 products summed in f32 throughout; "fixed16" P and V as 16-bit
+ * fixed point per (key block, channel), summed exactly in int32 (cpu-simd), which tracks the "f32" oracle.
+ */
+export type PvMode = "f16-block" | "f32" | "fixed16";
+
+/**
+ * Accuracy bounds (DESIGN §2, "Accuracy"). Against float64 exact attention: what "models do not notice" means.
+ * Laplace-tailed inputs stretch each block's max, so the INT8 step grows: Sage v1's per-block scales reach about cos
+ * 0.99980 / rel-L1 0.018 there (the sage oracle itself, N=256 D=64), hence a looser heavy-tail bound. Against the
+ * sage oracle a backend is held far tighter. Output rounding alone costs about half an ulp on average (f16 2^-12,
+ * bf16 2^-9), added to the rel-L1 bounds for 16-bit outputs.
+ */
+export const BOUNDS = {
+  exact: { minCosine: 0.9998, maxRelL1: 0.02 },
+  heavyTail: { minCosine: 0.9995, maxRelL1: 0.03 },
+  sageRelL1: 2e-3,
+  outputRounding: { f32: 0, f16: 5e-4, bf16: 4e-3 } as Readonly<Record<DType, number>>,
+  /** |lse − oracle| ≤ lseVsSage · max(1, |oracle|); rows without keys exactly −∞. */
+  lseVsSage: 2e-2,
+  /** Benchmarks flag an output this far from exact as wrong, whatever its speed (a loose sanity bar, not DESIGN's). */
+  clearlyWrong: { minCosine: 0.999, maxRelL1: 0.05 },
+} as const;
+
+/** The exact-attention bound for an input distribution. */
+export const exactBound = (heavyTail: boolean): { readonly minCosine: number; readonly maxRelL1: number } =>
+  heavyTail ? BOUNDS.heavyTail : BOUNDS.exact;
