@@ -1,6 +1,6 @@
 // The build's AssemblyScript generation (scripts/build-wasm.mjs) against core's record schemas: the kernels compile
 // with the generated offsets, and a field renamed in a copy of the schema fails the compile, naming the field.
-import { CPU_ATTN_RECORD, layoutOf, type ParamSchema } from "@sageattn/core/schema";
+import { CPU_ATTN_RECORD, CPU_CACHE_RECORD, CPU_DECODE_RECORD, CPU_MERGE_RECORD, constantName, layoutOf, type ParamSchema } from "@sageattn/core/schema";
 import asc from "assemblyscript/asc";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +31,19 @@ describe("AssemblyScript records generated from core's schemas", () => {
     const text = recordsSource();
     for (const f of layoutOf(CPU_ATTN_RECORD).fields) expect(text).toMatch(new RegExp(`export const A_\\w+: i32 = ${f.offset};`));
     expect(text).toContain(`export const ATTN_RECORD_BYTES: i32 = ${layoutOf(CPU_ATTN_RECORD).size};`);
+  });
+
+  it("writes the KV cache's records (C_, D_, M_) from their schemas too", () => {
+    const text = recordsSource();
+    const records = [[CPU_CACHE_RECORD, "C", "CACHE_RECORD_BYTES"], [CPU_DECODE_RECORD, "D", "DECODE_RECORD_BYTES"], [CPU_MERGE_RECORD, "M", "MERGE_RECORD_BYTES"]] as const;
+    for (const [schema, prefix, bytes] of records) {
+      const layout = layoutOf(schema);
+      for (const f of layout.fields) expect(text).toContain(`export const ${prefix}_${constantName(f.name)}: i32 = ${f.offset};`);
+      expect(text).toContain(`export const ${bytes}: i32 = ${layout.size};`);
+    }
+    expect(text).toContain("export const C_S_K: i32 = 28;");
+    expect(text).toContain("export const D_FOLD: i32 = 60;");
+    expect(text).toContain("export const MERGE_RECORD_BYTES: i32 = 36;");
   });
 
   it("compiles with the schema as it is, and fails naming a field renamed in a copy", async () => {

@@ -12,6 +12,18 @@ describe("WGSL generated from core's parameter schemas", () => {
     expect(files["generated/constants.wgsl"]).toContain("const K_BLOCK: u32 = 64u;");
   });
 
+  it("the KV cache's kernels take their Params and constants from the generated includes", () => {
+    const files = bundle();
+    for (const kernel of ["kv_mean", "kv_quantize_k", "attention_decode", "decode_merge"] as const) {
+      expect(files[`${kernel}.wgsl`]).toContain(`//#include "generated/${kernel}_params.wgsl"`);
+      expect(files[`${kernel}.wgsl`]).not.toMatch(/^struct Params/m);
+      expect(files[`generated/${kernel}_params.wgsl`]).toContain(`struct Params {`);
+    }
+    for (const kernel of ["kv_quantize_k", "attention_decode"]) expect(files[`${kernel}.wgsl`]).not.toMatch(/const (K_BLOCK|Q_BLOCK): u32 = \d+u/);
+    expect(files["generated/pack_f16_params.wgsl"]).toContain("  dstFirst: u32,");
+    expect(files["generated/quantize_int8_params.wgsl"]).toContain("  meanGiven: u32,");
+  });
+
   it("a renamed field reaches the struct and names every shader that still reads the old name", () => {
     const renamed: ParamSchema = {
       ...WGSL_PARAMS.quantize_int8,
