@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { launchChromium } from "../../apps/web/test/chromium.js";
 import type { ExampleResult } from "./project.js";
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>sageattn bundle</title><script type="module" src="/bundle.js"></script>`;
+const PAGE =
+  `<!doctype html><meta charset="utf-8"><title>sageattn bundle</title><script type="module" src="/bundle.js"></script>`;
 
 /** Serves the page and the bundle, cross-origin isolated (so cpu-simd may use shared memory and workers). */
 async function serve(bundle: string): Promise<{ url: string; server: Server }> {
@@ -28,8 +29,12 @@ export async function runInChromium(outDir: string): Promise<ExampleResult & { e
   try {
     const page = await browser.context.newPage();
     await page.goto(url);
-    await page.waitForFunction(() => (window as { sageattnResult?: unknown }).sageattnResult !== undefined, undefined, { timeout: 120_000 });
-    return await page.evaluate(() => (window as unknown as { sageattnResult: ExampleResult & { error?: string } }).sageattnResult);
+    await page.waitForFunction(() => (window as { sageattnResult?: unknown }).sageattnResult !== undefined, undefined, {
+      timeout: 120_000,
+    });
+    return await page.evaluate(() =>
+      (window as unknown as { sageattnResult: ExampleResult & { error?: string } }).sageattnResult
+    );
   } finally {
     await browser.close();
     server.close();

@@ -2,7 +2,15 @@ import { describe, expect, it } from "vitest";
 import { packedFiles, PUBLISHED } from "./packages.js";
 
 // What a user does not need: sources, tests, fixtures, benches, source maps. CUDA sources stay (built where nvcc is).
-const NOT_FOR_USERS = [/^(src|test|tests|bench|assembly)\//, /(^|\/)(fixtures|__tests__)\//, /\.test\.[jt]s$/, /\.map$/, /(?<!\.d)\.ts$/, /\.tsbuildinfo$/, /\.npy$|\.safetensors$/];
+const NOT_FOR_USERS = [
+  /^(src|test|tests|bench|assembly)\//,
+  /(^|\/)(fixtures|__tests__)\//,
+  /\.test\.[jt]s$/,
+  /\.map$/,
+  /(?<!\.d)\.ts$/,
+  /\.tsbuildinfo$/,
+  /\.npy$|\.safetensors$/,
+];
 
 describe("npm pack --dry-run", () => {
   for (const [name, folder] of Object.entries(PUBLISHED)) {
@@ -16,6 +24,10 @@ describe("npm pack --dry-run", () => {
 
   it("@sageattn/backend-cpu-simd ships its wasm files for runtimes that import .wasm", () => {
     const wasm = packedFiles(PUBLISHED["@sageattn/backend-cpu-simd"]).filter((f) => f.endsWith(".wasm"));
-    expect(wasm.sort()).toEqual(["relaxed-simd-shared", "relaxed-simd-unshared", "simd128-shared", "simd128-unshared"].map((n) => `wasm/${n}.wasm`));
+    expect(wasm.sort()).toEqual(
+      ["relaxed-simd-shared", "relaxed-simd-unshared", "simd128-shared", "simd128-unshared"].map((n) =>
+        `wasm/${n}.wasm`
+      ),
+    );
   });
 });

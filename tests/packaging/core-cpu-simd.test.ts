@@ -6,7 +6,10 @@ import { folderBytes, installProject, type Ran } from "./project.js";
 
 const tarballs = inject("tarballs");
 const closure = inject("effectClosure");
-const project = installProject("core-cpu", ["@sageattn/core", "@sageattn/backend-cpu-simd", ...closure].map((n) => tarballs[n]));
+const project = installProject(
+  "core-cpu",
+  ["@sageattn/core", "@sageattn/backend-cpu-simd", ...closure].map((n) => tarballs[n]),
+);
 afterAll(() => project.remove());
 
 function expectCpuSimd(r: Ran) {
@@ -27,7 +30,8 @@ describe("core + cpu-simd from tarballs", () => {
     expect(ours).toBeLessThan(2 * 1024 * 1024);
   });
 
-  it("Node runs the README example on cpu-simd and exits by itself", () => expectCpuSimd(project.run("node", ["with-core.mjs"])));
+  it("Node runs the README example on cpu-simd and exits by itself", () =>
+    expectCpuSimd(project.run("node", ["with-core.mjs"])));
 
   it("Bun runs it on cpu-simd and exits by itself", () => expectCpuSimd(project.run(bin("bun"), ["with-core.mjs"])));
 

@@ -24,19 +24,29 @@ export const bin = (name: string) => join(REPO, "node_modules", ".bin", name);
 export function dependencyClosure(name: string, seen = new Set<string>()): Set<string> {
   if (seen.has(name)) return seen;
   seen.add(name);
-  const pkg = JSON.parse(readFileSync(join(REPO, "node_modules", name, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(REPO, "node_modules", name, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+  };
   for (const dep of Object.keys(pkg.dependencies ?? {})) dependencyClosure(dep, seen);
   return seen;
 }
 
 /** `npm pack` of a folder into `dest`; returns the tarball's path. */
 export function pack(folder: string, dest: string): string {
-  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dest, join(REPO, folder)], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dest, join(REPO, folder)], {
+    cwd: REPO,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   return join(dest, (JSON.parse(out) as Array<{ filename: string }>)[0].filename);
 }
 
 /** The files `npm pack --dry-run` would put in a package's tarball. */
 export function packedFiles(folder: string): string[] {
-  const out = execFileSync("npm", ["pack", "--dry-run", "--json", join(REPO, folder)], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const out = execFileSync("npm", ["pack", "--dry-run", "--json", join(REPO, folder)], {
+    cwd: REPO,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   return (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path);
 }

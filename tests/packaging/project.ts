@@ -34,15 +34,33 @@ export function parseResult(stdout: string): ExampleResult | undefined {
 /** Installs `tarballs` into a new project (no registry: every dependency is among them) and copies in the app files. */
 export function installProject(label: string, tarballs: readonly string[]): Project {
   const dir = mkdtempSync(join(tmpdir(), `sageattn-${label}-`));
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `packaging-${label}`, private: true, type: "module" }));
-  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: `packaging-${label}`, private: true, type: "module" }),
+  );
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const app = join(import.meta.dirname, "app");
   for (const f of readdirSync(app)) copyFileSync(join(app, f), join(dir, f));
   return {
     dir,
     run(command, args, env = {}, timeoutMs = 120_000) {
-      const r = spawnSync(command, args, { cwd: dir, encoding: "utf8", env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: "SIGKILL" });
-      return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, result: parseResult(r.stdout ?? "") };
+      const r = spawnSync(command, args, {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+      });
+      return {
+        status: r.status,
+        signal: r.signal,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        result: parseResult(r.stdout ?? ""),
+      };
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { runInChromium } from "./browser.js";
 import { bin, PUBLISHED } from "./packages.js";
-import { folderBytes, installProject, type ExampleResult, type Ran } from "./project.js";
+import { type ExampleResult, folderBytes, installProject, type Ran } from "./project.js";
 import { workerdConfig } from "./workerd.js";
 
 const tarballs = inject("tarballs");
@@ -27,7 +27,9 @@ function expectRan(r: Ran) {
 describe("sageattn, every backend and the CLI, from tarballs", () => {
   it("installs under 80 MB in all, without Dawn or bench peers", () => {
     const nm = `${project.dir}/node_modules`;
-    for (const heavy of ["webgpu", "bun-webgpu", "onnxruntime-node", "onnxruntime-web", "@tensorflow/tfjs-core"]) expect(existsSync(`${nm}/${heavy}`), heavy).toBe(false);
+    for (const heavy of ["webgpu", "bun-webgpu", "onnxruntime-node", "onnxruntime-web", "@tensorflow/tfjs-core"]) {
+      expect(existsSync(`${nm}/${heavy}`), heavy).toBe(false);
+    }
     const bytes = folderBytes(nm);
     expect(bytes).toBeGreaterThan(10e6);
     expect(bytes).toBeLessThan(80 * 1024 * 1024);
@@ -69,7 +71,16 @@ describe("sageattn, every backend and the CLI, from tarballs", () => {
   });
 
   it("workerd: the workerd entry runs on cpu-simd from precompiled wasm and exits by itself", () => {
-    const b = project.run(bin("bun"), ["build", "worker.mjs", "--target=browser", "--conditions=workerd", "--external", "*.wasm", "--outdir", "out"]);
+    const b = project.run(bin("bun"), [
+      "build",
+      "worker.mjs",
+      "--target=browser",
+      "--conditions=workerd",
+      "--external",
+      "*.wasm",
+      "--outdir",
+      "out",
+    ]);
     expect(b.status, b.stderr).toBe(0);
     const r = project.run(bin("workerd"), ["test", workerdConfig(project.dir)]);
     expectRan(r);

@@ -12,7 +12,9 @@ export function workerdConfig(dir: string): string {
   const wasmDir = "node_modules/@sageattn/backend-cpu-simd/wasm";
   const modules = [
     `(name = "out/worker.js", esModule = embed "out/worker.js")`,
-    ...specs.map((s) => `(name = "${posix.normalize(posix.join("out", s))}", wasm = embed "${wasmDir}/${basename(s)}")`),
+    ...specs.map((s) =>
+      `(name = "${posix.normalize(posix.join("out", s))}", wasm = embed "${wasmDir}/${basename(s)}")`
+    ),
   ];
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (services = [(name = "main", worker = .main)]);

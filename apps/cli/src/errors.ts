@@ -19,16 +19,26 @@ export function describeError(e: unknown): { message: string; exitCode: number }
     case "InvalidInput":
       return { message: `invalid input (${tagged.reason}): ${tagged.message}`, exitCode: EXIT_FAILURE };
     case "BackendUnavailable":
-      return { message: `backend ${tagged.backend} unavailable (${tagged.reason}): ${tagged.message}`, exitCode: EXIT_FAILURE };
+      return {
+        message: `backend ${tagged.backend} unavailable (${tagged.reason}): ${tagged.message}`,
+        exitCode: EXIT_FAILURE,
+      };
     case "DeviceError":
-      return { message: `backend ${tagged.backend} failed (${tagged.reason}): ${tagged.message}`, exitCode: EXIT_FAILURE };
+      return {
+        message: `backend ${tagged.backend} failed (${tagged.reason}): ${tagged.message}`,
+        exitCode: EXIT_FAILURE,
+      };
     case "NoBackend":
       return { message: tagged.message ?? "no backend can run this call", exitCode: EXIT_FAILURE };
   }
   const code = (e as { code?: string })?.code;
   const msg = e instanceof Error ? e.message : String(e);
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" || code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+  if (
+    code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ||
+    code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"
+  ) {
     return { message: msg, exitCode: EXIT_USAGE };
+  }
   return { message: msg, exitCode: EXIT_FAILURE };
 }
 

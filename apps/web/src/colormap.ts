@@ -4,13 +4,21 @@ export interface Palette {
   readonly anchors: readonly (readonly [number, number, number])[];
 }
 
-const hex = (s: string): [number, number, number] => [parseInt(s.slice(1, 3), 16), parseInt(s.slice(3, 5), 16), parseInt(s.slice(5, 7), 16)];
+const hex = (
+  s: string,
+): [number, number, number] => [parseInt(s.slice(1, 3), 16), parseInt(s.slice(3, 5), 16), parseInt(s.slice(5, 7), 16)];
 
 /** Perceptually ordered dark-blue → green → yellow (the viridis stops): for probabilities. */
-export const VIRIDIS: Palette = { name: "viridis", anchors: ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"].map(hex) };
+export const VIRIDIS: Palette = {
+  name: "viridis",
+  anchors: ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"].map(hex),
+};
 
 /** Black → red → pale yellow (the inferno stops): for errors, so they never read as probabilities. */
-export const INFERNO: Palette = { name: "inferno", anchors: ["#000004", "#57106e", "#bc3754", "#f98e09", "#fcffa4"].map(hex) };
+export const INFERNO: Palette = {
+  name: "inferno",
+  anchors: ["#000004", "#57106e", "#bc3754", "#f98e09", "#fcffa4"].map(hex),
+};
 
 /** Colour for t in [0, 1] (clamped), written into `out` at `offset` as RGBA. */
 export function paint(p: Palette, t: number, out: Uint8ClampedArray, offset: number): void {

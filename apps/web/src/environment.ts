@@ -16,10 +16,30 @@ function relaxedSimdProbe(): Uint8Array<ArrayBuffer> {
   const v128Zero = [0xfd, 0x0c, ...new Array(16).fill(0)];
   const body = [0x00, ...v128Zero, ...v128Zero, 0xfd, 0x80, 0x02, 0x0b];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
-    0x03, 0x02, 0x01, 0x00, // one function of type 0
-    0x0a, body.length + 2, 0x01, body.length, ...body, // its code
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // magic, version
+    0x01,
+    0x05,
+    0x01,
+    0x60,
+    0x00,
+    0x01,
+    0x7b, // types: () -> v128
+    0x03,
+    0x02,
+    0x01,
+    0x00, // one function of type 0
+    0x0a,
+    body.length + 2,
+    0x01,
+    body.length,
+    ...body, // its code
   ]);
 }
 
@@ -35,7 +55,8 @@ export async function probeBrowser(): Promise<BrowserFeatures> {
       webgpuAvailable = true;
       shaderF16 = adapter.features.has("shader-f16");
       const info = adapter.info;
-      webgpu = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "adapter without a name";
+      webgpu = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") ||
+        "adapter without a name";
     }
   }
   return {
@@ -54,6 +75,6 @@ export async function backendLines(): Promise<{ name: string; ok: boolean; text:
   return rows.map((r) =>
     r.backend
       ? { name: r.name, ok: true, text: r.backend.device }
-      : { name: r.name, ok: false, text: `${r.rejection?.reason}: ${r.rejection?.message}` },
+      : { name: r.name, ok: false, text: `${r.rejection?.reason}: ${r.rejection?.message}` }
   );
 }

@@ -8,7 +8,11 @@ export interface Grid {
 }
 
 /** How values map onto the palette: linear over [0, max], or logarithmic over `decades` below max. */
-export type Scale = { readonly kind: "linear"; readonly max: number } | { readonly kind: "log"; readonly max: number; readonly decades: number };
+export type Scale = { readonly kind: "linear"; readonly max: number } | {
+  readonly kind: "log";
+  readonly max: number;
+  readonly decades: number;
+};
 
 /** Largest side of a drawn heatmap in canvas pixels; bigger grids are reduced by taking each block's maximum. */
 const MAX_SIDE = 512;
@@ -37,20 +41,22 @@ export function drawHeatmap(canvas: HTMLCanvasElement, grid: Grid, scale: Scale,
   if (!ctx) throw new Error("this browser gives no 2D canvas context");
   const image = ctx.createImageData(w, h);
   const px = image.data;
-  for (let y = 0; y < h; y++)
+  for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let best = NaN;
-      for (let r = y * fy; r < Math.min(grid.rows, (y + 1) * fy); r++)
+      for (let r = y * fy; r < Math.min(grid.rows, (y + 1) * fy); r++) {
         for (let c = x * fx; c < Math.min(grid.cols, (x + 1) * fx); c++) {
           const v = grid.values[r * grid.cols + c];
           if (!Number.isNaN(v) && !(v <= best)) best = v; // NaN best: the first visible cell wins
         }
+      }
       const o = (y * w + x) * 4;
       if (Number.isNaN(best)) {
         px.set(HIDDEN_RGB, o);
         px[o + 3] = 255;
       } else paint(palette, position(scale, best), px, o);
     }
+  }
   ctx.putImageData(image, 0, 0);
 }
 

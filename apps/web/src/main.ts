@@ -44,9 +44,12 @@ async function describeEnvironment(): Promise<void> {
   const webgpu = f.webgpuAvailable ? `${f.webgpu}, ${f.shaderF16 ? "shader-f16" : "no shader-f16"}` : f.webgpu;
   const sep = () => document.createTextNode(" · ");
   environment.replaceChildren(
-    ...fact("WebGPU", webgpu), sep(),
-    ...fact("WebAssembly relaxed SIMD", yes(f.relaxedSimd)), sep(),
-    ...fact("cross-origin isolated (worker threads)", yes(f.crossOriginIsolated)), sep(),
+    ...fact("WebGPU", webgpu),
+    sep(),
+    ...fact("WebAssembly relaxed SIMD", yes(f.relaxedSimd)),
+    sep(),
+    ...fact("cross-origin isolated (worker threads)", yes(f.crossOriginIsolated)),
+    sep(),
     document.createTextNode(`${f.threads} hardware threads`),
   );
   const lines = await backendLines();
@@ -60,7 +63,9 @@ async function describeEnvironment(): Promise<void> {
 /** How SageAttention's speed compares with exact attention, when both ran on the same engine. */
 function speedup(report: RunReport): string {
   if (!report.exactOnSameEngine) return "";
-  return ` SageAttention ran at ${(report.exact.ms / report.sage.ms).toFixed(2)}× the speed of exact attention on the same engine.`;
+  return ` SageAttention ran at ${
+    (report.exact.ms / report.sage.ms).toFixed(2)
+  }× the speed of exact attention on the same engine.`;
 }
 
 form.addEventListener("submit", async (event) => {
@@ -77,7 +82,10 @@ form.addEventListener("submit", async (event) => {
     setState("running", "Drawing the attention maps…");
     renderReport(report);
     lastReport = report;
-    setState("done", `Done in ${((performance.now() - started) / 1000).toFixed(1)} s on ${report.backend}.${speedup(report)}`);
+    setState(
+      "done",
+      `Done in ${((performance.now() - started) / 1000).toFixed(1)} s on ${report.backend}.${speedup(report)}`,
+    );
   } catch (e) {
     setState("error", describeError(e));
   } finally {

@@ -1,19 +1,19 @@
 import {
+  type Accuracy,
   accuracy,
   attention,
-  exactAttention,
-  fromCanonicalF32,
-  getBackend,
-  makeQKV,
-  resolveProblem,
-  runToPromise,
-  toCanonicalF32,
-  type Accuracy,
   type AttentionOptions,
   type Distribution,
   type DType,
+  exactAttention,
+  fromCanonicalF32,
+  getBackend,
   type HostTensor,
+  makeQKV,
   type Rejection,
+  resolveProblem,
+  runToPromise,
+  toCanonicalF32,
 } from "@sageattn/core";
 
 /** What the person asked for. Batch is 1; query and key/value heads are equal (no GQA) to keep the form short. */
@@ -118,7 +118,11 @@ export async function measure(r: RunRequest, progress: (line: string) => void): 
   await nextFrame();
   const pinned: AttentionOptions = { ...options, backend: first.backend };
   let last = first;
-  const sage = await timeRuns(async () => (last = await attention(q, k, v, pinned)), ops, `${first.backend}, INT8 kernel`);
+  const sage = await timeRuns(
+    async () => (last = await attention(q, k, v, pinned)),
+    ops,
+    `${first.backend}, INT8 kernel`,
+  );
 
   progress("Computing exact attention…");
   await nextFrame();

@@ -1,6 +1,6 @@
-import { VIRIDIS, INFERNO, cssGradient, type Palette } from "./colormap.js";
-import { absDifference, exactAttentionMap, outputError, sageAttentionMap, type MapSizes } from "./attention-map.js";
-import { drawHeatmap, gridMax, gridPercentile, type Grid, type Scale } from "./heatmap.js";
+import { cssGradient, INFERNO, type Palette, VIRIDIS } from "./colormap.js";
+import { absDifference, exactAttentionMap, type MapSizes, outputError, sageAttentionMap } from "./attention-map.js";
+import { drawHeatmap, type Grid, gridMax, gridPercentile, type Scale } from "./heatmap.js";
 import { formatCosine, formatMs, formatOps, formatSmall } from "./format.js";
 import type { RunReport, Timing } from "./measure.js";
 
@@ -62,7 +62,15 @@ function draw(canvasId: string, legend: string, grid: Grid, kind: "log" | "linea
 /** Draws the three maps of query head `head`. */
 export function renderMaps(report: RunReport, head: number): void {
   const r = report.request;
-  const sizes: MapSizes = { Hq: r.heads, Hkv: r.heads, Nq: r.tokens, Nk: r.tokens, D: r.headDim, causal: r.causal, smScale: 1 / Math.sqrt(r.headDim) };
+  const sizes: MapSizes = {
+    Hq: r.heads,
+    Hkv: r.heads,
+    Nq: r.tokens,
+    Nk: r.tokens,
+    D: r.headDim,
+    causal: r.causal,
+    smScale: 1 / Math.sqrt(r.headDim),
+  };
   const exactP = exactAttentionMap(sizes, report.q, report.k, head);
   const sageP = sageAttentionMap(sizes, report.q, report.k, head);
   const pError = absDifference(sageP, exactP);

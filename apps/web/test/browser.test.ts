@@ -4,8 +4,8 @@ import { BOUNDS } from "@sageattn/core";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { renderSvg } from "./chart.js";
-import { launchChromium, type Chromium } from "./chromium.js";
-import { canvasStats, runOnPage, type PageRun } from "./page-driver.js";
+import { type Chromium, launchChromium } from "./chromium.js";
+import { canvasStats, type PageRun, runOnPage } from "./page-driver.js";
 import { appRoot, buildAndServe, type Served } from "./serve.js";
 
 /** DESIGN §2's bar for SageAttention against exact attention (core's BOUNDS; the page reports only vs exact). */
@@ -38,9 +38,13 @@ async function openDemo(chromium: Chromium, url: string, o: { hideWebGPU: boolea
     if (m.type() === "error") pageErrors.push(`console: ${m.text()}`);
   });
   // A browser without WebGPU, as Firefox or Safari may be: navigator.gpu is absent before any page script runs.
-  if (o.hideWebGPU) await tab.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  if (o.hideWebGPU) {
+    await tab.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+  }
   await tab.goto(url);
-  await tab.waitForFunction(() => document.querySelector("#environment .backends") !== null, undefined, { timeout: RUN_TIMEOUT_MS });
+  await tab.waitForFunction(() => document.querySelector("#environment .backends") !== null, undefined, {
+    timeout: RUN_TIMEOUT_MS,
+  });
   return tab;
 }
 
@@ -51,9 +55,15 @@ afterAll(async () => {
 
 /** Runs one configuration and checks everything the page reports about it. */
 async function checkRun(run: PageRun): Promise<void> {
-  const name = `${run.backend} H=${run.heads} N=${run.tokens} D=${run.headDim} ${run.dtype} ${run.distribution}${run.causal ? " causal" : ""}`;
+  const name = `${run.backend} H=${run.heads} N=${run.tokens} D=${run.headDim} ${run.dtype} ${run.distribution}${
+    run.causal ? " causal" : ""
+  }`;
   const r = await runOnPage(page, run, RUN_TIMEOUT_MS);
-  console.info(`${name} → ${r.backend}: cosine ${r.cosine.toFixed(6)}, rel-L1 ${r.relL1.toExponential(2)}, RMSE ${r.rmse.toExponential(2)}, sage ${r.sageMs.toFixed(1)} ms, exact ${r.exactMs.toFixed(1)} ms`);
+  console.info(
+    `${name} → ${r.backend}: cosine ${r.cosine.toFixed(6)}, rel-L1 ${r.relL1.toExponential(2)}, RMSE ${
+      r.rmse.toExponential(2)
+    }, sage ${r.sageMs.toFixed(1)} ms, exact ${r.exactMs.toFixed(1)} ms`,
+  );
   expect(r.state, `${name}: ${r.status}`).toBe("done");
   if (run.backend !== "auto") expect(r.backend, `${name}: backend that ran`).toBe(run.backend);
   expect(r.cosine, `${name}: cosine`).toBeGreaterThanOrEqual(MIN_COSINE);
@@ -85,18 +95,58 @@ describe("browser demo in headless Chromium", () => {
   });
 
   test("webgpu (SwiftShader, f32 path) matches exact attention", async () => {
-    await checkRun({ backend: "webgpu", heads: 2, tokens: 160, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" });
+    await checkRun({
+      backend: "webgpu",
+      heads: 2,
+      tokens: 160,
+      headDim: 64,
+      causal: false,
+      dtype: "f16",
+      distribution: "k-bias",
+    });
     // Causal with a partial last tile; D and dtype as above because SwiftShader compiles each new pipeline for tens of seconds.
-    await checkRun({ backend: "webgpu", heads: 2, tokens: 96, headDim: 64, causal: true, dtype: "f16", distribution: "gaussian" });
+    await checkRun({
+      backend: "webgpu",
+      heads: 2,
+      tokens: 96,
+      headDim: 64,
+      causal: true,
+      dtype: "f16",
+      distribution: "gaussian",
+    });
   });
 
   test("cpu-simd (WebAssembly) matches exact attention", async () => {
-    await checkRun({ backend: "cpu-simd", heads: 2, tokens: 160, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" });
-    await checkRun({ backend: "cpu-simd", heads: 2, tokens: 96, headDim: 128, causal: true, dtype: "f32", distribution: "gaussian" });
+    await checkRun({
+      backend: "cpu-simd",
+      heads: 2,
+      tokens: 160,
+      headDim: 64,
+      causal: false,
+      dtype: "f16",
+      distribution: "k-bias",
+    });
+    await checkRun({
+      backend: "cpu-simd",
+      heads: 2,
+      tokens: 96,
+      headDim: 128,
+      causal: true,
+      dtype: "f32",
+      distribution: "gaussian",
+    });
   });
 
   test("auto picks the best backend, lists the others it passed over, and the page is screenshotted", async () => {
-    const r = await runOnPage(page, { backend: "auto", heads: 4, tokens: 256, headDim: 64, causal: true, dtype: "f16", distribution: "k-bias" }, RUN_TIMEOUT_MS);
+    const r = await runOnPage(page, {
+      backend: "auto",
+      heads: 4,
+      tokens: 256,
+      headDim: 64,
+      causal: true,
+      dtype: "f16",
+      distribution: "k-bias",
+    }, RUN_TIMEOUT_MS);
     expect(r.state, r.status).toBe("done");
     // SwiftShader is a software adapter: webgpu ranks below cpu-simd there (still run above when named).
     expect(r.backend).toBe("cpu-simd");
@@ -117,7 +167,15 @@ describe("browser demo in headless Chromium", () => {
     const tab = await openDemo(browser!, served!.url, { hideWebGPU: true });
     try {
       expect(await tab.textContent("#environment")).toContain("WebGPU: no navigator.gpu");
-      const r = await runOnPage(tab, { backend: "auto", heads: 2, tokens: 128, headDim: 64, causal: false, dtype: "f16", distribution: "k-bias" }, RUN_TIMEOUT_MS);
+      const r = await runOnPage(tab, {
+        backend: "auto",
+        heads: 2,
+        tokens: 128,
+        headDim: 64,
+        causal: false,
+        dtype: "f16",
+        distribution: "k-bias",
+      }, RUN_TIMEOUT_MS);
       expect(r.state, r.status).toBe("done");
       expect(r.backend).toBe("cpu-simd");
       expect(r.rejected).toEqual(expect.arrayContaining(["webgpu", "cuda"]));

@@ -12,7 +12,11 @@ export interface ChartRender {
 }
 
 /** Loads an SVG file as an <img> in a fresh tab, saves a screenshot of it, and measures how much it drew. */
-export async function renderSvg(context: BrowserContext, svgPath: string, screenshotPath: string): Promise<ChartRender> {
+export async function renderSvg(
+  context: BrowserContext,
+  svgPath: string,
+  screenshotPath: string,
+): Promise<ChartRender> {
   const svg = readFileSync(svgPath);
   const page = await context.newPage();
   try {

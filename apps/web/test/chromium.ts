@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { type BrowserContext, chromium } from "playwright-core";
 
 /** Debian's Chromium; override with SAGEATTN_CHROMIUM. */
 export const CHROMIUM_PATH = process.env.SAGEATTN_CHROMIUM ?? "/usr/bin/chromium";
@@ -43,7 +43,9 @@ function processesNaming(marker: string): number[] {
 
 /** Headless Chromium with a fresh profile folder. */
 export async function launchChromium(): Promise<Chromium> {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set SAGEATTN_CHROMIUM)`);
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set SAGEATTN_CHROMIUM)`);
+  }
   const profile = mkdtempSync(join(tmpdir(), "sageattn-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,

@@ -36,7 +36,9 @@ export async function runOnPage(page: Page, run: PageRun, timeoutMs: number): Pr
   await page.setChecked('input[name="causal"]', run.causal);
   await page.selectOption('select[name="backend"]', run.backend);
   await page.click("#run");
-  await page.waitForFunction((n) => Number(document.getElementById("result")?.dataset.runs ?? 0) > n, before, { timeout: timeoutMs });
+  await page.waitForFunction((n) => Number(document.getElementById("result")?.dataset.runs ?? 0) > n, before, {
+    timeout: timeoutMs,
+  });
   return page.evaluate(() => {
     const text = (id: string) => document.getElementById(id)?.textContent ?? "";
     const value = (id: string) => Number(document.getElementById(id)?.dataset.value ?? NaN);
@@ -44,7 +46,9 @@ export async function runOnPage(page: Page, run: PageRun, timeoutMs: number): Pr
       state: document.getElementById("result")?.dataset.state ?? "",
       status: text("status"),
       backend: document.getElementById("backend-name")?.dataset.backend ?? "",
-      rejected: [...document.querySelectorAll<HTMLElement>("#rejected li[data-backend]")].map((li) => li.dataset.backend ?? ""),
+      rejected: [...document.querySelectorAll<HTMLElement>("#rejected li[data-backend]")].map((li) =>
+        li.dataset.backend ?? ""
+      ),
       cosine: value("metric-cosine"),
       relL1: value("metric-rel-l1"),
       rmse: value("metric-rmse"),
@@ -75,6 +79,11 @@ export function canvasStats(page: Page, selector: string): Promise<CanvasStats> 
       if (colours.size < 4096) colours.add(rgb);
       if (px[i] !== px[0] || px[i + 1] !== px[1] || px[i + 2] !== px[2]) different++;
     }
-    return { width, height, distinctColours: colours.size, differentFromFirst: different / Math.max(1, width * height) };
+    return {
+      width,
+      height,
+      distinctColours: colours.size,
+      differentFromFirst: different / Math.max(1, width * height),
+    };
   });
 }

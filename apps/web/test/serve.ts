@@ -13,7 +13,11 @@ export interface Served {
 export async function buildAndServe(): Promise<Served> {
   await build({ root: appRoot, logLevel: "warn" });
   // Port 0 lets the OS pick a free port, so parallel CI jobs never collide.
-  const server = await preview({ root: appRoot, logLevel: "warn", preview: { host: "127.0.0.1", port: 0, strictPort: true, open: false } });
+  const server = await preview({
+    root: appRoot,
+    logLevel: "warn",
+    preview: { host: "127.0.0.1", port: 0, strictPort: true, open: false },
+  });
   const address = server.httpServer.address();
   if (!address || typeof address === "string") throw new Error(`vite preview gave no TCP address: ${String(address)}`);
   return {

@@ -4,7 +4,7 @@
  */
 import { hostTensor, makeQKV, resolveProblem } from "@sageattn/core";
 import { Effect } from "effect";
-import { Engine, type Build } from "../src/engine.js";
+import { type Build, Engine } from "../src/engine.js";
 import { writeCanonical } from "../src/io.js";
 import { paddedHeadDim, planCall, writeRecords } from "../src/plan.js";
 
@@ -20,9 +20,12 @@ console.log(`${engine.build}, one thread, B=${B} H=${H} N=${N} D=${D} causal=${p
 for (const exact of [false, true]) {
   const plan = planCall(p, exact, 1, kernels.scratchBytes(paddedHeadDim(D)), tileRows);
   engine.ensure(plan.end);
-  for (const [t, at] of [[q, plan.q], [k, plan.k], [v, plan.v]] as const) writeCanonical(t, engine.f32, at >> 2, plan.Dp);
+  for (const [t, at] of [[q, plan.q], [k, plan.k], [v, plan.v]] as const) {
+    writeCanonical(t, engine.f32, at >> 2, plan.Dp);
+  }
   writeRecords(plan, p, engine.i32, engine.f32, tileRows);
-  const prepare = exact ? kernels.prepareKvF32 : kernels.prepareKvInt8, attend = exact ? kernels.attendF32 : kernels.attendInt8;
+  const prepare = exact ? kernels.prepareKvF32 : kernels.prepareKvInt8,
+    attend = exact ? kernels.attendF32 : kernels.attendInt8;
   // Best of 10 by wall clock, and by this process's CPU time (less sensitive to other jobs on a shared machine).
   let bestPrep = Infinity, bestAttend = Infinity, bestCpu = Infinity;
   for (let it = 0; it < 10; it++) {
@@ -37,5 +40,9 @@ for (const exact of [false, true]) {
     bestAttend = Math.min(bestAttend, t2 - t1);
     bestCpu = Math.min(bestCpu, (c.user + c.system) / 1000);
   }
-  console.log(`${exact ? "exact f32" : "int8     "}  K/V pre-pass ${bestPrep.toFixed(2)} ms  attention ${bestAttend.toFixed(1)} ms (CPU ${bestCpu.toFixed(1)} ms)  ${(flops / bestAttend / 1e6).toFixed(1)} GFLOPS`);
+  console.log(
+    `${exact ? "exact f32" : "int8     "}  K/V pre-pass ${bestPrep.toFixed(2)} ms  attention ${
+      bestAttend.toFixed(1)
+    } ms (CPU ${bestCpu.toFixed(1)} ms)  ${(flops / bestAttend / 1e6).toFixed(1)} GFLOPS`,
+  );
 }

@@ -25,10 +25,19 @@ const samples: Record<string, number[]> = Object.fromEntries(phases.map((ph) => 
 const plan = planCall(p, false, threads, kernels.scratchBytes(paddedHeadDim(D)), tileRows);
 engine.ensure(plan.end);
 const run = (fn: "prepareKvInt8" | "attendInt8", table: number, count: number) =>
-  pool.run([{ fn, table, count }], engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, (_, t) => kernels[fn](table, t, plan.scratch));
+  pool.run(
+    [{ fn, table, count }],
+    engine.memory,
+    COUNTER_AT,
+    plan.scratch,
+    plan.scratchBytes,
+    (_, t) => kernels[fn](table, t, plan.scratch),
+  );
 for (let it = 0; it < 12; it++) {
   const t0 = performance.now();
-  for (const [t, at] of [[q, plan.q], [k, plan.k], [v, plan.v]] as const) writeCanonical(t, engine.f32, at >> 2, plan.Dp);
+  for (const [t, at] of [[q, plan.q], [k, plan.k], [v, plan.v]] as const) {
+    writeCanonical(t, engine.f32, at >> 2, plan.Dp);
+  }
   writeRecords(plan, p, engine.i32, engine.f32, tileRows);
   const t1 = performance.now();
   await run("prepareKvInt8", plan.kvTable, plan.kvCount);
@@ -43,5 +52,9 @@ for (let it = 0; it < 12; it++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(`int8, ${threads} threads, B=${B} H=${H} N=${N} D=${D}`);
 for (const ph of phases) console.log(`${ph.padEnd(14)} ${median(samples[ph]).toFixed(2).padStart(8)} ms`);
-console.log(`end to end ${(flops / median(samples.total) / 1e6).toFixed(1)} GFLOPS, attention alone ${(flops / median(samples.attention) / 1e6).toFixed(1)}`);
+console.log(
+  `end to end ${(flops / median(samples.total) / 1e6).toFixed(1)} GFLOPS, attention alone ${
+    (flops / median(samples.attention) / 1e6).toFixed(1)
+  }`,
+);
 pool.dispose();

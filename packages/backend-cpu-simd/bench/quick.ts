@@ -34,12 +34,22 @@ async function time(label: string, f: () => Promise<unknown>): Promise<number> {
   }
   times.sort((a, b) => a - b);
   const best = times[0];
-  console.log(`${label.padEnd(28)} ${best.toFixed(1).padStart(8)} ms  ${(flops / best / 1e6).toFixed(1).padStart(6)} GFLOPS  (median ${times[times.length >> 1].toFixed(1)} ms, ${times.length} runs)`);
+  console.log(
+    `${label.padEnd(28)} ${best.toFixed(1).padStart(8)} ms  ${
+      (flops / best / 1e6).toFixed(1).padStart(6)
+    } GFLOPS  (median ${times[times.length >> 1].toFixed(1)} ms, ${times.length} runs)`,
+  );
   return best;
 }
 
-const runtime = (globalThis as { Bun?: { version: string } }).Bun ? `bun ${(globalThis as { Bun?: { version: string } }).Bun!.version}` : (globalThis as { Deno?: { version: { deno: string } } }).Deno ? `deno` : `node ${process.version}`;
-console.log(`cpu-simd ${backend.details.build}, threads ${backend.details.threads}, ${runtime}; B=${B} H=${H} N=${N} D=${D} causal=${causal} (${backend.device})`);
+const runtime = (globalThis as { Bun?: { version: string } }).Bun
+  ? `bun ${(globalThis as { Bun?: { version: string } }).Bun!.version}`
+  : (globalThis as { Deno?: { version: { deno: string } } }).Deno
+  ? `deno`
+  : `node ${process.version}`;
+console.log(
+  `cpu-simd ${backend.details.build}, threads ${backend.details.threads}, ${runtime}; B=${B} H=${H} N=${N} D=${D} causal=${causal} (${backend.device})`,
+);
 const tInt8 = await time("int8 (sage)", () => Effect.runPromise(backend.attention(p, q, k, v)));
 const tExact = await time("exact f32", () => Effect.runPromise(backend.exactAttention!(p, q, k, v)));
 console.log(`int8 / exact speed-up: ${(tExact / tInt8).toFixed(2)}×`);

@@ -2,7 +2,15 @@
 // specially (tails of K blocks and Q blocks, GQA, Nq ≠ Nk, causal, padded head dims).
 // The int8 kernel sums P·V exactly in int32 and then in f32, so it is held tightly to the sage oracle with f32
 // accumulation (the oracle's default f16-block summation adds its own rounding: see the conformance suite).
-import { accuracy, BOUNDS, exactReference, sageReference, toCanonicalF32, type AttentionOptions, type Distribution } from "@sageattn/core";
+import {
+  accuracy,
+  type AttentionOptions,
+  BOUNDS,
+  type Distribution,
+  exactReference,
+  sageReference,
+  toCanonicalF32,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeCpuSimd } from "./backend.js";
@@ -23,10 +31,12 @@ const cases: [Shape, Distribution, AttentionOptions][] = [
 ];
 
 const name = (s: Shape, dist: string, o: AttentionOptions) =>
-  `B${s.B} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} ${dist}${Object.entries(o).map(([k, v]) => ` ${k}=${v}`).join("")}`;
+  `B${s.B} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} ${dist}${
+    Object.entries(o).map(([k, v]) => ` ${k}=${v}`).join("")
+  }`;
 
 describe("int8 kernel vs the sage oracle (f32 P·V accumulation) and exact attention", () => {
-  for (const [s, dist, o] of cases)
+  for (const [s, dist, o] of cases) {
     it(name(s, dist, o), async () => {
       const x = inputs(s, dist, o);
       const got = await Effect.runPromise(backend.attention(x.p, x.q, x.k, x.v));
@@ -38,19 +48,27 @@ describe("int8 kernel vs the sage oracle (f32 P·V accumulation) and exact atten
       expect(vsSage.relL1, "rel-L1 vs sage (f32 accumulation)").toBeLessThanOrEqual(1e-3);
       const oracleVsExact = accuracy(Float32Array.from(sage.output), exact.output);
       // No worse than the oracle itself against exact (heavy tails exceed DESIGN's exact bound in the oracle too).
-      expect(vsExact.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(Math.max(BOUNDS.exact.maxRelL1, oracleVsExact.relL1 * 1.05));
-      expect(vsExact.cosine, "cosine vs exact").toBeGreaterThanOrEqual(Math.min(BOUNDS.exact.minCosine, oracleVsExact.cosine - 1e-5));
+      expect(vsExact.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(
+        Math.max(BOUNDS.exact.maxRelL1, oracleVsExact.relL1 * 1.05),
+      );
+      expect(vsExact.cosine, "cosine vs exact").toBeGreaterThanOrEqual(
+        Math.min(BOUNDS.exact.minCosine, oracleVsExact.cosine - 1e-5),
+      );
       if (o.returnLse) {
         const lse = got.lse!;
-        for (let r = 0; r < lse.length; r++)
+        for (let r = 0; r < lse.length; r++) {
           if (sage.lse[r] === -Infinity) expect(lse[r]).toBe(-Infinity);
-          else expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(sage.lse[r])));
+          else {expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
+              1e-3 * Math.max(1, Math.abs(sage.lse[r])),
+            );}
+        }
       }
     });
+  }
 });
 
 describe("exact f32 kernel vs the float64 exact oracle", () => {
-  for (const [s, dist, o] of cases)
+  for (const [s, dist, o] of cases) {
     it(name(s, dist, o), async () => {
       const x = inputs(s, dist, o);
       const got = await Effect.runPromise(backend.exactAttention!(x.p, x.q, x.k, x.v));
@@ -60,9 +78,13 @@ describe("exact f32 kernel vs the float64 exact oracle", () => {
       expect(a.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(2e-6);
       if (o.returnLse) {
         const lse = got.lse!;
-        for (let r = 0; r < lse.length; r++)
+        for (let r = 0; r < lse.length; r++) {
           if (exact.lse[r] === -Infinity) expect(lse[r]).toBe(-Infinity);
-          else expect(Math.abs(lse[r] - exact.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(exact.lse[r])));
+          else {expect(Math.abs(lse[r] - exact.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
+              1e-5 * Math.max(1, Math.abs(exact.lse[r])),
+            );}
+        }
       }
     });
+  }
 });

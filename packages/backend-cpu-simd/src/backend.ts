@@ -1,14 +1,27 @@
 import {
-  BackendUnavailable, DeviceError, DTYPES, invalid, LOG2E, MAX_HEAD_DIM, hostTensor, resolveProblem,
-  type AttentionBackend, type AttentionOutput, type BackendOptions, type HostTensor, type InvalidInput, type Problem, type Tensor,
+  type AttentionBackend,
+  type AttentionOutput,
+  type BackendOptions,
+  BackendUnavailable,
+  DeviceError,
+  DTYPES,
+  type HostTensor,
+  hostTensor,
+  invalid,
+  type InvalidInput,
+  LOG2E,
+  MAX_HEAD_DIM,
+  type Problem,
+  resolveProblem,
+  type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { COUNTER_AT, Engine, chooseBuild, choosePrecompiled, type Build, type PrecompiledModule } from "./engine.js";
+import { type Build, chooseBuild, choosePrecompiled, COUNTER_AT, Engine, type PrecompiledModule } from "./engine.js";
 import { probeFeatures } from "./features.js";
 import { readCanonical, touchedOutput, writeCanonical } from "./io.js";
 import { makeKvCache, SPLIT_BLOCKS } from "./kv-cache.js";
 import { poisonNonFinite } from "./poison.js";
-import { planCall, planLimit, writeRecords, type Plan } from "./plan.js";
+import { type Plan, planCall, planLimit, writeRecords } from "./plan.js";
 import { WorkerPool, workersAvailable } from "./pool.js";
 import type { TaskKind } from "./records.js";
 
@@ -76,8 +89,11 @@ async function cpuName(): Promise<string> {
 const unavailable = (reason: "FeatureMissing" | "NotInstalled", message: string, cause?: unknown) =>
   new BackendUnavailable({ backend: NAME, reason, message, cause });
 
-const deviceError = (reason: "KernelFailed" | "OutOfMemory" | "LimitExceeded" | "Disposed", message: string, cause?: unknown) =>
-  new DeviceError({ backend: NAME, reason, message, cause });
+const deviceError = (
+  reason: "KernelFailed" | "OutOfMemory" | "LimitExceeded" | "Disposed",
+  message: string,
+  cause?: unknown,
+) => new DeviceError({ backend: NAME, reason, message, cause });
 
 /**
  * The provider's `configure`: `loadBackend("cpu-simd", { threads, build })` from an app. Anything else, or a bad
@@ -87,12 +103,20 @@ export const configureCpuSimd =
   (base: CpuSimdOptions = {}) =>
   (options: BackendOptions): Effect.Effect<CpuSimdBackend, BackendUnavailable | InvalidInput> => {
     const unknown = Object.keys(options).filter((k) => k !== "threads" && k !== "build");
-    if (unknown.length > 0) return Effect.fail(invalid("InvalidOption", `cpu-simd takes threads and build, not ${unknown.join(", ")}`));
+    if (unknown.length > 0) {
+      return Effect.fail(invalid("InvalidOption", `cpu-simd takes threads and build, not ${unknown.join(", ")}`));
+    }
     const { threads, build } = options;
-    if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1))
-      return Effect.fail(invalid("InvalidOption", `cpu-simd threads must be a positive integer, got ${String(threads)}`));
-    if (build !== undefined && build !== "simd128" && build !== "relaxed-simd")
-      return Effect.fail(invalid("InvalidOption", `cpu-simd build must be "simd128" or "relaxed-simd", got ${String(build)}`));
+    if (threads !== undefined && !(typeof threads === "number" && Number.isInteger(threads) && threads >= 1)) {
+      return Effect.fail(
+        invalid("InvalidOption", `cpu-simd threads must be a positive integer, got ${String(threads)}`),
+      );
+    }
+    if (build !== undefined && build !== "simd128" && build !== "relaxed-simd") {
+      return Effect.fail(
+        invalid("InvalidOption", `cpu-simd build must be "simd128" or "relaxed-simd", got ${String(build)}`),
+      );
+    }
     return makeCpuSimd({ ...base, threads: threads as number | undefined, build: build as Build | undefined });
   };
 
@@ -101,22 +125,42 @@ export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimd
   Effect.gen(function* () {
     const f = probeFeatures();
     if (!f.webAssembly) return yield* Effect.fail(unavailable("FeatureMissing", "this runtime has no WebAssembly"));
-    if (!f.simd128) return yield* Effect.fail(unavailable("FeatureMissing", "this runtime's WebAssembly has no SIMD128"));
+    if (!f.simd128) {
+      return yield* Effect.fail(unavailable("FeatureMissing", "this runtime's WebAssembly has no SIMD128"));
+    }
     const wanted = options.threads ?? Math.min(16, (yield* Effect.promise(nodeThreads)) ?? hardwareThreads());
-    if (!Number.isInteger(wanted) || wanted < 1) return yield* Effect.fail(unavailable("FeatureMissing", `threads must be a positive integer, got ${options.threads}`));
+    if (!Number.isInteger(wanted) || wanted < 1) {
+      return yield* Effect.fail(
+        unavailable("FeatureMissing", `threads must be a positive integer, got ${options.threads}`),
+      );
+    }
     let shared = wanted > 1 && f.sharedMemory && workersAvailable();
     let compiled: PrecompiledModule | undefined;
     if (options.modules) {
-      compiled = choosePrecompiled(options.modules, f, shared) ?? (shared ? choosePrecompiled(options.modules, f, false) : undefined);
-      if (!compiled) return yield* Effect.fail(unavailable("FeatureMissing", "none of the precompiled modules given suits this runtime"));
+      compiled = choosePrecompiled(options.modules, f, shared) ??
+        (shared ? choosePrecompiled(options.modules, f, false) : undefined);
+      if (!compiled) {
+        return yield* Effect.fail(
+          unavailable("FeatureMissing", "none of the precompiled modules given suits this runtime"),
+        );
+      }
       shared = compiled.shared;
     }
     let build = compiled?.build ?? chooseBuild(f, shared);
     if (options.build) {
-      if (options.build === "relaxed-simd" && build !== "relaxed-simd")
-        return yield* Effect.fail(unavailable("FeatureMissing", "relaxed SIMD was asked for but this runtime does not validate it"));
-      if (compiled && compiled.build !== options.build)
-        return yield* Effect.fail(unavailable("FeatureMissing", `the ${options.build} build was asked for, the precompiled module chosen is ${compiled.build}`));
+      if (options.build === "relaxed-simd" && build !== "relaxed-simd") {
+        return yield* Effect.fail(
+          unavailable("FeatureMissing", "relaxed SIMD was asked for but this runtime does not validate it"),
+        );
+      }
+      if (compiled && compiled.build !== options.build) {
+        return yield* Effect.fail(
+          unavailable(
+            "FeatureMissing",
+            `the ${options.build} build was asked for, the precompiled module chosen is ${compiled.build}`,
+          ),
+        );
+      }
       build = options.build;
     }
     if (!build) return yield* Effect.fail(unavailable("FeatureMissing", "neither module validates in this runtime"));
@@ -128,18 +172,27 @@ export const makeCpuSimd = (options: CpuSimdOptions = {}): Effect.Effect<CpuSimd
     let pool: WorkerPool | undefined;
     let threadNote = "";
     if (shared) {
-      pool = yield* Effect.tryPromise({ try: () => WorkerPool.start(wanted - 1, engine.module, engine.bytes, engine.memory), catch: (e) => e }).pipe(
+      pool = yield* Effect.tryPromise({
+        try: () => WorkerPool.start(wanted - 1, engine.module, engine.bytes, engine.memory),
+        catch: (e) => e,
+      }).pipe(
         Effect.catchAll((e) => {
           threadNote = ` (workers failed to start: ${String(e)})`;
           return Effect.succeed(undefined);
         }),
       );
     } else if (wanted > 1) {
-      threadNote = !f.sharedMemory ? " (no SharedArrayBuffer: single-threaded)" : " (no workers in this runtime: single-threaded)";
+      threadNote = !f.sharedMemory
+        ? " (no SharedArrayBuffer: single-threaded)"
+        : " (no workers in this runtime: single-threaded)";
     }
     const device = yield* Effect.promise(cpuName);
     const splitBlocks = options.decodeSplitBlocks ?? SPLIT_BLOCKS;
-    if (!Number.isInteger(splitBlocks) || splitBlocks < 1) return yield* Effect.fail(unavailable("FeatureMissing", `decodeSplitBlocks must be a positive integer, got ${splitBlocks}`));
+    if (!Number.isInteger(splitBlocks) || splitBlocks < 1) {
+      return yield* Effect.fail(
+        unavailable("FeatureMissing", `decodeSplitBlocks must be a positive integer, got ${splitBlocks}`),
+      );
+    }
     const backend = backendOn(engine, pool, device, threadNote, splitBlocks);
     yield* warmUp(backend);
     return backend;
@@ -161,7 +214,13 @@ function warmUp(b: CpuSimdBackend): Effect.Effect<void> {
   );
 }
 
-function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string, threadNote: string, splitBlocks: number): CpuSimdBackend {
+function backendOn(
+  engine: Engine,
+  pool: WorkerPool | undefined,
+  device: string,
+  threadNote: string,
+  splitBlocks: number,
+): CpuSimdBackend {
   const k = engine.kernels;
   const tileRows = k.tileRows();
   const threads = 1 + (pool?.size ?? 0);
@@ -170,18 +229,31 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   /** Lays the call out in wasm memory and copies K, V, the mask and the task records in (Q: `copyQ`, done apart). */
   function prepare(p: Problem, kk: HostTensor, v: HostTensor, exact: boolean, threaded: boolean): Plan {
-    const plan = planCall(p, exact, threaded ? threads : 1, k.scratchBytes(Math.ceil(p.D / 8) * 8), tileRows, engine.arenaBase);
+    const plan = planCall(
+      p,
+      exact,
+      threaded ? threads : 1,
+      k.scratchBytes(Math.ceil(p.D / 8) * 8),
+      tileRows,
+      engine.arenaBase,
+    );
     const limit = planLimit(p, plan);
     if (limit) throw deviceError(limit.reason, limit.message);
     try {
       engine.ensure(plan.end);
     } catch (e) {
-      throw deviceError("OutOfMemory", `the call needs ${(plan.end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`, e);
+      throw deviceError(
+        "OutOfMemory",
+        `the call needs ${(plan.end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`,
+        e,
+      );
     }
     const f32 = engine.f32;
     writeCanonical(kk, f32, plan.k >>> 2, plan.Dp);
     writeCanonical(v, f32, plan.v >>> 2, plan.Dp);
-    if (p.mask) engine.u8.set(new Uint8Array(p.mask.data.buffer, p.mask.data.byteOffset, p.mask.data.byteLength), plan.mask);
+    if (p.mask) {
+      engine.u8.set(new Uint8Array(p.mask.data.buffer, p.mask.data.byteOffset, p.mask.data.byteLength), plan.mask);
+    }
     writeRecords(plan, p, engine.i32, f32, tileRows);
     return plan;
   }
@@ -190,7 +262,15 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
 
   function finish(p: Problem, plan: Plan, out?: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer>): AttentionOutput {
     const f32 = engine.f32;
-    const output = readCanonical(f32, plan.out >>> 2, { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, plan.Dp, p.outputDtype, p.layout, out);
+    const output = readCanonical(
+      f32,
+      plan.out >>> 2,
+      { B: p.B, H: p.Hq, N: p.Nq, D: p.D },
+      plan.Dp,
+      p.outputDtype,
+      p.layout,
+      out,
+    );
     let lse: Float32Array | undefined;
     if (p.returnLse) {
       const n = p.B * p.Hq * p.Nq;
@@ -205,69 +285,99 @@ function backendOn(engine: Engine, pool: WorkerPool | undefined, device: string,
     return lse ? { output, lse } : { output };
   }
 
-  const run = (exact: boolean) => (p: Problem, q: Tensor, kk: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> =>
-    lock.withPermits(1)(
-      Effect.suspend(() => {
-        if (disposed) return Effect.fail(deviceError("Disposed", "the cpu-simd backend was disposed"));
-        if (q.kind !== "host" || kk.kind !== "host" || v.kind !== "host")
-          return Effect.fail(deviceError("KernelFailed", "cpu-simd takes host tensors (its memory is the host's)"));
-        const flops = 4 * p.B * p.Hq * p.Nq * p.Nk * p.D;
-        const threaded = pool !== undefined && flops >= MIN_THREADED_FLOPS;
-        const prepKind: TaskKind = exact ? "prepareKvF32" : "prepareKvInt8";
-        const attnKind: TaskKind = exact ? "attendF32" : "attendInt8";
-        const fail = (e: unknown) => (e instanceof DeviceError ? e : deviceError("KernelFailed", `kernel failed: ${String(e)}`, e));
-        if (!threaded || !pool)
-          return Effect.try({
-            try: () => {
-              const plan = prepare(p, kk, v, exact, false);
-              copyQ(q, plan);
-              const f = k[prepKind], g = k[attnKind];
-              for (let t = 0; t < plan.kvCount; t++) f(plan.kvTable, t, plan.scratch);
-              for (let t = 0; t < plan.attnCount; t++) g(plan.attnTable, t, plan.scratch);
-              return finish(p, plan);
+  const run =
+    (exact: boolean) => (p: Problem, q: Tensor, kk: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> =>
+      lock.withPermits(1)(
+        Effect.suspend(() => {
+          if (disposed) return Effect.fail(deviceError("Disposed", "the cpu-simd backend was disposed"));
+          if (q.kind !== "host" || kk.kind !== "host" || v.kind !== "host") {
+            return Effect.fail(deviceError("KernelFailed", "cpu-simd takes host tensors (its memory is the host's)"));
+          }
+          const flops = 4 * p.B * p.Hq * p.Nq * p.Nk * p.D;
+          const threaded = pool !== undefined && flops >= MIN_THREADED_FLOPS;
+          const prepKind: TaskKind = exact ? "prepareKvF32" : "prepareKvInt8";
+          const attnKind: TaskKind = exact ? "attendF32" : "attendInt8";
+          const fail = (
+            e: unknown,
+          ) => (e instanceof DeviceError ? e : deviceError("KernelFailed", `kernel failed: ${String(e)}`, e));
+          if (!threaded || !pool) {
+            return Effect.try({
+              try: () => {
+                const plan = prepare(p, kk, v, exact, false);
+                copyQ(q, plan);
+                const f = k[prepKind], g = k[attnKind];
+                for (let t = 0; t < plan.kvCount; t++) f(plan.kvTable, t, plan.scratch);
+                for (let t = 0; t < plan.attnCount; t++) g(plan.attnTable, t, plan.scratch);
+                return finish(p, plan);
+              },
+              catch: fail,
+            });
+          }
+          const workers = pool;
+          return Effect.tryPromise({
+            try: async () => {
+              const plan = prepare(p, kk, v, exact, true);
+              // One run: the K/V pre-pass, then the attention tiles. The caller copies Q while the workers start on
+              // the pre-pass, then makes the output array's first touch while they go on.
+              const batches: { fn: TaskKind; table: number; count: number }[] = [
+                { fn: prepKind, table: plan.kvTable, count: plan.kvCount },
+                { fn: attnKind, table: plan.attnTable, count: plan.attnCount },
+              ];
+              const local = (b: number, t: number) => k[batches[b].fn](batches[b].table, t, plan.scratch);
+              let out: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> | undefined;
+              await workers.run(batches, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, {
+                inputs: () => copyQ(q, plan),
+                aside: () => (out = touchedOutput(p.B * p.Hq * p.Nq * p.D, p.outputDtype)),
+              });
+              return finish(p, plan, out);
             },
             catch: fail,
           });
-        const workers = pool;
-        return Effect.tryPromise({
-          try: async () => {
-            const plan = prepare(p, kk, v, exact, true);
-            // One run: the K/V pre-pass, then the attention tiles. The caller copies Q while the workers start on
-            // the pre-pass, then makes the output array's first touch while they go on.
-            const batches: { fn: TaskKind; table: number; count: number }[] = [
-              { fn: prepKind, table: plan.kvTable, count: plan.kvCount },
-              { fn: attnKind, table: plan.attnTable, count: plan.attnCount },
-            ];
-            const local = (b: number, t: number) => k[batches[b].fn](batches[b].table, t, plan.scratch);
-            let out: Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> | undefined;
-            await workers.run(batches, engine.memory, COUNTER_AT, plan.scratch, plan.scratchBytes, local, {
-              inputs: () => copyQ(q, plan),
-              aside: () => (out = touchedOutput(p.B * p.Hq * p.Nq * p.D, p.outputDtype)),
-            });
-            return finish(p, plan, out);
-          },
-          catch: fail,
-        });
-      }),
-    );
+        }),
+      );
 
   return {
     name: NAME,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true, pv: ["fixed16"] },
+    capabilities: {
+      dtypes: DTYPES,
+      maxHeadDim: MAX_HEAD_DIM,
+      causal: true,
+      lse: true,
+      mask: true,
+      varlen: true,
+      deviceTensors: false,
+      exactKernel: true,
+      kvCache: true,
+      pv: ["fixed16"],
+    },
     device,
     details: {
       build: engine.build,
       threads: `${threads}${threadNote}`,
       memory: engine.shared ? "shared" : "unshared",
-      kernels: "int8 Q·Kᵀ (i32x4.dot_i16x8_s), P·V in 16-bit fixed point; exact f32 baseline; KV cache with split-K decode",
+      kernels:
+        "int8 Q·Kᵀ (i32x4.dot_i16x8_s), P·V in 16-bit fixed point; exact f32 baseline; KV cache with split-K decode",
     },
     upload: (t: HostTensor) =>
-      Effect.fail(deviceError("KernelFailed", `cpu-simd keeps no tensors between calls (tensor ${t.shape.join("×")}); pass host tensors`)),
+      Effect.fail(
+        deviceError(
+          "KernelFailed",
+          `cpu-simd keeps no tensors between calls (tensor ${t.shape.join("×")}); pass host tensors`,
+        ),
+      ),
     download: () => Effect.fail(deviceError("KernelFailed", "cpu-simd keeps no tensors between calls")),
     attention: run(false),
     exactAttention: run(true),
     kvCache: (spec) =>
-      makeKvCache({ engine, lock, pool: () => pool, threads, disposed: () => disposed, error: deviceError, splitBlocks }, spec),
+      makeKvCache({
+        engine,
+        lock,
+        pool: () => pool,
+        threads,
+        disposed: () => disposed,
+        error: deviceError,
+        splitBlocks,
+      }, spec),
     // A call's promise settles when its output is written: nothing is ever left queued.
     synchronize: Effect.void,
     wasmMemoryBytes: () => engine.memory.buffer.byteLength,

@@ -8,7 +8,7 @@ import { provider } from "./index.js";
 registerBackend(provider);
 afterAll(() => Effect.runPromise(disposeBackends()));
 
-describe("loadBackend(\"cpu-simd\", options)", () => {
+describe('loadBackend("cpu-simd", options)', () => {
   it("loads with the threads and build asked for, and serves calls by name", async () => {
     const b = await Effect.runPromise(loadBackend("cpu-simd", { threads: 1, build: "simd128" }));
     expect(b.details.threads).toMatch(/^1\b/);
@@ -22,7 +22,11 @@ describe("loadBackend(\"cpu-simd\", options)", () => {
   for (const options of [{ threads: 0 }, { threads: 1.5 }, { build: "avx" }, { thread: 2 }]) {
     it(`rejects ${JSON.stringify(options)} with InvalidInput InvalidOption`, async () => {
       const exit = await Effect.runPromiseExit(loadBackend("cpu-simd", options));
-      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? `${exit.cause.error._tag}/${exit.cause.error.reason}` : "loaded").toBe("InvalidInput/InvalidOption");
+      expect(
+        Exit.isFailure(exit) && exit.cause._tag === "Fail"
+          ? `${exit.cause.error._tag}/${exit.cause.error.reason}`
+          : "loaded",
+      ).toBe("InvalidInput/InvalidOption");
     });
   }
 });

@@ -36,7 +36,11 @@ export interface PrecompiledModule {
 }
 
 /** The best precompiled module for this runtime: matching memory kind, relaxed SIMD where the runtime has it. */
-export function choosePrecompiled(modules: readonly PrecompiledModule[], f: Features, shared: boolean): PrecompiledModule | undefined {
+export function choosePrecompiled(
+  modules: readonly PrecompiledModule[],
+  f: Features,
+  shared: boolean,
+): PrecompiledModule | undefined {
   const usable = modules.filter((m) => m.shared === shared && (m.build === "simd128" ? f.simd128 : f.relaxedSimd));
   return usable.find((m) => m.build === "relaxed-simd") ?? usable[0];
 }

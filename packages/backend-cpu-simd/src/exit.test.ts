@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 
-const core = pathToFileURL(join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../core/dist/index.js")).href;
+const core =
+  pathToFileURL(join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../../core/dist/index.js")).href;
 
 const SCRIPT = `
 import { attention, hostTensor } from ${JSON.stringify(core)};

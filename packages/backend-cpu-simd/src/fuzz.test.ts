@@ -6,7 +6,7 @@
 // and path of a failing case; FUZZ_SEED=<seed> replays a run. FUZZ_RUNS sets the number of cases (default 1000,
 // each run on both backends).
 import { disposeBackends, readEnv, registerBackend } from "@sageattn/core";
-import { fuzzCheck, fuzzDraws, type FuzzDraw, type FuzzTarget } from "@sageattn/core/conformance";
+import { fuzzCheck, type FuzzDraw, fuzzDraws, type FuzzTarget } from "@sageattn/core/conformance";
 import { Effect } from "effect";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";

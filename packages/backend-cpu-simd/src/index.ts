@@ -11,12 +11,17 @@
 import type { BackendProvider } from "@sageattn/core";
 import { configureCpuSimd, makeCpuSimd } from "./backend.js";
 
-export { configureCpuSimd, makeCpuSimd, type CpuSimdBackend, type CpuSimdOptions } from "./backend.js";
-export { probeFeatures, type Features } from "./features.js";
+export { configureCpuSimd, type CpuSimdBackend, type CpuSimdOptions, makeCpuSimd } from "./backend.js";
+export { type Features, probeFeatures } from "./features.js";
 export type { Build, PrecompiledModule } from "./engine.js";
 
 /**
  * The cpu-simd provider: priority 100 (below cuda and webgpu, above the js oracle). Options through core:
  * `loadBackend("cpu-simd", { threads: 2 })`; an Effect layer through core's `layerFrom(provider)`.
  */
-export const provider: BackendProvider = { name: "cpu-simd", priority: 100, load: makeCpuSimd(), configure: configureCpuSimd() };
+export const provider: BackendProvider = {
+  name: "cpu-simd",
+  priority: 100,
+  load: makeCpuSimd(),
+  configure: configureCpuSimd(),
+};

@@ -1,4 +1,15 @@
-import { contiguousStrides, dims, f16BitsToF32, hostTensor, logicalStrides, shapeFor, type Dims, type DType, type HostTensor, type Layout } from "@sageattn/core";
+import {
+  contiguousStrides,
+  type Dims,
+  dims,
+  type DType,
+  f16BitsToF32,
+  type HostTensor,
+  hostTensor,
+  type Layout,
+  logicalStrides,
+  shapeFor,
+} from "@sageattn/core";
 
 let f16Table: Float32Array | undefined;
 
@@ -31,16 +42,18 @@ export function writeCanonical(t: HostTensor, dst: Float32Array, at: number, Dp:
   const src = t.data;
   const lut = t.dtype === "f16" ? f16Lut() : undefined;
   let o = at;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         const base = b * sb + h * sh + n * sn;
-        if (t.dtype === "f32") for (let d = 0; d < D; d++) dst[o + d] = src[base + d * sd];
-        else if (lut) for (let d = 0; d < D; d++) dst[o + d] = lut[src[base + d * sd]];
+        if (t.dtype === "f32") { for (let d = 0; d < D; d++) dst[o + d] = src[base + d * sd]; }
+        else if (lut) { for (let d = 0; d < D; d++) dst[o + d] = lut[src[base + d * sd]]; }
         else for (let d = 0; d < D; d++) dst32[o + d] = src[base + d * sd] << 16;
         for (let d = D; d < Dp; d++) dst[o + d] = 0;
         o += Dp;
       }
+    }
+  }
 }
 
 /**
@@ -99,7 +112,9 @@ function encodeBf16Into(src: Float32Array, from: number, n: number, dst: Uint16A
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < n; i++) {
     const u = bits[from + i];
-    dst[to + i] = (u & 0x7f800000) === 0x7f800000 && u & 0x7fffff ? ((u >>> 16) | 0x40) & 0xffff : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+    dst[to + i] = (u & 0x7f800000) === 0x7f800000 && u & 0x7fffff
+      ? ((u >>> 16) | 0x40) & 0xffff
+      : ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
   }
 }
 
@@ -108,7 +123,15 @@ function encodeBf16Into(src: Float32Array, from: number, n: number, dst: Uint16A
  * one pass from wasm memory, no f32 intermediate (for NHD or 16-bit outputs) to allocate, fault in and copy again.
  * `out` (from touchedOutput, B·H·N·D elements) is used when the caller prepared it.
  */
-export function readCanonical(src: Float32Array, at: number, d: Dims, Dp: number, dtype: DType, layout: Layout, out = touchedOutput(d.B * d.H * d.N * d.D, dtype)): HostTensor {
+export function readCanonical(
+  src: Float32Array,
+  at: number,
+  d: Dims,
+  Dp: number,
+  dtype: DType,
+  layout: Layout,
+  out = touchedOutput(d.B * d.H * d.N * d.D, dtype),
+): HostTensor {
   const { B, H, N, D } = d;
   const shape = shapeFor(layout, d);
   if (dtype === "f32" && layout === "HND" && Dp === D) {
@@ -116,8 +139,8 @@ export function readCanonical(src: Float32Array, at: number, d: Dims, Dp: number
     (out as Float32Array).set(src.subarray(at, at + B * H * N * D));
     return hostTensor(out, shape, { dtype, layout });
   }
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         const from = at + ((b * H + h) * N + n) * Dp;
         const to = (layout === "HND" ? (b * H + h) * N + n : (b * N + n) * H + h) * D;
@@ -125,5 +148,7 @@ export function readCanonical(src: Float32Array, at: number, d: Dims, Dp: number
         else if (dtype === "f16") encodeF16Into(src, from, D, out as Uint16Array, to);
         else encodeBf16Into(src, from, D, out as Uint16Array, to);
       }
+    }
+  }
   return hostTensor(out, shape, { dtype, layout });
 }

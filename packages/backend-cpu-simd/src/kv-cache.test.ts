@@ -2,12 +2,20 @@
 // oracle, bits independent of the thread count, row tiles past 64 queries, threaded prefill appends, calls that share
 // the memory with a live cache, and memory given back on dispose.
 import {
-  accuracy, hostTensor, kvCacheReference, makeQKV, resolveProblem, toCanonicalF32,
-  type AttentionOptions, type BackendKvCache, type HostTensor, type KvCacheSpec,
+  accuracy,
+  type AttentionOptions,
+  type BackendKvCache,
+  type HostTensor,
+  hostTensor,
+  kvCacheReference,
+  type KvCacheSpec,
+  makeQKV,
+  resolveProblem,
+  toCanonicalF32,
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeCpuSimd, type CpuSimdBackend } from "./backend.js";
+import { type CpuSimdBackend, makeCpuSimd } from "./backend.js";
 import { firstDifference } from "./test-inputs.js";
 
 const split1two = await Effect.runPromise(makeCpuSimd({ threads: 2, decodeSplitBlocks: 1 }));
@@ -31,10 +39,20 @@ const total = (c: Case) => c.appends.reduce((a, b) => a + b, 0);
 async function run(backend: CpuSimdBackend, c: Case, seed = 3) {
   const N = total(c);
   const raw = makeQKV({ B: c.B, Hq: c.Hq, Hkv: c.Hkv, Nq: c.Nq, Nk: N, D: c.D }, "k-bias", seed);
-  const spec: KvCacheSpec = { batch: c.B, headsKv: c.Hkv, headDim: c.D, capacity: N + 10, dtype: "f32", layout: "HND", smoothK: true };
+  const spec: KvCacheSpec = {
+    batch: c.B,
+    headsKv: c.Hkv,
+    headDim: c.D,
+    capacity: N + 10,
+    dtype: "f32",
+    layout: "HND",
+    smoothK: true,
+  };
   const rows = (src: Float32Array, r0: number, r1: number) => {
     const out = new Float32Array(c.B * c.Hkv * (r1 - r0) * c.D);
-    for (let h = 0; h < c.B * c.Hkv; h++) out.set(src.subarray((h * N + r0) * c.D, (h * N + r1) * c.D), h * (r1 - r0) * c.D);
+    for (let h = 0; h < c.B * c.Hkv; h++) {
+      out.set(src.subarray((h * N + r0) * c.D, (h * N + r1) * c.D), h * (r1 - r0) * c.D);
+    }
     return out;
   };
   const t = (x: Float32Array, H: number, n: number) => hostTensor(x, [c.B, H, n, c.D]);
@@ -54,7 +72,15 @@ async function run(backend: CpuSimdBackend, c: Case, seed = 3) {
   return { cache, p, q, output: toCanonicalF32(got.output as HostTensor), lse: got.lse, want };
 }
 
-const gqa: Case = { B: 1, Hq: 8, Hkv: 2, Nq: 4, D: 128, appends: [300, 1, 1, 1, 397], options: { causal: true, returnLse: true } };
+const gqa: Case = {
+  B: 1,
+  Hq: 8,
+  Hkv: 2,
+  Nq: 4,
+  D: 128,
+  appends: [300, 1, 1, 1, 397],
+  options: { causal: true, returnLse: true },
+};
 
 // Generous per-test time: the oracle runs in float64 JS, and CI shares two cores.
 const TIMEOUT = 60_000;
@@ -64,7 +90,11 @@ describe("cpu-simd KV cache", () => {
     const r = await run(split1two, gqa);
     const a = accuracy(r.output, r.want.output);
     expect(a.relL1, `rel-L1 vs oracle (cos ${a.cosine})`).toBeLessThanOrEqual(2e-3);
-    for (let i = 0; i < r.want.lse.length; i++) expect(Math.abs(r.lse![i] - r.want.lse[i]), `lse row ${i}`).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(r.want.lse[i])));
+    for (let i = 0; i < r.want.lse.length; i++) {
+      expect(Math.abs(r.lse![i] - r.want.lse[i]), `lse row ${i}`).toBeLessThanOrEqual(
+        2e-2 * Math.max(1, Math.abs(r.want.lse[i])),
+      );
+    }
     await Effect.runPromise(r.cache.dispose);
   }, TIMEOUT);
 
@@ -84,7 +114,15 @@ describe("cpu-simd KV cache", () => {
   }, TIMEOUT);
 
   it("more than 64 queries per head run in row tiles (Nq 100, causal)", async () => {
-    const r = await run(split1two, { B: 2, Hq: 2, Hkv: 1, Nq: 100, D: 64, appends: [130, 70], options: { causal: true } });
+    const r = await run(split1two, {
+      B: 2,
+      Hq: 2,
+      Hkv: 1,
+      Nq: 100,
+      D: 64,
+      appends: [130, 70],
+      options: { causal: true },
+    });
     expect(accuracy(r.output, r.want.output).relL1).toBeLessThanOrEqual(2e-3);
     await Effect.runPromise(r.cache.dispose);
   }, TIMEOUT);
@@ -116,17 +154,26 @@ describe("cpu-simd KV cache", () => {
     const bad = hostTensor(q, [1, 8, 4, 128]);
     const got = await Effect.runPromise(r.cache.attend({ ...r.p, validated: false }, bad));
     const out = toCanonicalF32(got.output as HostTensor);
-    for (let h = 0; h < 8; h++)
+    for (let h = 0; h < 8; h++) {
       for (let i = 0; i < 4; i++) {
         const row = out.subarray((h * 4 + i) * 128, (h * 4 + i + 1) * 128);
         expect(row.every(Number.isNaN), `head ${h} row ${i}`).toBe(h === 2);
         expect(Number.isNaN(got.lse![h * 4 + i])).toBe(h === 2);
       }
+    }
     await Effect.runPromise(r.cache.dispose);
   }, TIMEOUT);
 
   it("dispose gives the cache's memory back: 50 caches made and disposed grow wasm memory once", async () => {
-    const spec: KvCacheSpec = { batch: 1, headsKv: 8, headDim: 128, capacity: 4096, dtype: "f16", layout: "HND", smoothK: true };
+    const spec: KvCacheSpec = {
+      batch: 1,
+      headsKv: 8,
+      headDim: 128,
+      capacity: 4096,
+      dtype: "f16",
+      layout: "HND",
+      smoothK: true,
+    };
     const rows = () => hostTensor(new Uint16Array(8 * 3 * 128).fill(0x3c00), [1, 8, 3, 128], { dtype: "f16" });
     const cycle = async () => {
       const c = await Effect.runPromise(plain.kvCache!(spec));
@@ -139,14 +186,32 @@ describe("cpu-simd KV cache", () => {
     expect(plain.wasmMemoryBytes()).toBe(bytes);
   }, TIMEOUT);
 
-  it("a cache outliving its backend fails with DeviceError (Disposed), and one too large with OutOfMemory", async () => {
-    const b = await Effect.runPromise(makeCpuSimd({ threads: 1 }));
-    const spec: KvCacheSpec = { batch: 1, headsKv: 1, headDim: 16, capacity: 64, dtype: "f32", layout: "HND", smoothK: true };
-    const c = await Effect.runPromise(b.kvCache!(spec));
-    await Effect.runPromise(b.dispose);
-    const err = await Effect.runPromise(Effect.flip(c.append(hostTensor(new Float32Array(16), [1, 1, 1, 16]), hostTensor(new Float32Array(16), [1, 1, 1, 16]))));
-    expect(err).toMatchObject({ _tag: "DeviceError", reason: "Disposed" });
-    const huge = await Effect.runPromise(Effect.flip(plain.kvCache!({ ...spec, headsKv: 64, headDim: 256, capacity: 1 << 20 })));
-    expect(huge).toMatchObject({ _tag: "DeviceError", reason: "OutOfMemory" });
-  }, TIMEOUT);
+  it(
+    "a cache outliving its backend fails with DeviceError (Disposed), and one too large with OutOfMemory",
+    async () => {
+      const b = await Effect.runPromise(makeCpuSimd({ threads: 1 }));
+      const spec: KvCacheSpec = {
+        batch: 1,
+        headsKv: 1,
+        headDim: 16,
+        capacity: 64,
+        dtype: "f32",
+        layout: "HND",
+        smoothK: true,
+      };
+      const c = await Effect.runPromise(b.kvCache!(spec));
+      await Effect.runPromise(b.dispose);
+      const err = await Effect.runPromise(
+        Effect.flip(
+          c.append(hostTensor(new Float32Array(16), [1, 1, 1, 16]), hostTensor(new Float32Array(16), [1, 1, 1, 16])),
+        ),
+      );
+      expect(err).toMatchObject({ _tag: "DeviceError", reason: "Disposed" });
+      const huge = await Effect.runPromise(
+        Effect.flip(plain.kvCache!({ ...spec, headsKv: 64, headDim: 256, capacity: 1 << 20 })),
+      );
+      expect(huge).toMatchObject({ _tag: "DeviceError", reason: "OutOfMemory" });
+    },
+    TIMEOUT,
+  );
 });

@@ -3,14 +3,34 @@
  * memory (layout in assembly/kv_cache.ts), appended to and re-quantized by assembly tasks, and few-query attention
  * over it split over key blocks (assembly/decode_int8.ts) with the worker pool taking split tasks, then merge tasks.
  */
-import { DeviceError, LOG2E, dims, qFold, type AttentionOutput, type BackendKvCache, type HostTensor, type KvCacheSpec, type Problem, type Tensor } from "@sageattn/core";
+import {
+  type AttentionOutput,
+  type BackendKvCache,
+  DeviceError,
+  dims,
+  type HostTensor,
+  type KvCacheSpec,
+  LOG2E,
+  type Problem,
+  qFold,
+  type Tensor,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import { COUNTER_AT, type Engine } from "./engine.js";
 import { readCanonical, writeCanonical } from "./io.js";
 import { poisonQueryRows } from "./poison.js";
 import { paddedHeadDim } from "./plan.js";
 import type { WorkerPool } from "./pool.js";
-import { C, CACHE_RECORD_BYTES, DECODE_RECORD_BYTES, DR, KEY_BLOCK, MERGE_RECORD_BYTES, MR, type TaskKind } from "./records.js";
+import {
+  C,
+  CACHE_RECORD_BYTES,
+  DECODE_RECORD_BYTES,
+  DR,
+  KEY_BLOCK,
+  MERGE_RECORD_BYTES,
+  MR,
+  type TaskKind,
+} from "./records.js";
 
 /**
  * Key blocks per split task (32 blocks = 2048 keys). Splits depend on the cache's length only, never on the thread
@@ -32,7 +52,11 @@ export interface CacheHost {
   readonly pool: () => WorkerPool | undefined;
   readonly threads: number;
   readonly disposed: () => boolean;
-  readonly error: (reason: "KernelFailed" | "OutOfMemory" | "Disposed", message: string, cause?: unknown) => DeviceError;
+  readonly error: (
+    reason: "KernelFailed" | "OutOfMemory" | "Disposed",
+    message: string,
+    cause?: unknown,
+  ) => DeviceError;
   /** Key blocks per split (SPLIT_BLOCKS unless a test asks for smaller splits). */
   readonly splitBlocks: number;
 }
@@ -88,13 +112,24 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
   const at = (h: number, field: keyof ReturnType<typeof headLayout>) => region + h * head.bytes + head[field];
 
   /** Runs one batch of tasks (then optionally a second) on the pool when the work is worth waking it, else here. */
-  const runTasks = async (batches: { fn: TaskKind; table: number; count: number }[], scratch: number, threaded: boolean) => {
+  const runTasks = async (
+    batches: { fn: TaskKind; table: number; count: number }[],
+    scratch: number,
+    threaded: boolean,
+  ) => {
     const pool = host.pool();
     if (!threaded || !pool) {
       for (const b of batches) for (let t = 0; t < b.count; t++) kernels[b.fn](b.table, t, scratch);
       return;
     }
-    await pool.run(batches, engine.memory, COUNTER_AT, scratch, scratchBytes, (b, t) => kernels[batches[b].fn](batches[b].table, t, scratch));
+    await pool.run(
+      batches,
+      engine.memory,
+      COUNTER_AT,
+      scratch,
+      scratchBytes,
+      (b, t) => kernels[batches[b].fn](batches[b].table, t, scratch),
+    );
   };
 
   /** The lock, the disposed checks, and DeviceError for anything a kernel or the host throws. */
@@ -105,18 +140,33 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
         if (host.disposed()) return Effect.fail(host.error("Disposed", "the cpu-simd backend was disposed"));
         return Effect.tryPromise({
           try: async () => body(),
-          catch: (e) => (e instanceof DeviceError ? e : e instanceof RangeError ? host.error("OutOfMemory", `${what}: ${e.message}`, e) : host.error("KernelFailed", `${what} failed: ${String(e)}`, e)),
+          catch: (
+            e,
+          ) => (e instanceof DeviceError
+            ? e
+            : e instanceof RangeError
+            ? host.error("OutOfMemory", `${what}: ${e.message}`, e)
+            : host.error("KernelFailed", `${what} failed: ${String(e)}`, e)),
         });
       }),
     );
 
   /** Grows memory for a call's arena, as an OutOfMemory DeviceError when the runtime refuses. */
   const ensure = (end: number, what: string) => {
-    if (end > 2 ** 32) throw host.error("OutOfMemory", `${what} needs ${(end / 2 ** 30).toFixed(2)} GiB of wasm memory, over the 4 GiB a wasm32 memory holds`);
+    if (end > 2 ** 32) {
+      throw host.error(
+        "OutOfMemory",
+        `${what} needs ${(end / 2 ** 30).toFixed(2)} GiB of wasm memory, over the 4 GiB a wasm32 memory holds`,
+      );
+    }
     try {
       engine.ensure(end);
     } catch (e) {
-      throw host.error("OutOfMemory", `${what} needs ${(end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`, e);
+      throw host.error(
+        "OutOfMemory",
+        `${what} needs ${(end / 2 ** 20).toFixed(0)} MiB of wasm memory, which this runtime refused`,
+        e,
+      );
     }
   };
 
@@ -144,7 +194,9 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
 
   const append = (k: Tensor, v: Tensor) =>
     guarded("append", async () => {
-      if (k.kind !== "host" || v.kind !== "host") throw host.error("KernelFailed", "cpu-simd takes host tensors (its memory is the host's)");
+      if (k.kind !== "host" || v.kind !== "host") {
+        throw host.error("KernelFailed", "cpu-simd takes host tensors (its memory is the host's)");
+      }
       const n = dims(k).N;
       const threaded = n * BH * Dp >= MIN_THREADED_ROW_ELEMENTS;
       const a = arena(engine.arenaBase);
@@ -182,7 +234,9 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
       if (Nq <= tileRows) {
         const per = Math.max(1, Math.min(group, Math.floor(tileRows / Nq)));
         for (let h0 = 0; h0 < group; h0 += per) tiles.push({ h0, nh: Math.min(per, group - h0), i0: 0, nr: Nq });
-      } else for (let h0 = 0; h0 < group; h0++) for (let i0 = 0; i0 < Nq; i0 += tileRows) tiles.push({ h0, nh: 1, i0, nr: Math.min(tileRows, Nq - i0) });
+      } else {for (let h0 = 0; h0 < group; h0++) {
+          for (let i0 = 0; i0 < Nq; i0 += tileRows) tiles.push({ h0, nh: 1, i0, nr: Math.min(tileRows, Nq - i0) });
+        }}
       const blocks = Math.ceil(len / KEY_BLOCK);
       const splits = Math.ceil(blocks / host.splitBlocks);
       const units = BH * tiles.length;
@@ -201,7 +255,7 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
       writeCanonical(q, f32, qAt >>> 2, Dp);
       const fold = qFold(p.smScale);
       let unit = 0;
-      for (let b = 0; b < B; b++)
+      for (let b = 0; b < B; b++) {
         for (let kvh = 0; kvh < spec.headsKv; kvh++) {
           const h = b * spec.headsKv + kvh;
           for (const t of tiles) {
@@ -239,6 +293,7 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
             unit++;
           }
         }
+      }
       await runTasks(
         [
           { fn: "decodeSplit", table: splitTable, count: units * splits },
@@ -248,7 +303,14 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
         threaded,
       );
       const view = engine.f32;
-      const output: HostTensor = readCanonical(view, out >>> 2, { B, H: Hq, N: Nq, D: p.D }, Dp, p.outputDtype, p.layout);
+      const output: HostTensor = readCanonical(
+        view,
+        out >>> 2,
+        { B, H: Hq, N: Nq, D: p.D },
+        Dp,
+        p.outputDtype,
+        p.layout,
+      );
       let lse: Float32Array | undefined;
       if (p.returnLse) {
         lse = new Float32Array(B * Hq * Nq);
@@ -280,7 +342,14 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
           region = engine.reserve(bytes);
           return { append, attend, requantize, dispose } satisfies BackendKvCache;
         },
-        catch: (e) => host.error("OutOfMemory", `a KV cache of ${(bytes / 2 ** 20).toFixed(0)} MiB (capacity ${spec.capacity}) does not fit in wasm memory: ${String(e)}`, e),
+        catch: (e) =>
+          host.error(
+            "OutOfMemory",
+            `a KV cache of ${
+              (bytes / 2 ** 20).toFixed(0)
+            } MiB (capacity ${spec.capacity}) does not fit in wasm memory: ${String(e)}`,
+            e,
+          ),
       });
     }),
   );

@@ -7,7 +7,8 @@ import { inputs } from "./test-inputs.js";
 const backend = await Effect.runPromise(makeCpuSimd({ threads: 2 }));
 afterAll(() => Effect.runPromise(backend.dispose));
 
-const heap = () => (globalThis as { process?: { memoryUsage?: () => { heapUsed: number } } }).process?.memoryUsage?.().heapUsed ?? 0;
+const heap = () =>
+  (globalThis as { process?: { memoryUsage?: () => { heapUsed: number } } }).process?.memoryUsage?.().heapUsed ?? 0;
 
 /** A full collection: `gc` where exposed, Bun.gc, else V8's flag set at run time (Node, Deno). */
 async function collector(): Promise<() => void> {

@@ -1,7 +1,15 @@
 // Issue #12 case 1: above 2 GiB of wasm memory, byte addresses must still become the right array indices (a signed
 // `>> 2` made them negative: writes dropped, kernels reading zeros, success returned), and a call too large for
 // wasm32 or for the kernels' i32 offsets must fail with a tagged DeviceError before anything is written.
-import { CPU_ATTN_RECORD, CPU_KV_RECORD, hostTensor, layoutOf, LOG2E, resolveProblem, type Problem } from "@sageattn/core";
+import {
+  CPU_ATTN_RECORD,
+  CPU_KV_RECORD,
+  hostTensor,
+  layoutOf,
+  LOG2E,
+  type Problem,
+  resolveProblem,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { makeCpuSimd } from "./backend.js";
@@ -20,7 +28,11 @@ function recorder(): { view: Int32Array & Float32Array; writes: Map<number, numb
   return { view: view as Int32Array & Float32Array, writes };
 }
 
-const problemFor = (qShape: [number, number, number, number], kvShape: [number, number, number, number], options = {}): Problem => {
+const problemFor = (
+  qShape: [number, number, number, number],
+  kvShape: [number, number, number, number],
+  options = {},
+): Problem => {
   const t = (s: number[]) => hostTensor(new Float32Array(s[3]), s as never, { strides: [0, 0, 0, 1] });
   return Effect.runSync(resolveProblem(t(qShape), t(kvShape), t(kvShape), { validate: false, ...options }));
 };
@@ -54,8 +66,12 @@ describe("plan addresses above 2 GiB", () => {
     const kv = plan.kvTable / 4;
     expect(i32.writes.get(kv + P.nk / 4)).toBe(64);
     // Every field core's schemas declare is written (the f32 ones through the f32 view).
-    for (const f of layoutOf(CPU_ATTN_RECORD).fields) expect((f.type === "f32" ? f32 : i32).writes.has(first + f.offset / 4), `attention record ${f.name}`).toBe(true);
-    for (const f of layoutOf(CPU_KV_RECORD).fields) expect(i32.writes.has(kv + f.offset / 4), `kv record ${f.name}`).toBe(true);
+    for (const f of layoutOf(CPU_ATTN_RECORD).fields) {
+      expect((f.type === "f32" ? f32 : i32).writes.has(first + f.offset / 4), `attention record ${f.name}`).toBe(true);
+    }
+    for (const f of layoutOf(CPU_KV_RECORD).fields) {
+      expect(i32.writes.has(kv + f.offset / 4), `kv record ${f.name}`).toBe(true);
+    }
     expect(i32.writes.size).toBe(plan.kvCount * (KV_RECORD_BYTES / 4) + plan.attnCount * (ATTN_RECORD_BYTES / 4 - 1));
   });
 });
@@ -68,7 +84,10 @@ describe("plan limits", () => {
   it("a 2 GiB boolean mask slice (the kernels' i32 mask offsets): LimitExceeded", () => {
     const base = problemFor([1, 1, 65536, 8], [1, 1, 32768, 8]);
     // Only the mask's size matters to the plan: a stand-in for 2 GiB of mask bytes.
-    const p: Problem = { ...base, mask: { kind: "boolean", data: { byteLength: 2 ** 31 } as Uint8Array, shape: [1, 1, 65536, 32768] } };
+    const p: Problem = {
+      ...base,
+      mask: { kind: "boolean", data: { byteLength: 2 ** 31 } as Uint8Array, shape: [1, 1, 65536, 32768] },
+    };
     expect(planLimit(p, planCall(p, false, 1, 4096, 64))).toMatchObject({ reason: "LimitExceeded" });
     expect(planLimit(base, planCall(base, false, 1, 4096, 64))).toBeUndefined();
   });
@@ -92,7 +111,8 @@ describe("the backend refuses a call past its limits before writing", () => {
 });
 
 // The issue's repro end to end (5 GiB of host and wasm memory, ~10 s on 2 cores): run with SAGEATTN_BIG_TESTS=1.
-const big = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SAGEATTN_BIG_TESTS === "1";
+const big =
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SAGEATTN_BIG_TESTS === "1";
 describe.runIf(big)("a 2.25 GiB call (SAGEATTN_BIG_TESTS=1)", () => {
   it("rows whose addresses lie past 2 GiB equal the same rows run alone", async () => {
     const b = await Effect.runPromise(makeCpuSimd({ threads: 2 }));

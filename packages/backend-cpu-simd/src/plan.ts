@@ -1,4 +1,4 @@
-import { qFold, segments, type Problem } from "@sageattn/core";
+import { type Problem, qFold, segments } from "@sageattn/core";
 import { ARENA_BASE } from "./engine.js";
 import { A, ATTN_RECORD_BYTES, KEY_BLOCK, KV_RECORD_BYTES, P } from "./records.js";
 
@@ -27,20 +27,27 @@ export interface Plan {
 
 const align = (x: number, a = 64) => Math.ceil(x / a) * a;
 
-
 /** Head dim rounded up to the kernels' channel step (8 channels per micro-kernel column). */
 export const paddedHeadDim = (D: number) => Math.ceil(D / 8) * 8;
 
 function kvBytesFor(nk: number, Dp: number, exact: boolean): number {
   const blocks = Math.ceil(nk / KEY_BLOCK);
-  return align(Dp * 4) + align(blocks * KEY_BLOCK * Dp * (exact ? 4 : 2)) + align(blocks * 4) + align(blocks * KEY_BLOCK * Dp * 2) + align(blocks * Dp * 4);
+  return align(Dp * 4) + align(blocks * KEY_BLOCK * Dp * (exact ? 4 : 2)) + align(blocks * 4) +
+    align(blocks * KEY_BLOCK * Dp * 2) + align(blocks * Dp * 4);
 }
 
 /**
  * Lays out a call in memory from `base` (ARENA_BASE, or above the backend's KV caches). Records are written later by
  * `writeRecords` once memory is big enough.
  */
-export function planCall(p: Problem, exact: boolean, threads: number, scratchBytes: number, tileRows: number, base = ARENA_BASE): Plan {
+export function planCall(
+  p: Problem,
+  exact: boolean,
+  threads: number,
+  scratchBytes: number,
+  tileRows: number,
+  base = ARENA_BASE,
+): Plan {
   const Dp = paddedHeadDim(p.D);
   let at = base;
   const take = (bytes: number) => {
@@ -65,7 +72,24 @@ export function planCall(p: Problem, exact: boolean, threads: number, scratchByt
   const kvTable = take(kvCount * KV_RECORD_BYTES);
   const attnTable = take(attnCount * ATTN_RECORD_BYTES);
   const scratch = take(threads * align(scratchBytes));
-  return { exact, Dp, q, k, v, out, stats, mask, kvData, kvTable, kvCount, attnTable, attnCount, scratch, scratchBytes: align(scratchBytes), end: at };
+  return {
+    exact,
+    Dp,
+    q,
+    k,
+    v,
+    out,
+    stats,
+    mask,
+    kvData,
+    kvTable,
+    kvCount,
+    attnTable,
+    attnCount,
+    scratch,
+    scratchBytes: align(scratchBytes),
+    end: at,
+  };
 }
 
 /** wasm32 memory ends at 4 GiB: every byte address must be below it (JS turns addresses into indices with `>>> 2`). */
@@ -78,11 +102,24 @@ export const WASM_MEMORY_LIMIT = 2 ** 32;
 export const SLICE_LIMIT = 2 ** 31;
 
 /** Why a plan cannot run (checked before memory grows or anything is written), or undefined when it can. */
-export function planLimit(p: Problem, plan: Plan): { reason: "OutOfMemory" | "LimitExceeded"; message: string } | undefined {
+export function planLimit(
+  p: Problem,
+  plan: Plan,
+): { reason: "OutOfMemory" | "LimitExceeded"; message: string } | undefined {
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (plan.end > WASM_MEMORY_LIMIT) return { reason: "OutOfMemory", message: `the call needs ${gib(plan.end)} of wasm memory, over the 4 GiB a wasm32 memory can hold` };
+  if (plan.end > WASM_MEMORY_LIMIT) {
+    return {
+      reason: "OutOfMemory",
+      message: `the call needs ${gib(plan.end)} of wasm memory, over the 4 GiB a wasm32 memory can hold`,
+    };
+  }
   const maskSlice = p.mask ? p.Nq * p.Nk * (p.mask.kind === "boolean" ? 1 : 4) : 0;
-  if (maskSlice >= SLICE_LIMIT) return { reason: "LimitExceeded", message: `one mask slice takes ${gib(maskSlice)}; the kernels' mask offsets reach 2 GiB` };
+  if (maskSlice >= SLICE_LIMIT) {
+    return {
+      reason: "LimitExceeded",
+      message: `one mask slice takes ${gib(maskSlice)}; the kernels' mask offsets reach 2 GiB`,
+    };
+  }
   return undefined;
 }
 

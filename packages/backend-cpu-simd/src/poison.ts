@@ -1,4 +1,4 @@
-import { Q_BLOCK, segments, type HostTensor, type Problem } from "@sageattn/core";
+import { type HostTensor, type Problem, Q_BLOCK, segments } from "@sageattn/core";
 import type { Plan } from "./plan.js";
 
 /** Whether rows [row0, row0 + rows) of Dp f32 values (the canonical copy in wasm memory) hold a NaN or ±inf. */
@@ -12,7 +12,11 @@ function nonFinite(f32: Float32Array, at: number, row0: number, rows: number, Dp
 }
 
 /** Sets output rows (b, h, n0 … n0 + count) and their LSE to NaN. */
-function rowMarker(p: Problem, output: HostTensor, lse: Float32Array | undefined): (b: number, h: number, n0: number, count: number) => void {
+function rowMarker(
+  p: Problem,
+  output: HostTensor,
+  lse: Float32Array | undefined,
+): (b: number, h: number, n0: number, count: number) => void {
   const nan = p.outputDtype === "f32" ? NaN : p.outputDtype === "f16" ? 0x7e00 : 0x7fc0;
   const data = output.data;
   return (b, h, n0, count) => {
@@ -29,14 +33,23 @@ function rowMarker(p: Problem, output: HostTensor, lse: Float32Array | undefined
  * in `poisonNonFinite` (the cache's own rows were validated when appended). `qAt` is the element offset of the
  * queries' canonical copy ([B, Hq, Nq, Dp]) in wasm memory.
  */
-export function poisonQueryRows(p: Problem, f32: Float32Array, qAt: number, Dp: number, output: HostTensor, lse: Float32Array | undefined): void {
+export function poisonQueryRows(
+  p: Problem,
+  f32: Float32Array,
+  qAt: number,
+  Dp: number,
+  output: HostTensor,
+  lse: Float32Array | undefined,
+): void {
   const markRows = rowMarker(p, output, lse);
-  for (let b = 0; b < p.B; b++)
-    for (let h = 0; h < p.Hq; h++)
+  for (let b = 0; b < p.B; b++) {
+    for (let h = 0; h < p.Hq; h++) {
       for (let i0 = 0; i0 < p.Nq; i0 += Q_BLOCK) {
         const rows = Math.min(Q_BLOCK, p.Nq - i0);
         if (nonFinite(f32, qAt, (b * p.Hq + h) * p.Nq + i0, rows, Dp)) markRows(b, h, i0, rows);
       }
+    }
+  }
 }
 
 /**
@@ -47,11 +60,17 @@ export function poisonQueryRows(p: Problem, f32: Float32Array, qAt: number, Dp: 
  * by its mean over the sequence) or V holds one. One pass over the inputs' canonical copy: O(size), small next to
  * the O(Nq·Nk·D) attention.
  */
-export function poisonNonFinite(p: Problem, plan: Plan, f32: Float32Array, output: HostTensor, lse: Float32Array | undefined): void {
+export function poisonNonFinite(
+  p: Problem,
+  plan: Plan,
+  f32: Float32Array,
+  output: HostTensor,
+  lse: Float32Array | undefined,
+): void {
   const { Dp } = plan;
   const q = plan.q >>> 2, k = plan.k >>> 2, v = plan.v >>> 2;
   const markRows = rowMarker(p, output, lse);
-  for (const s of segments(p))
+  for (const s of segments(p)) {
     for (let kvh = 0; kvh < p.Hkv; kvh++) {
       const kvRow0 = (s.b * p.Hkv + kvh) * p.Nk + s.k0;
       const kvBad = nonFinite(f32, k, kvRow0, s.nk, Dp) || nonFinite(f32, v, kvRow0, s.nk, Dp);
@@ -67,4 +86,5 @@ export function poisonNonFinite(p: Problem, plan: Plan, f32: Float32Array, outpu
         }
       }
     }
+  }
 }

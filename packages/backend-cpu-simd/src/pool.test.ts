@@ -2,7 +2,7 @@
 // than leave the other threads waiting for a batch that never finishes, and the pool must work again afterwards.
 import { afterAll, describe, expect, it } from "vitest";
 import { ARENA_BASE, COUNTER_AT, Engine } from "./engine.js";
-import { WorkerPool, type WorkerFault } from "./pool.js";
+import { type WorkerFault, WorkerPool } from "./pool.js";
 import { KV_RECORD_BYTES, P } from "./records.js";
 
 const engine = await Engine.create("simd128", true);
@@ -29,16 +29,24 @@ function records(bad: number): void {
 }
 
 const run = () =>
-  pool.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, local);
+  pool.run(
+    [{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }],
+    engine.memory,
+    COUNTER_AT,
+    scratch,
+    scratchBytes,
+    local,
+  );
 
 describe("worker pool", () => {
-  for (const bad of [0, 7, TASKS - 1])
+  for (const bad of [0, 7, TASKS - 1]) {
     it(`a trap in task ${bad} of the first batch rejects the run, and the next run succeeds`, async () => {
       records(bad);
       await expect(run()).rejects.toThrow();
       records(-1);
       await expect(run()).resolves.toBeUndefined();
     });
+  }
 });
 
 // Issue #12 case 3: a worker that ends without an error event (terminated, exited, killed for memory) or with an
@@ -55,10 +63,24 @@ describe("worker pool faults", () => {
       }
       local(b, t);
     };
-    return faulty.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, killer);
+    return faulty.run(
+      [{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }],
+      engine.memory,
+      COUNTER_AT,
+      scratch,
+      scratchBytes,
+      killer,
+    );
   };
   const plainRun = () =>
-    faulty.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, local);
+    faulty.run(
+      [{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }],
+      engine.memory,
+      COUNTER_AT,
+      scratch,
+      scratchBytes,
+      local,
+    );
   let faulty: WorkerPool;
 
   for (const fault of ["exit", "throw", "terminate"] as const) {
@@ -87,7 +109,9 @@ describe("worker pool faults", () => {
         empty();
         const settled = await Promise.allSettled([runKilling(fault)]);
         settled.push(...(await Promise.allSettled([plainRun()])));
-        expect(settled.filter((r) => r.status === "rejected").length, "runs failed by one death").toBeLessThanOrEqual(1);
+        expect(settled.filter((r) => r.status === "rejected").length, "runs failed by one death").toBeLessThanOrEqual(
+          1,
+        );
         await expect(plainRun()).resolves.toBeUndefined();
         expect(faulty.size).toBe(2);
       } finally {
@@ -101,9 +125,17 @@ describe("worker pool faults", () => {
     empty();
     // Disposed from the caller's own share of the run (its `inputs` step runs after the workers were sent the run):
     // deterministic, where disposing from a task of the second batch depended on the caller winning one.
-    const run = p.run([{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }], engine.memory, COUNTER_AT, scratch, scratchBytes, local, {
-      inputs: () => p.dispose(),
-    });
+    const run = p.run(
+      [{ fn: "prepareKvInt8", table, count: TASKS }, { fn: "prepareKvInt8", table, count: TASKS }],
+      engine.memory,
+      COUNTER_AT,
+      scratch,
+      scratchBytes,
+      local,
+      {
+        inputs: () => p.dispose(),
+      },
+    );
     expect((await Promise.allSettled([run]))[0].status).toMatch(/fulfilled|rejected/);
     await expect(p.run([], engine.memory, COUNTER_AT, scratch, scratchBytes, local)).rejects.toThrow(/disposed/);
   });

@@ -70,9 +70,17 @@ type Runtime = "node" | "web";
  * that dies without an error is noticed). "web": browsers' Worker from a Blob URL.
  */
 function runtime(): Runtime | undefined {
-  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { versions?: { node?: string } }; Worker?: unknown; Blob?: unknown };
+  const g = globalThis as {
+    Deno?: unknown;
+    Bun?: unknown;
+    process?: { versions?: { node?: string } };
+    Worker?: unknown;
+    Blob?: unknown;
+  };
   if (g.Deno !== undefined || g.Bun !== undefined || g.process?.versions?.node) return "node";
-  if (typeof g.Worker === "function" && typeof g.Blob === "function" && typeof URL.createObjectURL === "function") return "web";
+  if (typeof g.Worker === "function" && typeof g.Blob === "function" && typeof URL.createObjectURL === "function") {
+    return "web";
+  }
   return undefined;
 }
 
@@ -156,7 +164,12 @@ export class WorkerPool {
   ) {}
 
   /** Starts `count` workers, each instantiating `module` (or, where it cannot be posted, `bytes`) on `memory`. */
-  static async start(count: number, module: WebAssembly.Module, bytes: Uint8Array, memory: WebAssembly.Memory): Promise<WorkerPool> {
+  static async start(
+    count: number,
+    module: WebAssembly.Module,
+    bytes: Uint8Array,
+    memory: WebAssembly.Memory,
+  ): Promise<WorkerPool> {
     const pool = new WorkerPool([], module, bytes, memory);
     try {
       await Promise.all(Array.from({ length: count }, (_, i) => pool.startWorker(i)));
@@ -206,7 +219,15 @@ export class WorkerPool {
    * (batch b, task t) with the first scratch. `counterAt` is the byte address of COUNTER_WORDS shared words.
    * A worker that died since the last run is replaced first; one that dies during this run fails this run only.
    */
-  async run(batches: readonly Batch[], memory: WebAssembly.Memory, counterAt: number, scratch: number, scratchBytes: number, local: (b: number, t: number) => void, caller: CallerWork = {}): Promise<void> {
+  async run(
+    batches: readonly Batch[],
+    memory: WebAssembly.Memory,
+    counterAt: number,
+    scratch: number,
+    scratchBytes: number,
+    local: (b: number, t: number) => void,
+    caller: CallerWork = {},
+  ): Promise<void> {
     if (batches.length > MAX_BATCHES) throw new Error(`at most ${MAX_BATCHES} batches per run, got ${batches.length}`);
     if (this.disposed) throw new Error("the worker pool was disposed");
     await this.replaceDead();
@@ -271,10 +292,11 @@ export class WorkerPool {
  * workers are a few tasks from done), then yields to the event loop between checks, so that a worker's death (an
  * event) can abort the run instead of leaving the caller spinning forever.
  */
-const yieldNow: (f: () => void) => void = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ?? ((f) => setTimeout(f, 0));
+const yieldNow: (f: () => void) => void = (globalThis as { setImmediate?: (f: () => void) => void }).setImmediate ??
+  ((f) => setTimeout(f, 0));
 
 async function barrier(c: Int32Array, doneWord: number, target: number): Promise<void> {
-  for (let spins = 0; ; spins++) {
+  for (let spins = 0;; spins++) {
     if (Atomics.load(c, doneWord) >= target) return;
     if (Atomics.load(c, COUNTER_WORDS - 1) !== 0) throw new Error("a worker failed");
     if (spins >= 100_000) await new Promise<void>((resolve) => yieldNow(resolve));

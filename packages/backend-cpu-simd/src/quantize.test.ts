@@ -26,10 +26,16 @@ function ties(N: number, D: number): Float32Array {
 describe("query quantization matches core's quantizeRows bit for bit", () => {
   const cases: [string, number, number, Float32Array, number][] = [
     ["gaussian N=300 D=64", 300, 64, makeQKV({ B: 1, Hq: 1, Hkv: 1, Nq: 300, Nk: 1, D: 64 }, "gaussian", 5).q, 1 / 8],
-    ["heavy-tail N=129 D=40", 129, 40, makeQKV({ B: 1, Hq: 1, Hkv: 1, Nq: 129, Nk: 1, D: 40 }, "heavy-tail", 6).q, 1 / Math.sqrt(40)],
+    [
+      "heavy-tail N=129 D=40",
+      129,
+      40,
+      makeQKV({ B: 1, Hq: 1, Hkv: 1, Nq: 129, Nk: 1, D: 40 }, "heavy-tail", 6).q,
+      1 / Math.sqrt(40),
+    ],
     ["ties N=130 D=3, fold 1", 130, 3, ties(130, 3), 1 / LOG2E],
   ];
-  for (const [name, N, D, q, smScale] of cases)
+  for (const [name, N, D, q, smScale] of cases) {
     it(name, () => {
       const Dp = paddedHeadDim(D);
       const at = ARENA_BASE, out = at + N * Dp * 4, scales = out + TILE * Dp * 2;
@@ -43,10 +49,15 @@ describe("query quantization matches core's quantizeRows bit for bit", () => {
         const gotScales = new Float32Array(engine.memory.buffer, scales, rows);
         for (let r = 0; r < rows; r++) {
           expect(gotScales[r], `scale of row ${i0 + r}`).toBe(want.scales[Math.floor((i0 + r) / Q_BLOCK)]);
-          for (let d = 0; d < D; d++) if (got[r * Dp + d] !== want.values[(i0 + r) * D + d]) expect(got[r * Dp + d], `q[${i0 + r}][${d}]`).toBe(want.values[(i0 + r) * D + d]);
+          for (let d = 0; d < D; d++) {
+            if (got[r * Dp + d] !== want.values[(i0 + r) * D + d]) {
+              expect(got[r * Dp + d], `q[${i0 + r}][${d}]`).toBe(want.values[(i0 + r) * D + d]);
+            }
+          }
         }
       }
     });
+  }
 });
 
 describe("key smoothing and quantization match core's channelMean + quantizeRows bit for bit", () => {
@@ -55,7 +66,7 @@ describe("key smoothing and quantization match core's channelMean + quantizeRows
     ["heavy-tail N=65 D=40", 65, 40, makeQKV({ B: 1, Hq: 1, Hkv: 1, Nq: 1, Nk: 65, D: 40 }, "heavy-tail", 8).k, true],
     ["ties N=64 D=5, no smoothing", 64, 5, ties(64, 5), false],
   ];
-  for (const [name, N, D, kv, smooth] of cases)
+  for (const [name, N, D, kv, smooth] of cases) {
     it(name, () => {
       const Dp = paddedHeadDim(D);
       const blocks = Math.ceil(N / K_BLOCK);
@@ -66,7 +77,18 @@ describe("key smoothing and quantization match core's channelMean + quantizeRows
       put(kv, N, D, kAt);
       put(kv, N, D, vAt);
       const i32 = engine.i32;
-      const fields: [number, number][] = [[P.k, kAt], [P.v, vAt], [P.nk, N], [P.kmean, mean], [P.kOut, kq], [P.sK, sK], [P.vOut, vq], [P.sV, sV], [P.Dp, Dp], [P.smooth, smooth ? 1 : 0]];
+      const fields: [number, number][] = [
+        [P.k, kAt],
+        [P.v, vAt],
+        [P.nk, N],
+        [P.kmean, mean],
+        [P.kOut, kq],
+        [P.sK, sK],
+        [P.vOut, vq],
+        [P.sV, sV],
+        [P.Dp, Dp],
+        [P.smooth, smooth ? 1 : 0],
+      ];
       for (const [off, val] of fields) i32[(rec + off) >> 2] = val;
       k.prepareKvInt8(rec, 0, scratch);
       const wantMean = smooth ? channelMean(kv, 0, N, D) : new Float32Array(D);
@@ -85,4 +107,5 @@ describe("key smoothing and quantization match core's channelMean + quantizeRows
         }
       }
     });
+  }
 });

@@ -4,7 +4,15 @@
  * generates the kernels' A_/P_/C_/D_/M_ offsets from the same schemas (scripts/build-wasm.mjs). Field values are byte offsets
  * inside a record.
  */
-import { CPU_ATTN_RECORD, CPU_CACHE_RECORD, CPU_DECODE_RECORD, CPU_KV_RECORD, CPU_MERGE_RECORD, K_BLOCK, layoutOf } from "@sageattn/core";
+import {
+  CPU_ATTN_RECORD,
+  CPU_CACHE_RECORD,
+  CPU_DECODE_RECORD,
+  CPU_KV_RECORD,
+  CPU_MERGE_RECORD,
+  K_BLOCK,
+  layoutOf,
+} from "@sageattn/core";
 
 const attnRecord = layoutOf(CPU_ATTN_RECORD);
 const kvRecord = layoutOf(CPU_KV_RECORD);
@@ -48,9 +56,26 @@ export interface KernelExports {
   readonly cacheRequantize: (table: number, t: number, scratch: number) => void;
   readonly decodeSplit: (table: number, t: number, scratch: number) => void;
   readonly decodeMergeTile: (table: number, t: number, scratch: number) => void;
-  readonly quantizeQueries: (q: number, nq: number, i0: number, rows: number, Dp: number, fold: number, out: number, scales: number) => void;
+  readonly quantizeQueries: (
+    q: number,
+    nq: number,
+    i0: number,
+    rows: number,
+    Dp: number,
+    fold: number,
+    out: number,
+    scales: number,
+  ) => void;
   readonly scratchBytes: (Dp: number) => number;
   readonly tileRows: () => number;
 }
 
-export type TaskKind = "prepareKvInt8" | "prepareKvF32" | "attendInt8" | "attendF32" | "cacheAppend" | "cacheRequantize" | "decodeSplit" | "decodeMergeTile";
+export type TaskKind =
+  | "prepareKvInt8"
+  | "prepareKvF32"
+  | "attendInt8"
+  | "attendF32"
+  | "cacheAppend"
+  | "cacheRequantize"
+  | "decodeSplit"
+  | "decodeMergeTile";

@@ -24,16 +24,21 @@ describe("module choice", () => {
   });
 });
 
-describe.skipIf(!f.relaxedSimd)("relaxed-simd build vs simd128 build (skipped: this runtime has no relaxed SIMD)", () => {
-  for (const o of [{}, { causal: true, returnLse: true }])
-    for (const kernel of ["attention", "exactAttention"] as const)
-      it(`${kernel} ${JSON.stringify(o)}: outputs agree to the last bits`, async () => {
-        const x = inputs({ B: 1, Hq: 4, Hkv: 2, Nq: 200, Nk: 190, D: 72 }, "k-bias", o, 3);
-        const a = await Effect.runPromise(plain[kernel]!(x.p, x.q, x.k, x.v));
-        const b = await Effect.runPromise(auto[kernel]!(x.p, x.q, x.k, x.v));
-        const d = accuracy(toCanonicalF32(b.output as never), toCanonicalF32(a.output as never));
-        expect(d.nonFinite).toBe(0);
-        // int8: a P that lands on a rounding boundary may move by one 1/8191 step; exact: FMA vs mul+add.
-        expect(d.relL1, "rel-L1 relaxed vs plain").toBeLessThanOrEqual(kernel === "attention" ? 2e-5 : 1e-6);
-      });
-});
+describe.skipIf(!f.relaxedSimd)(
+  "relaxed-simd build vs simd128 build (skipped: this runtime has no relaxed SIMD)",
+  () => {
+    for (const o of [{}, { causal: true, returnLse: true }]) {
+      for (const kernel of ["attention", "exactAttention"] as const) {
+        it(`${kernel} ${JSON.stringify(o)}: outputs agree to the last bits`, async () => {
+          const x = inputs({ B: 1, Hq: 4, Hkv: 2, Nq: 200, Nk: 190, D: 72 }, "k-bias", o, 3);
+          const a = await Effect.runPromise(plain[kernel]!(x.p, x.q, x.k, x.v));
+          const b = await Effect.runPromise(auto[kernel]!(x.p, x.q, x.k, x.v));
+          const d = accuracy(toCanonicalF32(b.output as never), toCanonicalF32(a.output as never));
+          expect(d.nonFinite).toBe(0);
+          // int8: a P that lands on a rounding boundary may move by one 1/8191 step; exact: FMA vs mul+add.
+          expect(d.relL1, "rel-L1 relaxed vs plain").toBeLessThanOrEqual(kernel === "attention" ? 2e-5 : 1e-6);
+        });
+      }
+    }
+  },
+);

@@ -1,5 +1,13 @@
 // Shared helpers for this package's tests (not exported by the package).
-import { hostTensor, makeQKV, resolveProblem, type AttentionOptions, type Distribution, type HostTensor, type Problem } from "@sageattn/core";
+import {
+  type AttentionOptions,
+  type Distribution,
+  type HostTensor,
+  hostTensor,
+  makeQKV,
+  type Problem,
+  resolveProblem,
+} from "@sageattn/core";
 import { Effect } from "effect";
 
 export interface Inputs {
@@ -11,7 +19,12 @@ export interface Inputs {
 }
 
 /** HND f32 inputs of a shape and distribution, with the resolved problem for `options`. */
-export function inputs(s: { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number }, dist: Distribution, options: AttentionOptions = {}, seed = 1): Inputs {
+export function inputs(
+  s: { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number },
+  dist: Distribution,
+  options: AttentionOptions = {},
+  seed = 1,
+): Inputs {
   const raw = makeQKV(s, dist, seed);
   const q = hostTensor(raw.q, [s.B, s.Hq, s.Nq, s.D]);
   const k = hostTensor(raw.k, [s.B, s.Hkv, s.Nk, s.D]);

@@ -1,5 +1,5 @@
 // Threads change who runs a tile, never what it computes: 2 threads and 1 thread give identical bits.
-import { toCanonicalF32, type AttentionOptions } from "@sageattn/core";
+import { type AttentionOptions, toCanonicalF32 } from "@sageattn/core";
 import { Effect } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeCpuSimd } from "./backend.js";
@@ -20,14 +20,19 @@ describe("threads vs one thread", () => {
   it("this runtime starts the workers", () => {
     expect(two.threads, String(two.details.threads)).toBe(2);
   });
-  for (const [label, o] of options)
-    for (const kernel of ["attention", "exactAttention"] as const)
+  for (const [label, o] of options) {
+    for (const kernel of ["attention", "exactAttention"] as const) {
       it(`${kernel}, ${label}: identical outputs and LSE`, async () => {
         const s = o.varlen ? { ...shape, B: 1 } : shape;
         const x = inputs(s, "k-bias", o, 11);
         const a = await Effect.runPromise(one[kernel]!(x.p, x.q, x.k, x.v));
         const b = await Effect.runPromise(two[kernel]!(x.p, x.q, x.k, x.v));
-        expect(firstDifference(toCanonicalF32(a.output as never), toCanonicalF32(b.output as never)), "first differing output element").toBe(-1);
+        expect(
+          firstDifference(toCanonicalF32(a.output as never), toCanonicalF32(b.output as never)),
+          "first differing output element",
+        ).toBe(-1);
         if (o.returnLse) expect(firstDifference(a.lse!, b.lse!), "first differing LSE").toBe(-1);
       });
+    }
+  }
 });

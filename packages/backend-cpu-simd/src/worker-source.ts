@@ -42,7 +42,9 @@ function onMessage(msg) {
       for (let b = 0; b < batches.length; b++) {
         if (b > 0) {
           const w = 2 * b - 1;
-          for (let d = Atomics.load(c, w); d < targets[b - 1] && Atomics.load(c, ${COUNTER_WORDS - 1}) === 0; d = Atomics.load(c, w)) Atomics.wait(c, w, d, 1);
+          for (let d = Atomics.load(c, w); d < targets[b - 1] && Atomics.load(c, ${
+  COUNTER_WORDS - 1
+}) === 0; d = Atomics.load(c, w)) Atomics.wait(c, w, d, 1);
         }
         const run = kernels[batches[b].fn], table = batches[b].table, count = batches[b].count;
         for (let t = Atomics.add(c, 2 * b, 1); t < count; t = Atomics.add(c, 2 * b, 1)) {

@@ -16,14 +16,14 @@
  */
 import {
   accuracy,
-  BOUNDS,
   attention,
+  BOUNDS,
   createKvCache,
-  type KvCache,
   encode16,
   fromCanonicalF32,
   getBackend,
   hostTensor,
+  type KvCache,
   makeQKV,
   registerBackend,
   resolveProblem,
@@ -33,9 +33,9 @@ import {
 } from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { checkCase, conformanceCases, errorCases } from "@sageattn/core/conformance/check";
-import { decodeCases, DECODE_APPENDS } from "../../core/dist/conformance/decode.js";
+import { DECODE_APPENDS, decodeCases } from "../../core/dist/conformance/decode.js";
 import { DeviceMemory } from "../src/device-tensor.js";
-import { provider, type CudaBackend } from "../src/index.js";
+import { type CudaBackend, provider } from "../src/index.js";
 import { openLibrary } from "../src/ffi/library.js";
 import { ParamsBuffer } from "../src/ffi/params.js";
 
@@ -55,8 +55,16 @@ for (const [i, c] of cases.entries()) {
   try {
     const r = await checkCase("cuda", c, 1000 + i);
     report({
-      check: "conformance", case: c.name, ok: r.ok, failures: r.ok ? undefined : r.failures, pvOracle: r.pvOracle, sageRelL1: r.vsSage.relL1,
-      sageCos: r.vsSage.cosine, exactCos: r.vsExact?.cosine, exactRelL1: r.vsExact?.relL1, lseErr: r.lseError,
+      check: "conformance",
+      case: c.name,
+      ok: r.ok,
+      failures: r.ok ? undefined : r.failures,
+      pvOracle: r.pvOracle,
+      sageRelL1: r.vsSage.relL1,
+      sageCos: r.vsSage.cosine,
+      exactCos: r.vsExact?.cosine,
+      exactRelL1: r.vsExact?.relL1,
+      lseErr: r.lseError,
     });
   } catch (e) {
     report({ check: "conformance", case: c.name, ok: false, error: String((e as Error).message ?? e) });
@@ -68,7 +76,12 @@ for (const e of errorCases(backend.capabilities)) {
     () => undefined,
     (x: unknown) => x as { _tag?: string; reason?: string },
   );
-  report({ check: "error-case", case: e.name, ok: err?._tag === e.tag && err?.reason === e.reason, got: `${err?._tag}/${err?.reason}` });
+  report({
+    check: "error-case",
+    case: e.name,
+    ok: err?._tag === e.tag && err?.reason === e.reason,
+    got: `${err?._tag}/${err?.reason}`,
+  });
 }
 
 // 2. device-resident calls
@@ -80,19 +93,36 @@ for (const e of errorCases(backend.capabilities)) {
   const hv = hostTensor(v, [2, 2, 300, 64]);
   const host = await attention(hq, hk, hv, { backend: "cuda", causal: true });
   const [dq, dk, dv] = await Promise.all([hq, hk, hv].map((t) => Effect.runPromise(backend.upload(t))));
-  const adoptedK = backend.adopt((dk.handle as { ptr: bigint }).ptr, { dtype: "f32", layout: "HND", shape: [2, 2, 300, 64] });
+  const adoptedK = backend.adopt((dk.handle as { ptr: bigint }).ptr, {
+    dtype: "f32",
+    layout: "HND",
+    shape: [2, 2, 300, 64],
+  });
   const dev = await attention(dq, adoptedK, dv, { backend: "cuda", causal: true });
   const back = await Effect.runPromise(backend.download(dev.output as never));
   const a = accuracy(toCanonicalF32(back), toCanonicalF32(host.output as never));
   adoptedK.dispose(); // adopted: must not free dk's memory
   const again = await attention(dq, dk, dv, { backend: "cuda", causal: true });
-  const b = accuracy(toCanonicalF32(await Effect.runPromise(backend.download(again.output as never))), toCanonicalF32(host.output as never));
-  report({ check: "device-resident", ok: dev.output.kind === "device" && a.maxAbs === 0 && b.maxAbs === 0, maxAbsVsHost: a.maxAbs, afterAdoptedDispose: b.maxAbs });
+  const b = accuracy(
+    toCanonicalF32(await Effect.runPromise(backend.download(again.output as never))),
+    toCanonicalF32(host.output as never),
+  );
+  report({
+    check: "device-resident",
+    ok: dev.output.kind === "device" && a.maxAbs === 0 && b.maxAbs === 0,
+    maxAbsVsHost: a.maxAbs,
+    afterAdoptedDispose: b.maxAbs,
+  });
   // A caller's device out, written in place: the same bits as the output the call allocates itself.
   const outT = await Effect.runPromise(backend.upload(hostTensor(new Float32Array(2 * 4 * 300 * 64), [2, 4, 300, 64])));
   const into = await attention(dq, dk, dv, { backend: "cuda", causal: true, out: outT });
   const o = accuracy(toCanonicalF32(await Effect.runPromise(backend.download(outT))), toCanonicalF32(back));
-  report({ check: "device-out", ok: into.output === outT && o.maxAbs === 0, sameObject: into.output === outT, maxAbsVsOwnOutput: o.maxAbs });
+  report({
+    check: "device-out",
+    ok: into.output === outT && o.maxAbs === 0,
+    sameObject: into.output === outT,
+    maxAbsVsOwnOutput: o.maxAbs,
+  });
   for (const t of [dq, dk, dv, dev.output, again.output, outT]) (t as { dispose(): void }).dispose();
 }
 
@@ -131,7 +161,9 @@ for (const e of errorCases(backend.capabilities)) {
   let apiMs = Infinity;
   for (let rep = 0; rep < 5; rep++) {
     const a = performance.now();
-    for (let i = 0; i < apiCalls; i++) ((await attention(dq, dk, dv, { backend: "cuda" })).output as { dispose(): void }).dispose();
+    for (let i = 0; i < apiCalls; i++) {
+      ((await attention(dq, dk, dv, { backend: "cuda" })).output as { dispose(): void }).dispose();
+    }
     apiMs = Math.min(apiMs, performance.now() - a);
     await Effect.runPromise(backend.synchronize);
   }
@@ -143,7 +175,15 @@ for (const e of errorCases(backend.capabilities)) {
     gpuBoundUsPerCall: +(((t2 - t0) / calls) * 1000).toFixed(2),
     publicApiHostUsPerCall: +((apiMs / apiCalls) * 1000).toFixed(2),
   });
-  report({ check: "memory-flat", ok: Math.abs(mem1.free - mem0.free) <= 2 ** 20 && live1 === live0, calls, freeBefore: mem0.free, freeAfter: mem1.free, liveBefore: live0, liveAfter: live1 });
+  report({
+    check: "memory-flat",
+    ok: Math.abs(mem1.free - mem0.free) <= 2 ** 20 && live1 === live0,
+    calls,
+    freeBefore: mem0.free,
+    freeAfter: mem1.free,
+    liveBefore: live0,
+    liveAfter: live1,
+  });
 
   // 5. What a user's steady-state loop costs: the public API with a reused out, nothing allocated per call.
   const outT = await Effect.runPromise(backend.upload(f16(new Float32Array(128 * 64))));
@@ -176,9 +216,16 @@ for (const e of errorCases(backend.capabilities)) {
     const pb = new ParamsBuffer();
     const own = (t: unknown) => t as { handle: { ptr: bigint }; strides: number[] };
     const wsOut = new BigUint64Array(1);
-    pb.setU64("q", own(dq).handle.ptr).setU64("k", own(dk).handle.ptr).setU64("v", own(dv).handle.ptr).setU64("o", own(outT).handle.ptr);
-    pb.setStrides("q_strides", own(dq).strides).setStrides("k_strides", own(dk).strides).setStrides("v_strides", own(dv).strides).setStrides("o_strides", own(outT).strides);
-    pb.setI32("batch", 1).setI32("heads_q", 1).setI32("heads_kv", 1).setI32("seqlen_q", 128).setI32("seqlen_k", 128).setI32("head_dim", 64);
+    pb.setU64("q", own(dq).handle.ptr).setU64("k", own(dk).handle.ptr).setU64("v", own(dv).handle.ptr).setU64(
+      "o",
+      own(outT).handle.ptr,
+    );
+    pb.setStrides("q_strides", own(dq).strides).setStrides("k_strides", own(dk).strides).setStrides(
+      "v_strides",
+      own(dv).strides,
+    ).setStrides("o_strides", own(outT).strides);
+    pb.setI32("batch", 1).setI32("heads_q", 1).setI32("heads_kv", 1).setI32("seqlen_q", 128).setI32("seqlen_k", 128)
+      .setI32("head_dim", 64);
     pb.setI32("dtype", 1).setI32("out_dtype", 1).setI32("layout", 0).setF32("sm_scale", 0.125);
     n.sa_workspace_size(pb.bytes, wsOut);
     const ws = new BigUint64Array(1);
@@ -189,7 +236,15 @@ for (const e of errorCases(backend.capabilities)) {
     const nativeUs = perCall(() => n.sa_attention(pb.bytes));
     n.sa_stream_synchronize(0n);
     n.sa_free(ws[0], 0n);
-    report({ check: "host-breakdown", ok: true, ffiCallUs: ffiUs, nativeResolveUs: sizeUs, nativeAttentionUs: nativeUs, backendUs: +hostUs.toFixed(2), publicApiOutUs: +outUs.toFixed(2) });
+    report({
+      check: "host-breakdown",
+      ok: true,
+      ffiCallUs: ffiUs,
+      nativeResolveUs: sizeUs,
+      nativeAttentionUs: nativeUs,
+      backendUs: +hostUs.toFixed(2),
+      publicApiOutUs: +outUs.toFixed(2),
+    });
   }
   const mem2 = await Effect.runPromise(backend.memoryInfo);
   const live2 = backend.liveAllocations();
@@ -199,8 +254,21 @@ for (const e of errorCases(backend.capabilities)) {
   const u1 = performance.now();
   const mem3 = await Effect.runPromise(backend.memoryInfo);
   const live3 = backend.liveAllocations();
-  report({ check: "public-api-out", ok: outUs < 15, hostUsPerCall: +outUs.toFixed(2), gpuBoundUsPerCall: +(((u1 - u0) / calls) * 1000).toFixed(2) });
-  report({ check: "public-api-out-memory-flat", ok: mem3.free === mem2.free && live3 === live2, calls, freeBefore: mem2.free, freeAfter: mem3.free, liveBefore: live2, liveAfter: live3 });
+  report({
+    check: "public-api-out",
+    ok: outUs < 15,
+    hostUsPerCall: +outUs.toFixed(2),
+    gpuBoundUsPerCall: +(((u1 - u0) / calls) * 1000).toFixed(2),
+  });
+  report({
+    check: "public-api-out-memory-flat",
+    ok: mem3.free === mem2.free && live3 === live2,
+    calls,
+    freeBefore: mem2.free,
+    freeAfter: mem3.free,
+    liveBefore: live2,
+    liveAfter: live3,
+  });
   for (const t of [dq, dk, dv, outT]) t.dispose();
 }
 
@@ -209,11 +277,22 @@ for (const e of errorCases(backend.capabilities)) {
   const lib = await Effect.runPromise(openLibrary);
   const mem = new DeviceMemory(lib.native, 0n);
   const exit = await Effect.runPromiseExit(mem.alloc(2 ** 50));
-  const err = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? (exit.cause.error as { _tag: string; reason: string; message: string }) : undefined;
+  const err = Exit.isFailure(exit) && exit.cause._tag === "Fail"
+    ? (exit.cause.error as { _tag: string; reason: string; message: string })
+    : undefined;
   const { q, k, v } = makeQKV({ B: 1, Hq: 2, Hkv: 2, Nq: 64, Nk: 64, D: 64 }, "gaussian", 3);
   const t = (x: Float32Array) => hostTensor(x, [1, 2, 64, 64]);
-  const after = await attention(t(q), t(k), t(v), { backend: "cuda" }).then(() => "ok", (e: unknown) => String((e as Error).message ?? e));
-  report({ check: "out-of-memory", ok: err?._tag === "DeviceError" && err.reason === "OutOfMemory" && after === "ok", got: `${err?._tag}/${err?.reason}`, message: err?.message, callAfter: after });
+  const after = await attention(t(q), t(k), t(v), { backend: "cuda" }).then(
+    () => "ok",
+    (e: unknown) => String((e as Error).message ?? e),
+  );
+  report({
+    check: "out-of-memory",
+    ok: err?._tag === "DeviceError" && err.reason === "OutOfMemory" && after === "ok",
+    got: `${err?._tag}/${err?.reason}`,
+    message: err?.message,
+    callAfter: after,
+  });
 }
 
 // 7. decode: the cuda cache against the js cache (the oracle), same inputs and appends.
@@ -225,28 +304,55 @@ for (const e of errorCases(backend.capabilities)) {
   for (const [i, c] of dcases.entries()) {
     const raw = makeQKV({ B: c.B, Hq: c.Hq, Hkv: c.Hkv, Nq: c.Nq, Nk: total, D: c.D }, c.dist, 5000 + i);
     const BH = c.B * c.Hkv;
-    const make = (vals: Float32Array, H: number, N: number) => fromCanonicalF32(vals, { B: c.B, H, N, D: c.D }, c.dtype, c.layout);
+    const make = (vals: Float32Array, H: number, N: number) =>
+      fromCanonicalF32(vals, { B: c.B, H, N, D: c.D }, c.dtype, c.layout);
     const slice = (src: Float32Array, r0: number, r1: number) => {
       const out = new Float32Array(BH * (r1 - r0) * c.D);
-      for (let h = 0; h < BH; h++) out.set(src.subarray((h * total + r0) * c.D, (h * total + r1) * c.D), h * (r1 - r0) * c.D);
+      for (let h = 0; h < BH; h++) {
+        out.set(src.subarray((h * total + r0) * c.D, (h * total + r1) * c.D), h * (r1 - r0) * c.D);
+      }
       return make(out, c.Hkv, r1 - r0);
     };
     const q = make(raw.q, c.Hq, c.Nq);
     const options = { causal: c.causal, returnLse: c.returnLse };
-    const spec = { batch: c.B, headsKv: c.Hkv, headDim: c.D, capacity: total + 32, dtype: c.dtype, layout: c.layout, smoothK: c.smoothK };
-    const caches: KvCache[] = [await createKvCache({ ...spec, backend: "cuda" }), await createKvCache({ ...spec, backend: "js" })];
+    const spec = {
+      batch: c.B,
+      headsKv: c.Hkv,
+      headDim: c.D,
+      capacity: total + 32,
+      dtype: c.dtype,
+      layout: c.layout,
+      smoothK: c.smoothK,
+    };
+    const caches: KvCache[] = [
+      await createKvCache({ ...spec, backend: "cuda" }),
+      await createKvCache({ ...spec, backend: "js" }),
+    ];
     const compare = async (where: string) => {
       const [got, want] = await Promise.all(caches.map((k) => k.attend(q, options)));
       const a = accuracy(toCanonicalF32(got.output as never), toCanonicalF32(want.output as never));
       let lseErr = 0;
-      if (c.returnLse)
+      if (c.returnLse) {
         for (let r = 0; r < want.lse!.length; r++) {
           const w = want.lse![r], g = got.lse![r];
-          lseErr = Math.max(lseErr, w === -Infinity ? (g === -Infinity ? 0 : Infinity) : Math.abs(g - w) / Math.max(1, Math.abs(w)));
+          lseErr = Math.max(
+            lseErr,
+            w === -Infinity ? (g === -Infinity ? 0 : Infinity) : Math.abs(g - w) / Math.max(1, Math.abs(w)),
+          );
         }
+      }
       const bound = BOUNDS.sageRelL1 + BOUNDS.outputRounding[c.dtype];
       worst = Math.max(worst, a.relL1);
-      report({ check: "decode", case: c.name, where, ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= BOUNDS.lseVsSage, relL1: +a.relL1.toExponential(3), cosine: a.cosine, lseErr, backend: got.backend });
+      report({
+        check: "decode",
+        case: c.name,
+        where,
+        ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= BOUNDS.lseVsSage,
+        relL1: +a.relL1.toExponential(3),
+        cosine: a.cosine,
+        lseErr,
+        backend: got.backend,
+      });
     };
     try {
       let len = 0;
@@ -274,7 +380,8 @@ if (process.env.DECODE_BENCH === "1") {
   const B = 1, Hq = 32, Hkv = 8, D = 128, block = 4096;
   const lengths = (process.env.DECODE_LENGTHS ?? "1024,4096,32768,131072").split(",").map(Number);
   const capacity = Math.max(...lengths) + 1024;
-  const up = (x: Float32Array, H: number, N: number) => backend.upload(hostTensor(encode16(x, "f16"), [B, H, N, D], { dtype: "f16" })).pipe(Effect.runPromise);
+  const up = (x: Float32Array, H: number, N: number) =>
+    backend.upload(hostTensor(encode16(x, "f16"), [B, H, N, D], { dtype: "f16" })).pipe(Effect.runPromise);
   const raw = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: block, D }, "gaussian", 11);
   const kb = await up(raw.k, Hkv, block), vb = await up(raw.v, Hkv, block);
   const one = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: 1, D }, "gaussian", 12);
@@ -283,7 +390,14 @@ if (process.env.DECODE_BENCH === "1") {
     const q = await up(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
     const out = await up(new Float32Array(B * Hq * Nq * D), Hq, Nq);
     for (const Nk of lengths) {
-      const cache = await createKvCache({ backend: "cuda", batch: B, headsKv: Hkv, headDim: D, capacity, dtype: "f16" });
+      const cache = await createKvCache({
+        backend: "cuda",
+        batch: B,
+        headsKv: Hkv,
+        headDim: D,
+        capacity,
+        dtype: "f16",
+      });
       for (let len = 0; len < Nk; len += block) await cache.append(kb, vb);
       const time = async (steps: number, step: () => Promise<unknown>) => {
         for (let i = 0; i < 20; i++) await step();
@@ -306,8 +420,16 @@ if (process.env.DECODE_BENCH === "1") {
         await cache.append(k1, v1);
         await cache.attend(q, opts);
       });
-      const bytes = B * Hkv * Nk * D * 3 + B * Hkv * Math.ceil(Nk / 64) * 4;  // int8 K + f16 V + scales
-      report({ check: "decode-bench", Nq, Nk, attendUs: +attendUs.toFixed(2), appendAttendUs: +stepUs.toFixed(2), gbPerS: +(bytes / attendUs / 1e3).toFixed(1), hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3) });
+      const bytes = B * Hkv * Nk * D * 3 + B * Hkv * Math.ceil(Nk / 64) * 4; // int8 K + f16 V + scales
+      report({
+        check: "decode-bench",
+        Nq,
+        Nk,
+        attendUs: +attendUs.toFixed(2),
+        appendAttendUs: +stepUs.toFixed(2),
+        gbPerS: +(bytes / attendUs / 1e3).toFixed(1),
+        hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3),
+      });
       await cache.dispose();
     }
     q.dispose();
@@ -317,4 +439,6 @@ if (process.env.DECODE_BENCH === "1") {
 }
 
 await Effect.runPromise(backend.dispose);
-console.log(`SUMMARY ${runtimeName()} ${failures === 0 ? "PASS" : `FAIL ${failures}`} (${cases.length} conformance cases)`);
+console.log(
+  `SUMMARY ${runtimeName()} ${failures === 0 ? "PASS" : `FAIL ${failures}`} (${cases.length} conformance cases)`,
+);

@@ -4,40 +4,42 @@
  * read); device tensors stay on the device, and a device-in call returns a device tensor without waiting for the GPU.
  */
 import {
-  BackendUnavailable,
-  DeviceError,
-  hostTensor,
-  invalid,
-  readEnv,
-  requiredLength,
-  shapeFor,
-  contiguousStrides,
   type AttentionBackend,
   type AttentionOutput,
+  BackendUnavailable,
+  contiguousStrides,
+  DeviceError,
   type DeviceTensor,
   type HostTensor,
+  hostTensor,
+  invalid,
   type Problem,
+  readEnv,
+  requiredLength,
   type SageAttnError,
   type Shape4,
+  shapeFor,
   type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { openLibrary, type OpenLibrary } from "./ffi/library.js";
+import { type OpenLibrary, openLibrary } from "./ffi/library.js";
 import { DTYPE_CODE, FLAG, LAYOUT_CODE } from "./ffi/codes.js";
 import { verifyKvLayout } from "./ffi/kv-params.js";
 import { ParamsBuffer, verifyLayout } from "./ffi/params.js";
 import type { Native } from "./ffi/symbols.js";
-import { BYTES, CudaTensor, DeviceMemory, type Allocation, type TensorDescription } from "./device-tensor.js";
-import { makeKvCache, type CudaCalls } from "./kv-cache.js";
+import { type Allocation, BYTES, CudaTensor, DeviceMemory, type TensorDescription } from "./device-tensor.js";
+import { type CudaCalls, makeKvCache } from "./kv-cache.js";
 import { toError, unwrap } from "./status.js";
-
 
 /** The cuda backend's extras beyond the core contract. */
 export interface CudaBackend extends AttentionBackend {
   /** The library file in use. */
   readonly libraryPath: string;
   /** Wraps a device address allocated elsewhere (e.g. by another CUDA library) as a tensor, without copying. */
-  readonly adopt: (ptr: bigint, desc: { dtype: TensorDescription["dtype"]; layout: TensorDescription["layout"]; shape: Shape4; strides?: Shape4 }) => DeviceTensor;
+  readonly adopt: (
+    ptr: bigint,
+    desc: { dtype: TensorDescription["dtype"]; layout: TensorDescription["layout"]; shape: Shape4; strides?: Shape4 },
+  ) => DeviceTensor;
   /** Waits for every call queued so far. */
   readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Device memory [free, total] in bytes after synchronising and trimming the allocation pool. */
@@ -52,7 +54,9 @@ const unavailable = (reason: BackendUnavailable["reason"], message: string, caus
   new BackendUnavailable({ backend: "cuda", reason, message, cause });
 
 const loadCheck = (native: Native, status: number, what: string) =>
-  unwrap(native, status, what, "load").pipe(Effect.mapError((e) => (e._tag === "BackendUnavailable" ? e : unavailable("NoDevice", e.message, e))));
+  unwrap(native, status, what, "load").pipe(
+    Effect.mapError((e) => (e._tag === "BackendUnavailable" ? e : unavailable("NoDevice", e.message, e))),
+  );
 
 /** Loads the backend: library, packing check, device 0 (or SAGEATTN_CUDA_DEVICE), a stream. */
 export const makeCuda: Effect.Effect<CudaBackend, BackendUnavailable> = Effect.gen(function* () {
@@ -60,11 +64,17 @@ export const makeCuda: Effect.Effect<CudaBackend, BackendUnavailable> = Effect.g
   const lib = opened;
   const n = lib.native;
   const mismatch = verifyLayout(n) ?? verifyKvLayout(n);
-  if (mismatch) return yield* Effect.fail(unavailable("FeatureMissing", `${lib.path} does not match this package's sa_params: ${mismatch}`));
+  if (mismatch) {
+    return yield* Effect.fail(
+      unavailable("FeatureMissing", `${lib.path} does not match this package's sa_params: ${mismatch}`),
+    );
+  }
   const count = new Int32Array(1);
   yield* loadCheck(n, n.sa_device_count(count), "sa_device_count");
   const ordinal = Number(readEnv("SAGEATTN_CUDA_DEVICE") ?? "0");
-  if (!(ordinal >= 0 && ordinal < count[0])) return yield* Effect.fail(unavailable("NoDevice", `SAGEATTN_CUDA_DEVICE=${ordinal}, but ${count[0]} device(s)`));
+  if (!(ordinal >= 0 && ordinal < count[0])) {
+    return yield* Effect.fail(unavailable("NoDevice", `SAGEATTN_CUDA_DEVICE=${ordinal}, but ${count[0]} device(s)`));
+  }
   yield* loadCheck(n, n.sa_set_device(ordinal), "sa_set_device");
   const name = new Uint8Array(256);
   const ints = new Int32Array(4);
@@ -72,7 +82,14 @@ export const makeCuda: Effect.Effect<CudaBackend, BackendUnavailable> = Effect.g
   yield* loadCheck(n, n.sa_device_query(ordinal, name, name.length, ints, mem), "sa_device_query");
   const deviceName = new TextDecoder().decode(name.subarray(0, Math.max(0, name.indexOf(0))));
   const [sms, major, minor, smemOptin] = ints;
-  if (major < 8) return yield* Effect.fail(unavailable("FeatureMissing", `${deviceName} is compute capability ${major}.${minor}; the kernels need 8.0 or newer`));
+  if (major < 8) {
+    return yield* Effect.fail(
+      unavailable(
+        "FeatureMissing",
+        `${deviceName} is compute capability ${major}.${minor}; the kernels need 8.0 or newer`,
+      ),
+    );
+  }
   const streamOut = new BigUint64Array(1);
   yield* loadCheck(n, n.sa_stream_create(streamOut), "sa_stream_create");
   return makeBackend(lib, streamOut[0], {
@@ -94,7 +111,11 @@ class Failure {
   constructor(readonly error: SageAttnError) {}
 }
 
-function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; details: Record<string, string>; maxHeadDim: number }): CudaBackend {
+function makeBackend(
+  lib: OpenLibrary,
+  stream: bigint,
+  info: { device: string; details: Record<string, string>; maxHeadDim: number },
+): CudaBackend {
   const n = lib.native;
   const memory = new DeviceMemory(n, stream);
   const params = new ParamsBuffer();
@@ -113,7 +134,11 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
     return a;
   };
   const alive = () => {
-    if (disposed) throw new Failure(new DeviceError({ backend: "cuda", reason: "Disposed", message: "the cuda backend was disposed" }));
+    if (disposed) {
+      throw new Failure(
+        new DeviceError({ backend: "cuda", reason: "Disposed", message: "the cuda backend was disposed" }),
+      );
+    }
   };
   // Runs a synchronous body as an Effect: a thrown Failure is the Effect's typed failure.
   const effect = <A>(body: () => A): Effect.Effect<A, SageAttnError> =>
@@ -143,9 +168,15 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
 
   // A tensor written on another backend instance's stream is waited for first (streams do not order each other).
   const ownTensor = (t: DeviceTensor): CudaTensor => {
-    if (!(t instanceof CudaTensor)) throw new Failure(invalid("InvalidShape", `a ${t.backend} device tensor cannot be read by the cuda backend`));
-    if (t.handle.freed) throw new Failure(new DeviceError({ backend: "cuda", reason: "Disposed", message: "tensor was disposed" }));
-    if (t.handle.stream !== stream && t.handle.stream !== 0n) must(n.sa_stream_synchronize(t.handle.stream), "sa_stream_synchronize (tensor from another stream)");
+    if (!(t instanceof CudaTensor)) {
+      throw new Failure(invalid("InvalidShape", `a ${t.backend} device tensor cannot be read by the cuda backend`));
+    }
+    if (t.handle.freed) {
+      throw new Failure(new DeviceError({ backend: "cuda", reason: "Disposed", message: "tensor was disposed" }));
+    }
+    if (t.handle.stream !== stream && t.handle.stream !== 0n) {
+      must(n.sa_stream_synchronize(t.handle.stream), "sa_stream_synchronize (tensor from another stream)");
+    }
     return t;
   };
 
@@ -180,13 +211,18 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       const [start, end] = o.span;
       for (const t of inputs) {
         const [tStart, tEnd] = t.span;
-        if (start < tEnd && tStart < end) throw new Failure(invalid("InvalidOption", "out shares device memory with an input"));
+        if (start < tEnd && tStart < end) {
+          throw new Failure(invalid("InvalidOption", "out shares device memory with an input"));
+        }
       }
       return o;
     }
     const shape = shapeFor(p.layout, { B: p.B, H: p.Hq, N: p.Nq, D: p.D });
     const out = memory.tensor(allocate(p.B * p.Hq * p.Nq * p.D * BYTES[p.outputDtype]), {
-      dtype: p.outputDtype, layout: p.layout, shape, strides: contiguousStrides(shape),
+      dtype: p.outputDtype,
+      layout: p.layout,
+      shape,
+      strides: contiguousStrides(shape),
     });
     if (p.out === undefined && onDevice) return out; // device call: the caller owns it
     temps.push(out);
@@ -213,7 +249,12 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   // The LSE's device rows, f32 [B, Hq, Nq], when the call asks for it (a temporary: the host gets a copy).
   const lseFor = (p: Problem, temps: CudaTensor[]): CudaTensor | undefined => {
     if (!p.returnLse) return undefined;
-    const lse = memory.tensor(allocate(p.B * p.Hq * p.Nq * 4), { dtype: "f32", layout: "HND", shape: [p.B, p.Hq, p.Nq, 1], strides: [p.Hq * p.Nq, p.Nq, 1, 1] });
+    const lse = memory.tensor(allocate(p.B * p.Hq * p.Nq * 4), {
+      dtype: "f32",
+      layout: "HND",
+      shape: [p.B, p.Hq, p.Nq, 1],
+      strides: [p.Hq * p.Nq, p.Nq, 1, 1],
+    });
     temps.push(lse);
     return lse;
   };
@@ -224,7 +265,11 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
   const attentionSync = (p: Problem, q: Tensor, k: Tensor, v: Tensor): AttentionOutput => {
     alive();
     if (p.mask) throw new Failure(unavailable("Unsupported", "masks are not supported by the cuda backend yet"));
-    if (p.D > info.maxHeadDim) throw new Failure(unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`));
+    if (p.D > info.maxHeadDim) {
+      throw new Failure(
+        unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`),
+      );
+    }
     const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device";
     const temps: CudaTensor[] = [];
     try {
@@ -233,7 +278,10 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       const lseRows = p.B * p.Hq * p.Nq;
       const lse = lseFor(p, temps);
       // The same problem on the same tensors as the previous call (a steady-state loop): its params are still in pb.
-      if (p === last.p && dq === last.q && dk === last.k && dv === last.v && out === last.o && lse === undefined && !p.varlen) {
+      if (
+        p === last.p && dq === last.q && dk === last.k && dv === last.v && out === last.o && lse === undefined &&
+        !p.varlen
+      ) {
         must(n.sa_attention(params.bytes), "sa_attention");
         return onDevice ? { output: out } : { output: deliverHost(out, p.out) };
       }
@@ -245,7 +293,14 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
         cu.set(cq, 0);
         cu.set(ck, cq.length);
         const cuAlloc = allocate(cu.byteLength);
-        temps.push(memory.tensor(cuAlloc, { dtype: "f32", layout: "HND", shape: [1, 1, 1, cu.length], strides: [cu.length, cu.length, cu.length, 1] }));
+        temps.push(
+          memory.tensor(cuAlloc, {
+            dtype: "f32",
+            layout: "HND",
+            shape: [1, 1, 1, cu.length],
+            strides: [cu.length, cu.length, cu.length, 1],
+          }),
+        );
         must(n.sa_memcpy_htod(cuAlloc.ptr, cu, BigInt(cu.byteLength), stream), "sa_memcpy_htod (cu_seqlens)");
         let maxQ = 0, maxK = 0;
         for (let s = 0; s + 1 < cq.length; s++) {
@@ -257,10 +312,21 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
       }
       pb.setU64("q", dq.handle.ptr).setU64("k", dk.handle.ptr).setU64("v", dv.handle.ptr).setU64("o", out.handle.ptr);
       pb.setU64("lse", lse ? lse.handle.ptr : 0n).setU64("stream", stream);
-      pb.setStrides("q_strides", dq.strides).setStrides("k_strides", dk.strides).setStrides("v_strides", dv.strides).setStrides("o_strides", out.strides);
-      pb.setI32("batch", p.B).setI32("heads_q", p.Hq).setI32("heads_kv", p.Hkv).setI32("seqlen_q", p.Nq).setI32("seqlen_k", p.Nk).setI32("head_dim", p.D);
-      pb.setI32("dtype", DTYPE_CODE[p.dtype]).setI32("out_dtype", DTYPE_CODE[p.outputDtype]).setI32("layout", LAYOUT_CODE[p.layout]);
-      pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.smoothK ? 0 : FLAG.noSmoothK));
+      pb.setStrides("q_strides", dq.strides).setStrides("k_strides", dk.strides).setStrides("v_strides", dv.strides)
+        .setStrides("o_strides", out.strides);
+      pb.setI32("batch", p.B).setI32("heads_q", p.Hq).setI32("heads_kv", p.Hkv).setI32("seqlen_q", p.Nq).setI32(
+        "seqlen_k",
+        p.Nk,
+      ).setI32("head_dim", p.D);
+      pb.setI32("dtype", DTYPE_CODE[p.dtype]).setI32("out_dtype", DTYPE_CODE[p.outputDtype]).setI32(
+        "layout",
+        LAYOUT_CODE[p.layout],
+      );
+      pb.setU32(
+        "flags",
+        (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) |
+          (p.smoothK ? 0 : FLAG.noSmoothK),
+      );
       pb.setF32("sm_scale", p.smScale);
       if (!pb.sameSizeAs(sizeFields)) {
         const status = n.sa_workspace_size(pb.bytes, sizeOut);
@@ -303,7 +369,18 @@ function makeBackend(lib: OpenLibrary, stream: bigint, info: { device: string; d
 
   return {
     name: "cuda",
-    capabilities: { dtypes: ["f32", "f16", "bf16"], maxHeadDim: info.maxHeadDim, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: false, kvCache: true, pv: ["f16-block", "f32"] },
+    capabilities: {
+      dtypes: ["f32", "f16", "bf16"],
+      maxHeadDim: info.maxHeadDim,
+      causal: true,
+      lse: true,
+      mask: false,
+      varlen: true,
+      deviceTensors: true,
+      exactKernel: false,
+      kvCache: true,
+      pv: ["f16-block", "f32"],
+    },
     device: info.device,
     details: info.details,
     libraryPath: lib.path,

@@ -3,10 +3,10 @@
  * safety net, by a FinalizationRegistry when a tensor is collected undisposed; pointers adopted from elsewhere
  * (another library's allocation) are wrapped without copying and never freed here.
  */
-import { DeviceError, requiredLength, type DeviceTensor, type DType, type Layout, type Shape4 } from "@sageattn/core";
+import { DeviceError, type DeviceTensor, type DType, type Layout, requiredLength, type Shape4 } from "@sageattn/core";
 import { Effect } from "effect";
 import type { Native } from "./ffi/symbols.js";
-import { toError, type CudaError } from "./status.js";
+import { type CudaError, toError } from "./status.js";
 
 export const BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2 };
 
@@ -36,10 +36,18 @@ export class CudaTensor implements DeviceTensor {
     private readonly desc: TensorDescription,
     private readonly memory: DeviceMemory,
   ) {}
-  get dtype() { return this.desc.dtype; }
-  get layout() { return this.desc.layout; }
-  get shape() { return this.desc.shape; }
-  get strides() { return this.desc.strides; }
+  get dtype() {
+    return this.desc.dtype;
+  }
+  get layout() {
+    return this.desc.layout;
+  }
+  get shape() {
+    return this.desc.shape;
+  }
+  get strides() {
+    return this.desc.strides;
+  }
   private range?: readonly [number, number];
   /** [first, past-last) byte addresses as numbers (device addresses stay below 2^53), computed once. */
   get span(): readonly [number, number] {
@@ -74,7 +82,9 @@ export class DeviceMemory {
 
   /** A new allocation, or the tagged error (no exceptions on the hot path). */
   allocate(bytes: number): Allocation | CudaError {
-    if (this.closed) return new DeviceError({ backend: "cuda", reason: "Disposed", message: "the cuda backend was disposed" });
+    if (this.closed) {
+      return new DeviceError({ backend: "cuda", reason: "Disposed", message: "the cuda backend was disposed" });
+    }
     const status = this.native.sa_malloc(BigInt(bytes), this.stream, this.out);
     if (status !== 0) return toError(this.native, status, `sa_malloc(${bytes})`, "call");
     const a: Allocation = { ptr: this.out[0], bytes, owned: true, stream: this.stream, freed: false };

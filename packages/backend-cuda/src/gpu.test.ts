@@ -2,7 +2,16 @@
 // over many calls, and out-of-memory as a tagged error. Without a usable GPU every test here is skipped, visibly,
 // with the reason the backend gave (the CI machine has none). scripts/device-check.ts runs the same checks (and the
 // conformance cases) on the GPU machine, where vitest is not available.
-import { accuracy, attention, encode16, hostTensor, makeQKV, registerBackend, resolveProblem, toCanonicalF32 } from "@sageattn/core";
+import {
+  accuracy,
+  attention,
+  encode16,
+  hostTensor,
+  makeQKV,
+  registerBackend,
+  resolveProblem,
+  toCanonicalF32,
+} from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import type { CudaBackend } from "./backend.js";
@@ -13,7 +22,9 @@ import { provider } from "./index.js";
 registerBackend(provider);
 const exit = await Effect.runPromiseExit(provider.load);
 const backend = Exit.isSuccess(exit) ? (exit.value as CudaBackend) : undefined;
-const why = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? `${exit.cause.error.reason}: ${exit.cause.error.message}` : "";
+const why = Exit.isFailure(exit) && exit.cause._tag === "Fail"
+  ? `${exit.cause.error.reason}: ${exit.cause.error.message}`
+  : "";
 const title = backend ? `cuda on ${backend.device}` : `cuda GPU tests skipped — backend unavailable (${why})`;
 
 describe.skipIf(!backend)(title, () => {
@@ -24,7 +35,11 @@ describe.skipIf(!backend)(title, () => {
     const hq = hostTensor(q, [2, 4, 300, 64]), hk = hostTensor(k, [2, 2, 300, 64]), hv = hostTensor(v, [2, 2, 300, 64]);
     const host = await attention(hq, hk, hv, { backend: "cuda", causal: true });
     const [dq, dk, dv] = await Promise.all([hq, hk, hv].map((t) => Effect.runPromise(cuda.upload(t))));
-    const adopted = cuda.adopt((dk.handle as { ptr: bigint }).ptr, { dtype: "f32", layout: "HND", shape: [2, 2, 300, 64] });
+    const adopted = cuda.adopt((dk.handle as { ptr: bigint }).ptr, {
+      dtype: "f32",
+      layout: "HND",
+      shape: [2, 2, 300, 64],
+    });
     const dev = await attention(dq, adopted, dv, { backend: "cuda", causal: true });
     expect(dev.output.kind).toBe("device");
     adopted.dispose();

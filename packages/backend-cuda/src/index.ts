@@ -11,7 +11,7 @@
 import type { BackendProvider } from "@sageattn/core";
 import { makeCuda } from "./backend.js";
 
-export { makeCuda, type CudaBackend } from "./backend.js";
+export { type CudaBackend, makeCuda } from "./backend.js";
 export { CudaTensor } from "./device-tensor.js";
 export { libraryCandidates } from "./ffi/library.js";
 

@@ -3,7 +3,16 @@
  * (csrc/kv_cache.h), appends that quantize K in place (csrc/kv_append.cu) and split-K few-query attention over it
  * (csrc/decode_attention.cu). Every call enqueues on the backend's stream and returns without waiting, like attention.
  */
-import { DeviceError, type AttentionOutput, type BackendKvCache, type HostTensor, type KvCacheSpec, type Problem, type SageAttnError, type Tensor } from "@sageattn/core";
+import {
+  type AttentionOutput,
+  type BackendKvCache,
+  DeviceError,
+  type HostTensor,
+  type KvCacheSpec,
+  type Problem,
+  type SageAttnError,
+  type Tensor,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import type { Allocation, CudaTensor } from "./device-tensor.js";
 import { DTYPE_CODE, FLAG, LAYOUT_CODE } from "./ffi/codes.js";
@@ -33,7 +42,11 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
     const { native: n, must, stream } = calls;
     const pb = new KvParamsBuffer();
     const bytesOut = new BigUint64Array(1);
-    const shape = () => pb.clear().setI32("batch", spec.batch).setI32("heads_kv", spec.headsKv).setI32("head_dim", spec.headDim).setU64("stream", stream);
+    const shape = () =>
+      pb.clear().setI32("batch", spec.batch).setI32("heads_kv", spec.headsKv).setI32("head_dim", spec.headDim).setU64(
+        "stream",
+        stream,
+      );
     shape().setCache(0n, spec.capacity, 0);
     must(n.sa_kv_cache_size(pb.bytes, bytesOut), "sa_kv_cache_size");
     const cache = calls.allocate(Number(bytesOut[0]));
@@ -49,7 +62,9 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
       throw e;
     }
     const alive = () => {
-      if (gone) calls.fail(new DeviceError({ backend: "cuda", reason: "Disposed", message: "this KV cache was disposed" }));
+      if (gone) {
+        calls.fail(new DeviceError({ backend: "cuda", reason: "Disposed", message: "this KV cache was disposed" }));
+      }
     };
     const smooth = spec.smoothK ? 0 : FLAG.noSmoothK;
 
@@ -61,8 +76,12 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
           const dk = calls.place(k, temps), dv = calls.place(v, temps);
           const rows = dk.layout === "HND" ? dk.shape[2] : dk.shape[1];
           shape().setCache(cache.ptr, spec.capacity, length);
-          pb.setU64("k", dk.handle.ptr).setU64("v", dv.handle.ptr).setStrides("k_strides", dk.strides).setStrides("v_strides", dv.strides);
-          pb.setI32("seqlen_k", rows).setI32("dtype", DTYPE_CODE[dk.dtype]).setI32("layout", LAYOUT_CODE[spec.layout]).setU32("flags", smooth);
+          pb.setU64("k", dk.handle.ptr).setU64("v", dv.handle.ptr).setStrides("k_strides", dk.strides).setStrides(
+            "v_strides",
+            dv.strides,
+          );
+          pb.setI32("seqlen_k", rows).setI32("dtype", DTYPE_CODE[dk.dtype]).setI32("layout", LAYOUT_CODE[spec.layout])
+            .setU32("flags", smooth);
           must(n.sa_kv_append(pb.bytes), "sa_kv_append");
           length += rows;
         } finally {
@@ -82,9 +101,15 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
           shape().setCache(cache.ptr, spec.capacity, length);
           pb.setU64("q", dq.handle.ptr).setU64("o", out.handle.ptr).setU64("lse", lse ? lse.handle.ptr : 0n);
           pb.setStrides("q_strides", dq.strides).setStrides("o_strides", out.strides);
-          pb.setI32("heads_q", p.Hq).setI32("seqlen_q", p.Nq).setI32("dtype", DTYPE_CODE[p.dtype]).setI32("out_dtype", DTYPE_CODE[p.outputDtype]);
+          pb.setI32("heads_q", p.Hq).setI32("seqlen_q", p.Nq).setI32("dtype", DTYPE_CODE[p.dtype]).setI32(
+            "out_dtype",
+            DTYPE_CODE[p.outputDtype],
+          );
           pb.setI32("layout", LAYOUT_CODE[p.layout]).setF32("sm_scale", p.smScale);
-          pb.setU32("flags", (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0));
+          pb.setU32(
+            "flags",
+            (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
+          );
           const key = `${p.Hq}:${p.Nq}`;
           if (key !== workspaceFor) {
             must(n.sa_kv_workspace_size(pb.bytes, bytesOut), "sa_kv_workspace_size");
@@ -96,7 +121,10 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
             }
             workspaceFor = key;
           }
-          pb.setU64("workspace", workspace ? workspace.ptr : 0n).setU64("workspace_size", BigInt(workspace ? workspace.bytes : 0));
+          pb.setU64("workspace", workspace ? workspace.ptr : 0n).setU64(
+            "workspace_size",
+            BigInt(workspace ? workspace.bytes : 0),
+          );
           must(n.sa_kv_attend(pb.bytes), "sa_kv_attend");
           let lseHost: Float32Array | undefined;
           if (lse) {

@@ -37,23 +37,35 @@ describe(`backend-cuda native library under ${runtime}`, () => {
     expect(lib.native.sa_version()).toBe(100);
   });
 
-  it.skipIf(!hasFfi || !built)("its sa_kv_params layout matches, and the cache size follows kv_cache.h's regions", async () => {
-    const lib = await Effect.runPromise(openLibrary);
-    expect(verifyKvLayout(lib.native)).toBeUndefined();
-    const pb = new KvParamsBuffer();
-    pb.setI32("batch", 2).setI32("heads_kv", 3).setI32("head_dim", 100).setCache(0n, 130, 0);
-    const bytes = new BigUint64Array(1);
-    expect(lib.native.sa_kv_cache_size(pb.bytes, bytes)).toBe(0);
-    // head_dim 100 pads to 128, capacity 130 to 192 rows: int8 K, f16 V, one scale per 64 rows, mean, the partial
-    // block's 64 f32 rows, 16 chunk sums, the next mean, 64 counters — per (batch, kv head), each region 256-aligned.
-    const heads = 6, DP = 128, cap = 192;
-    const regions = [heads * cap * DP, heads * cap * DP * 2, heads * 3 * 4, heads * DP * 4, heads * 64 * DP * 4, heads * 16 * DP * 4, heads * DP * 4, heads * 64 * 4];
-    expect(Number(bytes[0])).toBe(regions.reduce((a, r) => a + Math.ceil(r / 256) * 256, 0));
-    expect(pb.bytes.length).toBe(KV_PARAMS_SIZE);
-    // A capacity the cache cannot hold is refused before any device work.
-    pb.setCache(0n, 10, 11);
-    expect(lib.native.sa_kv_cache_size(pb.bytes, bytes)).toBe(1);
-  });
+  it.skipIf(!hasFfi || !built)(
+    "its sa_kv_params layout matches, and the cache size follows kv_cache.h's regions",
+    async () => {
+      const lib = await Effect.runPromise(openLibrary);
+      expect(verifyKvLayout(lib.native)).toBeUndefined();
+      const pb = new KvParamsBuffer();
+      pb.setI32("batch", 2).setI32("heads_kv", 3).setI32("head_dim", 100).setCache(0n, 130, 0);
+      const bytes = new BigUint64Array(1);
+      expect(lib.native.sa_kv_cache_size(pb.bytes, bytes)).toBe(0);
+      // head_dim 100 pads to 128, capacity 130 to 192 rows: int8 K, f16 V, one scale per 64 rows, mean, the partial
+      // block's 64 f32 rows, 16 chunk sums, the next mean, 64 counters — per (batch, kv head), each region 256-aligned.
+      const heads = 6, DP = 128, cap = 192;
+      const regions = [
+        heads * cap * DP,
+        heads * cap * DP * 2,
+        heads * 3 * 4,
+        heads * DP * 4,
+        heads * 64 * DP * 4,
+        heads * 16 * DP * 4,
+        heads * DP * 4,
+        heads * 64 * 4,
+      ];
+      expect(Number(bytes[0])).toBe(regions.reduce((a, r) => a + Math.ceil(r / 256) * 256, 0));
+      expect(pb.bytes.length).toBe(KV_PARAMS_SIZE);
+      // A capacity the cache cannot hold is refused before any device work.
+      pb.setCache(0n, 10, 11);
+      expect(lib.native.sa_kv_cache_size(pb.bytes, bytes)).toBe(1);
+    },
+  );
 
   it.skipIf(!hasFfi || !built)("turns a bad call into a tagged status with the native message", async () => {
     const lib = await Effect.runPromise(openLibrary);

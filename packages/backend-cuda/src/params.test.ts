@@ -1,6 +1,6 @@
 // sa_params packing on this side (runs everywhere; the library's own offsets are compared in native.test.ts).
 import { describe, expect, it } from "vitest";
-import { layoutOf, SA_PARAMS, type ParamSchema } from "@sageattn/core";
+import { layoutOf, type ParamSchema, SA_PARAMS } from "@sageattn/core";
 import { PARAMS_FIELDS, PARAMS_SIZE, ParamsBuffer, verifyLayout } from "./ffi/params.js";
 import type { Native } from "./ffi/symbols.js";
 
@@ -33,7 +33,9 @@ describe("sa_params packing", () => {
     expect(verifyLayout(libraryWith(SA_PARAMS))).toBeUndefined();
     // The header widens heads_q to int64: it moves to the next 8-byte boundary, and is the field named.
     const moved = SA_PARAMS.fields.map((f) => (f.name === "heads_q" ? { ...f, type: "u64" as const } : f));
-    expect(verifyLayout(libraryWith({ ...SA_PARAMS, fields: moved }))).toBe("sa_params.heads_q is at byte 216, core's SA_PARAMS schema puts it at 212");
+    expect(verifyLayout(libraryWith({ ...SA_PARAMS, fields: moved }))).toBe(
+      "sa_params.heads_q is at byte 216, core's SA_PARAMS schema puts it at 212",
+    );
     // A trailing field the schema lacks: every offset agrees, the size does not.
     const longer: ParamSchema = { ...SA_PARAMS, fields: [...SA_PARAMS.fields, { name: "window", type: "u64" }] };
     expect(verifyLayout(libraryWith(longer))).toBe("sizeof(sa_params) is 272, core's SA_PARAMS schema gives 264");

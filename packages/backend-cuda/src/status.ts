@@ -41,7 +41,11 @@ export function toError(native: Native, status: number, what: string, phase: "lo
   const cause = { status, native: detail };
   const device = (reason: DeviceError["reason"]) => new DeviceError({ backend: "cuda", reason, message, cause });
   if (phase === "load") {
-    const reason = status === Status.NoDevice ? "NoDevice" : status === Status.Unsupported ? "FeatureMissing" : "NoDevice";
+    const reason = status === Status.NoDevice
+      ? "NoDevice"
+      : status === Status.Unsupported
+      ? "FeatureMissing"
+      : "NoDevice";
     return new BackendUnavailable({ backend: "cuda", reason, message, cause });
   }
   switch (status) {
@@ -62,6 +66,11 @@ export function toError(native: Native, status: number, what: string, phase: "lo
 }
 
 /** Every native status goes through here: success → Effect.void, anything else → its tagged error. */
-export function unwrap(native: Native, status: number, what: string, phase: "load" | "call" = "call"): Effect.Effect<void, CudaError> {
+export function unwrap(
+  native: Native,
+  status: number,
+  what: string,
+  phase: "load" | "call" = "call",
+): Effect.Effect<void, CudaError> {
   return status === Status.Ok ? Effect.void : Effect.fail(toError(native, status, what, phase));
 }

@@ -8,19 +8,19 @@
 // with one wait at the end, TOPS = 4·B·H·Nq·Nk·D / t (÷2 causal).
 import {
   accuracy,
+  type AttentionOptions,
   BOUNDS,
+  type DeviceTensor,
+  type Distribution,
   DISTRIBUTIONS,
   encode16,
   exactReference,
+  type HostTensor,
   hostTensor,
   makeQKV,
   resolveProblem,
   sageReference,
   toCanonicalF32,
-  type AttentionOptions,
-  type DeviceTensor,
-  type Distribution,
-  type HostTensor,
 } from "@sageattn/core";
 import { checkOutput } from "@sageattn/core/conformance/check";
 import { Effect } from "effect";
@@ -39,9 +39,23 @@ function f16Tensor(values: Float32Array, shape: [number, number, number, number]
   return hostTensor(encode16(values, "f16"), shape, { dtype: "f16" });
 }
 
-async function timeIt(backend: WebGPUBackend, exact: boolean, q: DeviceTensor, k: DeviceTensor, v: DeviceTensor, options: AttentionOptions, iters: number): Promise<number> {
+async function timeIt(
+  backend: WebGPUBackend,
+  exact: boolean,
+  q: DeviceTensor,
+  k: DeviceTensor,
+  v: DeviceTensor,
+  options: AttentionOptions,
+  iters: number,
+): Promise<number> {
   // One output tensor for all calls, as a steady-state caller keeps one (no buffer is created per call).
-  const out = await Effect.runPromise(backend.upload(hostTensor(new Uint16Array(q.shape.reduce((a, x) => a * x, 1)), q.shape, { dtype: "f16", layout: q.layout })));
+  const out = await Effect.runPromise(
+    backend.upload(hostTensor(
+      new Uint16Array(q.shape.reduce((a, x) => a * x, 1)),
+      q.shape,
+      { dtype: "f16", layout: q.layout },
+    )),
+  );
   const p = Effect.runSync(resolveProblem(q, k, v, { ...options, out }));
   const run = exact ? backend.exactAttention! : backend.attention;
   const once = () => Effect.runPromise(run(p, q, k, v));
@@ -62,7 +76,13 @@ async function timeIt(backend: WebGPUBackend, exact: boolean, q: DeviceTensor, k
 
 // The tile a kernel gets on this device, as "64x64r8" (what chooseTile picks, forced or not).
 function tileName(backend: WebGPUBackend, kernel: "int8" | "exact", d: number, forced?: string): string {
-  const t = chooseTile(kernel, paddedHeadDim(d), "f16", backend.gpuDevice().limits.maxComputeWorkgroupStorageSize, forced);
+  const t = chooseTile(
+    kernel,
+    paddedHeadDim(d),
+    "f16",
+    backend.gpuDevice().limits.maxComputeWorkgroupStorageSize,
+    forced,
+  );
   return t ? `${t.bq}x${t.bk}${kernel === "int8" ? `r${t.rq}` : ""}` : "none";
 }
 
@@ -79,7 +99,8 @@ async function speed(backend: WebGPUBackend) {
   const tops = (t: number) => `${(t * 1e3).toFixed(2)} ms = ${(ops / t / 1e12).toFixed(2)} TOPS`;
   const head = `speed B=${B} H=${H} N=${N} D=${D} f16 causal=${causal}`;
   // The exact kernel is timed before and after the SageAttention tiles; the faster of the two is the baseline.
-  const timeExact = () => (flag("no-exact") ? Promise.resolve(Number.NaN) : timeIt(backend, true, qd, kd, vd, { causal }, iters));
+  const timeExact =
+    () => (flag("no-exact") ? Promise.resolve(Number.NaN) : timeIt(backend, true, qd, kd, vd, { causal }, iters));
   let tExact = await timeExact();
   console.log(`${head}: exact f16 [${tileName(backend, "exact", D)}] ${tops(tExact)}`);
   const sage: Array<[string, number]> = [];
@@ -97,19 +118,35 @@ async function speed(backend: WebGPUBackend) {
     console.log(`${head}: exact f16 [${tileName(backend, "exact", D)}] again ${tops(again)}`);
     tExact = Math.min(tExact, again);
   }
-  for (const [name, t] of sage)
-    console.log(`${head}: ${name} ${tops(t)}; exact f16 (the faster run) ${tops(tExact)}; sage/exact speed-up ${(tExact / t).toFixed(2)}×`);
+  for (const [name, t] of sage) {
+    console.log(
+      `${head}: ${name} ${tops(t)}; exact f16 (the faster run) ${tops(tExact)}; sage/exact speed-up ${
+        (tExact / t).toFixed(2)
+      }×`,
+    );
+  }
   if (flag("profile")) {
     // A second backend with timestamp queries: one pass per kernel, GPU time of each (not part of the timings above).
     const prof = await Effect.runPromise(makeWith({ profile: true, tile: tiles[0] }));
     const [qp, kp, vp] = await Promise.all([q, k, v].map((x) => Effect.runPromise(prof.upload(f16Tensor(x, shape)))));
     for (const exact of [false, true]) {
-      const p = Effect.runSync(resolveProblem(qp, kp, vp, { causal, pvAccumulation: exact ? undefined : pvAccumulation }));
-      for (let i = 0; i < 2; i++) ((await Effect.runPromise((exact ? prof.exactAttention! : prof.attention)(p, qp, kp, vp))).output as DeviceTensor).dispose();
+      const p = Effect.runSync(
+        resolveProblem(qp, kp, vp, { causal, pvAccumulation: exact ? undefined : pvAccumulation }),
+      );
+      for (let i = 0; i < 2; i++) {
+        ((await Effect.runPromise((exact ? prof.exactAttention! : prof.attention)(p, qp, kp, vp)))
+          .output as DeviceTensor).dispose();
+      }
       const times = prof.lastKernelTimes();
-      const fmt = times ? Object.entries(times).map(([k, ms]) => `${k} ${ms.toFixed(3)} ms`).join(", ") : "no timestamp queries on this device";
+      const fmt = times
+        ? Object.entries(times).map(([k, ms]) => `${k} ${ms.toFixed(3)} ms`).join(", ")
+        : "no timestamp queries on this device";
       const kernel = times?.[exact ? "attention_exact" : "attention_int8"];
-      console.log(`profile ${exact ? "exact" : "sage "}: ${fmt}${kernel ? ` (kernel alone ${(ops / (kernel / 1e3) / 1e12).toFixed(2)} TOPS)` : ""}`);
+      console.log(
+        `profile ${exact ? "exact" : "sage "}: ${fmt}${
+          kernel ? ` (kernel alone ${(ops / (kernel / 1e3) / 1e12).toFixed(2)} TOPS)` : ""
+        }`,
+      );
     }
     await Effect.runPromise(prof.dispose);
   }
@@ -122,7 +159,7 @@ async function check(backend: WebGPUBackend, sageBackend: WebGPUBackend) {
     { B: 1, Hq: 2, Hkv: 2, Nq: 512, Nk: 512, D: 128, causal: false },
     { B: 1, Hq: 4, Hkv: 2, Nq: 300, Nk: 700, D: 64, causal: true },
   ];
-  for (const s of shapes)
+  for (const s of shapes) {
     for (const dist of (flag("heavy") ? ["heavy-tail"] : DISTRIBUTIONS) as readonly Distribution[]) {
       const { q, k, v } = makeQKV(s, dist, 11);
       const qt = f16Tensor(q, [s.B, s.Hq, s.Nq, s.D]);
@@ -137,19 +174,36 @@ async function check(backend: WebGPUBackend, sageBackend: WebGPUBackend) {
       const gotExact = (await Effect.runPromise(backend.exactAttention!(p, qt, kt, vt))).output as HostTensor;
       const a = accuracy(got.data as Float32Array, exact.output);
       // Held to the oracle of its P·V mode with the conformance suite's own check and bounds.
-      const checked = checkOutput({ problem: p, q: qc, k: kc, v: vc, output: got.data as Float32Array, capabilities: sageBackend.capabilities });
+      const checked = checkOutput({
+        problem: p,
+        q: qc,
+        k: kc,
+        v: vc,
+        output: got.data as Float32Array,
+        capabilities: sageBackend.capabilities,
+      });
       const b = checked.vsSage;
       const c = accuracy(gotExact.data as Float32Array, exact.output);
       const o = accuracy(Float32Array.from(sage.output), exact.output);
       // DESIGN's bounds against exact attention; where the sage oracle itself misses them, the algorithm does.
-      const inBounds = (x: { cosine: number; relL1: number }) => x.cosine >= BOUNDS.exact.minCosine && x.relL1 <= BOUNDS.exact.maxRelL1;
+      const inBounds = (x: { cosine: number; relL1: number }) =>
+        x.cosine >= BOUNDS.exact.minCosine && x.relL1 <= BOUNDS.exact.maxRelL1;
       const ok = checked.ok && c.cosine >= BOUNDS.exact.minCosine && (inBounds(a) || !inBounds(o));
-      const note = inBounds(a) ? "" : inBounds(o) ? " (outside DESIGN's bounds)" : " (outside DESIGN's bounds, as is the sage oracle)";
-      console.log(`check ${ok ? "ok  " : "FAIL"} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} causal=${s.causal} ${dist}: ` +
-        `sage vs exact cos ${a.cosine.toFixed(6)} relL1 ${a.relL1.toExponential(2)}${note}; sage oracle vs exact cos ${o.cosine.toFixed(6)} ` +
-        `relL1 ${o.relL1.toExponential(2)}; vs sage oracle relL1 ${b.relL1.toExponential(2)}; ` +
-        `exact kernel vs exact cos ${c.cosine.toFixed(6)} relL1 ${c.relL1.toExponential(2)}`);
+      const note = inBounds(a)
+        ? ""
+        : inBounds(o)
+        ? " (outside DESIGN's bounds)"
+        : " (outside DESIGN's bounds, as is the sage oracle)";
+      console.log(
+        `check ${ok ? "ok  " : "FAIL"} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} causal=${s.causal} ${dist}: ` +
+          `sage vs exact cos ${a.cosine.toFixed(6)} relL1 ${
+            a.relL1.toExponential(2)
+          }${note}; sage oracle vs exact cos ${o.cosine.toFixed(6)} ` +
+          `relL1 ${o.relL1.toExponential(2)}; vs sage oracle relL1 ${b.relL1.toExponential(2)}; ` +
+          `exact kernel vs exact cos ${c.cosine.toFixed(6)} relL1 ${c.relL1.toExponential(2)}`,
+      );
     }
+  }
 }
 
 const backend = await Effect.runPromise(makeWith({}));
@@ -158,7 +212,11 @@ console.log(`details: ${JSON.stringify(backend.details)}`);
 if (flag("check")) {
   const tile = str("tiles", "").split(",")[0] || undefined;
   const sage = tile ? await Effect.runPromise(makeWith({ device: backend.gpuDevice(), tile })) : backend;
-  console.log(`check: SageAttention on tile ${tileName(sage, "int8", 128, tile)} at D=128, ${tileName(sage, "int8", 64, tile)} at D=64`);
+  console.log(
+    `check: SageAttention on tile ${tileName(sage, "int8", 128, tile)} at D=128, ${
+      tileName(sage, "int8", 64, tile)
+    } at D=64`,
+  );
   await check(backend, sage);
 }
 await speed(backend);

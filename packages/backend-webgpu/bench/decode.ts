@@ -14,7 +14,20 @@
 //     and present K/V left on the GPU, timed like attend. MHA has no GQA: its 32 kv heads are the 8 repeated (the
 //     math is the same; ort reads 4× the K/V bytes, and copies past into present every step, as MHA must).
 // Accuracy: both outputs against float64 exact attention of the same f16 inputs, and against each other (rel-L1).
-import { accuracy, createKvCache, dispose, download, encode16, hostTensor, makeQKV, synchronize, upload, type DeviceTensor, type HostTensor, type KvCache } from "@sageattn/core";
+import {
+  accuracy,
+  createKvCache,
+  type DeviceTensor,
+  dispose,
+  download,
+  encode16,
+  type HostTensor,
+  hostTensor,
+  type KvCache,
+  makeQKV,
+  synchronize,
+  upload,
+} from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 import { provider } from "../src/index.ts";
 import { registerBackend } from "@sageattn/core";
@@ -66,7 +79,8 @@ async function perCall(call: () => Promise<unknown>, wait: () => Promise<void>, 
   return median(times);
 }
 
-const f16 = (x: Float32Array, shape: readonly [number, number, number, number]) => hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
+const f16 = (x: Float32Array, shape: readonly [number, number, number, number]) =>
+  hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
 
 /** Rows [r0, r1) of every head of a canonical [1, heads, n, D] array. */
 function rowsOf(src: Float32Array, heads: number, n: number, r0: number, r1: number): Float32Array {
@@ -136,14 +150,21 @@ interface Result {
 async function ours(x: Inputs, nk: number, nq: number): Promise<Result> {
   const causal = nq > 1;
   const dev = (data: Float32Array, heads: number, n: number) => upload(f16(data, [1, heads, n, D]), "webgpu");
-  const make = (capacity: number): Promise<KvCache> => createKvCache({ backend: "webgpu", batch: 1, headsKv: HKV, headDim: D, capacity, dtype: "f16" });
+  const make = (capacity: number): Promise<KvCache> =>
+    createKvCache({ backend: "webgpu", batch: 1, headsKv: HKV, headDim: D, capacity, dtype: "f16" });
   const q = await dev(x.q, H, nq);
   const out = await dev(new Float32Array(H * nq * D), H, nq);
-  const prefill = [await dev(rowsOf(x.k, HKV, x.total, 0, nk), HKV, nk), await dev(rowsOf(x.v, HKV, x.total, 0, nk), HKV, nk)];
+  const prefill = [
+    await dev(rowsOf(x.k, HKV, x.total, 0, nk), HKV, nk),
+    await dev(rowsOf(x.v, HKV, x.total, 0, nk), HKV, nk),
+  ];
   const stepRows: DeviceTensor[][] = [];
   for (let s = 0; s < steps; s++) {
     const r0 = nk + s * nq;
-    stepRows.push([await dev(rowsOf(x.k, HKV, x.total, r0, r0 + nq), HKV, nq), await dev(rowsOf(x.v, HKV, x.total, r0, r0 + nq), HKV, nq)]);
+    stepRows.push([
+      await dev(rowsOf(x.k, HKV, x.total, r0, r0 + nq), HKV, nq),
+      await dev(rowsOf(x.v, HKV, x.total, r0, r0 + nq), HKV, nq),
+    ]);
   }
   const wait = () => synchronize("webgpu");
   try {
@@ -173,7 +194,15 @@ async function ours(x: Inputs, nk: number, nq: number): Promise<Result> {
     };
     const appendMs = await timeSteps(false);
     const stepMs = await timeSteps(true);
-    return { nk, nq, attend: attendMs, append: appendMs, step: stepMs, out: outF32, exact: accuracy(outF32, exactOf(x, nk, nq)).relL1 };
+    return {
+      nk,
+      nq,
+      attend: attendMs,
+      append: appendMs,
+      step: stepMs,
+      out: outF32,
+      exact: accuracy(outF32, exactOf(x, nk, nq)).relL1,
+    };
   } finally {
     for (const t of [q, out, ...prefill, ...stepRows.flat()]) t.dispose();
   }
@@ -189,7 +218,12 @@ interface OrtSession {
   release(): Promise<void>;
 }
 interface Ort {
-  readonly env: { versions: Record<string, string>; logLevel?: string; wasm: { wasmPaths?: string; numThreads?: number }; webgpu: { device: Promise<GPUDevice> } };
+  readonly env: {
+    versions: Record<string, string>;
+    logLevel?: string;
+    wasm: { wasmPaths?: string; numThreads?: number };
+    webgpu: { device: Promise<GPUDevice> };
+  };
   readonly InferenceSession: { create(model: Uint8Array, o: Record<string, unknown>): Promise<OrtSession> };
   readonly Tensor: { fromGpuBuffer(b: GPUBuffer, o: { dataType: "float16"; dims: readonly number[] }): OrtTensor };
 }
@@ -207,30 +241,51 @@ if (ortDirArg !== undefined) {
 const sessions: OrtSession[] = [];
 
 /** [1, heads, n, D] canonical rows (kv heads repeated to H for MHA) as f16 bits in BSH [1, n, H·D] or BNSH [1, H, n, D]. */
-function ortBits(x: Float32Array, heads: number, n: number, r0: number, r1: number, bsh: boolean): Uint16Array<ArrayBuffer> {
+function ortBits(
+  x: Float32Array,
+  heads: number,
+  n: number,
+  r0: number,
+  r1: number,
+  bsh: boolean,
+): Uint16Array<ArrayBuffer> {
   const rep = H / heads;
   const rows = r1 - r0;
   const out = new Uint16Array(H * rows * D);
-  for (let h = 0; h < H; h++)
+  for (let h = 0; h < H; h++) {
     for (let r = 0; r < rows; r++) {
       const src = x.subarray(((Math.floor(h / rep) * n) + r0 + r) * D, ((Math.floor(h / rep) * n) + r0 + r + 1) * D);
       out.set(encode16(src, "f16") as Uint16Array, bsh ? (r * H + h) * D : (h * rows + r) * D);
     }
+  }
   return out;
 }
 
 async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; out: Float32Array }> {
   const o = ort!;
-  const session = await o.InferenceSession.create(multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal: nq > 1, dtype: "f16", past: true }), {
-    executionProviders: ["webgpu"],
-    preferredOutputLocation: "gpu-buffer",
-    graphOptimizationLevel: "all",
-  });
+  const session = await o.InferenceSession.create(
+    multiHeadAttentionModel({
+      heads: H,
+      headDim: D,
+      scale: 1 / Math.sqrt(D),
+      causal: nq > 1,
+      dtype: "f16",
+      past: true,
+    }),
+    {
+      executionProviders: ["webgpu"],
+      preferredOutputLocation: "gpu-buffer",
+      graphOptimizationLevel: "all",
+    },
+  );
   sessions.push(session);
   const device = await o.env.webgpu.device;
   const buffers: GPUBuffer[] = [];
   const gpu = (bits: Uint16Array<ArrayBuffer>, dims: number[]) => {
-    const b = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const b = device.createBuffer({
+      size: bits.byteLength,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(b, 0, bits);
     buffers.push(b);
     return o.Tensor.fromGpuBuffer(b, { dataType: "float16", dims });
@@ -255,7 +310,9 @@ async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; ou
     const bsh = raw instanceof Uint16Array ? Float32Array.from(raw, half) : Float32Array.from(raw);
     // BSH [1, nq, H·D] → [H, nq, D], as our output.
     const out = new Float32Array(H * nq * D);
-    for (let i = 0; i < nq; i++) for (let h = 0; h < H; h++) out.set(bsh.subarray((i * H + h) * D, (i * H + h + 1) * D), (h * nq + i) * D);
+    for (let i = 0; i < nq; i++) {
+      for (let h = 0; h < H; h++) out.set(bsh.subarray((i * H + h) * D, (i * H + h + 1) * D), (h * nq + i) * D);
+    }
     return { ms, out };
   } finally {
     for (const b of buffers) b.destroy();
@@ -263,7 +320,7 @@ async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; ou
 }
 
 const results: Result[] = [];
-for (const nk of nks)
+for (const nk of nks) {
   for (const nq of nqs) {
     const total = nk + steps * nq;
     const raw = makeQKV({ B: 1, Hq: H, Hkv: HKV, Nq: nq, Nk: total, D }, "gaussian", 11);
@@ -284,16 +341,32 @@ for (const nk of nks)
     const { out: _, ...row } = r;
     console.error(JSON.stringify(row));
   }
+}
 
-console.log(`deno ${Deno.version.deno}; onnxruntime-web ${ortVersion} (${ort ? build : "not run"}); B=1 H=${H} Hkv=${HKV} D=${D} f16; causal when Nq > 1`);
-console.log(`per call: median of ${batches} batches of back-to-back calls, each batch closed by one wait; step: ${steps} steps from Nk on\n`);
-console.log("| Nk | Nq | attend | append | step (append + attend) | ort MHA with past | ort / attend | ort / step | rel-L1 vs exact: ours, ort | rel-L1 ours vs ort |");
+console.log(
+  `deno ${Deno.version.deno}; onnxruntime-web ${ortVersion} (${
+    ort ? build : "not run"
+  }); B=1 H=${H} Hkv=${HKV} D=${D} f16; causal when Nq > 1`,
+);
+console.log(
+  `per call: median of ${batches} batches of back-to-back calls, each batch closed by one wait; step: ${steps} steps from Nk on\n`,
+);
+console.log(
+  "| Nk | Nq | attend | append | step (append + attend) | ort MHA with past | ort / attend | ort / step | rel-L1 vs exact: ours, ort | rel-L1 ours vs ort |",
+);
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 const ms = (x: number | undefined) => (x === undefined ? "—" : `${(x * 1e3).toFixed(1)} µs`);
-for (const r of results)
+for (const r of results) {
   console.log(
-    `| ${r.nk} | ${r.nq} | ${ms(r.attend)} | ${ms(r.append)} | ${ms(r.step)} | ${r.ort !== undefined ? ms(r.ort) : r.ortError ? `failed: ${r.ortError}` : "—"} | ` +
-      `${r.ort !== undefined ? `${(r.ort / r.attend).toFixed(2)}×` : "—"} | ${r.ort !== undefined ? `${(r.ort / r.step).toFixed(2)}×` : "—"} | ${r.exact.toExponential(1)}, ${r.ortExact?.toExponential(1) ?? "—"} | ${r.relL1VsOrt?.toExponential(1) ?? "—"} |`,
+    `| ${r.nk} | ${r.nq} | ${ms(r.attend)} | ${ms(r.append)} | ${ms(r.step)} | ${
+      r.ort !== undefined ? ms(r.ort) : r.ortError ? `failed: ${r.ortError}` : "—"
+    } | ` +
+      `${r.ort !== undefined ? `${(r.ort / r.attend).toFixed(2)}×` : "—"} | ${
+        r.ort !== undefined ? `${(r.ort / r.step).toFixed(2)}×` : "—"
+      } | ${r.exact.toExponential(1)}, ${r.ortExact?.toExponential(1) ?? "—"} | ${
+        r.relL1VsOrt?.toExponential(1) ?? "—"
+      } |`,
   );
+}
 for (const s of sessions) await s.release().catch(() => {});
 await dispose();

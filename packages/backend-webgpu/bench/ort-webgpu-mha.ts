@@ -11,7 +11,12 @@ import { accuracy, BOUNDS, encode16, makeQKV } from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 
 /** What this script uses of Deno's globals (the repo has no Deno type package). */
-declare const Deno: { readonly args: string[]; readonly version: { deno: string }; cwd(): string; exit(code: number): never };
+declare const Deno: {
+  readonly args: string[];
+  readonly version: { deno: string };
+  cwd(): string;
+  exit(code: number): never;
+};
 
 const args = Deno.args;
 const opt = (name: string, dflt: string) => {
@@ -54,7 +59,8 @@ interface Ort {
 const base = { peer: "onnxruntime-web MultiHeadAttention", build, ep: "webgpu", runtime: `deno ${Deno.version.deno}` };
 let version = "?";
 let adapterName = "?";
-const emit = (o: Record<string, unknown>) => console.log(JSON.stringify({ ...base, version, adapter: adapterName, ...o }));
+const emit = (o: Record<string, unknown>) =>
+  console.log(JSON.stringify({ ...base, version, adapter: adapterName, ...o }));
 const message = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 function fail(stage: string, e: unknown, extra: Record<string, unknown> = {}): never {
   emit({ ok: false, stage, error: message(e), ...extra });
@@ -98,7 +104,11 @@ async function openSession(model: Uint8Array): Promise<OrtSession> {
       if (!device) throw new Error("ort.env.webgpu.device is undefined after session creation");
       // GPUDevice.adapterInfo where the runtime has it, else the adapter ort kept.
       const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? ort.env.webgpu.adapter?.info;
-      adapterName = info ? `${info.description || info.device || "?"} (vendor ${info.vendor}${info.isFallbackAdapter ? ", fallback adapter" : ""})` : "?";
+      adapterName = info
+        ? `${info.description || info.device || "?"} (vendor ${info.vendor}${
+          info.isFallbackAdapter ? ", fallback adapter" : ""
+        })`
+        : "?";
     } catch (e) {
       fail("webgpu-device", e);
     }
@@ -115,20 +125,39 @@ function halfToFloat(h: number): number {
 }
 
 /** HND f32 [B,H,N,D] → MHA's BSH [B,N,H·D] as f16 bits, plus the f16-rounded values the reference must use. */
-function toBSH16(x: Float32Array, B: number, H: number, N: number, D: number): { bits: Uint16Array<ArrayBuffer>; values: Float32Array } {
+function toBSH16(
+  x: Float32Array,
+  B: number,
+  H: number,
+  N: number,
+  D: number,
+): { bits: Uint16Array<ArrayBuffer>; values: Float32Array } {
   const bits = new Uint16Array(x.length);
   const tmp = new Float32Array(D);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         tmp.set(x.subarray(((b * H + h) * N + n) * D, ((b * H + h) * N + n + 1) * D));
         bits.set(encode16(tmp, "f16"), ((b * N + n) * H + h) * D);
       }
+    }
+  }
   return { bits, values: Float32Array.from(bits, halfToFloat) };
 }
 
 /** Exact attention (float64) of one query row of one head, from the f16 inputs in BSH layout. */
-function referenceRow(q: Float32Array, k: Float32Array, v: Float32Array, b: number, h: number, i: number, H: number, N: number, D: number, causal: boolean): Float64Array {
+function referenceRow(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  b: number,
+  h: number,
+  i: number,
+  H: number,
+  N: number,
+  D: number,
+  causal: boolean,
+): Float64Array {
   const stride = H * D, qo = (b * N + i) * stride + h * D, scale = 1 / Math.sqrt(D);
   const last = causal ? i : N - 1;
   const s = new Float64Array(last + 1);
@@ -166,7 +195,9 @@ for (const { B, H, N, D, causal } of shapes) {
   let stage = "session";
   const buffers: GPUBuffer[] = [];
   try {
-    const session = await openSession(multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal, dtype: "f16" }));
+    const session = await openSession(
+      multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal, dtype: "f16" }),
+    );
     sessions.push(session);
     const dev = device!;
     // The same tensors as bench.ts (gaussian, seed 7), transposed into MHA's [B, N, H·D].
@@ -175,7 +206,10 @@ for (const { B, H, N, D, causal } of shapes) {
     const [q, k, v] = [qkv.q, qkv.k, qkv.v].map((x) => toBSH16(x, B, H, N, D));
     const dims = [B, N, H * D];
     const upload = (bits: Uint16Array<ArrayBuffer>) => {
-      const buf = dev.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const buf = dev.createBuffer({
+        size: bits.byteLength,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
       dev.queue.writeBuffer(buf, 0, bits);
       buffers.push(buf);
       return ort.Tensor.fromGpuBuffer(buf, { dataType: "float16", dims });
@@ -230,15 +264,27 @@ for (const { B, H, N, D, causal } of shapes) {
     const flops = (4 * B * H * N * N * D) / (causal ? 2 : 1);
     const tf = (ms: number) => +(flops / (ms / 1e3) / 1e12).toPrecision(4);
     const med = median(times);
-    const check = { rows, cosine: +acc.cosine.toFixed(6), relL1: +acc.relL1.toExponential(3), maxAbs: +acc.maxAbs.toExponential(3), nonFinite: acc.nonFinite };
+    const check = {
+      rows,
+      cosine: +acc.cosine.toFixed(6),
+      relL1: +acc.relL1.toExponential(3),
+      maxAbs: +acc.maxAbs.toExponential(3),
+      nonFinite: acc.nonFinite,
+    };
     // A wrong answer gets no speed: only the check and the failure.
-    if (ok)
+    if (ok) {
       emit({
-        ok, ...shape, iters,
-        median_ms: +med.toFixed(3), min_ms: +Math.min(...times).toFixed(3), back_to_back_ms: +backToBack.toFixed(3),
-        tflops_median: tf(med), tflops_back_to_back: tf(backToBack), check,
+        ok,
+        ...shape,
+        iters,
+        median_ms: +med.toFixed(3),
+        min_ms: +Math.min(...times).toFixed(3),
+        back_to_back_ms: +backToBack.toFixed(3),
+        tflops_median: tf(med),
+        tflops_back_to_back: tf(backToBack),
+        check,
       });
-    else {
+    } else {
       emit({ ok, ...shape, stage: "check", error: "output does not match the float64 reference", check });
       console.error(`FAILED (check) B=${B} H=${H} N=${N} D=${D}: cos ${check.cosine} relL1 ${check.relL1}`);
       failed = true;

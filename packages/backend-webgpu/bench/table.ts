@@ -14,19 +14,19 @@
 import {
   accuracy,
   attention,
+  type AttentionOptions,
+  type DeviceTensor,
   dispose,
   download,
   encode16,
   getBackend,
+  type HostTensor,
   hostTensor,
   makeQKV,
   registerBackend,
   resolveProblem,
   synchronize,
   upload,
-  type AttentionOptions,
-  type DeviceTensor,
-  type HostTensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { provider } from "../src/index.ts";
@@ -145,7 +145,9 @@ async function measure(n: number, causal: boolean): Promise<Row> {
   const { q, k, v } = makeQKV({ B: 1, Hq: H, Hkv: H, Nq: n, Nk: n, D }, "gaussian", 7);
   const host = (x: Float32Array) => hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
   const [qh, kh, vh] = [host(q), host(k), host(v)];
-  const [qd, kd, vd, out] = await Promise.all([qh, kh, vh, host(new Float32Array(H * n * D))].map((t) => upload(t, "webgpu")));
+  const [qd, kd, vd, out] = await Promise.all(
+    [qh, kh, vh, host(new Float32Array(H * n * D))].map((t) => upload(t, "webgpu")),
+  );
   const options: AttentionOptions = { backend: "webgpu", causal, out };
   try {
     const sage = await time(() => attention(qd, kd, vd, options));
@@ -168,21 +170,37 @@ for (const n of sizes) rows.push(await measure(n, false));
 for (const n of causalSizes) rows.push(await measure(n, true));
 
 const tops = (r: Row, ms: number) => (4 * H * r.n * r.n * D) / (r.causal ? 2 : 1) / (ms / 1e3) / 1e12;
-const cell = (r: Row, ms: number | undefined) => (ms === undefined ? "—" : `${ms.toFixed(3)} ms, ${tops(r, ms).toFixed(1)} TOPS`);
+const cell = (
+  r: Row,
+  ms: number | undefined,
+) => (ms === undefined ? "—" : `${ms.toFixed(3)} ms, ${tops(r, ms).toFixed(1)} TOPS`);
 const runtime = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno ?? "?";
 console.log(`device: ${backend.device}; deno ${runtime}; details ${JSON.stringify(backend.details)}`);
-console.log(`B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} batches of K back-to-back calls\n`);
-console.log("| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | one call, waited: sage / exact | K | sage vs float64 |");
+console.log(
+  `B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} batches of K back-to-back calls\n`,
+);
+console.log(
+  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
+);
 console.log("|---|---|---|---|---|---|---|---|");
-for (const r of rows)
+for (const r of rows) {
   console.log(
     `| ${r.n} | ${r.causal ? "yes" : "no"} | ${cell(r, r.sage.perCall)} | ${cell(r, r.exact?.perCall)} | ` +
-      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.waited.toFixed(2)} / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
-      `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${r.check.relL1.toExponential(1)} (${r.check.rows} rows) |`,
+      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.waited.toFixed(2)} / ${
+        r.exact ? r.exact.waited.toFixed(2) : "—"
+      } ms | ` +
+      `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${
+        r.check.relL1.toExponential(1)
+      } (${r.check.rows} rows) |`,
   );
+}
 const plain = new Map(rows.filter((r) => !r.causal).map((r) => [r.n, r]));
 for (const r of rows.filter((r) => r.causal)) {
   const base = plain.get(r.n);
-  if (base) console.log(`\ncausal N=${r.n}: ${(tops(r, r.sage.perCall) / tops(base, base.sage.perCall)).toFixed(2)}× the non-causal TOPS`);
+  if (base) {
+    console.log(
+      `\ncausal N=${r.n}: ${(tops(r, r.sage.perCall) / tops(base, base.sage.perCall)).toFixed(2)}× the non-causal TOPS`,
+    );
+  }
 }
 await dispose();

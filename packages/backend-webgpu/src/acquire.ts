@@ -1,6 +1,6 @@
 import { BackendUnavailable, runtimeName } from "@sageattn/core";
 import { Effect } from "effect";
-import { Usage, MAP_READ } from "./usage.js";
+import { MAP_READ, Usage } from "./usage.js";
 
 /** A device the backend checked and may use, with what it found out about it. */
 export interface Acquired {
@@ -29,7 +29,8 @@ export async function gpuDeviceNodes(): Promise<number | undefined> {
   try {
     const name = "node:fs";
     const fs = (await import(/* @vite-ignore */ name)) as typeof import("node:fs");
-    return fs.readdirSync("/dev").filter((f) => /^nvidia\d|^dxg$/.test(f)).length + (fs.existsSync("/dev/dri") ? fs.readdirSync("/dev/dri").filter((f) => f.startsWith("renderD")).length : 0);
+    return fs.readdirSync("/dev").filter((f) => /^nvidia\d|^dxg$/.test(f)).length +
+      (fs.existsSync("/dev/dri") ? fs.readdirSync("/dev/dri").filter((f) => f.startsWith("renderD")).length : 0);
   } catch {
     return undefined;
   }
@@ -43,15 +44,29 @@ async function findGpu(): Promise<{ gpu: GPU; source: string } | BackendUnavaila
   const pkg = g.Bun ? "bun-webgpu" : g.process?.versions?.node ? "webgpu" : undefined;
   if (!pkg) return unavailable("NoDevice", `${runtimeName()} has no navigator.gpu`);
   const nodes = await gpuDeviceNodes();
-  if (nodes === 0) return unavailable("NoDevice", `no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg) in ${runtimeName()}: ${pkg} (Dawn) not probed`);
+  if (nodes === 0) {
+    return unavailable(
+      "NoDevice",
+      `no GPU device node (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg) in ${runtimeName()}: ${pkg} (Dawn) not probed`,
+    );
+  }
   try {
     const spec = pkg; // a variable, so bundlers leave the optional import alone
-    const mod = (await import(/* @vite-ignore */ spec)) as { create?: (o: string[]) => GPU; createGPUInstance?: () => GPU };
+    const mod = (await import(/* @vite-ignore */ spec)) as {
+      create?: (o: string[]) => GPU;
+      createGPUInstance?: () => GPU;
+    };
     const gpu = mod.createGPUInstance ? mod.createGPUInstance() : mod.create?.([]);
     if (!gpu) return unavailable("NotInstalled", `${pkg} exports no WebGPU entry point`);
     return { gpu, source: pkg };
   } catch (e) {
-    return unavailable("NotInstalled", `${runtimeName()} has no navigator.gpu and the ${pkg} package could not be loaded: ${(e as Error).message?.split("\n")[0]}`, e);
+    return unavailable(
+      "NotInstalled",
+      `${runtimeName()} has no navigator.gpu and the ${pkg} package could not be loaded: ${
+        (e as Error).message?.split("\n")[0]
+      }`,
+      e,
+    );
   }
 }
 
@@ -60,7 +75,8 @@ export function describeAdapter(info: AdapterInfoLike): { name: string; fallback
   // wgpu reports PCI ids as decimal strings ("4318" is NVIDIA's 0x10de): shown in hex after the description.
   const id = (x: string | undefined) => (x && /^\d+$/.test(x) ? `0x${Number(x).toString(16)}` : x);
   const ids = [id(info.vendor), info.architecture, id(info.device)].filter((x) => x && x !== "0x0").join(" ");
-  const name = (info.description ? (ids ? `${info.description} (${ids})` : info.description) : ids) || "unnamed adapter";
+  const name = (info.description ? (ids ? `${info.description} (${ids})` : info.description) : ids) ||
+    "unnamed adapter";
   const fallback = info.isFallbackAdapter === true || FALLBACK_NAMES.test(name);
   // Dawn's null backend: BackendType 1 in bun-webgpu's info, device "null-backend" in both Dawn packages.
   const nullBackend = info.backendType === 1 || /null[- ]backend/i.test(name);
@@ -85,7 +101,10 @@ async function knownAnswer(device: GPUDevice): Promise<string | undefined> {
   const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
   const out = device.createBuffer({ size: 256, usage: Usage.STORAGE | Usage.COPY_SRC });
   const read = device.createBuffer({ size: 256, usage: Usage.MAP_READ | Usage.COPY_DST });
-  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] });
+  const bind = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [{ binding: 0, resource: { buffer: out } }],
+  });
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
@@ -102,7 +121,9 @@ async function knownAnswer(device: GPUDevice): Promise<string | undefined> {
   out.destroy();
   read.destroy();
   // dot = 5 − 12 + 21 + 508 = 522; o[i] = 522 + (63 − i) + 1.
-  for (let i = 0; i < 64; i++) if (got[i] !== 586 - i) return `a known-answer compute check returned ${got[i]} at ${i} instead of ${586 - i}`;
+  for (let i = 0; i < 64; i++) {
+    if (got[i] !== 586 - i) return `a known-answer compute check returned ${got[i]} at ${i} instead of ${586 - i}`;
+  }
   return undefined;
 }
 
@@ -116,13 +137,22 @@ export interface AcquireOptions {
 }
 
 // Limits worth raising to the adapter's maximum: big tensors, and the bigger tiles (workgroup memory).
-const WANTED_LIMITS = ["maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize", "maxComputeWorkgroupsPerDimension"] as const;
+const WANTED_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
 
 /** Finds a WebGPU device and checks what it got: refuses Dawn's null backend, names fallback adapters. */
 export function acquire(options: AcquireOptions): Effect.Effect<Acquired, BackendUnavailable> {
   return Effect.tryPromise({
     try: () => acquireAsync(options),
-    catch: (e) => (e instanceof BackendUnavailable ? e : unavailable("NoDevice", `WebGPU device acquisition failed: ${(e as Error)?.message ?? e}`, e)),
+    catch: (
+      e,
+    ) => (e instanceof BackendUnavailable
+      ? e
+      : unavailable("NoDevice", `WebGPU device acquisition failed: ${(e as Error)?.message ?? e}`, e)),
   });
 }
 
@@ -132,14 +162,22 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     const device = options.device;
     const info = ((device as { adapterInfo?: AdapterInfoLike }).adapterInfo ?? {}) as AdapterInfoLike;
     const d = describeAdapter(info);
-    if (d.nullBackend) throw unavailable("Refused", `the given device is Dawn's null backend (${d.name}), which computes nothing`);
+    if (d.nullBackend) {
+      throw unavailable("Refused", `the given device is Dawn's null backend (${d.name}), which computes nothing`);
+    }
     const bad = await knownAnswer(device);
     if (bad) throw unavailable("Refused", `the given device fails a known-answer check: ${bad}`);
     const shaderF16 = wantF16 && device.features.has("shader-f16");
     return {
       device,
       description: `${d.name} (caller's device${d.fallback ? ", fallback CPU adapter" : ""})`,
-      details: { adapter: d.name, fallback: String(d.fallback), software: String(d.fallback), shaderF16: String(shaderF16), source: "caller's GPUDevice" },
+      details: {
+        adapter: d.name,
+        fallback: String(d.fallback),
+        software: String(d.fallback),
+        shaderF16: String(shaderF16),
+        source: "caller's GPUDevice",
+      },
       shaderF16,
       external: true,
     };
@@ -148,8 +186,12 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
   if (found instanceof BackendUnavailable) throw found;
   const { gpu, source } = found;
   const wgsl = (gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
-  if (wgsl && !wgsl.has("packed_4x8_integer_dot_product"))
-    throw unavailable("FeatureMissing", `${source} lacks the WGSL language feature packed_4x8_integer_dot_product (dot4I8Packed)`);
+  if (wgsl && !wgsl.has("packed_4x8_integer_dot_product")) {
+    throw unavailable(
+      "FeatureMissing",
+      `${source} lacks the WGSL language feature packed_4x8_integer_dot_product (dot4I8Packed)`,
+    );
+  }
   let adapter: GPUAdapter | null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
@@ -157,13 +199,19 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     throw unavailable("NoDevice", `${source}: requestAdapter failed: ${(e as Error).message}`, e);
   }
   if (!adapter) {
-    const why = source === "navigator.gpu" ? "" : " (Dawn accepts only Vulkan devices with the features it needs; Mesa's lavapipe is rejected)";
+    const why = source === "navigator.gpu"
+      ? ""
+      : " (Dawn accepts only Vulkan devices with the features it needs; Mesa's lavapipe is rejected)";
     throw unavailable("NoDevice", `${source} (${runtimeName()}) found no WebGPU adapter${why}`);
   }
   const info = (adapter.info ?? {}) as AdapterInfoLike;
   const d = describeAdapter(info);
-  if (d.nullBackend)
-    throw unavailable("Refused", `${source} handed out Dawn's null backend (${d.name}), which returns garbage: no usable GPU adapter in ${runtimeName()}`);
+  if (d.nullBackend) {
+    throw unavailable(
+      "Refused",
+      `${source} handed out Dawn's null backend (${d.name}), which returns garbage: no usable GPU adapter in ${runtimeName()}`,
+    );
+  }
   const shaderF16 = wantF16 && adapter.features.has("shader-f16");
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
@@ -179,7 +227,10 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
   const bad = await knownAnswer(device).catch((e: unknown) => `the check failed to run: ${(e as Error).message}`);
   if (bad) {
     device.destroy();
-    throw unavailable("Refused", `${source} adapter ${d.name} fails a known-answer compute check (${bad}); refusing to compute on it`);
+    throw unavailable(
+      "Refused",
+      `${source} adapter ${d.name} fails a known-answer compute check (${bad}); refusing to compute on it`,
+    );
   }
   return {
     device,

@@ -1,18 +1,18 @@
 // The webgpu backend on a real adapter (Deno: lavapipe on CI): GPU-resident tensors without read-back, the exact
 // kernel, limits, device loss; and, where no adapter is usable (Node, Bun here), the stated reason.
 import {
-  BOUNDS,
   accuracy,
+  BOUNDS,
+  type DeviceTensor,
   encode16,
   exactReference,
+  type HostTensor,
   hostTensor,
   makeQKV,
   resolveProblem,
   sageReference,
-  toCanonicalF32,
-  type DeviceTensor,
-  type HostTensor,
   type Tensor,
+  toCanonicalF32,
 } from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
@@ -58,9 +58,15 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
       const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, smoothK, returnLse: true }));
       const want = sageReference(p, x.q, x.k, x.v);
       const got = await run(b.attention(p, q, k, v));
-      expect(accuracy(values(got.output), want.output).relL1, `smoothK ${smoothK}`).toBeLessThanOrEqual(BOUNDS.sageRelL1);
+      expect(accuracy(values(got.output), want.output).relL1, `smoothK ${smoothK}`).toBeLessThanOrEqual(
+        BOUNDS.sageRelL1,
+      );
       const lse = got.lse!;
-      for (let r = 0; r < lse.length; r++) expect(Math.abs(lse[r] - want.lse[r]), `smoothK ${smoothK} lse row ${r}`).toBeLessThanOrEqual(1e-2 * Math.max(1, Math.abs(want.lse[r])));
+      for (let r = 0; r < lse.length; r++) {
+        expect(Math.abs(lse[r] - want.lse[r]), `smoothK ${smoothK} lse row ${r}`).toBeLessThanOrEqual(
+          1e-2 * Math.max(1, Math.abs(want.lse[r])),
+        );
+      }
     }
   });
 
@@ -113,11 +119,23 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
       const src = values(t);
       const bits = new Uint16Array(Math.ceil((offset + src.length) / 2) * 2); // writeBuffer takes whole words
       const enc = encode16(src, "f16");
-      for (let h = 0; h < H; h++) for (let n = 0; n < N; n++) bits.set(enc.subarray((h * N + n) * D, (h * N + n + 1) * D), offset + (n * H + h) * D);
+      for (let h = 0; h < H; h++) {
+        for (let n = 0; n < N; n++) {
+          bits.set(enc.subarray((h * N + n) * D, (h * N + n + 1) * D), offset + (n * H + h) * D);
+        }
+      }
       const g = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(g, 0, bits);
-      const meta = { dtype: "f16" as const, layout: "NHD" as const, shape: [B, N, H, D] as [number, number, number, number], offset };
-      return { tensor: run(b.adopt(g, meta)), host: hostTensor(bits.subarray(offset, offset + src.length), meta.shape, meta) };
+      const meta = {
+        dtype: "f16" as const,
+        layout: "NHD" as const,
+        shape: [B, N, H, D] as [number, number, number, number],
+        offset,
+      };
+      return {
+        tensor: run(b.adopt(g, meta)),
+        host: hostTensor(bits.subarray(offset, offset + src.length), meta.shape, meta),
+      };
     };
     const [q, k, v] = [nhd(host.q, 3), nhd(host.k, 1), nhd(host.v, 0)];
     const [qd, kd, vd] = await Promise.all([q.tensor, k.tensor, v.tensor]);
@@ -142,12 +160,17 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     const [B, H, N, D] = [1, 4, 150, 64];
     for (const dtype of ["f16", "bf16"] as const) {
       const p = Effect.runSync(resolveProblem(q, k, v, { causal: true, outputDtype: dtype }));
-      const want = Array.from(toCanonicalF32(await run(b.download((await run(b.attention(p, q, k, v))).output as DeviceTensor))));
+      const want = Array.from(
+        toCanonicalF32(await run(b.download((await run(b.attention(p, q, k, v))).output as DeviceTensor))),
+      );
       // offset 4, pitch a multiple of 4: stored by the INT8 kernel itself; offset 0 with even row pitch: store_output
       // in pairs; offset 3 with odd row pitch: every element merged as a half word.
       for (const [offset, pitch] of [[4, D + 8], [0, D + 6], [3, D + 5]]) {
         const bits = new Uint16Array(Math.ceil((offset + B * H * N * pitch) / 2) * 2).fill(0x7bad);
-        const buffer = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+        const buffer = device.createBuffer({
+          size: bits.byteLength,
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        });
         device.queue.writeBuffer(buffer, 0, bits);
         const strides = [H * N * pitch, N * pitch, pitch, 1] as const;
         const out = await run(b.adopt(buffer, { dtype, shape: [B, H, N, D], strides, offset }));
@@ -155,14 +178,17 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
         // The exact kernel's store goes through the same path: run it first, then SageAttention over it.
         expect((await run(b.exactAttention!(po, q, k, v))).output).toBe(out);
         const viaExact = Array.from(toCanonicalF32(await run(b.download(out))));
-        expect(accuracy(Float32Array.from(viaExact), Float32Array.from(want)).cosine, `${dtype} exact kernel into out`).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
+        expect(accuracy(Float32Array.from(viaExact), Float32Array.from(want)).cosine, `${dtype} exact kernel into out`)
+          .toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
         const r = await run(b.attention(po, q, k, v));
         expect(r.output).toBe(out);
         const whole = await run(b.adopt(buffer, { dtype, shape: [1, 1, 1, bits.length] }));
         const raw = (await run(b.download(whole))).data as Uint16Array;
         const got = await run(b.download(out));
         expect(Array.from(toCanonicalF32(got)), `${dtype} offset ${offset} pitch ${pitch}`).toEqual(want);
-        for (let i = 0; i < raw.length; i++) if (i < offset || (i - offset) % pitch >= D) expect(raw[i], `${dtype} gap element ${i}`).toBe(0x7bad);
+        for (let i = 0; i < raw.length; i++) {
+          if (i < offset || (i - offset) % pitch >= D) expect(raw[i], `${dtype} gap element ${i}`).toBe(0x7bad);
+        }
         buffer.destroy();
       }
     }
@@ -171,7 +197,10 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
 
   it("rejects an out that shares GPU memory with an input (InvalidInput)", async () => {
     const device = b.gpuDevice();
-    const buffer = device.createBuffer({ size: 2 * 4 * 150 * 64 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const buffer = device.createBuffer({
+      size: 2 * 4 * 150 * 64 * 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(buffer, 0, inputs.q.buffer, inputs.q.byteOffset, inputs.q.byteLength);
     const q = await run(b.adopt(buffer, { dtype: "f32", shape: [1, 4, 150, 64] }));
     const [k, v] = await Promise.all([host.k, host.v].map((t) => run(b.upload(t))));
@@ -179,7 +208,9 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     const overlapping = await run(b.adopt(buffer, { dtype: "f32", shape: [1, 4, 150, 64], offset: 64 }));
     const ok = await run(b.attention(Effect.runSync(resolveProblem(q, k, v, { out: apart })), q, k, v));
     expect(ok.output).toBe(apart);
-    const err = await run(Effect.flip(b.attention(Effect.runSync(resolveProblem(q, k, v, { out: overlapping })), q, k, v)));
+    const err = await run(
+      Effect.flip(b.attention(Effect.runSync(resolveProblem(q, k, v, { out: overlapping })), q, k, v)),
+    );
     expect(err._tag).toBe("InvalidInput");
     expect((err as { reason?: string }).reason).toBe("InvalidOption");
     buffer.destroy();
@@ -244,7 +275,9 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     const out = await run(own.attention(problem, host.q, host.k, host.v));
     expect(own.gpuDevice()).not.toBe(first);
     expect(accuracy(values(out.output), sage.output).relL1).toBeLessThanOrEqual(BOUNDS.sageRelL1);
-    const err = await run(Effect.flip(own.attention(Effect.runSync(resolveProblem(stale, host.k, host.v)), stale, host.k, host.v)));
+    const err = await run(
+      Effect.flip(own.attention(Effect.runSync(resolveProblem(stale, host.k, host.v)), stale, host.k, host.v)),
+    );
     expect((err as { reason?: string }).reason).toBe("DeviceLost");
     await run(own.dispose);
     const after = await run(Effect.flip(own.attention(problem, host.q, host.k, host.v)));

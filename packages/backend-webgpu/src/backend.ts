@@ -1,31 +1,39 @@
 import {
-  DeviceError,
-  DTYPES,
-  invalid,
-  requiredLength,
-  type InvalidInput,
-  MAX_HEAD_DIM,
-  readEnv,
   type AttentionBackend,
   type AttentionOutput,
   type BackendOptions,
   type BackendUnavailable,
+  DeviceError,
   type DeviceTensor,
+  DTYPES,
   type HostTensor,
+  invalid,
+  type InvalidInput,
+  MAX_HEAD_DIM,
   type Problem,
+  readEnv,
+  requiredLength,
   type SageAttnError,
   type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { acquire, type AcquireOptions, type Acquired } from "./acquire.js";
+import { acquire, type Acquired, type AcquireOptions } from "./acquire.js";
 import { PipelineCache } from "./pipelines.js";
-import { kernelTimes, profilingQuerySet, type KernelTimes } from "./recorder.js";
+import { type KernelTimes, kernelTimes, profilingQuerySet } from "./recorder.js";
 import { ScratchPool } from "./scratch.js";
 import { DECODE_TARGET_WORKGROUPS } from "./tiles.js";
 import { makeKvCache } from "./kv-cache.js";
-import { encodeAttention, LimitError, outputShape, type Engine } from "./run.js";
-import { adopt, BACKEND, bytesPer, deviceTensor, hostFromBytes, type AdoptOptions, type BufferHandle } from "./tensors.js";
-import { Usage, MAP_READ } from "./usage.js";
+import { encodeAttention, type Engine, LimitError, outputShape } from "./run.js";
+import {
+  adopt,
+  type AdoptOptions,
+  BACKEND,
+  type BufferHandle,
+  bytesPer,
+  deviceTensor,
+  hostFromBytes,
+} from "./tensors.js";
+import { MAP_READ, Usage } from "./usage.js";
 
 export interface WebGPUOptions extends AcquireOptions {
   /** Force a tile "BQxBK" (e.g. "64x64") where it fits; for tuning. Else `SAGEATTN_WEBGPU_TILE`. */
@@ -56,7 +64,8 @@ async function mapped(staging: GPUBuffer, bytes: number, back?: (b: GPUBuffer) =
   return out;
 }
 
-const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) => new DeviceError({ backend: BACKEND, reason, message, cause });
+const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) =>
+  new DeviceError({ backend: BACKEND, reason, message, cause });
 
 interface State {
   acquired: Acquired;
@@ -88,14 +97,27 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
  * The provider's `configure`: `loadBackend("webgpu", { f16, profile, tile })` from an app. Anything else, or a bad
  * value, is InvalidInput InvalidOption (a caller's own GPUDevice goes through `makeWith({ device })`).
  */
-export function configureWebGPU(options: BackendOptions): Effect.Effect<WebGPUBackend, BackendUnavailable | InvalidInput> {
+export function configureWebGPU(
+  options: BackendOptions,
+): Effect.Effect<WebGPUBackend, BackendUnavailable | InvalidInput> {
   const unknown = Object.keys(options).filter((k) => k !== "f16" && k !== "profile" && k !== "tile");
-  if (unknown.length > 0) return Effect.fail(invalid("InvalidOption", `webgpu takes f16, profile and tile, not ${unknown.join(", ")}`));
+  if (unknown.length > 0) {
+    return Effect.fail(invalid("InvalidOption", `webgpu takes f16, profile and tile, not ${unknown.join(", ")}`));
+  }
   const { f16, profile, tile } = options;
-  for (const [name, value] of [["f16", f16], ["profile", profile]] as const)
-    if (value !== undefined && typeof value !== "boolean") return Effect.fail(invalid("InvalidOption", `webgpu ${name} must be a boolean, got ${String(value)}`));
-  if (tile !== undefined && !(typeof tile === "string" && /^\d+x\d+$/.test(tile))) return Effect.fail(invalid("InvalidOption", `webgpu tile must be "BQxBK" (e.g. "64x64"), got ${String(tile)}`));
-  return makeWith({ f16: f16 as boolean | undefined, profile: profile as boolean | undefined, tile: tile as string | undefined });
+  for (const [name, value] of [["f16", f16], ["profile", profile]] as const) {
+    if (value !== undefined && typeof value !== "boolean") {
+      return Effect.fail(invalid("InvalidOption", `webgpu ${name} must be a boolean, got ${String(value)}`));
+    }
+  }
+  if (tile !== undefined && !(typeof tile === "string" && /^\d+x\d+$/.test(tile))) {
+    return Effect.fail(invalid("InvalidOption", `webgpu tile must be "BQxBK" (e.g. "64x64"), got ${String(tile)}`));
+  }
+  return makeWith({
+    f16: f16 as boolean | undefined,
+    profile: profile as boolean | undefined,
+    tile: tile as string | undefined,
+  });
 }
 
 /** Loads the backend with options (a caller's device, f16 off for tests, a forced tile). */
@@ -103,9 +125,13 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
   const f16 = options.f16 ?? readEnv("SAGEATTN_WEBGPU_F16") !== "0";
   const tile = options.tile ?? readEnv("SAGEATTN_WEBGPU_TILE");
   const profile = options.profile ?? readEnv("SAGEATTN_WEBGPU_PROFILE") === "1";
-  const decodeWorkgroups = options.decodeWorkgroups ?? (Number(readEnv("SAGEATTN_WEBGPU_DECODE_WORKGROUPS")) || DECODE_TARGET_WORKGROUPS);
+  const decodeWorkgroups = options.decodeWorkgroups ??
+    (Number(readEnv("SAGEATTN_WEBGPU_DECODE_WORKGROUPS")) || DECODE_TARGET_WORKGROUPS);
   const resolved = { ...options, f16, profile, decodeWorkgroups };
-  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tile, profile, decodeWorkgroups), resolved, tile));
+  return Effect.map(
+    acquire(resolved),
+    (first) => build(stateFor(first, tile, profile, decodeWorkgroups), resolved, tile),
+  );
 }
 
 function build(initial: State, options: WebGPUOptions, tile: string | undefined): WebGPUBackend {
@@ -119,12 +145,22 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
   const current: Effect.Effect<Engine, DeviceError> = Effect.suspend(() => {
     if (disposed) return Effect.fail(deviceError("Disposed", "the webgpu backend was disposed"));
     if (!state.lost) return Effect.succeed(state.engine);
-    if (state.acquired.external) return Effect.fail(deviceError("DeviceLost", `the caller's GPUDevice was lost (${state.lost})`));
+    if (state.acquired.external) {
+      return Effect.fail(deviceError("DeviceLost", `the caller's GPUDevice was lost (${state.lost})`));
+    }
     return Effect.map(
-      Effect.mapError(acquire(options), (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e)),
+      Effect.mapError(
+        acquire(options),
+        (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e),
+      ),
       (acquired) => {
         earlierDevices.add(state.acquired.device);
-        state = stateFor(acquired, tile, options.profile === true, options.decodeWorkgroups ?? DECODE_TARGET_WORKGROUPS);
+        state = stateFor(
+          acquired,
+          tile,
+          options.profile === true,
+          options.decodeWorkgroups ?? DECODE_TARGET_WORKGROUPS,
+        );
         return state.engine;
       },
     );
@@ -132,9 +168,13 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   const checkTensor = (engine: Engine, t: Tensor): DeviceError | undefined => {
     if (t.kind === "host") return undefined;
-    if (t.backend !== BACKEND) return deviceError("KernelFailed", `a ${t.backend} device tensor was passed to the webgpu backend`);
+    if (t.backend !== BACKEND) {
+      return deviceError("KernelFailed", `a ${t.backend} device tensor was passed to the webgpu backend`);
+    }
     const h = t.handle as BufferHandle;
-    if (h.device !== engine.device) return deviceError("DeviceLost", "the tensor lives on an earlier GPUDevice (lost since); upload it again");
+    if (h.device !== engine.device) {
+      return deviceError("DeviceLost", "the tensor lives on an earlier GPUDevice (lost since); upload it again");
+    }
     return undefined;
   };
 
@@ -145,10 +185,11 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     if (out?.kind !== "device") return undefined;
     if (out.backend !== BACKEND) return invalid("InvalidOption", `out is a ${out.backend} tensor, not a webgpu one`);
     const h = out.handle as BufferHandle;
-    if (h.device !== engine.device)
+    if (h.device !== engine.device) {
       return state.acquired.external || !earlierDevices.has(h.device)
         ? invalid("InvalidOption", "out lives on another GPUDevice than the backend's")
         : deviceError("DeviceLost", "out lives on an earlier GPUDevice (lost since); make it again");
+    }
     const span = (t: Tensor & { kind: "device" }) => {
       const th = t.handle as BufferHandle;
       const per = bytesPer(t.dtype);
@@ -163,66 +204,114 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
     return undefined;
   };
 
-  const run = (exact: boolean) => (p: Problem, q: Tensor, k: Tensor, v: Tensor): Effect.Effect<AttentionOutput, SageAttnError> =>
-    Effect.gen(function* () {
-      const engine = yield* current;
-      const bad = checkTensor(engine, q) ?? checkTensor(engine, k) ?? checkTensor(engine, v) ?? checkOut(engine, p, [q, k, v]);
-      if (bad) return yield* Effect.fail(bad);
-      const device = engine.device;
-      const encoded = yield* Effect.tryPromise({
-        try: async () => {
-          device.pushErrorScope("out-of-memory");
-          device.pushErrorScope("validation");
-          let enc;
-          try {
-            enc = encodeAttention(engine, p, q, k, v, exact);
-            device.queue.submit([enc.commands]);
-          } finally {
-            const validation = await device.popErrorScope();
-            const oom = await device.popErrorScope();
-            if (enc) for (const b of enc.temporaries) b.destroy();
-            if (enc && (oom || validation)) for (const b of [enc.output, enc.outputStaging, enc.lseStaging, enc.profile?.staging]) b?.destroy();
-            if (oom) throw deviceError("OutOfMemory", `webgpu ran out of memory: ${oom.message}`, oom);
-            if (validation) throw deviceError("KernelFailed", `webgpu rejected the work: ${validation.message}`, validation);
-          }
-          return enc;
-        },
-        catch: (e) =>
-          e instanceof DeviceError ? e : e instanceof LimitError ? deviceError("LimitExceeded", e.message, e) : deviceError("KernelFailed", String((e as Error)?.message ?? e), e),
+  const run =
+    (exact: boolean) => (p: Problem, q: Tensor, k: Tensor, v: Tensor): Effect.Effect<AttentionOutput, SageAttnError> =>
+      Effect.gen(function* () {
+        const engine = yield* current;
+        const bad = checkTensor(engine, q) ?? checkTensor(engine, k) ?? checkTensor(engine, v) ??
+          checkOut(engine, p, [q, k, v]);
+        if (bad) return yield* Effect.fail(bad);
+        const device = engine.device;
+        const encoded = yield* Effect.tryPromise({
+          try: async () => {
+            device.pushErrorScope("out-of-memory");
+            device.pushErrorScope("validation");
+            let enc;
+            try {
+              enc = encodeAttention(engine, p, q, k, v, exact);
+              device.queue.submit([enc.commands]);
+            } finally {
+              const validation = await device.popErrorScope();
+              const oom = await device.popErrorScope();
+              if (enc) { for (const b of enc.temporaries) b.destroy(); }
+              if (enc && (oom || validation)) {
+                for (const b of [enc.output, enc.outputStaging, enc.lseStaging, enc.profile?.staging]) {
+                  b?.destroy();
+                }
+              }
+              if (oom) throw deviceError("OutOfMemory", `webgpu ran out of memory: ${oom.message}`, oom);
+              if (validation) {
+                throw deviceError("KernelFailed", `webgpu rejected the work: ${validation.message}`, validation);
+              }
+            }
+            return enc;
+          },
+          catch: (e) =>
+            e instanceof DeviceError
+              ? e
+              : e instanceof LimitError
+              ? deviceError("LimitExceeded", e.message, e)
+              : deviceError("KernelFailed", String((e as Error)?.message ?? e), e),
+        });
+        const finished = yield* Effect.tryPromise({
+          try: async () => {
+            if (encoded.profile) {
+              lastTimes = kernelTimes(
+                new BigUint64Array(await mapped(encoded.profile.staging, encoded.profile.names.length * 16)),
+                encoded.profile.names,
+              );
+            }
+            const back = (b: GPUBuffer) => encoded.calls.giveBack(b);
+            const lse = encoded.lseStaging
+              ? new Float32Array(await mapped(encoded.lseStaging, encoded.lseBytes, back))
+              : undefined;
+            if (p.out?.kind === "device") return { output: p.out, lse };
+            if (encoded.output) {
+              return {
+                output: deviceTensor(device, encoded.output, {
+                  dtype: p.outputDtype,
+                  layout: p.layout,
+                  shape: outputShape(p),
+                }, true),
+                lse,
+              };
+            }
+            const bytes = await mapped(encoded.outputStaging!, encoded.outputBytes, back);
+            return { output: hostFromBytes(bytes, p.outputDtype, p.layout, outputShape(p)), lse };
+          },
+          catch: (e) =>
+            state.lost
+              ? deviceError(
+                "DeviceLost",
+                `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`,
+                e,
+              )
+              : deviceError("KernelFailed", `reading the result back failed: ${(e as Error)?.message ?? e}`, e),
+        });
+        if (state.lost) {
+          return yield* Effect.fail(
+            deviceError(
+              "DeviceLost",
+              `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`,
+            ),
+          );
+        }
+        return finished as AttentionOutput;
       });
-      const finished = yield* Effect.tryPromise({
-        try: async () => {
-          if (encoded.profile) lastTimes = kernelTimes(new BigUint64Array(await mapped(encoded.profile.staging, encoded.profile.names.length * 16)), encoded.profile.names);
-          const back = (b: GPUBuffer) => encoded.calls.giveBack(b);
-          const lse = encoded.lseStaging ? new Float32Array(await mapped(encoded.lseStaging, encoded.lseBytes, back)) : undefined;
-          if (p.out?.kind === "device") return { output: p.out, lse };
-          if (encoded.output) return { output: deviceTensor(device, encoded.output, { dtype: p.outputDtype, layout: p.layout, shape: outputShape(p) }, true), lse };
-          const bytes = await mapped(encoded.outputStaging!, encoded.outputBytes, back);
-          return { output: hostFromBytes(bytes, p.outputDtype, p.layout, outputShape(p)), lse };
-        },
-        catch: (e) =>
-          state.lost
-            ? deviceError("DeviceLost", `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`, e)
-            : deviceError("KernelFailed", `reading the result back failed: ${(e as Error)?.message ?? e}`, e),
-      });
-      if (state.lost) return yield* Effect.fail(deviceError("DeviceLost", `the GPUDevice was lost during the call (${state.lost}); the next call makes a new one`));
-      return finished as AttentionOutput;
-    });
 
   const upload = (t: HostTensor): Effect.Effect<DeviceTensor, SageAttnError> =>
     Effect.flatMap(current, (engine) =>
       Effect.try({
         try: () => {
           const size = Math.max(4, Math.ceil(t.data.byteLength / 4) * 4);
-          if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the tensor needs ${size} bytes, over the device's binding limit`);
-          const buffer = engine.device.createBuffer({ size, usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST, mappedAtCreation: true });
-          new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+          if (size > engine.device.limits.maxStorageBufferBindingSize) {
+            throw new LimitError(`the tensor needs ${size} bytes, over the device's binding limit`);
+          }
+          const buffer = engine.device.createBuffer({
+            size,
+            usage: Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST,
+            mappedAtCreation: true,
+          });
+          new Uint8Array(buffer.getMappedRange()).set(
+            new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+          );
           buffer.unmap();
           return deviceTensor(engine.device, buffer, t, true);
         },
-        catch: (e) => (e instanceof LimitError ? deviceError("LimitExceeded", e.message, e) : deviceError("OutOfMemory", String((e as Error)?.message ?? e), e)),
-      }),
-    );
+        catch: (e) => (e instanceof LimitError
+          ? deviceError("LimitExceeded", e.message, e)
+          : deviceError("OutOfMemory", String((e as Error)?.message ?? e), e)),
+      }));
 
   const download = (t: DeviceTensor): Effect.Effect<HostTensor, SageAttnError> =>
     Effect.gen(function* () {
@@ -256,12 +345,26 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
 
   return {
     name: BACKEND,
-    capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: false, varlen: true, deviceTensors: true, exactKernel: true, kvCache: true, pv: ["f16-block", "f32"] },
+    capabilities: {
+      dtypes: DTYPES,
+      maxHeadDim: MAX_HEAD_DIM,
+      causal: true,
+      lse: true,
+      mask: false,
+      varlen: true,
+      deviceTensors: true,
+      exactKernel: true,
+      kvCache: true,
+      pv: ["f16-block", "f32"],
+    },
     get device() {
       return state.acquired.description;
     },
     get details() {
-      const details: Record<string, string> = { ...state.acquired.details, pv: state.acquired.shaderF16 ? "f16 (shader-f16)" : "f32" };
+      const details: Record<string, string> = {
+        ...state.acquired.details,
+        pv: state.acquired.shaderF16 ? "f16 (shader-f16)" : "f32",
+      };
       if (tile) details.tile = tile;
       return details;
     },

@@ -7,11 +7,15 @@ import { provider } from "./index.js";
 
 registerBackend(provider);
 
-describe("loadBackend(\"webgpu\", options)", () => {
+describe('loadBackend("webgpu", options)', () => {
   for (const options of [{ f16: "no" }, { profile: 1 }, { tile: "big" }, { device: {} }]) {
     it(`rejects ${JSON.stringify(options)} with InvalidInput InvalidOption`, async () => {
       const exit = await Effect.runPromiseExit(loadBackend("webgpu", options));
-      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? `${exit.cause.error._tag}/${exit.cause.error.reason}` : "loaded").toBe("InvalidInput/InvalidOption");
+      expect(
+        Exit.isFailure(exit) && exit.cause._tag === "Fail"
+          ? `${exit.cause.error._tag}/${exit.cause.error.reason}`
+          : "loaded",
+      ).toBe("InvalidInput/InvalidOption");
     });
   }
 });

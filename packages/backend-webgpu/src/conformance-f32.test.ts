@@ -3,4 +3,8 @@ import { describeConformance } from "@sageattn/core/conformance";
 import { makeWith } from "./index.js";
 import { CPU_LIMITS, SKIP_OK } from "./test-support.js";
 
-await describeConformance({ name: "webgpu", priority: 200, load: makeWith({ f16: false }) }, { ...CPU_LIMITS, unavailableOk: SKIP_OK, label: "f32 P·V forced" });
+await describeConformance({ name: "webgpu", priority: 200, load: makeWith({ f16: false }) }, {
+  ...CPU_LIMITS,
+  unavailableOk: SKIP_OK,
+  label: "f32 P·V forced",
+});

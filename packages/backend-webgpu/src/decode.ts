@@ -1,15 +1,40 @@
 import {
-  DTYPE_CODE, encodeParams, K_BLOCK, LOG2E, logicalStrides, Q_BLOCK, type BlockLayout, type ParamSchema, type ParamValues, type Problem, type Shape4, type Tensor,
+  type BlockLayout,
+  DTYPE_CODE,
+  encodeParams,
+  K_BLOCK,
+  LOG2E,
+  logicalStrides,
+  type ParamSchema,
+  type ParamValues,
+  type Problem,
+  Q_BLOCK,
+  type Shape4,
+  type Tensor,
 } from "@sageattn/core";
 import type { CacheBuffers } from "./kv-cache.js";
 import { grid1d } from "./pipelines.js";
-import { CONSTANT, LimitError, loadConstants, outputPlacement, outputShape, outputTarget, PARAMS, round4, SCRATCH, tensorKey, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
+import {
+  CONSTANT,
+  type Engine,
+  LimitError,
+  loadConstants,
+  outputPlacement,
+  outputShape,
+  outputTarget,
+  PARAMS,
+  round4,
+  SCRATCH,
+  type Source,
+  tensorKey,
+  UNIFORM,
+  writeHost,
+} from "./run.js";
 import type { CallBuffers } from "./scratch.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
-import { bytesPer, type BufferHandle } from "./tensors.js";
+import { type BufferHandle, bytesPer } from "./tensors.js";
 import { decodeShape, decodeSplits } from "./tiles.js";
 import { Usage } from "./usage.js";
-
 
 /** What one attend call encoded: as run.ts's Encoded, for the cache's own CallBuffers. */
 export interface DecodeEncoded {
@@ -50,9 +75,18 @@ interface DecodePlan {
  * call with the same key (Nq, options, q's and out's buffers) is replayed with two uniforms rewritten, so a steady
  * run of decode steps allocates nothing and looks nothing up; buffers are per Nq, kept by the cache's `calls`.
  */
-export function encodeDecode(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, cache: CacheBuffers, length: number): DecodeEncoded {
+export function encodeDecode(
+  engine: Engine,
+  calls: CallBuffers,
+  p: Problem,
+  q: Tensor,
+  cache: CacheBuffers,
+  length: number,
+): DecodeEncoded {
   const cacheable = q.kind === "host" || p.out !== undefined;
-  const key = `${p.Nq} ${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${tensorKey(q)} ${tensorKey(p.out)}`;
+  const key = `${p.Nq} ${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${
+    tensorKey(q)
+  } ${tensorKey(p.out)}`;
   let plan = cacheable ? (calls.plans.get(key) as DecodePlan | undefined) : undefined;
   if (!plan) {
     plan = buildPlan(engine, calls, p, q, cache);
@@ -80,7 +114,15 @@ export function encodeDecode(engine: Engine, calls: CallBuffers, p: Problem, q: 
   };
   const outputStaging = q.kind === "host" ? staging(plan.target, outputBytes) : undefined;
   const lseStaging = p.returnLse ? staging(plan.lse, lseBytes) : undefined;
-  return { commands: enc.finish(), owned: plan.owned, outputStaging, outputBytes, lseStaging, lseBytes, shape: outputShape(p) };
+  return {
+    commands: enc.finish(),
+    owned: plan.owned,
+    outputStaging,
+    outputBytes,
+    lseStaging,
+    lseBytes,
+    shape: outputShape(p),
+  };
 }
 
 function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, cache: CacheBuffers): DecodePlan {
@@ -92,7 +134,11 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   const precision: Precision = p.pvAccumulation === "f16-block" ? (engine.shaderF16 ? "f16" : "f16emu") : "f32";
   const groupRows = p.group * p.Nq;
   const shape = decodeShape(groupRows, dp, limits.maxComputeWorkgroupStorageSize);
-  if (!shape) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
+  if (!shape) {
+    throw new LimitError(
+      `head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`,
+    );
+  }
   const chunks = Math.ceil(groupRows / shape.rb);
   const groups = p.B * p.Hkv * chunks;
   // Partial rows are sized for the most ranges any length of this cache can take, so they never grow.
@@ -100,16 +146,30 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   const totalRows = p.B * p.Hq * p.Nq;
   const qBlocks = Math.ceil(p.Nq / Q_BLOCK);
   const checkGrid = (what: string, ...dims: number[]) => {
-    if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
+    if (dims.some((d) => d > maxDim)) {
+      throw new LimitError(
+        `${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`,
+      );
+    }
   };
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const scratch = (role: string, bytes: number) => {
-    if (bytes > limit) throw new LimitError(`${role} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+    if (bytes > limit) {
+      throw new LimitError(`${role} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+    }
     return calls.scratch(`${role} ${tag}`, bytes, SCRATCH);
   };
-  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => calls.constant(`${role} ${tag}`, encodeParams(layout, values), UNIFORM);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) =>
+    calls.constant(`${role} ${tag}`, encodeParams(layout, values), UNIFORM);
   const steps: Step[] = [];
-  const dispatch = (kernel: KernelName, prec: Precision, overrides: Record<string, number>, bound: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) => {
+  const dispatch = (
+    kernel: KernelName,
+    prec: Precision,
+    overrides: Record<string, number>,
+    bound: GPUBuffer[],
+    grid: [number, number, number],
+    counts?: UnrollCounts,
+  ) => {
     checkGrid(kernel, ...grid);
     const pipeline = pipelines.get(kernel, prec, overrides, counts);
     steps.push({ pipeline, group: calls.bindGroup(pipeline, bound), grid });
@@ -133,17 +193,47 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   for (let b = 0; b < p.B; b++) segWords.set([b, 0, p.Nq, 0, 0, 0, 0, 0], b * 8);
   const segs = calls.constant(`segments ${tag}`, new Uint8Array(segWords.buffer), CONSTANT);
   const qParams = uniform("quantize q", PARAMS.quantize, {
-    strides: src.strides, base: src.base, heads: p.Hq, group: p.group, kvHeads: p.Hkv, d: p.D, dp, nTotal: p.Nq, blocksTotal: qBlocks,
-    scale: Math.fround(p.smScale * LOG2E), subtractMean: 0, rowBias: p.returnLse ? 1 : 0, forQueries: 1, scaleOffset: 0, meanGiven: 1,
+    strides: src.strides,
+    base: src.base,
+    heads: p.Hq,
+    group: p.group,
+    kvHeads: p.Hkv,
+    d: p.D,
+    dp,
+    nTotal: p.Nq,
+    blocksTotal: qBlocks,
+    scale: Math.fround(p.smScale * LOG2E),
+    subtractMean: 0,
+    rowBias: p.returnLse ? 1 : 0,
+    forQueries: 1,
+    scaleOffset: 0,
+    meanGiven: 1,
   });
-  dispatch("quantize_int8", "f32", { ...loadConstants(src), BLOCK: Q_BLOCK }, [src.buffer, segs, cache.mean, q8, qScales, lse, qParams], [qBlocks, p.Hq, p.B]);
+  dispatch("quantize_int8", "f32", { ...loadConstants(src), BLOCK: Q_BLOCK }, [
+    src.buffer,
+    segs,
+    cache.mean,
+    q8,
+    qScales,
+    lse,
+    qParams,
+  ], [qBlocks, p.Hq, p.B]);
 
   // Split-K attention: partial (m, l, acc) rows per key range; its uniform and range count are set per call.
   const partML = scratch("partial m l", maxSplits * totalRows * 8);
   const partO = scratch("partial acc", maxSplits * totalRows * dp * 4);
   const decodeFields = (length: number, perSplit: number): ParamValues<typeof PARAMS.decode.schema> => ({
-    hq: p.Hq, hkv: p.Hkv, group: p.group, nq: p.Nq, nk: length, rows: cache.rows, kBlocks: cache.blocks, qBlocks,
-    groupRows, blocksPerSplit: perSplit, totalRows,
+    hq: p.Hq,
+    hkv: p.Hkv,
+    group: p.group,
+    nq: p.Nq,
+    nk: length,
+    rows: cache.rows,
+    kBlocks: cache.blocks,
+    qBlocks,
+    groupRows,
+    blocksPerSplit: perSplit,
+    totalRows,
   });
   const decodeParams = uniform("decode", PARAMS.decode, decodeFields(0, 1));
   const decodeStep = steps.length;
@@ -166,19 +256,44 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   const threads = totalRows * (dp / 4);
   const g = grid1d(threads, maxDim);
   const mergeFields = (splits: number): ParamValues<typeof PARAMS.decodeMerge.schema> => ({
-    hq: p.Hq, nq: p.Nq, d: p.D, totalRows, splits, returnLse: p.returnLse ? 1 : 0, outBase: placement.base, rowPitch: g.rowPitch,
+    hq: p.Hq,
+    nq: p.Nq,
+    d: p.D,
+    totalRows,
+    splits,
+    returnLse: p.returnLse ? 1 : 0,
+    outBase: placement.base,
+    rowPitch: g.rowPitch,
     outStrides: placement.strides,
   });
   const mergeParams = uniform("merge", PARAMS.decodeMerge, mergeFields(1));
-  dispatch("decode_merge", "f32", { DP: dp, STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] }, [partML, partO, result, lse, mergeParams], [g.x, g.y, 1]);
+  dispatch("decode_merge", "f32", { DP: dp, STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] }, [
+    partML,
+    partO,
+    result,
+    lse,
+    mergeParams,
+  ], [g.x, g.y, 1]);
   if (!fused) {
-    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
+    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 &&
+      [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
     const storeThreads = (totalRows * p.D) / (pairs ? 2 : 1);
     const gs = grid1d(storeThreads, maxDim);
     const storeParams = uniform("store", PARAMS.store, {
-      heads: p.Hq, tokens: p.Nq, d: p.D, dp, threads: storeThreads, rowPitch: gs.rowPitch, base: placement.base, strides: placement.strides,
+      heads: p.Hq,
+      tokens: p.Nq,
+      d: p.D,
+      dp,
+      threads: storeThreads,
+      rowPitch: gs.rowPitch,
+      base: placement.base,
+      strides: placement.strides,
     });
-    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [gs.x, gs.y, 1]);
+    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [
+      result,
+      target,
+      storeParams,
+    ], [gs.x, gs.y, 1]);
   }
 
   return {

@@ -5,7 +5,7 @@
 // must run it; Node and Bun may only skip with a stated reason. FUZZ_RUNS (default 200, about 60 s on lavapipe with 2 cores; a quarter of it on the
 // second path) and FUZZ_SEED as in cpu-simd's fuzz test.
 import { disposeBackends, loadBackend, readEnv, registerBackend } from "@sageattn/core";
-import { fuzzCheck, fuzzDraws, type FuzzDraw, type FuzzTarget } from "@sageattn/core/conformance";
+import { fuzzCheck, type FuzzDraw, fuzzDraws, type FuzzTarget } from "@sageattn/core/conformance";
 import { Effect, Exit } from "effect";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
@@ -43,7 +43,11 @@ if (Exit.isFailure(exit)) {
   });
 } else {
   describe(`fuzzed calls on webgpu (${exit.value.device})`, () => {
-    it(`${RUNS} drawn cases, default P·V path: within the sage bounds, InvalidInput naming the field, or Unsupported masks`, () => fuzz(RUNS), 300_000);
+    it(
+      `${RUNS} drawn cases, default P·V path: within the sage bounds, InvalidInput naming the field, or Unsupported masks`,
+      () => fuzz(RUNS),
+      300_000,
+    );
     it(`${Math.ceil(RUNS / 4)} drawn cases, shader-f16 off`, async () => {
       await Effect.runPromise(disposeBackends());
       registerBackend({ name: "webgpu", priority: provider.priority, load: makeWith({ f16: false }) });

@@ -1,6 +1,6 @@
 // The build's WGSL generation (scripts/bundle-wgsl.mjs) against core's schemas: a schema change reaches the
 // generated structs, and a shader left reading a field the schema dropped fails the build, naming file and field.
-import { WGSL_PARAMS, type ParamSchema } from "@sageattn/core/schema";
+import { type ParamSchema, WGSL_PARAMS } from "@sageattn/core/schema";
 import { describe, expect, it } from "vitest";
 import { bundle, schemaMismatches } from "../scripts/bundle-wgsl.mjs";
 
@@ -19,7 +19,9 @@ describe("WGSL generated from core's parameter schemas", () => {
       expect(files[`${kernel}.wgsl`]).not.toMatch(/^struct Params/m);
       expect(files[`generated/${kernel}_params.wgsl`]).toContain(`struct Params {`);
     }
-    for (const kernel of ["kv_quantize_k", "attention_decode"]) expect(files[`${kernel}.wgsl`]).not.toMatch(/const (K_BLOCK|Q_BLOCK): u32 = \d+u/);
+    for (const kernel of ["kv_quantize_k", "attention_decode"]) {
+      expect(files[`${kernel}.wgsl`]).not.toMatch(/const (K_BLOCK|Q_BLOCK): u32 = \d+u/);
+    }
     expect(files["generated/pack_f16_params.wgsl"]).toContain("  dstFirst: u32,");
     expect(files["generated/quantize_int8_params.wgsl"]).toContain("  meanGiven: u32,");
   });
@@ -27,7 +29,9 @@ describe("WGSL generated from core's parameter schemas", () => {
   it("a renamed field reaches the struct and names every shader that still reads the old name", () => {
     const renamed: ParamSchema = {
       ...WGSL_PARAMS.quantize_int8,
-      fields: WGSL_PARAMS.quantize_int8.fields.map((f) => (f.name === "blocksTotal" ? { ...f, name: "blockCount" } : f)),
+      fields: WGSL_PARAMS.quantize_int8.fields.map((
+        f,
+      ) => (f.name === "blocksTotal" ? { ...f, name: "blockCount" } : f)),
     };
     const files = bundle({ ...WGSL_PARAMS, quantize_int8: renamed });
     expect(files["generated/quantize_int8_params.wgsl"]).toContain("  blockCount: u32,");
@@ -37,8 +41,14 @@ describe("WGSL generated from core's parameter schemas", () => {
   });
 
   it("a field dropped from the attention block names both attention kernels", () => {
-    const dropped: ParamSchema = { ...WGSL_PARAMS.attention, fields: WGSL_PARAMS.attention.fields.filter((f) => f.name !== "kBlocks") };
-    const problems = schemaMismatches(bundle({ ...WGSL_PARAMS, attention: dropped }), { ...WGSL_PARAMS, attention: dropped });
+    const dropped: ParamSchema = {
+      ...WGSL_PARAMS.attention,
+      fields: WGSL_PARAMS.attention.fields.filter((f) => f.name !== "kBlocks"),
+    };
+    const problems = schemaMismatches(bundle({ ...WGSL_PARAMS, attention: dropped }), {
+      ...WGSL_PARAMS,
+      attention: dropped,
+    });
     expect(problems.some((p) => p.includes("(in attention_int8.wgsl) reads params.kBlocks"))).toBe(true);
   });
 });

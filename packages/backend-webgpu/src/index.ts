@@ -16,4 +16,9 @@ export type { AdoptOptions } from "./tensors.js";
  * The webgpu backend for registration: priority 200 (after cuda, before cpu-simd), on the best adapter this runtime
  * gives (refusing Dawn's null backend). Options through core: `loadBackend("webgpu", { f16: false })`.
  */
-export const provider: BackendProvider = { name: "webgpu", priority: 200, load: makeWith(), configure: configureWebGPU };
+export const provider: BackendProvider = {
+  name: "webgpu",
+  priority: 200,
+  load: makeWith(),
+  configure: configureWebGPU,
+};

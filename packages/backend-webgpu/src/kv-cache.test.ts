@@ -1,7 +1,18 @@
 // The webgpu KV cache on a real adapter (Deno: lavapipe on CI), beyond the shared decode conformance cases: device
 // tensors in and out, both P·V paths against the oracle cache, no new GPU buffers in steady-state decode steps,
 // and dispose destroying the cache's buffers.
-import { accuracy, fromCanonicalF32, hostTensor, kvCacheReference, makeQKV, resolveProblem, toCanonicalF32, type HostTensor, type KvCacheSpec, type Tensor } from "@sageattn/core";
+import {
+  accuracy,
+  fromCanonicalF32,
+  type HostTensor,
+  hostTensor,
+  kvCacheReference,
+  type KvCacheSpec,
+  makeQKV,
+  resolveProblem,
+  type Tensor,
+  toCanonicalF32,
+} from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import { makeWith, type WebGPUBackend } from "./index.js";
@@ -11,7 +22,15 @@ const backend: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e);
 
 const B = 1, Hq = 8, Hkv = 2, D = 64, N = 150;
-const spec: KvCacheSpec = { batch: B, headsKv: Hkv, headDim: D, capacity: 200, dtype: "f32", layout: "HND", smoothK: true };
+const spec: KvCacheSpec = {
+  batch: B,
+  headsKv: Hkv,
+  headDim: D,
+  capacity: 200,
+  dtype: "f32",
+  layout: "HND",
+  smoothK: true,
+};
 const x = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: N, D }, "k-bias", 21);
 /** Rows [r0, r1) of every kv head of a canonical [B, Hkv, N, D] array. */
 const rows = (src: Float32Array, r0: number, r1: number) => {
@@ -19,22 +38,32 @@ const rows = (src: Float32Array, r0: number, r1: number) => {
   for (let h = 0; h < B * Hkv; h++) out.set(src.subarray((h * N + r0) * D, (h * N + r1) * D), h * (r1 - r0) * D);
   return out;
 };
-const kv = (r0: number, r1: number) => [hostTensor(rows(x.k, r0, r1), [B, Hkv, r1 - r0, D]), hostTensor(rows(x.v, r0, r1), [B, Hkv, r1 - r0, D])] as const;
+const kv = (r0: number, r1: number) =>
+  [hostTensor(rows(x.k, r0, r1), [B, Hkv, r1 - r0, D]), hostTensor(rows(x.v, r0, r1), [B, Hkv, r1 - r0, D])] as const;
 const q4 = hostTensor(x.q, [B, Hq, 4, D]);
 const q1 = hostTensor(x.q.slice(0, Hq * D), [B, Hq, 1, D]);
 const values = (t: Tensor) => toCanonicalF32(t as HostTensor);
 
-describe.skipIf(backend === undefined)(`webgpu kv cache on ${backend?.device ?? "no adapter"}`, { timeout: 300_000 }, () => {
-  const b = backend as WebGPUBackend;
+describe.skipIf(backend === undefined)(
+  `webgpu kv cache on ${backend?.device ?? "no adapter"}`,
+  { timeout: 300_000 },
+  () => {
+    const b = backend as WebGPUBackend;
 
-  // Every P·V path; and the split-K ranges at their extremes: the whole cache in one workgroup per (b, kv head)
-  // (decodeWorkgroups 1: the online softmax across blocks) and two ranges merged (3), besides the default (one block each).
-  const paths = [
-    ...[true, false].flatMap((f16) => (["f16-block", "f32"] as const).map((pvAccumulation) => ({ f16, pvAccumulation, decodeWorkgroups: undefined as number | undefined }))),
-    { f16: true, pvAccumulation: "f16-block" as const, decodeWorkgroups: 1 },
-    { f16: false, pvAccumulation: "f32" as const, decodeWorkgroups: 3 },
-  ];
-  for (const { f16, pvAccumulation, decodeWorkgroups } of paths)
+    // Every P·V path; and the split-K ranges at their extremes: the whole cache in one workgroup per (b, kv head)
+    // (decodeWorkgroups 1: the online softmax across blocks) and two ranges merged (3), besides the default (one block each).
+    const paths = [
+      ...[true, false].flatMap((f16) =>
+        (["f16-block", "f32"] as const).map((pvAccumulation) => ({
+          f16,
+          pvAccumulation,
+          decodeWorkgroups: undefined as number | undefined,
+        }))
+      ),
+      { f16: true, pvAccumulation: "f16-block" as const, decodeWorkgroups: 1 },
+      { f16: false, pvAccumulation: "f32" as const, decodeWorkgroups: 3 },
+    ];
+    for (const { f16, pvAccumulation, decodeWorkgroups } of paths) {
       it(`tracks the oracle cache across appends and a requantize (shader-f16 ${f16 ? "if present" : "off"}, P·V ${pvAccumulation}, decodeWorkgroups ${decodeWorkgroups ?? "default"})`, async () => {
         const own = await run(makeWith({ f16, decodeWorkgroups }));
         const cache = await run(own.kvCache!(spec));
@@ -52,7 +81,11 @@ describe.skipIf(backend === undefined)(`webgpu kv cache on ${backend?.device ?? 
           const got = await run(cache.attend(p, q));
           const want = oracle.attend(p, q.data as Float32Array);
           expect(accuracy(values(got.output), want.output).relL1, `${where}, Nq ${nq}`).toBeLessThanOrEqual(2e-3);
-          for (let r = 0; r < want.lse.length; r++) expect(Math.abs(got.lse![r] - want.lse[r]), `${where}: lse row ${r}`).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(want.lse[r])));
+          for (let r = 0; r < want.lse.length; r++) {
+            expect(Math.abs(got.lse![r] - want.lse[r]), `${where}: lse row ${r}`).toBeLessThanOrEqual(
+              2e-2 * Math.max(1, Math.abs(want.lse[r])),
+            );
+          }
         };
         await step(70);
         await check(q4, 4, "after a 70-row prefill");
@@ -66,88 +99,97 @@ describe.skipIf(backend === undefined)(`webgpu kv cache on ${backend?.device ?? 
         await run(cache.dispose);
         await run(own.dispose);
       });
-
-  it("takes device tensors and writes a device out (bf16, NHD)", async () => {
-    const s: KvCacheSpec = { ...spec, dtype: "bf16", layout: "NHD" };
-    const cache = await run(b.kvCache!(s));
-    const oracle = kvCacheReference(s);
-    const dev = (data: Float32Array, h: number, n: number) => run(b.upload(fromCanonicalF32(data, { B, H: h, N: n, D }, "bf16", "NHD")));
-    const canon = (data: Float32Array, h: number, n: number) => toCanonicalF32(fromCanonicalF32(data, { B, H: h, N: n, D }, "bf16", "NHD"));
-    const [k, v] = [await dev(rows(x.k, 0, 100), Hkv, 100), await dev(rows(x.v, 0, 100), Hkv, 100)];
-    await run(cache.append(k, v));
-    oracle.append(canon(rows(x.k, 0, 100), Hkv, 100), canon(rows(x.v, 0, 100), Hkv, 100), 100);
-    const q = await dev(x.q, Hq, 4);
-    const out = await run(b.upload(fromCanonicalF32(new Float32Array(Hq * 4 * D), { B, H: Hq, N: 4, D }, "bf16", "NHD")));
-    const [hk, hv] = [fromCanonicalF32(rows(x.k, 0, 100), { B, H: Hkv, N: 100, D }, "bf16", "NHD"), fromCanonicalF32(rows(x.v, 0, 100), { B, H: Hkv, N: 100, D }, "bf16", "NHD")];
-    const p = Effect.runSync(resolveProblem(q, hk, hv, { out }));
-    const got = await run(cache.attend(p, q));
-    expect(got.output).toBe(out);
-    const want = oracle.attend(p, canon(x.q, Hq, 4));
-    expect(accuracy(toCanonicalF32(await run(b.download(out))), want.output).relL1).toBeLessThanOrEqual(2e-3 + 4e-3);
-    for (const t of [k, v, q, out]) t.dispose();
-    await run(cache.dispose);
-  });
-
-  it("creates no GPU buffers or bind groups in steady-state decode steps, and dispose destroys the cache's buffers", async () => {
-    const own = await run(makeWith({}));
-    const device = own.gpuDevice();
-    const counts = { createBuffer: 0, createBindGroup: 0 };
-    const made: GPUBuffer[] = [];
-    const methods = device as unknown as Record<keyof typeof counts, (...a: unknown[]) => unknown>;
-    for (const name of Object.keys(counts) as Array<keyof typeof counts>) {
-      const original = methods[name].bind(device);
-      methods[name] = (...a: unknown[]) => {
-        counts[name]++;
-        const r = original(...a);
-        if (name === "createBuffer") made.push(r as GPUBuffer);
-        return r;
-      };
     }
-    const cache = await run(own.kvCache!(spec));
-    const [k0, v0] = kv(0, 100);
-    await run(cache.append(k0, v0));
-    const q = await run(own.upload(q1));
-    const out = await run(own.upload(hostTensor(new Float32Array(Hq * D), [B, Hq, 1, D])));
-    const problem = (len: number) => {
-      const [k, v] = kv(0, len);
-      return Effect.runSync(resolveProblem(q, k, v, { returnLse: true, out }));
-    };
-    let len = 100;
-    const decodeStep = async () => {
-      const [k, v] = kv(len, len + 1);
+
+    it("takes device tensors and writes a device out (bf16, NHD)", async () => {
+      const s: KvCacheSpec = { ...spec, dtype: "bf16", layout: "NHD" };
+      const cache = await run(b.kvCache!(s));
+      const oracle = kvCacheReference(s);
+      const dev = (data: Float32Array, h: number, n: number) =>
+        run(b.upload(fromCanonicalF32(data, { B, H: h, N: n, D }, "bf16", "NHD")));
+      const canon = (data: Float32Array, h: number, n: number) =>
+        toCanonicalF32(fromCanonicalF32(data, { B, H: h, N: n, D }, "bf16", "NHD"));
+      const [k, v] = [await dev(rows(x.k, 0, 100), Hkv, 100), await dev(rows(x.v, 0, 100), Hkv, 100)];
       await run(cache.append(k, v));
-      len++;
-      return run(cache.attend(problem(len), q));
-    };
-    for (let i = 0; i < 2; i++) await decodeStep();
-    expect(counts.createBuffer, "the wrapper sees the warm-up's buffers").toBeGreaterThan(0);
-    counts.createBuffer = counts.createBindGroup = 0;
-    for (let i = 0; i < 30; i++) {
-      const r = await decodeStep();
-      expect(r.lse?.every(Number.isFinite)).toBe(true);
-    }
-    expect(counts).toEqual({ createBuffer: 0, createBindGroup: 0 });
-    const oracle = kvCacheReference(spec);
-    oracle.append(rows(x.k, 0, 100), rows(x.v, 0, 100), 100);
-    oracle.append(rows(x.k, 100, len), rows(x.v, 100, len), len - 100);
-    const want = oracle.attend(problem(len), q1.data as Float32Array);
-    expect(accuracy(values(await run(own.download(out))), want.output).relL1).toBeLessThanOrEqual(2e-3);
+      oracle.append(canon(rows(x.k, 0, 100), Hkv, 100), canon(rows(x.v, 0, 100), Hkv, 100), 100);
+      const q = await dev(x.q, Hq, 4);
+      const out = await run(
+        b.upload(fromCanonicalF32(new Float32Array(Hq * 4 * D), { B, H: Hq, N: 4, D }, "bf16", "NHD")),
+      );
+      const [hk, hv] = [
+        fromCanonicalF32(rows(x.k, 0, 100), { B, H: Hkv, N: 100, D }, "bf16", "NHD"),
+        fromCanonicalF32(rows(x.v, 0, 100), { B, H: Hkv, N: 100, D }, "bf16", "NHD"),
+      ];
+      const p = Effect.runSync(resolveProblem(q, hk, hv, { out }));
+      const got = await run(cache.attend(p, q));
+      expect(got.output).toBe(out);
+      const want = oracle.attend(p, canon(x.q, Hq, 4));
+      expect(accuracy(toCanonicalF32(await run(b.download(out))), want.output).relL1).toBeLessThanOrEqual(2e-3 + 4e-3);
+      for (const t of [k, v, q, out]) t.dispose();
+      await run(cache.dispose);
+    });
 
-    const destroyed = new Set<GPUBuffer>();
-    for (const buffer of made) {
-      const original = buffer.destroy.bind(buffer);
-      buffer.destroy = () => {
-        destroyed.add(buffer);
-        original();
+    it("creates no GPU buffers or bind groups in steady-state decode steps, and dispose destroys the cache's buffers", async () => {
+      const own = await run(makeWith({}));
+      const device = own.gpuDevice();
+      const counts = { createBuffer: 0, createBindGroup: 0 };
+      const made: GPUBuffer[] = [];
+      const methods = device as unknown as Record<keyof typeof counts, (...a: unknown[]) => unknown>;
+      for (const name of Object.keys(counts) as Array<keyof typeof counts>) {
+        const original = methods[name].bind(device);
+        methods[name] = (...a: unknown[]) => {
+          counts[name]++;
+          const r = original(...a);
+          if (name === "createBuffer") made.push(r as GPUBuffer);
+          return r;
+        };
+      }
+      const cache = await run(own.kvCache!(spec));
+      const [k0, v0] = kv(0, 100);
+      await run(cache.append(k0, v0));
+      const q = await run(own.upload(q1));
+      const out = await run(own.upload(hostTensor(new Float32Array(Hq * D), [B, Hq, 1, D])));
+      const problem = (len: number) => {
+        const [k, v] = kv(0, len);
+        return Effect.runSync(resolveProblem(q, k, v, { returnLse: true, out }));
       };
-    }
-    await run(cache.dispose);
-    const cacheBuffers = made.filter((m) => m.label.startsWith("kv cache:"));
-    expect(cacheBuffers.length).toBe(5);
-    for (const m of cacheBuffers) expect(destroyed.has(m), m.label).toBe(true);
-    const after = await Effect.runPromiseExit(cache.attend(problem(len), q));
-    expect(Exit.isFailure(after) && after.cause._tag === "Fail" && after.cause.error._tag).toBe("DeviceError");
-    for (const t of [q, out]) t.dispose();
-    await run(own.dispose);
-  });
-});
+      let len = 100;
+      const decodeStep = async () => {
+        const [k, v] = kv(len, len + 1);
+        await run(cache.append(k, v));
+        len++;
+        return run(cache.attend(problem(len), q));
+      };
+      for (let i = 0; i < 2; i++) await decodeStep();
+      expect(counts.createBuffer, "the wrapper sees the warm-up's buffers").toBeGreaterThan(0);
+      counts.createBuffer = counts.createBindGroup = 0;
+      for (let i = 0; i < 30; i++) {
+        const r = await decodeStep();
+        expect(r.lse?.every(Number.isFinite)).toBe(true);
+      }
+      expect(counts).toEqual({ createBuffer: 0, createBindGroup: 0 });
+      const oracle = kvCacheReference(spec);
+      oracle.append(rows(x.k, 0, 100), rows(x.v, 0, 100), 100);
+      oracle.append(rows(x.k, 100, len), rows(x.v, 100, len), len - 100);
+      const want = oracle.attend(problem(len), q1.data as Float32Array);
+      expect(accuracy(values(await run(own.download(out))), want.output).relL1).toBeLessThanOrEqual(2e-3);
+
+      const destroyed = new Set<GPUBuffer>();
+      for (const buffer of made) {
+        const original = buffer.destroy.bind(buffer);
+        buffer.destroy = () => {
+          destroyed.add(buffer);
+          original();
+        };
+      }
+      await run(cache.dispose);
+      const cacheBuffers = made.filter((m) => m.label.startsWith("kv cache:"));
+      expect(cacheBuffers.length).toBe(5);
+      for (const m of cacheBuffers) expect(destroyed.has(m), m.label).toBe(true);
+      const after = await Effect.runPromiseExit(cache.attend(problem(len), q));
+      expect(Exit.isFailure(after) && after.cause._tag === "Fail" && after.cause.error._tag).toBe("DeviceError");
+      for (const t of [q, out]) t.dispose();
+      await run(own.dispose);
+    });
+  },
+);

@@ -1,27 +1,37 @@
 import {
+  type AttentionOutput,
+  type BackendKvCache,
+  type BlockLayout,
   channelMean,
   DeviceError,
   encodeParams,
   invalid,
   K_BLOCK,
-  logicalStrides,
-  quantizeRows,
-  type AttentionOutput,
-  type BackendKvCache,
-  type BlockLayout,
   type KvCacheSpec,
+  logicalStrides,
   type ParamSchema,
   type ParamValues,
   type Problem,
+  quantizeRows,
   type SageAttnError,
   type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { encodeDecode, type DecodeEncoded } from "./decode.js";
+import { type DecodeEncoded, encodeDecode } from "./decode.js";
 import { grid1d } from "./pipelines.js";
-import { LimitError, loadConstants, PARAMS, round4, SCRATCH, UNIFORM, writeHost, type Engine, type Source } from "./run.js";
+import {
+  type Engine,
+  LimitError,
+  loadConstants,
+  PARAMS,
+  round4,
+  SCRATCH,
+  type Source,
+  UNIFORM,
+  writeHost,
+} from "./run.js";
 import { CallBuffers } from "./scratch.js";
-import { BACKEND, hostFromBytes, deviceTensor, type BufferHandle } from "./tensors.js";
+import { BACKEND, type BufferHandle, deviceTensor, hostFromBytes } from "./tensors.js";
 import { paddedHeadDim } from "./tiles.js";
 import { MAP_READ, Usage } from "./usage.js";
 
@@ -59,7 +69,8 @@ const unreleased = new FinalizationRegistry<GPUBuffer[]>((buffers) => {
   for (const b of buffers) b.destroy();
 });
 
-const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) => new DeviceError({ backend: BACKEND, reason, message, cause });
+const deviceError = (reason: DeviceError["reason"], message: string, cause?: unknown) =>
+  new DeviceError({ backend: BACKEND, reason, message, cause });
 
 /** Tokens of a k/v (or q) tensor in a layout: [B, H, N, D] (HND) or [B, N, H, D] (NHD). */
 const tokensOf = (t: Tensor) => (t.layout === "HND" ? t.shape[2] : t.shape[1]);
@@ -77,8 +88,13 @@ function allocate(device: GPUDevice, spec: KvCacheSpec): CacheBuffers {
     ["partial K block", 2 * bhs * K_BLOCK * dp * 4],
   ];
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  for (const [what, bytes] of sizes)
-    if (bytes > limit) throw new LimitError(`the cache's ${what} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+  for (const [what, bytes] of sizes) {
+    if (bytes > limit) {
+      throw new LimitError(
+        `the cache's ${what} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`,
+      );
+    }
+  }
   const made: GPUBuffer[] = [];
   const make = ([label, bytes]: [string, number]) => {
     const b = device.createBuffer({ label: `kv cache: ${label}`, size: round4(bytes), usage: SCRATCH });
@@ -95,7 +111,11 @@ function allocate(device: GPUDevice, spec: KvCacheSpec): CacheBuffers {
 }
 
 /** Submits `encode`'s commands in error scopes, turning WebGPU's errors into DeviceErrors. */
-async function submitChecked<T extends { commands: GPUCommandBuffer }>(device: GPUDevice, encode: () => T, onError: (t: T) => void): Promise<T> {
+async function submitChecked<T extends { commands: GPUCommandBuffer }>(
+  device: GPUDevice,
+  encode: () => T,
+  onError: (t: T) => void,
+): Promise<T> {
   device.pushErrorScope("out-of-memory");
   device.pushErrorScope("validation");
   let enc: T | undefined;
@@ -116,7 +136,11 @@ async function submitChecked<T extends { commands: GPUCommandBuffer }>(device: G
 }
 
 const asDeviceError = (e: unknown): SageAttnError =>
-  e instanceof DeviceError ? e : e instanceof LimitError ? deviceError("LimitExceeded", e.message, e) : deviceError("KernelFailed", String((e as Error)?.message ?? e), e);
+  e instanceof DeviceError
+    ? e
+    : e instanceof LimitError
+    ? deviceError("LimitExceeded", e.message, e)
+    : deviceError("KernelFailed", String((e as Error)?.message ?? e), e);
 
 async function mapped(staging: GPUBuffer, bytes: number, back: (b: GPUBuffer) => void): Promise<ArrayBuffer> {
   await staging.mapAsync(MAP_READ);
@@ -137,8 +161,7 @@ export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<B
     Effect.try({
       try: () => build(host, engine, spec, allocate(engine.device, spec)),
       catch: asDeviceError,
-    }),
-  );
+    }));
 }
 
 function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheBuffers): BackendKvCache {
@@ -153,8 +176,12 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
   // The engine for a call on this cache: the backend's, which must still be the device the cache lives on.
   const engineFor: Effect.Effect<Engine, DeviceError> = Effect.suspend(() => {
     if (disposed) return Effect.fail(deviceError("Disposed", "the kv cache was disposed"));
-    return Effect.flatMap(host.current, (engine) =>
-      engine.device === device ? Effect.succeed(engine) : Effect.fail(deviceError("DeviceLost", "the kv cache lives on an earlier GPUDevice (lost since); make it again")),
+    return Effect.flatMap(
+      host.current,
+      (engine) =>
+        engine.device === device ? Effect.succeed(engine) : Effect.fail(
+          deviceError("DeviceLost", "the kv cache lives on an earlier GPUDevice (lost since); make it again"),
+        ),
     );
   });
 
@@ -168,34 +195,76 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     const h = t.handle as BufferHandle;
     return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype, d: t.shape[3] };
   };
-  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => calls.constant(role, encodeParams(layout, values), UNIFORM);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) =>
+    calls.constant(role, encodeParams(layout, values), UNIFORM);
 
   const encodeAppend = (engine: Engine, k: Tensor, v: Tensor, n: number) => {
     const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
     const srcK = source(engine, k, `append k ${n}`);
     const srcV = source(engine, v, `append v ${n}`);
     const steps: Array<{ pipeline: GPUComputePipeline; group: GPUBindGroup; grid: [number, number, number] }> = [];
-    const dispatch = (kernel: "kv_mean" | "pack_f16" | "kv_quantize_k", constants: Record<string, number>, bound: GPUBuffer[], grid: [number, number, number]) => {
-      if (grid.some((x) => x > maxDim)) throw new LimitError(`${kernel} needs a grid of ${grid.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
+    const dispatch = (
+      kernel: "kv_mean" | "pack_f16" | "kv_quantize_k",
+      constants: Record<string, number>,
+      bound: GPUBuffer[],
+      grid: [number, number, number],
+    ) => {
+      if (grid.some((x) => x > maxDim)) {
+        throw new LimitError(
+          `${kernel} needs a grid of ${grid.join(" × ")} workgroups, over the device's ${maxDim} per dimension`,
+        );
+      }
       const pipeline = engine.pipelines.get(kernel, "f32", constants);
       steps.push({ pipeline, group: calls.bindGroup(pipeline, bound), grid });
     };
     if (length === 0 && spec.smoothK) {
-      const params = uniform("kv mean", PARAMS.kvMean, { strides: srcK.strides, base: srcK.base, heads: spec.headsKv, tokens: n, d: spec.headDim, dp });
+      const params = uniform("kv mean", PARAMS.kvMean, {
+        strides: srcK.strides,
+        base: srcK.base,
+        heads: spec.headsKv,
+        tokens: n,
+        d: spec.headDim,
+        dp,
+      });
       dispatch("kv_mean", loadConstants(srcK), [srcK.buffer, buffers.mean, params], [dp / 64, bhs, 1]);
     }
     const quads = bhs * n * (dp / 4);
     const g = grid1d(quads, maxDim);
     const packParams = uniform("kv pack v", PARAMS.packF16, {
-      strides: srcV.strides, base: srcV.base, heads: spec.headsKv, tokens: n, d: spec.headDim, dp, quads, rowPitch: g.rowPitch,
-      dstTokens: rows, dstFirst: length,
+      strides: srcV.strides,
+      base: srcV.base,
+      heads: spec.headsKv,
+      tokens: n,
+      d: spec.headDim,
+      dp,
+      quads,
+      rowPitch: g.rowPitch,
+      dstTokens: rows,
+      dstFirst: length,
     });
     dispatch("pack_f16", loadConstants(srcV), [srcV.buffer, buffers.v16, packParams], [g.x, g.y, 1]);
     const touched = Math.ceil((length + n) / K_BLOCK) - Math.floor(length / K_BLOCK);
     const kParams = uniform("kv quantize k", PARAMS.kvQuantizeK, {
-      strides: srcK.strides, base: srcK.base, heads: spec.headsKv, d: spec.headDim, dp, length, count: n, rows, blocks, tailIn, bhs,
+      strides: srcK.strides,
+      base: srcK.base,
+      heads: spec.headsKv,
+      d: spec.headDim,
+      dp,
+      length,
+      count: n,
+      rows,
+      blocks,
+      tailIn,
+      bhs,
     });
-    dispatch("kv_quantize_k", loadConstants(srcK), [srcK.buffer, buffers.mean, buffers.k8, buffers.kScales, buffers.tail, kParams], [touched, bhs, 1]);
+    dispatch("kv_quantize_k", loadConstants(srcK), [
+      srcK.buffer,
+      buffers.mean,
+      buffers.k8,
+      buffers.kScales,
+      buffers.tail,
+      kParams,
+    ], [touched, bhs, 1]);
     const enc = device.createCommandEncoder({ label: "kv cache append" });
     const pass = enc.beginComputePass();
     for (const s of steps) {
@@ -213,9 +282,18 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
       const bad = host.checkTensor(engine, k) ?? host.checkTensor(engine, v);
       if (bad) return yield* Effect.fail(bad);
       const n = tokensOf(k);
-      if (length + n > spec.capacity)
-        return yield* Effect.fail(invalid("OutOfRange", `appending ${n} rows to a cache of length ${length} would pass its capacity of ${spec.capacity}`));
-      yield* Effect.tryPromise({ try: () => submitChecked(device, () => encodeAppend(engine, k, v, n), () => {}), catch: asDeviceError });
+      if (length + n > spec.capacity) {
+        return yield* Effect.fail(
+          invalid(
+            "OutOfRange",
+            `appending ${n} rows to a cache of length ${length} would pass its capacity of ${spec.capacity}`,
+          ),
+        );
+      }
+      yield* Effect.tryPromise({
+        try: () => submitChecked(device, () => encodeAppend(engine, k, v, n), () => {}),
+        catch: asDeviceError,
+      });
       if ((length + n) % K_BLOCK !== 0) tailIn = 1 - tailIn;
       length += n;
     });
@@ -225,8 +303,14 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
       const engine = yield* engineFor;
       const bad = host.checkTensor(engine, q) ?? host.checkOut(engine, p, [q]);
       if (bad) return yield* Effect.fail(bad);
-      if (length === 0) return yield* Effect.fail(invalid("InvalidShape", "attend on an empty kv cache: append rows first"));
-      if (p.Nk !== length) return yield* Effect.fail(invalid("InvalidShape", `the problem has Nk ${p.Nk}, the cache holds ${length} rows`));
+      if (length === 0) {
+        return yield* Effect.fail(invalid("InvalidShape", "attend on an empty kv cache: append rows first"));
+      }
+      if (p.Nk !== length) {
+        return yield* Effect.fail(
+          invalid("InvalidShape", `the problem has Nk ${p.Nk}, the cache holds ${length} rows`),
+        );
+      }
       const encoded = yield* Effect.tryPromise({
         try: () =>
           submitChecked(
@@ -249,7 +333,12 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     const back = (b: GPUBuffer) => calls.giveBack(b);
     const lse = e.lseStaging ? new Float32Array(await mapped(e.lseStaging, e.lseBytes, back)) : undefined;
     if (p.out?.kind === "device") return { output: p.out, lse };
-    if (e.owned) return { output: deviceTensor(dev, e.owned, { dtype: p.outputDtype, layout: p.layout, shape: e.shape }, true), lse };
+    if (e.owned) {
+      return {
+        output: deviceTensor(dev, e.owned, { dtype: p.outputDtype, layout: p.layout, shape: e.shape }, true),
+        lse,
+      };
+    }
     const bytes = await mapped(e.outputStaging!, e.outputBytes, back);
     return { output: hostFromBytes(bytes, p.outputDtype, p.layout, e.shape), lse };
   };
@@ -275,18 +364,25 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     const newScales = new Float32Array(sK.length);
     for (let bh = 0; bh < bhs; bh++) {
       const kHat = new Float32Array(length * D);
-      for (let t = 0; t < length; t++)
+      for (let t = 0; t < length; t++) {
         for (let d = 0; d < D; d++) {
-          const x = t < full ? Math.fround(ki[(bh * rows + t) * dp + d] * sK[bh * blocks + Math.floor(t / K_BLOCK)]) : raw[((tailIn * bhs + bh) * K_BLOCK + t - full) * dp + d];
+          const x = t < full
+            ? Math.fround(ki[(bh * rows + t) * dp + d] * sK[bh * blocks + Math.floor(t / K_BLOCK)])
+            : raw[((tailIn * bhs + bh) * K_BLOCK + t - full) * dp + d];
           kHat[t * D + d] = Math.fround(x + mu[bh * dp + d]);
         }
+      }
       const m = spec.smoothK ? channelMean(kHat, 0, length, D) : new Float32Array(D);
       const qz = quantizeRows(kHat, 0, length, D, K_BLOCK, 1, m);
       newMean.set(m, bh * dp);
       newScales.set(qz.scales, bh * blocks);
       for (let t = 0; t < length; t++) {
         newK8.set(qz.values.subarray(t * D, (t + 1) * D), (bh * rows + t) * dp);
-        if (t >= full) for (let d = 0; d < D; d++) newTail[((tailIn * bhs + bh) * K_BLOCK + t - full) * dp + d] = Math.fround(kHat[t * D + d] - m[d]);
+        if (t >= full) {
+          for (let d = 0; d < D; d++) {
+            newTail[((tailIn * bhs + bh) * K_BLOCK + t - full) * dp + d] = Math.fround(kHat[t * D + d] - m[d]);
+          }
+        }
       }
     }
     const queue = engine.device.queue;

@@ -1,4 +1,4 @@
-import { kernelSource, type KernelName, type Precision, type UnrollCounts } from "./shaders.js";
+import { type KernelName, kernelSource, type Precision, type UnrollCounts } from "./shaders.js";
 
 /** Compiled pipelines of one device, keyed by kernel, precision and override constants. */
 export class PipelineCache {
@@ -7,7 +7,12 @@ export class PipelineCache {
 
   constructor(private readonly device: GPUDevice) {}
 
-  get(kernel: KernelName, precision: Precision, constants: Record<string, number>, counts: UnrollCounts = {}): GPUComputePipeline {
+  get(
+    kernel: KernelName,
+    precision: Precision,
+    constants: Record<string, number>,
+    counts: UnrollCounts = {},
+  ): GPUComputePipeline {
     // Sorting the names alone: sorting [name, value] pairs compares them as strings, ten times slower per call.
     const list = (r: Readonly<Record<string, number>>) => {
       let key = "";
@@ -23,7 +28,11 @@ export class PipelineCache {
         module = this.device.createShaderModule({ label: moduleKey, code: kernelSource(kernel, precision, counts) });
         this.modules.set(moduleKey, module);
       }
-      pipeline = this.device.createComputePipeline({ label: key, layout: "auto", compute: { module, entryPoint: "main", constants } });
+      pipeline = this.device.createComputePipeline({
+        label: key,
+        layout: "auto",
+        compute: { module, entryPoint: "main", constants },
+      });
       this.pipelines.set(key, pipeline);
     }
     return pipeline;

@@ -19,13 +19,20 @@ export class DispatchRecorder {
     private readonly querySet?: GPUQuerySet,
   ) {}
 
-  dispatch(name: string, pipeline: GPUComputePipeline, group: GPUBindGroup, grid: readonly [number, number, number]): void {
+  dispatch(
+    name: string,
+    pipeline: GPUComputePipeline,
+    group: GPUBindGroup,
+    grid: readonly [number, number, number],
+  ): void {
     if (grid[0] * grid[1] * grid[2] === 0) return;
     if (this.querySet && this.names.length < MAX_DISPATCHES / 2) {
       this.end();
       const i = this.names.length * 2;
       this.names.push(name);
-      this.pass = this.enc.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
+      this.pass = this.enc.beginComputePass({
+        timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 },
+      });
     }
     this.pass ??= this.enc.beginComputePass();
     this.pass.setPipeline(pipeline);
@@ -57,7 +64,9 @@ export class DispatchRecorder {
 
 /** A query set for profiling, where the device has timestamp queries. */
 export function profilingQuerySet(device: GPUDevice): GPUQuerySet | undefined {
-  return device.features.has("timestamp-query") ? device.createQuerySet({ type: "timestamp", count: MAX_DISPATCHES }) : undefined;
+  return device.features.has("timestamp-query")
+    ? device.createQuerySet({ type: "timestamp", count: MAX_DISPATCHES })
+    : undefined;
 }
 
 /** Per-kernel GPU milliseconds from resolved timestamps (kernels that ran twice are summed). */

@@ -1,13 +1,29 @@
 import {
-  contiguousStrides, DTYPE_CODE, encodeParams, K_BLOCK, layoutOf, LOG2E, logicalStrides, Q_BLOCK, segments, shapeFor, WGSL_PARAMS,
-  type BlockLayout, type DType, type ParamSchema, type ParamValues, type Problem, type Shape4, type Tensor,
+  type BlockLayout,
+  contiguousStrides,
+  type DType,
+  DTYPE_CODE,
+  encodeParams,
+  K_BLOCK,
+  layoutOf,
+  LOG2E,
+  logicalStrides,
+  type ParamSchema,
+  type ParamValues,
+  type Problem,
+  Q_BLOCK,
+  segments,
+  type Shape4,
+  shapeFor,
+  type Tensor,
+  WGSL_PARAMS,
 } from "@sageattn/core";
 import { grid1d, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
 import type { CallBuffers, ScratchPool } from "./scratch.js";
-import { bytesPer, type BufferHandle } from "./tensors.js";
+import { type BufferHandle, bytesPer } from "./tensors.js";
 import { Usage } from "./usage.js";
 
 const K_MEAN_CHUNKS = 16; // k_mean.wgsl's CHUNKS
@@ -148,34 +164,76 @@ function source(engine: Engine, calls: CallBuffers, t: Tensor, role: string): So
  * Throws LimitError when any buffer of the call would exceed one binding (or one buffer) of the device, before
  * anything is allocated. Splitting across bindings is not done: a clear error beats a silent wrong answer.
  */
-function checkLimits(limits: GPUSupportedLimits, p: Problem, dp: number, exact: boolean, fused: boolean, inputs: Tensor[]): void {
+function checkLimits(
+  limits: GPUSupportedLimits,
+  p: Problem,
+  dp: number,
+  exact: boolean,
+  fused: boolean,
+  inputs: Tensor[],
+): void {
   const qRows = p.B * p.Hq * p.Nq;
   const kRows = p.B * p.Hkv * p.Nk;
   const need: Array<[string, number]> = [
     ...(fused ? [] : [["the f32 attention result", qRows * dp * 4] as [string, number]]),
     ["V as f16", kRows * dp * 2],
     ["the output", p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype)],
-    ...(exact ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>) : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
-    ...inputs.map((t, i): [string, number] => [`input ${"qkv"[i]}`, t.kind === "host" ? t.data.byteLength : (t.handle as BufferHandle).buffer.size]),
-    ...(p.out?.kind === "device" ? [["the out tensor's buffer", (p.out.handle as BufferHandle).buffer.size] as [string, number]] : []),
+    ...(exact
+      ? ([["Q as f16", qRows * dp * 2], ["K as f16", kRows * dp * 2]] as Array<[string, number]>)
+      : ([["Q as int8", qRows * dp], ["K as int8", kRows * dp]] as Array<[string, number]>)),
+    ...inputs.map((
+      t,
+      i,
+    ): [string, number] => [
+      `input ${"qkv"[i]}`,
+      t.kind === "host" ? t.data.byteLength : (t.handle as BufferHandle).buffer.size,
+    ]),
+    ...(p.out?.kind === "device"
+      ? [["the out tensor's buffer", (p.out.handle as BufferHandle).buffer.size] as [string, number]]
+      : []),
   ];
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  for (const [what, bytes] of need)
-    if (bytes > limit) throw new LimitError(`${what} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+  for (const [what, bytes] of need) {
+    if (bytes > limit) {
+      throw new LimitError(`${what} needs ${bytes} bytes, over the device's limit of ${limit} bytes per binding`);
+    }
+  }
 }
 
 /**
  * Plans SageAttention (`exact` false) or exact attention on `engine` for a validated problem: K mean, Q/K
  * quantization and V to f16 (or Q/K/V to f16 for exact), the attention kernel, and the output store.
  */
-function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Plan {
+function buildPlan(
+  engine: Engine,
+  calls: CallBuffers,
+  p: Problem,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  exact: boolean,
+): Plan {
   const { device, pipelines } = engine;
   const limits = device.limits;
   const f16Blocks = !exact && p.pvAccumulation === "f16-block";
-  const precision: Precision = exact ? (engine.shaderF16 ? "f16" : "f32") : f16Blocks ? (engine.shaderF16 ? "f16" : "f16emu") : "f32";
+  const precision: Precision = exact
+    ? (engine.shaderF16 ? "f16" : "f32")
+    : f16Blocks
+    ? (engine.shaderF16 ? "f16" : "f16emu")
+    : "f32";
   const dp = paddedHeadDim(p.D);
-  const tile: Tile | undefined = chooseTile(exact ? "exact" : "int8", dp, precision, limits.maxComputeWorkgroupStorageSize, engine.forcedTile);
-  if (!tile) throw new LimitError(`head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`);
+  const tile: Tile | undefined = chooseTile(
+    exact ? "exact" : "int8",
+    dp,
+    precision,
+    limits.maxComputeWorkgroupStorageSize,
+    engine.forcedTile,
+  );
+  if (!tile) {
+    throw new LimitError(
+      `head dim ${p.D} needs more workgroup memory than the device's ${limits.maxComputeWorkgroupStorageSize} bytes`,
+    );
+  }
 
   const placement = outputPlacement(p);
   const [sb, sh, sn, sd] = placement.strides;
@@ -191,10 +249,15 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     constants.push({ role, bytes, usage });
     return calls.constant(role, bytes, usage);
   };
-  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) => constant(role, encodeParams(layout, values), UNIFORM);
+  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) =>
+    constant(role, encodeParams(layout, values), UNIFORM);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const checkGrid = (what: string, ...dims: number[]) => {
-    if (dims.some((d) => d > maxDim)) throw new LimitError(`${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`);
+    if (dims.some((d) => d > maxDim)) {
+      throw new LimitError(
+        `${what} needs a grid of ${dims.join(" × ")} workgroups, over the device's ${maxDim} per dimension`,
+      );
+    }
   };
 
   const srcQ = source(engine, calls, q, "input q");
@@ -225,7 +288,14 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
 
   // k_mean's partial sums; without smoothing nothing writes or reads them (the binding still needs a buffer).
   const kPartial = exact ? undefined : scratch(nSeg * p.Hkv * K_MEAN_CHUNKS * dp * 4, "K partial sums");
-  const dispatch = (kernel: KernelName, prec: Precision, overrides: Record<string, number>, buffers: GPUBuffer[], grid: [number, number, number], counts?: UnrollCounts) => {
+  const dispatch = (
+    kernel: KernelName,
+    prec: Precision,
+    overrides: Record<string, number>,
+    buffers: GPUBuffer[],
+    grid: [number, number, number],
+    counts?: UnrollCounts,
+  ) => {
     const pipeline = pipelines.get(kernel, prec, overrides, counts);
     steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
   };
@@ -233,7 +303,18 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const quads = p.B * heads * tokens * (dp / 4);
     const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
-    const params = uniform(role, PARAMS.packF16, { strides: s.strides, base: s.base, heads, tokens, d: p.D, dp, quads, rowPitch: g.rowPitch, dstTokens: tokens, dstFirst: 0 });
+    const params = uniform(role, PARAMS.packF16, {
+      strides: s.strides,
+      base: s.base,
+      heads,
+      tokens,
+      d: p.D,
+      dp,
+      quads,
+      rowPitch: g.rowPitch,
+      dstTokens: tokens,
+      dstFirst: 0,
+    });
     dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
   };
   packF16("pack v", srcV, p.Hkv, p.Nk, v16);
@@ -242,11 +323,28 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
   const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);
   const result = fused ? target : scratch(qRows * dp * 4, "attention result");
   const attnParams = uniform("attention", PARAMS.attention, {
-    hq: p.Hq, hkv: p.Hkv, group: p.group, nq: p.Nq, nk: p.Nk, qBlocks, kBlocks, kScaleOffset: p.B * p.Hq * qBlocks,
-    returnLse: p.returnLse ? 1 : 0, logitScale: p.smScale * LOG2E, d: p.D, outBase: placement.base, outStrides: placement.strides,
+    hq: p.Hq,
+    hkv: p.Hkv,
+    group: p.group,
+    nq: p.Nq,
+    nk: p.Nk,
+    qBlocks,
+    kBlocks,
+    kScaleOffset: p.B * p.Hq * qBlocks,
+    returnLse: p.returnLse ? 1 : 0,
+    logitScale: p.smScale * LOG2E,
+    d: p.D,
+    outBase: placement.base,
+    outStrides: placement.strides,
   });
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const attnConstants = exact ? shape : { ...shape, RQ: tile.rq, WG: invocations("int8", tile), STORE: fused ? 1 : 0, OUT_DTYPE: DTYPE_CODE[p.outputDtype] };
+  const attnConstants = exact ? shape : {
+    ...shape,
+    RQ: tile.rq,
+    WG: invocations("int8", tile),
+    STORE: fused ? 1 : 0,
+    OUT_DTYPE: DTYPE_CODE[p.outputDtype],
+  };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
     : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
@@ -260,14 +358,27 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
     const k16 = scratch(kRows * dp * 2, "K as f16");
     packF16("pack q", srcQ, p.Hq, p.Nq, q16);
     packF16("pack k", srcK, p.Hkv, p.Nk, k16);
-    dispatch("attention_exact", precision, attnConstants, [q16, k16, v16, segBuffer, result, lse, attnParams], attnGrid, counts);
+    dispatch(
+      "attention_exact",
+      precision,
+      attnConstants,
+      [q16, k16, v16, segBuffer, result, lse, attnParams],
+      attnGrid,
+      counts,
+    );
   } else if (kPartial) {
     const q8 = scratch(qRows * dp, "Q as int8");
     const k8 = scratch(kRows * dp, "K as int8");
     const kScaleOffset = p.B * p.Hq * qBlocks;
     const scales = scratch((kScaleOffset + p.B * p.Hkv * kBlocks) * 4, "scales");
     if (p.smoothK) {
-      const params = uniform("k mean", PARAMS.kMean, { strides: srcK.strides, base: srcK.base, heads: p.Hkv, d: p.D, dp });
+      const params = uniform("k mean", PARAMS.kMean, {
+        strides: srcK.strides,
+        base: srcK.base,
+        heads: p.Hkv,
+        d: p.D,
+        dp,
+      });
       const grid: [number, number, number] = [(dp / 64) * K_MEAN_CHUNKS, p.Hkv, nSeg];
       checkGrid("k_mean", ...grid);
       dispatch("k_mean", "f32", loadConstants(srcK), [srcK.buffer, segBuffer, kPartial, params], grid);
@@ -276,38 +387,83 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, k:
       const heads = forQueries ? p.Hq : p.Hkv;
       const block = forQueries ? Q_BLOCK : K_BLOCK;
       const params = uniform(forQueries ? "quantize q" : "quantize k", PARAMS.quantize, {
-        strides: s.strides, base: s.base, heads, group: forQueries ? p.group : 1, kvHeads: p.Hkv, d: p.D, dp,
-        nTotal: forQueries ? p.Nq : p.Nk, blocksTotal: forQueries ? qBlocks : kBlocks, scale: forQueries ? Math.fround(p.smScale * LOG2E) : 1,
-        subtractMean: !forQueries && p.smoothK ? 1 : 0, rowBias: forQueries && p.returnLse && p.smoothK ? 1 : 0, forQueries: forQueries ? 1 : 0,
-        scaleOffset: forQueries ? 0 : kScaleOffset, meanGiven: 0,
+        strides: s.strides,
+        base: s.base,
+        heads,
+        group: forQueries ? p.group : 1,
+        kvHeads: p.Hkv,
+        d: p.D,
+        dp,
+        nTotal: forQueries ? p.Nq : p.Nk,
+        blocksTotal: forQueries ? qBlocks : kBlocks,
+        scale: forQueries ? Math.fround(p.smScale * LOG2E) : 1,
+        subtractMean: !forQueries && p.smoothK ? 1 : 0,
+        rowBias: forQueries && p.returnLse && p.smoothK ? 1 : 0,
+        forQueries: forQueries ? 1 : 0,
+        scaleOffset: forQueries ? 0 : kScaleOffset,
+        meanGiven: 0,
       });
       const grid: [number, number, number] = [Math.ceil((forQueries ? maxNq : maxNk) / block), heads, nSeg];
       checkGrid("quantize", ...grid);
-      dispatch("quantize_int8", "f32", { ...loadConstants(s), BLOCK: block }, [s.buffer, segBuffer, kPartial, forQueries ? q8 : k8, scales, lse, params], grid);
+      dispatch("quantize_int8", "f32", { ...loadConstants(s), BLOCK: block }, [
+        s.buffer,
+        segBuffer,
+        kPartial,
+        forQueries ? q8 : k8,
+        scales,
+        lse,
+        params,
+      ], grid);
     };
     quantize(srcK, false);
     quantize(srcQ, true);
-    dispatch("attention_int8", precision, attnConstants, [q8, k8, v16, scales, segBuffer, result, lse, attnParams], attnGrid, counts);
+    dispatch(
+      "attention_int8",
+      precision,
+      attnConstants,
+      [q8, k8, v16, scales, segBuffer, result, lse, attnParams],
+      attnGrid,
+      counts,
+    );
   }
   if (!fused) {
     // Two 16-bit channels per u32 word when every row starts on a word and channels are adjacent.
-    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 && [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
+    const pairs = p.outputDtype !== "f32" && sd === 1 && p.D % 2 === 0 &&
+      [placement.base, sb, sh, sn].every((x) => x % 2 === 0);
     const threads = (p.B * p.Hq * p.Nq * p.D) / (pairs ? 2 : 1);
     const g = grid1d(threads, maxDim);
     const storeParams = uniform("store", PARAMS.store, {
-      heads: p.Hq, tokens: p.Nq, d: p.D, dp, threads, rowPitch: g.rowPitch, base: placement.base, strides: placement.strides,
+      heads: p.Hq,
+      tokens: p.Nq,
+      d: p.D,
+      dp,
+      threads,
+      rowPitch: g.rowPitch,
+      base: placement.base,
+      strides: placement.strides,
     });
-    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [result, target, storeParams], [g.x, g.y, 1]);
+    dispatch("store_output", "f32", { OUT_DTYPE: DTYPE_CODE[p.outputDtype], PAIRS: pairs ? 1 : 0 }, [
+      result,
+      target,
+      storeParams,
+    ], [g.x, g.y, 1]);
   }
   const hostInputs: HostInput[] = [];
   [srcQ, srcK, srcV].forEach((src, i) => {
     if ([q, k, v][i].kind === "host") hostInputs.push({ buffer: src.buffer, index: i });
   });
   return {
-    label: exact ? "exact attention" : "sage attention", steps, constants, hostInputs, lse, output: target, owned,
+    label: exact ? "exact attention" : "sage attention",
+    steps,
+    constants,
+    hostInputs,
+    lse,
+    output: target,
+    owned,
     // The LSE buffer carries the smoothing row term in: zero it where the LSE is asked for and no term is written.
     clearLse: p.returnLse && (exact || !p.smoothK),
-    outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype), lseBytes: p.B * p.Hq * p.Nq * 4,
+    outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype),
+    lseBytes: p.B * p.Hq * p.Nq * 4,
   };
 }
 
@@ -326,7 +482,7 @@ const bufferIds = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 0;
 function bufferId(b: GPUBuffer): number {
   let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  if (id === undefined) bufferIds.set(b, id = nextBufferId++);
   return id;
 }
 
@@ -337,10 +493,14 @@ function bufferId(b: GPUBuffer): number {
  */
 export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor, v: Tensor, exact: boolean): Encoded {
   // Buffers, uniforms, bind groups and plans are kept per call shape: a repeated call allocates nothing.
-  const calls = engine.scratch.forShape(`${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`);
+  const calls = engine.scratch.forShape(
+    `${exact ? "exact" : "sage"} ${p.B}x${p.Hq}x${p.Hkv}x${p.Nq}x${p.Nk}x${p.D} ${q.kind}`,
+  );
   const cacheable = p.varlen === undefined && (q.kind === "host" || p.out !== undefined);
   const key = cacheable
-    ? `${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${p.smoothK} ${[q, k, v, p.out].map(tensorKey).join(" ")}`
+    ? `${p.layout} ${p.outputDtype} ${p.causal} ${p.smScale} ${p.returnLse} ${p.pvAccumulation} ${p.smoothK} ${
+      [q, k, v, p.out].map(tensorKey).join(" ")
+    }`
     : undefined;
   let plan = key === undefined ? undefined : (calls.plans.get(key) as Plan | undefined);
   if (plan) {
@@ -395,11 +555,19 @@ export function outputPlacement(p: Problem): Placement {
  * The output's buffer: the caller's device `out`, the reused "output" scratch for host calls, or a new buffer the
  * caller owns for device calls.
  */
-export function outputTarget(engine: Engine, calls: CallBuffers, p: Problem, placement: Placement, hostOut: boolean): { target: GPUBuffer; owned?: GPUBuffer } {
+export function outputTarget(
+  engine: Engine,
+  calls: CallBuffers,
+  p: Problem,
+  placement: Placement,
+  hostOut: boolean,
+): { target: GPUBuffer; owned?: GPUBuffer } {
   if (p.out?.kind === "device") return { target: (p.out.handle as BufferHandle).buffer };
   const outputBytes = p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype);
   const size = Math.max(16, Math.ceil(outputBytes / 16) * 16);
-  if (size > engine.device.limits.maxStorageBufferBindingSize) throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
+  if (size > engine.device.limits.maxStorageBufferBindingSize) {
+    throw new LimitError(`the output needs ${size} bytes, over the device's binding limit`);
+  }
   if (hostOut) return { target: calls.scratch("output", size, SCRATCH) };
   const buffer = engine.device.createBuffer({ label: "attention output", size, usage: SCRATCH });
   return { target: buffer, owned: buffer };

@@ -34,10 +34,15 @@ export class CallBuffers {
 
   /** A buffer of `usage` holding `data` (a uniform block, a segment table), written only when the bytes change. */
   constant(role: string, data: ArrayBuffer | ArrayBufferView, usage: number): GPUBuffer {
-    const view = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+    const view = ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
     const buffer = this.scratch(`constant ${role}`, view.byteLength, usage);
     const had = this.written.get(role);
-    if (!had || had.buffer !== buffer || had.bytes.byteLength !== view.byteLength || !had.bytes.every((x, i) => x === view[i])) {
+    if (
+      !had || had.buffer !== buffer || had.bytes.byteLength !== view.byteLength ||
+      !had.bytes.every((x, i) => x === view[i])
+    ) {
       this.device.queue.writeBuffer(buffer, 0, view as Uint8Array<ArrayBuffer>);
       this.written.set(role, { buffer, bytes: view.slice() });
     }
@@ -67,7 +72,10 @@ export class CallBuffers {
     if (!group) {
       // A caller's buffer may be sized in 2-byte steps; a storage binding must be a multiple of 4 (adopt checks the
       // tensor lies within that part).
-      const entries = buffers.map((buffer, binding) => ({ binding, resource: { buffer, size: Math.floor(buffer.size / 4) * 4 } }));
+      const entries = buffers.map((buffer, binding) => ({
+        binding,
+        resource: { buffer, size: Math.floor(buffer.size / 4) * 4 },
+      }));
       group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       // Callers' buffers come and go; a bounded map keeps their groups from piling up.
       if (this.groups.size >= 64) this.groups.clear();
@@ -99,7 +107,7 @@ const ids = new WeakMap<object, number>();
 let nextId = 0;
 const idOf = (o: object) => {
   let id = ids.get(o);
-  if (id === undefined) ids.set(o, (id = nextId++));
+  if (id === undefined) ids.set(o, id = nextId++);
   return id;
 };
 

@@ -2,14 +2,26 @@
 import { describe, expect, it } from "vitest";
 import { describeAdapter } from "./acquire.js";
 import { kernelSource, unrollLoops } from "./shaders.js";
-import { chooseTile, decodeShape, decodeSplits, decodeWorkgroupBytes, int8Copies, invocations, paddedHeadDim, workgroupBytes } from "./tiles.js";
+import {
+  chooseTile,
+  decodeShape,
+  decodeSplits,
+  decodeWorkgroupBytes,
+  int8Copies,
+  invocations,
+  paddedHeadDim,
+  workgroupBytes,
+} from "./tiles.js";
 
 describe("unrollLoops", () => {
   it("repeats a marked body with a constant per index, nested loops too", () => {
-    const src = "for (var r = 0u; r < RQ; r++) { // unroll\n  for (var c = 1u; c < 3u; c++) { // unroll\n    a[r][c] = 1;\n  }\n}\n";
+    const src =
+      "for (var r = 0u; r < RQ; r++) { // unroll\n  for (var c = 1u; c < 3u; c++) { // unroll\n    a[r][c] = 1;\n  }\n}\n";
     const out = unrollLoops(src, { RQ: 2 });
     expect(out).not.toContain("for (");
-    for (const [r, c] of [[0, 1], [0, 2], [1, 1], [1, 2]]) expect(out).toMatch(new RegExp(`let r = ${r}u;[\\s\\S]*let c = ${c}u;`));
+    for (const [r, c] of [[0, 1], [0, 2], [1, 1], [1, 2]]) {
+      expect(out).toMatch(new RegExp(`let r = ${r}u;[\\s\\S]*let c = ${c}u;`));
+    }
     expect(out.match(/a\[r\]\[c\] = 1;/g)?.length).toBe(4);
   });
 
@@ -24,7 +36,9 @@ describe("kernelSource", () => {
   it("enables f16 only for the native f16 variant", () => {
     expect(kernelSource("attention_int8", "f16", counts).startsWith("enable f16;")).toBe(true);
     const code = (src: string) => src.replace(/\/\/.*$/gm, "").replace(/(un)?pack2x16float/g, "");
-    for (const p of ["f16emu", "f32"] as const) expect(code(kernelSource("attention_int8", p, counts))).not.toMatch(/\bf16\b/);
+    for (const p of ["f16emu", "f32"] as const) {
+      expect(code(kernelSource("attention_int8", p, counts))).not.toMatch(/\bf16\b/);
+    }
     expect(kernelSource("pack_f16", "f32")).not.toContain("enable f16");
   });
 
@@ -54,13 +68,14 @@ describe("tiles", () => {
     expect(chooseTile("int8", 128, "f16", 49152, "64x64r8")).toEqual({ bq: 64, bk: 64, rq: 8 });
     expect(chooseTile("int8", 128, "f16", 49152, "16x64r8")).toEqual({ bq: 64, bk: 64, rq: 4 }); // 64 V quads each: the default
     expect(chooseTile("int8", 128, "f16", 32768, "64x64")).toEqual({ bq: 16, bk: 64, rq: 4 }); // does not fit: the default
-    for (const dp of [64, 128, 192, 256])
+    for (const dp of [64, 128, 192, 256]) {
       for (const precision of ["f16", "f16emu", "f32"] as const) {
         const t = chooseTile("int8", dp, precision, 32768);
         expect(t && workgroupBytes("int8", t, dp, precision)).toBeLessThanOrEqual(32768);
         expect(t && invocations("int8", t)).toBeLessThanOrEqual(256);
         expect(t && int8Copies(t, dp).VL).toBeLessThanOrEqual(32);
       }
+    }
     expect(chooseTile("exact", 256, "f32", 8192)).toBeUndefined();
   });
 });
@@ -72,13 +87,14 @@ describe("decode shapes", () => {
     expect(decodeShape(16, 128, 16384)).toEqual({ rb: 16, wg: 256, rs: 4, rt: 2 });
     expect(decodeShape(64, 128, 49152)).toEqual({ rb: 32, wg: 256, rs: 8, rt: 4 });
     expect(decodeShape(64, 256, 16384)?.rb).toBe(16);
-    for (const dp of [64, 128, 192, 256])
+    for (const dp of [64, 128, 192, 256]) {
       for (const rows of [1, 3, 4, 16, 64, 512]) {
         const s = decodeShape(rows, dp, 16384)!;
         expect(decodeWorkgroupBytes(s.rb, dp)).toBeLessThanOrEqual(16384);
         expect(s.rt).toBeLessThanOrEqual(8);
         expect(s.rb * 8).toBeLessThanOrEqual(s.wg);
       }
+    }
   });
 
   it("splits the key blocks into ranges of whole blocks, about the target count of workgroups", () => {

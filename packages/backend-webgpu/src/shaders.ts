@@ -73,6 +73,7 @@ export function unrollLoops(src: string, counts: UnrollCounts): string {
 export function kernelSource(kernel: KernelName, precision: Precision, counts: UnrollCounts = {}): string {
   const files = new Set<string>();
   const body = unrollLoops(expand(`${kernel}.wgsl`, precision, files), counts);
-  const needsF16 = precision === "f16" && Object.keys(VARIANT_SLOTS).some((slot) => files.has(VARIANT_SLOTS[slot](precision)));
+  const needsF16 = precision === "f16" &&
+    Object.keys(VARIANT_SLOTS).some((slot) => files.has(VARIANT_SLOTS[slot](precision)));
   return needsF16 ? `enable f16;\n${body}` : body;
 }

@@ -1,4 +1,14 @@
-import { contiguousStrides, DeviceError, hostTensor, requiredLength, type DeviceTensor, type DType, type HostTensor, type Layout, type Shape4 } from "@sageattn/core";
+import {
+  contiguousStrides,
+  DeviceError,
+  type DeviceTensor,
+  type DType,
+  type HostTensor,
+  hostTensor,
+  type Layout,
+  requiredLength,
+  type Shape4,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import { Usage } from "./usage.js";
 
@@ -63,16 +73,42 @@ export interface AdoptOptions {
  */
 export function adopt(device: GPUDevice, buffer: GPUBuffer, o: AdoptOptions): Effect.Effect<DeviceTensor, DeviceError> {
   return Effect.suspend(() => {
-    const meta = { dtype: o.dtype, layout: o.layout ?? "HND", shape: o.shape, strides: o.strides ?? contiguousStrides(o.shape), offset: o.offset ?? 0 };
-    if (!(buffer.usage & Usage.STORAGE))
-      return Effect.fail(new DeviceError({ backend: BACKEND, reason: "KernelFailed", message: "an adopted GPUBuffer needs STORAGE usage" }));
-    const need = (meta.offset + requiredLength(meta)) * bytesPer(o.dtype);
-    if (buffer.size < need)
-      return Effect.fail(new DeviceError({ backend: BACKEND, reason: "LimitExceeded", message: `the GPUBuffer holds ${buffer.size} bytes, the tensor needs ${need}` }));
-    if (Math.floor(buffer.size / 4) * 4 < need)
+    const meta = {
+      dtype: o.dtype,
+      layout: o.layout ?? "HND",
+      shape: o.shape,
+      strides: o.strides ?? contiguousStrides(o.shape),
+      offset: o.offset ?? 0,
+    };
+    if (!(buffer.usage & Usage.STORAGE)) {
       return Effect.fail(
-        new DeviceError({ backend: BACKEND, reason: "LimitExceeded", message: `the tensor ends in the GPUBuffer's last 2 bytes, which WebGPU cannot bind (its size ${buffer.size} is not a multiple of 4)` }),
+        new DeviceError({
+          backend: BACKEND,
+          reason: "KernelFailed",
+          message: "an adopted GPUBuffer needs STORAGE usage",
+        }),
       );
+    }
+    const need = (meta.offset + requiredLength(meta)) * bytesPer(o.dtype);
+    if (buffer.size < need) {
+      return Effect.fail(
+        new DeviceError({
+          backend: BACKEND,
+          reason: "LimitExceeded",
+          message: `the GPUBuffer holds ${buffer.size} bytes, the tensor needs ${need}`,
+        }),
+      );
+    }
+    if (Math.floor(buffer.size / 4) * 4 < need) {
+      return Effect.fail(
+        new DeviceError({
+          backend: BACKEND,
+          reason: "LimitExceeded",
+          message:
+            `the tensor ends in the GPUBuffer's last 2 bytes, which WebGPU cannot bind (its size ${buffer.size} is not a multiple of 4)`,
+        }),
+      );
+    }
     return Effect.succeed(deviceTensor(device, buffer, meta, false));
   });
 }

@@ -19,8 +19,8 @@ const base: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : 
 
 describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, () => {
   const limit = base?.gpuDevice().limits.maxComputeWorkgroupStorageSize ?? 0;
-  for (const f16 of [true, false])
-    for (const c of CASES)
+  for (const f16 of [true, false]) {
+    for (const c of CASES) {
       for (const tile of TILES) {
         const t = chooseTile("int8", paddedHeadDim(c.D), "f16", limit, tile);
         const name = `${tile} D${c.D} Nq${c.Nq} Nk${c.Nk} causal=${c.causal} ${f16 ? "f16" : "f32 forced"}`;
@@ -36,10 +36,17 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
           const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true }));
           const out = await Effect.runPromise(b.attention(p, q, k, v));
           const sage = sageReference(p, x.q, x.k, x.v);
-          expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle").toBeLessThanOrEqual(BOUNDS.sageRelL1);
+          expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle")
+            .toBeLessThanOrEqual(BOUNDS.sageRelL1);
           const lse = out.lse as Float32Array;
-          for (let r = 0; r < lse.length; r++) expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(BOUNDS.lseVsSage * Math.max(1, Math.abs(sage.lse[r])));
+          for (let r = 0; r < lse.length; r++) {
+            expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
+              BOUNDS.lseVsSage * Math.max(1, Math.abs(sage.lse[r])),
+            );
+          }
           await Effect.runPromise(b.dispose);
         });
       }
+    }
+  }
 });

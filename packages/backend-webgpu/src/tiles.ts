@@ -74,7 +74,11 @@ export function workgroupBytes(kernel: "int8" | "exact", t: Shape, dp: number, p
  */
 export function int8Copies(t: Tile, dp: number): { QL: number; KL: number; VL: number } {
   const wg = invocations("int8", t);
-  return { QL: Math.ceil((t.bq * dp) / 16 / wg), KL: Math.ceil((t.bk * dp) / 16 / wg), VL: Math.ceil((t.bk * dp) / 4 / wg) };
+  return {
+    QL: Math.ceil((t.bq * dp) / 16 / wg),
+    KL: Math.ceil((t.bk * dp) / 16 / wg),
+    VL: Math.ceil((t.bk * dp) / 4 / wg),
+  };
 }
 
 function fitsInt8(t: Tile, dp: number): boolean {
@@ -87,7 +91,13 @@ function fitsInt8(t: Tile, dp: number): boolean {
  * or for the INT8 kernel "64x64r4" (rows per invocation too). An INT8 shape is tried with the preferred rows per
  * invocation first, then with the other count.
  */
-export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Precision, limit: number, forced?: string): Tile | undefined {
+export function chooseTile(
+  kernel: "int8" | "exact",
+  dp: number,
+  precision: Precision,
+  limit: number,
+  forced?: string,
+): Tile | undefined {
   const m = forced?.match(/^(\d+)x(\d+)(?:r(\d+))?$/);
   const preferred = kernel === "int8" ? INT8_TILES : EXACT_TILES;
   const shapes: Shape[] = m ? [{ bq: Number(m[1]), bk: Number(m[2]) }, ...preferred] : [...preferred];
@@ -98,7 +108,9 @@ export function chooseTile(kernel: "int8" | "exact", dp: number, precision: Prec
     return [{ ...s, rq }, { ...s, rq: rq === 8 ? 4 : 8 }];
   });
   return candidates.find(
-    (t) => [16, 32, 64].includes(t.bq) && [16, 32, 64].includes(t.bk) && (kernel === "exact" || fitsInt8(t, dp)) && workgroupBytes(kernel, t, dp, precision) <= limit,
+    (t) =>
+      [16, 32, 64].includes(t.bq) && [16, 32, 64].includes(t.bk) && (kernel === "exact" || fitsInt8(t, dp)) &&
+      workgroupBytes(kernel, t, dp, precision) <= limit,
   );
 }
 

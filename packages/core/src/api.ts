@@ -3,9 +3,16 @@ import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
 import { deliver } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
-import { resolveProblem, type AttentionOptions, type Problem } from "./problem.js";
-import { disposeBackends, isLoaded, loadBackend, selectBackend, synchronizeBackends, type Rejection } from "./registry.js";
-import { fromCanonicalF32, toCanonicalF32, type DeviceTensor, type HostTensor, type Tensor } from "./tensor.js";
+import { type AttentionOptions, type Problem, resolveProblem } from "./problem.js";
+import {
+  disposeBackends,
+  isLoaded,
+  loadBackend,
+  type Rejection,
+  selectBackend,
+  synchronizeBackends,
+} from "./registry.js";
+import { type DeviceTensor, fromCanonicalF32, type HostTensor, type Tensor, toCanonicalF32 } from "./tensor.js";
 
 /** What a call returns: the output (host in → host out, device in → device out), the LSE if asked, and who ran it. */
 export interface AttentionResult<T extends Tensor = Tensor> {
@@ -41,38 +48,74 @@ function repeatOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): R
   if (r === undefined || r.q !== q || r.k !== k || r.v !== v || !isLoaded(r.backend)) return undefined;
   const keys = Object.keys(options);
   if (keys.length !== r.keys.length) return undefined;
-  for (let i = 0; i < keys.length; i++) if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
+  }
   return r;
 }
 
-function remember(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions, problem: Problem, backend: AttentionBackend, rejected: readonly Rejection[]): void {
-  const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device" && (options.out === undefined || options.out.kind === "device");
+function remember(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions,
+  problem: Problem,
+  backend: AttentionBackend,
+  rejected: readonly Rejection[],
+): void {
+  const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device" &&
+    (options.out === undefined || options.out.kind === "device");
   if (!onDevice || options.mask !== undefined || options.varlen !== undefined) return;
   const keys = Object.keys(options);
-  repeats.set(options, { q, k, v, keys, values: keys.map((key) => (options as Record<string, unknown>)[key]), problem, backend, rejected });
+  repeats.set(options, {
+    q,
+    k,
+    v,
+    keys,
+    values: keys.map((key) => (options as Record<string, unknown>)[key]),
+    problem,
+    backend,
+    rejected,
+  });
 }
 
 /** SageAttention as an Effect: validates, selects a backend, runs it. */
 // Chained with flatMap rather than Effect.gen: a generator costs a few µs per call, as much as a small GPU call.
-export function attentionEffect<T extends Tensor>(q: T, k: T, v: T, options: AttentionOptions = {}): Effect.Effect<AttentionResult<T>, SageAttnError> {
+export function attentionEffect<T extends Tensor>(
+  q: T,
+  k: T,
+  v: T,
+  options: AttentionOptions = {},
+): Effect.Effect<AttentionResult<T>, SageAttnError> {
   const r = repeatOf(q, k, v, options);
   if (r !== undefined) return run(r.backend, r.problem, q, k, v, r.rejected);
-  return Effect.flatMap(resolveProblem(q, k, v, options), (p) =>
-    Effect.flatMap(selectBackend(p, options.backend, [q, k, v]), ({ backend, rejected }) => {
-      remember(q, k, v, options, p, backend, rejected);
-      return run(backend, p, q, k, v, rejected);
-    }),
+  return Effect.flatMap(
+    resolveProblem(q, k, v, options),
+    (p) =>
+      Effect.flatMap(selectBackend(p, options.backend, [q, k, v]), ({ backend, rejected }) => {
+        remember(q, k, v, options, p, backend, rejected);
+        return run(backend, p, q, k, v, rejected);
+      }),
   );
 }
 
-function run<T extends Tensor>(backend: AttentionBackend, p: Problem, q: T, k: T, v: T, rejected: readonly Rejection[]): Effect.Effect<AttentionResult<T>, SageAttnError> {
-  return Effect.flatMap(backend.attention(p, q, k, v), (out) =>
-    Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({
-      output: output as T,
-      lse: out.lse,
-      backend: backend.name,
-      rejected,
-    })),
+function run<T extends Tensor>(
+  backend: AttentionBackend,
+  p: Problem,
+  q: T,
+  k: T,
+  v: T,
+  rejected: readonly Rejection[],
+): Effect.Effect<AttentionResult<T>, SageAttnError> {
+  return Effect.flatMap(
+    backend.attention(p, q, k, v),
+    (out) =>
+      Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({
+        output: output as T,
+        lse: out.lse,
+        backend: backend.name,
+        rejected,
+      })),
   );
 }
 
@@ -83,8 +126,9 @@ function run<T extends Tensor>(backend: AttentionBackend, p: Problem, q: T, k: T
  */
 export async function runToPromise<A>(effect: Effect.Effect<A, SageAttnError>): Promise<A> {
   let exit = Effect.runSyncExit(effect);
-  if (Exit.isFailure(exit) && exit.cause._tag === "Die" && Runtime.isAsyncFiberException(exit.cause.defect))
+  if (Exit.isFailure(exit) && exit.cause._tag === "Die" && Runtime.isAsyncFiberException(exit.cause.defect)) {
     exit = await Effect.runPromise(Fiber.await(exit.cause.defect.fiber as Fiber.RuntimeFiber<A, SageAttnError>));
+  }
   if (Exit.isSuccess(exit)) return exit.value;
   throw Cause.squash(exit.cause);
 }
@@ -96,7 +140,12 @@ export async function runToPromise<A>(effect: Effect.Effect<A, SageAttnError>): 
  * const q = hostTensor(new Float32Array(1 * 8 * 1024 * 64), [1, 8, 1024, 64]);
  * const { output, backend } = await attention(q, k, v, { causal: true });
  */
-export function attention<T extends Tensor>(q: T, k: T, v: T, options: AttentionOptions = {}): Promise<AttentionResult<T>> {
+export function attention<T extends Tensor>(
+  q: T,
+  k: T,
+  v: T,
+  options: AttentionOptions = {},
+): Promise<AttentionResult<T>> {
   const r = repeatOf(q, k, v, options);
   if (r?.backend.attentionNow !== undefined) {
     try {
@@ -112,19 +161,40 @@ export function attention<T extends Tensor>(q: T, k: T, v: T, options: Attention
 function runNow<T extends Tensor>(r: Repeat, q: T, k: T, v: T): AttentionResult<T> {
   const out = r.backend.attentionNow!(r.problem, q, k, v);
   const p = r.problem;
-  if (p.out !== undefined && out.output !== p.out) throw new DeviceError({ backend: r.backend.name, reason: "KernelFailed", message: `${r.backend.name} did not write into the out tensor it was given` });
+  if (p.out !== undefined && out.output !== p.out) {
+    throw new DeviceError({
+      backend: r.backend.name,
+      reason: "KernelFailed",
+      message: `${r.backend.name} did not write into the out tensor it was given`,
+    });
+  }
   return { output: out.output as T, lse: out.lse, backend: r.backend.name, rejected: r.rejected };
 }
 
 /** Exact attention in float64 on the host (the accuracy reference), returned in the inputs' dtype and layout. */
-export function exactAttentionEffect(q: HostTensor, k: HostTensor, v: HostTensor, options: AttentionOptions = {}): Effect.Effect<AttentionResult<HostTensor>, SageAttnError> {
+export function exactAttentionEffect(
+  q: HostTensor,
+  k: HostTensor,
+  v: HostTensor,
+  options: AttentionOptions = {},
+): Effect.Effect<AttentionResult<HostTensor>, SageAttnError> {
   return Effect.gen(function* () {
     const p = yield* resolveProblem(q, k, v, options, "exact");
     return yield* Effect.try({
       try: () => {
         const r = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
-        const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
-        return { output, lse: p.returnLse ? Float32Array.from(r.lse) : undefined, backend: "js" as const, rejected: [] };
+        const output = fromCanonicalF32(
+          Float32Array.from(r.output),
+          { B: p.B, H: p.Hq, N: p.Nq, D: p.D },
+          p.outputDtype,
+          p.layout,
+        );
+        return {
+          output,
+          lse: p.returnLse ? Float32Array.from(r.lse) : undefined,
+          backend: "js" as const,
+          rejected: [],
+        };
       },
       catch: (e) => hostAllocationFailed("js", e),
     });
@@ -132,7 +202,12 @@ export function exactAttentionEffect(q: HostTensor, k: HostTensor, v: HostTensor
 }
 
 /** Exact attention in float64 on the host; see `exactAttentionEffect`. */
-export function exactAttention(q: HostTensor, k: HostTensor, v: HostTensor, options: AttentionOptions = {}): Promise<AttentionResult<HostTensor>> {
+export function exactAttention(
+  q: HostTensor,
+  k: HostTensor,
+  v: HostTensor,
+  options: AttentionOptions = {},
+): Promise<AttentionResult<HostTensor>> {
   return runToPromise(exactAttentionEffect(q, k, v, options));
 }
 
@@ -149,8 +224,12 @@ export function upload(t: HostTensor, backend: BackendName): Promise<DeviceTenso
 /** Copies a device tensor back to the host. */
 export function download(t: DeviceTensor): Promise<HostTensor> {
   return runToPromise(
-    Effect.flatMap(loadBackend(t.backend), (b) =>
-      b.capabilities.deviceTensors ? b.download(t) : Effect.fail(new DeviceError({ backend: b.name, reason: "KernelFailed", message: "backend keeps no device tensors" })),
+    Effect.flatMap(
+      loadBackend(t.backend),
+      (b) =>
+        b.capabilities.deviceTensors ? b.download(t) : Effect.fail(
+          new DeviceError({ backend: b.name, reason: "KernelFailed", message: "backend keeps no device tensors" }),
+        ),
     ),
   );
 }

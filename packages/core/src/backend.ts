@@ -78,7 +78,12 @@ export interface AttentionBackend {
   /** Waits until every call queued on the backend has finished (device tensors returned earlier are then ready). */
   readonly synchronize: Effect.Effect<void, SageAttnError>;
   /** Exact attention on the same engine (present when capabilities.exactKernel). */
-  readonly exactAttention?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  readonly exactAttention?: (
+    p: Problem,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+  ) => Effect.Effect<AttentionOutput, SageAttnError>;
   /** A quantized KV cache on this backend (present when capabilities.kvCache); core validates the spec first. */
   readonly kvCache?: (spec: KvCacheSpec) => Effect.Effect<BackendKvCache, SageAttnError>;
   /** Releases every native resource the backend holds. */
@@ -86,7 +91,8 @@ export interface AttentionBackend {
 }
 
 /** The backend service, for programs that compose with Effect layers. */
-export class AttentionBackendService extends Context.Tag("@sageattn/core/AttentionBackend")<AttentionBackendService, AttentionBackend>() {}
+export class AttentionBackendService
+  extends Context.Tag("@sageattn/core/AttentionBackend")<AttentionBackendService, AttentionBackend>() {}
 
 /** A backend's own options, passed through `loadBackend(name, options)` (e.g. cpu-simd's `{ threads: 2 }`). */
 export type BackendOptions = Readonly<Record<string, unknown>>;
@@ -130,6 +136,8 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
 export function kvCacheUnsupportedBy(b: AttentionBackend, spec: KvCacheSpec): string | undefined {
   if (!b.capabilities.kvCache || !b.kvCache) return "no KV cache";
   if (!b.capabilities.dtypes.includes(spec.dtype)) return `dtype ${spec.dtype} not supported`;
-  if (spec.headDim > b.capabilities.maxHeadDim) return `head dim ${spec.headDim} over its maximum ${b.capabilities.maxHeadDim}`;
+  if (spec.headDim > b.capabilities.maxHeadDim) {
+    return `head dim ${spec.headDim} over its maximum ${b.capabilities.maxHeadDim}`;
+  }
   return undefined;
 }

@@ -8,7 +8,14 @@ import type { DType } from "./dtype.js";
 import type { Layout } from "./tensor.js";
 
 /** The six stages, in the order a call runs them; comments, issues and DESIGN's table use these names. */
-export const STAGES = ["k-mean", "q-quantization", "k-quantization", "v-conversion", "attention", "output-store"] as const;
+export const STAGES = [
+  "k-mean",
+  "q-quantization",
+  "k-quantization",
+  "v-conversion",
+  "attention",
+  "output-store",
+] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Tokens per Q quantization block (one scale per block, per sequence and head). */

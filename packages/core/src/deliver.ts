@@ -1,6 +1,6 @@
 import { Effect } from "effect";
 import { DeviceError } from "./errors.js";
-import { dims, logicalStrides, type HostTensor, type Tensor } from "./tensor.js";
+import { dims, type HostTensor, logicalStrides, type Tensor } from "./tensor.js";
 
 /**
  * Copies `src` into `out` element by element through both tensors' strides (same dtype, layout and shape, which
@@ -12,12 +12,14 @@ export function copyInto(out: HostTensor, src: HostTensor): void {
   const [ob, oh, on, od] = logicalStrides(out);
   const [sb, sh, sn, sd] = logicalStrides(src);
   const o = out.data, s = src.data;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         const oBase = b * ob + h * oh + n * on, sBase = b * sb + h * sh + n * sn;
         for (let d = 0; d < D; d++) o[oBase + d * od] = s[sBase + d * sd];
       }
+    }
+  }
 }
 
 /** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */
@@ -27,5 +29,11 @@ export function deliver(out: Tensor, produced: Tensor, backend: string): Effect.
     copyInto(out, produced);
     return Effect.succeed(out);
   }
-  return Effect.fail(new DeviceError({ backend, reason: "KernelFailed", message: `${backend} did not write into the out tensor it was given` }));
+  return Effect.fail(
+    new DeviceError({
+      backend,
+      reason: "KernelFailed",
+      message: `${backend} did not write into the out tensor it was given`,
+    }),
+  );
 }

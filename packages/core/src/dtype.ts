@@ -68,7 +68,11 @@ export function roundF16(x: number): number {
 export const F16_MAX = 65504;
 
 /** Decodes 16-bit patterns of `dtype` into `out` (f32 values). */
-export function decode16(bits: Uint16Array, dtype: "f16" | "bf16", out: Float32Array = new Float32Array(bits.length)): Float32Array {
+export function decode16(
+  bits: Uint16Array,
+  dtype: "f16" | "bf16",
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   if (dtype === "bf16") {
     const o32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
     for (let i = 0; i < bits.length; i++) o32[i] = bits[i] << 16;
@@ -79,7 +83,11 @@ export function decode16(bits: Uint16Array, dtype: "f16" | "bf16", out: Float32A
 }
 
 /** Encodes f32 values into 16-bit patterns of `dtype`. */
-export function encode16(values: ArrayLike<number>, dtype: "f16" | "bf16", out: Uint16Array = new Uint16Array(values.length)): Uint16Array {
+export function encode16(
+  values: ArrayLike<number>,
+  dtype: "f16" | "bf16",
+  out: Uint16Array = new Uint16Array(values.length),
+): Uint16Array {
   const enc = dtype === "f16" ? f32ToF16Bits : f32ToBf16Bits;
   for (let i = 0; i < values.length; i++) out[i] = enc(values[i]);
   return out;

@@ -63,6 +63,8 @@ export const hostAllocationFailed = (backend: string, e: unknown) =>
   new DeviceError({
     backend,
     reason: e instanceof RangeError ? "OutOfMemory" : "KernelFailed",
-    message: e instanceof RangeError ? `the host could not allocate the call's arrays: ${e.message}` : `${backend} failed: ${String(e)}`,
+    message: e instanceof RangeError
+      ? `the host could not allocate the call's arrays: ${e.message}`
+      : `${backend} failed: ${String(e)}`,
     cause: e,
   });

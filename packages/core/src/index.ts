@@ -10,23 +10,23 @@ export * from "./metrics.js";
 export * from "./random.js";
 export * from "./env.js";
 export { exactReference, type Reference } from "./oracle-exact.js";
-export { sageReference, roundF16Fast } from "./oracle-sage.js";
+export { roundF16Fast, sageReference } from "./oracle-sage.js";
 export * from "./backend.js";
 export { jsBackend, jsProvider } from "./js-backend.js";
 export {
-  registerBackend,
-  useBackends,
-  discoverBackends,
-  loadBackend,
   backendStatus,
+  type BackendStatusRow,
+  discoverBackends,
+  disposeBackends,
+  KNOWN_BACKEND_PACKAGES,
+  loadBackend,
+  providersByPriority,
+  registerBackend,
+  type Rejection,
   selectBackend,
   selectKvCacheBackend,
-  disposeBackends,
-  providersByPriority,
-  KNOWN_BACKEND_PACKAGES,
-  type Rejection,
-  type BackendStatusRow,
+  useBackends,
 } from "./registry.js";
 export * from "./api.js";
-export { kvCacheReference, type KvCacheSpec, type BackendKvCache, type KvCacheReference } from "./kv-cache.js";
-export { createKvCache, kvCacheEffect, type KvCache, type KvCacheOptions, type AttendOptions } from "./kv-cache-api.js";
+export { type BackendKvCache, type KvCacheReference, kvCacheReference, type KvCacheSpec } from "./kv-cache.js";
+export { type AttendOptions, createKvCache, type KvCache, kvCacheEffect, type KvCacheOptions } from "./kv-cache-api.js";

@@ -2,19 +2,30 @@ import { Effect } from "effect";
 import { DTYPES } from "./dtype.js";
 import type { AttentionBackend, AttentionOutput, BackendProvider } from "./backend.js";
 import { DeviceError, hostAllocationFailed } from "./errors.js";
-import { kvCacheReference, type BackendKvCache, type KvCacheSpec } from "./kv-cache.js";
+import { type BackendKvCache, kvCacheReference, type KvCacheSpec } from "./kv-cache.js";
 import { exactReference, type Reference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
 import { MAX_HEAD_DIM, type Problem } from "./problem.js";
-import { fromCanonicalF32, toCanonicalF32, type HostTensor, type Tensor } from "./tensor.js";
+import { fromCanonicalF32, type HostTensor, type Tensor, toCanonicalF32 } from "./tensor.js";
 
-function run(reference: typeof sageReference, p: Problem, q: Tensor, k: Tensor, v: Tensor): Effect.Effect<AttentionOutput, DeviceError> {
+function run(
+  reference: typeof sageReference,
+  p: Problem,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+): Effect.Effect<AttentionOutput, DeviceError> {
   return Effect.suspend(() => {
     if (q.kind !== "host" || k.kind !== "host" || v.kind !== "host") return Effect.fail(hostOnly());
     return Effect.try({
       try: () => {
         const r: Reference = reference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
-        const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
+        const output = fromCanonicalF32(
+          Float32Array.from(r.output),
+          { B: p.B, H: p.Hq, N: p.Nq, D: p.D },
+          p.outputDtype,
+          p.layout,
+        );
         return p.returnLse ? { output, lse: Float32Array.from(r.lse) } : { output };
       },
       catch: (e) => hostAllocationFailed("js", e),
@@ -22,7 +33,8 @@ function run(reference: typeof sageReference, p: Problem, q: Tensor, k: Tensor, 
   });
 }
 
-const hostOnly = () => new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend takes host tensors only" });
+const hostOnly = () =>
+  new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend takes host tensors only" });
 
 /** The js backend's cache: the oracle itself (`kvCacheReference`), fed canonical f32 copies of each append. */
 function jsKvCache(spec: KvCacheSpec): BackendKvCache {
@@ -32,7 +44,10 @@ function jsKvCache(spec: KvCacheSpec): BackendKvCache {
       Effect.suspend(() => {
         if (k.kind !== "host" || v.kind !== "host") return Effect.fail(hostOnly());
         const n = k.layout === "HND" ? k.shape[2] : k.shape[1];
-        return Effect.try({ try: () => ref.append(toCanonicalF32(k), toCanonicalF32(v), n), catch: (e) => hostAllocationFailed("js", e) });
+        return Effect.try({
+          try: () => ref.append(toCanonicalF32(k), toCanonicalF32(v), n),
+          catch: (e) => hostAllocationFailed("js", e),
+        });
       }),
     attend: (p, q) =>
       Effect.suspend(() => {
@@ -40,7 +55,12 @@ function jsKvCache(spec: KvCacheSpec): BackendKvCache {
         return Effect.try({
           try: () => {
             const r = ref.attend(p, toCanonicalF32(q));
-            const output = fromCanonicalF32(Float32Array.from(r.output), { B: p.B, H: p.Hq, N: p.Nq, D: p.D }, p.outputDtype, p.layout);
+            const output = fromCanonicalF32(
+              Float32Array.from(r.output),
+              { B: p.B, H: p.Hq, N: p.Nq, D: p.D },
+              p.outputDtype,
+              p.layout,
+            );
             return p.returnLse ? { output, lse: Float32Array.from(r.lse) } : { output };
           },
           catch: (e) => hostAllocationFailed("js", e),
@@ -54,12 +74,32 @@ function jsKvCache(spec: KvCacheSpec): BackendKvCache {
 /** The TypeScript oracle as a backend: always available, slow; the last fallback and the reference for tests. */
 export const jsBackend: AttentionBackend = {
   name: "js",
-  capabilities: { dtypes: DTYPES, maxHeadDim: MAX_HEAD_DIM, causal: true, lse: true, mask: true, varlen: true, deviceTensors: false, exactKernel: true, kvCache: true, pv: ["f16-block", "f32"] },
+  capabilities: {
+    dtypes: DTYPES,
+    maxHeadDim: MAX_HEAD_DIM,
+    causal: true,
+    lse: true,
+    mask: true,
+    varlen: true,
+    deviceTensors: false,
+    exactKernel: true,
+    kvCache: true,
+    pv: ["f16-block", "f32"],
+  },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },
   upload: (t: HostTensor) =>
-    Effect.fail(new DeviceError({ backend: "js", reason: "KernelFailed", message: `the js backend has no device memory (tensor ${t.shape.join("×")})` })),
-  download: () => Effect.fail(new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend has no device memory" })),
+    Effect.fail(
+      new DeviceError({
+        backend: "js",
+        reason: "KernelFailed",
+        message: `the js backend has no device memory (tensor ${t.shape.join("×")})`,
+      }),
+    ),
+  download: () =>
+    Effect.fail(
+      new DeviceError({ backend: "js", reason: "KernelFailed", message: "the js backend has no device memory" }),
+    ),
   attention: (p, q, k, v) => run(sageReference, p, q, k, v),
   exactAttention: (p, q, k, v) => run(exactReference, p, q, k, v),
   synchronize: Effect.void,

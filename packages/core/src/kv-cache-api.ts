@@ -1,14 +1,23 @@
 import { Effect } from "effect";
-import { runToPromise, type AttentionResult } from "./api.js";
+import { type AttentionResult, runToPromise } from "./api.js";
 import type { AttentionBackend, BackendName } from "./backend.js";
 import { deliver } from "./deliver.js";
-import { DTYPES, F16_MAX, type DType } from "./dtype.js";
+import { type DType, DTYPES, F16_MAX } from "./dtype.js";
 import { DeviceError, invalid, InvalidInput, type SageAttnError } from "./errors.js";
 import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
 import { suggestOption } from "./option-names.js";
-import { checkRanges, checkTensor, LOGIT_LIMIT, MAX_HEAD_DIM, resolveProblem, scanHost, valueLimit, type Problem } from "./problem.js";
-import { selectKvCacheBackend, type Rejection } from "./registry.js";
-import { contiguousStrides, dims, shapeFor, type DeviceTensor, type Layout, type Tensor } from "./tensor.js";
+import {
+  checkRanges,
+  checkTensor,
+  LOGIT_LIMIT,
+  MAX_HEAD_DIM,
+  type Problem,
+  resolveProblem,
+  scanHost,
+  valueLimit,
+} from "./problem.js";
+import { type Rejection, selectKvCacheBackend } from "./registry.js";
+import { contiguousStrides, type DeviceTensor, dims, type Layout, shapeFor, type Tensor } from "./tensor.js";
 
 /** What `createKvCache` makes: sizes, the element type and layout of appended K/V, smoothing, and where it lives. */
 export interface KvCacheOptions {
@@ -54,70 +63,150 @@ export interface KvCache {
   dispose(): Promise<void>;
 }
 
-const SPEC_OPTIONS = ["batch", "headsKv", "headDim", "capacity", "dtype", "layout", "smoothK", "backend"] as const satisfies readonly (keyof KvCacheOptions)[];
-const ATTEND_OPTIONS = ["causal", "smScale", "returnLse", "out", "outputDtype", "pvAccumulation", "validate"] as const satisfies readonly (keyof AttendOptions)[];
+const SPEC_OPTIONS = [
+  "batch",
+  "headsKv",
+  "headDim",
+  "capacity",
+  "dtype",
+  "layout",
+  "smoothK",
+  "backend",
+] as const satisfies readonly (keyof KvCacheOptions)[];
+const ATTEND_OPTIONS = [
+  "causal",
+  "smScale",
+  "returnLse",
+  "out",
+  "outputDtype",
+  "pvAccumulation",
+  "validate",
+] as const satisfies readonly (keyof AttendOptions)[];
 
 function unknownOption(o: object, known: readonly string[], what: string): InvalidInput | undefined {
   for (const name of Object.keys(o)) {
     if (known.includes(name)) continue;
     const hint = suggestOption(name);
-    return invalid("InvalidOption", `${what} has no option ${JSON.stringify(name)}${hint && known.includes(hint) ? `; did you mean ${JSON.stringify(hint)}?` : ""}`);
+    return invalid(
+      "InvalidOption",
+      `${what} has no option ${JSON.stringify(name)}${
+        hint && known.includes(hint) ? `; did you mean ${JSON.stringify(hint)}?` : ""
+      }`,
+    );
   }
   return undefined;
 }
 
 /** The options as a validated spec, or why they are not one. */
 export function resolveKvCacheSpec(o: KvCacheOptions): InvalidInput | KvCacheSpec {
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return invalid("InvalidOption", "createKvCache takes an options object { batch, headsKv, headDim, capacity, … }");
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    return invalid("InvalidOption", "createKvCache takes an options object { batch, headsKv, headDim, capacity, … }");
+  }
   const unknown = unknownOption(o, SPEC_OPTIONS, "createKvCache");
   if (unknown) return unknown;
-  for (const name of ["batch", "headsKv", "capacity"] as const)
-    if (!Number.isSafeInteger(o[name]) || o[name] <= 0) return invalid("InvalidShape", `${name} must be a positive integer, got ${String(o[name])}`);
-  if (!Number.isSafeInteger(o.headDim) || o.headDim <= 0 || o.headDim > MAX_HEAD_DIM)
+  for (const name of ["batch", "headsKv", "capacity"] as const) {
+    if (!Number.isSafeInteger(o[name]) || o[name] <= 0) {
+      return invalid("InvalidShape", `${name} must be a positive integer, got ${String(o[name])}`);
+    }
+  }
+  if (!Number.isSafeInteger(o.headDim) || o.headDim <= 0 || o.headDim > MAX_HEAD_DIM) {
     return invalid("InvalidHeadDim", `headDim must be an integer in 1..${MAX_HEAD_DIM}, got ${String(o.headDim)}`);
-  if (!Number.isSafeInteger(o.batch * o.headsKv * o.capacity * o.headDim))
-    return invalid("InvalidShape", `a cache of ${o.batch}×${o.headsKv}×${o.capacity}×${o.headDim} elements overflows an index`);
+  }
+  if (!Number.isSafeInteger(o.batch * o.headsKv * o.capacity * o.headDim)) {
+    return invalid(
+      "InvalidShape",
+      `a cache of ${o.batch}×${o.headsKv}×${o.capacity}×${o.headDim} elements overflows an index`,
+    );
+  }
   const dtype = o.dtype ?? "f16";
-  if (!(DTYPES as readonly unknown[]).includes(dtype)) return invalid("DTypeMismatch", `dtype must be f32, f16 or bf16, got ${JSON.stringify(dtype)}`);
+  if (!(DTYPES as readonly unknown[]).includes(dtype)) {
+    return invalid("DTypeMismatch", `dtype must be f32, f16 or bf16, got ${JSON.stringify(dtype)}`);
+  }
   const layout = o.layout ?? "HND";
-  if (layout !== "HND" && layout !== "NHD") return invalid("LayoutMismatch", `layout must be "HND" or "NHD", got ${JSON.stringify(layout)}`);
-  if (o.smoothK !== undefined && typeof o.smoothK !== "boolean") return invalid("InvalidOption", `smoothK must be true or false, got ${JSON.stringify(o.smoothK)}`);
-  if (o.backend !== undefined && typeof o.backend !== "string") return invalid("InvalidOption", `backend must be a backend name, got ${typeof o.backend}`);
-  return { batch: o.batch, headsKv: o.headsKv, headDim: o.headDim, capacity: o.capacity, dtype, layout, smoothK: o.smoothK ?? true };
+  if (layout !== "HND" && layout !== "NHD") {
+    return invalid("LayoutMismatch", `layout must be "HND" or "NHD", got ${JSON.stringify(layout)}`);
+  }
+  if (o.smoothK !== undefined && typeof o.smoothK !== "boolean") {
+    return invalid("InvalidOption", `smoothK must be true or false, got ${JSON.stringify(o.smoothK)}`);
+  }
+  if (o.backend !== undefined && typeof o.backend !== "string") {
+    return invalid("InvalidOption", `backend must be a backend name, got ${typeof o.backend}`);
+  }
+  return {
+    batch: o.batch,
+    headsKv: o.headsKv,
+    headDim: o.headDim,
+    capacity: o.capacity,
+    dtype,
+    layout,
+    smoothK: o.smoothK ?? true,
+  };
 }
 
 function onOtherBackend(t: Tensor, name: string, backend: string): InvalidInput | undefined {
-  return t.kind === "device" && t.backend !== backend ? invalid("InvalidOption", `${name} lives on ${t.backend}, the cache on ${backend}`) : undefined;
+  return t.kind === "device" && t.backend !== backend
+    ? invalid("InvalidOption", `${name} lives on ${t.backend}, the cache on ${backend}`)
+    : undefined;
 }
 
 /** Checks one append against the spec and the cache's room; returns its row count and the largest |k| and |v|. */
-export function checkAppend(spec: KvCacheSpec, backend: string, length: number, k: Tensor, v: Tensor): InvalidInput | { n: number; maxK: number; maxV: number } {
-  const bad = checkTensor(k, "k") ?? checkTensor(v, "v") ?? onOtherBackend(k, "k", backend) ?? onOtherBackend(v, "v", backend);
+export function checkAppend(
+  spec: KvCacheSpec,
+  backend: string,
+  length: number,
+  k: Tensor,
+  v: Tensor,
+): InvalidInput | { n: number; maxK: number; maxV: number } {
+  const bad = checkTensor(k, "k") ?? checkTensor(v, "v") ?? onOtherBackend(k, "k", backend) ??
+    onOtherBackend(v, "v", backend);
   if (bad) return bad;
   for (const [t, name] of [[k, "k"], [v, "v"]] as const) {
     if (t.dtype !== spec.dtype) return invalid("DTypeMismatch", `${name} is ${t.dtype}, the cache holds ${spec.dtype}`);
-    if (t.layout !== spec.layout) return invalid("LayoutMismatch", `${name} has layout ${t.layout}, the cache ${spec.layout}`);
+    if (t.layout !== spec.layout) {
+      return invalid("LayoutMismatch", `${name} has layout ${t.layout}, the cache ${spec.layout}`);
+    }
     const d = dims(t);
-    if (d.B !== spec.batch || d.H !== spec.headsKv || d.D !== spec.headDim)
-      return invalid("InvalidShape", `${name} has [B=${d.B}, H=${d.H}, D=${d.D}], the cache [B=${spec.batch}, Hkv=${spec.headsKv}, D=${spec.headDim}]`);
+    if (d.B !== spec.batch || d.H !== spec.headsKv || d.D !== spec.headDim) {
+      return invalid(
+        "InvalidShape",
+        `${name} has [B=${d.B}, H=${d.H}, D=${d.D}], the cache [B=${spec.batch}, Hkv=${spec.headsKv}, D=${spec.headDim}]`,
+      );
+    }
   }
   const n = dims(k).N;
   if (dims(v).N !== n) return invalid("InvalidShape", `k holds ${n} rows, v ${dims(v).N}`);
-  if (length + n > spec.capacity)
-    return invalid("OutOfRange", `appending ${n} rows to a cache of length ${length} passes its capacity ${spec.capacity}; nothing was appended`);
+  if (length + n > spec.capacity) {
+    return invalid(
+      "OutOfRange",
+      `appending ${n} rows to a cache of length ${length} passes its capacity ${spec.capacity}; nothing was appended`,
+    );
+  }
   const maxK = scanHost(k, "k");
   if (typeof maxK !== "number") return maxK;
   const maxV = scanHost(v, "v");
   if (typeof maxV !== "number") return maxV;
-  if (2 * maxK > LOGIT_LIMIT) return invalid("OutOfRange", `k holds |k| = ${maxK}, beyond what f32 logits can hold after smoothing`);
-  if (maxV > F16_MAX) return invalid("OutOfRange", `v holds |v| = ${maxV}, over the f16 range P·V rounds V to (${F16_MAX})`);
+  if (2 * maxK > LOGIT_LIMIT) {
+    return invalid("OutOfRange", `k holds |k| = ${maxK}, beyond what f32 logits can hold after smoothing`);
+  }
+  if (maxV > F16_MAX) {
+    return invalid("OutOfRange", `v holds |v| = ${maxV}, over the f16 range P·V rounds V to (${F16_MAX})`);
+  }
   return { n, maxK, maxV };
 }
 
 /** A tensor with a shape and nothing else: stands for the cache's K/V when core resolves an attend's problem. */
 function shapeOnly(spec: KvCacheSpec, length: number, dtype: DType): DeviceTensor {
   const shape = shapeFor(spec.layout, { B: spec.batch, H: spec.headsKv, N: length, D: spec.headDim });
-  return { kind: "device", backend: "kv-cache", dtype, layout: spec.layout, shape, strides: contiguousStrides(shape), handle: undefined, dispose: () => {} };
+  return {
+    kind: "device",
+    backend: "kv-cache",
+    dtype,
+    layout: spec.layout,
+    shape,
+    strides: contiguousStrides(shape),
+    handle: undefined,
+    dispose: () => {},
+  };
 }
 
 /** Resolves an attend into a core Problem (Nk = length), with the value ranges of the rows appended so far. */
@@ -130,13 +219,23 @@ export function resolveAttend(
   o: AttendOptions = {},
 ): Effect.Effect<Problem, InvalidInput> {
   return Effect.suspend(() => {
-    if (typeof o !== "object" || o === null || Array.isArray(o)) return Effect.fail(invalid("InvalidOption", `attend options must be an object`));
+    if (typeof o !== "object" || o === null || Array.isArray(o)) {
+      return Effect.fail(invalid("InvalidOption", `attend options must be an object`));
+    }
     const bad = unknownOption(o, ATTEND_OPTIONS, "attend") ?? checkTensor(q, "q") ?? onOtherBackend(q, "q", backend);
     if (bad) return Effect.fail(bad);
-    if (q.layout !== spec.layout) return Effect.fail(invalid("LayoutMismatch", `q has layout ${q.layout}, the cache ${spec.layout}`));
+    if (q.layout !== spec.layout) {
+      return Effect.fail(invalid("LayoutMismatch", `q has layout ${q.layout}, the cache ${spec.layout}`));
+    }
     const d = dims(q);
-    if (d.B !== spec.batch || d.D !== spec.headDim || d.H % spec.headsKv !== 0)
-      return Effect.fail(invalid("InvalidShape", `q has [B=${d.B}, H=${d.H}, D=${d.D}]; the cache needs B=${spec.batch}, D=${spec.headDim} and H a multiple of ${spec.headsKv}`));
+    if (d.B !== spec.batch || d.D !== spec.headDim || d.H % spec.headsKv !== 0) {
+      return Effect.fail(
+        invalid(
+          "InvalidShape",
+          `q has [B=${d.B}, H=${d.H}, D=${d.D}]; the cache needs B=${spec.batch}, D=${spec.headDim} and H a multiple of ${spec.headsKv}`,
+        ),
+      );
+    }
     if (length === 0) return Effect.fail(invalid("InvalidShape", "attend on an empty cache: append rows first"));
     const kv = shapeOnly(spec, length, q.dtype);
     return Effect.flatMap(resolveProblem(q, kv, kv, { ...o, smoothK: spec.smoothK }), (p) => {
@@ -144,14 +243,19 @@ export function resolveAttend(
       const maxQ = scanHost(q, "q");
       if (typeof maxQ !== "number") return Effect.fail(maxQ);
       const widen = o.pvAccumulation === undefined && range.maxV > valueLimit("sage", "f16-block", p.outputDtype);
-      const resolved: Problem = { ...p, pvAccumulation: widen ? "f32" : p.pvAccumulation, validated: q.kind === "host" };
+      const resolved: Problem = {
+        ...p,
+        pvAccumulation: widen ? "f32" : p.pvAccumulation,
+        validated: q.kind === "host",
+      };
       const e = checkRanges(resolved, maxQ, range.maxK, range.maxV, "sage");
       return e ? Effect.fail(e) : Effect.succeed(resolved);
     });
   });
 }
 
-const disposed = (backend: string) => new DeviceError({ backend, reason: "Disposed", message: "this KV cache was disposed" });
+const disposed = (backend: string) =>
+  new DeviceError({ backend, reason: "Disposed", message: "this KV cache was disposed" });
 
 /** An attend's options object when none is given (the key of its remembered problem). */
 const NO_OPTIONS: AttendOptions = {};
@@ -171,7 +275,12 @@ interface Repeat {
 }
 
 /** Wraps a backend's cache with core's validation, length tracking and one-call-at-a-time ordering. */
-function wrap(spec: KvCacheSpec, backend: AttentionBackend, cache: BackendKvCache, rejected: readonly Rejection[]): KvCache {
+function wrap(
+  spec: KvCacheSpec,
+  backend: AttentionBackend,
+  cache: BackendKvCache,
+  rejected: readonly Rejection[],
+): KvCache {
   let length = 0;
   let gone = false;
   const range = { maxK: 0, maxV: 0 };
@@ -195,16 +304,28 @@ function wrap(spec: KvCacheSpec, backend: AttentionBackend, cache: BackendKvCach
     if (r === undefined || r.q !== q || r.maxK !== range.maxK || r.maxV !== range.maxV) return undefined;
     const keys = Object.keys(options);
     if (keys.length !== r.keys.length) return undefined;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
+    }
     return r.problem.Nk === length ? r.problem : { ...r.problem, Nk: length };
   };
   const remember = (q: Tensor, options: AttendOptions, p: Problem) => {
     if (q.kind !== "device" || (options.out !== undefined && options.out.kind !== "device")) return;
     const keys = Object.keys(options);
-    repeats.set(options, { q, keys, values: keys.map((key) => (options as Record<string, unknown>)[key]), maxK: range.maxK, maxV: range.maxV, problem: p });
+    repeats.set(options, {
+      q,
+      keys,
+      values: keys.map((key) => (options as Record<string, unknown>)[key]),
+      maxK: range.maxK,
+      maxV: range.maxV,
+      problem: p,
+    });
   };
   const result = (p: Problem, out: { output: Tensor; lse?: Float32Array }) =>
-    Effect.map(p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output), (output) => ({ output, lse: out.lse, backend: backend.name, rejected }));
+    Effect.map(
+      p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output),
+      (output) => ({ output, lse: out.lse, backend: backend.name, rejected }),
+    );
   return {
     backend: backend.name,
     get length() {
@@ -253,8 +374,9 @@ export function kvCacheEffect(options: KvCacheOptions): Effect.Effect<KvCache, S
   return Effect.suspend(() => {
     const spec = resolveKvCacheSpec(options);
     if (spec instanceof InvalidInput) return Effect.fail(spec);
-    return Effect.flatMap(selectKvCacheBackend(spec, options.backend), ({ backend, rejected }) =>
-      Effect.map(backend.kvCache!(spec), (cache) => wrap(spec, backend, cache, rejected)),
+    return Effect.flatMap(
+      selectKvCacheBackend(spec, options.backend),
+      ({ backend, rejected }) => Effect.map(backend.kvCache!(spec), (cache) => wrap(spec, backend, cache, rejected)),
     );
   });
 }

@@ -9,10 +9,18 @@ import { K_BLOCK } from "./constants.js";
 import { channelMean, quantizeRows } from "./quantize.js";
 import { makeQKV } from "./random.js";
 import { registerBackend } from "./registry.js";
-import { fromCanonicalF32, hostTensor, toCanonicalF32, type HostTensor } from "./tensor.js";
+import { fromCanonicalF32, type HostTensor, hostTensor, toCanonicalF32 } from "./tensor.js";
 
 const B = 2, Hkv = 2, Hq = 4, D = 32, N = 150, Nq = 3;
-const spec: KvCacheSpec = { batch: B, headsKv: Hkv, headDim: D, capacity: 200, dtype: "f32", layout: "HND", smoothK: true };
+const spec: KvCacheSpec = {
+  batch: B,
+  headsKv: Hkv,
+  headDim: D,
+  capacity: 200,
+  dtype: "f32",
+  layout: "HND",
+  smoothK: true,
+};
 const { q, k, v } = makeQKV({ B, Hq, Hkv, Nq, Nk: N, D }, "k-bias", 7);
 
 /** Rows [r0, r1) of every (b, kv head) of a canonical [B, Hkv, N, D] array. */
@@ -23,7 +31,12 @@ function rows(src: Float32Array, r0: number, r1: number): Float32Array {
 }
 const tensor = (vals: Float32Array, H: number, n: number) => hostTensor(vals, [B, H, n, D]);
 const problemFor = (len: number, causal = false) =>
-  Effect.runSync(resolveProblem(tensor(q, Hq, Nq), tensor(rows(k, 0, len), Hkv, len), tensor(rows(v, 0, len), Hkv, len), { causal, returnLse: true }));
+  Effect.runSync(
+    resolveProblem(tensor(q, Hq, Nq), tensor(rows(k, 0, len), Hkv, len), tensor(rows(v, 0, len), Hkv, len), {
+      causal,
+      returnLse: true,
+    }),
+  );
 
 function build(appends: readonly number[], s: KvCacheSpec = spec) {
   const cache = kvCacheReference(s);
@@ -89,12 +102,15 @@ describe("kvCacheReference", () => {
     for (let h = 0; h < B * Hkv; h++) {
       const mu = before.subarray(h * D, (h + 1) * D);
       const kq = quantizeRows(k, h * N, N, D, K_BLOCK, 1, mu);
-      for (let r = 0; r < N; r++)
+      for (let r = 0; r < N; r++) {
         for (let d = 0; d < D; d++) {
           const i = (h * N + r) * D + d;
-          const centred = r < full ? Math.fround(kq.values[r * D + d] * kq.scales[Math.floor(r / K_BLOCK)]) : Math.fround(k[i] - mu[d]);
+          const centred = r < full
+            ? Math.fround(kq.values[r * D + d] * kq.scales[Math.floor(r / K_BLOCK)])
+            : Math.fround(k[i] - mu[d]);
           kHat[i] = Math.fround(centred + mu[d]);
         }
+      }
       mean.set(channelMean(kHat, h * N, N, D), h * D);
     }
     expect(Array.from(c.keys())).toEqual(Array.from(kHat));
@@ -147,7 +163,9 @@ describe("createKvCache (js backend)", () => {
     await cache.append(tensor(rows(k, 0, 10), Hkv, 10), tensor(big, Hkv, 10));
     const r = await cache.attend(tensor(q, Hq, Nq));
     expect(toCanonicalF32(r.output as HostTensor).every(Number.isFinite)).toBe(true);
-    const err = await cache.attend(tensor(q, Hq, Nq), { pvAccumulation: "f16-block" }).catch((e: unknown) => e as { reason?: string });
+    const err = await cache.attend(tensor(q, Hq, Nq), { pvAccumulation: "f16-block" }).catch((e: unknown) =>
+      e as { reason?: string }
+    );
     expect(err).toMatchObject({ _tag: "InvalidInput", reason: "OutOfRange" });
     await cache.dispose();
   });
@@ -162,13 +180,22 @@ describe("createKvCache (js backend)", () => {
     ["smoothK not a boolean", { ...opts, smoothK: 1 as never }, "InvalidInput", "InvalidOption"],
     ["an unknown backend", { ...opts, backend: "nope" }, "BackendUnavailable", "NotInstalled"],
   ];
-  for (const [name, o, tag, reason] of bad)
+  for (const [name, o, tag, reason] of bad) {
     it(`rejects ${name} with ${tag}/${reason}`, async () => {
       await expect(createKvCache(o)).rejects.toMatchObject({ _tag: tag, reason });
     });
+  }
 
   it("auto-selection passes over a backend without a cache, saying why; forcing it is Unsupported", async () => {
-    registerBackend({ name: "test-no-kv", priority: 400, load: Effect.succeed({ ...jsBackend, name: "test-no-kv", capabilities: { ...jsBackend.capabilities, kvCache: false } }) });
+    registerBackend({
+      name: "test-no-kv",
+      priority: 400,
+      load: Effect.succeed({
+        ...jsBackend,
+        name: "test-no-kv",
+        capabilities: { ...jsBackend.capabilities, kvCache: false },
+      }),
+    });
     const { backend: _, ...auto } = opts;
     const cache = await createKvCache(auto);
     expect(cache.backend).not.toBe("test-no-kv");
@@ -176,7 +203,10 @@ describe("createKvCache (js backend)", () => {
     const r = await cache.attend(tensor(q, Hq, Nq));
     expect(r.rejected).toContainEqual({ backend: "test-no-kv", reason: "Unsupported", message: "no KV cache" });
     await cache.dispose();
-    await expect(createKvCache({ ...opts, backend: "test-no-kv" })).rejects.toMatchObject({ _tag: "BackendUnavailable", reason: "Unsupported" });
+    await expect(createKvCache({ ...opts, backend: "test-no-kv" })).rejects.toMatchObject({
+      _tag: "BackendUnavailable",
+      reason: "Unsupported",
+    });
   });
 
   it("runs calls in the order they were made, without awaiting each", async () => {
@@ -184,10 +214,14 @@ describe("createKvCache (js backend)", () => {
     const a = cache.append(tensor(rows(k, 0, 100), Hkv, 100), tensor(rows(v, 0, 100), Hkv, 100));
     const late = cache.append(tensor(rows(k, 100, 150), Hkv, 50), tensor(rows(v, 100, 150), Hkv, 50));
     const r = cache.attend(tensor(q, Hq, Nq), { causal: true });
-    const failed = cache.append(tensor(rows(k, 0, 60), Hkv, 60), tensor(rows(v, 0, 60), Hkv, 60)).catch((e: unknown) => e);
+    const failed = cache.append(tensor(rows(k, 0, 60), Hkv, 60), tensor(rows(v, 0, 60), Hkv, 60)).catch((e: unknown) =>
+      e
+    );
     await Promise.all([a, late]);
     const want = sageReference(problemFor(150, true), q, k, v, firstMean(100));
-    expect(Array.from(toCanonicalF32((await r).output as HostTensor))).toEqual(Array.from(Float32Array.from(want.output)));
+    expect(Array.from(toCanonicalF32((await r).output as HostTensor))).toEqual(
+      Array.from(Float32Array.from(want.output)),
+    );
     expect(await failed).toMatchObject({ _tag: "InvalidInput", reason: "OutOfRange" });
     expect(cache.length).toBe(150);
     await cache.dispose();

@@ -108,7 +108,11 @@ export function kvCacheReference(spec: KvCacheSpec): KvCacheReference {
         k.set(kIn.subarray(h * n * D, (h + 1) * n * D), (h * room + length) * D);
         v.set(vIn.subarray(h * n * D, (h + 1) * n * D), (h * room + length) * D);
       }
-      if (length === 0 && spec.smoothK) for (let h = 0; h < heads; h++) mean.set(channelMean(kIn, h * n, n, D), h * D);
+      if (length === 0 && spec.smoothK) {
+        for (let h = 0; h < heads; h++) {
+          mean.set(channelMean(kIn, h * n, n, D), h * D);
+        }
+      }
       length += n;
     },
     attend(p, q) {
@@ -122,12 +126,15 @@ export function kvCacheReference(spec: KvCacheSpec): KvCacheReference {
         const mu = mean.subarray(h * D, (h + 1) * D);
         const row0 = h * room;
         const kq = quantizeRows(k, row0, length, D, K_BLOCK, 1, mu);
-        for (let r = 0; r < length; r++)
+        for (let r = 0; r < length; r++) {
           for (let d = 0; d < D; d++) {
             const i = (row0 + r) * D + d;
-            const centred = r < full ? Math.fround(kq.values[r * D + d] * kq.scales[Math.floor(r / K_BLOCK)]) : Math.fround(k[i] - mu[d]);
+            const centred = r < full
+              ? Math.fround(kq.values[r * D + d] * kq.scales[Math.floor(r / K_BLOCK)])
+              : Math.fround(k[i] - mu[d]);
             k[i] = Math.fround(centred + mu[d]);
           }
+        }
         if (spec.smoothK) next.set(channelMean(k, row0, length, D), h * D);
       }
       mean = next;

@@ -12,14 +12,23 @@ export interface Accuracy {
 
 /** Compares `actual` with `reference` (same length). Identical all-zero tensors count as cosine 1. */
 export function accuracy(actual: ArrayLike<number>, reference: ArrayLike<number>): Accuracy {
-  if (actual.length !== reference.length) throw new RangeError(`lengths differ: ${actual.length} vs ${reference.length}`);
+  if (actual.length !== reference.length) {
+    throw new RangeError(`lengths differ: ${actual.length} vs ${reference.length}`);
+  }
   let dot = 0, na = 0, nb = 0, l1 = 0, ref1 = 0, sq = 0, maxAbs = 0, nonFinite = 0;
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i], b = reference[i];
-    if (!Number.isFinite(a)) { nonFinite++; continue; }
-    dot += a * b; na += a * a; nb += b * b;
+    if (!Number.isFinite(a)) {
+      nonFinite++;
+      continue;
+    }
+    dot += a * b;
+    na += a * a;
+    nb += b * b;
     const e = Math.abs(a - b);
-    l1 += e; ref1 += Math.abs(b); sq += e * e;
+    l1 += e;
+    ref1 += Math.abs(b);
+    sq += e * e;
     if (e > maxAbs) maxAbs = e;
   }
   const cosine = na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb);

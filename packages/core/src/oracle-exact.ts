@@ -1,4 +1,4 @@
-import { segments, type Problem } from "./problem.js";
+import { type Problem, segments } from "./problem.js";
 import { rowVisibility } from "./visibility.js";
 
 /** Oracle output: O as canonical HND [B, Hq, Nq, D] and the natural-log LSE [B, Hq, Nq] (−∞ for a row that sees nothing). */
@@ -17,7 +17,7 @@ export function exactReference(p: Problem, q: Float32Array, k: Float32Array, v: 
   const output = new Float64Array(p.B * Hq * Nq * D);
   const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
   const s = new Float64Array(Nk);
-  for (const seg of segments(p))
+  for (const seg of segments(p)) {
     for (let h = 0; h < Hq; h++) {
       const kvBase = ((seg.b * Hkv + Math.floor(h / group)) * Nk + seg.k0) * D;
       for (let i = 0; i < seg.nq; i++) {
@@ -55,5 +55,6 @@ export function exactReference(p: Problem, q: Float32Array, k: Float32Array, v: 
         lse[row] = max + Math.log(sum);
       }
     }
+  }
   return { output, lse };
 }

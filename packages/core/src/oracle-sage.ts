@@ -1,4 +1,4 @@
-import { segments, type Problem } from "./problem.js";
+import { type Problem, segments } from "./problem.js";
 import { K_BLOCK, LOG2E, Q_BLOCK } from "./constants.js";
 import { channelMean, qFold, quantizeRows } from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
@@ -26,7 +26,13 @@ function r16(x: number): number {
  * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
  * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
-export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: Float32Array, kMean?: Float32Array): Reference {
+export function sageReference(
+  p: Problem,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  kMean?: Float32Array,
+): Reference {
   const { Hq, Hkv, Nq, Nk, D, group, smScale } = p;
   const output = new Float64Array(p.B * Hq * Nq * D);
   const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
@@ -43,8 +49,8 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
       const mean = kMean
         ? kMean.subarray((si * Hkv + kvh) * D, (si * Hkv + kvh + 1) * D)
         : p.smoothK
-          ? channelMean(k, kvRow0, seg.nk, D)
-          : new Float32Array(D);
+        ? channelMean(k, kvRow0, seg.nk, D)
+        : new Float32Array(D);
       const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
@@ -79,7 +85,7 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
               l += pj;
               const p16 = r16(pj); // no skip at p = 0: 0·inf must stay NaN
               const vb = (kvRow0 + j) * D;
-              if (f16Blocks) for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]);
+              if (f16Blocks) { for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]); }
               else for (let d = 0; d < D; d++) blockAcc[d] += p16 * v16[vb + d];
             }
             for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
@@ -94,7 +100,7 @@ export function sageReference(p: Problem, q: Float32Array, k: Float32Array, v: F
           if (m === -Infinity || l === 0) continue;
           for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
           let qDotMean = 0;
-          if (p.smoothK || kMean) for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d];
+          if (p.smoothK || kMean) { for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d]; }
           lse[row] = (m + Math.log2(l)) / LOG2E + smScale * qDotMean;
         }
       }

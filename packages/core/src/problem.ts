@@ -1,9 +1,9 @@
 import { Effect } from "effect";
-import { bf16BitsToF32, DTYPES, F16_MAX, f16BitsToF32, type DType } from "./dtype.js";
+import { bf16BitsToF32, type DType, DTYPES, F16_MAX, f16BitsToF32 } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
 import { K_BLOCK, LOG2E } from "./constants.js";
-import { dims, requiredLength, shapeFor, type HostData, type Layout, type Shape4, type Tensor } from "./tensor.js";
+import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
 export const MAX_HEAD_DIM = 256;
@@ -98,12 +98,14 @@ const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
 function forEachIndex(t: Tensor, visit: (i: number) => boolean): void {
   const [n0, n1, n2, n3] = t.shape;
   const [s0, s1, s2, s3] = t.strides;
-  for (let a = 0; a < n0; a++)
-    for (let b = 0; b < n1; b++)
+  for (let a = 0; a < n0; a++) {
+    for (let b = 0; b < n1; b++) {
       for (let c = 0; c < n2; c++) {
         const base = a * s0 + b * s1 + c * s2;
         for (let d = 0; d < n3; d++) if (!visit(base + d * s3)) return;
       }
+    }
+  }
 }
 
 /** The largest |x| a host tensor holds where its shape and strides reach, or the first non-finite element as an error. */
@@ -112,14 +114,14 @@ export function scanHost(t: Tensor, name: string): InvalidInput | number {
   const data = t.data;
   let bad = -1;
   let maxAbs = 0;
-  if (data instanceof Float32Array)
+  if (data instanceof Float32Array) {
     forEachIndex(t, (i) => {
       const x = data[i];
       if (!Number.isFinite(x)) bad = i;
       else if (Math.abs(x) > maxAbs) maxAbs = Math.abs(x);
       return bad < 0;
     });
-  else {
+  } else {
     // f16: exponent bits 0x7c00 all set means inf/NaN; bf16: 0x7f80. Magnitude bits order like the values.
     const m = t.dtype === "bf16" ? 0x7f80 : 0x7c00;
     let maxBits = 0;
@@ -140,59 +142,127 @@ const isShape4 = (x: unknown): x is Shape4 => Array.isArray(x) && x.length === 4
 
 /** Why `t` is not a well-formed tensor (kind, dtype, layout, rank, sizes, strides, storage), or undefined. */
 export function checkTensor(t: Tensor, name: string): InvalidInput | undefined {
-  if (typeof t !== "object" || t === null || (t.kind !== "host" && t.kind !== "device")) return invalid("InvalidShape", `${name} is not a tensor`);
-  if (!(DTYPES as readonly unknown[]).includes(t.dtype)) return invalid("DTypeMismatch", `${name} has unknown dtype ${JSON.stringify(t.dtype)} (f32, f16 or bf16)`);
-  if (t.layout !== "HND" && t.layout !== "NHD") return invalid("LayoutMismatch", `${name} has unknown layout ${String(t.layout)}`);
-  if (!isShape4(t.shape)) return invalid("InvalidShape", `${name} must have 4 dimensions, got ${JSON.stringify(t.shape)}`);
+  if (typeof t !== "object" || t === null || (t.kind !== "host" && t.kind !== "device")) {
+    return invalid("InvalidShape", `${name} is not a tensor`);
+  }
+  if (!(DTYPES as readonly unknown[]).includes(t.dtype)) {
+    return invalid("DTypeMismatch", `${name} has unknown dtype ${JSON.stringify(t.dtype)} (f32, f16 or bf16)`);
+  }
+  if (t.layout !== "HND" && t.layout !== "NHD") {
+    return invalid("LayoutMismatch", `${name} has unknown layout ${String(t.layout)}`);
+  }
+  if (!isShape4(t.shape)) {
+    return invalid("InvalidShape", `${name} must have 4 dimensions, got ${JSON.stringify(t.shape)}`);
+  }
   if (t.shape[3] === 0) return invalid("InvalidHeadDim", `${name} has head dim 0`);
   if (t.shape.some((x) => x === 0)) return invalid("EmptyTensor", `${name} is empty: shape ${JSON.stringify(t.shape)}`);
   if (!t.shape.every(isPosInt)) return invalid("InvalidShape", `${name} has a bad shape ${JSON.stringify(t.shape)}`);
-  if (!isShape4(t.strides) || !t.strides.every((s) => Number.isSafeInteger(s) && s >= 0))
+  if (!isShape4(t.strides) || !t.strides.every((s) => Number.isSafeInteger(s) && s >= 0)) {
     return invalid("InvalidShape", `${name} has bad strides ${JSON.stringify(t.strides)}`);
+  }
   const elements = t.shape[0] * t.shape[1] * t.shape[2] * t.shape[3];
-  if (!Number.isSafeInteger(elements) || !Number.isSafeInteger(requiredLength(t)))
-    return invalid("InvalidShape", `${name} is too large: shape ${JSON.stringify(t.shape)} with strides ${JSON.stringify(t.strides)} overflows an index`);
+  if (!Number.isSafeInteger(elements) || !Number.isSafeInteger(requiredLength(t))) {
+    return invalid(
+      "InvalidShape",
+      `${name} is too large: shape ${JSON.stringify(t.shape)} with strides ${
+        JSON.stringify(t.strides)
+      } overflows an index`,
+    );
+  }
   if (t.kind === "host") {
     const want = t.dtype === "f32" ? Float32Array : Uint16Array;
-    if (!(t.data instanceof want)) return invalid("DTypeMismatch", `${name} says ${t.dtype} but holds a ${(t.data as { constructor?: { name?: string } } | undefined)?.constructor?.name}`);
-    if (elements > MAX_HOST_ELEMENTS) return invalid("InvalidShape", `${name} addresses ${elements} elements, over the host limit of 2^32`);
+    if (!(t.data instanceof want)) {
+      return invalid(
+        "DTypeMismatch",
+        `${name} says ${t.dtype} but holds a ${
+          (t.data as { constructor?: { name?: string } } | undefined)?.constructor?.name
+        }`,
+      );
+    }
+    if (elements > MAX_HOST_ELEMENTS) {
+      return invalid("InvalidShape", `${name} addresses ${elements} elements, over the host limit of 2^32`);
+    }
     const need = requiredLength(t);
-    if (t.data.length < need) return invalid("InvalidShape", `${name} needs ${need} elements for its shape and strides, has ${t.data.length}`);
+    if (t.data.length < need) {
+      return invalid("InvalidShape", `${name} needs ${need} elements for its shape and strides, has ${t.data.length}`);
+    }
   }
   return undefined;
 }
 
 function checkVarlen(v: Varlen, B: number, Nq: number, Nk: number): InvalidInput | undefined {
   const { cuSeqlensQ: cq, cuSeqlensK: ck } = v;
-  if (!(cq instanceof Int32Array) || !(ck instanceof Int32Array)) return invalid("InvalidVarlen", "cuSeqlensQ and cuSeqlensK must be Int32Arrays");
+  if (!(cq instanceof Int32Array) || !(ck instanceof Int32Array)) {
+    return invalid("InvalidVarlen", "cuSeqlensQ and cuSeqlensK must be Int32Arrays");
+  }
   if (B !== 1) return invalid("InvalidVarlen", `varlen packs sequences along N: B must be 1, got ${B}`);
-  if (cq.length < 2 || cq.length !== ck.length) return invalid("InvalidVarlen", "cuSeqlensQ and cuSeqlensK need the same length ≥ 2");
+  if (cq.length < 2 || cq.length !== ck.length) {
+    return invalid("InvalidVarlen", "cuSeqlensQ and cuSeqlensK need the same length ≥ 2");
+  }
   if (cq[0] !== 0 || ck[0] !== 0) return invalid("InvalidVarlen", "cumulative sequence lengths start at 0");
-  for (let s = 1; s < cq.length; s++)
-    if (cq[s] < cq[s - 1] || ck[s] < ck[s - 1]) return invalid("InvalidVarlen", `cumulative sequence lengths must not decrease (at ${s})`);
-  if (cq[cq.length - 1] !== Nq || ck[ck.length - 1] !== Nk)
-    return invalid("InvalidVarlen", `cumulative lengths end at ${cq[cq.length - 1]}/${ck[ck.length - 1]}, tensors hold ${Nq}/${Nk} tokens`);
+  for (let s = 1; s < cq.length; s++) {
+    if (cq[s] < cq[s - 1] || ck[s] < ck[s - 1]) {
+      return invalid("InvalidVarlen", `cumulative sequence lengths must not decrease (at ${s})`);
+    }
+  }
+  if (cq[cq.length - 1] !== Nq || ck[ck.length - 1] !== Nk) {
+    return invalid(
+      "InvalidVarlen",
+      `cumulative lengths end at ${cq[cq.length - 1]}/${ck[ck.length - 1]}, tensors hold ${Nq}/${Nk} tokens`,
+    );
+  }
   return undefined;
 }
 
 function checkMask(m: AttentionMask, B: number, Hq: number, Nq: number, Nk: number): InvalidInput | undefined {
-  if (typeof m !== "object" || m === null) return invalid("InvalidMask", "mask must be an object { kind, data, shape }");
-  if (m.kind !== "boolean" && m.kind !== "additive") return invalid("InvalidMask", `mask kind must be "boolean" or "additive", got ${JSON.stringify(m.kind)}`);
+  if (typeof m !== "object" || m === null) {
+    return invalid("InvalidMask", "mask must be an object { kind, data, shape }");
+  }
+  if (m.kind !== "boolean" && m.kind !== "additive") {
+    return invalid("InvalidMask", `mask kind must be "boolean" or "additive", got ${JSON.stringify(m.kind)}`);
+  }
   const want = m.kind === "boolean" ? Uint8Array : Float32Array;
-  if (!(m.data instanceof want))
-    return invalid("InvalidMask", `a ${m.kind} mask must hold a ${want.name}, got ${(m.data as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? String(m.data)}`);
-  if (!isShape4(m.shape) || !m.shape.every(isPosInt)) return invalid("InvalidMask", `mask shape must be 4 positive integers [Bm, Hm, Nq, Nk], got ${JSON.stringify(m.shape)}`);
+  if (!(m.data instanceof want)) {
+    return invalid(
+      "InvalidMask",
+      `a ${m.kind} mask must hold a ${want.name}, got ${
+        (m.data as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? String(m.data)
+      }`,
+    );
+  }
+  if (!isShape4(m.shape) || !m.shape.every(isPosInt)) {
+    return invalid(
+      "InvalidMask",
+      `mask shape must be 4 positive integers [Bm, Hm, Nq, Nk], got ${JSON.stringify(m.shape)}`,
+    );
+  }
   const [mb, mh, mq, mk] = m.shape;
-  if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Nq || mk !== Nk)
-    return invalid("InvalidMask", `mask shape ${JSON.stringify(m.shape)} does not broadcast to [${B}, ${Hq}, ${Nq}, ${Nk}]`);
-  if (m.data.length !== mb * mh * mq * mk) return invalid("InvalidMask", `mask shape ${JSON.stringify(m.shape)} needs ${mb * mh * mq * mk} elements, it holds ${m.data.length}`);
+  if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Nq || mk !== Nk) {
+    return invalid(
+      "InvalidMask",
+      `mask shape ${JSON.stringify(m.shape)} does not broadcast to [${B}, ${Hq}, ${Nq}, ${Nk}]`,
+    );
+  }
+  if (m.data.length !== mb * mh * mq * mk) {
+    return invalid(
+      "InvalidMask",
+      `mask shape ${JSON.stringify(m.shape)} needs ${mb * mh * mq * mk} elements, it holds ${m.data.length}`,
+    );
+  }
   if (m.kind === "additive") {
     const data = m.data as Float32Array;
     for (let i = 0; i < data.length; i++) {
       const x = data[i];
-      if (Number.isNaN(x) || x === Infinity) return invalid("InvalidMask", `additive mask[${i}] is ${x} (only finite values and −inf)`);
+      if (Number.isNaN(x) || x === Infinity) {
+        return invalid("InvalidMask", `additive mask[${i}] is ${x} (only finite values and −inf)`);
+      }
       // −inf hides a key; a finite bias must stay where f32 logits can hold it.
-      if (x !== -Infinity && Math.abs(x) * LOG2E > LOGIT_LIMIT) return invalid("OutOfRange", `additive mask[${i}] = ${x} is out of range (|bias| ≤ ${(LOGIT_LIMIT / LOG2E).toExponential(2)})`);
+      if (x !== -Infinity && Math.abs(x) * LOG2E > LOGIT_LIMIT) {
+        return invalid(
+          "OutOfRange",
+          `additive mask[${i}] = ${x} is out of range (|bias| ≤ ${(LOGIT_LIMIT / LOG2E).toExponential(2)})`,
+        );
+      }
     }
   }
   return undefined;
@@ -207,15 +277,27 @@ function overlaps(a: HostData, b: HostData): boolean {
 function checkOut(out: Tensor, q: Tensor, k: Tensor, v: Tensor, shape: Shape4, dtype: DType): InvalidInput | undefined {
   const bad = checkTensor(out, "out");
   if (bad) return bad;
-  if (out.kind !== q.kind) return invalid("InvalidOption", `out is a ${out.kind} tensor but the inputs are ${q.kind} tensors`);
-  if (out.kind === "device" && q.kind === "device" && out.backend !== q.backend)
+  if (out.kind !== q.kind) {
+    return invalid("InvalidOption", `out is a ${out.kind} tensor but the inputs are ${q.kind} tensors`);
+  }
+  if (out.kind === "device" && q.kind === "device" && out.backend !== q.backend) {
     return invalid("InvalidOption", `out lives on ${out.backend}, the inputs on ${q.backend}`);
+  }
   if (out.layout !== q.layout) return invalid("LayoutMismatch", `out has layout ${out.layout}, the inputs ${q.layout}`);
   if (out.dtype !== dtype) return invalid("DTypeMismatch", `out is ${out.dtype}, the output dtype is ${dtype}`);
-  if (out.shape.some((x, i) => x !== shape[i])) return invalid("InvalidShape", `out has shape ${JSON.stringify(out.shape)}, the output is ${JSON.stringify(shape)}`);
-  if (out.kind === "host")
-    for (const [t, name] of [[q, "q"], [k, "k"], [v, "v"]] as const)
-      if (t.kind === "host" && overlaps(out.data, t.data)) return invalid("InvalidOption", `out shares memory with ${name}`);
+  if (out.shape.some((x, i) => x !== shape[i])) {
+    return invalid(
+      "InvalidShape",
+      `out has shape ${JSON.stringify(out.shape)}, the output is ${JSON.stringify(shape)}`,
+    );
+  }
+  if (out.kind === "host") {
+    for (const [t, name] of [[q, "q"], [k, "k"], [v, "v"]] as const) {
+      if (t.kind === "host" && overlaps(out.data, t.data)) {
+        return invalid("InvalidOption", `out shares memory with ${name}`);
+      }
+    }
+  }
   return undefined;
 }
 
@@ -223,17 +305,29 @@ const BOOLEAN_OPTIONS = ["causal", "returnLse", "smoothK", "validate"] as const;
 
 /** Options must be a plain object of known names, each of the right type (values are checked later). */
 function checkOptions(o: unknown): InvalidInput | undefined {
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return invalid("InvalidOption", `options must be an object, got ${o === null ? "null" : typeof o}`);
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    return invalid("InvalidOption", `options must be an object, got ${o === null ? "null" : typeof o}`);
+  }
   for (const name of Object.keys(o)) {
     if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
     const hint = suggestOption(name);
-    return invalid("InvalidOption", `unknown option ${JSON.stringify(name)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ""}`);
+    return invalid(
+      "InvalidOption",
+      `unknown option ${JSON.stringify(name)}${hint ? `; did you mean ${JSON.stringify(hint)}?` : ""}`,
+    );
   }
   const r = o as Record<string, unknown>;
-  for (const name of BOOLEAN_OPTIONS)
-    if (r[name] !== undefined && typeof r[name] !== "boolean") return invalid("InvalidOption", `${name} must be true or false, got ${JSON.stringify(r[name])}`);
-  if (r.smScale !== undefined && typeof r.smScale !== "number") return invalid("InvalidOption", `smScale must be a number, got ${typeof r.smScale}`);
-  if (r.backend !== undefined && typeof r.backend !== "string") return invalid("InvalidOption", `backend must be a backend name, got ${typeof r.backend}`);
+  for (const name of BOOLEAN_OPTIONS) {
+    if (r[name] !== undefined && typeof r[name] !== "boolean") {
+      return invalid("InvalidOption", `${name} must be true or false, got ${JSON.stringify(r[name])}`);
+    }
+  }
+  if (r.smScale !== undefined && typeof r.smScale !== "number") {
+    return invalid("InvalidOption", `smScale must be a number, got ${typeof r.smScale}`);
+  }
+  if (r.backend !== undefined && typeof r.backend !== "string") {
+    return invalid("InvalidOption", `backend must be a backend name, got ${typeof r.backend}`);
+  }
   return undefined;
 }
 
@@ -253,18 +347,39 @@ export function valueLimit(purpose: ProblemPurpose, pvAccumulation: "f16-block" 
 }
 
 /** Value-range checks on the scanned maxima (finite inputs that would still overflow f32 logits or f16 P·V). */
-export function checkRanges(p: Problem, maxQ: number, maxK: number, maxV: number, purpose: ProblemPurpose): InvalidInput | undefined {
+export function checkRanges(
+  p: Problem,
+  maxQ: number,
+  maxK: number,
+  maxV: number,
+  purpose: ProblemPurpose,
+): InvalidInput | undefined {
   const fold = Math.abs(p.smScale) * LOG2E;
   // Smoothing subtracts K's mean, so |k − mean| ≤ 2·max|k|.
   const logit = fold * maxQ * 2 * maxK * p.D;
-  if (fold * maxQ > LOGIT_LIMIT || 2 * maxK > LOGIT_LIMIT || logit > LOGIT_LIMIT)
-    return invalid("OutOfRange", `q and k magnitudes (max |q| ${maxQ}, max |k| ${maxK}) with smScale ${p.smScale} give logits up to ${logit.toExponential(2)}, beyond f32's range (≤ 2^126)`);
-  const vLimit = valueLimit(purpose, p.pvAccumulation, p.outputDtype);
-  if (maxV > vLimit)
+  if (fold * maxQ > LOGIT_LIMIT || 2 * maxK > LOGIT_LIMIT || logit > LOGIT_LIMIT) {
     return invalid(
       "OutOfRange",
-      `v holds |v| = ${maxV}, over ${vLimit} (${purpose === "sage" ? `P·V rounds V to f16${p.pvAccumulation === "f16-block" ? ` and sums ${K_BLOCK} products in f16; pvAccumulation "f32" allows up to ${F16_MAX}` : ""}` : "the f16 output's range"})`,
+      `q and k magnitudes (max |q| ${maxQ}, max |k| ${maxK}) with smScale ${p.smScale} give logits up to ${
+        logit.toExponential(2)
+      }, beyond f32's range (≤ 2^126)`,
     );
+  }
+  const vLimit = valueLimit(purpose, p.pvAccumulation, p.outputDtype);
+  if (maxV > vLimit) {
+    return invalid(
+      "OutOfRange",
+      `v holds |v| = ${maxV}, over ${vLimit} (${
+        purpose === "sage"
+          ? `P·V rounds V to f16${
+            p.pvAccumulation === "f16-block"
+              ? ` and sums ${K_BLOCK} products in f16; pvAccumulation "f32" allows up to ${F16_MAX}`
+              : ""
+          }`
+          : "the f16 output's range"
+      })`,
+    );
+  }
   return undefined;
 }
 
@@ -272,29 +387,57 @@ export function checkRanges(p: Problem, maxQ: number, maxK: number, maxV: number
  * Checks q, k, v and the options against the contract and resolves every default. Every check that costs O(size)
  * (finite and range scans) runs after the shape and size checks, so a huge or broadcast tensor fails fast.
  */
-export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}, purpose: ProblemPurpose = "sage"): Effect.Effect<Problem, InvalidInput> {
+export function resolveProblem(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions = {},
+  purpose: ProblemPurpose = "sage",
+): Effect.Effect<Problem, InvalidInput> {
   return Effect.suspend(() => {
     const bad = checkOptions(options) ?? checkTensor(q, "q") ?? checkTensor(k, "k") ?? checkTensor(v, "v");
     if (bad) return Effect.fail(bad);
-    if (q.dtype !== k.dtype || q.dtype !== v.dtype) return Effect.fail(invalid("DTypeMismatch", `q, k, v dtypes differ: ${q.dtype}, ${k.dtype}, ${v.dtype}`));
-    if (q.layout !== k.layout || q.layout !== v.layout) return Effect.fail(invalid("LayoutMismatch", `q, k, v layouts differ: ${q.layout}, ${k.layout}, ${v.layout}`));
+    if (q.dtype !== k.dtype || q.dtype !== v.dtype) {
+      return Effect.fail(invalid("DTypeMismatch", `q, k, v dtypes differ: ${q.dtype}, ${k.dtype}, ${v.dtype}`));
+    }
+    if (q.layout !== k.layout || q.layout !== v.layout) {
+      return Effect.fail(invalid("LayoutMismatch", `q, k, v layouts differ: ${q.layout}, ${k.layout}, ${v.layout}`));
+    }
     const dq = dims(q), dk = dims(k), dv = dims(v);
-    if (dq.D !== dk.D || dq.D !== dv.D) return Effect.fail(invalid("InvalidShape", `head dims differ: q ${dq.D}, k ${dk.D}, v ${dv.D}`));
+    if (dq.D !== dk.D || dq.D !== dv.D) {
+      return Effect.fail(invalid("InvalidShape", `head dims differ: q ${dq.D}, k ${dk.D}, v ${dv.D}`));
+    }
     if (dq.D > MAX_HEAD_DIM) return Effect.fail(invalid("InvalidHeadDim", `head dim ${dq.D} is over ${MAX_HEAD_DIM}`));
-    if (dq.B !== dk.B || dq.B !== dv.B) return Effect.fail(invalid("InvalidShape", `batch sizes differ: q ${dq.B}, k ${dk.B}, v ${dv.B}`));
-    if (dk.H !== dv.H || dk.N !== dv.N) return Effect.fail(invalid("InvalidShape", `k [H=${dk.H}, N=${dk.N}] and v [H=${dv.H}, N=${dv.N}] differ`));
-    if (dq.H % dk.H !== 0) return Effect.fail(invalid("InvalidShape", `query heads (${dq.H}) must be a multiple of kv heads (${dk.H})`));
+    if (dq.B !== dk.B || dq.B !== dv.B) {
+      return Effect.fail(invalid("InvalidShape", `batch sizes differ: q ${dq.B}, k ${dk.B}, v ${dv.B}`));
+    }
+    if (dk.H !== dv.H || dk.N !== dv.N) {
+      return Effect.fail(invalid("InvalidShape", `k [H=${dk.H}, N=${dk.N}] and v [H=${dv.H}, N=${dv.N}] differ`));
+    }
+    if (dq.H % dk.H !== 0) {
+      return Effect.fail(invalid("InvalidShape", `query heads (${dq.H}) must be a multiple of kv heads (${dk.H})`));
+    }
     const o = options;
     const smScale = o.smScale ?? 1 / Math.sqrt(dq.D);
-    if (!Number.isFinite(smScale) || smScale === 0) return Effect.fail(invalid("InvalidOption", `smScale must be finite and nonzero, got ${o.smScale}`));
+    if (!Number.isFinite(smScale) || smScale === 0) {
+      return Effect.fail(invalid("InvalidOption", `smScale must be finite and nonzero, got ${o.smScale}`));
+    }
     // The kernels fold smScale·log2e into Q in f32: it must stay a finite, nonzero f32.
     const fold = Math.fround(smScale * LOG2E);
-    if (!Number.isFinite(fold) || fold === 0 || Math.abs(fold) > LOGIT_LIMIT)
-      return Effect.fail(invalid("OutOfRange", `smScale ${smScale} is out of range: smScale·log2(e) must be a finite, nonzero f32 within ±2^126`));
-    if (o.outputDtype !== undefined && o.outputDtype !== "f32" && o.outputDtype !== "f16" && o.outputDtype !== "bf16")
+    if (!Number.isFinite(fold) || fold === 0 || Math.abs(fold) > LOGIT_LIMIT) {
+      return Effect.fail(
+        invalid(
+          "OutOfRange",
+          `smScale ${smScale} is out of range: smScale·log2(e) must be a finite, nonzero f32 within ±2^126`,
+        ),
+      );
+    }
+    if (o.outputDtype !== undefined && o.outputDtype !== "f32" && o.outputDtype !== "f16" && o.outputDtype !== "bf16") {
       return Effect.fail(invalid("InvalidOption", `outputDtype ${String(o.outputDtype)} is not f32, f16 or bf16`));
-    if (o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32")
+    }
+    if (o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32") {
       return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block" or "f32"`));
+    }
     if (o.varlen) {
       const e = checkVarlen(o.varlen, dq.B, dq.N, dk.N);
       if (e) return Effect.fail(e);
@@ -310,10 +453,23 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       if (e) return Effect.fail(e);
     }
     const problem: Problem = {
-      B: dq.B, Hq: dq.H, Hkv: dk.H, Nq: dq.N, Nk: dk.N, D: dq.D, group: dq.H / dk.H,
-      dtype: q.dtype, layout: q.layout, outputDtype,
-      causal: o.causal ?? false, smScale, returnLse: o.returnLse ?? false,
-      mask: o.mask, varlen: o.varlen, pvAccumulation: o.pvAccumulation ?? "f16-block", smoothK: o.smoothK ?? true,
+      B: dq.B,
+      Hq: dq.H,
+      Hkv: dk.H,
+      Nq: dq.N,
+      Nk: dk.N,
+      D: dq.D,
+      group: dq.H / dk.H,
+      dtype: q.dtype,
+      layout: q.layout,
+      outputDtype,
+      causal: o.causal ?? false,
+      smScale,
+      returnLse: o.returnLse ?? false,
+      mask: o.mask,
+      varlen: o.varlen,
+      pvAccumulation: o.pvAccumulation ?? "f16-block",
+      smoothK: o.smoothK ?? true,
       out: o.out,
     };
     // validate: false skips the O(size) scans: the caller vouches for the values, and NaN/inf propagate to the output.
@@ -326,7 +482,8 @@ export function resolveProblem(q: Tensor, k: Tensor, v: Tensor, options: Attenti
       if (typeof maxV !== "number") return Effect.fail(maxV);
       // V too large for f16 partial sums, with no accumulation asked for: the call sums P·V in f32 instead of failing
       // (same inputs, a slightly different rounding); asked for explicitly, "f16-block" is held to its limit below.
-      const widen = purpose === "sage" && o.pvAccumulation === undefined && maxV > valueLimit("sage", "f16-block", outputDtype);
+      const widen = purpose === "sage" && o.pvAccumulation === undefined &&
+        maxV > valueLimit("sage", "f16-block", outputDtype);
       const resolved: Problem = widen ? { ...problem, pvAccumulation: "f32" } : problem;
       const e = checkRanges(resolved, maxQ, maxK, maxV, purpose);
       if (e) return Effect.fail(e);
@@ -349,7 +506,9 @@ export function segments(p: Problem): Segment[] {
   if (!p.varlen) return Array.from({ length: p.B }, (_, b) => ({ b, q0: 0, nq: p.Nq, k0: 0, nk: p.Nk }));
   const { cuSeqlensQ: cq, cuSeqlensK: ck } = p.varlen;
   const out: Segment[] = [];
-  for (let s = 0; s + 1 < cq.length; s++) out.push({ b: 0, q0: cq[s], nq: cq[s + 1] - cq[s], k0: ck[s], nk: ck[s + 1] - ck[s] });
+  for (let s = 0; s + 1 < cq.length; s++) {
+    out.push({ b: 0, q0: cq[s], nq: cq[s + 1] - cq[s], k0: ck[s], nk: ck[s + 1] - ck[s] });
+  }
   return out;
 }
 

@@ -16,18 +16,23 @@ describe("quantization", () => {
     expect(q.scales.length).toBe(Math.ceil(rows / Q_BLOCK));
     for (let b = 0; b < q.scales.length; b++) {
       let amax = 0;
-      for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) for (let d = 0; d < D; d++) amax = Math.max(amax, Math.abs(Math.fround(x[r * D + d] * 0.5)));
+      for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) {
+        for (let d = 0; d < D; d++) amax = Math.max(amax, Math.abs(Math.fround(x[r * D + d] * 0.5)));
+      }
       expect(q.scales[b]).toBeCloseTo(amax / 127, 7);
       let vmax = 0;
-      for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) for (let d = 0; d < D; d++) vmax = Math.max(vmax, Math.abs(q.values[r * D + d]));
+      for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) {
+        for (let d = 0; d < D; d++) vmax = Math.max(vmax, Math.abs(q.values[r * D + d]));
+      }
       expect(vmax).toBe(127);
     }
     // Dequantized values are within half a step of the input.
-    for (let r = 0; r < rows; r++)
+    for (let r = 0; r < rows; r++) {
       for (let d = 0; d < D; d++) {
         const s = q.scales[Math.floor(r / Q_BLOCK)];
         expect(Math.abs(q.values[r * D + d] * s - x[r * D + d] * 0.5)).toBeLessThanOrEqual(s / 2 + 1e-6);
       }
+    }
   });
 
   it("gives an all-zero block scale 1 and zeros, and keeps a partial tail block apart", () => {

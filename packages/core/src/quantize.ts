@@ -51,11 +51,12 @@ export function quantizeRows(
     // the NaN must reach every logit that uses them rather than quantize to 0.
     const scale = !Number.isFinite(amax) ? NaN : amax === 0 ? 1 : fr(amax / INT8_MAX);
     scales[blk] = scale;
-    for (let r = r0; r < r1; r++)
+    for (let r = r0; r < r1; r++) {
       for (let d = 0; d < D; d++) {
         const q = roundHalfAway(fr(x[(r - r0) * D + d] / scale));
         values[r * D + d] = q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q;
       }
+    }
   }
   return { values, scales, blockSize };
 }
@@ -68,7 +69,7 @@ export function channelMean(src: Float32Array, row0: number, rows: number, D: nu
     for (let d = 0; d < D; d++) sum[d] += src[base + d];
   }
   const out = new Float32Array(D);
-  if (rows > 0) for (let d = 0; d < D; d++) out[d] = sum[d] / rows;
+  if (rows > 0) { for (let d = 0; d < D; d++) out[d] = sum[d] / rows; }
   return out;
 }
 

@@ -16,7 +16,11 @@ export function rng(seed: number): () => number {
 export function gaussian(rand: () => number): () => number {
   let spare: number | undefined;
   return () => {
-    if (spare !== undefined) { const s = spare; spare = undefined; return s; }
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
     let u = 0;
     while (u === 0) u = rand();
     const r = Math.sqrt(-2 * Math.log(u)), th = 2 * Math.PI * rand();
@@ -72,12 +76,14 @@ export function makeQKV(
     const big = 30 / Math.sqrt(s.D);
     for (let r = 0; r < rows; r++) for (let d = 0; d < s.D; d++) k[r * s.Nk * s.D + d] = big;
   } else if (dist === "constant") {
-    for (let r = 0; r < rows; r++)
-      for (let n = 1; n < s.Nk; n++)
+    for (let r = 0; r < rows; r++) {
+      for (let n = 1; n < s.Nk; n++) {
         for (let d = 0; d < s.D; d++) {
           k[(r * s.Nk + n) * s.D + d] = k[r * s.Nk * s.D + d];
           v[(r * s.Nk + n) * s.D + d] = v[r * s.Nk * s.D + d];
         }
+      }
+    }
   }
   return { q, k, v };
 }

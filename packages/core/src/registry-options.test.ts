@@ -22,9 +22,12 @@ const provider: BackendProvider = {
   priority: -1,
   load: Effect.succeed(configured(1)),
   configure: (o) =>
-    typeof o.width === "number" && Number.isInteger(o.width) && o.width > 0 && Object.keys(o).every((k) => k === "width")
+    typeof o.width === "number" && Number.isInteger(o.width) && o.width > 0 &&
+      Object.keys(o).every((k) => k === "width")
       ? Effect.succeed(configured(o.width))
-      : Effect.fail(invalid("InvalidOption", `test-configurable takes { width: positive integer }, got ${JSON.stringify(o)}`)),
+      : Effect.fail(
+        invalid("InvalidOption", `test-configurable takes { width: positive integer }, got ${JSON.stringify(o)}`),
+      ),
 };
 registerBackend(provider);
 registerBackend({ name: "test-plain", priority: -1, load: Effect.succeed({ ...jsBackend, name: "test-plain" }) });
@@ -45,14 +48,26 @@ describe("loadBackend with options", () => {
   });
 
   it("rejects bad options, and options for a backend that takes none, with InvalidInput InvalidOption", async () => {
-    for (const [name, options] of [["test-configurable", { width: -2 }], ["test-configurable", { widht: 2 }], ["test-plain", { threads: 2 }]] as const) {
+    for (
+      const [name, options] of [["test-configurable", { width: -2 }], ["test-configurable", { widht: 2 }], [
+        "test-plain",
+        { threads: 2 },
+      ]] as const
+    ) {
       const exit = await Effect.runPromiseExit(loadBackend(name, options));
-      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? [exit.cause.error._tag, exit.cause.error.reason] : "succeeded", `${name} ${JSON.stringify(options)}`).toEqual(["InvalidInput", "InvalidOption"]);
+      expect(
+        Exit.isFailure(exit) && exit.cause._tag === "Fail"
+          ? [exit.cause.error._tag, exit.cause.error.reason]
+          : "succeeded",
+        `${name} ${JSON.stringify(options)}`,
+      ).toEqual(["InvalidInput", "InvalidOption"]);
     }
   });
 
   it("says NotInstalled for a backend nobody registered", async () => {
     const exit = await Effect.runPromiseExit(loadBackend("test-nowhere", { x: 1 }));
-    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.reason : "succeeded").toBe("NotInstalled");
+    expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.reason : "succeeded").toBe(
+      "NotInstalled",
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it, vi } from "vitest";
 import { attention } from "./api.js";
-import { SOFTWARE_PRIORITY, type BackendProvider } from "./backend.js";
+import { type BackendProvider, SOFTWARE_PRIORITY } from "./backend.js";
 import { jsBackend } from "./js-backend.js";
 import { backendStatus, useBackends } from "./registry.js";
 import { hostTensor } from "./tensor.js";

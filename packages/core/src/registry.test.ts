@@ -11,12 +11,18 @@ import { hostTensor } from "./tensor.js";
 const missing: BackendProvider = {
   name: "test-missing",
   priority: 1000,
-  load: Effect.fail(new BackendUnavailable({ backend: "test-missing", reason: "NoDevice", message: "no test device here" })),
+  load: Effect.fail(
+    new BackendUnavailable({ backend: "test-missing", reason: "NoDevice", message: "no test device here" }),
+  ),
 };
 const noCausal: BackendProvider = {
   name: "test-no-causal",
   priority: 900,
-  load: Effect.succeed({ ...jsBackend, name: "test-no-causal", capabilities: { ...jsBackend.capabilities, causal: false } }),
+  load: Effect.succeed({
+    ...jsBackend,
+    name: "test-no-causal",
+    capabilities: { ...jsBackend.capabilities, causal: false },
+  }),
 };
 registerBackend(missing);
 registerBackend(noCausal);
@@ -44,9 +50,18 @@ describe("backend selection", () => {
 
   it("runs the backend named in the options, or fails with its own reason", async () => {
     expect((await attention(t(), t(), t(), { backend: "js" })).backend).toBe("js");
-    await expect(attention(t(), t(), t(), { backend: "test-missing" })).rejects.toMatchObject({ _tag: "BackendUnavailable", reason: "NoDevice" });
-    await expect(attention(t(), t(), t(), { backend: "nonesuch" })).rejects.toMatchObject({ _tag: "BackendUnavailable", reason: "NotInstalled" });
-    await expect(attention(t(), t(), t(), { backend: "test-no-causal", causal: true })).rejects.toMatchObject({ _tag: "BackendUnavailable", reason: "Unsupported" });
+    await expect(attention(t(), t(), t(), { backend: "test-missing" })).rejects.toMatchObject({
+      _tag: "BackendUnavailable",
+      reason: "NoDevice",
+    });
+    await expect(attention(t(), t(), t(), { backend: "nonesuch" })).rejects.toMatchObject({
+      _tag: "BackendUnavailable",
+      reason: "NotInstalled",
+    });
+    await expect(attention(t(), t(), t(), { backend: "test-no-causal", causal: true })).rejects.toMatchObject({
+      _tag: "BackendUnavailable",
+      reason: "Unsupported",
+    });
   });
 
   it("honours SAGEATTN_BACKEND", async () => {
@@ -56,7 +71,10 @@ describe("backend selection", () => {
 
   it("refuses inputs that live on two different backends", async () => {
     const dev = (backend: string) => ({ ...t(), kind: "device" as const, backend, handle: null, dispose: () => {} });
-    await expect(attention(dev("a"), dev("b"), dev("a"))).rejects.toMatchObject({ _tag: "InvalidInput", reason: "InvalidOption" });
+    await expect(attention(dev("a"), dev("b"), dev("a"))).rejects.toMatchObject({
+      _tag: "InvalidInput",
+      reason: "InvalidOption",
+    });
   });
 
   it("lists every backend with its status", async () => {

@@ -1,7 +1,23 @@
 import { Effect, Exit } from "effect";
-import { isSoftware, kvCacheUnsupportedBy, SOFTWARE_PRIORITY, unsupportedBy, type AttentionBackend, type BackendName, type BackendOptions, type BackendProvider } from "./backend.js";
+import {
+  type AttentionBackend,
+  type BackendName,
+  type BackendOptions,
+  type BackendProvider,
+  isSoftware,
+  kvCacheUnsupportedBy,
+  SOFTWARE_PRIORITY,
+  unsupportedBy,
+} from "./backend.js";
 import { readEnv } from "./env.js";
-import { BackendUnavailable, invalid, NoBackend, type InvalidInput, type SageAttnError, type UnavailableReason } from "./errors.js";
+import {
+  BackendUnavailable,
+  invalid,
+  type InvalidInput,
+  NoBackend,
+  type SageAttnError,
+  type UnavailableReason,
+} from "./errors.js";
 import { jsProvider } from "./js-backend.js";
 import type { KvCacheSpec } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
@@ -15,7 +31,11 @@ export interface Rejection {
 }
 
 /** Backend packages core looks for; each exports `provider`. Core never imports them statically. */
-export const KNOWN_BACKEND_PACKAGES: readonly string[] = ["@sageattn/backend-cuda", "@sageattn/backend-webgpu", "@sageattn/backend-cpu-simd"];
+export const KNOWN_BACKEND_PACKAGES: readonly string[] = [
+  "@sageattn/backend-cuda",
+  "@sageattn/backend-webgpu",
+  "@sageattn/backend-cpu-simd",
+];
 
 const providers = new Map<string, BackendProvider>([[jsProvider.name, jsProvider]]);
 const discoveryMisses: Rejection[] = [];
@@ -62,7 +82,11 @@ export function discoverBackends(): Effect.Effect<void> {
         if (mod.provider) registerBackend(mod.provider);
         else discoveryMisses.push({ backend: name, reason: "NotInstalled", message: `${pkg} exports no provider` });
       } catch (e) {
-        discoveryMisses.push({ backend: name, reason: "NotInstalled", message: `${pkg} could not be imported: ${(e as Error).message?.split("\n")[0]}` });
+        discoveryMisses.push({
+          backend: name,
+          reason: "NotInstalled",
+          message: `${pkg} could not be imported: ${(e as Error).message?.split("\n")[0]}`,
+        });
       }
     }
     discovered = true;
@@ -85,29 +109,44 @@ export function providersByPriority(): BackendProvider[] {
  *   await runToPromise(loadBackend("cpu-simd", { threads: 2 }));
  */
 export function loadBackend(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable>;
-export function loadBackend(name: BackendName, options: BackendOptions): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput>;
-export function loadBackend(name: BackendName, options?: BackendOptions): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput> {
+export function loadBackend(
+  name: BackendName,
+  options: BackendOptions,
+): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput>;
+export function loadBackend(
+  name: BackendName,
+  options?: BackendOptions,
+): Effect.Effect<AttentionBackend, BackendUnavailable | InvalidInput> {
   if (options === undefined) return loadOnce(name);
   return Effect.flatMap(discoverBackends(), () =>
     Effect.suspend(() => {
       const provider = providers.get(name);
       if (!provider) return loadOnce(name);
-      if (!provider.configure) return Effect.fail(invalid("InvalidOption", `backend ${name} takes no options (got ${Object.keys(options).join(", ") || "an empty object"})`));
+      if (!provider.configure) {
+        return Effect.fail(
+          invalid(
+            "InvalidOption",
+            `backend ${name} takes no options (got ${Object.keys(options).join(", ") || "an empty object"})`,
+          ),
+        );
+      }
       const configure = provider.configure;
       return Effect.gen(function* () {
         const backend = yield* configure(options);
         const previous = settled.get(name);
         // Loading again (after disposeBackends) configures a fresh one with the same options.
-        const again = Effect.catchTag(configure(options), "InvalidInput", (e) => Effect.fail(new BackendUnavailable({ backend: name, reason: "Refused", message: e.message })));
+        const again = Effect.catchTag(configure(options), "InvalidInput", (e) =>
+          Effect.fail(new BackendUnavailable({ backend: name, reason: "Refused", message: e.message })));
         providers.set(name, { ...provider, load: again });
         const exit = Exit.succeed(backend);
         loads.set(name, Promise.resolve(exit)); // disposeBackends finds it there
         settled.set(name, exit);
-        if (previous && Exit.isSuccess(previous) && previous.value !== backend) yield* previous.value.dispose;
+        if (previous && Exit.isSuccess(previous) && previous.value !== backend) {
+          yield* previous.value.dispose;
+        }
         return backend;
       });
-    }),
-  );
+    }));
 }
 
 function loadOnce(name: BackendName): Effect.Effect<AttentionBackend, BackendUnavailable> {
@@ -116,7 +155,13 @@ function loadOnce(name: BackendName): Effect.Effect<AttentionBackend, BackendUna
       const provider = providers.get(name);
       if (!provider) {
         const miss = discoveryMisses.find((r) => r.backend === name);
-        return Effect.fail(new BackendUnavailable({ backend: name, reason: "NotInstalled", message: miss?.message ?? `no backend named "${name}" is registered` }));
+        return Effect.fail(
+          new BackendUnavailable({
+            backend: name,
+            reason: "NotInstalled",
+            message: miss?.message ?? `no backend named "${name}" is registered`,
+          }),
+        );
       }
       const done = settled.get(name);
       if (done) return done;
@@ -130,8 +175,7 @@ function loadOnce(name: BackendName): Effect.Effect<AttentionBackend, BackendUna
       }
       const p = pending;
       return Effect.flatMap(Effect.promise(() => p), (exit) => exit);
-    }),
-  );
+    }));
 }
 
 /** One backend as `sageattn info` shows it; a loaded backend on a software device carries its "Software" rejection. */
@@ -151,9 +195,14 @@ export function backendStatus(): Effect.Effect<BackendStatusRow[]> {
     for (const p of providersByPriority()) {
       const exit = yield* Effect.exit(loadBackend(p.name));
       if (Exit.isFailure(exit)) rows.push({ name: p.name, priority: p.priority, rejection: rejectionOf(p.name, exit) });
-      else if (isSoftware(exit.value) && p.priority > SOFTWARE_PRIORITY)
-        rows.push({ name: p.name, priority: SOFTWARE_PRIORITY, backend: exit.value, rejection: softwareRejection(exit.value) });
-      else rows.push({ name: p.name, priority: p.priority, backend: exit.value });
+      else if (isSoftware(exit.value) && p.priority > SOFTWARE_PRIORITY) {
+        rows.push({
+          name: p.name,
+          priority: SOFTWARE_PRIORITY,
+          backend: exit.value,
+          rejection: softwareRejection(exit.value),
+        });
+      } else rows.push({ name: p.name, priority: p.priority, backend: exit.value });
     }
     rows.sort((a, b) => b.priority - a.priority);
     for (const miss of discoveryMisses) rows.push({ name: miss.backend, priority: -1, rejection: miss });
@@ -170,13 +219,23 @@ function rejectionOf(name: string, exit: Exit.Exit<unknown, BackendUnavailable>)
 }
 
 /** The backend named by the call, by a device tensor among the inputs, or by SAGEATTN_BACKEND; undefined for auto. */
-function forcedBackend(requested: string | undefined, tensors: readonly Tensor[]): Effect.Effect<string | undefined, InvalidInput> {
+function forcedBackend(
+  requested: string | undefined,
+  tensors: readonly Tensor[],
+): Effect.Effect<string | undefined, InvalidInput> {
   const onDevice = tensors.find((t) => t.kind === "device");
   if (onDevice && onDevice.kind === "device") {
     const other = tensors.find((t) => t.kind === "device" && t.backend !== onDevice.backend);
-    if (other && other.kind === "device") return Effect.fail(invalid("InvalidOption", `inputs live on two backends: ${onDevice.backend} and ${other.backend}`));
-    if (requested && requested !== onDevice.backend)
-      return Effect.fail(invalid("InvalidOption", `backend "${requested}" asked for, but the inputs live on "${onDevice.backend}"`));
+    if (other && other.kind === "device") {
+      return Effect.fail(
+        invalid("InvalidOption", `inputs live on two backends: ${onDevice.backend} and ${other.backend}`),
+      );
+    }
+    if (requested && requested !== onDevice.backend) {
+      return Effect.fail(
+        invalid("InvalidOption", `backend "${requested}" asked for, but the inputs live on "${onDevice.backend}"`),
+      );
+    }
     return Effect.succeed(onDevice.backend);
   }
   return Effect.succeed(requested ?? (readEnv("SAGEATTN_BACKEND") || undefined));
@@ -184,7 +243,11 @@ function forcedBackend(requested: string | undefined, tensors: readonly Tensor[]
 
 /** Why a backend on a software device was passed over by auto-selection. */
 function softwareRejection(b: AttentionBackend): Rejection {
-  return { backend: b.name, reason: "Software", message: `runs on a software device (${b.device}); ranked below cpu-simd, still selectable by name` };
+  return {
+    backend: b.name,
+    reason: "Software",
+    message: `runs on a software device (${b.device}); ranked below cpu-simd, still selectable by name`,
+  };
 }
 
 let warnedJs = false;
@@ -193,7 +256,9 @@ let warnedJs = false;
 function warnJsFallback(rejected: readonly Rejection[]): void {
   if (warnedJs || readEnv("SAGEATTN_QUIET")) return;
   warnedJs = true;
-  const why = rejected.length ? rejected.map((r) => `${r.backend}: ${r.reason}`).join(", ") : "no backend package registered";
+  const why = rejected.length
+    ? rejected.map((r) => `${r.backend}: ${r.reason}`).join(", ")
+    : "no backend package registered";
   console.warn(
     `[sageattn] running on the js oracle, about 100× slower than cpu-simd (${why}). Install @sageattn/backend-cpu-simd; ` +
       `in a bundled app import "sageattn" (backends imported statically) or call registerBackend(provider). SAGEATTN_QUIET=1 silences this.`,
@@ -204,7 +269,11 @@ function warnJsFallback(rejected: readonly Rejection[]): void {
  * A steady-state call's backend without the generator below (most of a small device call's host cost in core): the
  * backend named by the call or by its device inputs, already loaded, supporting the call. Anything else: undefined.
  */
-function loadedFor(p: Problem, requested: string | undefined, tensors: readonly Tensor[]): AttentionBackend | undefined {
+function loadedFor(
+  p: Problem,
+  requested: string | undefined,
+  tensors: readonly Tensor[],
+): AttentionBackend | undefined {
   let name = requested;
   for (const t of tensors) {
     if (t.kind !== "device") return undefined;
@@ -233,7 +302,10 @@ export function selectBackend(
 ): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
   const steady = loadedFor(p, requested, tensors);
   if (steady) return Effect.succeed({ backend: steady, rejected: [] });
-  return Effect.flatMap(forcedBackend(requested, tensors), (forced) => pickBackend(forced, (b) => unsupportedBy(b.capabilities, p)));
+  return Effect.flatMap(
+    forcedBackend(requested, tensors),
+    (forced) => pickBackend(forced, (b) => unsupportedBy(b.capabilities, p)),
+  );
 }
 
 /**
@@ -244,7 +316,10 @@ export function selectKvCacheBackend(
   spec: KvCacheSpec,
   requested: string | undefined,
 ): Effect.Effect<{ backend: AttentionBackend; rejected: Rejection[] }, NoBackend | BackendUnavailable | InvalidInput> {
-  return Effect.flatMap(forcedBackend(requested, []), (forced) => pickBackend(forced, (b) => kvCacheUnsupportedBy(b, spec)));
+  return Effect.flatMap(
+    forcedBackend(requested, []),
+    (forced) => pickBackend(forced, (b) => kvCacheUnsupportedBy(b, spec)),
+  );
 }
 
 /** The forced backend if it loads and `unsupported` passes it, else the first by priority (software ones demoted). */
@@ -255,20 +330,26 @@ function pickBackend(
   return Effect.gen(function* () {
     yield* discoverBackends();
     let rejected: Rejection[] = [];
-    const queue = forced ? [{ name: forced, priority: 0 }] : providersByPriority().map(({ name, priority }) => ({ name, priority }));
+    const queue = forced
+      ? [{ name: forced, priority: 0 }]
+      : providersByPriority().map(({ name, priority }) => ({ name, priority }));
     const demoted = new Set<string>();
     for (let i = 0; i < queue.length; i++) {
       const { name, priority } = queue[i];
       const exit = yield* Effect.exit(loadBackend(name));
       if (Exit.isFailure(exit)) {
         const r = rejectionOf(name, exit);
-        if (forced) return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: r.reason, message: r.message }));
+        if (forced) {
+          return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: r.reason, message: r.message }));
+        }
         rejected.push(r);
         continue;
       }
       const why = unsupported(exit.value);
       if (why) {
-        if (forced) return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: "Unsupported", message: why }));
+        if (forced) {
+          return yield* Effect.fail(new BackendUnavailable({ backend: name, reason: "Unsupported", message: why }));
+        }
         rejected.push({ backend: name, reason: "Unsupported", message: why });
         continue;
       }
@@ -281,15 +362,26 @@ function pickBackend(
       }
       if (!forced) {
         // The chosen one leaves the list; a demoted backend rejected again keeps only its later reason.
-        rejected = rejected.filter((r, j) => r.backend !== name && !rejected.slice(j + 1).some((x) => x.backend === r.backend));
+        rejected = rejected.filter((r, j) =>
+          r.backend !== name && !rejected.slice(j + 1).some((x) => x.backend === r.backend)
+        );
         rejected.push(...discoveryMisses);
         if (name === "js") warnJsFallback(rejected);
       }
-      debug(`chose ${name}${rejected.length ? `; passed over ${rejected.map((r) => `${r.backend} (${r.reason}: ${r.message})`).join(", ")}` : ""}`);
+      debug(
+        `chose ${name}${
+          rejected.length
+            ? `; passed over ${rejected.map((r) => `${r.backend} (${r.reason}: ${r.message})`).join(", ")}`
+            : ""
+        }`,
+      );
       return { backend: exit.value, rejected };
     }
     return yield* Effect.fail(
-      new NoBackend({ message: `no backend can run this call: ${rejected.map((r) => `${r.backend}: ${r.message}`).join("; ")}`, rejected: rejected.map((r) => new BackendUnavailable(r)) }),
+      new NoBackend({
+        message: `no backend can run this call: ${rejected.map((r) => `${r.backend}: ${r.message}`).join("; ")}`,
+        rejected: rejected.map((r) => new BackendUnavailable(r)),
+      }),
     );
   });
 }

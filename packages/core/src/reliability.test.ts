@@ -5,10 +5,11 @@ import { describe, expect, it } from "vitest";
 import { attention, exactAttention } from "./api.js";
 import { f32ToBf16Bits } from "./dtype.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
-import { hostTensor, type HostTensor, type Shape4 } from "./tensor.js";
-import { resolveProblem, type AttentionOptions } from "./problem.js";
+import { type HostTensor, hostTensor, type Shape4 } from "./tensor.js";
+import { type AttentionOptions, resolveProblem } from "./problem.js";
 
-const f32 = (shape: Shape4, fill = 0.5) => hostTensor(new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]).fill(fill), shape);
+const f32 = (shape: Shape4, fill = 0.5) =>
+  hostTensor(new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]).fill(fill), shape);
 const small = (): [HostTensor, HostTensor, HostTensor] => [f32([1, 2, 8, 16]), f32([1, 2, 8, 16]), f32([1, 2, 8, 16])];
 
 /** The tagged error a call rejects with (fails the test when it resolves or throws something untagged). */
@@ -22,10 +23,11 @@ async function failure(p: Promise<unknown>): Promise<{ _tag: string; reason: str
   return e as { _tag: string; reason: string; message: string };
 }
 
-const both = (q: HostTensor, k: HostTensor, v: HostTensor, o: unknown) => [
-  ["attention", () => attention(q, k, v, { backend: "js", ...(o as object) })],
-  ["exactAttention", () => exactAttention(q, k, v, o as AttentionOptions)],
-] as const;
+const both = (q: HostTensor, k: HostTensor, v: HostTensor, o: unknown) =>
+  [
+    ["attention", () => attention(q, k, v, { backend: "js", ...(o as object) })],
+    ["exactAttention", () => exactAttention(q, k, v, o as AttentionOptions)],
+  ] as const;
 
 describe("case 4: tensor rank", () => {
   it("hostTensor rejects a fifth dimension as InvalidInput instead of dropping it", () => {
@@ -39,7 +41,9 @@ describe("case 4: tensor rank", () => {
   });
   it("hostTensor rejects three dimensions and three strides", () => {
     expect(() => hostTensor(new Float32Array(8), [2, 2, 2] as unknown as Shape4)).toThrow(/4 dimensions/);
-    expect(() => hostTensor(new Float32Array(8), [1, 1, 2, 4], { strides: [8, 4, 1] as unknown as Shape4 })).toThrow(/strides/);
+    expect(() => hostTensor(new Float32Array(8), [1, 1, 2, 4], { strides: [8, 4, 1] as unknown as Shape4 })).toThrow(
+      /strides/,
+    );
   });
 });
 
@@ -55,11 +59,14 @@ describe("case 5: finite values that would overflow", () => {
     const [q, k, v] = small();
     const data = new Float32Array(64).fill(0);
     data[5] = 3e38;
-    const e = await failure(attention(q, k, v, { backend: "js", mask: { kind: "additive", data, shape: [1, 1, 8, 8] } }));
+    const e = await failure(
+      attention(q, k, v, { backend: "js", mask: { kind: "additive", data, shape: [1, 1, 8, 8] } }),
+    );
     expect(e).toMatchObject({ _tag: "InvalidInput", reason: "OutOfRange" });
     expect(e.message).toMatch(/mask\[5\]/);
     data[5] = -Infinity;
-    await expect(attention(q, k, v, { backend: "js", mask: { kind: "additive", data, shape: [1, 1, 8, 8] } })).resolves.toBeDefined();
+    await expect(attention(q, k, v, { backend: "js", mask: { kind: "additive", data, shape: [1, 1, 8, 8] } })).resolves
+      .toBeDefined();
   });
   it("q and k whose logits overflow f32 are OutOfRange naming q and k", async () => {
     const [q, k, v] = [f32([1, 1, 4, 16], 1e20), f32([1, 1, 4, 16], 1e20), f32([1, 1, 4, 16])];
@@ -81,7 +88,9 @@ describe("case 5: finite values that would overflow", () => {
   it("V of 2000 (f16 partial sums over a 64-key block would overflow): f32 accumulation unless f16-block is asked for", async () => {
     const [q, k] = [f32([1, 1, 64, 16]), f32([1, 1, 64, 16])];
     const v = f32([1, 1, 64, 16], 2000);
-    expect(await failure(attention(q, k, v, { backend: "js", pvAccumulation: "f16-block" }))).toMatchObject({ reason: "OutOfRange" });
+    expect(await failure(attention(q, k, v, { backend: "js", pvAccumulation: "f16-block" }))).toMatchObject({
+      reason: "OutOfRange",
+    });
     expect(Effect.runSync(resolveProblem(q, k, v, {})).pvAccumulation).toBe("f32");
     expect(Effect.runSync(resolveProblem(q, k, f32([1, 1, 64, 16], 1000), {})).pvAccumulation).toBe("f16-block");
     for (const options of [{}, { pvAccumulation: "f32" as const }]) {
@@ -98,24 +107,33 @@ describe("case 6: validate: false propagates NaN and inf", () => {
     (t[["q", "k", "v"].indexOf(at)].data as Float32Array)[3 * 16 + 2] = value;
     return t as [HostTensor, HostTensor, HostTensor];
   };
-  for (const at of ["q", "k", "v"] as const)
-    for (const value of [NaN, Infinity])
+  for (const at of ["q", "k", "v"] as const) {
+    for (const value of [NaN, Infinity]) {
       it(`${value} in ${at} reaches the output of both oracles (and the row it is in, for q)`, async () => {
         const [q, k, v] = poisoned(at, value);
-        for (const r of [await attention(q, k, v, { backend: "js", validate: false }), await exactAttention(q, k, v, { validate: false })]) {
+        for (
+          const r of [
+            await attention(q, k, v, { backend: "js", validate: false }),
+            await exactAttention(q, k, v, { validate: false }),
+          ]
+        ) {
           const out = r.output.data as Float32Array;
           const row3 = Array.from(out.subarray(3 * 16, 4 * 16));
           expect(row3.some((x) => !Number.isFinite(x)), `row 3 of ${r.backend}`).toBe(true);
           if (at !== "q") expect(Array.from(out).filter((x) => !Number.isFinite(x)).length).toBeGreaterThan(16);
         }
       });
+    }
+  }
 });
 
 describe("case 7: size checks come before any O(size) work", () => {
   it("a 2^60-element zero-stride tensor fails at once as InvalidShape", async () => {
     const huge = hostTensor(new Float32Array(16), [1, 1 << 30, 1 << 30, 16], { strides: [0, 0, 0, 1] });
     const [q] = small();
-    for (const [name, call] of both(huge, huge, huge, {})) expect(await failure(call()), name).toMatchObject({ _tag: "InvalidInput", reason: "InvalidShape" });
+    for (const [name, call] of both(huge, huge, huge, {})) {
+      expect(await failure(call()), name).toMatchObject({ _tag: "InvalidInput", reason: "InvalidShape" });
+    }
     expect(await failure(attention(q, huge, huge, { backend: "js" }))).toMatchObject({ reason: "InvalidShape" });
   });
   it("a 2^33-element broadcast tensor (over the host limit) fails as InvalidShape", async () => {
@@ -129,17 +147,20 @@ describe("case 7: size checks come before any O(size) work", () => {
 });
 
 describe("case 8: dtype strings", () => {
-  for (const [name, call] of both(
-    hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
-    hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
-    hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
-    {},
-  ))
+  for (
+    const [name, call] of both(
+      hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
+      hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
+      hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never }),
+      {},
+    )
+  ) {
     it(`${name} rejects dtype "f64" as DTypeMismatch naming q`, async () => {
       const e = await failure(call());
       expect(e).toMatchObject({ _tag: "InvalidInput", reason: "DTypeMismatch" });
       expect(e.message).toMatch(/^q has unknown dtype "f64"/);
     });
+  }
   it("attention without a backend says InvalidInput too, not NoBackend", async () => {
     const t = hostTensor(new Uint16Array(256), [1, 2, 8, 16], { dtype: "f64" as never });
     expect(await failure(attention(t, t, t))).toMatchObject({ _tag: "InvalidInput" });
@@ -153,24 +174,36 @@ describe("case 8: dtype strings", () => {
 describe("case 9: tagged errors, messages, option names", () => {
   it("a mask without a shape is InvalidMask", async () => {
     const [q, k, v] = small();
-    const e = await failure(attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Uint8Array(64) } as never }));
+    const e = await failure(
+      attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Uint8Array(64) } as never }),
+    );
     expect(e).toMatchObject({ _tag: "InvalidInput", reason: "InvalidMask" });
   });
   it("options = null and options = 3 are InvalidOption", async () => {
     const [q, k, v] = small();
     for (const o of [null, 3]) {
-      expect(await failure(exactAttention(q, k, v, o as never))).toMatchObject({ _tag: "InvalidInput", reason: "InvalidOption" });
-      expect(await failure(attention(q, k, v, o as never))).toMatchObject({ _tag: "InvalidInput", reason: "InvalidOption" });
+      expect(await failure(exactAttention(q, k, v, o as never))).toMatchObject({
+        _tag: "InvalidInput",
+        reason: "InvalidOption",
+      });
+      expect(await failure(attention(q, k, v, o as never))).toMatchObject({
+        _tag: "InvalidInput",
+        reason: "InvalidOption",
+      });
     }
   });
   it("a mask of the wrong element type says what it must hold and what it got", async () => {
     const [q, k, v] = small();
-    const e = await failure(attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Float32Array(64), shape: [1, 1, 8, 8] } }));
+    const e = await failure(
+      attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Float32Array(64), shape: [1, 1, 8, 8] } }),
+    );
     expect(e.message).toBe("a boolean mask must hold a Uint8Array, got Float32Array");
   });
   it("a mask whose data does not match its shape says both", async () => {
     const [q, k, v] = small();
-    const e = await failure(attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Uint8Array(60), shape: [1, 1, 8, 8] } }));
+    const e = await failure(
+      attention(q, k, v, { backend: "js", mask: { kind: "boolean", data: new Uint8Array(60), shape: [1, 1, 8, 8] } }),
+    );
     expect(e.message).toBe("mask shape [1,1,8,8] needs 64 elements, it holds 60");
   });
   it("a misspelled option is rejected with a did-you-mean", async () => {
@@ -179,15 +212,20 @@ describe("case 9: tagged errors, messages, option names", () => {
     expect(e).toMatchObject({ _tag: "InvalidInput", reason: "InvalidOption" });
     expect(e.message).toBe('unknown option "casual"; did you mean "causal"?');
     expect((await failure(exactAttention(q, k, v, { smscale: 1 } as never))).message).toMatch(/did you mean "smScale"/);
-    expect((await failure(exactAttention(q, k, v, { zzzzzzzz: 1 } as never))).message).toBe('unknown option "zzzzzzzz"');
+    expect((await failure(exactAttention(q, k, v, { zzzzzzzz: 1 } as never))).message).toBe(
+      'unknown option "zzzzzzzz"',
+    );
   });
   it("an option of the wrong type is InvalidOption", async () => {
     const [q, k, v] = small();
-    expect(await failure(exactAttention(q, k, v, { causal: "yes" } as never))).toMatchObject({ reason: "InvalidOption" });
+    expect(await failure(exactAttention(q, k, v, { causal: "yes" } as never))).toMatchObject({
+      reason: "InvalidOption",
+    });
   });
   it("every listed option name is accepted and suggests itself", async () => {
     for (const name of OPTION_NAMES) expect(suggestOption(name)).toBe(name);
     const [q, k, v] = small();
-    await expect(exactAttention(q, k, v, Object.fromEntries(OPTION_NAMES.map((n) => [n, undefined])))).resolves.toBeDefined();
+    await expect(exactAttention(q, k, v, Object.fromEntries(OPTION_NAMES.map((n) => [n, undefined])))).resolves
+      .toBeDefined();
   });
 });

@@ -11,13 +11,23 @@ import { jsBackend } from "./js-backend.js";
 import { accuracy } from "./metrics.js";
 import type { Problem } from "./problem.js";
 import { registerBackend } from "./registry.js";
-import { hostTensor, type DeviceTensor, type HostTensor, type Tensor } from "./tensor.js";
+import { type DeviceTensor, type HostTensor, hostTensor, type Tensor } from "./tensor.js";
 
 // A "device" backend whose tensors wrap host tensors and whose calls run the js oracle at once.
 const calls: { problem: Problem; now: boolean }[] = [];
 let loads = 0;
 let failNow = false;
-const wrapT = (h: HostTensor): DeviceTensor & { host: HostTensor } => ({ kind: "device", backend: "test-device", dtype: h.dtype, layout: h.layout, shape: h.shape, strides: h.strides, handle: null, host: h, dispose: () => {} });
+const wrapT = (h: HostTensor): DeviceTensor & { host: HostTensor } => ({
+  kind: "device",
+  backend: "test-device",
+  dtype: h.dtype,
+  layout: h.layout,
+  shape: h.shape,
+  strides: h.strides,
+  handle: null,
+  host: h,
+  dispose: () => {},
+});
 const hostOf = (t: Tensor) => (t as unknown as { host: HostTensor }).host;
 const run = (p: Problem, q: Tensor, k: Tensor, v: Tensor) => {
   const r = Effect.runSync(jsBackend.attention({ ...p, out: undefined }, hostOf(q), hostOf(k), hostOf(v)));
@@ -46,7 +56,9 @@ const provider: BackendProvider = {
         }),
       attentionNow: (p, q, k, v) => {
         alive();
-        if (failNow) throw new DeviceError({ backend: "test-device", reason: "KernelFailed", message: "launch failed" });
+        if (failNow) {
+          throw new DeviceError({ backend: "test-device", reason: "KernelFailed", message: "launch failed" });
+        }
         calls.push({ problem: p, now: true });
         return run(p, q, k, v);
       },
@@ -73,7 +85,7 @@ describe("a repeated device call", () => {
     expect(calls.map((c) => c.now)).toEqual([false, true, true]);
     expect(calls[1].problem).toBe(calls[0].problem);
     const want = Effect.runSync(jsBackend.attention(calls[0].problem, hostOf(q), hostOf(k), hostOf(v)));
-    expect(accuracy((hostOf(out).data as Float32Array), (want.output as HostTensor).data as Float32Array).maxAbs).toBe(0);
+    expect(accuracy(hostOf(out).data as Float32Array, (want.output as HostTensor).data as Float32Array).maxAbs).toBe(0);
   });
 
   it("sees an option changed in place, a new tensor and a new options object", async () => {
@@ -116,7 +128,11 @@ describe("a repeated device call", () => {
     const options = { backend: "test-device" };
     await attention(q, k, v, options);
     failNow = true;
-    await expect(attention(q, k, v, options)).rejects.toMatchObject({ _tag: "DeviceError", reason: "KernelFailed", message: "launch failed" });
+    await expect(attention(q, k, v, options)).rejects.toMatchObject({
+      _tag: "DeviceError",
+      reason: "KernelFailed",
+      message: "launch failed",
+    });
     failNow = false;
     calls.length = 0;
     await attention(q, k, v, options);

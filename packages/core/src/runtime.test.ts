@@ -17,6 +17,9 @@ describe(`@sageattn/core under ${runtimeName()}`, () => {
   it("rejects with the tagged error itself", async () => {
     const t = hostTensor(new Float32Array(64), [1, 1, 4, 16]);
     const bad = hostTensor(new Float32Array(64), [1, 1, 2, 32]);
-    await expect(attention(t, t, bad, { backend: "js" })).rejects.toMatchObject({ _tag: "InvalidInput", reason: "InvalidShape" });
+    await expect(attention(t, t, bad, { backend: "js" })).rejects.toMatchObject({
+      _tag: "InvalidInput",
+      reason: "InvalidShape",
+    });
   });
 });

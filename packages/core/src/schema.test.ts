@@ -1,14 +1,31 @@
 import { describe, expect, it } from "vitest";
 import {
-  assemblyScriptOffsets, CPU_ATTN_RECORD, encodeParams, layoutOf, missingShaderFields, SA_PARAMS, SchemaError, WGSL_QUANTIZE_PARAMS,
-  WGSL_STORE_PARAMS, wgslStruct, type ParamSchema,
+  assemblyScriptOffsets,
+  CPU_ATTN_RECORD,
+  encodeParams,
+  layoutOf,
+  missingShaderFields,
+  type ParamSchema,
+  SA_PARAMS,
+  SchemaError,
+  WGSL_QUANTIZE_PARAMS,
+  WGSL_STORE_PARAMS,
+  wgslStruct,
 } from "./schema.js";
 
 describe("parameter schemas", () => {
   it("lay sa_params out as C does (the offsets csrc/sageattn.h's sa_params_layout reports)", () => {
     const l = layoutOf(SA_PARAMS);
     expect(l.size).toBe(264);
-    expect([l.offsets.q, l.offsets.stream, l.offsets.q_strides, l.offsets.o_strides, l.offsets.batch, l.offsets.flags, l.offsets.sm_scale]).toEqual([0, 72, 80, 176, 208, 256, 260]);
+    expect([
+      l.offsets.q,
+      l.offsets.stream,
+      l.offsets.q_strides,
+      l.offsets.o_strides,
+      l.offsets.batch,
+      l.offsets.flags,
+      l.offsets.sm_scale,
+    ]).toEqual([0, 72, 80, 176, 208, 256, 260]);
   });
 
   it("align a WGSL vec4<u32> to 16 bytes and round the block to 16", () => {
@@ -16,7 +33,16 @@ describe("parameter schemas", () => {
     expect(l.offsets.base).toBe(24);
     expect(l.offsets.strides).toBe(32);
     expect(l.size).toBe(48);
-    const bytes = encodeParams(l, { heads: 1, tokens: 2, d: 3, dp: 4, threads: 5, rowPitch: 6, base: 7, strides: [8, 9, 10, 11] });
+    const bytes = encodeParams(l, {
+      heads: 1,
+      tokens: 2,
+      d: 3,
+      dp: 4,
+      threads: 5,
+      rowPitch: 6,
+      base: 7,
+      strides: [8, 9, 10, 11],
+    });
     expect(Array.from(new Uint32Array(bytes.buffer))).toEqual([1, 2, 3, 4, 5, 6, 7, 0, 8, 9, 10, 11]);
   });
 
@@ -32,7 +58,7 @@ describe("parameter schemas", () => {
 
   describe("a changed schema (a copy with one field renamed and one inserted)", () => {
     const fields = WGSL_QUANTIZE_PARAMS.fields.flatMap((f): ParamSchema["fields"] =>
-      f.name === "scale" ? [{ name: "extra", type: "u32" }, { name: "logitFold", type: "f32" }] : [f],
+      f.name === "scale" ? [{ name: "extra", type: "u32" }, { name: "logitFold", type: "f32" }] : [f]
     );
     const changed: ParamSchema = { ...WGSL_QUANTIZE_PARAMS, fields };
 
@@ -58,10 +84,20 @@ describe("parameter schemas", () => {
   });
 
   it("rejects a type its target cannot hold and a field declared twice, naming the field", () => {
-    const u64InWgsl: ParamSchema = { name: "bad", target: "wgsl-uniform", doc: "", fields: [{ name: "ptr", type: "u64" }] };
+    const u64InWgsl: ParamSchema = {
+      name: "bad",
+      target: "wgsl-uniform",
+      doc: "",
+      fields: [{ name: "ptr", type: "u64" }],
+    };
     expect(() => layoutOf(u64InWgsl)).toThrow(SchemaError);
     expect(() => layoutOf(u64InWgsl)).toThrow(/field ptr has type u64/);
-    const twice: ParamSchema = { name: "bad", target: "c", doc: "", fields: [{ name: "a", type: "u32" }, { name: "a", type: "f32" }] };
+    const twice: ParamSchema = {
+      name: "bad",
+      target: "c",
+      doc: "",
+      fields: [{ name: "a", type: "u32" }, { name: "a", type: "f32" }],
+    };
     expect(() => layoutOf(twice)).toThrow(/field a is declared twice/);
   });
 });

@@ -1,4 +1,4 @@
-import { decode16, encode16, type DType } from "./dtype.js";
+import { decode16, type DType, encode16 } from "./dtype.js";
 import { invalid } from "./errors.js";
 
 /** "HND" is [B, H, N, D]; "NHD" is [B, N, H, D]. Shapes and strides are given in the layout's own order. */
@@ -63,8 +63,14 @@ export function shapeFor(layout: Layout, d: Dims): Shape4 {
   return layout === "HND" ? [d.B, d.H, d.N, d.D] : [d.B, d.N, d.H, d.D];
 }
 
-type Float16ArrayLike = { readonly length: number; readonly buffer: ArrayBufferLike; readonly byteOffset: number; [i: number]: number };
-const Float16Ctor: (new (n: number) => Float16ArrayLike) | undefined = (globalThis as Record<string, unknown>).Float16Array as never;
+type Float16ArrayLike = {
+  readonly length: number;
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  [i: number]: number;
+};
+const Float16Ctor: (new (n: number) => Float16ArrayLike) | undefined = (globalThis as Record<string, unknown>)
+  .Float16Array as never;
 
 function isFloat16Array(x: unknown): x is Float16ArrayLike {
   return Float16Ctor !== undefined && x instanceof Float16Ctor;
@@ -82,10 +88,20 @@ export interface HostTensorOptions {
  * be dropped silently. Sizes, dtype and length are checked by each call.
  * @example hostTensor(new Float32Array(1 * 8 * 128 * 64), [1, 8, 128, 64])
  */
-export function hostTensor(data: HostData | Float16ArrayLike, shape: Shape4, options: HostTensorOptions = {}): HostTensor {
-  if (!Array.isArray(shape) || shape.length !== 4) throw invalid("InvalidShape", `a tensor has 4 dimensions [B, H, N, D] (or [B, N, H, D]), got shape ${JSON.stringify(shape)}`);
-  if (options.strides !== undefined && (!Array.isArray(options.strides) || options.strides.length !== 4))
+export function hostTensor(
+  data: HostData | Float16ArrayLike,
+  shape: Shape4,
+  options: HostTensorOptions = {},
+): HostTensor {
+  if (!Array.isArray(shape) || shape.length !== 4) {
+    throw invalid(
+      "InvalidShape",
+      `a tensor has 4 dimensions [B, H, N, D] (or [B, N, H, D]), got shape ${JSON.stringify(shape)}`,
+    );
+  }
+  if (options.strides !== undefined && (!Array.isArray(options.strides) || options.strides.length !== 4)) {
     throw invalid("InvalidShape", `strides need 4 entries, got ${JSON.stringify(options.strides)}`);
+  }
   let bits: HostData;
   let dtype = options.dtype;
   if (isFloat16Array(data)) {
@@ -101,7 +117,9 @@ export function hostTensor(data: HostData | Float16ArrayLike, shape: Shape4, opt
     dtype,
     layout: options.layout ?? "HND",
     shape: [shape[0], shape[1], shape[2], shape[3]],
-    strides: options.strides ? [options.strides[0], options.strides[1], options.strides[2], options.strides[3]] : contiguousStrides(shape),
+    strides: options.strides
+      ? [options.strides[0], options.strides[1], options.strides[2], options.strides[3]]
+      : contiguousStrides(shape),
   };
 }
 
@@ -117,12 +135,14 @@ export function toCanonicalF32(t: HostTensor): Float32Array {
   const src = hostValues(t);
   const out = new Float32Array(B * H * N * D);
   let o = 0;
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         const base = b * sb + h * sh + n * sn;
         for (let d = 0; d < D; d++) out[o++] = src[base + d * sd];
       }
+    }
+  }
   return out;
 }
 
@@ -133,13 +153,15 @@ export function fromCanonicalF32(values: Float32Array, d: Dims, dtype: DType, la
   if (layout === "NHD") {
     ordered = new Float32Array(values.length);
     const { B, H, N, D } = d;
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
         for (let n = 0; n < N; n++) {
           const src = ((b * H + h) * N + n) * D;
           const dst = ((b * N + n) * H + h) * D;
           for (let x = 0; x < D; x++) ordered[dst + x] = values[src + x];
         }
+      }
+    }
   }
   const data = dtype === "f32" ? ordered : encode16(ordered, dtype);
   return hostTensor(data, shape, { dtype, layout });

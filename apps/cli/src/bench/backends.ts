@@ -1,6 +1,6 @@
 /** Which of our backends a bench run uses: through core's registry (installed backend packages are discovered there). */
 import { Effect, Exit } from "effect";
-import { backendStatus, loadBackend, runToPromise, type AttentionBackend } from "@sageattn/core";
+import { type AttentionBackend, backendStatus, loadBackend, runToPromise } from "@sageattn/core";
 
 export interface ChosenBackends {
   readonly backends: AttentionBackend[];
@@ -14,10 +14,17 @@ export interface ChosenBackends {
  * The js reference is slow (float64 scalar code), so "all" leaves it out unless nothing else loads.
  */
 export async function chooseBackends(name: string | undefined): Promise<ChosenBackends> {
-  if (name !== undefined) return { backends: [await runToPromise(loadBackend(name))], rejected: [], onlyReference: false };
+  if (name !== undefined) {
+    return { backends: [await runToPromise(loadBackend(name))], rejected: [], onlyReference: false };
+  }
   const rows = await Effect.runPromise(backendStatus());
   const loaded = rows.flatMap((r) => (r.backend ? [r.backend] : []));
-  const rejected = rows.flatMap((r) => (r.rejection ? [{ backend: r.rejection.backend, reason: r.rejection.reason, message: r.rejection.message }] : []));
+  const rejected = rows.flatMap((
+    r,
+  ) => (r.rejection
+    ? [{ backend: r.rejection.backend, reason: r.rejection.reason, message: r.rejection.message }]
+    : [])
+  );
   const fast = loaded.filter((b) => b.name !== "js");
   if (fast.length > 0) return { backends: fast, rejected, onlyReference: false };
   return { backends: loaded.filter((b) => b.name === "js"), rejected, onlyReference: true };
@@ -30,5 +37,7 @@ export async function chooseBackends(name: string | undefined): Promise<ChosenBa
 export async function useCpuThreads(threads: number): Promise<string | undefined> {
   const exit = await Effect.runPromiseExit(loadBackend("cpu-simd", { threads }));
   if (Exit.isSuccess(exit)) return undefined;
-  return exit.cause._tag === "Fail" ? `${exit.cause.error._tag}/${exit.cause.error.reason}: ${exit.cause.error.message}` : String(exit.cause);
+  return exit.cause._tag === "Fail"
+    ? `${exit.cause.error._tag}/${exit.cause.error.reason}: ${exit.cause.error.message}`
+    : String(exit.cause);
 }

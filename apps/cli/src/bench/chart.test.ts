@@ -39,7 +39,13 @@ const timing = (ms: number, tops: number) => ({ ms, tops, runs: 3 });
 const results: CaseResult[] = [512, 1024, 2048].map((N, i) => ({
   grid: "cpu",
   case: { B: 1, H: 8, N, D: 64, causal: false, dtype: "f32" },
-  backends: [{ backend: "cpu-simd", device: "wasm", ours: timing(5, 0.09 + i * 0.01), exact: timing(8, 0.05), accuracy: { cosine: 0.99999, relL1: 0.005 } }],
+  backends: [{
+    backend: "cpu-simd",
+    device: "wasm",
+    ours: timing(5, 0.09 + i * 0.01),
+    exact: timing(8, 0.05),
+    accuracy: { cosine: 0.99999, relL1: 0.005 },
+  }],
   peers: [
     { peer: "onnxruntime-node MHA (2T)", status: "ok", timing: timing(6, 0.08), accuracy: null },
     { peer: "onnxruntime-web wasm MHA (2T)", status: "failed", error: "integer overflow" },
@@ -53,7 +59,12 @@ describe("bench chart", () => {
     expect(panels).toHaveLength(1);
     expect(panels[0].title).toBe("");
     const series = panels[0].series;
-    expect(series.map((s) => s.name)).toEqual(["cpu-simd sage (ours)", "cpu-simd exact kernel", "onnxruntime-node MHA (2T)", "tfjs <wasm> & co"]);
+    expect(series.map((s) => s.name)).toEqual([
+      "cpu-simd sage (ours)",
+      "cpu-simd exact kernel",
+      "onnxruntime-node MHA (2T)",
+      "tfjs <wasm> & co",
+    ]);
     expect(series[0].points.map((p) => p.n)).toEqual([512, 1024, 2048]);
     const svg = renderChart(panels, "SageAttention throughput", "AMD EPYC (2 cores), node 20");
     const { root, elements } = checkWellFormed(svg);
@@ -62,7 +73,9 @@ describe("bench chart", () => {
     expect(elements.filter((e) => e === "circle")).toHaveLength(12);
     expect(svg).toContain('data-name="tfjs &lt;wasm&gt; &amp; co"');
     expect(svg).toContain("GOPS"); // under 1 TOPS the axis is in GOPS
-    for (const label of ["512", "1K", "2K", "sequence length N", "AMD EPYC (2 cores), node 20"]) expect(svg).toContain(label);
+    for (const label of ["512", "1K", "2K", "sequence length N", "AMD EPYC (2 cores), node 20"]) {
+      expect(svg).toContain(label);
+    }
     expect(svg).not.toMatch(/NaN|Infinity|undefined/);
   });
 
@@ -76,7 +89,9 @@ describe("bench chart", () => {
   });
 
   it("gives each shape family (D, causal) its own panel, an implementation the same color in each, one legend", () => {
-    const two: CaseResult[] = [false, true].flatMap((causal) => results.map((r) => ({ ...r, case: { ...r.case, causal } })));
+    const two: CaseResult[] = [false, true].flatMap((causal) =>
+      results.map((r) => ({ ...r, case: { ...r.case, causal } }))
+    );
     const panels = panelsFrom(two);
     expect(panels.map((p) => p.title)).toEqual(["B1 H8 D64 f32", "B1 H8 D64 f32 causal"]);
     const svg = renderChart(panels, "t", "m");
@@ -97,7 +112,10 @@ describe("bench chart", () => {
 
   it.skipIf(!hasNumpy())("python's XML parser (expat) accepts it", () => {
     const svg = renderChart(panelsFrom(results), "SageAttention & peers", "m");
-    const r = spawnSync("python3", ["-c", "import sys, xml.etree.ElementTree as E; t = E.fromstring(sys.stdin.read()); print(len(t.findall('.//{http://www.w3.org/2000/svg}polyline')))"], { input: svg, encoding: "utf8" });
+    const r = spawnSync("python3", [
+      "-c",
+      "import sys, xml.etree.ElementTree as E; t = E.fromstring(sys.stdin.read()); print(len(t.findall('.//{http://www.w3.org/2000/svg}polyline')))",
+    ], { input: svg, encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe("4");
   });

@@ -11,7 +11,9 @@ const cpuLargeGrid: BenchCase[] = [...cpuGrid, { B: 1, H: 1, N: 32768, D: 64, ca
 
 /** The CUDA grid: B=4 H=32 fp16, D 64/128, N 1K–32K, causal off/on (side by side: they share inputs). */
 const cudaGrid: BenchCase[] = [64, 128].flatMap((D) =>
-  [1024, 2048, 4096, 8192, 16384, 32768].flatMap((N) => [false, true].map((causal) => ({ B: 4, H: 32, N, D, causal, dtype: "f16" as const }))),
+  [1024, 2048, 4096, 8192, 16384, 32768].flatMap((N) =>
+    [false, true].map((causal) => ({ B: 4, H: 32, N, D, causal, dtype: "f16" as const }))
+  )
 );
 
 /** The WebGPU shape the peer numbers were taken at. */
@@ -31,8 +33,11 @@ export interface Grid {
 export function gridFor(backend: string, name: GridName | undefined): Grid {
   const gpu = backend === "cuda" || backend === "webgpu";
   const chosen = name ?? (gpu ? "gpu" : "cpu");
-  if (chosen === "gpu")
-    return backend === "webgpu" ? { name: "gpu (webgpu)", peers: "none", cases: webgpuGrid } : { name: "gpu (cuda)", peers: "torch", cases: cudaGrid };
+  if (chosen === "gpu") {
+    return backend === "webgpu"
+      ? { name: "gpu (webgpu)", peers: "none", cases: webgpuGrid }
+      : { name: "gpu (cuda)", peers: "torch", cases: cudaGrid };
+  }
   if (chosen === "cpu-large") return { name: "cpu-large", peers: "cpu", cases: cpuLargeGrid };
   if (chosen === "quick") return { name: "quick", peers: "cpu", cases: quickGrid };
   return { name: "cpu", peers: "cpu", cases: cpuGrid };

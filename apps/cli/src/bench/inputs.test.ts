@@ -27,7 +27,9 @@ describe("bench inputs and the accuracy slice", () => {
     expect(inputs.q.dtype).toBe("f16");
     const values = decode16(inputs.q.data as Uint16Array, "f16");
     expect(Array.from(sliceHND(inputs.q, c, 2, 10, 5))).toEqual(Array.from(sliceHND(values, c, 2, 10, 5)));
-    expect(Array.from(sliceNHD(toBSH(values, 1, 2, 40, 8), c, 2, 10, 5))).toEqual(Array.from(sliceHND(values, c, 2, 10, 5)));
+    expect(Array.from(sliceNHD(toBSH(values, 1, 2, 40, 8), c, 2, 10, 5))).toEqual(
+      Array.from(sliceHND(values, c, 2, 10, 5)),
+    );
     expect(Array.from(outputSlice(inputs.q, c))).toEqual(Array.from(sliceHND(values, c, 2, 0, 40)));
   });
 

@@ -1,5 +1,16 @@
 import { Effect } from "effect";
-import { accuracy, bf16BitsToF32, decode16, encode16, exactReference, f16BitsToF32, hostTensor, makeQKV, resolveProblem, type HostTensor } from "@sageattn/core";
+import {
+  accuracy,
+  bf16BitsToF32,
+  decode16,
+  encode16,
+  exactReference,
+  f16BitsToF32,
+  type HostTensor,
+  hostTensor,
+  makeQKV,
+  resolveProblem,
+} from "@sageattn/core";
 import type { BenchCase, SliceAccuracy } from "./types.js";
 
 /** The same Q, K, V for every backend and peer of a case: Gaussian, seeded, HND contiguous, in the case's dtype. */
@@ -22,7 +33,11 @@ export function makeInputs(c: BenchCase, seed = 7): BenchInputs {
     cached = undefined; // let the previous tensors go before drawing new ones
     const raw = makeQKV({ B: c.B, Hq: c.H, Hkv: c.H, Nq: c.N, Nk: c.N, D: c.D }, "gaussian", seed);
     const shape = [c.B, c.H, c.N, c.D] as const;
-    const t = (x: Float32Array) => (c.dtype === "f32" ? hostTensor(x, shape, { dtype: "f32" }) : hostTensor(encode16(x, "f16"), shape, { dtype: "f16" }));
+    const t = (
+      x: Float32Array,
+    ) => (c.dtype === "f32"
+      ? hostTensor(x, shape, { dtype: "f32" })
+      : hostTensor(encode16(x, "f16"), shape, { dtype: "f16" }));
     cached = { key, q: t(raw.q), k: t(raw.k), v: t(raw.v) };
   }
   return { case: c, q: cached.q, k: cached.k, v: cached.v };
@@ -50,29 +65,37 @@ export function checkSlice(c: BenchCase): CheckSlice {
 }
 
 /** Rows [n0, n0 + n) of heads [0, heads) of batch 0 from canonical [B, H, N, D] values (or a contiguous HND host tensor). */
-export function sliceHND(source: ArrayLike<number> | HostTensor, c: BenchCase, heads: number, n0: number, n: number): Float32Array {
+export function sliceHND(
+  source: ArrayLike<number> | HostTensor,
+  c: BenchCase,
+  heads: number,
+  n0: number,
+  n: number,
+): Float32Array {
   const out = new Float32Array(heads * n * c.D);
   const host = "kind" in source ? source : undefined;
   const values = host ? host.data : (source as ArrayLike<number>);
   const decode = host && host.dtype !== "f32" ? (host.dtype === "f16" ? f16BitsToF32 : bf16BitsToF32) : undefined;
-  for (let h = 0; h < heads; h++)
+  for (let h = 0; h < heads; h++) {
     for (let i = 0; i < n; i++) {
       const src = (h * c.N + n0 + i) * c.D;
       const dst = (h * n + i) * c.D;
       for (let d = 0; d < c.D; d++) out[dst + d] = decode ? decode(values[src + d]) : values[src + d];
     }
+  }
   return out;
 }
 
 /** The same slice from [B, N, H, D] values (onnxruntime's output layout). */
 export function sliceNHD(values: ArrayLike<number>, c: BenchCase, heads: number, n0: number, n: number): Float32Array {
   const out = new Float32Array(heads * n * c.D);
-  for (let h = 0; h < heads; h++)
+  for (let h = 0; h < heads; h++) {
     for (let i = 0; i < n; i++) {
       const src = ((n0 + i) * c.H + h) * c.D;
       const dst = (h * n + i) * c.D;
       for (let d = 0; d < c.D; d++) out[dst + d] = values[src + d];
     }
+  }
   return out;
 }
 

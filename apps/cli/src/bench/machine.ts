@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { availableParallelism, cpus, platform, arch, totalmem } from "node:os";
+import { arch, availableParallelism, cpus, platform, totalmem } from "node:os";
 import { runtimeName } from "@sageattn/core";
 
 /** The machine a benchmark ran on, as printed above the table and stored in the JSON. */

@@ -1,5 +1,13 @@
 import { Effect } from "effect";
-import { DeviceError, jsBackend, registerBackend, type AttentionBackend, type DeviceTensor, type HostTensor, type Tensor } from "@sageattn/core";
+import {
+  type AttentionBackend,
+  DeviceError,
+  type DeviceTensor,
+  type HostTensor,
+  jsBackend,
+  registerBackend,
+  type Tensor,
+} from "@sageattn/core";
 import { describe, expect, it } from "vitest";
 import { exactOnSlice, makeInputs } from "./inputs.js";
 import { benchBackend } from "./measure-backend.js";
@@ -15,7 +23,16 @@ function fakeDevice(downloadMs: number) {
   const wrap = (t: HostTensor): DeviceTensor => {
     const id = next++;
     live.add(id);
-    return { kind: "device", backend: "fake", dtype: t.dtype, layout: t.layout, shape: t.shape, strides: t.strides, handle: t, dispose: () => void live.delete(id) };
+    return {
+      kind: "device",
+      backend: "fake",
+      dtype: t.dtype,
+      layout: t.layout,
+      shape: t.shape,
+      strides: t.strides,
+      handle: t,
+      dispose: () => void live.delete(id),
+    };
   };
   const onHost = (t: Tensor) => (t.kind === "device" ? (t.handle as HostTensor) : t);
   const backend: AttentionBackend = {
@@ -37,7 +54,11 @@ function fakeDevice(downloadMs: number) {
         (p.out.handle as HostTensor).data.set((o.output as HostTensor).data);
         return { output: p.out };
       }),
-    exactAttention: (p, q, k, v) => Effect.map(jsBackend.exactAttention!(p, onHost(q), onHost(k), onHost(v)), (o) => ({ output: wrap(o.output as HostTensor) })),
+    exactAttention: (p, q, k, v) =>
+      Effect.map(
+        jsBackend.exactAttention!(p, onHost(q), onHost(k), onHost(v)),
+        (o) => ({ output: wrap(o.output as HostTensor) }),
+      ),
   };
   // Registered, since ours is timed through the public attention(), which finds backends by name.
   registerBackend({ name: "fake", priority: -1, load: Effect.succeed(backend) });

@@ -1,8 +1,17 @@
-import { attention, hostTensor, resolveProblem, runToPromise, type AttentionBackend, type DeviceTensor, type HostTensor, type Tensor } from "@sageattn/core";
+import {
+  attention,
+  type AttentionBackend,
+  type DeviceTensor,
+  type HostTensor,
+  hostTensor,
+  resolveProblem,
+  runToPromise,
+  type Tensor,
+} from "@sageattn/core";
 import { Effect } from "effect";
 import { describeError } from "../errors.js";
 import { attentionOps } from "./format.js";
-import { outputSlice, sliceAccuracy, type BenchInputs } from "./inputs.js";
+import { type BenchInputs, outputSlice, sliceAccuracy } from "./inputs.js";
 import { measure, type TimingPlan } from "./timing.js";
 import type { BackendResult, Failure, Timing } from "./types.js";
 
@@ -40,7 +49,9 @@ async function timeKernel(
   let last: HostTensor | undefined;
   let batch = 1;
   const call = (q: Tensor, k: Tensor, v: Tensor, out?: Tensor) =>
-    kernel === "public" ? attention(q, k, v, { ...options, backend: backend.name, out }) : runToPromise(kernel(p, q, k, v));
+    kernel === "public"
+      ? attention(q, k, v, { ...options, backend: backend.name, out })
+      : runToPromise(kernel(p, q, k, v));
   const deviceRun = async (d: { q: Tensor; k: Tensor; v: Tensor; out: DeviceTensor }) => {
     const outs: DeviceTensor[] = [];
     try {
@@ -64,7 +75,15 @@ async function timeKernel(
   };
   if (device) {
     const shape = inputs.q.shape;
-    const out = await runToPromise(backend.upload(hostTensor(inputs.q.dtype === "f32" ? new Float32Array(inputs.q.data.length) : new Uint16Array(inputs.q.data.length), shape, { dtype: inputs.q.dtype })));
+    const out = await runToPromise(
+      backend.upload(
+        hostTensor(
+          inputs.q.dtype === "f32" ? new Float32Array(inputs.q.data.length) : new Uint16Array(inputs.q.data.length),
+          shape,
+          { dtype: inputs.q.dtype },
+        ),
+      ),
+    );
     const d = { ...device, out };
     try {
       onRun?.("calibrating");
@@ -120,6 +139,6 @@ export async function benchBackend(
     }
     return { backend: backend.name, device: backend.device, ours, exact, accuracy };
   } finally {
-    if (device) for (const t of Object.values(device)) if (t.kind === "device") t.dispose();
+    if (device) { for (const t of Object.values(device)) if (t.kind === "device") t.dispose(); }
   }
 }

@@ -1,12 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { formatTable, type BenchDocument } from "./report.js";
+import { type BenchDocument, formatTable } from "./report.js";
 import type { CaseResult } from "./types.js";
 
 const timing = (ms: number, tops: number) => ({ ms, tops, runs: 3 });
 const result = (N: number, oursCos: number): CaseResult => ({
   grid: "cpu",
   case: { B: 1, H: 8, N, D: 64, causal: false, dtype: "f32" },
-  backends: [{ backend: "cpu-simd", device: "wasm", ours: timing(10, 0.09), exact: timing(20, 0.045), accuracy: { cosine: oursCos, relL1: 0.011 } }],
+  backends: [{
+    backend: "cpu-simd",
+    device: "wasm",
+    ours: timing(10, 0.09),
+    exact: timing(20, 0.045),
+    accuracy: { cosine: oursCos, relL1: 0.011 },
+  }],
   peers: [
     { peer: "onnxruntime-node MHA (2T)", status: "ok", timing: timing(12, 0.06), accuracy: { cosine: 1, relL1: 3e-7 } },
     { peer: "onnxruntime-web wasm MHA (2T)", status: "failed", error: "Integer overflow" },
@@ -16,7 +22,14 @@ const result = (N: number, oursCos: number): CaseResult => ({
 const doc = (results: CaseResult[]): BenchDocument => ({
   tool: "sageattn bench",
   date: "2026-11-25T00:00:00Z",
-  machine: { cpu: "AMD EPYC", cores: 2, memoryGiB: 24, os: "linux x64", runtime: "node 20.20.2", cpuFeatures: ["avx2", "fma"] },
+  machine: {
+    cpu: "AMD EPYC",
+    cores: 2,
+    memoryGiB: 24,
+    os: "linux x64",
+    runtime: "node 20.20.2",
+    cpuFeatures: ["avx2", "fma"],
+  },
   threads: 2,
   backends: [{ name: "cpu-simd", device: "AMD EPYC", details: { build: "simd128" } }],
   rejected: [{ backend: "cuda", reason: "LibraryNotFound", message: "no libsageattn_cuda.so" }],
@@ -28,7 +41,9 @@ const doc = (results: CaseResult[]): BenchDocument => ({
 describe("bench table", () => {
   it("shows ours/peer ratios, failures and unavailable peers with their reasons, and the machine", () => {
     const text = formatTable(doc([result(512, 0.99998)]));
-    expect(text.split("\n")[0]).toBe("sageattn bench · AMD EPYC (2 cores, avx2 fma), node 20.20.2, linux x64 · 2 threads");
+    expect(text.split("\n")[0]).toBe(
+      "sageattn bench · AMD EPYC (2 cores, avx2 fma), node 20.20.2, linux x64 · 2 threads",
+    );
     expect(text).toContain("cpu-simd: AMD EPYC (build simd128)");
     expect(text).toContain("cuda: not run (LibraryNotFound: no libsageattn_cuda.so)");
     expect(text).toContain("note: a note");

@@ -1,8 +1,8 @@
 import { BOUNDS } from "@sageattn/core";
 import { formatShape, formatTime, sig3 } from "./format.js";
-import { machineLine, type Machine } from "./machine.js";
+import { type Machine, machineLine } from "./machine.js";
 import { checkSlice } from "./inputs.js";
-import { isTiming, type BenchCase, type CaseResult, type SliceAccuracy, type Timing } from "./types.js";
+import { type BenchCase, type CaseResult, isTiming, type SliceAccuracy, type Timing } from "./types.js";
 
 /** The whole run as one JSON document (`--json`). */
 export interface BenchDocument {
@@ -17,7 +17,8 @@ export interface BenchDocument {
   readonly chart: string | null;
 }
 
-export const caseLabel = (c: BenchCase) => `${formatShape([c.B, c.H, c.N, c.D])} ${c.dtype}${c.causal ? " causal" : ""}`;
+export const caseLabel = (c: BenchCase) =>
+  `${formatShape([c.B, c.H, c.N, c.D])} ${c.dtype}${c.causal ? " causal" : ""}`;
 
 /** Column values for one implementation on one case. */
 interface Row {
@@ -31,15 +32,30 @@ interface Row {
 function rowsOf(r: CaseResult): Row[] {
   const rows: Row[] = [];
   for (const b of r.backends) {
-    rows.push({ label: "", name: `${b.backend} sage (ours)`, timing: isTiming(b.ours) ? b.ours : undefined, error: isTiming(b.ours) ? undefined : b.ours.error, accuracy: b.accuracy });
-    if (b.exact) rows.push({ label: "", name: `${b.backend} exact kernel`, timing: isTiming(b.exact) ? b.exact : undefined, error: isTiming(b.exact) ? undefined : b.exact.error, accuracy: null });
+    rows.push({
+      label: "",
+      name: `${b.backend} sage (ours)`,
+      timing: isTiming(b.ours) ? b.ours : undefined,
+      error: isTiming(b.ours) ? undefined : b.ours.error,
+      accuracy: b.accuracy,
+    });
+    if (b.exact) {
+      rows.push({
+        label: "",
+        name: `${b.backend} exact kernel`,
+        timing: isTiming(b.exact) ? b.exact : undefined,
+        error: isTiming(b.exact) ? undefined : b.exact.error,
+        accuracy: null,
+      });
+    }
   }
-  for (const p of r.peers)
+  for (const p of r.peers) {
     rows.push(
       p.status === "ok"
         ? { label: "", name: p.peer, timing: p.timing, error: undefined, accuracy: p.accuracy }
         : { label: "", name: p.peer, timing: undefined, error: `${p.status}: ${p.error}`, accuracy: null },
     );
+  }
   if (rows.length) rows[0].label = caseLabel(r.case);
   return rows;
 }
@@ -62,7 +78,9 @@ export function formatTable(doc: BenchDocument): string {
     const unit = giga ? "GOPS" : "TOPS";
     const s = checkSlice(results[0].case);
     out.push("");
-    out.push(`grid ${grid} · end to end, median after warm-up · accuracy vs exact float64 on ${s.heads} head(s) × last ${s.nq} queries`);
+    out.push(
+      `grid ${grid} · end to end, median after warm-up · accuracy vs exact float64 on ${s.heads} head(s) × last ${s.nq} queries`,
+    );
     const header = ["shape", "implementation", "time", unit, "ours/this", "cos", "rel-L1"];
     const table: string[][] = [header];
     for (const r of results) {
@@ -85,14 +103,24 @@ export function formatTable(doc: BenchDocument): string {
       });
     }
     out.push(alignTable(table));
-    if (results.some((r) => [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((a) => a && poorAccuracy(a))))
-      out.push(`✗ accuracy far from exact attention (cos < ${BOUNDS.clearlyWrong.minCosine} or rel-L1 > ${BOUNDS.clearlyWrong.maxRelL1}): that output is wrong, whatever its speed`);
+    if (
+      results.some((r) =>
+        [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((
+          a,
+        ) => a && poorAccuracy(a))
+      )
+    ) {
+      out.push(
+        `✗ accuracy far from exact attention (cos < ${BOUNDS.clearlyWrong.minCosine} or rel-L1 > ${BOUNDS.clearlyWrong.maxRelL1}): that output is wrong, whatever its speed`,
+      );
+    }
   }
   return out.join("\n");
 }
 
 /** Far from exact: DESIGN's bar is `BOUNDS.exact`; this flags anything clearly off (`BOUNDS.clearlyWrong`, NaN included). */
-export const poorAccuracy = (a: SliceAccuracy) => !(a.cosine >= BOUNDS.clearlyWrong.minCosine) || !(a.relL1 <= BOUNDS.clearlyWrong.maxRelL1);
+export const poorAccuracy = (a: SliceAccuracy) =>
+  !(a.cosine >= BOUNDS.clearlyWrong.minCosine) || !(a.relL1 <= BOUNDS.clearlyWrong.maxRelL1);
 
 /** Left-aligns the first two columns, right-aligns the numbers; an error row's long text is not padded. */
 function alignTable(rows: string[][]): string {

@@ -18,7 +18,11 @@ export const DEFAULT_PLAN: TimingPlan = { warmup: 2, minRuns: 3, maxRuns: 10, bu
  * Times `run`, which returns the milliseconds it measured itself (so a device backend can leave out a read-back),
  * and returns the median and the number of timed runs.
  */
-export async function measure(run: () => Promise<number>, plan: TimingPlan = DEFAULT_PLAN, onRun?: (what: string) => void): Promise<{ ms: number; runs: number }> {
+export async function measure(
+  run: () => Promise<number>,
+  plan: TimingPlan = DEFAULT_PLAN,
+  onRun?: (what: string) => void,
+): Promise<{ ms: number; runs: number }> {
   let warm = 0;
   for (let i = 0; i < plan.warmup; i++) {
     onRun?.(`warm-up ${i + 1}`);

@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../errors.js";
 import { GRID_NAMES, type GridName } from "../bench/grid.js";
 
-export const BENCH_USAGE = `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
+export const BENCH_USAGE =
+  `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
 
 Times SageAttention end to end (smoothing and quantization included) per backend, beside the backend's own exact
 kernel, and checks its accuracy against exact float64 attention on a slice of each case.
@@ -20,7 +21,9 @@ Options:
                         quick:     B=1 H=2 D=64 f32, N 64 and 128 (seconds, any backend)
   --sizes N[,N…]        keep only the grid's cases with these sequence lengths
   --head-dims D[,D…]    keep only the grid's cases with these head dims
-  --threads N           threads for CPU backends and peers (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
+  --threads N           threads for CPU backends and peers (default: all cores, ${
+    availableParallelism?.() ?? cpus().length
+  } here)
   --json                print one JSON document on stdout (no table, no progress)
   --chart PATH          write an SVG chart of throughput per N for every backend and peer
   --decode              time decode on a KV cache instead (sageattn bench --decode --help for its options)
@@ -48,7 +51,9 @@ export interface BenchArgs {
 function numberList(flag: string, text: string | undefined): number[] | undefined {
   if (text === undefined) return undefined;
   const xs = text.split(",").map(Number);
-  if (!xs.every((x) => Number.isInteger(x) && x > 0)) throw new UsageError(`${flag} takes whole numbers separated by commas, got ${text}`);
+  if (!xs.every((x) => Number.isInteger(x) && x > 0)) {
+    throw new UsageError(`${flag} takes whole numbers separated by commas, got ${text}`);
+  }
   return xs;
 }
 
@@ -70,14 +75,29 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     },
   });
   const grid = values.grid;
-  if (grid !== undefined && !(GRID_NAMES as readonly string[]).includes(grid)) throw new UsageError(`--grid must be one of ${GRID_NAMES.join(", ")}, got ${grid}`);
+  if (grid !== undefined && !(GRID_NAMES as readonly string[]).includes(grid)) {
+    throw new UsageError(`--grid must be one of ${GRID_NAMES.join(", ")}, got ${grid}`);
+  }
   let threads: number | undefined;
   if (values.threads !== undefined) {
     threads = Number(values.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`--threads must be a whole number from 1, got ${values.threads}`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+      throw new UsageError(`--threads must be a whole number from 1, got ${values.threads}`);
+    }
   }
-  if (values.chart !== undefined && !values.chart.toLowerCase().endsWith(".svg")) throw new UsageError(`--chart writes an SVG file: name it *.svg, got ${values.chart}`);
+  if (values.chart !== undefined && !values.chart.toLowerCase().endsWith(".svg")) {
+    throw new UsageError(`--chart writes an SVG file: name it *.svg, got ${values.chart}`);
+  }
   const backend = values.backend === undefined || values.backend === "all" ? undefined : values.backend;
-  return { help: values.help ?? false, backend, peers: values.peers ?? false, grid: grid as GridName | undefined, threads, json: values.json ?? false, chart: values.chart,
-    sizes: numberList("--sizes", values.sizes), headDims: numberList("--head-dims", values["head-dims"]) };
+  return {
+    help: values.help ?? false,
+    backend,
+    peers: values.peers ?? false,
+    grid: grid as GridName | undefined,
+    threads,
+    json: values.json ?? false,
+    chart: values.chart,
+    sizes: numberList("--sizes", values.sizes),
+    headDims: numberList("--head-dims", values["head-dims"]),
+  };
 }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BOUNDS } from "@sageattn/core";
 import { benchCommand } from "./bench.js";
-import { cacheBytesPerRow, parseDecodeArgs, type DecodeRow } from "./bench-decode.js";
+import { cacheBytesPerRow, type DecodeRow, parseDecodeArgs } from "./bench-decode.js";
 
 let stdout = "";
 let stderr = "";
@@ -32,7 +32,22 @@ describe("sageattn bench --decode", () => {
   });
 
   it("times the js backend's cache on a small shape: one JSON document with its rows, accurate", async () => {
-    const code = await benchCommand(["--decode", "--backend", "js", "--nk", "70", "--nq", "1,3", "--heads", "4", "--heads-kv", "2", "--head-dim", "16", "--json"]);
+    const code = await benchCommand([
+      "--decode",
+      "--backend",
+      "js",
+      "--nk",
+      "70",
+      "--nq",
+      "1,3",
+      "--heads",
+      "4",
+      "--heads-kv",
+      "2",
+      "--head-dim",
+      "16",
+      "--json",
+    ]);
     expect(code).toBe(0);
     const doc = JSON.parse(stdout) as { tool: string; rows: DecodeRow[] };
     expect(doc.tool).toBe("sageattn bench --decode");

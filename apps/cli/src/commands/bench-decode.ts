@@ -1,14 +1,15 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { BOUNDS, createKvCache, hostTensor, type HostTensor, type KvCache } from "@sageattn/core";
+import { BOUNDS, createKvCache, type HostTensor, hostTensor, type KvCache } from "@sageattn/core";
 import { useCpuThreads } from "../bench/backends.js";
 import { formatTime, sig3 } from "../bench/format.js";
-import { describeMachine, machineLine, type Machine } from "../bench/machine.js";
+import { describeMachine, type Machine, machineLine } from "../bench/machine.js";
 import { openOrtDecode } from "../bench/peers/ort-decode.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
 import { EXIT_FAILURE, EXIT_OK, reportError, UsageError } from "../errors.js";
 
-export const BENCH_DECODE_USAGE = `Usage: sageattn bench --decode [--backend NAME] [--nk 1K,4K,32K,128K] [--nq 1,4] [--peers] [--threads N] [--json]
+export const BENCH_DECODE_USAGE =
+  `Usage: sageattn bench --decode [--backend NAME] [--nk 1K,4K,32K,128K] [--nq 1,4] [--peers] [--threads N] [--json]
 
 Times decode on a quantized KV cache (createKvCache): per step, appending the step's Nq new K/V rows then attending
 (causal when Nq > 1), and attending alone. GB/s = bytes the cache holds for its rows (what a step must read) / time.
@@ -22,7 +23,9 @@ Options:
   --peers          also time onnxruntime-node's CPU MultiHeadAttention (no GQA: its past holds all H heads) and
                    GroupQueryAttention with past K/V on the same inputs, past in and present out through the JS API
                    each step as a JS caller runs them; skipped where a past K/V would pass 1 GiB
-  --threads N      threads for cpu-simd and the peer (default: all cores, ${availableParallelism?.() ?? cpus().length} here)
+  --threads N      threads for cpu-simd and the peer (default: all cores, ${
+    availableParallelism?.() ?? cpus().length
+  } here)
   --json           print one JSON document on stdout (no table)
   -h, --help       show this help
 
@@ -49,7 +52,9 @@ function sizes(flag: string, text: string): number[] {
     const m = /^(\d+)([kK]?)$/.exec(t.trim());
     return m ? Number(m[1]) * (m[2] ? 1024 : 1) : NaN;
   });
-  if (!xs.every((x) => Number.isInteger(x) && x > 0)) throw new UsageError(`${flag} takes whole numbers (K = 1024) separated by commas, got ${text}`);
+  if (!xs.every((x) => Number.isInteger(x) && x > 0)) {
+    throw new UsageError(`${flag} takes whole numbers (K = 1024) separated by commas, got ${text}`);
+  }
   return xs;
 }
 
@@ -117,7 +122,10 @@ export interface DecodeRow {
   readonly peers?: readonly PeerRow[];
 }
 
-export type PeerRow = { name: string; stepMs: number; readBytes: number; GBs: number; cosine: number } | { name: string; skipped: string };
+export type PeerRow = { name: string; stepMs: number; readBytes: number; GBs: number; cosine: number } | {
+  name: string;
+  skipped: string;
+};
 
 /**
  * Bytes per (row, kv head) that a backend's cache holds: INT8 K and 16-bit V (1 + 2 bytes per channel) and an f32 K
@@ -147,7 +155,17 @@ function rows(B: number, Hkv: number, n: number, D: number, seed: number) {
 }
 
 /** Exact attention in float64 for batch entry 0: q [H, nq, D], keys/values per kv head [Hkv][len][D]. */
-function exactRows(q: Float32Array, K: Float32Array[], V: Float32Array[], H: number, Hkv: number, nq: number, len: number, D: number, causal: boolean): Float64Array {
+function exactRows(
+  q: Float32Array,
+  K: Float32Array[],
+  V: Float32Array[],
+  H: number,
+  Hkv: number,
+  nq: number,
+  len: number,
+  D: number,
+  causal: boolean,
+): Float64Array {
   const out = new Float64Array(H * nq * D);
   const group = H / Hkv, scale = 1 / Math.sqrt(D);
   const s = new Float64Array(len);
@@ -188,11 +206,25 @@ const PREFILL_CHUNK = 8192;
 const PEER_PAST_LIMIT = 2 ** 30;
 
 /** Times one (nk, nq) on a fresh cache; `keep` holds batch entry 0's K/V for the exact check and the peer. */
-async function decodeRow(a: DecodeArgs, backend: string | undefined, nk: number, nq: number, threads: number, onStep: (s: string) => void): Promise<DecodeRow> {
+async function decodeRow(
+  a: DecodeArgs,
+  backend: string | undefined,
+  nk: number,
+  nq: number,
+  threads: number,
+  onStep: (s: string) => void,
+): Promise<DecodeRow> {
   const { B, H, Hkv, D } = a;
   const plan = DEFAULT_PLAN;
   const steps = plan.warmup + plan.maxRuns + 1;
-  const cache: KvCache = await createKvCache({ backend, batch: B, headsKv: Hkv, headDim: D, capacity: nk + steps * nq, dtype: "f32" });
+  const cache: KvCache = await createKvCache({
+    backend,
+    batch: B,
+    headsKv: Hkv,
+    headDim: D,
+    capacity: nk + steps * nq,
+    dtype: "f32",
+  });
   try {
     const K = Array.from({ length: Hkv }, () => new Float32Array(nk * D));
     const V = Array.from({ length: Hkv }, () => new Float32Array(nk * D));
@@ -212,22 +244,47 @@ async function decodeRow(a: DecodeArgs, backend: string | undefined, nk: number,
     const causal = nq > 1;
     onStep("attend");
     let last: HostTensor | undefined;
-    const attend = await measure(() => timed(async () => (last = (await cache.attend(q, { causal })).output as HostTensor)), plan, onStep);
-    const cos = cosine(firstEntry(last!.data as Float32Array, H, nq, D), exactRows(qData, K, V, H, Hkv, nq, nk, D, causal));
+    const attend = await measure(
+      () => timed(async () => (last = (await cache.attend(q, { causal })).output as HostTensor)),
+      plan,
+      onStep,
+    );
+    const cos = cosine(
+      firstEntry(last!.data as Float32Array, H, nq, D),
+      exactRows(qData, K, V, H, Hkv, nq, nk, D, causal),
+    );
     const next = rows(B, Hkv, nq, D, 12345);
     const kNew = hostTensor(next.k, [B, Hkv, nq, D]), vNew = hostTensor(next.v, [B, Hkv, nq, D]);
     onStep("append + attend");
-    const step = await measure(() => timed(async () => {
-      await cache.append(kNew, vNew);
-      await cache.attend(q, { causal });
-    }), plan, onStep);
+    const step = await measure(
+      () =>
+        timed(async () => {
+          await cache.append(kNew, vNew);
+          await cache.attend(q, { causal });
+        }),
+      plan,
+      onStep,
+    );
     const cacheBytes = B * Hkv * nk * cacheBytesPerRow(cache.backend, D);
     const row: DecodeRow = {
-      backend: cache.backend, B, H, Hkv, D, nk, nq, stepMs: step.ms, attendMs: attend.ms, cacheBytes, attendGBs: cacheBytes / attend.ms / 1e6, cosine: cos,
+      backend: cache.backend,
+      B,
+      H,
+      Hkv,
+      D,
+      nk,
+      nq,
+      stepMs: step.ms,
+      attendMs: attend.ms,
+      cacheBytes,
+      attendGBs: cacheBytes / attend.ms / 1e6,
+      cosine: cos,
     };
     if (!a.peers) return row;
     const peers: PeerRow[] = [];
-    for (const op of ["mha", "gqa"] as const) peers.push(await peerRow(op, a, K, V, qData, next, nk, nq, threads, onStep));
+    for (const op of ["mha", "gqa"] as const) {
+      peers.push(await peerRow(op, a, K, V, qData, next, nk, nq, threads, onStep));
+    }
     return { ...row, peers };
   } finally {
     await cache.dispose();
@@ -238,12 +295,25 @@ async function decodeRow(a: DecodeArgs, backend: string | undefined, nk: number,
  * onnxruntime-node MultiHeadAttention ("mha": past K/V of all H heads) or GroupQueryAttention ("gqa": Hkv heads) with
  * past K/V over the same rows (batch entry 0's, repeated over B).
  */
-async function peerRow(op: "mha" | "gqa", a: DecodeArgs, K: Float32Array[], V: Float32Array[], qData: Float32Array, next: { k: Float32Array; v: Float32Array }, nk: number, nq: number, threads: number, onStep: (s: string) => void): Promise<PeerRow> {
+async function peerRow(
+  op: "mha" | "gqa",
+  a: DecodeArgs,
+  K: Float32Array[],
+  V: Float32Array[],
+  qData: Float32Array,
+  next: { k: Float32Array; v: Float32Array },
+  nk: number,
+  nq: number,
+  threads: number,
+  onStep: (s: string) => void,
+): Promise<PeerRow> {
   const { B, H, Hkv, D } = a;
   const name = `onnxruntime-node ${op === "mha" ? "MHA" : "GQA"} + past (${threads}T)`;
   const kvHeads = op === "mha" ? H : Hkv;
   const past = B * kvHeads * nk * D * 4;
-  if (past > PEER_PAST_LIMIT) return { name, skipped: `its past K/V would take ${(past / 2 ** 30).toFixed(1)} GiB each` };
+  if (past > PEER_PAST_LIMIT) {
+    return { name, skipped: `its past K/V would take ${(past / 2 ** 30).toFixed(1)} GiB each` };
+  }
   onStep(`peer ${op}: inputs`);
   // Output head o of the peer's K/V reads our kv head src(o): MHA repeats each kv head over its query heads.
   const src = (o: number) => (op === "mha" ? Math.floor(o / (H / Hkv)) : o);
@@ -251,21 +321,35 @@ async function peerRow(op: "mha" | "gqa", a: DecodeArgs, K: Float32Array[], V: F
   const bsh = (x: Float32Array, heads: number, outHeads: number, per: (h: number) => number) => {
     // [B, heads, nq, D] → [B, nq, outHeads·D], output head h taking row source per(h)
     const out = new Float32Array(B * nq * outHeads * D);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < outHeads; h++)
-        for (let i = 0; i < nq; i++) out.set(x.subarray(((b * heads + per(h)) * nq + i) * D, ((b * heads + per(h)) * nq + i + 1) * D), ((b * nq + i) * outHeads + h) * D);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < outHeads; h++) {
+        for (let i = 0; i < nq; i++) {
+          out.set(
+            x.subarray(((b * heads + per(h)) * nq + i) * D, ((b * heads + per(h)) * nq + i + 1) * D),
+            ((b * nq + i) * outHeads + h) * D,
+          );
+        }
+      }
+    }
     return out;
   };
-  for (let b = 0; b < B; b++)
+  for (let b = 0; b < B; b++) {
     for (let h = 0; h < kvHeads; h++) {
       pastKey.set(K[src(h)], (b * kvHeads + h) * nk * D);
       pastValue.set(V[src(h)], (b * kvHeads + h) * nk * D);
     }
+  }
   try {
     const s = await openOrtDecode(
       op,
       { B, H, Hkv, Nq: nq, past: nk, D, causal: nq > 1, threads },
-      { query: bsh(qData, H, H, (h) => h), key: bsh(next.k, Hkv, kvHeads, src), value: bsh(next.v, Hkv, kvHeads, src), pastKey, pastValue },
+      {
+        query: bsh(qData, H, H, (h) => h),
+        key: bsh(next.k, Hkv, kvHeads, src),
+        value: bsh(next.v, Hkv, kvHeads, src),
+        pastKey,
+        pastValue,
+      },
     );
     try {
       onStep(`peer ${op}`);
@@ -275,7 +359,9 @@ async function peerRow(op: "mha" | "gqa", a: DecodeArgs, K: Float32Array[], V: F
       const Vx = V.map((v, h) => concatRows(v, next.v.subarray(h * nq * D, (h + 1) * nq * D)));
       const got = s.output();
       const hnd = new Float32Array(H * nq * D);
-      for (let h = 0; h < H; h++) for (let i = 0; i < nq; i++) hnd.set(got.subarray((i * H + h) * D, (i * H + h + 1) * D), (h * nq + i) * D);
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < nq; i++) hnd.set(got.subarray((i * H + h) * D, (i * H + h + 1) * D), (h * nq + i) * D);
+      }
       const cos = cosine(hnd, exactRows(qData, Kx, Vx, H, Hkv, nq, nk + nq, D, nq > 1));
       return { name, stepMs: t.ms, readBytes: 2 * past, GBs: (2 * past) / t.ms / 1e6, cosine: cos };
     } finally {
@@ -295,19 +381,46 @@ function concatRows(a: Float32Array, b: Float32Array): Float32Array {
 
 /** The table printed on stdout. */
 export function formatDecodeTable(rows: readonly DecodeRow[], machine: Machine, threads: number): string {
-  const head = ["backend", "B×H/Hkv×D", "Nk", "Nq", "append+attend", "attend", "attend GB/s", "cos vs exact", "ORT MHA step", "ORT GQA step", "ours vs best ORT"];
-  const peerCell = (p: PeerRow | undefined) => (!p ? "—" : "stepMs" in p ? `${formatTime(p.stepMs)} (${sig3(p.GBs)} GB/s)` : `skipped (${p.skipped})`);
+  const head = [
+    "backend",
+    "B×H/Hkv×D",
+    "Nk",
+    "Nq",
+    "append+attend",
+    "attend",
+    "attend GB/s",
+    "cos vs exact",
+    "ORT MHA step",
+    "ORT GQA step",
+    "ours vs best ORT",
+  ];
+  const peerCell = (
+    p: PeerRow | undefined,
+  ) => (!p ? "—" : "stepMs" in p ? `${formatTime(p.stepMs)} (${sig3(p.GBs)} GB/s)` : `skipped (${p.skipped})`);
   const body = rows.map((r) => {
     const timed = (r.peers ?? []).flatMap((p) => ("stepMs" in p ? [p.stepMs] : []));
     return [
-      r.backend, `${r.B}×${r.H}/${r.Hkv}×${r.D}`, String(r.nk), String(r.nq), formatTime(r.stepMs), formatTime(r.attendMs), sig3(r.attendGBs), r.cosine.toFixed(5),
-      peerCell(r.peers?.[0]), peerCell(r.peers?.[1]),
+      r.backend,
+      `${r.B}×${r.H}/${r.Hkv}×${r.D}`,
+      String(r.nk),
+      String(r.nq),
+      formatTime(r.stepMs),
+      formatTime(r.attendMs),
+      sig3(r.attendGBs),
+      r.cosine.toFixed(5),
+      peerCell(r.peers?.[0]),
+      peerCell(r.peers?.[1]),
       timed.length ? `${sig3(Math.min(...timed) / r.stepMs)}×` : "—",
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
-  return [`decode on ${machineLine(machine)}, ${threads} thread${threads === 1 ? "" : "s"}`, "", line(head), ...body.map(line)].join("\n");
+  return [
+    `decode on ${machineLine(machine)}, ${threads} thread${threads === 1 ? "" : "s"}`,
+    "",
+    line(head),
+    ...body.map(line),
+  ].join("\n");
 }
 
 /** `sageattn bench --decode`. Returns the exit status. */
@@ -322,7 +435,7 @@ export async function benchDecodeCommand(argv: string[]): Promise<number> {
     if (a.threads !== undefined) await useCpuThreads(a.threads);
     const tty = process.stderr.isTTY === true && !a.json;
     const rows: DecodeRow[] = [];
-    for (const nk of a.nk)
+    for (const nk of a.nk) {
       for (const nq of a.nq) {
         const row = await decodeRow(a, a.backend, nk, nq, threads, (s) => {
           if (tty) process.stderr.write(`\r\x1b[2KNk ${nk} Nq ${nq}: ${s}`);
@@ -331,9 +444,17 @@ export async function benchDecodeCommand(argv: string[]): Promise<number> {
         if (tty) process.stderr.write("\r\x1b[2K");
         else if (!a.json) process.stderr.write(JSON.stringify(row) + "\n");
       }
+    }
     const machine = describeMachine();
-    if (a.json) process.stdout.write(JSON.stringify({ tool: "sageattn bench --decode", date: new Date().toISOString(), machine, threads, rows }, null, 2) + "\n");
-    else process.stdout.write(formatDecodeTable(rows, machine, threads) + "\n");
+    if (a.json) {
+      process.stdout.write(
+        JSON.stringify(
+          { tool: "sageattn bench --decode", date: new Date().toISOString(), machine, threads, rows },
+          null,
+          2,
+        ) + "\n",
+      );
+    } else process.stdout.write(formatDecodeTable(rows, machine, threads) + "\n");
     return rows.every((r) => r.cosine >= BOUNDS.clearlyWrong.minCosine) ? EXIT_OK : EXIT_FAILURE;
   } catch (e) {
     return reportError("bench", e);

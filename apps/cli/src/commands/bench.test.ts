@@ -49,14 +49,16 @@ describe("sageattn bench (smoke: quick grid, js backend)", () => {
 });
 
 describe("sageattn bench: bad command lines", () => {
-  it.each([
-    [["--grid", "huge"], 2, "--grid must be one of cpu, cpu-large, gpu, quick"],
-    [["--threads", "0"], 2, "--threads must be a whole number"],
-    [["--chart", "out.png"], 2, "name it *.svg"],
-    [["--bogus"], 2, "bogus"],
-    [["--backend", "tpu", "--grid", "quick"], 1, 'no backend named "tpu"'],
-    [["--chart", "/nonexistent/dir/b.svg", "--grid", "quick", "--backend", "js"], 1, "no folder /nonexistent/dir"],
-  ] as const)("%j → exit %i", async (argv, exit, text) => {
+  it.each(
+    [
+      [["--grid", "huge"], 2, "--grid must be one of cpu, cpu-large, gpu, quick"],
+      [["--threads", "0"], 2, "--threads must be a whole number"],
+      [["--chart", "out.png"], 2, "name it *.svg"],
+      [["--bogus"], 2, "bogus"],
+      [["--backend", "tpu", "--grid", "quick"], 1, 'no backend named "tpu"'],
+      [["--chart", "/nonexistent/dir/b.svg", "--grid", "quick", "--backend", "js"], 1, "no folder /nonexistent/dir"],
+    ] as const,
+  )("%j → exit %i", async (argv, exit, text) => {
     expect(await benchCommand([...argv])).toBe(exit);
     expect(stderr).toContain(text);
     expect(stderr).not.toMatch(/\n\s+at /);

@@ -3,8 +3,16 @@ import { availableParallelism, cpus } from "node:os";
 import type { AttentionBackend } from "@sageattn/core";
 import { chooseBackends, useCpuThreads } from "../bench/backends.js";
 import { panelsFrom, renderChart } from "../bench/chart.js";
-import { caseKey, gridFor, type Grid, type GridName } from "../bench/grid.js";
-import { checkSlice, exactOnSlice, makeInputs, sliceAccuracy, sliceHND, sliceNHD, type BenchInputs } from "../bench/inputs.js";
+import { caseKey, type Grid, gridFor, type GridName } from "../bench/grid.js";
+import {
+  type BenchInputs,
+  checkSlice,
+  exactOnSlice,
+  makeInputs,
+  sliceAccuracy,
+  sliceHND,
+  sliceNHD,
+} from "../bench/inputs.js";
 import { describeMachine, machineLine } from "../bench/machine.js";
 import { benchBackend, failure, topsAt } from "../bench/measure-backend.js";
 import { onnxruntimeNode, onnxruntimeWeb } from "../bench/peers/onnxruntime.js";
@@ -12,7 +20,7 @@ import type { Peer, PeerLoader } from "../bench/peers/peer.js";
 import { tfjsWasm } from "../bench/peers/tfjs-wasm.js";
 import { torchSdpa } from "../bench/peers/torch-sdpa.js";
 import { Progress } from "../bench/progress.js";
-import { caseLabel, formatTable, poorAccuracy, type BenchDocument } from "../bench/report.js";
+import { type BenchDocument, caseLabel, formatTable, poorAccuracy } from "../bench/report.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
 import type { BenchCase, CaseResult, PeerResult } from "../bench/types.js";
 import { EXIT_FAILURE, EXIT_OK, reportError } from "../errors.js";
@@ -29,7 +37,11 @@ interface Group {
 }
 
 /** Backends that share a grid are timed on the same inputs, one case at a time. */
-function groupByGrid(backends: readonly AttentionBackend[], grid: GridName | undefined, keep: (c: BenchCase) => boolean): Group[] {
+function groupByGrid(
+  backends: readonly AttentionBackend[],
+  grid: GridName | undefined,
+  keep: (c: BenchCase) => boolean,
+): Group[] {
   const groups = new Map<string, Group>();
   for (const b of backends) {
     const full = gridFor(b.name, grid);
@@ -63,7 +75,13 @@ class PeerPool {
   }
 }
 
-async function benchPeer(loader: PeerLoader, pool: PeerPool, inputs: BenchInputs, exactSlice: () => Float64Array, onRun: (what: string) => void): Promise<PeerResult> {
+async function benchPeer(
+  loader: PeerLoader,
+  pool: PeerPool,
+  inputs: BenchInputs,
+  exactSlice: () => Float64Array,
+  onRun: (what: string) => void,
+): Promise<PeerResult> {
   const peer = await pool.get(loader);
   if (peer instanceof Error) return { peer: loader.name, status: "unavailable", error: firstLine(peer.message) };
   let session;
@@ -77,8 +95,15 @@ async function benchPeer(loader: PeerLoader, pool: PeerPool, inputs: BenchInputs
     const c = inputs.case;
     const s = checkSlice(c);
     const out = session.output();
-    const slice = out.layout === "NHD" ? sliceNHD(out.data, c, s.heads, s.q0, s.nq) : sliceHND(out.data, c, s.heads, s.q0, s.nq);
-    return { peer: peer.name, status: "ok", timing: { ms, tops: topsAt(inputs, ms), runs }, accuracy: sliceAccuracy(slice, exactSlice()) };
+    const slice = out.layout === "NHD"
+      ? sliceNHD(out.data, c, s.heads, s.q0, s.nq)
+      : sliceHND(out.data, c, s.heads, s.q0, s.nq);
+    return {
+      peer: peer.name,
+      status: "ok",
+      timing: { ms, tops: topsAt(inputs, ms), runs },
+      accuracy: sliceAccuracy(slice, exactSlice()),
+    };
   } catch (e) {
     return { peer: peer.name, status: "failed", error: firstLine(failure(e).error) };
   } finally {
@@ -99,26 +124,43 @@ export async function benchCommand(argv: string[]): Promise<number> {
       return EXIT_OK;
     }
     if (args.chart) checkWritable(args.chart);
-    const threads = args.threads ?? (typeof availableParallelism === "function" ? availableParallelism() : cpus().length);
+    const threads = args.threads ??
+      (typeof availableParallelism === "function" ? availableParallelism() : cpus().length);
     const notes: string[] = [];
     const refused = args.threads === undefined ? undefined : await useCpuThreads(args.threads);
     if (refused) notes.push(`--threads ${args.threads} not applied to cpu-simd: ${refused}`);
     const chosen = await chooseBackends(args.backend);
     const grid = args.grid ?? (chosen.onlyReference ? "quick" : undefined);
-    if (chosen.onlyReference && !args.grid) notes.push("only the slow js reference backend loaded, so the quick grid ran (--grid to choose another)");
-    const groups = groupByGrid(chosen.backends, grid, (c) => (!args.sizes || args.sizes.includes(c.N)) && (!args.headDims || args.headDims.includes(c.D)));
+    if (chosen.onlyReference && !args.grid) {
+      notes.push("only the slow js reference backend loaded, so the quick grid ran (--grid to choose another)");
+    }
+    const groups = groupByGrid(
+      chosen.backends,
+      grid,
+      (c) => (!args.sizes || args.sizes.includes(c.N)) && (!args.headDims || args.headDims.includes(c.D)),
+    );
     const pool = (peers = new PeerPool(threads));
     const cpuPeers = (g: Group) => (args.peers && g.grid.peers === "cpu" ? CPU_PEERS : []);
     const torchPeer = (g: Group) => args.peers && g.grid.peers === "torch";
 
-    const steps = groups.reduce((n, g) => n + g.grid.cases.length * (1 + g.backends.length * 2 + cpuPeers(g).length + (torchPeer(g) ? 1 : 0)), 0);
+    const steps = groups.reduce(
+      (n, g) => n + g.grid.cases.length * (1 + g.backends.length * 2 + cpuPeers(g).length + (torchPeer(g) ? 1 : 0)),
+      0,
+    );
     const progress = Progress.forTerminal(args.json, steps);
     const results: CaseResult[] = [];
     for (const g of groups) {
       // torch runs first, alone on the GPU, one python process per shape.
       const cudaLib = g.backends.find((b) => b.name === "cuda")?.details.library;
       const torch = torchPeer(g)
-        ? await torchSdpa(g.grid.cases, { warmup: 5, runs: 20 }, (c) => progress.next(`${caseLabel(c)}: torch SDPA (python3)`), undefined, undefined, cudaLib)
+        ? await torchSdpa(
+          g.grid.cases,
+          { warmup: 5, runs: 20 },
+          (c) => progress.next(`${caseLabel(c)}: torch SDPA (python3)`),
+          undefined,
+          undefined,
+          cudaLib,
+        )
         : undefined;
       for (const c of g.grid.cases) {
         const label = caseLabel(c);
@@ -127,7 +169,18 @@ export async function benchCommand(argv: string[]): Promise<number> {
         let exact: Float64Array | undefined;
         const exactSlice = () => (exact ??= exactOnSlice(inputs));
         const backends = [];
-        for (const b of g.backends) backends.push(await benchBackend(b, inputs, exactSlice, DEFAULT_PLAN, (step) => progress.next(`${label}: ${step}`), (what) => progress.detail(what)));
+        for (const b of g.backends) {
+          backends.push(
+            await benchBackend(
+              b,
+              inputs,
+              exactSlice,
+              DEFAULT_PLAN,
+              (step) => progress.next(`${label}: ${step}`),
+              (what) => progress.detail(what),
+            ),
+          );
+        }
         const peerResults: PeerResult[] = [...(torch?.get(caseKey(c)) ?? [])];
         for (const loader of cpuPeers(g)) {
           progress.next(`${label}: ${loader.name}`);
@@ -137,14 +190,22 @@ export async function benchCommand(argv: string[]): Promise<number> {
         // Without a terminal, each finished case is one JSON line on stderr: a run cut short keeps what it measured.
         if (!process.stderr.isTTY && !args.json) process.stderr.write(JSON.stringify(results.at(-1)) + "\n");
       }
-      if (args.peers && g.grid.peers === "none") notes.push(`grid ${g.grid.name}: no peer is wired for it yet (onnxruntime-web's WebGPU MultiHeadAttention would be the one)`);
+      if (args.peers && g.grid.peers === "none") {
+        notes.push(
+          `grid ${g.grid.name}: no peer is wired for it yet (onnxruntime-web's WebGPU MultiHeadAttention would be the one)`,
+        );
+      }
     }
     progress.done();
 
     const machine = describeMachine();
     let chart: string | null = null;
     if (args.chart) {
-      const svg = renderChart(panelsFrom(results), "SageAttention throughput by sequence length", `${machineLine(machine)} · ${threads} thread${threads === 1 ? "" : "s"}`);
+      const svg = renderChart(
+        panelsFrom(results),
+        "SageAttention throughput by sequence length",
+        `${machineLine(machine)} · ${threads} thread${threads === 1 ? "" : "s"}`,
+      );
       writeFileSync(args.chart, svg);
       chart = args.chart;
     }
@@ -162,7 +223,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (args.json) process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
     else process.stdout.write(formatTable(doc) + (chart ? `\n\nchart written to ${chart}` : "") + "\n");
     // A failed run of ours, or an output far from exact attention, fails the command (its numbers mean nothing).
-    const oursFailed = results.some((r) => r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy))));
+    const oursFailed = results.some((r) =>
+      r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy)))
+    );
     return oursFailed ? EXIT_FAILURE : EXIT_OK;
   } catch (e) {
     return reportError("bench", e);

@@ -1,8 +1,17 @@
 import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import {
-  accuracy, attention, exactReference, fromCanonicalF32, getBackend, makeQKV, resolveProblem, toCanonicalF32,
-  type AttentionOptions, type DType, type HostTensor,
+  accuracy,
+  attention,
+  type AttentionOptions,
+  type DType,
+  exactReference,
+  fromCanonicalF32,
+  getBackend,
+  type HostTensor,
+  makeQKV,
+  resolveProblem,
+  toCanonicalF32,
 } from "@sageattn/core";
 import { machineName } from "../cli-util.js";
 import { EXIT_OK, EXIT_USAGE, reportError } from "../errors.js";
@@ -39,8 +48,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
     args: argv,
     strict: true,
     options: {
-      backend: { type: "string" }, heads: { type: "string" }, n: { type: "string" }, dim: { type: "string" },
-      dtype: { type: "string" }, causal: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      backend: { type: "string" },
+      heads: { type: "string" },
+      n: { type: "string" },
+      dim: { type: "string" },
+      dtype: { type: "string" },
+      causal: { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -93,10 +108,22 @@ export async function demoCommand(argv: string[]): Promise<number> {
     console.log(`sageattn demo on ${report.machine}`);
     console.log(`backend: ${report.backend} — ${report.device}`);
     for (const r of report.rejected) console.log(`  passed over ${r.backend}: ${r.reason} — ${r.message}`);
-    console.log(`workload: B=1 H=${H} N=${N} D=${D} ${dtype}${causal ? " causal" : ""}, K with a per-channel bias N(0, 4²)`);
+    console.log(
+      `workload: B=1 H=${H} N=${N} D=${D} ${dtype}${causal ? " causal" : ""}, K with a per-channel bias N(0, 4²)`,
+    );
     console.log(`sageattn:     ${ms.toFixed(1).padStart(9)} ms  ${gops(report.tops)}`);
-    if (exactMs !== undefined) console.log(`exact kernel: ${exactMs.toFixed(1).padStart(9)} ms  ${gops(report.exactTops!)}  (same backend; sageattn ${(exactMs / ms).toFixed(2)}× faster)`);
-    console.log(`accuracy vs float64 exact: cosine ${acc.cosine.toFixed(6)}, rel-L1 ${acc.relL1.toExponential(2)}, RMSE ${acc.rmse.toExponential(2)}, max abs ${acc.maxAbs.toExponential(2)}`);
+    if (exactMs !== undefined) {
+      console.log(
+        `exact kernel: ${exactMs.toFixed(1).padStart(9)} ms  ${gops(report.exactTops!)}  (same backend; sageattn ${
+          (exactMs / ms).toFixed(2)
+        }× faster)`,
+      );
+    }
+    console.log(
+      `accuracy vs float64 exact: cosine ${acc.cosine.toFixed(6)}, rel-L1 ${acc.relL1.toExponential(2)}, RMSE ${
+        acc.rmse.toExponential(2)
+      }, max abs ${acc.maxAbs.toExponential(2)}`,
+    );
     return EXIT_OK;
   } catch (e) {
     return reportError("demo", e);

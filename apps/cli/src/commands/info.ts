@@ -10,7 +10,11 @@ Shows the runtime, every backend sageattn knows (capabilities, device, details),
 rejected, and which backend a default call (f32, non-causal) would run on.`;
 
 export async function infoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
   if (values.help) {
     console.log(HELP);
     return EXIT_OK;
@@ -48,7 +52,15 @@ export async function infoCommand(argv: string[]): Promise<number> {
       continue;
     }
     const c = b.capabilities!;
-    const flags = [c.causal && "causal", c.lse && "lse", c.mask && "mask", c.varlen && "varlen", c.deviceTensors && "device tensors", c.exactKernel && "exact kernel", c.kvCache && "kv cache"].filter(Boolean);
+    const flags = [
+      c.causal && "causal",
+      c.lse && "lse",
+      c.mask && "mask",
+      c.varlen && "varlen",
+      c.deviceTensors && "device tensors",
+      c.exactKernel && "exact kernel",
+      c.kvCache && "kv cache",
+    ].filter(Boolean);
     const ranked = b.rejected ? `, ${b.rejected.reason}: ${b.rejected.message}` : "";
     console.log(`✓ ${b.name} (priority ${b.priority}${ranked}) on ${b.device}`);
     console.log(`    dtypes ${c.dtypes.join("/")}, head dim ≤ ${c.maxHeadDim}, ${flags.join(", ")}`);
@@ -56,4 +68,3 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   return EXIT_OK;
 }
-

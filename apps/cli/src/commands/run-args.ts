@@ -75,29 +75,54 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     },
   });
   const names = { q: values["q-name"] ?? "q", k: values["k-name"] ?? "k", v: values["v-name"] ?? "v" };
-  const base = { layout: "HND" as Layout, causal: false, smScale: undefined, out: undefined, lse: undefined, backend: undefined, compare: false, json: false, force: false };
-  if (values.help) return { help: true, q: { path: "", name: "" }, k: { path: "", name: "" }, v: { path: "", name: "" }, ...base };
+  const base = {
+    layout: "HND" as Layout,
+    causal: false,
+    smScale: undefined,
+    out: undefined,
+    lse: undefined,
+    backend: undefined,
+    compare: false,
+    json: false,
+    force: false,
+  };
+  if (values.help) {
+    return { help: true, q: { path: "", name: "" }, k: { path: "", name: "" }, v: { path: "", name: "" }, ...base };
+  }
 
   const one = (flag: "q" | "k" | "v") => {
     const path = values[flag] ?? values.in;
-    if (!path) throw new UsageError(values.in === undefined ? "give --q, --k and --v (or --in file.safetensors)" : `--${flag} is missing`);
-    if (!formatOf(path)) throw new UsageError(`--${values[flag] ? flag : "in"} ${path}: name a .npy or .safetensors file`);
+    if (!path) {
+      throw new UsageError(
+        values.in === undefined ? "give --q, --k and --v (or --in file.safetensors)" : `--${flag} is missing`,
+      );
+    }
+    if (!formatOf(path)) {
+      throw new UsageError(`--${values[flag] ? flag : "in"} ${path}: name a .npy or .safetensors file`);
+    }
     return { path, name: names[flag] };
   };
-  if (values.in !== undefined && formatOf(values.in) !== "safetensors") throw new UsageError(`--in takes a .safetensors file, got ${values.in}`);
+  if (values.in !== undefined && formatOf(values.in) !== "safetensors") {
+    throw new UsageError(`--in takes a .safetensors file, got ${values.in}`);
+  }
   const layout = (values.layout ?? "HND").toUpperCase();
   if (layout !== "HND" && layout !== "NHD") throw new UsageError(`--layout must be HND or NHD, got ${values.layout}`);
   let smScale: number | undefined;
   if (values["sm-scale"] !== undefined) {
     smScale = Number(values["sm-scale"]);
-    if (!Number.isFinite(smScale) || smScale === 0 || values["sm-scale"].trim() === "") throw new UsageError(`--sm-scale must be a finite nonzero number, got ${values["sm-scale"]}`);
+    if (!Number.isFinite(smScale) || smScale === 0 || values["sm-scale"].trim() === "") {
+      throw new UsageError(`--sm-scale must be a finite nonzero number, got ${values["sm-scale"]}`);
+    }
   }
   for (const flag of ["out", "lse"] as const) {
     const p = values[flag];
     if (p !== undefined && !formatOf(p)) throw new UsageError(`--${flag} ${p}: name a .npy or .safetensors file`);
   }
-  if (values.out !== undefined && values.out === values.lse && formatOf(values.out) === "npy")
-    throw new UsageError("--out and --lse name the same .npy file; a .npy file holds one array (use two files, or one .safetensors)");
+  if (values.out !== undefined && values.out === values.lse && formatOf(values.out) === "npy") {
+    throw new UsageError(
+      "--out and --lse name the same .npy file; a .npy file holds one array (use two files, or one .safetensors)",
+    );
+  }
   return {
     help: false,
     q: one("q"),

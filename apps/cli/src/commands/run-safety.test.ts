@@ -1,7 +1,16 @@
 // Issue #12 cases 2 and 10: `sageattn run` never modifies an input, never replaces an output silently, leaves the
 // previous outputs untouched when a write fails, writes --out/--lse all or nothing, and refuses a FIFO input.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,7 +38,8 @@ function inputs(): { dir: string; q: string; k: string; v: string } {
   copyFileSync(fixture("a_v.npy"), v);
   return { dir, q, k, v };
 }
-const run = (x: { q: string; k: string; v: string }, ...more: string[]) => runCommand(["--q", x.q, "--k", x.k, "--v", x.v, "--backend", "js", ...more]);
+const run = (x: { q: string; k: string; v: string }, ...more: string[]) =>
+  runCommand(["--q", x.q, "--k", x.k, "--v", x.v, "--backend", "js", ...more]);
 
 describe("outputs never touch inputs", () => {
   it("--out naming an input is refused and the input keeps its bytes (even with --force)", async () => {
@@ -81,40 +91,72 @@ describe("failed writes change nothing", () => {
     const dir = tmp();
     const first = join(dir, "o.npy");
     writeFileSync(first, "previous o");
-    expect(() => writeFilesAtomically([
-      { path: first, bytes: new Uint8Array(100).fill(1) },
-      { path: join(dir, "missing-folder", "lse.npy"), bytes: new Uint8Array(10) },
-    ])).toThrow(/could not be written/);
+    expect(() =>
+      writeFilesAtomically([
+        { path: first, bytes: new Uint8Array(100).fill(1) },
+        { path: join(dir, "missing-folder", "lse.npy"), bytes: new Uint8Array(10) },
+      ])
+    ).toThrow(/could not be written/);
     expect(readFileSync(first, "utf8")).toBe("previous o");
     expect(readdirSync(dir)).toEqual(["o.npy"]);
   });
 
   const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
-  const node = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun || (globalThis as { Deno?: unknown }).Deno ? "node" : process.execPath;
-  it.runIf(process.platform !== "win32" && existsSync(main))("a write over the file size limit (ulimit -f) fails with status 1 and keeps the previous output", () => {
-    const x = inputs();
-    const out = join(x.dir, "o.npy"), lse = join(x.dir, "lse.npy");
-    writeFileSync(out, "previous o");
-    writeFileSync(lse, "previous lse");
-    // 4 blocks of 512 bytes: the output (5 KiB) cannot be written; reading is not limited.
-    const r = spawnSync("sh", ["-c", `ulimit -f 4; exec "$0" "$@"`, node, main, "run", "--q", x.q, "--k", x.k, "--v", x.v, "--backend", "js", "--out", out, "--lse", lse, "--force"], { encoding: "utf8", timeout: 60_000 });
-    expect(r.stderr).toMatch(/could not be written \(over the file size limit\)/);
-    expect(r.status).toBe(1);
-    expect(readFileSync(out, "utf8")).toBe("previous o");
-    expect(readFileSync(lse, "utf8")).toBe("previous lse");
-    expect(readdirSync(x.dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
-  });
+  const node = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun || (globalThis as { Deno?: unknown }).Deno
+    ? "node"
+    : process.execPath;
+  it.runIf(process.platform !== "win32" && existsSync(main))(
+    "a write over the file size limit (ulimit -f) fails with status 1 and keeps the previous output",
+    () => {
+      const x = inputs();
+      const out = join(x.dir, "o.npy"), lse = join(x.dir, "lse.npy");
+      writeFileSync(out, "previous o");
+      writeFileSync(lse, "previous lse");
+      // 4 blocks of 512 bytes: the output (5 KiB) cannot be written; reading is not limited.
+      const r = spawnSync("sh", [
+        "-c",
+        `ulimit -f 4; exec "$0" "$@"`,
+        node,
+        main,
+        "run",
+        "--q",
+        x.q,
+        "--k",
+        x.k,
+        "--v",
+        x.v,
+        "--backend",
+        "js",
+        "--out",
+        out,
+        "--lse",
+        lse,
+        "--force",
+      ], { encoding: "utf8", timeout: 60_000 });
+      expect(r.stderr).toMatch(/could not be written \(over the file size limit\)/);
+      expect(r.status).toBe(1);
+      expect(readFileSync(out, "utf8")).toBe("previous o");
+      expect(readFileSync(lse, "utf8")).toBe("previous lse");
+      expect(readdirSync(x.dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    },
+  );
 
-  it.runIf(process.platform !== "win32" && existsSync(main))("a FIFO as an input fails at once with a clear error instead of blocking in open()", () => {
-    const x = inputs();
-    const fifo = join(x.dir, "fifo.npy");
-    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
-    // The limit only keeps a regression from stalling the suite; a blocked CLI is killed and fails the test.
-    const r = spawnSync(node, [main, "run", "--q", fifo, "--k", x.k, "--v", x.v, "--backend", "js"], { encoding: "utf8", timeout: 30_000 });
-    expect(r.signal).toBeNull();
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/fifo\.npy: not a regular file/);
-  });
+  it.runIf(process.platform !== "win32" && existsSync(main))(
+    "a FIFO as an input fails at once with a clear error instead of blocking in open()",
+    () => {
+      const x = inputs();
+      const fifo = join(x.dir, "fifo.npy");
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      // The limit only keeps a regression from stalling the suite; a blocked CLI is killed and fails the test.
+      const r = spawnSync(node, [main, "run", "--q", fifo, "--k", x.k, "--v", x.v, "--backend", "js"], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(r.signal).toBeNull();
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/fifo\.npy: not a regular file/);
+    },
+  );
 });
 
 describe("values out of range", () => {
@@ -130,7 +172,8 @@ describe("values out of range", () => {
 describe("safetensors headers", () => {
   it("a tensor name given twice is reported as a duplicate, not as an overlap", () => {
     const dir = tmp();
-    const header = '{"q":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"q":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
+    const header =
+      '{"q":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"q":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
     const bytes = new Uint8Array(8 + header.length + 12);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
     bytes.set(new TextEncoder().encode(header), 8);

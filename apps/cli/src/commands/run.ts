@@ -1,15 +1,33 @@
-import { accuracy, attention, dims, exactAttention, hostTensor, toCanonicalF32, type Accuracy, type HostTensor, type Layout, type Shape4 } from "@sageattn/core";
+import {
+  type Accuracy,
+  accuracy,
+  attention,
+  dims,
+  exactAttention,
+  type HostTensor,
+  hostTensor,
+  type Layout,
+  type Shape4,
+  toCanonicalF32,
+} from "@sageattn/core";
 import { EXIT_OK, reportError } from "../errors.js";
-import { TensorFileError, type FileTensor } from "../io/tensor-file.js";
+import { type FileTensor, TensorFileError } from "../io/tensor-file.js";
 import { checkOutputs } from "../io/safe-write.js";
 import { readTensor, writeTensors } from "../io/tensor-io.js";
-import { attentionOps, formatShape, formatOps } from "../bench/format.js";
+import { attentionOps, formatOps, formatShape } from "../bench/format.js";
 import { parseRunArgs, RUN_USAGE, type RunArgs } from "./run-args.js";
 
 /** A file tensor as a 4-D host tensor (3-D files get B = 1). */
 function toHost(t: FileTensor, layout: Layout, label: string, source: string): HostTensor {
-  if (t.shape.length !== 3 && t.shape.length !== 4)
-    throw new TensorFileError({ path: source, reason: "BadShape", message: `${source}: ${label} has shape [${t.shape.join(", ")}]: expected 4-D ${layout === "HND" ? "[B, H, N, D]" : "[B, N, H, D]"} or 3-D without B` });
+  if (t.shape.length !== 3 && t.shape.length !== 4) {
+    throw new TensorFileError({
+      path: source,
+      reason: "BadShape",
+      message: `${source}: ${label} has shape [${t.shape.join(", ")}]: expected 4-D ${
+        layout === "HND" ? "[B, H, N, D]" : "[B, N, H, D]"
+      } or 3-D without B`,
+    });
+  }
   const shape = (t.shape.length === 3 ? [1, ...t.shape] : [...t.shape]) as unknown as Shape4;
   return hostTensor(t.data, shape, { dtype: t.dtype, layout });
 }
@@ -31,33 +49,62 @@ interface RunReport {
 async function execute(args: RunArgs): Promise<RunReport> {
   const outputs = [args.out, args.lse].filter((p): p is string => p !== undefined);
   checkOutputs(outputs, [args.q.path, args.k.path, args.v.path], args.force);
-  const files = { q: readTensor(args.q.path, args.q.name), k: readTensor(args.k.path, args.k.name), v: readTensor(args.v.path, args.v.name) };
+  const files = {
+    q: readTensor(args.q.path, args.q.name),
+    k: readTensor(args.k.path, args.k.name),
+    v: readTensor(args.v.path, args.v.name),
+  };
   const ranks = new Set([files.q.shape.length, files.k.shape.length, files.v.shape.length]);
-  if (ranks.size > 1)
-    throw new TensorFileError({ path: args.q.path, reason: "BadShape", message: `q, k, v have different ranks (${files.q.shape.length}, ${files.k.shape.length}, ${files.v.shape.length})` });
+  if (ranks.size > 1) {
+    throw new TensorFileError({
+      path: args.q.path,
+      reason: "BadShape",
+      message:
+        `q, k, v have different ranks (${files.q.shape.length}, ${files.k.shape.length}, ${files.v.shape.length})`,
+    });
+  }
   const q = toHost(files.q, args.layout, "q", args.q.path);
   const k = toHost(files.k, args.layout, "k", args.k.path);
   const v = toHost(files.v, args.layout, "v", args.v.path);
-  const options = { causal: args.causal, smScale: args.smScale, returnLse: args.lse !== undefined, backend: args.backend };
+  const options = {
+    causal: args.causal,
+    smScale: args.smScale,
+    returnLse: args.lse !== undefined,
+    backend: args.backend,
+  };
 
   const t0 = performance.now();
   const result = await attention(q, k, v, options);
   const timeMs = performance.now() - t0;
   const out = result.output;
   const dq = dims(q), dk = dims(k);
-  const tops = attentionOps({ B: dq.B, H: dq.H, Nq: dq.N, Nk: dk.N, D: dq.D, causal: args.causal }) / (timeMs / 1e3) / 1e12;
+  const tops = attentionOps({ B: dq.B, H: dq.H, Nq: dq.N, Nk: dk.N, D: dq.D, causal: args.causal }) / (timeMs / 1e3) /
+    1e12;
 
   const squeeze = files.q.shape.length === 3;
   const outShape = squeeze ? out.shape.slice(1) : [...out.shape];
   const lseShape = squeeze ? [dq.H, dq.N] : [dq.B, dq.H, dq.N];
   const targets: Array<{ path: string; name: string; tensor: FileTensor }> = [];
-  if (args.out) targets.push({ path: args.out, name: "o", tensor: { dtype: out.dtype, shape: outShape, data: (out as HostTensor).data } });
-  if (args.lse && result.lse) targets.push({ path: args.lse, name: "lse", tensor: { dtype: "f32", shape: lseShape, data: result.lse } });
+  if (args.out) {
+    targets.push({
+      path: args.out,
+      name: "o",
+      tensor: { dtype: out.dtype, shape: outShape, data: (out as HostTensor).data },
+    });
+  }
+  if (args.lse && result.lse) {
+    targets.push({ path: args.lse, name: "lse", tensor: { dtype: "f32", shape: lseShape, data: result.lse } });
+  }
   const written = writeTensors(targets);
 
   let compare: Accuracy | null = null;
   if (args.compare) {
-    const exact = await exactAttention(q, k, v, { ...options, returnLse: false, backend: undefined, outputDtype: "f32" });
+    const exact = await exactAttention(q, k, v, {
+      ...options,
+      returnLse: false,
+      backend: undefined,
+      outputDtype: "f32",
+    });
     compare = accuracy(toCanonicalF32(out as HostTensor), toCanonicalF32(exact.output));
   }
   const info = (f: FileTensor, path: string) => ({ path, dtype: f.dtype, shape: f.shape });
@@ -78,7 +125,9 @@ async function execute(args: RunArgs): Promise<RunReport> {
 
 function printText(r: RunReport): void {
   const lines: string[] = [];
-  const passed = r.rejected.length ? `  (passed over: ${r.rejected.map((x) => `${x.backend}: ${x.reason}`).join(", ")})` : "";
+  const passed = r.rejected.length
+    ? `  (passed over: ${r.rejected.map((x) => `${x.backend}: ${x.reason}`).join(", ")})`
+    : "";
   lines.push(`backend   ${r.backend}${passed}`);
   for (const name of ["q", "k", "v"] as const) {
     const t = r.inputs[name];
@@ -86,11 +135,19 @@ function printText(r: RunReport): void {
   }
   lines.push(`options   ${r.causal ? "causal" : "non-causal"}, smScale ${r.smScale ?? "1/sqrt(D)"}`);
   lines.push(`time      ${r.timeMs.toFixed(2)} ms  (${formatOps(r.tops)}, end to end, first call)`);
-  lines.push(r.output ? `output    ${formatShape(r.output.shape)} ${r.output.dtype} → ${r.output.path}` : "output    not written (pass --out PATH)");
+  lines.push(
+    r.output
+      ? `output    ${formatShape(r.output.shape)} ${r.output.dtype} → ${r.output.path}`
+      : "output    not written (pass --out PATH)",
+  );
   if (r.lse) lines.push(`lse       ${formatShape(r.lse.shape)} f32 → ${r.lse.path}`);
   if (r.compare) {
     const c = r.compare;
-    lines.push(`vs exact  cos ${c.cosine.toFixed(6)}  rel-L1 ${c.relL1.toExponential(3)}  RMSE ${c.rmse.toExponential(3)}  max abs ${c.maxAbs.toExponential(3)}`);
+    lines.push(
+      `vs exact  cos ${c.cosine.toFixed(6)}  rel-L1 ${c.relL1.toExponential(3)}  RMSE ${
+        c.rmse.toExponential(3)
+      }  max abs ${c.maxAbs.toExponential(3)}`,
+    );
   }
   process.stdout.write(lines.join("\n") + "\n");
 }

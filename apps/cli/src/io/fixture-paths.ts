@@ -24,7 +24,8 @@ export function python(code: string, args: readonly string[] = []): string {
 }
 
 /** The values and shape every "small" fixture holds (written beside them by make_fixtures.py). */
-export const smallValues = (): { shape: number[]; values: number[] } => JSON.parse(readFileSync(fixture("small_values.json"), "utf8"));
+export const smallValues = (): { shape: number[]; values: number[] } =>
+  JSON.parse(readFileSync(fixture("small_values.json"), "utf8"));
 
 /** The TensorFileError that `f` throws; fails the test when it throws anything else or nothing. */
 export function thrown(f: () => unknown): TensorFileError {

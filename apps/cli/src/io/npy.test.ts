@@ -1,4 +1,4 @@
-import { readFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decode16 } from "@sageattn/core";
@@ -49,7 +49,12 @@ describe("encodeNpy", () => {
     const path = join(dir, "o.npy");
     const data = Float32Array.from({ length: 2 * 3 * 5 }, (_, i) => i * 0.5 - 3);
     writeNpy(path, { dtype: "f32", shape: [2, 3, 5], data });
-    const out = JSON.parse(python("import numpy as np,sys,json;a=np.load(sys.argv[1]);print(json.dumps([a.dtype.str,list(a.shape),a.ravel().tolist()]))", [path]));
+    const out = JSON.parse(
+      python(
+        "import numpy as np,sys,json;a=np.load(sys.argv[1]);print(json.dumps([a.dtype.str,list(a.shape),a.ravel().tolist()]))",
+        [path],
+      ),
+    );
     expect(out).toEqual(["<f4", [2, 3, 5], Array.from(data)]);
   });
 });

@@ -11,9 +11,9 @@ import {
   elementCount,
   elementsFromBytes,
   FileReader,
+  type FileTensor,
   MAX_HEADER_BYTES,
   TensorFileError,
-  type FileTensor,
 } from "./tensor-file.js";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -122,8 +122,13 @@ export function readNpy(path: string): FileTensor {
       headerLen = (more[0] | (more[1] << 8) | (more[2] << 16)) + more[3] * 2 ** 24;
       headerStart = 12;
     }
-    if (headerLen > MAX_HEADER_BYTES)
-      throw new TensorFileError({ path, reason: "HeaderTooLarge", message: `${path}: header of ${headerLen} bytes is over the ${MAX_HEADER_BYTES}-byte limit` });
+    if (headerLen > MAX_HEADER_BYTES) {
+      throw new TensorFileError({
+        path,
+        reason: "HeaderTooLarge",
+        message: `${path}: header of ${headerLen} bytes is over the ${MAX_HEADER_BYTES}-byte limit`,
+      });
+    }
     const headerBytes = file.read(headerStart, headerLen, "the .npy header");
     const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(headerBytes);
     const dict = parseHeaderDict(header, fail);
@@ -138,8 +143,16 @@ export function readNpy(path: string): FileTensor {
     const order = descr[0];
     const dtype = Object.hasOwn(DESCR_DTYPES, descr.slice(1)) ? DESCR_DTYPES[descr.slice(1)] : undefined;
     if (!dtype || (order !== "<" && order !== ">" && order !== "=")) {
-      const hint = descr === "<V2" || descr === "|V2" ? " (bfloat16 loses its type in .npy: use .safetensors for bf16)" : descr.endsWith("f8") ? " (save float64 as float32: a.astype(np.float32))" : "";
-      throw new TensorFileError({ path, reason: "UnsupportedDType", message: `${path}: dtype '${descr}' is not supported: use float32 ('<f4') or float16 ('<f2')${hint}` });
+      const hint = descr === "<V2" || descr === "|V2"
+        ? " (bfloat16 loses its type in .npy: use .safetensors for bf16)"
+        : descr.endsWith("f8")
+        ? " (save float64 as float32: a.astype(np.float32))"
+        : "";
+      throw new TensorFileError({
+        path,
+        reason: "UnsupportedDType",
+        message: `${path}: dtype '${descr}' is not supported: use float32 ('<f4') or float16 ('<f2')${hint}`,
+      });
     }
     const count = elementCount(shape);
     const dataStart = headerStart + headerLen;

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { TensorFileError } from "./tensor-file.js";
 
@@ -19,13 +19,37 @@ export function checkOutputs(outputs: readonly string[], inputs: readonly string
   for (const out of new Set(outputs)) {
     const dir = dirname(out);
     const d = statOf(dir);
-    if (!d?.isDirectory()) throw new TensorFileError({ path: out, reason: "NotFound", message: `${out}: cannot write there: no folder ${dir}` });
+    if (!d?.isDirectory()) {
+      throw new TensorFileError({
+        path: out,
+        reason: "NotFound",
+        message: `${out}: cannot write there: no folder ${dir}`,
+      });
+    }
     const s = statOf(out);
     if (!s) continue;
     const same = ins.find((i) => i.stat && i.stat.dev === s.dev && i.stat.ino === s.ino);
-    if (same) throw new TensorFileError({ path: out, reason: "OutputIsInput", message: `${out}: is the input ${same.path}; refusing to overwrite an input (name another output file)` });
-    if (!s.isFile()) throw new TensorFileError({ path: out, reason: "OutputExists", message: `${out}: exists and is not a regular file` });
-    if (!force) throw new TensorFileError({ path: out, reason: "OutputExists", message: `${out}: exists; pass --force to replace it` });
+    if (same) {
+      throw new TensorFileError({
+        path: out,
+        reason: "OutputIsInput",
+        message: `${out}: is the input ${same.path}; refusing to overwrite an input (name another output file)`,
+      });
+    }
+    if (!s.isFile()) {
+      throw new TensorFileError({
+        path: out,
+        reason: "OutputExists",
+        message: `${out}: exists and is not a regular file`,
+      });
+    }
+    if (!force) {
+      throw new TensorFileError({
+        path: out,
+        reason: "OutputExists",
+        message: `${out}: exists; pass --force to replace it`,
+      });
+    }
   }
 }
 
@@ -35,7 +59,7 @@ let serial = 0;
 function writeNew(path: string, bytes: Uint8Array): void {
   const fd = openSync(path, "wx", 0o644);
   try {
-    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -65,8 +89,18 @@ export function writeFilesAtomically(files: ReadonlyArray<{ path: string; bytes:
     }
     const failed = files[temps.length - 1]?.path ?? files[0]?.path ?? "";
     const code = (e as { code?: string }).code;
-    const why = code === "ENOSPC" ? "no space left on the device" : code === "EFBIG" ? "over the file size limit" : code === "EACCES" ? "permission denied" : String((e as Error).message ?? e);
-    throw new TensorFileError({ path: failed, reason: "WriteFailed", message: `${failed}: could not be written (${why}); no output was changed` });
+    const why = code === "ENOSPC"
+      ? "no space left on the device"
+      : code === "EFBIG"
+      ? "over the file size limit"
+      : code === "EACCES"
+      ? "permission denied"
+      : String((e as Error).message ?? e);
+    throw new TensorFileError({
+      path: failed,
+      reason: "WriteFailed",
+      message: `${failed}: could not be written (${why}); no output was changed`,
+    });
   }
   files.forEach((f, i) => renameSync(temps[i], f.path));
 }

@@ -92,7 +92,7 @@ describe("openSafetensors on bad files", () => {
   it("a header that is not a JSON object", () => {
     const dir = mkdtempSync(join(tmpdir(), "sageattn-st-"));
     const path = join(dir, "x.safetensors");
-    const json = new TextEncoder().encode('[1, 2, 3]');
+    const json = new TextEncoder().encode("[1, 2, 3]");
     const bytes = new Uint8Array(8 + json.length);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
     bytes.set(json, 8);

@@ -11,16 +11,30 @@ import {
   elementCount,
   elementsFromBytes,
   FileReader,
+  type FileTensor,
   MAX_HEADER_BYTES,
   TensorFileError,
-  type FileTensor,
 } from "./tensor-file.js";
 
 const FILE_DTYPES: Record<string, DType> = { F32: "f32", F16: "f16", BF16: "bf16" };
 const DTYPE_NAMES: Record<DType, string> = { f32: "F32", f16: "F16", bf16: "BF16" };
 /** Bytes per element of every dtype the format defines (so a file with other tensors still opens). */
 const DTYPE_WIDTHS: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
 };
 
 /** A tensor's entry in the header, checked against the file's size. */
@@ -78,12 +92,21 @@ export function openSafetensors(path: string): SafetensorsFile {
   const file = FileReader.open(path);
   try {
     const bad = (why: string): never => {
-      throw new TensorFileError({ path, reason: "BadHeader", message: `${path}: not a valid safetensors file: ${why}` });
+      throw new TensorFileError({
+        path,
+        reason: "BadHeader",
+        message: `${path}: not a valid safetensors file: ${why}`,
+      });
     };
     const lenBytes = file.read(0, 8, "the 8-byte header length");
     const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
-    if (headerLen > MAX_HEADER_BYTES)
-      throw new TensorFileError({ path, reason: "HeaderTooLarge", message: `${path}: header of ${headerLen} bytes is over the ${MAX_HEADER_BYTES}-byte limit` });
+    if (headerLen > MAX_HEADER_BYTES) {
+      throw new TensorFileError({
+        path,
+        reason: "HeaderTooLarge",
+        message: `${path}: header of ${headerLen} bytes is over the ${MAX_HEADER_BYTES}-byte limit`,
+      });
+    }
     const headerBytes = file.read(8, headerLen, "the JSON header");
     let json: unknown;
     try {
@@ -100,30 +123,49 @@ export function openSafetensors(path: string): SafetensorsFile {
     let metadata: Record<string, string> = {};
     for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
       if (name === "__metadata__") {
-        if (typeof raw !== "object" || raw === null || Object.values(raw).some((x) => typeof x !== "string")) bad("__metadata__ must map strings to strings");
+        if (typeof raw !== "object" || raw === null || Object.values(raw).some((x) => typeof x !== "string")) {
+          bad("__metadata__ must map strings to strings");
+        }
         metadata = raw as Record<string, string>;
         continue;
       }
       const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e !== "object" || e === null) bad(`entry '${name}' is not an object`);
-      if (typeof e.dtype !== "string" || !Object.hasOwn(DTYPE_WIDTHS, e.dtype)) bad(`entry '${name}' has an unknown dtype ${JSON.stringify(e.dtype)}`);
-      if (!Array.isArray(e.shape) || !e.shape.every(isCount)) bad(`entry '${name}' has a bad shape ${JSON.stringify(e.shape)}`);
+      if (typeof e.dtype !== "string" || !Object.hasOwn(DTYPE_WIDTHS, e.dtype)) {
+        bad(`entry '${name}' has an unknown dtype ${JSON.stringify(e.dtype)}`);
+      }
+      if (!Array.isArray(e.shape) || !e.shape.every(isCount)) {
+        bad(`entry '${name}' has a bad shape ${JSON.stringify(e.shape)}`);
+      }
       const off = e.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !isCount(off[0]) || !isCount(off[1]) || off[0] > off[1])
+      if (!Array.isArray(off) || off.length !== 2 || !isCount(off[0]) || !isCount(off[1]) || off[0] > off[1]) {
         bad(`entry '${name}' has bad data_offsets ${JSON.stringify(off)}`);
+      }
       const [begin, end] = off as [number, number];
       const shape = e.shape as number[];
       const dtype = e.dtype as string;
       const width = DTYPE_WIDTHS[dtype];
-      if (end - begin !== elementCount(shape) * width)
-        bad(`entry '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${elementCount(shape) * width} bytes, its offsets span ${end - begin}`);
-      if (end > dataLen)
-        throw new TensorFileError({ path, reason: "Truncated", message: `${path}: truncated: tensor '${name}' ends at data byte ${end}, the file holds ${dataLen} data bytes` });
+      if (end - begin !== elementCount(shape) * width) {
+        bad(
+          `entry '${name}' (${dtype} ${JSON.stringify(shape)}) needs ${
+            elementCount(shape) * width
+          } bytes, its offsets span ${end - begin}`,
+        );
+      }
+      if (end > dataLen) {
+        throw new TensorFileError({
+          path,
+          reason: "Truncated",
+          message:
+            `${path}: truncated: tensor '${name}' ends at data byte ${end}, the file holds ${dataLen} data bytes`,
+        });
+      }
       entries.push({ name, dtype, shape, begin, end });
     }
     const sorted = [...entries].sort((a, b) => a.begin - b.begin);
-    for (let i = 1; i < sorted.length; i++)
+    for (let i = 1; i < sorted.length; i++) {
       if (sorted[i].begin < sorted[i - 1].end) bad(`tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+    }
     return {
       path,
       entries,
@@ -132,11 +174,20 @@ export function openSafetensors(path: string): SafetensorsFile {
         const entry = entries.find((x) => x.name === name);
         if (!entry) {
           const have = entries.map((x) => x.name).join(", ") || "none";
-          throw new TensorFileError({ path, reason: "NoSuchTensor", message: `${path}: no tensor named '${name}' (it has: ${have})` });
+          throw new TensorFileError({
+            path,
+            reason: "NoSuchTensor",
+            message: `${path}: no tensor named '${name}' (it has: ${have})`,
+          });
         }
         const dtype = FILE_DTYPES[entry.dtype];
-        if (!dtype)
-          throw new TensorFileError({ path, reason: "UnsupportedDType", message: `${path}: tensor '${name}' is ${entry.dtype}: use F32, F16 or BF16` });
+        if (!dtype) {
+          throw new TensorFileError({
+            path,
+            reason: "UnsupportedDType",
+            message: `${path}: tensor '${name}' is ${entry.dtype}: use F32, F16 or BF16`,
+          });
+        }
         const bytes = file.read(dataStart + entry.begin, entry.end - entry.begin, `tensor '${name}'`);
         return { dtype, shape: entry.shape, data: elementsFromBytes(bytes, dtype) };
       },
@@ -159,7 +210,10 @@ export function readSafetensors(path: string, names: readonly string[]): Map<str
 }
 
 /** The bytes of a safetensors file holding `tensors` in order, the header padded with spaces to 8 bytes. */
-export function encodeSafetensors(tensors: ReadonlyMap<string, FileTensor>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: ReadonlyMap<string, FileTensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
@@ -187,6 +241,10 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, FileTensor>, meta
   return out;
 }
 
-export function writeSafetensors(path: string, tensors: ReadonlyMap<string, FileTensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string,
+  tensors: ReadonlyMap<string, FileTensor>,
+  metadata?: Record<string, string>,
+): void {
   writeFileSync(path, encodeSafetensors(tensors, metadata));
 }

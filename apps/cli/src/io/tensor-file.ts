@@ -65,13 +65,24 @@ export class FileReader {
       // A FIFO blocks in open() until a writer comes: refuse anything but a regular file before opening, and open
       // without blocking in case the path changes in between.
       const s = statSync(path);
-      if (!s.isFile() && !s.isDirectory())
-        throw new TensorFileError({ path, reason: "NotRegularFile", message: `${path}: not a regular file (a FIFO, device or socket); give a .npy or .safetensors file` });
+      if (!s.isFile() && !s.isDirectory()) {
+        throw new TensorFileError({
+          path,
+          reason: "NotRegularFile",
+          message: `${path}: not a regular file (a FIFO, device or socket); give a .npy or .safetensors file`,
+        });
+      }
       fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (e) {
       if (e instanceof TensorFileError) throw e;
       const code = (e as { code?: string }).code;
-      const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : String((e as Error).message ?? e);
+      const why = code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+        ? "is a directory"
+        : code === "EACCES"
+        ? "permission denied"
+        : String((e as Error).message ?? e);
       throw new TensorFileError({ path, reason: "NotFound", message: `${path}: ${why}` });
     }
     const stat = fstatSync(fd);
@@ -84,17 +95,26 @@ export class FileReader {
 
   /** `length` bytes at `position`, or a Truncated error saying what `what` needed. */
   read(position: number, length: number, what: string): Uint8Array {
-    if (position + length > this.size)
+    if (position + length > this.size) {
       throw new TensorFileError({
         path: this.path,
         reason: "Truncated",
-        message: `${this.path}: truncated: ${what} needs bytes ${position}..${position + length}, the file has ${this.size}`,
+        message: `${this.path}: truncated: ${what} needs bytes ${position}..${
+          position + length
+        }, the file has ${this.size}`,
       });
+    }
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, length - done, position + done);
-      if (n <= 0) throw new TensorFileError({ path: this.path, reason: "Truncated", message: `${this.path}: read stopped at byte ${position + done}` });
+      if (n <= 0) {
+        throw new TensorFileError({
+          path: this.path,
+          reason: "Truncated",
+          message: `${this.path}: read stopped at byte ${position + done}`,
+        });
+      }
       done += n;
     }
     return out;
@@ -117,7 +137,9 @@ export function elementsFromBytes(bytes: Uint8Array, dtype: DType, bigEndian = f
     for (let i = 0; i < bytes.length; i += width) for (let b = 0; b < width; b++) src[i + b] = bytes[i + width - 1 - b];
   } else if (bytes.byteOffset % width !== 0) src = bytes.slice();
   const n = src.length / width;
-  return dtype === "f32" ? new Float32Array(src.buffer, src.byteOffset, n) : new Uint16Array(src.buffer, src.byteOffset, n);
+  return dtype === "f32"
+    ? new Float32Array(src.buffer, src.byteOffset, n)
+    : new Uint16Array(src.buffer, src.byteOffset, n);
 }
 
 /** The little-endian bytes of a tensor's elements. */

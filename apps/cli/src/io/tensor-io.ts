@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { encodeNpy, readNpy } from "./npy.js";
 import { encodeSafetensors, openSafetensors } from "./safetensors.js";
 import { writeFilesAtomically } from "./safe-write.js";
-import { formatOf, TensorFileError, type FileTensor } from "./tensor-file.js";
+import { type FileTensor, formatOf, TensorFileError } from "./tensor-file.js";
 
 /**
  * Reads one tensor from a .npy file, or from a .safetensors file by name. A safetensors file holding a single
@@ -21,7 +21,11 @@ export function readTensor(path: string, name: string): FileTensor {
       f.close();
     }
   }
-  throw new TensorFileError({ path, reason: "UnknownFormat", message: `${path}: unknown format: name it .npy or .safetensors` });
+  throw new TensorFileError({
+    path,
+    reason: "UnknownFormat",
+    message: `${path}: unknown format: name it .npy or .safetensors`,
+  });
 }
 
 /**
@@ -30,7 +34,9 @@ export function readTensor(path: string, name: string): FileTensor {
  * Every file is written in full before any replaces its target (see writeFilesAtomically): all or nothing.
  * Returns, per tensor name, the dtype actually written.
  */
-export function writeTensors(targets: ReadonlyArray<{ path: string; name: string; tensor: FileTensor }>): Map<string, FileTensor["dtype"]> {
+export function writeTensors(
+  targets: ReadonlyArray<{ path: string; name: string; tensor: FileTensor }>,
+): Map<string, FileTensor["dtype"]> {
   const written = new Map<string, FileTensor["dtype"]>();
   const bundles = new Map<string, Map<string, FileTensor>>();
   const files: { path: string; bytes: Uint8Array }[] = [];
@@ -45,9 +51,15 @@ export function writeTensors(targets: ReadonlyArray<{ path: string; name: string
       bundle.set(t.name, t.tensor);
       bundles.set(t.path, bundle);
       written.set(t.name, t.tensor.dtype);
-    } else throw new TensorFileError({ path: t.path, reason: "UnknownFormat", message: `${t.path}: unknown format: name it .npy or .safetensors` });
+    } else {throw new TensorFileError({
+        path: t.path,
+        reason: "UnknownFormat",
+        message: `${t.path}: unknown format: name it .npy or .safetensors`,
+      });}
   }
-  for (const [path, bundle] of bundles) files.push({ path, bytes: encodeSafetensors(bundle, { producer: "sageattn" }) });
+  for (const [path, bundle] of bundles) {
+    files.push({ path, bytes: encodeSafetensors(bundle, { producer: "sageattn" }) });
+  }
   writeFilesAtomically(files);
   return written;
 }
@@ -62,6 +74,7 @@ function widenBf16(t: FileTensor): FileTensor {
 /** Fails before any work is done when a file could not be written for want of its folder. */
 export function checkWritable(path: string): void {
   const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new TensorFileError({ path, reason: "NotFound", message: `${path}: cannot write there: no folder ${dir}` });
+  }
 }

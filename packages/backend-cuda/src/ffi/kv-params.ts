@@ -22,7 +22,9 @@ export function verifyKvLayout(native: Native): string | undefined {
   if (Number(out[0]) !== KV_PARAMS_SIZE) return `sizeof(sa_kv_params) is ${out[0]}, this side packs ${KV_PARAMS_SIZE}`;
   for (let i = 0; i < KV_PARAMS_FIELDS.length; i++) {
     const [name, offset] = KV_PARAMS_FIELDS[i];
-    if (Number(out[i + 1]) !== offset) return `sa_kv_params.${name} is at byte ${out[i + 1]}, this side writes it at ${offset}`;
+    if (Number(out[i + 1]) !== offset) {
+      return `sa_kv_params.${name} is at byte ${out[i + 1]}, this side writes it at ${offset}`;
+    }
   }
   return undefined;
 }

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { BackendUnavailable, readEnv, runtimeName } from "@sageattn/core";
 import { Effect } from "effect";
-import { toBun, toDeno, type Native } from "./symbols.js";
+import { type Native, toBun, toDeno } from "./symbols.js";
 
 export const LIBRARY_FILE = "libsageattn_cuda.so";
 
@@ -16,7 +16,13 @@ export function libraryCandidates(): string[] {
   const out: string[] = [];
   const env = readEnv("SAGEATTN_CUDA_LIB");
   if (env) out.push(env);
-  for (const rel of [`./linux-x64/${LIBRARY_FILE}`, `../dist/linux-x64/${LIBRARY_FILE}`, `../../dist/linux-x64/${LIBRARY_FILE}`]) {
+  for (
+    const rel of [
+      `./linux-x64/${LIBRARY_FILE}`,
+      `../dist/linux-x64/${LIBRARY_FILE}`,
+      `../../dist/linux-x64/${LIBRARY_FILE}`,
+    ]
+  ) {
     try {
       out.push(fileURLToPath(new URL(rel, import.meta.url)));
     } catch {
@@ -29,8 +35,12 @@ export function libraryCandidates(): string[] {
 const unavailable = (reason: BackendUnavailable["reason"], message: string, cause?: unknown) =>
   new BackendUnavailable({ backend: "cuda", reason, message, cause });
 
-type BunFfi = { dlopen(path: string, symbols: unknown): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void } };
-type DenoFfi = { dlopen(path: string, symbols: unknown): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void } };
+type BunFfi = {
+  dlopen(path: string, symbols: unknown): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void };
+};
+type DenoFfi = {
+  dlopen(path: string, symbols: unknown): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void };
+};
 
 export interface OpenLibrary {
   readonly path: string;
@@ -39,33 +49,54 @@ export interface OpenLibrary {
 }
 
 /** Opens the first of `candidates` that exists; fails with LibraryNotFound listing every path tried. */
-export const openLibraryFrom = (candidates: readonly string[]): Effect.Effect<OpenLibrary, BackendUnavailable> => Effect.gen(function* () {
-  const g = globalThis as { Bun?: unknown; Deno?: DenoFfi; process?: { platform?: string; arch?: string } };
-  if (!g.Bun && !g.Deno)
-    return yield* Effect.fail(unavailable("FeatureMissing", `${runtimeName()} has no built-in FFI; the cuda backend runs under Bun or Deno`));
-  const platform = g.Deno ? (globalThis as unknown as { Deno: { build: { os: string; arch: string } } }).Deno.build : { os: g.process?.platform, arch: g.process?.arch };
-  if (platform.os !== "linux" || (platform.arch !== "x64" && platform.arch !== "x86_64"))
-    return yield* Effect.fail(unavailable("LibraryNotFound", `the CUDA library is built for linux-x64 only, this is ${platform.os}-${platform.arch}`));
-  const tried = candidates;
-  const path = tried.find((p) => existsSync(p));
-  if (!path)
-    return yield* Effect.fail(
-      unavailable("LibraryNotFound", `${LIBRARY_FILE} not found (build it with nvcc: npm run build -w @sageattn/backend-cuda); tried: ${tried.join(", ")}`),
-    );
-  return yield* Effect.tryPromise({
-    try: async (): Promise<OpenLibrary> => {
-      if (g.Bun) {
-        const spec = "bun:ffi"; // a variable, so bundlers and other runtimes leave the import alone
-        const ffi = (await import(/* @vite-ignore */ spec)) as BunFfi;
-        const lib = ffi.dlopen(path, toBun());
+export const openLibraryFrom = (candidates: readonly string[]): Effect.Effect<OpenLibrary, BackendUnavailable> =>
+  Effect.gen(function* () {
+    const g = globalThis as { Bun?: unknown; Deno?: DenoFfi; process?: { platform?: string; arch?: string } };
+    if (!g.Bun && !g.Deno) {
+      return yield* Effect.fail(
+        unavailable("FeatureMissing", `${runtimeName()} has no built-in FFI; the cuda backend runs under Bun or Deno`),
+      );
+    }
+    const platform = g.Deno
+      ? (globalThis as unknown as { Deno: { build: { os: string; arch: string } } }).Deno.build
+      : { os: g.process?.platform, arch: g.process?.arch };
+    if (platform.os !== "linux" || (platform.arch !== "x64" && platform.arch !== "x86_64")) {
+      return yield* Effect.fail(
+        unavailable(
+          "LibraryNotFound",
+          `the CUDA library is built for linux-x64 only, this is ${platform.os}-${platform.arch}`,
+        ),
+      );
+    }
+    const tried = candidates;
+    const path = tried.find((p) => existsSync(p));
+    if (!path) {
+      return yield* Effect.fail(
+        unavailable(
+          "LibraryNotFound",
+          `${LIBRARY_FILE} not found (build it with nvcc: npm run build -w @sageattn/backend-cuda); tried: ${
+            tried.join(", ")
+          }`,
+        ),
+      );
+    }
+    return yield* Effect.tryPromise({
+      try: async (): Promise<OpenLibrary> => {
+        if (g.Bun) {
+          const spec = "bun:ffi"; // a variable, so bundlers and other runtimes leave the import alone
+          const ffi = (await import(/* @vite-ignore */ spec)) as BunFfi;
+          const lib = ffi.dlopen(path, toBun());
+          return { path, native: lib.symbols as unknown as Native, close: () => lib.close() };
+        }
+        const lib = g.Deno!.dlopen(path, toDeno());
         return { path, native: lib.symbols as unknown as Native, close: () => lib.close() };
-      }
-      const lib = g.Deno!.dlopen(path, toDeno());
-      return { path, native: lib.symbols as unknown as Native, close: () => lib.close() };
-    },
-    catch: (e) => unavailable("LibraryNotFound", `${path} could not be opened: ${(e as Error).message ?? String(e)}`, e),
+      },
+      catch: (e) =>
+        unavailable("LibraryNotFound", `${path} could not be opened: ${(e as Error).message ?? String(e)}`, e),
+    });
   });
-});
 
 /** Opens the library from the usual places (see libraryCandidates). */
-export const openLibrary: Effect.Effect<OpenLibrary, BackendUnavailable> = Effect.suspend(() => openLibraryFrom(libraryCandidates()));
+export const openLibrary: Effect.Effect<OpenLibrary, BackendUnavailable> = Effect.suspend(() =>
+  openLibraryFrom(libraryCandidates())
+);

@@ -13,7 +13,9 @@ type Kind = Field["type"];
 const layout = layoutOf(SA_PARAMS);
 
 /** [name, kind, byte offset], in declaration order. */
-export const PARAMS_FIELDS: readonly (readonly [FieldName, Kind, number])[] = layout.fields.map((f) => [f.name as FieldName, f.type as Kind, f.offset] as const);
+export const PARAMS_FIELDS: readonly (readonly [FieldName, Kind, number])[] = layout.fields.map((f) =>
+  [f.name as FieldName, f.type as Kind, f.offset] as const
+);
 
 export const PARAMS_SIZE = layout.size;
 
@@ -24,12 +26,18 @@ type FieldsOf<K extends Kind> = Extract<Field, { readonly type: K }>["name"];
 export function verifyLayout(native: Native): string | undefined {
   const out = new BigInt64Array(PARAMS_FIELDS.length + 1);
   const n = native.sa_params_layout(out, out.length);
-  if (n !== out.length) return `sa_params_layout reported ${n} values, core's SA_PARAMS schema has ${out.length - 1} fields`;
+  if (n !== out.length) {
+    return `sa_params_layout reported ${n} values, core's SA_PARAMS schema has ${out.length - 1} fields`;
+  }
   for (let i = 0; i < PARAMS_FIELDS.length; i++) {
     const [name, , offset] = PARAMS_FIELDS[i];
-    if (Number(out[i + 1]) !== offset) return `sa_params.${name} is at byte ${out[i + 1]}, core's SA_PARAMS schema puts it at ${offset}`;
+    if (Number(out[i + 1]) !== offset) {
+      return `sa_params.${name} is at byte ${out[i + 1]}, core's SA_PARAMS schema puts it at ${offset}`;
+    }
   }
-  if (Number(out[0]) !== PARAMS_SIZE) return `sizeof(sa_params) is ${out[0]}, core's SA_PARAMS schema gives ${PARAMS_SIZE}`;
+  if (Number(out[0]) !== PARAMS_SIZE) {
+    return `sizeof(sa_params) is ${out[0]}, core's SA_PARAMS schema gives ${PARAMS_SIZE}`;
+  }
   return undefined;
 }
 

@@ -36,7 +36,14 @@ export interface CaseLimits {
   readonly dtypes: readonly DType[];
 }
 
-const sq = (B: number, H: number, N: number, D: number, Hkv = H, Nk = N): CaseShape => ({ B, Hq: H, Hkv, Nq: N, Nk, D });
+const sq = (B: number, H: number, N: number, D: number, Hkv = H, Nk = N): CaseShape => ({
+  B,
+  Hq: H,
+  Hkv,
+  Nq: N,
+  Nk,
+  D,
+});
 
 /** The cases a backend with `caps` must pass, within `limits`. */
 export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[] {
@@ -45,47 +52,76 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
   const cases: Case[] = [];
   const add = (c: Omit<Case, "name"> & { name?: string }) => {
     const s = c.shape;
-    const name =
-      c.name ??
+    const name = c.name ??
       `B${s.B} Hq${s.Hq} Hkv${s.Hkv} Nq${s.Nq} Nk${s.Nk} D${s.D} ${c.dist} ${c.dtype} ${c.layout}` +
         Object.entries(c.options).map(([k, v]) => ` ${k}=${String(v)}`).join("");
     cases.push({ ...c, name });
   };
   for (const dist of DISTRIBUTIONS) add({ ...base, shape: sq(1, 2, n(256), 64), dist });
-  for (const N of [1, 17, 127, 129, 1000]) if (N <= limits.maxN) add({ ...base, shape: sq(1, 2, N, 64), dist: "k-bias" });
-  for (const D of [1, 40, 64, 80, 96, 128, 256])
-    if (D <= Math.min(limits.maxD, caps.maxHeadDim)) add({ ...base, shape: sq(1, 2, n(129), D), dist: "gaussian", checkExact: D >= 16 });
+  for (const N of [1, 17, 127, 129, 1000]) {
+    if (N <= limits.maxN) add({ ...base, shape: sq(1, 2, N, 64), dist: "k-bias" });
+  }
+  for (const D of [1, 40, 64, 80, 96, 128, 256]) {
+    if (D <= Math.min(limits.maxD, caps.maxHeadDim)) {
+      add({ ...base, shape: sq(1, 2, n(129), D), dist: "gaussian", checkExact: D >= 16 });
+    }
+  }
   if (caps.causal) {
     add({ ...base, shape: sq(1, 2, n(129), 64), dist: "k-bias", options: { causal: true } });
     add({ ...base, shape: sq(2, 2, n(17), 64, 2, n(300)), dist: "gaussian", options: { causal: true } });
     // More queries than keys: the first Nq − Nk rows see nothing and must come out as zeros.
-    add({ ...base, shape: sq(1, 2, n(300), 64, 2, n(17)), dist: "gaussian", options: { causal: true, returnLse: caps.lse }, checkExact: false });
+    add({
+      ...base,
+      shape: sq(1, 2, n(300), 64, 2, n(17)),
+      dist: "gaussian",
+      options: { causal: true, returnLse: caps.lse },
+      checkExact: false,
+    });
   }
   add({ ...base, shape: sq(2, 2, n(17), 64, 2, n(300)), dist: "gaussian" });
   add({ ...base, shape: sq(1, 4, n(200), 64, 2), dist: "k-bias", options: { causal: caps.causal } });
   add({ ...base, shape: sq(1, 4, n(150), 32, 1), dist: "gaussian" });
   add({ ...base, shape: sq(2, 2, n(150), 64), dist: "k-bias", layout: "NHD" });
   add({ ...base, shape: sq(1, 2, n(100), 64), dist: "gaussian", strided: true });
-  for (const dtype of ["f16", "bf16"] as const)
+  for (const dtype of ["f16", "bf16"] as const) {
     if (limits.dtypes.includes(dtype) && caps.dtypes.includes(dtype)) {
       add({ ...base, shape: sq(1, 2, n(160), 64), dist: "k-bias", dtype });
-      add({ ...base, shape: sq(1, 2, n(160), 128), dist: "gaussian", dtype, layout: "NHD", options: { causal: caps.causal } });
+      add({
+        ...base,
+        shape: sq(1, 2, n(160), 128),
+        dist: "gaussian",
+        dtype,
+        layout: "NHD",
+        options: { causal: caps.causal },
+      });
     }
-  if (caps.dtypes.includes("f16") && caps.dtypes.includes("f32") && limits.dtypes.includes("f16"))
+  }
+  if (caps.dtypes.includes("f16") && caps.dtypes.includes("f32") && limits.dtypes.includes("f16")) {
     add({ ...base, shape: sq(1, 2, n(100), 64), dist: "gaussian", dtype: "f16", options: { outputDtype: "f32" } });
+  }
   if (caps.lse) {
     add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { returnLse: true } });
-    if (caps.causal) add({ ...base, shape: sq(1, 2, n(200), 64), dist: "sink", options: { returnLse: true, causal: true } });
+    if (caps.causal) {
+      add({ ...base, shape: sq(1, 2, n(200), 64), dist: "sink", options: { returnLse: true, causal: true } });
+    }
   }
   add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { pvAccumulation: "f32" } });
   if (caps.mask) {
-    add({ ...base, shape: sq(2, 2, n(70), 64, 2, n(90)), dist: "gaussian", mask: "boolean", options: { returnLse: caps.lse } });
+    add({
+      ...base,
+      shape: sq(2, 2, n(70), 64, 2, n(90)),
+      dist: "gaussian",
+      mask: "boolean",
+      options: { returnLse: caps.lse },
+    });
     add({ ...base, shape: sq(1, 2, n(70), 64, 2, n(90)), dist: "gaussian", mask: "additive" });
   }
   if (caps.varlen && limits.maxN >= 260) {
     const v = { q: [0, 50, 70, 70, 200], k: [0, 60, 60, 130, 260] };
     add({ ...base, shape: sq(1, 2, 200, 64, 2, 260), dist: "k-bias", varlen: v, options: { returnLse: caps.lse } });
-    if (caps.causal) add({ ...base, shape: sq(1, 4, 200, 64, 2, 260), dist: "gaussian", varlen: v, options: { causal: true } });
+    if (caps.causal) {
+      add({ ...base, shape: sq(1, 4, 200, 64, 2, 260), dist: "gaussian", varlen: v, options: { causal: true } });
+    }
   }
   return cases;
 }

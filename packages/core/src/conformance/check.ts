@@ -8,12 +8,12 @@
  */
 import { Effect } from "effect";
 import { attention } from "../api.js";
-import { pvOracleMode, type BackendName, type Capabilities } from "../backend.js";
+import { type BackendName, type Capabilities, pvOracleMode } from "../backend.js";
 import { BOUNDS, exactBound } from "../constants.js";
-import { accuracy, type Accuracy } from "../metrics.js";
+import { type Accuracy, accuracy } from "../metrics.js";
 import { exactReference } from "../oracle-exact.js";
 import { sageReference } from "../oracle-sage.js";
-import { resolveProblem, type AttentionOptions, type Problem } from "../problem.js";
+import { type AttentionOptions, type Problem, resolveProblem } from "../problem.js";
 import { loadBackend } from "../registry.js";
 import { toCanonicalF32 } from "../tensor.js";
 import type { Case } from "./cases.js";
@@ -60,21 +60,30 @@ export function checkOutput(c: OutputCheck): CheckResult {
   const rounding = BOUNDS.outputRounding[p.outputDtype];
   const sageBound = (c.sageRelL1 ?? BOUNDS.sageRelL1) + rounding;
   if (vsSage.nonFinite !== 0) failures.push(`${vsSage.nonFinite} non-finite outputs`);
-  if (!(vsSage.relL1 <= sageBound)) failures.push(`rel-L1 vs sage oracle (${pvOracle}) ${vsSage.relL1} over ${sageBound} (cos ${vsSage.cosine})`);
+  if (!(vsSage.relL1 <= sageBound)) {
+    failures.push(`rel-L1 vs sage oracle (${pvOracle}) ${vsSage.relL1} over ${sageBound} (cos ${vsSage.cosine})`);
+  }
   // Rows that see no key (the oracle's LSE is −∞) must be exact zeros: not NaN, not garbage.
-  for (let r = 0; r < sage.lse.length && failures.length < 8; r++)
-    if (sage.lse[r] === -Infinity)
-      for (let d = 0; d < p.D; d++)
+  for (let r = 0; r < sage.lse.length && failures.length < 8; r++) {
+    if (sage.lse[r] === -Infinity) {
+      for (let d = 0; d < p.D; d++) {
         if (c.output[r * p.D + d] !== 0) {
           failures.push(`row ${r} sees no key but holds ${c.output[r * p.D + d]} at channel ${d}`);
           break;
         }
+      }
+    }
+  }
   let vsExact: Accuracy | undefined;
   if (c.exact) {
     vsExact = accuracy(c.output, exactReference(p, c.q, c.k, c.v).output);
     const bound = exactBound(c.exact === "heavy-tail");
-    if (!(vsExact.cosine >= bound.minCosine)) failures.push(`cosine vs exact ${vsExact.cosine} under ${bound.minCosine}`);
-    if (!(vsExact.relL1 <= bound.maxRelL1 + rounding)) failures.push(`rel-L1 vs exact ${vsExact.relL1} over ${bound.maxRelL1 + rounding}`);
+    if (!(vsExact.cosine >= bound.minCosine)) {
+      failures.push(`cosine vs exact ${vsExact.cosine} under ${bound.minCosine}`);
+    }
+    if (!(vsExact.relL1 <= bound.maxRelL1 + rounding)) {
+      failures.push(`rel-L1 vs exact ${vsExact.relL1} over ${bound.maxRelL1 + rounding}`);
+    }
   }
   let lseError: number | undefined;
   if (p.returnLse) {
@@ -86,7 +95,9 @@ export function checkOutput(c: OutputCheck): CheckResult {
       for (let r = 0; r < lse.length; r++) {
         const want = sage.lse[r];
         if (want === -Infinity) {
-          if (lse[r] !== -Infinity && failures.length < 8) failures.push(`lse row ${r} is ${lse[r]}, not −∞ (it sees no key)`);
+          if (lse[r] !== -Infinity && failures.length < 8) {
+            failures.push(`lse row ${r} is ${lse[r]}, not −∞ (it sees no key)`);
+          }
           continue;
         }
         const err = Math.abs(lse[r] - want) / Math.max(1, Math.abs(want));
@@ -112,7 +123,12 @@ export function caseOptions(c: Case, inputs: ReturnType<typeof caseInputs>, back
  * Runs conformance case `c` (inputs drawn with `seed`) on the named backend through `attention()` and checks the
  * result: the backend that ran, host output of the problem's dtype and layout, then `checkOutput`.
  */
-export async function checkCase(backend: BackendName, c: Case, seed: number, options: { readonly sageRelL1?: number } = {}): Promise<CheckResult> {
+export async function checkCase(
+  backend: BackendName,
+  c: Case,
+  seed: number,
+  options: { readonly sageRelL1?: number } = {},
+): Promise<CheckResult> {
   const loaded = await Effect.runPromise(loadBackend(backend));
   const inputs = caseInputs(c, seed);
   const callOptions = caseOptions(c, inputs, backend);
@@ -126,13 +142,20 @@ export async function checkCase(backend: BackendName, c: Case, seed: number, opt
   if (out.layout !== p.layout) shapeFailures.push(`output layout ${out.layout}, expected ${p.layout}`);
   const [q, k, v] = [inputs.q, inputs.k, inputs.v].map(toCanonicalF32);
   const checked = checkOutput({
-    problem: p, q, k, v, output: toCanonicalF32(out), lse: result.lse, capabilities: loaded.capabilities,
-    sageRelL1: options.sageRelL1, exact: c.checkExact ? (c.dist === "heavy-tail" ? "heavy-tail" : "normal") : undefined,
+    problem: p,
+    q,
+    k,
+    v,
+    output: toCanonicalF32(out),
+    lse: result.lse,
+    capabilities: loaded.capabilities,
+    sageRelL1: options.sageRelL1,
+    exact: c.checkExact ? (c.dist === "heavy-tail" ? "heavy-tail" : "normal") : undefined,
   });
   const failures = [...shapeFailures, ...checked.failures];
   return { ...checked, ok: failures.length === 0, failures };
 }
 
-export { conformanceCases, type Case, type CaseLimits, type CaseShape } from "./cases.js";
-export { errorCases, type ErrorCase } from "./errors.js";
-export { caseInputs, type CaseInputs } from "./inputs.js";
+export { type Case, type CaseLimits, type CaseShape, conformanceCases } from "./cases.js";
+export { type ErrorCase, errorCases } from "./errors.js";
+export { type CaseInputs, caseInputs } from "./inputs.js";

@@ -7,15 +7,26 @@
  */
 import { Effect, Exit } from "effect";
 import { attention } from "../api.js";
-import { unsupportedBy, type BackendName, type Capabilities } from "../backend.js";
+import { type BackendName, type Capabilities, unsupportedBy } from "../backend.js";
 import type { DType } from "../dtype.js";
-import { causalLimit, resolveProblem, type AttentionMask, type AttentionOptions, type Problem } from "../problem.js";
+import { type AttentionMask, type AttentionOptions, causalLimit, type Problem, resolveProblem } from "../problem.js";
 import { gaussian, rng } from "../random.js";
 import { checkOutput } from "./check.js";
 import { loadBackend } from "../registry.js";
-import { fromCanonicalF32, hostTensor, toCanonicalF32, type HostTensor, type Layout, type Shape4 } from "../tensor.js";
+import { fromCanonicalF32, type HostTensor, hostTensor, type Layout, type Shape4, toCanonicalF32 } from "../tensor.js";
 
-export type FuzzFault = "none" | "nan" | "inf" | "dtype" | "typo" | "huge-qk" | "big-v" | "sm-scale" | "mask-range" | "huge-shape" | "null-options";
+export type FuzzFault =
+  | "none"
+  | "nan"
+  | "inf"
+  | "dtype"
+  | "typo"
+  | "huge-qk"
+  | "big-v"
+  | "sm-scale"
+  | "mask-range"
+  | "huge-shape"
+  | "null-options";
 
 export interface FuzzDraw {
   readonly B: number;
@@ -67,7 +78,22 @@ export function fuzzDraws<Arbitrary>(fc: FastCheckLike): Arbitrary {
     smScale: fc.constantFrom(undefined, 0.05, 0.5),
     pv: fc.constantFrom("f16-block", "f32"),
     validate: fc.boolean(),
-    fault: fc.constantFrom("none", "none", "none", "none", "nan", "inf", "dtype", "typo", "huge-qk", "big-v", "sm-scale", "mask-range", "huge-shape", "null-options"),
+    fault: fc.constantFrom(
+      "none",
+      "none",
+      "none",
+      "none",
+      "nan",
+      "inf",
+      "dtype",
+      "typo",
+      "huge-qk",
+      "big-v",
+      "sm-scale",
+      "mask-range",
+      "huge-shape",
+      "null-options",
+    ),
     seed: fc.integer({ min: 1, max: 2 ** 30 }),
   }) as Arbitrary;
 }
@@ -77,7 +103,9 @@ function padded(t: HostTensor): HostTensor {
   const [a, b, c, D] = t.shape;
   const pitch = D + 3;
   const src = t.data;
-  const data = src instanceof Float32Array ? new Float32Array(a * b * c * pitch).fill(NaN) : new Uint16Array(a * b * c * pitch).fill(0x7e00);
+  const data = src instanceof Float32Array
+    ? new Float32Array(a * b * c * pitch).fill(NaN)
+    : new Uint16Array(a * b * c * pitch).fill(0x7e00);
   for (let r = 0; r < a * b * c; r++) data.set(src.subarray(r * D, r * D + D), r * pitch);
   return hostTensor(data, t.shape, { dtype: t.dtype, layout: t.layout, strides: [b * c * pitch, c * pitch, pitch, 1] });
 }
@@ -105,7 +133,9 @@ export function fuzzCase(d: FuzzDraw): FuzzCase {
   const r = rng(d.seed);
   const g = gaussian(r);
   const values = (n: number, s: number) => Float32Array.from({ length: n }, () => s * g());
-  const vq = values(B * Hq * d.Nq * d.D, d.scale), vk = values(B * d.Hkv * d.Nk * d.D, d.scale), vv = values(B * d.Hkv * d.Nk * d.D, 1);
+  const vq = values(B * Hq * d.Nq * d.D, d.scale),
+    vk = values(B * d.Hkv * d.Nk * d.D, d.scale),
+    vv = values(B * d.Hkv * d.Nk * d.D, 1);
   if (d.fault === "huge-qk") {
     vq.fill(1e20);
     vk.fill(1e20);
@@ -119,16 +149,24 @@ export function fuzzCase(d: FuzzDraw): FuzzCase {
   };
   let q = make(vq, Hq, d.Nq);
   const k = make(vk, d.Hkv, d.Nk), v = make(vv, d.Hkv, d.Nk);
-  const options: Record<string, unknown> = { causal: d.causal, validate: d.validate, pvAccumulation: d.pv, returnLse: true };
+  const options: Record<string, unknown> = {
+    causal: d.causal,
+    validate: d.validate,
+    pvAccumulation: d.pv,
+    returnLse: true,
+  };
   if (d.smScale !== undefined) options.smScale = d.smScale;
   if (d.segments > 0) options.varlen = { cuSeqlensQ: cuts(d.Nq, d.segments, r), cuSeqlensK: cuts(d.Nk, d.segments, r) };
   else if (d.mask !== "none") {
     const mh = d.maskPerHead ? Hq : 1;
     const n = B * mh * d.Nq * d.Nk;
-    const mask: AttentionMask =
-      d.mask === "boolean"
-        ? { kind: "boolean", data: Uint8Array.from({ length: n }, () => (r() < 0.7 ? 1 : 0)), shape: [B, mh, d.Nq, d.Nk] }
-        : { kind: "additive", data: Float32Array.from({ length: n }, () => (r() < 0.1 ? -Infinity : 4 * (r() - 0.5))), shape: [B, mh, d.Nq, d.Nk] };
+    const mask: AttentionMask = d.mask === "boolean"
+      ? { kind: "boolean", data: Uint8Array.from({ length: n }, () => (r() < 0.7 ? 1 : 0)), shape: [B, mh, d.Nq, d.Nk] }
+      : {
+        kind: "additive",
+        data: Float32Array.from({ length: n }, () => (r() < 0.1 ? -Infinity : 4 * (r() - 0.5))),
+        shape: [B, mh, d.Nq, d.Nk],
+      };
     if (d.fault === "mask-range" && mask.kind === "additive") (mask.data as Float32Array)[n - 1] = 3e38;
     options.mask = mask;
   }
@@ -158,10 +196,16 @@ export function fuzzCase(d: FuzzDraw): FuzzCase {
       built.expectInvalid = { reason: /^OutOfRange$/, message: /^smScale/ };
       break;
     case "mask-range":
-      if (options.mask && (options.mask as AttentionMask).kind === "additive") built.expectInvalid = { reason: /^OutOfRange$/, message: /^additive mask\[/ };
+      if (options.mask && (options.mask as AttentionMask).kind === "additive") {
+        built.expectInvalid = { reason: /^OutOfRange$/, message: /^additive mask\[/ };
+      }
       break;
     case "huge-shape":
-      built.k = hostTensor(k.data, [B, 1 << 30, 1 << 30, d.D] as Shape4, { dtype: k.dtype, layout: d.layout, strides: [0, 0, 0, 1] });
+      built.k = hostTensor(k.data, [B, 1 << 30, 1 << 30, d.D] as Shape4, {
+        dtype: k.dtype,
+        layout: d.layout,
+        strides: [0, 0, 0, 1],
+      });
       built.expectInvalid = { reason: /^InvalidShape$/, message: /^k / };
       break;
     case "null-options":
@@ -210,10 +254,19 @@ async function outcomeOf(c: FuzzCase, p: Problem | undefined, name: BackendName)
   if (!settled.ok) {
     const e = settled.e as { _tag?: string; reason?: string; message?: string } | undefined;
     if (e?._tag === "BackendUnavailable" && e.reason === "Unsupported" && lacks && e.message === lacks) return {};
-    if (e?._tag !== "InvalidInput") return { failure: `${name}: untagged or unexpected error: ${e?._tag ?? ""} ${e?.reason ?? ""} ${String(e?.message ?? e)}` };
+    if (e?._tag !== "InvalidInput") {
+      return {
+        failure: `${name}: untagged or unexpected error: ${e?._tag ?? ""} ${e?.reason ?? ""} ${
+          String(e?.message ?? e)
+        }`,
+      };
+    }
     if (!c.expectInvalid) return { failure: `${name}: unexpected ${e.reason}: ${e.message}` };
-    if (!c.expectInvalid.reason.test(e.reason ?? "") || !c.expectInvalid.message.test(e.message ?? ""))
-      return { failure: `${name}: ${e.reason}: ${e.message}; expected ${c.expectInvalid.reason} / ${c.expectInvalid.message}` };
+    if (!c.expectInvalid.reason.test(e.reason ?? "") || !c.expectInvalid.message.test(e.message ?? "")) {
+      return {
+        failure: `${name}: ${e.reason}: ${e.message}; expected ${c.expectInvalid.reason} / ${c.expectInvalid.message}`,
+      };
+    }
     return {};
   }
   if (c.expectInvalid) return { failure: `${name} succeeded, but should fail with ${c.expectInvalid.message}` };
@@ -243,15 +296,28 @@ export async function fuzzCheck(d: FuzzDraw, targets: readonly FuzzTarget[]): Pr
     // validate: false: the bad value is in q row 0 of batch 0, head 0; that row must not come out finite unless
     // causality leaves it no key at all.
     const sees = !d.causal || causalLimit(0, d.Nq, d.Nk) > 0;
-    if (sees && d.segments === 0)
-      for (const [t, got] of outputs) if (!t.mayHideNonFiniteQ && !got.subarray(0, d.D).some((x) => !Number.isFinite(x))) return `${t.name}: row 0 hides the non-finite input`;
+    if (sees && d.segments === 0) {
+      for (const [t, got] of outputs) {
+        if (!t.mayHideNonFiniteQ && !got.subarray(0, d.D).some((x) => !Number.isFinite(x))) {
+          return `${t.name}: row 0 hides the non-finite input`;
+        }
+      }
+    }
     return undefined;
   }
   if (d.fault === "huge-qk" || d.fault === "big-v") return undefined; // validate: false out of range: the caller vouched
   const [q, k, v] = [c.q, c.k, c.v].map(toCanonicalF32);
   // Each backend is held to the oracle of its own P·V mode (Capabilities.pv), as in the conformance suite.
   for (const [t, output, capabilities] of outputs) {
-    const r = checkOutput({ problem: { ...p, returnLse: false }, q, k, v, output, capabilities, sageRelL1: t.sageRelL1 });
+    const r = checkOutput({
+      problem: { ...p, returnLse: false },
+      q,
+      k,
+      v,
+      output,
+      capabilities,
+      sageRelL1: t.sageRelL1,
+    });
     if (!r.ok) return `${t.name}: ${r.failures.join("; ")}`;
   }
   return undefined;

@@ -13,15 +13,24 @@ import type { DType } from "../dtype.js";
 import type { UnavailableReason } from "../errors.js";
 import { BOUNDS } from "../constants.js";
 import { loadBackend, registerBackend } from "../registry.js";
-import { hostTensor, toCanonicalF32, type HostTensor } from "../tensor.js";
+import { type HostTensor, hostTensor, toCanonicalF32 } from "../tensor.js";
 import { conformanceCases } from "./cases.js";
 import { checkCase } from "./check.js";
 import { describeDecodeConformance } from "./decode.js";
 import { errorCases } from "./errors.js";
 
 export { checkCase, checkOutput, type CheckResult, type OutputCheck } from "./check.js";
-export { decodeCases, DECODE_APPENDS, type DecodeCase } from "./decode.js";
-export { fuzzCase, fuzzCheck, fuzzDraws, type FastCheckLike, type FuzzCase, type FuzzDraw, type FuzzFault, type FuzzTarget } from "./fuzz.js";
+export { DECODE_APPENDS, type DecodeCase, decodeCases } from "./decode.js";
+export {
+  type FastCheckLike,
+  type FuzzCase,
+  fuzzCase,
+  fuzzCheck,
+  type FuzzDraw,
+  fuzzDraws,
+  type FuzzFault,
+  type FuzzTarget,
+} from "./fuzz.js";
 
 export interface ConformanceOptions {
   /** Largest sequence length used (slow devices lower it). Default 1000. */
@@ -44,7 +53,8 @@ export interface ConformanceOptions {
 async function checkOut(provider: BackendProvider): Promise<void> {
   const backend = await Effect.runPromise(loadBackend(provider.name));
   const [B, H, N, D] = [1, 2, 40, 32];
-  const make = (seed: number) => hostTensor(Float32Array.from({ length: B * H * N * D }, (_, i) => Math.sin(i * 0.37 + seed) * 2), [B, H, N, D]);
+  const make = (seed: number) =>
+    hostTensor(Float32Array.from({ length: B * H * N * D }, (_, i) => Math.sin(i * 0.37 + seed) * 2), [B, H, N, D]);
   const [q, k, v] = [make(1), make(2), make(3)];
   const plain = await attention(q, k, v, { backend: provider.name, causal: true });
   if (plain.output.kind !== "host") throw new Error("host inputs gave a device output");
@@ -56,7 +66,9 @@ async function checkOut(provider: BackendProvider): Promise<void> {
   const r = await attention(q, k, v, { backend: provider.name, causal: true, out });
   expect(r.output).toBe(out);
   expect(Array.from(toCanonicalF32(out))).toEqual(Array.from(want));
-  for (let i = 0; i < storage.length; i++) if (i % rowStride >= D) expect(storage[i], `padding element ${i}`).toBe(-7.5);
+  for (let i = 0; i < storage.length; i++) {
+    if (i % rowStride >= D) expect(storage[i], `padding element ${i}`).toBe(-7.5);
+  }
   if (!backend.capabilities.deviceTensors) return;
   const up = (t: HostTensor) => Effect.runPromise(backend.upload(t));
   const [dq, dk, dv] = [await up(q), await up(k), await up(v)];
@@ -92,7 +104,11 @@ export async function describeConformance(provider: BackendProvider, options: Co
     return;
   }
   const backend = exit.value;
-  const limits = { maxN: options.maxN ?? 1000, maxD: options.maxD ?? 256, dtypes: options.dtypes ?? backend.capabilities.dtypes };
+  const limits = {
+    maxN: options.maxN ?? 1000,
+    maxD: options.maxD ?? 256,
+    dtypes: options.dtypes ?? backend.capabilities.dtypes,
+  };
   const timeout = options.timeout ?? 120_000;
   describe(title, () => {
     const cases = conformanceCases(backend.capabilities, limits);
@@ -102,7 +118,11 @@ export async function describeConformance(provider: BackendProvider, options: Co
         expect(r.failures, `${c.name} on ${provider.name}`).toEqual([]);
       }, timeout);
     });
-    it("writes into a caller's out tensor (host, strided; device, reused) exactly what it returns without one", () => checkOut(provider), timeout);
+    it(
+      "writes into a caller's out tensor (host, strided; device, reused) exactly what it returns without one",
+      () => checkOut(provider),
+      timeout,
+    );
     for (const e of errorCases(backend.capabilities)) {
       it(`rejects ${e.name} with ${e.tag}/${e.reason}`, async () => {
         const { q, k, v, options: o } = e.make();
@@ -114,7 +134,7 @@ export async function describeConformance(provider: BackendProvider, options: Co
         expect(err?.reason, "error reason").toBe(e.reason);
       });
     }
-    if (backend.capabilities.kvCache)
+    if (backend.capabilities.kvCache) {
       describeDecodeConformance(
         provider,
         backend,
@@ -128,5 +148,6 @@ export async function describeConformance(provider: BackendProvider, options: Co
         },
         timeout,
       );
+    }
   });
 }

@@ -1,6 +1,6 @@
 import type { AttentionMask } from "../problem.js";
 import { makeQKV, rng } from "../random.js";
-import { fromCanonicalF32, hostTensor, toCanonicalF32, type HostTensor } from "../tensor.js";
+import { fromCanonicalF32, type HostTensor, hostTensor, toCanonicalF32 } from "../tensor.js";
 import type { Case } from "./cases.js";
 
 export interface CaseInputs {
@@ -24,7 +24,8 @@ function padded(t: HostTensor): HostTensor {
 export function caseInputs(c: Case, seed: number): CaseInputs {
   const s = c.shape;
   const { q, k, v } = makeQKV(s, c.dist, seed);
-  const make = (vals: Float32Array, H: number, N: number) => fromCanonicalF32(vals, { B: s.B, H, N, D: s.D }, c.dtype, c.layout);
+  const make = (vals: Float32Array, H: number, N: number) =>
+    fromCanonicalF32(vals, { B: s.B, H, N, D: s.D }, c.dtype, c.layout);
   let qt = make(q, s.Hq, s.Nq);
   if (c.strided && c.dtype === "f32" && c.layout === "HND") qt = padded(qt);
   const out: CaseInputs = { q: qt, k: make(k, s.Hkv, s.Nk), v: make(v, s.Hkv, s.Nk) };

@@ -6,5 +6,10 @@
  *   import { multiHeadAttentionModel } from "@sageattn/core/onnx";
  *   const bytes = multiHeadAttentionModel({ heads: 8, headDim: 64, scale: 1 / 8, causal: false, dtype: "f32" });
  */
-export { groupQueryAttentionModel, multiHeadAttentionModel, type GqaModelOptions, type MhaModelOptions } from "./mha-model.js";
+export {
+  type GqaModelOptions,
+  groupQueryAttentionModel,
+  type MhaModelOptions,
+  multiHeadAttentionModel,
+} from "./mha-model.js";
 export { ProtoWriter } from "./protobuf.js";

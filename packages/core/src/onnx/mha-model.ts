@@ -32,9 +32,7 @@ function valueInfo(w: ProtoWriter, name: string, elemType: number, dims: Readonl
     type.message(1, (tensor) =>
       tensor.int(1, elemType).message(2, (shape) => {
         for (const d of dims) shape.message(1, (dim) => (typeof d === "number" ? dim.int(1, d) : dim.string(2, d)));
-      }),
-    ),
-  );
+      })));
 }
 
 /** The serialized ModelProto, ready for `InferenceSession.create(bytes)`. */
@@ -49,7 +47,9 @@ export function multiHeadAttentionModel(o: MhaModelOptions): Uint8Array {
   model.message(7, (graph) => {
     graph.message(1, (node) => {
       // Inputs 3–5 (bias, key_padding_mask, attention_bias) are absent with past K/V: empty names keep the positions.
-      const inputs = o.past ? ["query", "key", "value", "", "", "", "past_key", "past_value"] : ["query", "key", "value"];
+      const inputs = o.past
+        ? ["query", "key", "value", "", "", "", "past_key", "past_value"]
+        : ["query", "key", "value"];
       for (const input of inputs) node.string(1, input);
       for (const output of o.past ? ["output", "present_key", "present_value"] : ["output"]) node.string(2, output);
       node.string(3, "mha").string(4, "MultiHeadAttention").string(7, "com.microsoft");
@@ -58,10 +58,20 @@ export function multiHeadAttentionModel(o: MhaModelOptions): Uint8Array {
       if (o.causal) node.message(5, (a) => a.string(1, "unidirectional").int(20, ATTR_INT).int(3, 1));
     });
     graph.string(2, o.past ? "decode" : "attention");
-    for (const name of ["query", "key", "value"]) graph.message(11, (v) => valueInfo(v, name, elem, ["batch", name === "query" || o.past ? "nq" : "nk", hidden]));
-    if (o.past) for (const name of ["past_key", "past_value"]) graph.message(11, (v) => valueInfo(v, name, elem, ["batch", o.heads, "past", o.headDim]));
+    for (const name of ["query", "key", "value"]) {
+      graph.message(11, (v) => valueInfo(v, name, elem, ["batch", name === "query" || o.past ? "nq" : "nk", hidden]));
+    }
+    if (o.past) {
+      for (const name of ["past_key", "past_value"]) {
+        graph.message(11, (v) => valueInfo(v, name, elem, ["batch", o.heads, "past", o.headDim]));
+      }
+    }
     graph.message(12, (v) => valueInfo(v, "output", elem, ["batch", "nq", hidden]));
-    if (o.past) for (const name of ["present_key", "present_value"]) graph.message(12, (v) => valueInfo(v, name, elem, ["batch", o.heads, "total", o.headDim]));
+    if (o.past) {
+      for (const name of ["present_key", "present_value"]) {
+        graph.message(12, (v) => valueInfo(v, name, elem, ["batch", o.heads, "total", o.headDim]));
+      }
+    }
   });
   return model.finish();
 }
@@ -87,7 +97,9 @@ export function groupQueryAttentionModel(o: GqaModelOptions): Uint8Array {
   model.message(8, (op) => op.string(1, "com.microsoft").int(2, 1));
   model.message(7, (graph) => {
     graph.message(1, (node) => {
-      for (const input of ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"]) node.string(1, input);
+      for (const input of ["query", "key", "value", "past_key", "past_value", "seqlens_k", "total_sequence_length"]) {
+        node.string(1, input);
+      }
       for (const output of ["output", "present_key", "present_value"]) node.string(2, output);
       node.string(3, "gqa").string(4, "GroupQueryAttention").string(7, "com.microsoft");
       node.message(5, (a) => a.string(1, "num_heads").int(20, ATTR_INT).int(3, o.heads));
@@ -96,12 +108,18 @@ export function groupQueryAttentionModel(o: GqaModelOptions): Uint8Array {
     });
     graph.string(2, "decode");
     graph.message(11, (v) => valueInfo(v, "query", elem, ["batch", "nq", o.heads * o.headDim]));
-    for (const name of ["key", "value"]) graph.message(11, (v) => valueInfo(v, name, elem, ["batch", "nq", o.headsKv * o.headDim]));
-    for (const name of ["past_key", "past_value"]) graph.message(11, (v) => valueInfo(v, name, elem, ["batch", o.headsKv, "past", o.headDim]));
+    for (const name of ["key", "value"]) {
+      graph.message(11, (v) => valueInfo(v, name, elem, ["batch", "nq", o.headsKv * o.headDim]));
+    }
+    for (const name of ["past_key", "past_value"]) {
+      graph.message(11, (v) => valueInfo(v, name, elem, ["batch", o.headsKv, "past", o.headDim]));
+    }
     graph.message(11, (v) => valueInfo(v, "seqlens_k", ELEM_INT32, ["batch"]));
     graph.message(11, (v) => valueInfo(v, "total_sequence_length", ELEM_INT32, []));
     graph.message(12, (v) => valueInfo(v, "output", elem, ["batch", "nq", o.heads * o.headDim]));
-    for (const name of ["present_key", "present_value"]) graph.message(12, (v) => valueInfo(v, name, elem, ["batch", o.headsKv, "total", o.headDim]));
+    for (const name of ["present_key", "present_value"]) {
+      graph.message(12, (v) => valueInfo(v, name, elem, ["batch", o.headsKv, "total", o.headDim]));
+    }
   });
   return model.finish();
 }

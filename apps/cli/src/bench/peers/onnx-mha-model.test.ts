@@ -9,9 +9,28 @@ const ort = await import("onnxruntime-node").catch(() => undefined);
 describe("protobuf encoding", () => {
   it("varints, negative int64, floats and nested messages as the wire format says", () => {
     expect(Array.from(new ProtoWriter().int(1, 150).finish())).toEqual([0x08, 0x96, 0x01]);
-    expect(Array.from(new ProtoWriter().int(2, -1).finish())).toEqual([0x10, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]);
+    expect(Array.from(new ProtoWriter().int(2, -1).finish())).toEqual([
+      0x10,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      255,
+      1,
+    ]);
     expect(Array.from(new ProtoWriter().float(2, 1).finish())).toEqual([0x15, 0, 0, 0x80, 0x3f]);
-    expect(Array.from(new ProtoWriter().message(3, (w) => w.string(1, "ab")).finish())).toEqual([0x1a, 4, 0x0a, 2, 0x61, 0x62]);
+    expect(Array.from(new ProtoWriter().message(3, (w) => w.string(1, "ab")).finish())).toEqual([
+      0x1a,
+      4,
+      0x0a,
+      2,
+      0x61,
+      0x62,
+    ]);
   });
 });
 
@@ -20,7 +39,9 @@ describe.skipIf(!ort)("the one-node MultiHeadAttention model in onnxruntime-node
     const B = 2, H = 3, N = 20, D = 8;
     const { q, k, v } = makeQKV({ B, Hq: H, Hkv: H, Nq: N, Nk: N, D }, "gaussian", 3);
     const scale = 0.3;
-    const session = await ort!.InferenceSession.create(multiHeadAttentionModel({ heads: H, headDim: D, scale, causal, dtype: "f32" }));
+    const session = await ort!.InferenceSession.create(
+      multiHeadAttentionModel({ heads: H, headDim: D, scale, causal, dtype: "f32" }),
+    );
     const dims = [B, N, H * D];
     const t = (x: Float32Array) => new ort!.Tensor("float32", toBSH(x, B, H, N, D), dims);
     const out = await session.run({ query: t(q), key: t(k), value: t(v) });
@@ -46,7 +67,9 @@ describe.skipIf(!ort)("the decode-step models (past K/V) in onnxruntime-node", (
   /** Each kv head repeated H/Hkv times (MultiHeadAttention has no GQA). */
   const repeat = (x: Float32Array) => {
     const per = x.length / Hkv, out = new Float32Array(per * H);
-    for (let h = 0; h < H; h++) out.set(x.subarray(Math.floor(h / (H / Hkv)) * per, (Math.floor(h / (H / Hkv)) + 1) * per), h * per);
+    for (let h = 0; h < H; h++) {
+      out.set(x.subarray(Math.floor(h / (H / Hkv)) * per, (Math.floor(h / (H / Hkv)) + 1) * per), h * per);
+    }
     return out;
   };
   const want = () => {
@@ -56,13 +79,18 @@ describe.skipIf(!ort)("the decode-step models (past K/V) in onnxruntime-node", (
   };
 
   it("MultiHeadAttention with past_key/past_value matches core's exact oracle", async () => {
-    const session = await ort!.InferenceSession.create(multiHeadAttentionModel({ heads: H, headDim: D, scale, causal: true, dtype: "f32", past: true }));
+    const session = await ort!.InferenceSession.create(
+      multiHeadAttentionModel({ heads: H, headDim: D, scale, causal: true, dtype: "f32", past: true }),
+    );
     const t = (x: Float32Array, dims: number[]) => new ort!.Tensor("float32", x, dims);
     const kAll = repeat(k), vAll = repeat(v);
     const kNew = (x: Float32Array) => toBSH(rows(x, H, past, N), B, H, Nq, D);
     const out = await session.run({
-      query: t(toBSH(q, B, H, Nq, D), [B, Nq, H * D]), key: t(kNew(kAll), [B, Nq, H * D]), value: t(kNew(vAll), [B, Nq, H * D]),
-      past_key: t(rows(kAll, H, 0, past), [B, H, past, D]), past_value: t(rows(vAll, H, 0, past), [B, H, past, D]),
+      query: t(toBSH(q, B, H, Nq, D), [B, Nq, H * D]),
+      key: t(kNew(kAll), [B, Nq, H * D]),
+      value: t(kNew(vAll), [B, Nq, H * D]),
+      past_key: t(rows(kAll, H, 0, past), [B, H, past, D]),
+      past_value: t(rows(vAll, H, 0, past), [B, H, past, D]),
     });
     await session.release();
     expect(out.present_key.dims).toEqual([B, H, N, D]);
@@ -70,13 +98,19 @@ describe.skipIf(!ort)("the decode-step models (past K/V) in onnxruntime-node", (
   });
 
   it("GroupQueryAttention with past K/V (Hkv heads) matches core's exact oracle", async () => {
-    const session = await ort!.InferenceSession.create(groupQueryAttentionModel({ heads: H, headsKv: Hkv, headDim: D, scale, dtype: "f32" }));
+    const session = await ort!.InferenceSession.create(
+      groupQueryAttentionModel({ heads: H, headsKv: Hkv, headDim: D, scale, dtype: "f32" }),
+    );
     const t = (x: Float32Array, dims: number[]) => new ort!.Tensor("float32", x, dims);
     const kNew = (x: Float32Array) => toBSH(rows(x, Hkv, past, N), B, Hkv, Nq, D);
     const out = await session.run({
-      query: t(toBSH(q, B, H, Nq, D), [B, Nq, H * D]), key: t(kNew(k), [B, Nq, Hkv * D]), value: t(kNew(v), [B, Nq, Hkv * D]),
-      past_key: t(rows(k, Hkv, 0, past), [B, Hkv, past, D]), past_value: t(rows(v, Hkv, 0, past), [B, Hkv, past, D]),
-      seqlens_k: new ort!.Tensor("int32", Int32Array.of(N - 1), [B]), total_sequence_length: new ort!.Tensor("int32", Int32Array.of(N), []),
+      query: t(toBSH(q, B, H, Nq, D), [B, Nq, H * D]),
+      key: t(kNew(k), [B, Nq, Hkv * D]),
+      value: t(kNew(v), [B, Nq, Hkv * D]),
+      past_key: t(rows(k, Hkv, 0, past), [B, Hkv, past, D]),
+      past_value: t(rows(v, Hkv, 0, past), [B, Hkv, past, D]),
+      seqlens_k: new ort!.Tensor("int32", Int32Array.of(N - 1), [B]),
+      total_sequence_length: new ort!.Tensor("int32", Int32Array.of(N), []),
     });
     await session.release();
     expect(accuracy(out.output.data as Float32Array, want()).maxAbs).toBeLessThan(1e-5);

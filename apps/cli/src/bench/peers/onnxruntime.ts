@@ -2,9 +2,9 @@
  * onnxruntime peers: the same one-node MultiHeadAttention model in onnxruntime-node (native CPU kernels) and
  * onnxruntime-web (its WebAssembly build). Both speak onnxruntime-common's API, so one session wrapper serves both.
  */
-import { f32Values, type BenchInputs } from "../inputs.js";
+import { type BenchInputs, f32Values } from "../inputs.js";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
-import { toBSH, type Peer, type PeerLoader, type PeerSession } from "./peer.js";
+import { type Peer, type PeerLoader, type PeerSession, toBSH } from "./peer.js";
 
 /** The part of onnxruntime-common's API used here (declared locally: the peers are optional dependencies). */
 type SessionOptions = Record<string, unknown>;
@@ -27,7 +27,13 @@ function ortPeer(ort: OrtModule, name: string, sessionOptions: SessionOptions): 
     async open(inputs: BenchInputs): Promise<PeerSession> {
       const c = inputs.case;
       if (c.dtype !== "f32") throw new Error(`${name} runs f32 on the CPU; this case is ${c.dtype}`);
-      const model = multiHeadAttentionModel({ heads: c.H, headDim: c.D, scale: 1 / Math.sqrt(c.D), causal: c.causal, dtype: "f32" });
+      const model = multiHeadAttentionModel({
+        heads: c.H,
+        headDim: c.D,
+        scale: 1 / Math.sqrt(c.D),
+        causal: c.causal,
+        dtype: "f32",
+      });
       const session = await ort.InferenceSession.create(model, sessionOptions);
       const dims = [c.B, c.N, c.H * c.D];
       const feeds = {
@@ -55,7 +61,12 @@ export const onnxruntimeNode: PeerLoader = {
   async load(threads) {
     const spec = "onnxruntime-node"; // optional dependency: a variable keeps bundlers and tsc from requiring it
     const ort = (await import(spec)) as OrtModule;
-    return ortPeer(ort, `onnxruntime-node MHA (${threads}T)`, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: "all", executionProviders: ["cpu"] });
+    return ortPeer(ort, `onnxruntime-node MHA (${threads}T)`, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+      executionProviders: ["cpu"],
+    });
   },
 };
 
@@ -66,6 +77,9 @@ export const onnxruntimeWeb: PeerLoader = {
     const spec = "onnxruntime-web";
     const ort = (await import(spec)) as OrtModule;
     ort.env.wasm.numThreads = threads;
-    return ortPeer(ort, `onnxruntime-web wasm MHA (${threads}T)`, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    return ortPeer(ort, `onnxruntime-web wasm MHA (${threads}T)`, {
+      executionProviders: ["wasm"],
+      graphOptimizationLevel: "all",
+    });
   },
 };

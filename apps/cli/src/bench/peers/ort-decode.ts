@@ -17,7 +17,11 @@ interface OrtSession {
 }
 interface OrtModule {
   readonly InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
-  readonly Tensor: new (type: "float32" | "int32", data: Float32Array | Int32Array, dims: readonly number[]) => OrtTensor;
+  readonly Tensor: new (
+    type: "float32" | "int32",
+    data: Float32Array | Int32Array,
+    dims: readonly number[],
+  ) => OrtTensor;
 }
 
 /** One decode shape opened in onnxruntime-node: `step()` runs one step on the same feeds; `output()` its last output (BSH). */
@@ -34,7 +38,13 @@ export interface OrtDecodeSession {
 export async function openOrtDecode(
   op: "mha" | "gqa",
   s: { B: number; H: number; Hkv: number; Nq: number; past: number; D: number; causal: boolean; threads: number },
-  feeds: { query: Float32Array; key: Float32Array; value: Float32Array; pastKey: Float32Array; pastValue: Float32Array },
+  feeds: {
+    query: Float32Array;
+    key: Float32Array;
+    value: Float32Array;
+    pastKey: Float32Array;
+    pastValue: Float32Array;
+  },
 ): Promise<OrtDecodeSession> {
   const spec = "onnxruntime-node"; // optional dependency: a variable keeps tsc and bundlers from requiring it
   const ort = (await import(spec)) as OrtModule;

@@ -26,12 +26,14 @@ export interface PeerLoader {
 /** [B, H, N, D] → [B, N, H·D] (the "BSH" layout onnxruntime's MultiHeadAttention takes). */
 export function toBSH(values: Float32Array, B: number, H: number, N: number, D: number): Float32Array {
   const out = new Float32Array(values.length);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
         const src = ((b * H + h) * N + n) * D;
         const dst = ((b * N + n) * H + h) * D;
         for (let d = 0; d < D; d++) out[dst + d] = values[src + d];
       }
+    }
+  }
   return out;
 }

@@ -1,7 +1,7 @@
 /** tfjs-backend-wasm peer: attention as tfjs ops, matMul(Q, Kᵀ)·scale → softmax → matMul(·, V), batched over B·H. */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { f32Values, type BenchInputs } from "../inputs.js";
+import { type BenchInputs, f32Values } from "../inputs.js";
 import type { Peer, PeerLoader, PeerSession } from "./peer.js";
 
 /** tfjs materializes the B·H·N² f32 score tensor (and its softmax): larger than this is refused up front. */
@@ -49,8 +49,13 @@ export const tfjsWasm: PeerLoader = {
         const c = inputs.case;
         if (c.dtype !== "f32") throw new Error(`tfjs-wasm runs f32; this case is ${c.dtype}`);
         const scoreBytes = c.B * c.H * c.N * c.N * 4;
-        if (scoreBytes > MAX_SCORE_BYTES)
-          throw new Error(`not run: matMul/softmax would hold ${(scoreBytes / 2 ** 30).toFixed(1)} GiB of scores (B·H·N²·4 bytes), over the ${MAX_SCORE_BYTES / 2 ** 30} GiB limit`);
+        if (scoreBytes > MAX_SCORE_BYTES) {
+          throw new Error(
+            `not run: matMul/softmax would hold ${
+              (scoreBytes / 2 ** 30).toFixed(1)
+            } GiB of scores (B·H·N²·4 bytes), over the ${MAX_SCORE_BYTES / 2 ** 30} GiB limit`,
+          );
+        }
         const shape: [number, number, number] = [c.B * c.H, c.N, c.D];
         const q = tf.tensor3d(f32Values(inputs.q), shape);
         const k = tf.tensor3d(f32Values(inputs.k), shape);

@@ -42,11 +42,31 @@ console.log(JSON.stringify({ peer: "torch-cudnn", ...base, error: "cuDNN SDPA un
 
   it("marks every case unavailable with the reason once torch is missing, and asks only once", async () => {
     let calls = 0;
-    const says = await torchSdpa(cases, plan, () => calls++, process.execPath, fakeScript(`console.log(JSON.stringify({ error: "torch sees no CUDA device" })); process.exit(2)`));
+    const says = await torchSdpa(
+      cases,
+      plan,
+      () => calls++,
+      process.execPath,
+      fakeScript(`console.log(JSON.stringify({ error: "torch sees no CUDA device" })); process.exit(2)`),
+    );
     expect(calls).toBe(1);
-    for (const c of cases) expect(says.get(caseKey(c))).toEqual([{ peer: "torch SDPA", status: "unavailable", error: "torch sees no CUDA device" }]);
-    const dies = await torchSdpa(cases, plan, undefined, process.execPath, fakeScript(`console.error("Segmentation fault"); process.exit(139)`));
-    expect((dies.get(caseKey(cases[1]))![0] as { error: string }).error).toBe("torch_sdpa.py exited with 139 and no results: Segmentation fault");
+    for (const c of cases) {
+      expect(says.get(caseKey(c))).toEqual([{
+        peer: "torch SDPA",
+        status: "unavailable",
+        error: "torch sees no CUDA device",
+      }]);
+    }
+    const dies = await torchSdpa(
+      cases,
+      plan,
+      undefined,
+      process.execPath,
+      fakeScript(`console.error("Segmentation fault"); process.exit(139)`),
+    );
+    expect((dies.get(caseKey(cases[1]))![0] as { error: string }).error).toBe(
+      "torch_sdpa.py exited with 139 and no results: Segmentation fault",
+    );
     const missing = await torchSdpa(cases, plan, undefined, "python3", "/nonexistent/torch_sdpa.py");
     expect(missing.get(caseKey(cases[0]))![0].status).toBe("unavailable");
     const noPython = await torchSdpa(cases, plan, undefined, "/nonexistent/python3", fakeScript(""));

@@ -15,7 +15,8 @@ import { caseKey } from "../grid.js";
 import type { BenchCase, PeerResult } from "../types.js";
 
 /** apps/cli/peers/torch_sdpa.py, found from this file in src/ or dist/; SAGEATTN_TORCH_SCRIPT names it for a bundled CLI. */
-export const TORCH_SCRIPT = process.env.SAGEATTN_TORCH_SCRIPT ?? fileURLToPath(new URL("../../../peers/torch_sdpa.py", import.meta.url));
+export const TORCH_SCRIPT = process.env.SAGEATTN_TORCH_SCRIPT ??
+  fileURLToPath(new URL("../../../peers/torch_sdpa.py", import.meta.url));
 
 /** Display names of the script's non-torch rows. */
 const PEER_NAMES: Record<string, string> = {
@@ -79,7 +80,19 @@ export async function torchSdpa(
       continue;
     }
     onCase(c);
-    const args = [script, "--batch", String(c.B), "--heads", String(c.H), "--seqlen", String(c.N), "--head-dim", String(c.D), "--dtype", c.dtype === "f32" ? "f16" : c.dtype];
+    const args = [
+      script,
+      "--batch",
+      String(c.B),
+      "--heads",
+      String(c.H),
+      "--seqlen",
+      String(c.N),
+      "--head-dim",
+      String(c.D),
+      "--dtype",
+      c.dtype === "f32" ? "f16" : c.dtype,
+    ];
     if (c.causal) args.push("--causal");
     args.push("--warmup", String(plan.warmup), "--iterations", String(plan.runs));
     // Beside torch: our own library through its C ABI (the ceiling of the TypeScript path) and SageAttention2's
@@ -99,7 +112,9 @@ export async function torchSdpa(
     }
     for (const l of lines) {
       if (!l.peer) continue;
-      const peer = `${PEER_NAMES[l.peer] ?? `torch SDPA ${l.peer.replace(/^torch-/, "")}`}${c.dtype === "f32" ? " (f16)" : ""}`;
+      const peer = `${PEER_NAMES[l.peer] ?? `torch SDPA ${l.peer.replace(/^torch-/, "")}`}${
+        c.dtype === "f32" ? " (f16)" : ""
+      }`;
       if (typeof l.ms === "number" && l.ms > 0) {
         const tops = attentionOps({ B: c.B, H: c.H, Nq: c.N, Nk: c.N, D: c.D, causal: c.causal }) / (l.ms / 1e3) / 1e12;
         list.push({ peer, status: "ok", timing: { ms: l.ms, tops, runs: plan.runs }, accuracy: null });
