@@ -6,6 +6,7 @@ import {
   layoutOf,
   missingShaderFields,
   type ParamSchema,
+  SA_KV_PARAMS,
   SA_PARAMS,
   SchemaError,
   WGSL_QUANTIZE_PARAMS,
@@ -26,6 +27,12 @@ describe("parameter schemas", () => {
       l.offsets.flags,
       l.offsets.sm_scale,
     ]).toEqual([0, 72, 80, 176, 208, 256, 260]);
+  });
+
+  it("lay sa_kv_params out as C does: sa_params' fields where sa_params has them, then cache, capacity, length", () => {
+    const kv = layoutOf(SA_KV_PARAMS), base = layoutOf(SA_PARAMS);
+    for (const f of base.fields) expect(kv.offsets[f.name as keyof typeof kv.offsets], f.name).toBe(f.offset);
+    expect([kv.offsets.cache, kv.offsets.capacity, kv.offsets.length, kv.size]).toEqual([264, 272, 276, 280]);
   });
 
   it("align a WGSL vec4<u32> to 16 bytes and round the block to 16", () => {

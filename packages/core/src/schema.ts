@@ -222,6 +222,23 @@ export const SA_PARAMS = {
   ],
 } as const satisfies ParamSchema;
 
+/**
+ * sa_kv_params (csrc/sageattn.h): an sa_params (`base`) followed by the KV cache's address, capacity and length. The
+ * C struct nests sa_params; flattened here, its fields keep their offsets (sa_params' size is a multiple of its
+ * alignment), so the cache's three fields land where C puts them.
+ */
+export const SA_KV_PARAMS = {
+  name: "sa_kv_params",
+  target: "c",
+  doc: "one KV cache call of the cuda library: an sa_params, then the cache",
+  fields: [
+    ...SA_PARAMS.fields,
+    { name: "cache", type: "u64", doc: "device address of the cache allocation" },
+    { name: "capacity", type: "i32", doc: "most rows per (batch entry, kv head)" },
+    { name: "length", type: "i32", doc: "rows in the cache before the call" },
+  ],
+} as const satisfies ParamSchema;
+
 const strides = { name: "strides", type: "u32x4", doc: "element strides of the source as (b, h, n, d)" } as const;
 
 /** k_mean.wgsl's uniform block (stage K mean). */
