@@ -1,4 +1,4 @@
-// V quantization for the int8 kernel's P·V in 16-bit fixed point: per (64-key block, channel),
+// Stage V conversion, here V quantization for the int8 kernel's P·V in 16-bit fixed point: per (64-key block, channel),
 // scale = max|V|/4095 (1 for an all-zero column), values nearest(V/scale) in [−4095, 4095].
 // 13 bits keep the i32 sums of 64 products with P ∈ [0, 8191] below 2^31, and err less than f16 V does
 // (half a step is 1.2e-4 of the column's max).

@@ -119,7 +119,7 @@ function encodeBf16Into(src: Float32Array, from: number, n: number, dst: Uint16A
 }
 
 /**
- * Reads the canonical rows (Dp f32 each, from element `at`) straight into a host tensor of `dtype` and `layout`:
+ * Stage output store: reads the canonical rows (Dp f32 each, from element `at`) straight into a host tensor of `dtype` and `layout`:
  * one pass from wasm memory, no f32 intermediate (for NHD or 16-bit outputs) to allocate, fault in and copy again.
  * `out` (from touchedOutput, B·H·N·D elements) is used when the caller prepared it.
  */

@@ -1,4 +1,4 @@
-// A caller's tensor (any element type, layout and strides) to f16 [b, head, token, DP], four channels (two u32
+// Stage V conversion (and Q/K/V staging): a caller's tensor (any element type, layout and strides) to f16 [b, head, token, DP], four channels (two u32
 // words) per thread; channels D..DP-1 are 0. The destination holds dstTokens rows per (b, head) and the source's
 // tokens land from row dstFirst on (a KV cache's V appends at its length; a whole tensor has dstTokens = tokens). This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V
 // for the exact kernel. Values beyond ±65504 saturate (f16 has no room for them; leaving them to pack2x16float
