@@ -35,6 +35,8 @@ export interface OutputCheck {
   readonly sageRelL1?: number;
   /** Hold the output to exact attention too; "heavy-tail" uses the looser bound. */
   readonly exact?: "normal" | "heavy-tail";
+  /** The smoothing mean the oracle uses instead of computing one (a KV cache's), f32 [S, Hkv, D]. */
+  readonly kMean?: Float32Array;
 }
 
 /** What a check found: `failures` is empty when the output passes, each entry naming what broke. */
@@ -55,7 +57,7 @@ export function checkOutput(c: OutputCheck): CheckResult {
   const p = c.problem;
   const failures: string[] = [];
   const pvOracle = pvOracleMode(c.capabilities, p.pvAccumulation);
-  const sage = sageReference({ ...p, pvAccumulation: pvOracle }, c.q, c.k, c.v);
+  const sage = sageReference({ ...p, pvAccumulation: pvOracle }, c.q, c.k, c.v, c.kMean);
   const vsSage = accuracy(c.output, sage.output);
   const rounding = BOUNDS.outputRounding[p.outputDtype];
   const sageBound = (c.sageRelL1 ?? BOUNDS.sageRelL1) + rounding;

@@ -4,16 +4,15 @@
  */
 import { Effect } from "effect";
 import { expect, it } from "vitest";
-import type { AttentionBackend, BackendProvider } from "../backend.js";
+import type { AttentionBackend, BackendProvider, Capabilities } from "../backend.js";
 import type { DType } from "../dtype.js";
 import { createKvCache, type KvCache } from "../kv-cache-api.js";
 import { kvCacheReference } from "../kv-cache.js";
 import { accuracy } from "../metrics.js";
-import { exactReference } from "../oracle-exact.js";
-import { sageReference } from "../oracle-sage.js";
 import { type AttentionOptions, resolveProblem } from "../problem.js";
 import { channelMean } from "../quantize.js";
 import { type Distribution, makeQKV } from "../random.js";
+import { checkOutput } from "./check.js";
 import { fromCanonicalF32, type HostTensor, hostTensor, type Layout, toCanonicalF32 } from "../tensor.js";
 
 /** One decode case: the cache's shape and storage, the queries, and the options of every attend. */
@@ -224,10 +223,14 @@ async function cacheFor(provider: BackendProvider, c: DecodeCase, capacity = TOT
 
 const attendOptions = (c: DecodeCase): AttentionOptions => ({ causal: c.causal, returnLse: c.returnLse });
 
-/** Holds one attend's output to `sageReference` with the given mean over rows [0, len), to exact attention, and its LSE. */
+/**
+ * Holds one attend's output to `sageReference` with the cache's mean over rows [0, len) (the oracle of the backend's
+ * P·V mode), to exact attention and its LSE to the sage oracle's: core's `checkOutput`, the same rule as one-shot
+ * conformance.
+ */
 function checkAttend(
   c: DecodeCase,
-  bounds: DecodeBounds,
+  capabilities: Capabilities,
   inputs: DecodeInputs,
   len: number,
   mean: Float32Array,
@@ -240,46 +243,26 @@ function checkAttend(
   expect(out.kind, where).toBe("host");
   expect(out.dtype, where).toBe(p.outputDtype);
   expect(out.layout, where).toBe(c.layout);
-  const actual = toCanonicalF32(out);
-  const [qc, kc, vc] = [inputs.q, k, v].map(toCanonicalF32);
-  const sage = sageReference(p, qc, kc, vc, mean);
-  const other = sageReference(
-    { ...p, pvAccumulation: p.pvAccumulation === "f32" ? "f16-block" : "f32" },
-    qc,
-    kc,
-    vc,
-    mean,
-  );
-  const vsSage = [accuracy(actual, sage.output), accuracy(actual, other.output)].reduce((
-    a,
-    b,
-  ) => (b.relL1 < a.relL1 ? b : a));
-  expect(vsSage.nonFinite, `${where}: non-finite outputs`).toBe(0);
-  expect(vsSage.relL1, `${where}: rel-L1 vs sage oracle with the cache's mean (cos ${vsSage.cosine})`)
-    .toBeLessThanOrEqual(bounds.sageRelL1 + bounds.outputRounding[p.outputDtype]);
-  if (c.smoothK && c.dist !== "heavy-tail") {
-    const vsExact = accuracy(actual, exactReference(p, qc, kc, vc).output);
-    expect(vsExact.cosine, `${where}: cosine vs exact`).toBeGreaterThanOrEqual(bounds.exactMinCosine);
-    expect(vsExact.relL1, `${where}: rel-L1 vs exact`).toBeLessThanOrEqual(
-      bounds.exactMaxRelL1 + bounds.outputRounding[p.outputDtype],
-    );
-  }
-  if (!c.returnLse) return;
-  expect(got.lse, `${where}: lse returned`).toBeDefined();
-  const lse = got.lse!;
-  expect(lse.length).toBe(sage.lse.length);
-  for (let r = 0; r < lse.length; r++) {
-    if (sage.lse[r] === -Infinity) expect(lse[r], `${where}: lse row ${r}`).toBe(-Infinity);
-    else {expect(Math.abs(lse[r] - sage.lse[r]), `${where}: lse row ${r}: ${lse[r]} vs ${sage.lse[r]}`)
-        .toBeLessThanOrEqual(bounds.lseVsSage * Math.max(1, Math.abs(sage.lse[r])));}
-  }
+  const [q, kc, vc] = [inputs.q, k, v].map(toCanonicalF32);
+  const r = checkOutput({
+    problem: p,
+    q,
+    k: kc,
+    v: vc,
+    output: toCanonicalF32(out),
+    lse: got.lse,
+    capabilities,
+    kMean: mean,
+    exact: c.smoothK && c.dist !== "heavy-tail" ? "normal" : undefined,
+  });
+  expect(r.failures, `${where} (rel-L1 vs sage ${r.vsSage.relL1}, pv oracle ${r.pvOracle})`).toEqual([]);
 }
 
 /** Appends the schedule, attending at the checkpoints; returns the final output. */
 async function runSchedule(
   provider: BackendProvider,
+  capabilities: Capabilities,
   c: DecodeCase,
-  bounds: DecodeBounds,
   seed: number,
 ): Promise<Float32Array> {
   const inputs = decodeInputs(c, seed);
@@ -297,7 +280,7 @@ async function runSchedule(
       if (!ATTEND_AFTER.has(a + 1)) continue;
       const got = await cache.attend(inputs.q, attendOptions(c));
       expect(got.backend).toBe(provider.name);
-      checkAttend(c, bounds, inputs, len, mean, got, `${c.name}, length ${len}`);
+      checkAttend(c, capabilities, inputs, len, mean, got, `${c.name}, length ${len}`);
       last = toCanonicalF32(got.output as HostTensor);
     }
     return last;
@@ -564,7 +547,7 @@ export function describeDecodeConformance(
     it(
       `${c.name}: appends ${DECODE_APPENDS[0]} + 30×1 + 30 vs the oracle with the cache's mean; two appends agree`,
       async () => {
-        const many = await runSchedule(provider, c, bounds, 5000 + i);
+        const many = await runSchedule(provider, backend.capabilities, c, 5000 + i);
         await checkOneAppend(provider, c, bounds, 5000 + i, many);
       },
       timeout,
