@@ -3,6 +3,7 @@ import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
 import { deliver } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
+import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
 import { type AttentionOptions, type Problem, resolveProblem } from "./problem.js";
 import {
   disposeBackends,
@@ -35,8 +36,7 @@ interface Repeat {
   readonly q: Tensor;
   readonly k: Tensor;
   readonly v: Tensor;
-  readonly keys: readonly string[];
-  readonly values: readonly unknown[];
+  readonly options: OptionsSnapshot;
   readonly problem: Problem;
   readonly backend: AttentionBackend;
   readonly rejected: readonly Rejection[];
@@ -46,12 +46,7 @@ const repeats = new WeakMap<AttentionOptions, Repeat>();
 function repeatOf(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Repeat | undefined {
   const r = repeats.get(options);
   if (r === undefined || r.q !== q || r.k !== k || r.v !== v || !isLoaded(r.backend)) return undefined;
-  const keys = Object.keys(options);
-  if (keys.length !== r.keys.length) return undefined;
-  for (let i = 0; i < keys.length; i++) {
-    if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
-  }
-  return r;
+  return unchangedSince(r.options, options) ? r : undefined;
 }
 
 function remember(
@@ -66,13 +61,11 @@ function remember(
   const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device" &&
     (options.out === undefined || options.out.kind === "device");
   if (!onDevice || options.mask !== undefined || options.varlen !== undefined) return;
-  const keys = Object.keys(options);
   repeats.set(options, {
     q,
     k,
     v,
-    keys,
-    values: keys.map((key) => (options as Record<string, unknown>)[key]),
+    options: snapshotOf(options),
     problem,
     backend,
     rejected,

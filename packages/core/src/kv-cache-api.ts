@@ -6,6 +6,7 @@ import { type DType, DTYPES, F16_MAX } from "./dtype.js";
 import { DeviceError, invalid, InvalidInput, type SageAttnError } from "./errors.js";
 import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
 import { suggestOption } from "./option-names.js";
+import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
 import {
   checkRanges,
   checkTensor,
@@ -267,8 +268,7 @@ const NO_OPTIONS: AttendOptions = {};
  */
 interface Repeat {
   readonly q: Tensor;
-  readonly keys: readonly string[];
-  readonly values: readonly unknown[];
+  readonly options: OptionsSnapshot;
   readonly maxK: number;
   readonly maxV: number;
   readonly problem: Problem;
@@ -302,20 +302,14 @@ function wrap(
   const repeatOf = (q: Tensor, options: AttendOptions): Problem | undefined => {
     const r = repeats.get(options);
     if (r === undefined || r.q !== q || r.maxK !== range.maxK || r.maxV !== range.maxV) return undefined;
-    const keys = Object.keys(options);
-    if (keys.length !== r.keys.length) return undefined;
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] !== r.keys[i] || (options as Record<string, unknown>)[keys[i]] !== r.values[i]) return undefined;
-    }
+    if (!unchangedSince(r.options, options)) return undefined;
     return r.problem.Nk === length ? r.problem : { ...r.problem, Nk: length };
   };
   const remember = (q: Tensor, options: AttendOptions, p: Problem) => {
     if (q.kind !== "device" || (options.out !== undefined && options.out.kind !== "device")) return;
-    const keys = Object.keys(options);
     repeats.set(options, {
       q,
-      keys,
-      values: keys.map((key) => (options as Record<string, unknown>)[key]),
+      options: snapshotOf(options),
       maxK: range.maxK,
       maxV: range.maxV,
       problem: p,
