@@ -52,7 +52,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
     const cache = calls.allocate(Number(bytesOut[0]));
     let length = 0;
     let workspace: Allocation | undefined;
-    let workspaceFor = ""; // the (heads_q, queries) the workspace was sized for
+    let sizedHq = 0, sizedNq = 0; // the (heads_q, queries) the workspace was sized for (0: not yet)
     let gone = false;
     try {
       shape().setCache(cache.ptr, spec.capacity, 0);
@@ -110,8 +110,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
             "flags",
             (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
           );
-          const key = `${p.Hq}:${p.Nq}`;
-          if (key !== workspaceFor) {
+          if (p.Hq !== sizedHq || p.Nq !== sizedNq) {
             must(n.sa_kv_workspace_size(pb.bytes, bytesOut), "sa_kv_workspace_size");
             const need = Number(bytesOut[0]);
             if (!workspace || workspace.bytes < need) {
@@ -119,7 +118,8 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
               workspace = undefined;
               if (need > 0) workspace = calls.allocate(need);
             }
-            workspaceFor = key;
+            sizedHq = p.Hq;
+            sizedNq = p.Nq;
           }
           pb.setU64("workspace", workspace ? workspace.ptr : 0n).setU64(
             "workspace_size",
