@@ -209,7 +209,9 @@ int32_t resolve_cache(const sa_kv_params* p, sa::KvCache& c) {
   return SA_OK;
 }
 
-int32_t kv_device(DeviceLimits& lim) {
+// The current device's limits, for any call that launches: refuses compute capability under 8.0 and clears a stale
+// non-sticky error so that it is not reported as this call's.
+int32_t usable_device(DeviceLimits& lim) {
   const int32_t st = current_limits(lim);
   if (st != SA_OK) return st;
   if (lim.ccMajor < 8)
@@ -227,7 +229,7 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
-  if ((st = kv_device(lim)) != SA_OK) return st;
+  if ((st = usable_device(lim)) != SA_OK) return st;
   if (sa::decode_smem_bytes(c.DP) > lim.smemOptin)
     return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(b.head_dim) + " needs " + std::to_string(sa::decode_smem_bytes(c.DP)) +
                                         " bytes of shared memory for decode, the device allows " + std::to_string(lim.smemOptin));
@@ -414,19 +416,13 @@ SA_API int32_t sa_attention(const sa_params* p) {
   if (p->workspace_size < plan.total)
     return fail(SA_ERR_WORKSPACE_TOO_SMALL, "workspace holds " + std::to_string(p->workspace_size) + " bytes, needs " + std::to_string(plan.total));
   DeviceLimits lim;
-  st = current_limits(lim);
-  if (st != SA_OK) return st;
-  if (lim.ccMajor < 8)
-    return fail(SA_ERR_UNSUPPORTED, "compute capability " + std::to_string(lim.ccMajor) + "." + std::to_string(lim.ccMinor) + " is under 8.0");
+  if ((st = usable_device(lim)) != SA_OK) return st;
   // Hopper (9.0 exactly: sm_90a code runs nowhere else) takes the wgmma kernel for the head dims it has.
   const bool hopper = lim.ccMajor == 9 && lim.ccMinor == 0 && sa::hopper_head_dim(g.DP) && !sa::force_sm80();
   const int smemNeeded = hopper ? sa::attention_sm90_smem_bytes(g.DP) : sa::attention_smem_bytes(g.DP);
   if (smemNeeded > lim.smemOptin)
     return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(smemNeeded) +
                                         " bytes of shared memory, the device allows " + std::to_string(lim.smemOptin));
-  // A stale non-sticky error from someone else's call must not be reported as ours.
-  cudaGetLastError();
-
   char* base = reinterpret_cast<char*>(static_cast<uintptr_t>(p->workspace));
   sa::Workspace w{};
   w.kpart = reinterpret_cast<float*>(base + plan.kpart);
@@ -492,7 +488,7 @@ SA_API int32_t sa_kv_append(const sa_kv_params* p) {
   if (b.dtype < SA_F32 || b.dtype > SA_BF16) return fail(SA_ERR_INVALID_ARGUMENT, "unknown dtype");
   if (b.layout != SA_HND && b.layout != SA_NHD) return fail(SA_ERR_INVALID_ARGUMENT, "unknown layout");
   DeviceLimits lim;
-  if ((st = kv_device(lim)) != SA_OK) return st;
+  if ((st = usable_device(lim)) != SA_OK) return st;
   const sa::TensorRef k = tensor_ref(b.k, b.k_strides, b.layout, b.dtype, b.head_dim);
   const sa::TensorRef v = tensor_ref(b.v, b.v_strides, b.layout, b.dtype, b.head_dim);
   const bool firstMean = p->length == 0 && (b.flags & SA_NO_SMOOTH_K) == 0;
@@ -506,7 +502,7 @@ SA_API int32_t sa_kv_requantize(const sa_kv_params* p) {
   if (st != SA_OK) return st;
   if (p->cache == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache must be a device address");
   DeviceLimits lim;
-  if ((st = kv_device(lim)) != SA_OK) return st;
+  if ((st = usable_device(lim)) != SA_OK) return st;
   SA_TRY(sa::launch_kv_requantize(c, p->length, as_stream(p->base.stream)), "kv requantize launch");
   return SA_OK;
 }
