@@ -56,11 +56,18 @@ export interface CheckResult {
 export function checkOutput(c: OutputCheck): CheckResult {
   const p = c.problem;
   const failures: string[] = [];
-  const pvOracle = pvOracleMode(c.capabilities, p.pvAccumulation);
-  const sage = sageReference({ ...p, pvAccumulation: pvOracle }, c.q, c.k, c.v, c.kMean);
-  const vsSage = accuracy(c.output, sage.output);
   const rounding = BOUNDS.outputRounding[p.outputDtype];
   const sageBound = (c.sageRelL1 ?? BOUNDS.sageRelL1) + rounding;
+  let pvOracle = pvOracleMode(c.capabilities, p.pvAccumulation);
+  let sage = sageReference({ ...p, pvAccumulation: pvOracle }, c.q, c.k, c.v, c.kMean);
+  let vsSage = accuracy(c.output, sage.output);
+  // f16-block sums are an allowance, not a requirement: tensor cores round once per 16-key MMA step, not after every
+  // key as the oracle does, so on coherent data (a constant V) they land nearer the f32 oracle. Either one passes.
+  if (pvOracle === "f16-block" && !(vsSage.relL1 <= sageBound)) {
+    const f32 = sageReference({ ...p, pvAccumulation: "f32" }, c.q, c.k, c.v, c.kMean);
+    const vsF32 = accuracy(c.output, f32.output);
+    if (vsF32.relL1 <= sageBound) [pvOracle, sage, vsSage] = ["f32", f32, vsF32];
+  }
   if (vsSage.nonFinite !== 0) failures.push(`${vsSage.nonFinite} non-finite outputs`);
   if (!(vsSage.relL1 <= sageBound)) {
     failures.push(`rel-L1 vs sage oracle (${pvOracle}) ${vsSage.relL1} over ${sageBound} (cos ${vsSage.cosine})`);
