@@ -1,5 +1,5 @@
 // epilogue.cuh — what both attention kernels (attention_sm80.cu, attention_sm90.cu) write at the end of a row:
-// an output element in o's dtype, and the natural-log LSE with the smoothing constant restored (DESIGN §2 step 6).
+// an output element in o's dtype, and the natural-log LSE with the smoothing constant restored (docs/DESIGN.md §2 step 6).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -11,6 +11,19 @@ __device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float
   if (o.dtype == 0) reinterpret_cast<float*>(o.ptr)[off] = x;
   else if (o.dtype == 1) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
   else reinterpret_cast<__nv_bfloat16*>(o.ptr)[off] = __float2bfloat16_rn(x);
+}
+
+// Channels d and d + 1 (d even) of one row at `off` (channel d's element): one 4- or 8-byte store where o's layout
+// allows vectors (vec4: unit channel stride, aligned rows, D a multiple of 4), else one store per channel inside D.
+__device__ __forceinline__ void store_pair(const TensorRef& o, int64_t off, int d, int D, float x0, float x1) {
+  if (o.vec4 && d + 1 < D) {
+    if (o.dtype == 0) *reinterpret_cast<float2*>(reinterpret_cast<float*>(o.ptr) + off) = make_float2(x0, x1);
+    else if (o.dtype == 1) *reinterpret_cast<__half2*>(reinterpret_cast<__half*>(o.ptr) + off) = __floats2half2_rn(x0, x1);
+    else *reinterpret_cast<__nv_bfloat162*>(reinterpret_cast<__nv_bfloat16*>(o.ptr) + off) = __floats2bfloat162_rn(x0, x1);
+    return;
+  }
+  if (d < D) store_out(o, off, x0);
+  if (d + 1 < D) store_out(o, off + o.sd, x1);
 }
 
 // LSE of a row from its base-2 running max m and sum l, plus qm = smScale·(q·mean(K)); −∞ for a row that saw no key.

@@ -142,7 +142,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
                                             bool smooth, int chunks, bool summed, int bx, int by, float* scratch, float4* partial,
-                                            float* meanS) {
+                                            float* meanS, uint4* vStage) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
@@ -155,11 +155,12 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const float* mean = meanS;
 
   // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
-  // 4 channel rows gets one whole 16-byte chunk (8 keys) without a trip through shared memory, while the loads stay
-  // coalesced along the channels. All loads are issued before the first use.
+  // 4 channel rows gets one whole 16-byte chunk (8 keys). The key group varies fastest across a warp, so its chunks
+  // land in distinct shared-memory banks (and each row load is a whole 32-byte sector); the block is assembled in
+  // shared memory and stored with 16-byte coalesced writes. All loads are issued before the first use.
   constexpr int kGroups = DP / 4;
-  const int cg = threadIdx.x % kGroups, kg = threadIdx.x / kGroups, vc0 = cg * 4;
-  const bool vOwner = kg < kKBlock / 8;
+  const int kg = threadIdx.x % (kKBlock / 8), cg = threadIdx.x / (kKBlock / 8), vc0 = cg * 4;
+  const bool vOwner = cg < kGroups;
   Quad<PACKED> x[kPer], y[HOPPER ? 8 : kPer];
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
@@ -196,20 +197,24 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
     if constexpr (!HOPPER) vout[i] = to_f16x4(y[j], v.dtype);
   }
   if constexpr (HOPPER) {
+    // The block's bytes ([DP channels][64 keys] f16, swizzled) are assembled in vStage, then copied out linearly.
     if (vOwner) {
       ushort4 hv[8];
 #pragma unroll
       for (int i = 0; i < 8; i++) hv[i] = to_f16x4(y[i], v.dtype);
-      char* vblock = reinterpret_cast<char*>(vout);
       auto pair = [](uint16_t lo, uint16_t hi) { return uint32_t(lo) | uint32_t(hi) << 16; };
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int d = vc0 + e;
         auto ch = [&](int i) { return e == 0 ? hv[i].x : e == 1 ? hv[i].y : e == 2 ? hv[i].z : hv[i].w; };
-        *reinterpret_cast<uint4*>(vblock + d * 128 + swizzle_chunk(kg, d, 128) * 16) =
+        vStage[(d * 128 + swizzle_chunk(kg, d, 128) * 16) / 16] =
             make_uint4(pair(ch(0), ch(1)), pair(ch(2), ch(3)), pair(ch(4), ch(5)), pair(ch(6), ch(7)));
       }
     }
+    __syncthreads();
+    uint4* vblock = reinterpret_cast<uint4*>(vout);
+#pragma unroll
+    for (int i = threadIdx.x; i < DP * 128 / 16; i += kThreads) vblock[i] = vStage[i];
   }
   if (threadIdx.x == 0 && rows > 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
 }
@@ -218,41 +223,57 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 // runs the chunk sums (and Q, which needs no mean unless the LSE is asked for); the second the K/V blocks (and Q
 // with the LSE). When K is one chunk (or not smoothed) there is one launch and each CTA that needs the mean sums
 // K itself: the per-call cost of small problems is mostly launches.
-// Packed inputs fit in 64 registers (4 CTAs per SM: enough loads in flight to stream at close to full bandwidth).
+// Each launch is its own instantiation (PHASE), so each gets the registers its roles need; a packed block held in
+// registers must not spill to local memory (at 64 registers for every role the spills, not DRAM, bounded the
+// pre-pass). The first of two launches (sums, Q without the LSE): 64 registers at D = 64 (4 CTAs per SM), 85 at
+// D = 128 (3). The others hold K and V: 85 at D = 64, 128 at D = 128 (2).
+enum Phase { kOneLaunch, kSums, kQuantize };
 struct Roles {
   int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
   int chunks, chunkTokens, qBlocks, kBlocks;
-  bool summed;  // one launch: the mean is summed by the CTAs that use it
+  Phase phase;
 };
 
-// SUMMED (one launch) is a template parameter so the two-launch variants keep their registers (no spills added).
-template <int DP, bool PACKED, bool HOPPER, bool SUMMED>
-__global__ void __launch_bounds__(kThreads, PACKED && DP <= 128 ? 4 : 1) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
+template <int DP, bool PACKED, Phase PHASE>
+constexpr int min_ctas_per_sm() { return !PACKED ? 1 : PHASE == kSums ? (DP <= 64 ? 4 : 3) : DP <= 64 ? 3 : 2; }
+
+template <int DP, bool PACKED, bool HOPPER, Phase PHASE>
+__global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
                                                              float fold, float smScale, bool lse, bool smooth, Roles roles) {
   __shared__ float scratch[kThreads / 32];
   __shared__ float4 partial[kThreads];
   __shared__ float meanS[256];
+  // The Hopper layout's transposed V block (DP × 64 keys f16); one word where V is stored as plain rows.
+  __shared__ uint4 vStage[HOPPER && PHASE != kSums ? DP * 128 / 16 : 1];
+  constexpr bool kSummed = PHASE == kOneLaunch;
   int b = int(blockIdx.x);
-  if (b < roles.sumCtas) {
-    ksum_chunk(g, k, w, roles.chunkTokens, roles.chunks, b / roles.chunks, b % roles.chunks, partial, meanS);
-    return;
+  if constexpr (PHASE == kSums) {
+    if (b < roles.sumCtas) {
+      ksum_chunk(g, k, w, roles.chunkTokens, roles.chunks, b / roles.chunks, b % roles.chunks, partial, meanS);
+      return;
+    }
+    b -= roles.sumCtas;
   }
-  b -= roles.sumCtas;
   if (b < roles.qCtas) {
-    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, lse, smooth, roles.chunks, SUMMED, b / roles.qBlocks, b % roles.qBlocks,
-                                   scratch, partial, meanS);
+    // The LSE needs the mean: never in the first of two launches.
+    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, PHASE != kSums && lse, smooth, roles.chunks, kSummed, b / roles.qBlocks,
+                                   b % roles.qBlocks, scratch, partial, meanS);
     return;
   }
   b -= roles.qCtas;
-  quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, SUMMED, b / roles.kBlocks, b % roles.kBlocks, scratch, partial,
-                                  meanS);
+  if constexpr (PHASE != kSums)
+    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks, scratch, partial,
+                                    meanS, vStage);
 }
 
 template <int DP, bool PACKED, bool HOPPER>
 void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w,
                      float fold, float smScale, bool lse, bool smooth, const Roles& roles, cudaStream_t stream) {
-  if (roles.summed) quantize_kernel<DP, PACKED, HOPPER, true><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
-  else quantize_kernel<DP, PACKED, HOPPER, false><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles);
+  switch (roles.phase) {
+    case kOneLaunch: quantize_kernel<DP, PACKED, HOPPER, kOneLaunch><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
+    case kSums: quantize_kernel<DP, PACKED, HOPPER, kSums><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
+    case kQuantize: quantize_kernel<DP, PACKED, HOPPER, kQuantize><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
+  }
 }
 
 template <int DP>
@@ -303,15 +324,17 @@ cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRe
     Roles one = r;
     one.sumCtas = 0;
     one.qCtas = int(qCtas);
-    one.summed = true;
+    one.phase = kOneLaunch;
     launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, one, kvCtas, stream);
     return cudaGetLastError();
   }
   Roles first = r, second = r;
   first.sumCtas = int(sumCtas);
   first.qCtas = lse ? 0 : int(qCtas);
+  first.phase = kSums;
   second.sumCtas = 0;
   second.qCtas = lse ? int(qCtas) : 0;
+  second.phase = kQuantize;
   launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, first, 0, stream);
   launch_roles(g, q, k, v, w, fold, smScale, lse, smoothK, hopper, second, kvCtas, stream);
   return cudaGetLastError();
