@@ -309,7 +309,7 @@ def timing(shapes):
             fns["flash"] = sdpa(SDPBackend.FLASH_ATTENTION)
             fns["cudnn"] = sdpa(SDPBackend.CUDNN_ATTENTION)
         t = bench_interleaved(fns)
-        row = dict(shape=spec, variant=os.environ.get("SAGEATTN_CUDA_VARIANT", "default"))
+        row = dict(shape=spec)
         for k2, sec in t.items():
             row[k2] = round(ops / sec / 1e12, 1)
         if peers:
