@@ -8,7 +8,7 @@ import { type Chromium, launchChromium } from "./chromium.js";
 import { canvasStats, type PageRun, runOnPage } from "./page-driver.js";
 import { appRoot, buildAndServe, type Served } from "./serve.js";
 
-/** DESIGN §2's bar for SageAttention against exact attention (core's BOUNDS; the page reports only vs exact). */
+/** docs/DESIGN.md §2's bar for SageAttention against exact attention (core's BOUNDS; the page reports only vs exact). */
 const MIN_COSINE = BOUNDS.exact.minCosine;
 const MAX_REL_L1 = BOUNDS.exact.maxRelL1;
 /** SwiftShader WebGPU and single-core wasm on a 2-core CI box: small problems, generous waits. */

@@ -1,5 +1,5 @@
-// Accuracy of both kernels against core's oracles, on DESIGN's distributions and the shapes the kernels treat
-// specially (tails of K blocks and Q blocks, GQA, Nq ≠ Nk, causal, padded head dims).
+// Accuracy of both kernels against core's oracles, on the distributions of docs/DESIGN.md §2 and the shapes the kernels
+// treat specially (tails of K blocks and Q blocks, GQA, Nq ≠ Nk, causal, padded head dims).
 // The int8 kernel sums P·V exactly in int32 and then in f32, so it is held tightly to the sage oracle with f32
 // accumulation (the oracle's default f16-block summation adds its own rounding: see the conformance suite).
 import {
@@ -47,7 +47,8 @@ describe("int8 kernel vs the sage oracle (f32 P·V accumulation) and exact atten
       expect(vsSage.nonFinite).toBe(0);
       expect(vsSage.relL1, "rel-L1 vs sage (f32 accumulation)").toBeLessThanOrEqual(1e-3);
       const oracleVsExact = accuracy(Float32Array.from(sage.output), exact.output);
-      // No worse than the oracle itself against exact (heavy tails exceed DESIGN's exact bound in the oracle too).
+      // No worse than the oracle itself against exact (heavy tails exceed docs/DESIGN.md §2's exact bound in the oracle
+      // too).
       expect(vsExact.relL1, "rel-L1 vs exact").toBeLessThanOrEqual(
         Math.max(BOUNDS.exact.maxRelL1, oracleVsExact.relL1 * 1.05),
       );

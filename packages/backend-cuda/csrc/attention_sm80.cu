@@ -1,4 +1,5 @@
-// attention_sm80.cu — SageAttention's main kernel for sm80+ (DESIGN §2 steps 3–7), on the pre-pass's workspace.
+// attention_sm80.cu — SageAttention's main kernel for sm80+ (docs/DESIGN.md §2 steps 3–7), on the pre-pass's
+// workspace.
 //
 // One CTA = one 128-query block (= one Q quantization block, one scale sQ) of one (sequence, query head); it walks
 // the K/V tiles of 64 keys (= one K quantization block, one scale sK) of the kv head h / group:

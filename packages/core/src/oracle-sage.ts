@@ -18,13 +18,13 @@ function r16(x: number): number {
 }
 
 /**
- * SageAttention emulated step by step (DESIGN §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its mean over
- * tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot products,
- * online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32
- * (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization
- * block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
- * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
- * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
+ * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
+ * mean over tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot
+ * products, online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then
+ * in f32 (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a
+ * quantization block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one
+ * scale). `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first
+ * append): f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
 export function sageReference(
   p: Problem,
