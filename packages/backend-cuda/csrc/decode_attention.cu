@@ -32,7 +32,7 @@ constexpr int kCtasPerSm = 2;
 constexpr int kMinBlocks = kWarps;
 constexpr int kWarpStages = 1;
 constexpr int kRows = 16;   // query rows per group (one m16 tile)
-constexpr int kKeys = 64;   // keys per block (kKBlock: one sK)
+constexpr int kKeys = kKBlock;  // keys per block (one sK)
 constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
 
 template <int DP>

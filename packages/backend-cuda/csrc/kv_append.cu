@@ -17,7 +17,7 @@
 namespace sa {
 namespace {
 
-constexpr int kBlock = 64;  // rows per K quantization block (kKBlock)
+constexpr int kBlock = kKBlock;  // rows per K quantization block
 
 __device__ __forceinline__ int head_b(const KvCache& c, int head) { return head / c.Hkv; }
 __device__ __forceinline__ int head_h(const KvCache& c, int head) { return head % c.Hkv; }
