@@ -16,7 +16,7 @@ function expectCpuSimd(r: Ran) {
   expect(r.signal, `killed after the timeout (did not exit by itself?)\n${r.stderr}`).toBeNull();
   expect(r.status, r.stderr).toBe(0);
   expect(r.result?.backend).toBe("cpu-simd");
-  expect(r.result!.cosine).toBeGreaterThan(0.999);
+  expect(r.result!.cosine).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
   expect(r.result!.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);
 }
 

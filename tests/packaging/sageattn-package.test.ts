@@ -14,7 +14,7 @@ const project = installProject("all", [...Object.keys(PUBLISHED), ...closure].ma
 afterAll(() => project.remove());
 
 function expectAccurate(r: ExampleResult | undefined) {
-  expect(r?.cosine).toBeGreaterThan(0.999);
+  expect(r?.cosine).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
   expect(r!.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);
 }
 

@@ -3,6 +3,7 @@ import {
   accuracy,
   attention,
   type AttentionOptions,
+  type Capabilities,
   type Distribution,
   type DType,
   exactAttention,
@@ -42,6 +43,8 @@ export interface RunReport {
   readonly request: RunRequest;
   readonly backend: string;
   readonly device: string;
+  /** What the backend that ran can do (its P·V mode among them: which sage oracle its output tracks). */
+  readonly capabilities: Capabilities;
   /** The backend's own account of itself (build, threads, adapter, tile…), read after the run. */
   readonly details: Readonly<Record<string, string>>;
   readonly rejected: readonly Rejection[];
@@ -51,9 +54,10 @@ export interface RunReport {
   readonly exactOnSameEngine: boolean;
   /** SageAttention's output against exact attention in float64. */
   readonly accuracy: Accuracy;
-  /** Canonical HND f32 inputs and outputs, for the per-head maps. */
+  /** Canonical HND f32 inputs and outputs, for the per-head maps (and for a test to judge the run by). */
   readonly q: Float32Array;
   readonly k: Float32Array;
+  readonly v: Float32Array;
   readonly sageOutput: Float32Array;
   readonly exactOutput: Float32Array;
 }
@@ -144,6 +148,7 @@ export async function measure(r: RunRequest, progress: (line: string) => void): 
     request: r,
     backend: first.backend,
     device: backend.device,
+    capabilities: backend.capabilities,
     details: { ...backend.details },
     rejected: first.rejected,
     sage,
@@ -152,6 +157,7 @@ export async function measure(r: RunRequest, progress: (line: string) => void): 
     accuracy: accuracy(sageOutput, exactOutput),
     q: toCanonicalF32(q),
     k: toCanonicalF32(k),
+    v: toCanonicalF32(v),
     sageOutput,
     exactOutput,
   };

@@ -1,4 +1,5 @@
-// SageAttention for one query tile (DESIGN §2 steps 3–5 and 7; P·V in fixed point, see "Where backends differ"), in WebAssembly SIMD128.
+// SageAttention for one query tile (docs/DESIGN.md §2 steps 3–5 and 7; P·V in fixed point, see "Where backends
+// differ"), in WebAssembly SIMD128.
 //
 // Per 64-key block: S = Qi·Kiᵀ exactly in int32 (i32x4.dot_i16x8_s on int8 values widened to i16), times sQ·sK →
 // base-2 logits; online softmax (running max m, sum l) with a polynomial exp2; P quantized to [0, 8191] and
@@ -11,7 +12,8 @@
 // The relaxed-SIMD build keeps these integer paths and fuses the f32 multiply-adds (madd.ts). Its i8 dot
 // (relaxed_dot_i8x16_i7x16_add_s) needs one operand in [0, 127], x86 reading it as unsigned; Sage's INT8 K spans
 // [−127, 127] (255 values), so a zero-point form needs two relaxed dots per product (K + 127 split into two
-// [0, 127] halves, minus 127·Σq): slower than dot_i16x8_s, itself faster than one relaxed dot here (DESIGN §4).
+// [0, 127] halves, minus 127·Σq): slower than dot_i16x8_s, itself faster than one relaxed dot here (docs/DESIGN.md
+// §4, "WebAssembly facts").
 // Both products run near the rate of a bare dot + i32x4.add loop (the add sharing the dot's pipes), so shapes that
 // only save loads gain little; the alternatives tried and dropped are in NOTES.md.
 

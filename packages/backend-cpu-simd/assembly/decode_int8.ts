@@ -1,12 +1,12 @@
 // Few-query SageAttention over a KV cache (issue 14), split over key blocks (split-K), in WebAssembly SIMD128.
 //
 // A decode tile stacks the query rows of the heads that share one kv head (GQA): NH heads × NR rows each (NH·NR ≤
-// TILE_ROWS), so each K and V block read from the cache serves all of them. A split task runs DESIGN §2 steps 3–5
-// and 7 for its tile over key blocks [KB0, KB1) exactly as attention_int8.ts does over a whole sequence (same
-// micro-kernels, K read one byte a value, same online softmax, same fixed-point P·V) and leaves the unnormalised partial state: per row the
-// running max m (base 2), the sum l (P units) and acc[Dp]. The merge task of a tile combines its splits in split
-// order, m = max m_s, l = Σ l_s·2^(m_s − m), acc = Σ acc_s·2^(m_s − m), O = acc / l: the result depends on the
-// split size only, never on which thread ran what.
+// TILE_ROWS), so each K and V block read from the cache serves all of them. A split task runs docs/DESIGN.md §2 steps
+// 3–5 and 7 for its tile over key blocks [KB0, KB1) exactly as attention_int8.ts does over a whole sequence (same
+// micro-kernels, K read one byte a value, same online softmax, same fixed-point P·V) and leaves the unnormalised
+// partial state: per row the running max m (base 2), the sum l (P units) and acc[Dp]. The merge task of a tile combines
+// its splits in split order, m = max m_s, l = Σ l_s·2^(m_s − m), acc = Σ acc_s·2^(m_s − m), O = acc / l: the result
+// depends on the split size only, never on which thread ran what.
 // Tiles: as attention_int8.ts (the scratch is the same). Knobs: the split size lives in src/kv-cache.ts.
 
 import {

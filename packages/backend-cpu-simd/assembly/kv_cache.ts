@@ -1,4 +1,5 @@
-// The KV cache's append and requantize (issue 14; DESIGN §2 steps 1–2 on a cache), for one (batch entry, kv head).
+// The KV cache's append and requantize (docs/DESIGN.md §2 steps 1–2 on a cache, and §2 "Decode"), for one
+// (batch entry, kv head).
 //
 // A head's store (layout in tiles.ts, C_* fields of the cache record): the smoothing mean f32 [Dp]; K in the int8
 // kernel's pair layout but one byte a value, i8 [Dp/2][64 keys][2 channels] per 64-row block (decode_int8.ts widens

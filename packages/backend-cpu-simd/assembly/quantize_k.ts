@@ -1,4 +1,4 @@
-// Stages K mean and K quantization (DESIGN §2 steps 1–2) for one (sequence, kv head):
+// Stages K mean and K quantization (docs/DESIGN.md §2 steps 1–2) for one (sequence, kv head):
 //   mean[d] = Σ_tokens K[t][d] / nk (f64 sum, f32 result), Kc = K − mean (f32),
 //   per block of 64 keys: scale = max|Kc|/127 (1 for an all-zero block), values round(Kc/scale) half away from zero.
 // Bit-exact with core's channelMean + quantizeRows.

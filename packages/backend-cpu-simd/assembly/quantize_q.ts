@@ -1,5 +1,6 @@
-// Query tile quantization (DESIGN §2 step 2): x = Q·fold in f32 (fold = smScale·log2 e, so logits come out in base 2),
-// one scale per 128-token block = max|x|/127 (1 for an all-zero block), values round(x/scale) half away from zero.
+// Query tile quantization (docs/DESIGN.md §2 step 2): x = Q·fold in f32 (fold = smScale·log2 e, so logits come out in
+// base 2), one scale per 128-token block = max|x|/127 (1 for an all-zero block), values round(x/scale) half away from
+// zero.
 // Bit-exact with core's quantizeRows: every step is the same f32 operation.
 // A tile quantizes only its own rows, but each row's scale comes from its whole 128-token block.
 // Layout out: i16 [TILE_ROWS][Dp] (int8 values widened for i32x4.dot_i16x8_s), rows past `rows` up to a multiple of 4

@@ -1,4 +1,5 @@
-// attention_sm80.cu — SageAttention's main kernel for sm80+ (DESIGN §2 steps 3–7), on the pre-pass's workspace.
+// attention_sm80.cu — SageAttention's main kernel for sm80+ (docs/DESIGN.md §2 steps 3–7), on the pre-pass's
+// workspace.
 //
 // One CTA = one 128-query block (= one Q quantization block, one scale sQ) of one (sequence, query head); it walks
 // the K/V tiles of 64 keys (= one K quantization block, one scale sK) of the kv head h / group:
@@ -8,7 +9,7 @@
 //                                 then added to the f32 accumulator rescaled by exp2(m_old − m_new)
 // Each warp owns 16·kMTiles query rows (heuristics.h); its lanes hold mma fragments: lane (g = lane/4, t = lane%4)
 // owns rows g and g+8 of each m16 tile and columns 2t, 2t+1 of each n8 tile. Q fragments stay in registers for the
-// whole K loop; K and V tiles are double-buffered in shared memory with cp.async (tile i+1 loads while i computes).
+// whole K loop or are reloaded per tile, and K/V tiles go through a 2- or 3-stage cp.async ring (heuristics.h).
 // Shared rows are padded by 16 bytes so the 8 rows an ldmatrix reads fall in 8 different bank groups.
 // Tile sizes: tile_size.h (fixed by the algorithm's blocks); rows per warp: heuristics.h.
 #include <cuda_bf16.h>
@@ -17,7 +18,6 @@
 #include "heuristics.h"
 #include "kernels.h"
 #include "mma.cuh"
-#include <cstdlib>
 #include <type_traits>
 
 namespace sa {
@@ -335,25 +335,11 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
   return cudaGetLastError();
 }
 
-template <int DP, bool PV_F32>
-cudaError_t launch_variant(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, cudaStream_t stream) {
-  using H = Heuristics<DP>;
-#ifdef SA_TUNING_VARIANTS
-  if constexpr (DP == 128) {
-    switch (variant_override()) {
-      case 1: return launch<DP, PV_F32, 2, true, 3>(g, w, o, lse, causal, stream);
-      case 2: return launch<DP, PV_F32, 2, false, 2>(g, w, o, lse, causal, stream);
-      case 3: return launch<DP, PV_F32, 1, true, 3>(g, w, o, lse, causal, stream);
-      default: break;
-    }
-  }
-#endif
-  return launch<DP, PV_F32, H::kMTiles, H::kQInRegisters, H::kStages>(g, w, o, lse, causal, stream);
-}
-
 template <int DP>
 cudaError_t launch_dp(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32, cudaStream_t stream) {
-  return pvF32 ? launch_variant<DP, true>(g, w, o, lse, causal, stream) : launch_variant<DP, false>(g, w, o, lse, causal, stream);
+  using H = Heuristics<DP>;
+  return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages>(g, w, o, lse, causal, stream)
+               : launch<DP, false, H::kMTiles, H::kQInRegisters, H::kStages>(g, w, o, lse, causal, stream);
 }
 
 }  // namespace
@@ -362,7 +348,7 @@ int attention_smem_bytes(int DP) {
   switch (DP) {
     case 64: return SmemLayout<64, Heuristics<64>::kQInRegisters, Heuristics<64>::kStages>::kBytes;
     case 96: return SmemLayout<96, Heuristics<96>::kQInRegisters, Heuristics<96>::kStages>::kBytes;
-    case 128: return SmemLayout<128, false, 3>::kBytes;  // the largest of the D = 128 variants (default and tuning)
+    case 128: return SmemLayout<128, Heuristics<128>::kQInRegisters, Heuristics<128>::kStages>::kBytes;
     default: return SmemLayout<256, Heuristics<256>::kQInRegisters, Heuristics<256>::kStages>::kBytes;
   }
 }

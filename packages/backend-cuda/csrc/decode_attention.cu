@@ -3,7 +3,8 @@
 //
 // A CTA = 4 warps = one 16-row query group of one (batch entry, kv head) × one range of 64-key blocks. The group's rows
 // are the flattened (query head of this kv head, query) pairs, so GQA heads share every K/V byte the CTA reads:
-//   Q quantization   each row's 128-query block max (DESIGN §2 step 2), Qi into shared memory, smScale·q·mean for the LSE
+//   Q quantization   each row's 128-query block max (docs/DESIGN.md §2 step 2), Qi into shared memory,
+//                    smScale·q·mean for the LSE
 //   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
 //   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
@@ -31,7 +32,7 @@ constexpr int kCtasPerSm = 2;
 constexpr int kMinBlocks = kWarps;
 constexpr int kWarpStages = 1;
 constexpr int kRows = 16;   // query rows per group (one m16 tile)
-constexpr int kKeys = 64;   // keys per block (kKBlock: one sK)
+constexpr int kKeys = kKBlock;  // keys per block (one sK)
 constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
 
 template <int DP>
@@ -70,9 +71,9 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
   const float fold = call.smScale * 1.4426950408889634f;
 
-  // Q quantization (DESIGN §2 step 2): the group's rows into shared f32 (all loads in flight at once), each row's
-  // max |q·fold| and smScale·q·mean, then the scale of its 128-query block of its head: from the group's own rows when
-  // the block lies inside the group (always at decode sizes), else by reading the block's other rows.
+  // Q quantization (docs/DESIGN.md §2 step 2): the group's rows into shared f32 (all loads in flight at once), each
+  // row's max |q·fold| and smScale·q·mean, then the scale of its 128-query block of its head: from the group's own rows
+  // when the block lies inside the group (always at decode sizes), else by reading the block's other rows.
   const TensorRef& q = call.q;
   float* qx = reinterpret_cast<float*>(smem);  // [kRows][DP], in warp 0's K/V region before the key loop
   float* rowAbs = qMean + kRows;
@@ -264,7 +265,7 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
           mma_f16_f32acc(acc[2 * dp + 1], pf[kk], bf[2], bf[3]);
         }
     } else {
-      // f16 sums within the block (DESIGN §2 step 5), 32 output columns at a time, then added to O in f32.
+      // f16 sums within the block (docs/DESIGN.md §2 step 5), 32 output columns at a time, then added to O in f32.
 #pragma unroll
       for (int dc = 0; dc < DP / 32; dc++) {
         uint32_t part[4][2] = {};

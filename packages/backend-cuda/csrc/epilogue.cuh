@@ -1,5 +1,6 @@
 // epilogue.cuh — what both attention kernels (attention_sm80.cu, attention_sm90.cu) write at the end of a row:
-// an output element in o's dtype, and the natural-log LSE with the smoothing constant restored (docs/DESIGN.md §2 step 6).
+// an output element in o's dtype, and the natural-log LSE with the smoothing constant restored (docs/DESIGN.md §2
+// step 6).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -4,9 +4,9 @@
 //   thread, so it uses one.
 // kQInRegisters: keep Q's fragments in registers for the whole K loop (no shared reads for Q) or reload them from
 //   shared memory per tile (frees 8·D/32·kMTiles registers). At D = 128 with two m-tiles, keeping them spills.
-// SAGEATTN_CUDA_VARIANT (tuning builds only: SAGEATTN_CUDA_TUNING=1 scripts/build.sh; D = 128): 1 = 2 m-tiles + Q in registers (3 stages), 2 = 2 m-tiles + Q
-//   reloaded with 2 stages (the first version), 3 = 1 m-tile + Q in registers (3 stages). The default is 2 m-tiles,
-//   Q reloaded, 3 stages. Measured on the H100 (issue 4): see the README's performance table.
+// kStages: K/V pipeline depth (see Heuristics).
+// So D = 128 runs 2 m-tiles with Q reloaded and 3 stages: Q in registers spills there, one m-tile doubles the shared
+//   reads per FLOP, and two stages leave loads exposed (the timings are in NOTES.md).
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -34,14 +34,6 @@ inline bool force_sm80() {
   static const bool v = [] {
     const char* s = std::getenv("SAGEATTN_CUDA_KERNEL");
     return s != nullptr && std::strcmp(s, "sm80") == 0;
-  }();
-  return v;
-}
-
-inline int variant_override() {
-  static const int v = [] {
-    const char* s = std::getenv("SAGEATTN_CUDA_VARIANT");
-    return s ? std::atoi(s) : 0;
   }();
   return v;
 }

@@ -17,13 +17,13 @@
 namespace sa {
 namespace {
 
-constexpr int kBlock = 64;  // rows per K quantization block (kKBlock)
+constexpr int kBlock = kKBlock;  // rows per K quantization block
 
 __device__ __forceinline__ int head_b(const KvCache& c, int head) { return head / c.Hkv; }
 __device__ __forceinline__ int head_h(const KvCache& c, int head) { return head % c.Hkv; }
 
-// Row t of the cache, dequantized and with the old mean added back: K̂ = Ki·sK + mean (DESIGN, requantize), four
-// channels at c0. Rows of the partial last block come from `raw` (which holds K − mean in f32).
+// Row t of the cache, dequantized and with the old mean added back: K̂ = Ki·sK + mean (docs/DESIGN.md §2, "Decode"),
+// four channels at c0. Rows of the partial last block come from `raw` (which holds K − mean in f32).
 __device__ __forceinline__ float4 cached_row(const KvCache& c, int head, int t, int c0, int length) {
   const int blk = t / kBlock;
   const float* mean = c.mean + int64_t(head) * c.DP + c0;

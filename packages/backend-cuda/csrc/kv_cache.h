@@ -1,4 +1,4 @@
-// kv_cache.h — the device layout of a KV cache (docs/DESIGN.md, "KV cache") and the launchers of its kernels.
+// kv_cache.h — the device layout of a KV cache (docs/DESIGN.md §2, "Decode") and the launchers of its kernels.
 // One allocation of kv_cache_bytes() holds, per (batch entry, kv head) — "head" below, B·Hkv of them:
 //   ki     int8 [head][capPad][DP]  round((K − mean) / sK), plain rows, zeros past D and past the length
 //   vh     f16  [head][capPad][DP]  V as f16 bits (zeros where nothing was appended: masked keys read finite zeros)
@@ -82,7 +82,8 @@ inline KvCache kv_cache_at(uint64_t base, int B, int Hkv, int D, int DP, int cap
 // cache's `length` rows. With `firstMean` (first append, smoothing on) the mean of these rows is taken first.
 cudaError_t launch_kv_append(const KvCache& c, const TensorRef& k, const TensorRef& v, int length, int n, bool firstMean,
                              cudaStream_t stream);
-// kv_append.cu: re-centres the cache on the mean of its dequantized rows and re-quantizes every block (DESIGN, KV cache).
+// kv_append.cu: re-centres the cache on the mean of its dequantized rows and re-quantizes every block (docs/DESIGN.md
+// §2, "Decode").
 cudaError_t launch_kv_requantize(const KvCache& c, int length, cudaStream_t stream);
 
 // decode_attention.cu: attention of q [B, Hq, Nq, D] against the cache's `length` rows, split over key blocks.

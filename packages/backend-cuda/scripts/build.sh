@@ -42,10 +42,7 @@ for a in $ARCHS; do GENCODE+=("-gencode=arch=compute_$a,code=sm_$a"); done
 LAST=${ARCHS##* }
 GENCODE+=("-gencode=arch=compute_$LAST,code=compute_$LAST")
 # --threads 0: one nvcc thread per target architecture (the attention kernels dominate the build).
-# SAGEATTN_CUDA_TUNING=1 also builds the D = 128 variants SAGEATTN_CUDA_VARIANT selects (heuristics.h).
-EXTRA=()
-[ "${SAGEATTN_CUDA_TUNING:-0}" = 1 ] && EXTRA+=(-DSA_TUNING_VARIANTS)
-FLAGS=(-O3 -std=c++17 --threads 0 "${EXTRA[@]}" -Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xptxas -v --expt-relaxed-constexpr "${GENCODE[@]}")
+FLAGS=(-O3 -std=c++17 --threads 0 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xptxas -v --expt-relaxed-constexpr "${GENCODE[@]}")
 REPORT="$OUT/ptxas-report.txt"
 : >"$REPORT.tmp"
 pids=()

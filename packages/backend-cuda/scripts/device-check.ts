@@ -9,21 +9,18 @@
  *   5. the public attention() with a reused device `out`: bits equal to a call without it, host cost per call, and
  *      10 000 calls with live allocations and device memory unchanged;
  *   6. an impossible allocation → DeviceError OutOfMemory, and a normal call right after it;
- *   7. decode: every case of core's decode list built in many appends on the cuda cache and on the js cache (the
- *      oracle), attended at three lengths and after requantize, outputs and LSE compared; then (DECODE_BENCH=1) the
- *      step latency of B1 H32 Hkv8 D128 at several cache lengths.
+ *   7. decode: every case of core's decode list built in many appends on the cuda cache, attended at three lengths
+ *      (and after a requantize) and judged by core's checkDecodeCase; then (DECODE_BENCH=1) the step latency of
+ *      B1 H32 Hkv8 D128 at several cache lengths.
  * It prints one JSON line per check and a final `SUMMARY` line.
  */
 import {
   accuracy,
   attention,
-  BOUNDS,
   createKvCache,
   encode16,
-  fromCanonicalF32,
   getBackend,
   hostTensor,
-  type KvCache,
   makeQKV,
   registerBackend,
   resolveProblem,
@@ -32,8 +29,13 @@ import {
   toCanonicalF32,
 } from "@sageattn/core";
 import { Effect, Exit } from "effect";
-import { checkCase, conformanceCases, errorCases } from "@sageattn/core/conformance/check";
-import { DECODE_APPENDS, decodeCases } from "../../core/dist/conformance/decode.js";
+import {
+  checkCase,
+  checkDecodeCase,
+  conformanceCases,
+  decodeCases,
+  errorCases,
+} from "@sageattn/core/conformance/check";
 import { DeviceMemory } from "../src/device-tensor.js";
 import { type CudaBackend, provider } from "../src/index.js";
 import { openLibrary } from "../src/ffi/library.js";
@@ -298,81 +300,29 @@ for (const e of errorCases(backend.capabilities)) {
   });
 }
 
-// 7. decode: the cuda cache against the js cache (the oracle), same inputs and appends.
+// 7. decode: every case of core's decode list on the cuda cache, judged by core's checkDecodeCase (the oracle cache
+// fed the same rows, checkOutput's bounds); the first three also requantize and append after it.
 {
-  const total = DECODE_APPENDS.reduce((a, b) => a + b, 0);
-  const attendAfter = new Set([1, 25, DECODE_APPENDS.length]);
   const dcases = decodeCases(backend, { maxD: 256, dtypes: backend.capabilities.dtypes });
   let worst = 0;
   for (const [i, c] of dcases.entries()) {
-    const raw = makeQKV({ B: c.B, Hq: c.Hq, Hkv: c.Hkv, Nq: c.Nq, Nk: total, D: c.D }, c.dist, 5000 + i);
-    const BH = c.B * c.Hkv;
-    const make = (vals: Float32Array, H: number, N: number) =>
-      fromCanonicalF32(vals, { B: c.B, H, N, D: c.D }, c.dtype, c.layout);
-    const slice = (src: Float32Array, r0: number, r1: number) => {
-      const out = new Float32Array(BH * (r1 - r0) * c.D);
-      for (let h = 0; h < BH; h++) {
-        out.set(src.subarray((h * total + r0) * c.D, (h * total + r1) * c.D), h * (r1 - r0) * c.D);
-      }
-      return make(out, c.Hkv, r1 - r0);
-    };
-    const q = make(raw.q, c.Hq, c.Nq);
-    const options = { causal: c.causal, returnLse: c.returnLse };
-    const spec = {
-      batch: c.B,
-      headsKv: c.Hkv,
-      headDim: c.D,
-      capacity: total + 32,
-      dtype: c.dtype,
-      layout: c.layout,
-      smoothK: c.smoothK,
-    };
-    const caches: KvCache[] = [
-      await createKvCache({ ...spec, backend: "cuda" }),
-      await createKvCache({ ...spec, backend: "js" }),
-    ];
-    const compare = async (where: string) => {
-      const [got, want] = await Promise.all(caches.map((k) => k.attend(q, options)));
-      const a = accuracy(toCanonicalF32(got.output as never), toCanonicalF32(want.output as never));
-      let lseErr = 0;
-      if (c.returnLse) {
-        for (let r = 0; r < want.lse!.length; r++) {
-          const w = want.lse![r], g = got.lse![r];
-          lseErr = Math.max(
-            lseErr,
-            w === -Infinity ? (g === -Infinity ? 0 : Infinity) : Math.abs(g - w) / Math.max(1, Math.abs(w)),
-          );
-        }
-      }
-      const bound = BOUNDS.sageRelL1 + BOUNDS.outputRounding[c.dtype];
-      worst = Math.max(worst, a.relL1);
-      report({
-        check: "decode",
-        case: c.name,
-        where,
-        ok: a.nonFinite === 0 && a.relL1 <= bound && lseErr <= BOUNDS.lseVsSage,
-        relL1: +a.relL1.toExponential(3),
-        cosine: a.cosine,
-        lseErr,
-        backend: got.backend,
-      });
-    };
     try {
-      let len = 0;
-      for (const [a, n] of DECODE_APPENDS.entries()) {
-        const k = slice(raw.k, len, len + n), v = slice(raw.v, len, len + n);
-        for (const cache of caches) await cache.append(k, v);
-        len += n;
-        if (attendAfter.has(a + 1)) await compare(`length ${len}`);
-      }
-      if (i < 3) {
-        for (const cache of caches) await cache.requantize();
-        await compare(`requantized at ${len}`);
+      const { checks } = await checkDecodeCase("cuda", c, 5000 + i, { requantize: i < 3 });
+      for (const r of checks) {
+        worst = Math.max(worst, r.vsSage.relL1);
+        report({
+          check: "decode",
+          case: r.where,
+          ok: r.ok,
+          failures: r.ok ? undefined : r.failures,
+          pvOracle: r.pvOracle,
+          relL1: +r.vsSage.relL1.toExponential(3),
+          cosine: r.vsSage.cosine,
+          lseErr: r.lseError,
+        });
       }
     } catch (e) {
       report({ check: "decode", case: c.name, ok: false, error: String((e as Error).message ?? e) });
-    } finally {
-      for (const cache of caches) await cache.dispose();
     }
   }
   report({ check: "decode-summary", ok: dcases.length > 0, cases: dcases.length, worstRelL1: worst });

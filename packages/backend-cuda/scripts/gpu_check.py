@@ -132,7 +132,7 @@ def quant_blocks(x, block):
 
 
 def sage_emulation(q, k, v, causal, sm):
-    """Steps 1-5 of DESIGN §2 with a full (not online) softmax in float64: quantized logits, V and P in f16."""
+    """Steps 1-5 of docs/DESIGN.md §2 with a full (not online) softmax in float64: quantized logits, V and P in f16."""
     qd = q.float().double() * float(torch.tensor(sm * LOG2E, dtype=torch.float32))
     kd = k.float().double()
     kc = kd - kd.float().mean(2, keepdim=True).double()
@@ -312,7 +312,7 @@ def timing(shapes):
             fns["flash"] = sdpa(SDPBackend.FLASH_ATTENTION)
             fns["cudnn"] = sdpa(SDPBackend.CUDNN_ATTENTION)
         t = bench_interleaved(fns)
-        row = dict(shape=spec, variant=os.environ.get("SAGEATTN_CUDA_VARIANT", "default"))
+        row = dict(shape=spec)
         for k2, sec in t.items():
             row[k2] = round(ops / sec / 1e12, 1)
         if peers:

@@ -1,5 +1,5 @@
 /**
- * The cuda backend's KV cache (issue 14; docs/DESIGN.md, "KV cache"): one device allocation laid out by the library
+ * The cuda backend's KV cache (docs/DESIGN.md §2, "Decode"): one device allocation laid out by the library
  * (csrc/kv_cache.h), appends that quantize K in place (csrc/kv_append.cu) and split-K few-query attention over it
  * (csrc/decode_attention.cu). Every call enqueues on the backend's stream and returns without waiting, like attention.
  */

@@ -72,7 +72,8 @@ export interface AttentionBackend {
   /**
    * Optional: `attention` run at once, returning its output or throwing its tagged error, for a backend whose calls
    * only enqueue work (cuda). Core takes it for a call that repeats the previous one with the same options object, to
-   * spend no scheduler or Effect runtime on a steady-state loop (docs/DESIGN.md, "Host cost per call").
+   * spend no scheduler or Effect runtime on a steady-state loop (packages/backend-cuda/NOTES.md, "Host cost per
+   * call").
    */
   readonly attentionNow?: (p: Problem, q: Tensor, k: Tensor, v: Tensor) => AttentionOutput;
   /** Waits until every call queued on the backend has finished (device tensors returned earlier are then ready). */

@@ -1,5 +1,5 @@
 /**
- * The vocabulary below `attention`, defined once: the pipeline stages every backend runs (DESIGN §2, "Pipeline
+ * The vocabulary below `attention`, defined once: the pipeline stages every backend runs (docs/DESIGN.md §2, "Pipeline
  * stages"), the algorithm's constants, the codes the kernels read for dtypes and layouts, and every accuracy bound
  * the tests, the conformance suite and the benchmarks hold an output to. Backends import these; WGSL and
  * AssemblyScript get them from the build's generators (`@sageattn/core/schema`).
@@ -7,7 +7,7 @@
 import type { DType } from "./dtype.js";
 import type { Layout } from "./tensor.js";
 
-/** The six stages, in the order a call runs them; comments, issues and DESIGN's table use these names. */
+/** The six stages, in the order a call runs them; comments, issues and docs/DESIGN.md §2 use these names. */
 export const STAGES = [
   "k-mean",
   "q-quantization",
@@ -33,14 +33,14 @@ export const DTYPE_CODE: Readonly<Record<DType, number>> = { f32: 0, f16: 1, bf1
 export const LAYOUT_CODE: Readonly<Record<Layout, number>> = { HND: 0, NHD: 1 };
 
 /**
- * How a backend computes P·V (DESIGN §2 step 5): "f16-block" P and V in f16, products summed in f16 within each
- * 64-key block and then in f32; "f32" the same f16 products summed in f32 throughout; "fixed16" P and V as 16-bit
+ * How a backend computes P·V (docs/DESIGN.md §2 step 5): "f16-block" P and V in f16, products summed in f16 within
+ * each 64-key block and then in f32; "f32" the same f16 products summed in f32 throughout; "fixed16" P and V as 16-bit
  * fixed point per (key block, channel), summed exactly in int32 (cpu-simd), which tracks the "f32" oracle.
  */
 export type PvMode = "f16-block" | "f32" | "fixed16";
 
 /**
- * Accuracy bounds (DESIGN §2, "Accuracy"). Against float64 exact attention: what "models do not notice" means.
+ * Accuracy bounds (docs/DESIGN.md §2, "Accuracy"). Against float64 exact attention: what "models do not notice" means.
  * Laplace-tailed inputs stretch each block's max, so the INT8 step grows: Sage v1's per-block scales reach about cos
  * 0.99980 / rel-L1 0.018 there (the sage oracle itself, N=256 D=64), hence a looser heavy-tail bound. Against the
  * sage oracle a backend is held far tighter. Output rounding alone costs about half an ulp on average (f16 2^-12,
@@ -53,7 +53,10 @@ export const BOUNDS = {
   outputRounding: { f32: 0, f16: 5e-4, bf16: 4e-3 } as Readonly<Record<DType, number>>,
   /** |lse − oracle| ≤ lseVsSage · max(1, |oracle|); rows without keys exactly −∞. */
   lseVsSage: 2e-2,
-  /** Benchmarks flag an output this far from exact as wrong, whatever its speed (a loose sanity bar, not DESIGN's). */
+  /**
+   * Benchmarks flag an output this far from exact as wrong, whatever its speed (a loose sanity bar, not the bar of
+   * docs/DESIGN.md §2).
+   */
   clearlyWrong: { minCosine: 0.999, maxRelL1: 0.05 },
 } as const;
 

@@ -18,13 +18,13 @@ function r16(x: number): number {
 }
 
 /**
- * SageAttention emulated step by step (DESIGN §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its mean over
- * tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot products,
- * online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32
- * (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization
- * block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
- * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
- * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
+ * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
+ * mean over tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot
+ * products, online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then
+ * in f32 (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a
+ * quantization block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one
+ * scale). `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first
+ * append): f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
 export function sageReference(
   p: Problem,
@@ -38,6 +38,7 @@ export function sageReference(
   const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
   const fold = qFold(smScale);
   const f16Blocks = p.pvAccumulation === "f16-block";
+  // Stage v-conversion: V to f16.
   const v16 = new Float64Array(v.length);
   for (let i = 0; i < v.length; i++) v16[i] = r16(v[i]);
   const s = new Float64Array(K_BLOCK);
@@ -46,6 +47,7 @@ export function sageReference(
   segments(p).forEach((seg, si) => {
     for (let kvh = 0; kvh < Hkv; kvh++) {
       const kvRow0 = (seg.b * Hkv + kvh) * Nk + seg.k0;
+      // Stages k-mean and k-quantization.
       const mean = kMean
         ? kMean.subarray((si * Hkv + kvh) * D, (si * Hkv + kvh + 1) * D)
         : p.smoothK
@@ -54,7 +56,8 @@ export function sageReference(
       const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
-        const qq = quantizeRows(q, qRow0, seg.nq, D, Q_BLOCK, fold);
+        const qq = quantizeRows(q, qRow0, seg.nq, D, Q_BLOCK, fold); // stage q-quantization
+        // Stage attention: logits, online softmax and P·V per 64-key block.
         for (let i = 0; i < seg.nq; i++) {
           const sQ = qq.scales[Math.floor(i / Q_BLOCK)];
           const { limit, bias } = rowVisibility(p, seg, h, i);
@@ -91,6 +94,7 @@ export function sageReference(
             for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
             m = mNew;
           }
+          // Stage output-store (the js backend converts to the output dtype and layout: fromCanonicalF32).
           const row = qRow0 + i;
           if (poisoned) {
             output.fill(NaN, row * D, row * D + D);

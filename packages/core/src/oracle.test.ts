@@ -1,6 +1,6 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { BOUNDS } from "./constants.js";
+import { BOUNDS, INT8_MAX, LOG2E } from "./constants.js";
 import { accuracy } from "./metrics.js";
 import { exactReference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
@@ -46,13 +46,13 @@ function naiveExact(
 /** An independent naive SageAttention: smoothing, per-block INT8, dequantized full-row softmax in base 2, f32 P·V. */
 function naiveSage(q: Float32Array, k: Float32Array, v: Float32Array, H: number, N: number, D: number): Float64Array {
   const out = new Float64Array(H * N * D);
-  const fold = (1 / Math.sqrt(D)) * Math.LOG2E;
+  const fold = (1 / Math.sqrt(D)) * LOG2E;
   const quant = (x: number[][], block: number) => {
     const vals: number[][] = [], scales: number[] = [];
     for (let b0 = 0; b0 < x.length; b0 += block) {
       const rows = x.slice(b0, b0 + block);
       const amax = Math.max(...rows.flat().map(Math.abs));
-      const s = amax === 0 ? 1 : amax / 127;
+      const s = amax === 0 ? 1 : amax / INT8_MAX;
       for (const r of rows) {
         vals.push(r.map((e) => Math.sign(e) * Math.floor(Math.abs(e) / s + 0.5)));
         scales.push(s);
@@ -118,7 +118,7 @@ describe("oracles", () => {
       const s = { B: 1, Hq: 4, Hkv: 4, Nq: 1024, Nk: 1024, D };
       const { q, k, v } = makeQKV(s, "k-bias", 11);
       const exact = exactReference(problemFor(4, 1024, D), q, k, v);
-      it("with K smoothing: cos ≥ 0.9998 and rel-L1 ≤ 0.02 vs exact", () => {
+      it(`with K smoothing: cos ≥ ${BOUNDS.exact.minCosine} and rel-L1 ≤ ${BOUNDS.exact.maxRelL1} vs exact`, () => {
         const a = accuracy(sageReference(problemFor(4, 1024, D), q, k, v).output, exact.output);
         expect(a.cosine).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
         expect(a.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);

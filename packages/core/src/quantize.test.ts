@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { K_BLOCK, Q_BLOCK } from "./constants.js";
+import { INT8_MAX, K_BLOCK, Q_BLOCK } from "./constants.js";
 import { channelMean, quantizeRows, roundHalfAway } from "./quantize.js";
 import { gaussian, rng } from "./random.js";
 
@@ -8,7 +8,7 @@ describe("quantization", () => {
     expect([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4999, -2.4999].map(roundHalfAway)).toEqual([-3, -2, -1, 1, 2, 3, 2, -2]);
   });
 
-  it("uses one scale per block, max|x|/127, and maps the block max to ±127", () => {
+  it(`uses one scale per block, max|x|/${INT8_MAX}, and maps the block max to ±${INT8_MAX}`, () => {
     const g = gaussian(rng(1));
     const D = 16, rows = 300;
     const x = Float32Array.from({ length: rows * D }, () => g());
@@ -19,12 +19,12 @@ describe("quantization", () => {
       for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) {
         for (let d = 0; d < D; d++) amax = Math.max(amax, Math.abs(Math.fround(x[r * D + d] * 0.5)));
       }
-      expect(q.scales[b]).toBeCloseTo(amax / 127, 7);
+      expect(q.scales[b]).toBeCloseTo(amax / INT8_MAX, 7);
       let vmax = 0;
       for (let r = b * Q_BLOCK; r < Math.min(rows, (b + 1) * Q_BLOCK); r++) {
         for (let d = 0; d < D; d++) vmax = Math.max(vmax, Math.abs(q.values[r * D + d]));
       }
-      expect(vmax).toBe(127);
+      expect(vmax).toBe(INT8_MAX);
     }
     // Dequantized values are within half a step of the input.
     for (let r = 0; r < rows; r++) {
@@ -40,9 +40,9 @@ describe("quantization", () => {
     const x = new Float32Array(rows * D);
     x.fill(2, K_BLOCK * D); // only the 3-row tail is nonzero
     const q = quantizeRows(x, 0, rows, D, K_BLOCK);
-    expect(Array.from(q.scales)).toEqual([1, Math.fround(2 / 127)]);
+    expect(Array.from(q.scales)).toEqual([1, Math.fround(2 / INT8_MAX)]);
     expect(q.values.slice(0, K_BLOCK * D).every((v) => v === 0)).toBe(true);
-    expect(q.values.slice(K_BLOCK * D).every((v) => v === 127)).toBe(true);
+    expect(q.values.slice(K_BLOCK * D).every((v) => v === INT8_MAX)).toBe(true);
   });
 
   it("smooths by subtracting the channel mean first", () => {

@@ -29,7 +29,7 @@ export function gaussian(rand: () => number): () => number {
   };
 }
 
-/** The input distributions of DESIGN §2 that every backend is checked on. */
+/** The input distributions of docs/DESIGN.md §2 that every backend is checked on. */
 export type Distribution = "gaussian" | "k-bias" | "heavy-tail" | "sink" | "constant";
 export const DISTRIBUTIONS: readonly Distribution[] = ["gaussian", "k-bias", "heavy-tail", "sink", "constant"];
 

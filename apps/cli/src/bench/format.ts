@@ -8,7 +8,10 @@ export interface AttentionSize {
   readonly causal: boolean;
 }
 
-/** 4·B·H·Nq·Nk·D (two matmuls, a multiply and an add each), halved when causal: DESIGN §5's convention. */
+/**
+ * 4·B·H·Nq·Nk·D (two matmuls, a multiply and an add each), halved when causal: the convention of docs/DESIGN.md §4,
+ * "Test or benchmark".
+ */
 export function attentionOps(s: AttentionSize): number {
   return (4 * s.B * s.H * s.Nq * s.Nk * s.D) / (s.causal ? 2 : 1);
 }

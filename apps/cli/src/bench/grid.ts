@@ -6,7 +6,7 @@ export type GridName = (typeof GRID_NAMES)[number];
 
 const cpuGrid: BenchCase[] = [512, 1024, 2048].map((N) => ({ B: 1, H: 8, N, D: 64, causal: false, dtype: "f32" }));
 
-/** DESIGN §5's CPU shapes plus one long sequence (B=1 H=1) that must run. */
+/** docs/DESIGN.md §5's CPU shapes plus one long sequence (B=1 H=1) that must run. */
 const cpuLargeGrid: BenchCase[] = [...cpuGrid, { B: 1, H: 1, N: 32768, D: 64, causal: false, dtype: "f32" }];
 
 /** The CUDA grid: B=4 H=32 fp16, D 64/128, N 1K–32K, causal off/on (side by side: they share inputs). */

@@ -118,7 +118,10 @@ export function formatTable(doc: BenchDocument): string {
   return out.join("\n");
 }
 
-/** Far from exact: DESIGN's bar is `BOUNDS.exact`; this flags anything clearly off (`BOUNDS.clearlyWrong`, NaN included). */
+/**
+ * Far from exact: docs/DESIGN.md §2's bar is `BOUNDS.exact`; this flags anything clearly off (`BOUNDS.clearlyWrong`,
+ * NaN included).
+ */
 export const poorAccuracy = (a: SliceAccuracy) =>
   !(a.cosine >= BOUNDS.clearlyWrong.minCosine) || !(a.relL1 <= BOUNDS.clearlyWrong.maxRelL1);
 

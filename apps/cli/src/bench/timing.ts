@@ -1,6 +1,7 @@
 /**
  * Warm-up, then timed runs until a small budget is spent; the median is reported. V8 compiles wasm in a baseline tier
- * first and tiers up between calls (DESIGN §4), and GPUs build pipelines on first use: the warm-up absorbs both.
+ * first and tiers up between calls (docs/DESIGN.md §4), and GPUs build pipelines on first use: the warm-up absorbs
+ * both.
  */
 export interface TimingPlan {
   readonly warmup: number;

@@ -10,7 +10,10 @@ export interface BenchCase {
   readonly dtype: "f32" | "f16";
 }
 
-/** A timed kernel: median milliseconds per call over `runs` timed calls (after warm-up), and TOPS from DESIGN §5's count. */
+/**
+ * A timed kernel: median milliseconds per call over `runs` timed calls (after warm-up), and TOPS from the count of
+ * docs/DESIGN.md §4.
+ */
 export interface Timing {
   readonly ms: number;
   readonly tops: number;

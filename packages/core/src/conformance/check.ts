@@ -2,7 +2,8 @@
  * The conformance check without a test runner: one case run through the public `attention()` and its output held
  * to the sage oracle of the backend's P·V mode, to exact attention and to the LSE bound (`BOUNDS`, constants.ts).
  * The vitest suite (index.ts), the fuzzer, the GPU machine's device check, the benches and the browser test all call
- * this, so a bound or a rule changes in one place. Imports no test runner:
+ * this, so a bound or a rule changes in one place; decode-check.ts (re-exported here) holds KV caches to the same
+ * rule. Imports no test runner:
  *   import { checkCase } from "@sageattn/core/conformance/check";
  *   const r = await checkCase("cuda", c, 1000); if (!r.ok) console.log(r.failures);
  */
@@ -168,3 +169,13 @@ export async function checkCase(
 export { type Case, type CaseLimits, type CaseShape, conformanceCases } from "./cases.js";
 export { type ErrorCase, errorCases } from "./errors.js";
 export { type CaseInputs, caseInputs } from "./inputs.js";
+export {
+  checkAttend,
+  checkDecodeCase,
+  DECODE_APPENDS,
+  DECODE_ROWS,
+  type DecodeCase,
+  decodeCases,
+  type DecodeCheck,
+  decodeSpec,
+} from "./decode-check.js";
