@@ -285,7 +285,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         wgmma_wait<0>();
         pin(acc);
       } else {
-        // f16 sums per 64-key block (DESIGN §2 step 5), each block into its own partial, then added to O in f32.
+        // f16 sums per 64-key block (docs/DESIGN.md §2 step 5), each block into its own partial, then added to O in f32.
         uint32_t part[kBlocks][DP / 4];
         wgmma_fence();
 #pragma unroll

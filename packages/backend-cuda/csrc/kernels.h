@@ -31,7 +31,8 @@ int attention_smem_bytes(int DP);
 cudaError_t launch_attention(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
                              bool pvF32, cudaStream_t stream);
 
-// attention_sm90.cu (sm_90a, padded head dims 64 and 128): the same on wgmma, reading the Hopper layout.
+// attention_sm90.cu (sm_90a, padded head dims 64 and 128): the same on wgmma, reading the Hopper layout; without a
+// causal mask one CTA per SM walks the work items, loading the next item while it finishes the current one.
 int attention_sm90_smem_bytes(int DP);
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
                                   bool pvF32, cudaStream_t stream);

@@ -1,4 +1,4 @@
-// prepass.cu — the pre-pass of SageAttention (docs/DESIGN.md, stages "K mean", "Q quantization", "K quantization",
+// prepass.cu — the pre-pass of SageAttention (docs/DESIGN.md §2, stages "K mean", "Q quantization", "K quantization",
 // "V conversion"): one kernel with three roles by CTA index, in two launches, or one when K is a single mean chunk
 // (see launch_prepass).
 //   ksum:        one CTA per (sequence·kv head, chunk of kmean_chunk_tokens); a thread owns 4 channels of every P-th

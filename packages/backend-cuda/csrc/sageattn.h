@@ -117,7 +117,7 @@ SA_API int32_t sa_workspace_size(const sa_params* p, uint64_t* bytes);
 SA_API int32_t sa_attention(const sa_params* p);
 
 /*
- * A KV cache for decode (docs/DESIGN.md, "KV cache"): K stored INT8 per 64-row block around a fixed smoothing mean,
+ * A KV cache for decode (docs/DESIGN.md §2, "Decode"): K stored INT8 per 64-row block around a fixed smoothing mean,
  * V as f16. One device allocation of sa_kv_cache_size bytes, zeroed once by sa_kv_init, holds everything; the caller
  * tracks the length. `base` carries the shapes and the call's tensors:
  *   every call      batch, heads_kv, head_dim, stream

@@ -1,6 +1,6 @@
 // tensor_load.cuh — reading the caller's tensors and quantizing them, shared by the pre-pass (prepass.cu) and the KV
 // cache (kv_append.cu): element loads in any dtype and stride, four-channel vector loads, a CTA-wide max, the rounding
-// of DESIGN §2 step 2, and per-channel sums of K over a token range (the "K mean" stage).
+// of docs/DESIGN.md §2 step 2, and per-channel sums of K over a token range (the "K mean" stage).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -52,7 +52,7 @@ __device__ __forceinline__ float block_max(float x, float* scratch) {
 }
 
 __device__ __forceinline__ int8_t quantize(float x, float scale) {
-  // x / sQ as DESIGN writes it (a true division, not x·(1/sQ), so ties land where the oracle's do); roundf rounds
+  // x / sQ as docs/DESIGN.md §2 step 2 writes it (a true division, not x·(1/sQ), so ties land where the oracle's do); roundf rounds
   // half away from zero; the clamp only guards against x/sQ landing a hair over 127.
   return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
 }

@@ -1,5 +1,5 @@
 // tile_size.h — tile shapes shared by the pre-pass and the attention kernel.
-// Q and K quantization blocks are part of the algorithm (DESIGN §2): a CTA covers exactly one Q block, and one K
+// Q and K quantization blocks are part of the algorithm (docs/DESIGN.md §2): a CTA covers exactly one Q block, and one K
 // tile is exactly one K block, so each S tile has a single dequantization scale sQ·sK.
 #pragma once
 
