@@ -2,10 +2,11 @@
 // `attention()` with device-resident webgpu tensors and one reused `out`, and this backend's exact f16 kernel on the
 // same tensors and `out` (the public API has no exact kernel, so it is called on the loaded backend with the same
 // resolved problem).
-// Per call: the median over `--batches` batches of K calls queued back to back, each batch waited for once, divided
-// by K; K is chosen so a batch lasts about `--batch-ms`. Deno's wait for the GPU (onSubmittedWorkDone, mapAsync)
-// returns on a poll tick, about 10 ms apart on lavapipe, so one call waited for on its own reads that floor, not the
-// call; the table shows that latency too ("one call, waited"), as the median of `--iters` such calls.
+// Per call: calls queued back to back, each batch waited for once, the wait cancelled by timing batches of K and 2K
+// calls (bench/timing.ts: Deno's wait returns on a poll tick about 11 ms after it is asked, so one batch divided by
+// K would carry w / K); K is chosen so a batch lasts about `--batch-ms`. The table also shows one call waited for on
+// its own ("one call, waited", the median of `--iters`; that is the tick, not the call) and the batch of K divided
+// by K ("wait in", the way the tables before 2026-12-04 were made).
 //   deno bundle --sloppy-imports --platform=deno -o bench-out/table.js bench/table.ts
 //   deno run -A table.js [--sizes 1024,4096,16384] [--causal-sizes 4096] [--h 32] [--d 128] [--iters 10]
 //     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact]
@@ -30,6 +31,7 @@ import {
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { provider } from "../src/index.ts";
+import { median, type PerCall, timePerCall } from "./timing.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
 const str = (name: string, dflt: string) => {
@@ -47,42 +49,24 @@ const withExact = !args.includes("--no-exact");
 registerBackend(provider);
 const backend = await getBackend("webgpu");
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-interface Timing {
-  /** Milliseconds per call, back to back. */
-  perCall: number;
-  /** Calls per batch. */
-  k: number;
+interface Timing extends PerCall {
   /** Milliseconds of one call waited for on its own (the runtime's wait included). */
   waited: number;
 }
 
-async function batch(call: () => Promise<unknown>, k: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < k; i++) await call();
-  await synchronize("webgpu");
-  return performance.now() - t0;
-}
+const wait = () => synchronize("webgpu");
 
-/** See the header: warm-up (two batches and `warmupMs`), then `batches` batches of K calls, then single calls. */
+/** See the header: back to back (timing.ts), then `iters` single calls each waited for. */
 async function time(call: () => Promise<unknown>): Promise<Timing> {
-  const w0 = performance.now();
-  let calls = 0;
-  let spent = 0;
-  for (let i = 0; i < 2 || performance.now() - w0 < warmupMs; i++) {
-    spent += await batch(call, 4);
-    calls += 4;
-  }
-  const k = Math.max(4, Math.min(5000, Math.ceil(batchMs / (spent / calls))));
-  const perBatch: number[] = [];
-  for (let i = 0; i < batches; i++) perBatch.push((await batch(call, k)) / k);
+  const timed = await timePerCall(call, wait, { batches, batchMs, warmupMs });
   const single: number[] = [];
-  for (let i = 0; i < iters; i++) single.push(await batch(call, 1));
-  return { perCall: median(perBatch), k, waited: median(single) };
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    await call();
+    await wait();
+    single.push(performance.now() - t0);
+  }
+  return { ...timed, waited: median(single) };
 }
 
 interface Row {
@@ -177,18 +161,19 @@ const cell = (
 const runtime = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno ?? "?";
 console.log(`device: ${backend.device}; deno ${runtime}; details ${JSON.stringify(backend.details)}`);
 console.log(
-  `B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} batches of K back-to-back calls\n`,
+  `B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} pairs of batches of K and 2K ` +
+    `back-to-back calls, (T(2K) − T(K)) / K; an idle wait took ${rows[0]?.sage.idleWait.toFixed(2)} ms\n`,
 );
 console.log(
-  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
+  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | wait in: T(K) / K, sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
 );
-console.log("|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
     `| ${r.n} | ${r.causal ? "yes" : "no"} | ${cell(r, r.sage.perCall)} | ${cell(r, r.exact?.perCall)} | ` +
-      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.waited.toFixed(2)} / ${
-        r.exact ? r.exact.waited.toFixed(2) : "—"
-      } ms | ` +
+      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.withWait.toFixed(3)} / ${
+        r.exact ? r.exact.withWait.toFixed(3) : "—"
+      } ms | ${r.sage.waited.toFixed(2)} / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
       `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${
         r.check.relL1.toExponential(1)
       } (${r.check.rows} rows) |`,
