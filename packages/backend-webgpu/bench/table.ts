@@ -9,7 +9,10 @@
 // by K ("wait in", the way the tables before 2026-12-04 were made).
 //   deno bundle --sloppy-imports --platform=deno -o bench-out/table.js bench/table.ts
 //   deno run -A table.js [--sizes 1024,4096,16384] [--causal-sizes 4096] [--h 32] [--d 128] [--iters 10]
-//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact]
+//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact] [--profile]
+// --profile: per row, after the timings, GPU milliseconds per kernel (timestamp queries, one pass per kernel) of one
+// SageAttention call on the same tensors and out, through a second backend on the same GPUDevice; its shares are
+// what to read (profiled calls run one pass per dispatch and wait for their stamps, so clocks and totals differ).
 // TOPS = 4·B·H·N²·D / t (÷2 causal). B = 1, f16 inputs and output, HND. After SageAttention's timing its `out` is
 // checked on 16 sampled rows against float64 exact attention of the same f16 inputs (last column).
 import {
@@ -30,7 +33,7 @@ import {
   upload,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { provider } from "../src/index.ts";
+import { makeWith, provider } from "../src/index.ts";
 import { median, type PerCall, timePerCall } from "./timing.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
@@ -45,6 +48,7 @@ const H = Number(str("h", "32")), D = Number(str("d", "128")), iters = Number(st
 const batches = Number(str("batches", "5")), batchMs = Number(str("batch-ms", "300"));
 const warmupMs = Number(str("warmup-ms", "2000"));
 const withExact = !args.includes("--no-exact");
+const withProfile = args.includes("--profile");
 
 registerBackend(provider);
 const backend = await getBackend("webgpu");
@@ -76,6 +80,31 @@ interface Row {
   exact?: Timing;
   /** SageAttention's `out` against float64 exact attention on sampled rows. */
   check: { rows: number; cosine: number; relL1: number };
+  /** --profile: GPU milliseconds per kernel of one SageAttention call. */
+  stages?: Record<string, number>;
+}
+
+/**
+ * GPU milliseconds per kernel of SageAttention on copies of these tensors and out (the third of three calls), on a
+ * second backend with timestamp queries (its own GPUDevice: the feature is asked for at device creation), or
+ * undefined where the adapter has none.
+ */
+async function stagesOf(
+  inputs: HostTensor[],
+  outHost: HostTensor,
+  causal: boolean,
+): Promise<Record<string, number> | undefined> {
+  const prof = await Effect.runPromise(makeWith({ profile: true }));
+  try {
+    if (!prof.gpuDevice().features.has("timestamp-query")) return undefined;
+    const [q, k, v, out] = await Promise.all([...inputs, outHost].map((t) => Effect.runPromise(prof.upload(t))));
+    const p = Effect.runSync(resolveProblem(q, k, v, { causal, out }));
+    for (let i = 0; i < 3; i++) await Effect.runPromise(prof.attention(p, q, k, v));
+    for (const t of [q, k, v, out]) t.dispose();
+    return prof.lastKernelTimes();
+  } finally {
+    await Effect.runPromise(prof.dispose);
+  }
 }
 
 const ROWS_CHECKED = 16;
@@ -129,9 +158,8 @@ async function measure(n: number, causal: boolean): Promise<Row> {
   const { q, k, v } = makeQKV({ B: 1, Hq: H, Hkv: H, Nq: n, Nk: n, D }, "gaussian", 7);
   const host = (x: Float32Array) => hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
   const [qh, kh, vh] = [host(q), host(k), host(v)];
-  const [qd, kd, vd, out] = await Promise.all(
-    [qh, kh, vh, host(new Float32Array(H * n * D))].map((t) => upload(t, "webgpu")),
-  );
+  const outHost = host(new Float32Array(H * n * D));
+  const [qd, kd, vd, out] = await Promise.all([qh, kh, vh, outHost].map((t) => upload(t, "webgpu")));
   const options: AttentionOptions = { backend: "webgpu", causal, out };
   try {
     const sage = await time(() => attention(qd, kd, vd, options));
@@ -143,7 +171,8 @@ async function measure(n: number, causal: boolean): Promise<Row> {
       const run = backend.exactAttention;
       exact = await time(() => Effect.runPromise(run(p, qd, kd, vd)));
     }
-    return { n, causal, sage, exact, check };
+    const stages = withProfile ? await stagesOf([qh, kh, vh], outHost, causal) : undefined;
+    return { n, causal, sage, exact, check, stages };
   } finally {
     for (const t of [qd, kd, vd, out] as DeviceTensor[]) t.dispose();
   }
@@ -178,6 +207,23 @@ for (const r of rows) {
         r.check.relL1.toExponential(1)
       } (${r.check.rows} rows) |`,
   );
+}
+if (withProfile) {
+  console.log("\nGPU time per kernel, one profiled SageAttention call (timestamp queries):");
+  for (const r of rows) {
+    const st = r.stages;
+    const total = st ? Object.values(st).reduce((a, x) => a + x, 0) : 0;
+    console.log(
+      `N=${r.n}${r.causal ? " causal" : ""}: ${
+        st
+          ? `${
+            Object.entries(st).map(([k, ms]) => `${k} ${ms.toFixed(3)} ms (${((100 * ms) / total).toFixed(0)} %)`)
+              .join(", ")
+          }; sum ${total.toFixed(3)} ms`
+          : "no timestamp queries on this device"
+      }`,
+    );
+  }
 }
 const plain = new Map(rows.filter((r) => !r.causal).map((r) => [r.n, r]));
 for (const r of rows.filter((r) => r.causal)) {
