@@ -25,7 +25,11 @@ const unavailable = (reason: BackendUnavailable["reason"], message: string, caus
 // CPU adapters that WebGPU implementations hand out when there is no GPU: correct but slow.
 const FALLBACK_NAMES = /llvmpipe|lavapipe|swiftshader|microsoft basic render|warp/i;
 
-export type AdapterInfoLike = Partial<GPUAdapterInfo> & { backendType?: number; isFallbackAdapter?: boolean };
+export type AdapterInfoLike = Partial<GPUAdapterInfo> & {
+  backendType?: number;
+  isFallbackAdapter?: boolean;
+  subgroupMinSize?: number;
+};
 
 /** GPU device nodes on Linux (0: Dawn could only find a CPU adapter, after printing Vulkan warnings); undefined elsewhere. */
 export async function gpuDeviceNodes(): Promise<number | undefined> {
@@ -146,9 +150,13 @@ export interface AcquireOptions {
 }
 
 /** The subgroup directive to use on `device` (undefined when not asked or not possible), and the details line. */
-async function subgroupsFor(device: GPUDevice, wanted: boolean): Promise<{ directive: Subgroups; detail: string }> {
+async function subgroupsFor(
+  device: GPUDevice,
+  info: AdapterInfoLike,
+  wanted: boolean,
+): Promise<{ directive: Subgroups; detail: string }> {
   if (!wanted) return { directive: undefined, detail: "off" };
-  const r = await subgroupCheck(device);
+  const r = await subgroupCheck(device, info.subgroupMinSize);
   return r.directive === undefined
     ? { directive: undefined, detail: `off: ${r.why}` }
     : { directive: r.directive, detail: `on${r.directive ? ` (${r.directive})` : ""}` };
@@ -186,7 +194,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     const bad = await knownAnswer(device);
     if (bad) throw unavailable("Refused", `the given device fails a known-answer check: ${bad}`);
     const shaderF16 = wantF16 && device.features.has("shader-f16");
-    const sg = await subgroupsFor(device, options.subgroups === true);
+    const sg = await subgroupsFor(device, info, options.subgroups === true);
     return {
       device,
       description: `${d.name} (caller's device${d.fallback ? ", fallback CPU adapter" : ""})`,
@@ -254,7 +262,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
       `${source} adapter ${d.name} fails a known-answer compute check (${bad}); refusing to compute on it`,
     );
   }
-  const sg = await subgroupsFor(device, options.subgroups === true);
+  const sg = await subgroupsFor(device, info, options.subgroups === true);
   return {
     device,
     description: `${d.name} via ${source} in ${runtimeName()}${d.fallback ? " (fallback CPU adapter)" : ""}`,

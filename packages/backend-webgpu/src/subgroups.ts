@@ -23,10 +23,19 @@ const DIRECTIVES = ["enable subgroups;", ""];
 
 /**
  * Whether this device can run the subgroup variant of the reductions: the directive its compiler takes (see
- * Subgroups in shaders.ts), or why not. The device must have been made with the "subgroups" feature.
+ * Subgroups in shaders.ts), or why not. The device must have been made with the "subgroups" feature. `minSize` is
+ * the adapter's subgroupMinSize where it reports one: a compiler may pick another subgroup size for another
+ * pipeline (Intel's 8/16/32), so the check kernel's size alone does not bind the attention kernel's; every size the
+ * adapter may pick must be at least 16.
  */
-export async function subgroupCheck(device: GPUDevice): Promise<{ directive: Subgroups; why?: string }> {
+export async function subgroupCheck(
+  device: GPUDevice,
+  minSize: number | undefined,
+): Promise<{ directive: Subgroups; why?: string }> {
   if (!device.features.has("subgroups")) return { directive: undefined, why: "the device has no subgroups" };
+  if (minSize !== undefined && minSize < 16) {
+    return { directive: undefined, why: `the adapter's subgroups may have ${minSize} lanes, fewer than 16` };
+  }
   let why = "";
   for (const directive of DIRECTIVES) {
     const out = device.createBuffer({ size: 1024, usage: Usage.STORAGE | Usage.COPY_SRC });
