@@ -1,4 +1,4 @@
-// Per-call time of GPU work queued back to back, for this package's benches (table.ts, decode.ts).
+// Per-call time of GPU work queued back to back, for this package's benches (table.ts, decode.ts, bench.ts).
 // Deno's wait for the GPU (onSubmittedWorkDone, mapAsync; `synchronize` uses the first) returns about 11 ms after it
 // is asked, even with nothing queued, on lavapipe and on the H200 alike: it resolves on a poll tick, not when the
 // work ends. A batch of K calls closed by one wait therefore lasts K·t + w, and dividing by K alone leaves w / K in
@@ -23,7 +23,8 @@ export interface TimingOptions {
   readonly batchMs: number;
   /** Warm-up: batches of 4 calls for at least this long (and at least two). */
   readonly warmupMs: number;
-  /** Calls per shorter batch at most (default 5000). */
+  /** Calls per shorter batch at least (default 4) and at most (default 5000). */
+  readonly minK?: number;
   readonly maxK?: number;
   /** Runs before each batch of `calls` calls, untimed: a bench whose calls use up room (a KV cache) makes it here. */
   readonly before?: (calls: number) => Promise<void>;
@@ -65,7 +66,7 @@ export async function timePerCall(
   const idleWait = median(idle);
   // The warm-up's time per call without its waits sizes K; a floor keeps a noisy guess from asking for millions.
   const guess = Math.max((spent - batchesRun * idleWait) / calls, 1e-3);
-  const k = Math.max(4, Math.min(o.maxK ?? 5000, Math.ceil(o.batchMs / guess)));
+  const k = Math.max(o.minK ?? 4, Math.min(o.maxK ?? 5000, Math.ceil(o.batchMs / guess)));
   const slopes: number[] = [];
   const single: number[] = [];
   for (let i = 0; i < o.batches; i++) {
