@@ -13,6 +13,9 @@
 // --profile: per row, after the timings, GPU milliseconds per kernel (timestamp queries, one pass per kernel) of one
 // SageAttention call on the same tensors and out, through a second backend on the same GPUDevice; its shares are
 // what to read (profiled calls run one pass per dispatch and wait for their stamps, so clocks and totals differ).
+// --subgroups: per row, SageAttention also on a second backend made with `subgroups: true` (its own GPUDevice with
+// the feature, copies of the tensors and out), called on the backend directly, timed the same way; printed under
+// the table with whether the subgroup variant was on (details.subgroups) and its ratio to the default path.
 // TOPS = 4·B·H·N²·D / t (÷2 causal). B = 1, f16 inputs and output, HND. After SageAttention's timing its `out` is
 // checked on 16 sampled rows against float64 exact attention of the same f16 inputs (last column).
 import {
@@ -49,6 +52,7 @@ const batches = Number(str("batches", "5")), batchMs = Number(str("batch-ms", "3
 const warmupMs = Number(str("warmup-ms", "2000"));
 const withExact = !args.includes("--no-exact");
 const withProfile = args.includes("--profile");
+const withSubgroups = args.includes("--subgroups");
 
 registerBackend(provider);
 const backend = await getBackend("webgpu");
@@ -61,13 +65,13 @@ interface Timing extends PerCall {
 const wait = () => synchronize("webgpu");
 
 /** See the header: back to back (timing.ts), then `iters` single calls each waited for. */
-async function time(call: () => Promise<unknown>): Promise<Timing> {
-  const timed = await timePerCall(call, wait, { batches, batchMs, warmupMs });
+async function time(call: () => Promise<unknown>, until: () => Promise<void> = wait): Promise<Timing> {
+  const timed = await timePerCall(call, until, { batches, batchMs, warmupMs });
   const single: number[] = [];
   for (let i = 0; i < iters; i++) {
     const t0 = performance.now();
     await call();
-    await wait();
+    await until();
     single.push(performance.now() - t0);
   }
   return { ...timed, waited: median(single) };
@@ -82,6 +86,30 @@ interface Row {
   check: { rows: number; cosine: number; relL1: number };
   /** --profile: GPU milliseconds per kernel of one SageAttention call. */
   stages?: Record<string, number>;
+  /** --subgroups: SageAttention on a backend asked for subgroups, and whether it got them. */
+  subgroups?: { timing: Timing; detail: string };
+}
+
+/** SageAttention on a second backend asked for subgroups (own device, copies of the tensors and out), timed. */
+async function withSubgroupsOf(
+  inputs: HostTensor[],
+  outHost: HostTensor,
+  causal: boolean,
+): Promise<{ timing: Timing; detail: string }> {
+  const sg = await Effect.runPromise(makeWith({ subgroups: true }));
+  try {
+    const [q, k, v, out] = await Promise.all([...inputs, outHost].map((t) => Effect.runPromise(sg.upload(t))));
+    const p = Effect.runSync(resolveProblem(q, k, v, { causal, out }));
+    const device = sg.gpuDevice();
+    const timing = await time(
+      () => Effect.runPromise(sg.attention(p, q, k, v)),
+      () => device.queue.onSubmittedWorkDone(),
+    );
+    for (const t of [q, k, v, out]) t.dispose();
+    return { timing, detail: sg.details.subgroups ?? "?" };
+  } finally {
+    await Effect.runPromise(sg.dispose);
+  }
 }
 
 /**
@@ -172,7 +200,8 @@ async function measure(n: number, causal: boolean): Promise<Row> {
       exact = await time(() => Effect.runPromise(run(p, qd, kd, vd)));
     }
     const stages = withProfile ? await stagesOf([qh, kh, vh], outHost, causal) : undefined;
-    return { n, causal, sage, exact, check, stages };
+    const subgroups = withSubgroups ? await withSubgroupsOf([qh, kh, vh], outHost, causal) : undefined;
+    return { n, causal, sage, exact, check, stages, subgroups };
   } finally {
     for (const t of [qd, kd, vd, out] as DeviceTensor[]) t.dispose();
   }
@@ -207,6 +236,17 @@ for (const r of rows) {
         r.check.relL1.toExponential(1)
       } (${r.check.rows} rows) |`,
   );
+}
+if (withSubgroups) {
+  console.log("\nSageAttention on a backend asked for subgroups (called directly, same timing):");
+  for (const r of rows) {
+    const sg = r.subgroups!;
+    console.log(
+      `N=${r.n}${r.causal ? " causal" : ""}: ${cell(r, sg.timing.perCall)} (wait in ${
+        sg.timing.withWait.toFixed(3)
+      } ms), ${(r.sage.perCall / sg.timing.perCall).toFixed(3)}× the default path's speed; subgroups ${sg.detail}`,
+    );
+  }
 }
 if (withProfile) {
   console.log("\nGPU time per kernel, one profiled SageAttention call (timestamp queries):");
