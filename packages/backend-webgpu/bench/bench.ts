@@ -1,11 +1,13 @@
 // Benchmark and accuracy check of the webgpu backend, for Deno (run as a single bundled file on the GPU machine):
 //   deno run -A --sloppy-imports bench/bench.ts [--n 4096] [--h 32] [--d 128] [--causal] [--iters 10] [--profile]
+//     [--batches 5] [--batch-ms 300]
 //     [--check [--heavy]]   (accuracy against the oracles first; --heavy: only the heavy-tail distribution)
 //     [--tiles 64x64r8,32x64r8,…]   (SageAttention once per forced tile, same device and tensors)
 //     [--pv f32]   (SageAttention with P·V in f32 throughout instead of f16 per K block)  [--no-exact]
 // Times SageAttention and this backend's exact f16 kernel on the same device tensors in the same run,
-// end-to-end (smoothing, quantization and V conversion included) into one reused output tensor, calls back to back
-// with one wait at the end, TOPS = 4·B·H·Nq·Nk·D / t (÷2 causal).
+// end-to-end (smoothing, quantization and V conversion included) into one reused output tensor, calls back to back,
+// the runtime's wait cancelled (timing.ts: batches of K and 2K calls, K at least --iters, each pair about
+// --batch-ms long), TOPS = 4·B·H·Nq·Nk·D / t (÷2 causal).
 import {
   accuracy,
   type AttentionOptions,
@@ -26,6 +28,7 @@ import { checkOutput } from "@sageattn/core/conformance/check";
 import { Effect } from "effect";
 import { makeWith, type WebGPUBackend } from "../src/index.ts";
 import { chooseTile, paddedHeadDim } from "../src/tiles.ts";
+import { timePerCall } from "./timing.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
 const flag = (name: string) => args.includes(`--${name}`);
@@ -59,19 +62,16 @@ async function timeIt(
   const p = Effect.runSync(resolveProblem(q, k, v, { ...options, out }));
   const run = exact ? backend.exactAttention! : backend.attention;
   const once = () => Effect.runPromise(run(p, q, k, v));
-  // Warm-up: at least two calls and two seconds, so that the GPU's clocks are up before the timed calls (half a
-  // second was not enough on the H200: the first configuration timed in a process could read twice as slow).
-  const w0 = performance.now();
-  for (let i = 0; i < 2 || performance.now() - w0 < 2000; i++) {
-    await once();
-    await backend.gpuDevice().queue.onSubmittedWorkDone();
-  }
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) await once();
-  await backend.gpuDevice().queue.onSubmittedWorkDone();
-  const seconds = (performance.now() - t0) / 1000 / iters;
+  // Warm-up of two seconds, so that the GPU's clocks are up before the timed calls (half a second was not enough
+  // on the H200: the first configuration timed in a process could read twice as slow).
+  const timed = await timePerCall(once, () => backend.gpuDevice().queue.onSubmittedWorkDone(), {
+    batches: num("batches", 5),
+    batchMs: num("batch-ms", 300),
+    warmupMs: 2000,
+    minK: iters,
+  });
   out.dispose();
-  return seconds;
+  return timed.perCall / 1000;
 }
 
 // The tile a kernel gets on this device, as "64x64r8" (what chooseTile picks, forced or not).

@@ -5,15 +5,21 @@
 //   deno run -A bench-out/decode.js [--nk 1024,4096,32768] [--nq 1,4] [--h 32] [--hkv 8] [--d 128] [--steps 64]
 //     [--batches 5] [--batch-ms 200] [--warmup-ms 1000] [--ort-dir DIR] [--build webgpu|all]
 // Without --ort-dir (a folder with onnxruntime-web's dist files, as for ort-webgpu-mha.ts) the peer is skipped.
+// Per call: calls queued back to back, each batch waited for once (synchronize), the wait cancelled by timing batches
+// of K and 2K calls (bench/timing.ts: Deno's wait returns on a poll tick about 11 ms after it is asked; the earlier
+// tables divided one batch by K, which at the K = 4 the appends got read as 3 ms per append); "wait in" is that way.
 // Per configuration (B = 1, f16, HND; causal when Nq > 1, bottom-right):
-//   attend: one cache filled to exactly Nk rows, `attend` repeated: the median over `--batches` batches of K calls
-//     queued back to back, each batch waited for once (synchronize), divided by K.
-//   append: Nq rows appended, the same way, on a second cache from Nk rows on (an append re-quantizes one block).
-//   step: append + attend, one after the other, `--steps` of them from Nk rows on (so Nk grows by steps·Nq).
+//   attend: one cache filled to exactly Nk rows, `attend` repeated.
+//   append: Nq rows appended on a second cache from Nk rows on (an append re-quantizes one block). The new rows are
+//     views (adopt) into one GPUBuffer of `--steps`·Nq rows per K and V, as a model writing its new K/V into one
+//     buffer would pass them; when a batch would pass the cache's capacity (Nk + steps·Nq), the cache is made and
+//     prefilled again before it, untimed.
+//   step: append + attend, one after the other, the same way (so Nk grows by up to steps·Nq).
 //   ort: session.run of MultiHeadAttention with past_key/past_value of Nk − Nq rows and the Nq new rows, its output
 //     and present K/V left on the GPU, timed like attend. MHA has no GQA: its 32 kv heads are the 8 repeated (the
 //     math is the same; ort reads 4× the K/V bytes, and copies past into present every step, as MHA must).
 // Accuracy: both outputs against float64 exact attention of the same f16 inputs, and against each other (rel-L1).
+import { Effect } from "effect";
 import {
   accuracy,
   createKvCache,
@@ -29,8 +35,9 @@ import {
   upload,
 } from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
-import { provider } from "../src/index.ts";
-import { registerBackend } from "@sageattn/core";
+import { provider, type WebGPUBackend } from "../src/index.ts";
+import { getBackend, registerBackend } from "@sageattn/core";
+import { timePerCall } from "./timing.ts";
 
 declare const Deno: { readonly args: string[]; readonly version: { deno: string }; cwd(): string };
 
@@ -44,40 +51,15 @@ const nks = list("nk", "1024,4096,32768");
 const nqs = list("nq", "1,4");
 const H = Number(str("h", "32")), HKV = Number(str("hkv", "8")), D = Number(str("d", "128"));
 const batches = Number(str("batches", "5"));
-// Enough steps for the warm-up's 4 calls and at least one per batch.
-const steps = Math.max(Number(str("steps", "64")), 4 + batches);
+// Appends of room per cache (steps·Nq rows past Nk): a batch of 2K appends must fit, so K is at most steps / 2.
+const steps = Math.max(Number(str("steps", "1536")), 24);
 const batchMs = Number(str("batch-ms", "200")), warmupMs = Number(str("warmup-ms", "1000"));
 const ortDirArg = args.includes("--ort-dir") ? str("ort-dir", ".") : undefined;
 const build = str("build", "webgpu");
 
 registerBackend(provider);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-/** Milliseconds per call: warm-up, then the median over batches of K back-to-back calls each closed by `wait`. */
-async function perCall(call: () => Promise<unknown>, wait: () => Promise<void>, maxCalls = Infinity): Promise<number> {
-  let left = maxCalls;
-  const batch = async (k: number) => {
-    const t0 = performance.now();
-    for (let i = 0; i < k; i++) await call();
-    await wait();
-    left -= k;
-    return performance.now() - t0;
-  };
-  const w0 = performance.now();
-  let calls = 0, spent = 0;
-  for (let i = 0; i < 2 || (performance.now() - w0 < warmupMs && left > 4 * (batches + 1)); i++) {
-    spent += await batch(2);
-    calls += 2;
-  }
-  const k = Math.max(1, Math.min(2000, Math.floor(left / batches), Math.ceil(batchMs / (spent / calls))));
-  const times: number[] = [];
-  for (let i = 0; i < batches; i++) times.push((await batch(k)) / k);
-  return median(times);
-}
+const timing = { batches, batchMs, warmupMs };
 
 const f16 = (x: Float32Array, shape: readonly [number, number, number, number]) =>
   hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
@@ -135,9 +117,15 @@ interface Inputs {
 interface Result {
   nk: number;
   nq: number;
+  /** Milliseconds per call, wait cancelled (timing.ts), and T(K) / K with the wait in. */
   attend: number;
   append: number;
   step: number;
+  attendWithWait: number;
+  appendWithWait: number;
+  stepWithWait: number;
+  /** Calls per shorter batch: attend, append, step. */
+  k: [number, number, number];
   ort?: number;
   ortError?: string;
   relL1VsOrt?: number;
@@ -149,6 +137,8 @@ interface Result {
 
 async function ours(x: Inputs, nk: number, nq: number): Promise<Result> {
   const causal = nq > 1;
+  const backend = (await getBackend("webgpu")) as WebGPUBackend;
+  const device = backend.gpuDevice();
   const dev = (data: Float32Array, heads: number, n: number) => upload(f16(data, [1, heads, n, D]), "webgpu");
   const make = (capacity: number): Promise<KvCache> =>
     createKvCache({ backend: "webgpu", batch: 1, headsKv: HKV, headDim: D, capacity, dtype: "f16" });
@@ -158,53 +148,82 @@ async function ours(x: Inputs, nk: number, nq: number): Promise<Result> {
     await dev(rowsOf(x.k, HKV, x.total, 0, nk), HKV, nk),
     await dev(rowsOf(x.v, HKV, x.total, 0, nk), HKV, nk),
   ];
+  // The rows appended after the prefill, [1, HKV, steps·nq, D] f16 in one GPUBuffer each; step s appends a view.
+  const room = steps * nq;
+  const buffers: GPUBuffer[] = [];
+  const rowsBuffer = (src: Float32Array) => {
+    const bits = encode16(rowsOf(src, HKV, x.total, nk, nk + room), "f16") as Uint16Array<ArrayBuffer>;
+    const b = device.createBuffer({ size: bits.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(b, 0, bits);
+    buffers.push(b);
+    return b;
+  };
+  const [kRows, vRows] = [rowsBuffer(x.k), rowsBuffer(x.v)];
+  const view = (b: GPUBuffer, s: number) =>
+    Effect.runPromise(backend.adopt(b, {
+      dtype: "f16",
+      shape: [1, HKV, nq, D],
+      strides: [HKV * room * D, room * D, D, 1],
+      offset: s * nq * D,
+    }));
   const stepRows: DeviceTensor[][] = [];
-  for (let s = 0; s < steps; s++) {
-    const r0 = nk + s * nq;
-    stepRows.push([
-      await dev(rowsOf(x.k, HKV, x.total, r0, r0 + nq), HKV, nq),
-      await dev(rowsOf(x.v, HKV, x.total, r0, r0 + nq), HKV, nq),
-    ]);
-  }
+  for (let s = 0; s < steps; s++) stepRows.push([await view(kRows, s), await view(vRows, s)]);
   const wait = () => synchronize("webgpu");
   try {
     // attend at exactly Nk rows.
     const a = await make(nk);
     await a.append(prefill[0], prefill[1]);
-    const attendMs = await perCall(() => a.attend(q, { causal, out }), wait);
+    const attend = await timePerCall(() => a.attend(q, { causal, out }), wait, timing);
     const got = (await download(out)) as HostTensor;
     const outF32 = Float32Array.from(got.data as Uint16Array, half);
     await a.dispose();
-    // append, then step, each on a fresh cache from Nk rows on.
+    // append, then step, each on a cache from Nk rows on, made again (untimed) when a batch would not fit.
     const timeSteps = async (withAttend: boolean) => {
-      const c = await make(nk + steps * nq);
-      await c.append(prefill[0], prefill[1]);
+      let c: KvCache | undefined;
       let s = 0;
-      const ms = await perCall(
+      const fresh = async () => {
+        await c?.dispose();
+        c = await make(nk + room);
+        await c.append(prefill[0], prefill[1]);
+        s = 0;
+        await wait();
+      };
+      const timed = await timePerCall(
         async () => {
-          await c.append(stepRows[s][0], stepRows[s][1]);
+          await c!.append(stepRows[s][0], stepRows[s][1]);
           s++;
-          if (withAttend) await c.attend(q, { causal, out });
+          if (withAttend) await c!.attend(q, { causal, out });
         },
         wait,
-        steps,
+        {
+          ...timing,
+          maxK: Math.floor(steps / 2),
+          before: async (calls) => {
+            if (c === undefined || s + calls > steps) await fresh();
+          },
+        },
       );
-      await c.dispose();
-      return ms;
+      await c?.dispose();
+      return timed;
     };
-    const appendMs = await timeSteps(false);
-    const stepMs = await timeSteps(true);
+    const append = await timeSteps(false);
+    const step = await timeSteps(true);
     return {
       nk,
       nq,
-      attend: attendMs,
-      append: appendMs,
-      step: stepMs,
+      attend: attend.perCall,
+      append: append.perCall,
+      step: step.perCall,
+      attendWithWait: attend.withWait,
+      appendWithWait: append.withWait,
+      stepWithWait: step.withWait,
+      k: [attend.k, append.k, step.k],
       out: outF32,
       exact: accuracy(outF32, exactOf(x, nk, nq)).relL1,
     };
   } finally {
-    for (const t of [q, out, ...prefill, ...stepRows.flat()]) t.dispose();
+    for (const t of [q, out, ...prefill]) t.dispose();
+    for (const b of buffers) b.destroy();
   }
 }
 
@@ -303,7 +322,7 @@ async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; ou
       const r = await session.run(feeds);
       for (const t of Object.values(r)) t.dispose();
     };
-    const ms = await perCall(run, () => device.queue.onSubmittedWorkDone());
+    const ms = (await timePerCall(run, () => device.queue.onSubmittedWorkDone(), timing)).perCall;
     const r = await session.run(feeds);
     const raw = await r.output.getData();
     for (const t of Object.values(r)) t.dispose();
@@ -349,12 +368,13 @@ console.log(
   }); B=1 H=${H} Hkv=${HKV} D=${D} f16; causal when Nq > 1`,
 );
 console.log(
-  `per call: median of ${batches} batches of back-to-back calls, each batch closed by one wait; step: ${steps} steps from Nk on\n`,
+  `per call: median of ${batches} pairs of batches of K and 2K back-to-back calls, (T(2K) − T(K)) / K (the wait ` +
+    `cancelled); "wait in": T(K) / K; appends from Nk on, up to ${steps} per cache\n`,
 );
 console.log(
-  "| Nk | Nq | attend | append | step (append + attend) | ort MHA with past | ort / attend | ort / step | rel-L1 vs exact: ours, ort | rel-L1 ours vs ort |",
+  "| Nk | Nq | attend | append | step (append + attend) | ort MHA with past | ort / attend | ort / step | wait in: attend, append, step | K: attend, append, step | rel-L1 vs exact: ours, ort | rel-L1 ours vs ort |",
 );
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 const ms = (x: number | undefined) => (x === undefined ? "—" : `${(x * 1e3).toFixed(1)} µs`);
 for (const r of results) {
   console.log(
@@ -363,9 +383,9 @@ for (const r of results) {
     } | ` +
       `${r.ort !== undefined ? `${(r.ort / r.attend).toFixed(2)}×` : "—"} | ${
         r.ort !== undefined ? `${(r.ort / r.step).toFixed(2)}×` : "—"
-      } | ${r.exact.toExponential(1)}, ${r.ortExact?.toExponential(1) ?? "—"} | ${
-        r.relL1VsOrt?.toExponential(1) ?? "—"
-      } |`,
+      } | ${ms(r.attendWithWait)}, ${ms(r.appendWithWait)}, ${ms(r.stepWithWait)} | ${r.k.join(", ")} | ${
+        r.exact.toExponential(1)
+      }, ${r.ortExact?.toExponential(1) ?? "—"} | ${r.relL1VsOrt?.toExponential(1) ?? "—"} |`,
   );
 }
 for (const s of sessions) await s.release().catch(() => {});

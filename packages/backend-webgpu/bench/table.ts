@@ -2,13 +2,20 @@
 // `attention()` with device-resident webgpu tensors and one reused `out`, and this backend's exact f16 kernel on the
 // same tensors and `out` (the public API has no exact kernel, so it is called on the loaded backend with the same
 // resolved problem).
-// Per call: the median over `--batches` batches of K calls queued back to back, each batch waited for once, divided
-// by K; K is chosen so a batch lasts about `--batch-ms`. Deno's wait for the GPU (onSubmittedWorkDone, mapAsync)
-// returns on a poll tick, about 10 ms apart on lavapipe, so one call waited for on its own reads that floor, not the
-// call; the table shows that latency too ("one call, waited"), as the median of `--iters` such calls.
+// Per call: calls queued back to back, each batch waited for once, the wait cancelled by timing batches of K and 2K
+// calls (bench/timing.ts: Deno's wait returns on a poll tick about 11 ms after it is asked, so one batch divided by
+// K would carry w / K); K is chosen so a batch lasts about `--batch-ms`. The table also shows one call waited for on
+// its own ("one call, waited", the median of `--iters`; that is the tick, not the call) and the batch of K divided
+// by K ("wait in", the way the tables before 2026-12-04 were made).
 //   deno bundle --sloppy-imports --platform=deno -o bench-out/table.js bench/table.ts
 //   deno run -A table.js [--sizes 1024,4096,16384] [--causal-sizes 4096] [--h 32] [--d 128] [--iters 10]
-//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact]
+//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact] [--profile]
+// --profile: per row, after the timings, GPU milliseconds per kernel (timestamp queries, one pass per kernel) of one
+// SageAttention call on the same tensors and out, through a second backend on the same GPUDevice; its shares are
+// what to read (profiled calls run one pass per dispatch and wait for their stamps, so clocks and totals differ).
+// --subgroups: per row, SageAttention also on a second backend made with `subgroups: true` (its own GPUDevice with
+// the feature, copies of the tensors and out), called on the backend directly, timed the same way; printed under
+// the table with whether the subgroup variant was on (details.subgroups) and its ratio to the default path.
 // TOPS = 4·B·H·N²·D / t (÷2 causal). B = 1, f16 inputs and output, HND. After SageAttention's timing its `out` is
 // checked on 16 sampled rows against float64 exact attention of the same f16 inputs (last column).
 import {
@@ -29,7 +36,8 @@ import {
   upload,
 } from "@sageattn/core";
 import { Effect } from "effect";
-import { provider } from "../src/index.ts";
+import { makeWith, provider } from "../src/index.ts";
+import { median, type PerCall, timePerCall } from "./timing.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
 const str = (name: string, dflt: string) => {
@@ -43,46 +51,30 @@ const H = Number(str("h", "32")), D = Number(str("d", "128")), iters = Number(st
 const batches = Number(str("batches", "5")), batchMs = Number(str("batch-ms", "300"));
 const warmupMs = Number(str("warmup-ms", "2000"));
 const withExact = !args.includes("--no-exact");
+const withProfile = args.includes("--profile");
+const withSubgroups = args.includes("--subgroups");
 
 registerBackend(provider);
 const backend = await getBackend("webgpu");
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-interface Timing {
-  /** Milliseconds per call, back to back. */
-  perCall: number;
-  /** Calls per batch. */
-  k: number;
+interface Timing extends PerCall {
   /** Milliseconds of one call waited for on its own (the runtime's wait included). */
   waited: number;
 }
 
-async function batch(call: () => Promise<unknown>, k: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < k; i++) await call();
-  await synchronize("webgpu");
-  return performance.now() - t0;
-}
+const wait = () => synchronize("webgpu");
 
-/** See the header: warm-up (two batches and `warmupMs`), then `batches` batches of K calls, then single calls. */
-async function time(call: () => Promise<unknown>): Promise<Timing> {
-  const w0 = performance.now();
-  let calls = 0;
-  let spent = 0;
-  for (let i = 0; i < 2 || performance.now() - w0 < warmupMs; i++) {
-    spent += await batch(call, 4);
-    calls += 4;
-  }
-  const k = Math.max(4, Math.min(5000, Math.ceil(batchMs / (spent / calls))));
-  const perBatch: number[] = [];
-  for (let i = 0; i < batches; i++) perBatch.push((await batch(call, k)) / k);
+/** See the header: back to back (timing.ts), then `iters` single calls each waited for. */
+async function time(call: () => Promise<unknown>, until: () => Promise<void> = wait): Promise<Timing> {
+  const timed = await timePerCall(call, until, { batches, batchMs, warmupMs });
   const single: number[] = [];
-  for (let i = 0; i < iters; i++) single.push(await batch(call, 1));
-  return { perCall: median(perBatch), k, waited: median(single) };
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    await call();
+    await until();
+    single.push(performance.now() - t0);
+  }
+  return { ...timed, waited: median(single) };
 }
 
 interface Row {
@@ -92,6 +84,55 @@ interface Row {
   exact?: Timing;
   /** SageAttention's `out` against float64 exact attention on sampled rows. */
   check: { rows: number; cosine: number; relL1: number };
+  /** --profile: GPU milliseconds per kernel of one SageAttention call. */
+  stages?: Record<string, number>;
+  /** --subgroups: SageAttention on a backend asked for subgroups, and whether it got them. */
+  subgroups?: { timing: Timing; detail: string };
+}
+
+/** SageAttention on a second backend asked for subgroups (own device, copies of the tensors and out), timed. */
+async function withSubgroupsOf(
+  inputs: HostTensor[],
+  outHost: HostTensor,
+  causal: boolean,
+): Promise<{ timing: Timing; detail: string }> {
+  const sg = await Effect.runPromise(makeWith({ subgroups: true }));
+  try {
+    const [q, k, v, out] = await Promise.all([...inputs, outHost].map((t) => Effect.runPromise(sg.upload(t))));
+    const p = Effect.runSync(resolveProblem(q, k, v, { causal, out }));
+    const device = sg.gpuDevice();
+    const timing = await time(
+      () => Effect.runPromise(sg.attention(p, q, k, v)),
+      () => device.queue.onSubmittedWorkDone(),
+    );
+    for (const t of [q, k, v, out]) t.dispose();
+    return { timing, detail: sg.details.subgroups ?? "?" };
+  } finally {
+    await Effect.runPromise(sg.dispose);
+  }
+}
+
+/**
+ * GPU milliseconds per kernel of SageAttention on copies of these tensors and out (the third of three calls), on a
+ * second backend with timestamp queries (its own GPUDevice: the feature is asked for at device creation), or
+ * undefined where the adapter has none.
+ */
+async function stagesOf(
+  inputs: HostTensor[],
+  outHost: HostTensor,
+  causal: boolean,
+): Promise<Record<string, number> | undefined> {
+  const prof = await Effect.runPromise(makeWith({ profile: true }));
+  try {
+    if (!prof.gpuDevice().features.has("timestamp-query")) return undefined;
+    const [q, k, v, out] = await Promise.all([...inputs, outHost].map((t) => Effect.runPromise(prof.upload(t))));
+    const p = Effect.runSync(resolveProblem(q, k, v, { causal, out }));
+    for (let i = 0; i < 3; i++) await Effect.runPromise(prof.attention(p, q, k, v));
+    for (const t of [q, k, v, out]) t.dispose();
+    return prof.lastKernelTimes();
+  } finally {
+    await Effect.runPromise(prof.dispose);
+  }
 }
 
 const ROWS_CHECKED = 16;
@@ -145,9 +186,8 @@ async function measure(n: number, causal: boolean): Promise<Row> {
   const { q, k, v } = makeQKV({ B: 1, Hq: H, Hkv: H, Nq: n, Nk: n, D }, "gaussian", 7);
   const host = (x: Float32Array) => hostTensor(encode16(x, "f16"), shape, { dtype: "f16" });
   const [qh, kh, vh] = [host(q), host(k), host(v)];
-  const [qd, kd, vd, out] = await Promise.all(
-    [qh, kh, vh, host(new Float32Array(H * n * D))].map((t) => upload(t, "webgpu")),
-  );
+  const outHost = host(new Float32Array(H * n * D));
+  const [qd, kd, vd, out] = await Promise.all([qh, kh, vh, outHost].map((t) => upload(t, "webgpu")));
   const options: AttentionOptions = { backend: "webgpu", causal, out };
   try {
     const sage = await time(() => attention(qd, kd, vd, options));
@@ -159,7 +199,9 @@ async function measure(n: number, causal: boolean): Promise<Row> {
       const run = backend.exactAttention;
       exact = await time(() => Effect.runPromise(run(p, qd, kd, vd)));
     }
-    return { n, causal, sage, exact, check };
+    const stages = withProfile ? await stagesOf([qh, kh, vh], outHost, causal) : undefined;
+    const subgroups = withSubgroups ? await withSubgroupsOf([qh, kh, vh], outHost, causal) : undefined;
+    return { n, causal, sage, exact, check, stages, subgroups };
   } finally {
     for (const t of [qd, kd, vd, out] as DeviceTensor[]) t.dispose();
   }
@@ -177,22 +219,51 @@ const cell = (
 const runtime = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno ?? "?";
 console.log(`device: ${backend.device}; deno ${runtime}; details ${JSON.stringify(backend.details)}`);
 console.log(
-  `B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} batches of K back-to-back calls\n`,
+  `B=1 H=${H} D=${D} f16, device tensors, reused out; per call: median of ${batches} pairs of batches of K and 2K ` +
+    `back-to-back calls, (T(2K) − T(K)) / K; an idle wait took ${rows[0]?.sage.idleWait.toFixed(2)} ms\n`,
 );
 console.log(
-  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
+  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | wait in: T(K) / K, sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
 );
-console.log("|---|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
     `| ${r.n} | ${r.causal ? "yes" : "no"} | ${cell(r, r.sage.perCall)} | ${cell(r, r.exact?.perCall)} | ` +
-      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.waited.toFixed(2)} / ${
-        r.exact ? r.exact.waited.toFixed(2) : "—"
-      } ms | ` +
+      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.withWait.toFixed(3)} / ${
+        r.exact ? r.exact.withWait.toFixed(3) : "—"
+      } ms | ${r.sage.waited.toFixed(2)} / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
       `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${
         r.check.relL1.toExponential(1)
       } (${r.check.rows} rows) |`,
   );
+}
+if (withSubgroups) {
+  console.log("\nSageAttention on a backend asked for subgroups (called directly, same timing):");
+  for (const r of rows) {
+    const sg = r.subgroups!;
+    console.log(
+      `N=${r.n}${r.causal ? " causal" : ""}: ${cell(r, sg.timing.perCall)} (wait in ${
+        sg.timing.withWait.toFixed(3)
+      } ms), ${(r.sage.perCall / sg.timing.perCall).toFixed(3)}× the default path's speed; subgroups ${sg.detail}`,
+    );
+  }
+}
+if (withProfile) {
+  console.log("\nGPU time per kernel, one profiled SageAttention call (timestamp queries):");
+  for (const r of rows) {
+    const st = r.stages;
+    const total = st ? Object.values(st).reduce((a, x) => a + x, 0) : 0;
+    console.log(
+      `N=${r.n}${r.causal ? " causal" : ""}: ${
+        st
+          ? `${
+            Object.entries(st).map(([k, ms]) => `${k} ${ms.toFixed(3)} ms (${((100 * ms) / total).toFixed(0)} %)`)
+              .join(", ")
+          }; sum ${total.toFixed(3)} ms`
+          : "no timestamp queries on this device"
+      }`,
+    );
+  }
 }
 const plain = new Map(rows.filter((r) => !r.causal).map((r) => [r.n, r]));
 for (const r of rows.filter((r) => r.causal)) {

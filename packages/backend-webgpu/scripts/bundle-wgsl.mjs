@@ -28,10 +28,11 @@ export function bundle(params = WGSL_PARAMS) {
   return files;
 }
 
-// Precision slots (src/shaders.ts VARIANT_SLOTS) stand for every variant here: each must agree with the schema.
+// Variant slots (src/shaders.ts VARIANT_SLOTS) stand for every variant here: each must agree with the schema.
 const SLOTS = {
   "lib/pv.wgsl": ["lib/pv_f16.wgsl", "lib/pv_f16emu.wgsl", "lib/pv_f32.wgsl"],
   "lib/dot.wgsl": ["lib/dot_f16.wgsl", "lib/dot_f32.wgsl"],
+  "lib/row_max.wgsl": ["lib/row_max_shared.wgsl", "lib/row_max_subgroup.wgsl"],
 };
 const INCLUDE = /^\/\/#include "([^"]+)"$/gm;
 

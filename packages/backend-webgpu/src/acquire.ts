@@ -1,5 +1,7 @@
 import { BackendUnavailable, runtimeName } from "@sageattn/core";
 import { Effect } from "effect";
+import type { Subgroups } from "./shaders.js";
+import { subgroupCheck } from "./subgroups.js";
 import { MAP_READ, Usage } from "./usage.js";
 
 /** A device the backend checked and may use, with what it found out about it. */
@@ -10,6 +12,8 @@ export interface Acquired {
   readonly details: Record<string, string>;
   /** shader-f16 is enabled on the device. */
   readonly shaderF16: boolean;
+  /** The subgroup variant of the reductions: the directive its kernels start with, or undefined (see subgroups.ts). */
+  readonly subgroups: Subgroups;
   /** The caller passed the device in: it is theirs to destroy, and a lost one cannot be replaced. */
   readonly external: boolean;
 }
@@ -21,7 +25,11 @@ const unavailable = (reason: BackendUnavailable["reason"], message: string, caus
 // CPU adapters that WebGPU implementations hand out when there is no GPU: correct but slow.
 const FALLBACK_NAMES = /llvmpipe|lavapipe|swiftshader|microsoft basic render|warp/i;
 
-export type AdapterInfoLike = Partial<GPUAdapterInfo> & { backendType?: number; isFallbackAdapter?: boolean };
+export type AdapterInfoLike = Partial<GPUAdapterInfo> & {
+  backendType?: number;
+  isFallbackAdapter?: boolean;
+  subgroupMinSize?: number;
+};
 
 /** GPU device nodes on Linux (0: Dawn could only find a CPU adapter, after printing Vulkan warnings); undefined elsewhere. */
 export async function gpuDeviceNodes(): Promise<number | undefined> {
@@ -134,6 +142,24 @@ export interface AcquireOptions {
   readonly f16?: boolean;
   /** Ask for timestamp queries (per-kernel GPU times), where the adapter has them. */
   readonly profile?: boolean;
+  /**
+   * Use the subgroup variant of the reductions where the device has subgroups that pass the load-time check
+   * (default false: opt in until it is measured on a GPU; see README).
+   */
+  readonly subgroups?: boolean;
+}
+
+/** The subgroup directive to use on `device` (undefined when not asked or not possible), and the details line. */
+async function subgroupsFor(
+  device: GPUDevice,
+  info: AdapterInfoLike,
+  wanted: boolean,
+): Promise<{ directive: Subgroups; detail: string }> {
+  if (!wanted) return { directive: undefined, detail: "off" };
+  const r = await subgroupCheck(device, info.subgroupMinSize);
+  return r.directive === undefined
+    ? { directive: undefined, detail: `off: ${r.why}` }
+    : { directive: r.directive, detail: `on${r.directive ? ` (${r.directive})` : ""}` };
 }
 
 // Limits worth raising to the adapter's maximum: big tensors, and the bigger tiles (workgroup memory).
@@ -168,6 +194,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     const bad = await knownAnswer(device);
     if (bad) throw unavailable("Refused", `the given device fails a known-answer check: ${bad}`);
     const shaderF16 = wantF16 && device.features.has("shader-f16");
+    const sg = await subgroupsFor(device, info, options.subgroups === true);
     return {
       device,
       description: `${d.name} (caller's device${d.fallback ? ", fallback CPU adapter" : ""})`,
@@ -176,9 +203,11 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
         fallback: String(d.fallback),
         software: String(d.fallback),
         shaderF16: String(shaderF16),
+        subgroups: sg.detail,
         source: "caller's GPUDevice",
       },
       shaderF16,
+      subgroups: sg.directive,
       external: true,
     };
   }
@@ -220,6 +249,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
     const requiredFeatures: GPUFeatureName[] = [];
     if (shaderF16) requiredFeatures.push("shader-f16");
     if (options.profile && adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+    if (options.subgroups && adapter.features.has("subgroups")) requiredFeatures.push("subgroups" as GPUFeatureName);
     device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   } catch (e) {
     throw unavailable("NoDevice", `${source}: requestDevice failed on ${d.name}: ${(e as Error).message}`, e);
@@ -232,6 +262,7 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
       `${source} adapter ${d.name} fails a known-answer compute check (${bad}); refusing to compute on it`,
     );
   }
+  const sg = await subgroupsFor(device, info, options.subgroups === true);
   return {
     device,
     description: `${d.name} via ${source} in ${runtimeName()}${d.fallback ? " (fallback CPU adapter)" : ""}`,
@@ -244,8 +275,10 @@ async function acquireAsync(options: AcquireOptions): Promise<Acquired> {
       adapterHasF16: String(adapter.features.has("shader-f16")),
       maxStorageBufferBindingSize: String(device.limits.maxStorageBufferBindingSize),
       maxComputeWorkgroupStorageSize: String(device.limits.maxComputeWorkgroupStorageSize),
+      subgroups: sg.detail,
     },
     shaderF16,
+    subgroups: sg.directive,
     external: false,
   };
 }

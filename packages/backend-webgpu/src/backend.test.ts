@@ -70,6 +70,22 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     }
   });
 
+  it("asked for subgroups, uses them only where the load-time check passes, and tracks the sage oracle either way", async () => {
+    const own = await run(makeWith({ subgroups: true }));
+    const has = own.gpuDevice().features.has("subgroups");
+    // lavapipe under Deno has no subgroups: the workgroup-memory reductions, and the reason in details.
+    expect(own.details.subgroups).toMatch(has ? /^(on|off: )/ : /^off: the device has no subgroups$/);
+    for (const pvAccumulation of ["f16-block", "f32"] as const) {
+      const p = Effect.runSync(resolveProblem(host.q, host.k, host.v, { causal: true, pvAccumulation }));
+      const want = sageReference(p, inputs.q, inputs.k, inputs.v);
+      const got = await run(own.attention(p, host.q, host.k, host.v));
+      expect(accuracy(values(got.output), want.output).relL1, `${pvAccumulation}, subgroups ${own.details.subgroups}`)
+        .toBeLessThanOrEqual(BOUNDS.sageRelL1);
+    }
+    expect((await run(makeWith({}))).details.subgroups).toBe("off");
+    await run(own.dispose);
+  });
+
   it("the exact kernel tracks exact attention", async () => {
     expect(b.capabilities.exactKernel).toBe(true);
     const out = await run(b.exactAttention!(problem, host.q, host.k, host.v));

@@ -42,7 +42,9 @@ export interface WebGPUOptions extends AcquireOptions {
   readonly decodeWorkgroups?: number;
 }
 // `profile` (from AcquireOptions, or SAGEATTN_WEBGPU_PROFILE=1): time every kernel with timestamp queries, one pass
-// per dispatch; `lastKernelTimes()` then gives the last call's GPU milliseconds per kernel.
+// per dispatch; `lastKernelTimes()` then gives the last call's GPU milliseconds per kernel. `subgroups` (or
+// SAGEATTN_WEBGPU_SUBGROUPS=1): the subgroup variant of the INT8 kernel's row maxima where the device passes the
+// load-time check (subgroups.ts); `details.subgroups` says whether it is on, and why not.
 
 /** The webgpu backend, plus what only it can do: adopt a caller's GPUBuffer, and name its GPUDevice. */
 export interface WebGPUBackend extends AttentionBackend {
@@ -78,7 +80,7 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
     acquired,
     engine: {
       device: acquired.device,
-      pipelines: new PipelineCache(acquired.device),
+      pipelines: new PipelineCache(acquired.device, acquired.subgroups),
       scratch: new ScratchPool(acquired.device),
       shaderF16: acquired.shaderF16,
       forcedTile: tile,
@@ -100,12 +102,14 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
 export function configureWebGPU(
   options: BackendOptions,
 ): Effect.Effect<WebGPUBackend, BackendUnavailable | InvalidInput> {
-  const unknown = Object.keys(options).filter((k) => k !== "f16" && k !== "profile" && k !== "tile");
+  const unknown = Object.keys(options).filter((k) => !["f16", "profile", "tile", "subgroups"].includes(k));
   if (unknown.length > 0) {
-    return Effect.fail(invalid("InvalidOption", `webgpu takes f16, profile and tile, not ${unknown.join(", ")}`));
+    return Effect.fail(
+      invalid("InvalidOption", `webgpu takes f16, profile, subgroups and tile, not ${unknown.join(", ")}`),
+    );
   }
-  const { f16, profile, tile } = options;
-  for (const [name, value] of [["f16", f16], ["profile", profile]] as const) {
+  const { f16, profile, tile, subgroups } = options;
+  for (const [name, value] of [["f16", f16], ["profile", profile], ["subgroups", subgroups]] as const) {
     if (value !== undefined && typeof value !== "boolean") {
       return Effect.fail(invalid("InvalidOption", `webgpu ${name} must be a boolean, got ${String(value)}`));
     }
@@ -116,6 +120,7 @@ export function configureWebGPU(
   return makeWith({
     f16: f16 as boolean | undefined,
     profile: profile as boolean | undefined,
+    subgroups: subgroups as boolean | undefined,
     tile: tile as string | undefined,
   });
 }
@@ -125,9 +130,10 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
   const f16 = options.f16 ?? readEnv("SAGEATTN_WEBGPU_F16") !== "0";
   const tile = options.tile ?? readEnv("SAGEATTN_WEBGPU_TILE");
   const profile = options.profile ?? readEnv("SAGEATTN_WEBGPU_PROFILE") === "1";
+  const subgroups = options.subgroups ?? readEnv("SAGEATTN_WEBGPU_SUBGROUPS") === "1";
   const decodeWorkgroups = options.decodeWorkgroups ??
     (Number(readEnv("SAGEATTN_WEBGPU_DECODE_WORKGROUPS")) || DECODE_TARGET_WORKGROUPS);
-  const resolved = { ...options, f16, profile, decodeWorkgroups };
+  const resolved = { ...options, f16, profile, subgroups, decodeWorkgroups };
   return Effect.map(
     acquire(resolved),
     (first) => build(stateFor(first, tile, profile, decodeWorkgroups), resolved, tile),

@@ -8,7 +8,7 @@ import { provider } from "./index.js";
 registerBackend(provider);
 
 describe('loadBackend("webgpu", options)', () => {
-  for (const options of [{ f16: "no" }, { profile: 1 }, { tile: "big" }, { device: {} }]) {
+  for (const options of [{ f16: "no" }, { profile: 1 }, { subgroups: "yes" }, { tile: "big" }, { device: {} }]) {
     it(`rejects ${JSON.stringify(options)} with InvalidInput InvalidOption`, async () => {
       const exit = await Effect.runPromiseExit(loadBackend("webgpu", options));
       expect(

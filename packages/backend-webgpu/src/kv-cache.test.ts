@@ -129,6 +129,75 @@ describe.skipIf(backend === undefined)(
       await run(cache.dispose);
     });
 
+    it("appends views of one GPUBuffer at moving offsets (even and odd) without new GPU objects, as the oracle", async () => {
+      const own = await run(makeWith({}));
+      const device = own.gpuDevice();
+      const s: KvCacheSpec = { ...spec, dtype: "f16" };
+      const f16 = (data: Float32Array, n: number) => fromCanonicalF32(data, { B, H: Hkv, N: n, D }, "f16", "HND");
+      // K and V rows [B, Hkv, N, D] as f16 in one buffer each, twice: from element 0 (views start on even elements,
+      // so rows are read as whole words) and from an odd element (read element by element). The steps alternate
+      // between the copies, so one buffer is seen at both parities.
+      const gap = Hkv * N * D + 1;
+      const whole = (src: Float32Array) => {
+        const bits = new Uint16Array(Math.ceil((2 * gap) / 2) * 2);
+        const data = f16(src, N).data as Uint16Array;
+        bits.set(data, 0);
+        bits.set(data, gap);
+        const g = device.createBuffer({
+          size: bits.byteLength,
+          usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+        });
+        device.queue.writeBuffer(g, 0, bits);
+        return g;
+      };
+      const kBuffer = whole(x.k), vBuffer = whole(x.v);
+      const buffers = [0, gap].map((lead) => ({ lead, k: kBuffer, v: vBuffer }));
+      const view = (g: GPUBuffer, lead: number, r0: number, r1: number) =>
+        run(own.adopt(g, {
+          dtype: "f16",
+          shape: [B, Hkv, r1 - r0, D],
+          strides: [Hkv * N * D, N * D, D, 1],
+          offset: lead + r0 * D,
+        }));
+      const counts = { createBuffer: 0, createBindGroup: 0 };
+      const methods = device as unknown as Record<keyof typeof counts, (...a: unknown[]) => unknown>;
+      for (const name of Object.keys(counts) as Array<keyof typeof counts>) {
+        const original = methods[name].bind(device);
+        methods[name] = (...a: unknown[]) => {
+          counts[name]++;
+          return original(...a);
+        };
+      }
+      const cache = await run(own.kvCache!(s));
+      const oracle = kvCacheReference(s);
+      const rounded = (r0: number, r1: number) =>
+        [toCanonicalF32(f16(rows(x.k, r0, r1), r1 - r0)), toCanonicalF32(f16(rows(x.v, r0, r1), r1 - r0))] as const;
+      let len = 0;
+      const append = async (n: number, from: (typeof buffers)[number]) => {
+        const [k, v] = [await view(from.k, from.lead, len, len + n), await view(from.v, from.lead, len, len + n)];
+        await run(cache.append(k, v));
+        oracle.append(...rounded(len, len + n), n);
+        len += n;
+      };
+      await append(70, buffers[0]);
+      for (let i = 0; i < 4; i++) await append(1, buffers[i % 2]);
+      counts.createBuffer = counts.createBindGroup = 0;
+      for (let i = 0; i < 60; i++) await append(1, buffers[i % 2]);
+      expect(counts, "GPU objects made by 60 one-row appends after warm-up").toEqual({
+        createBuffer: 0,
+        createBindGroup: 0,
+      });
+      const [k, v] = kv(0, len);
+      const p = Effect.runSync(resolveProblem(q1, k, v, { returnLse: true }));
+      const got = await run(cache.attend(p, q1));
+      const want = oracle.attend(p, q1.data as Float32Array);
+      expect(accuracy(values(got.output), want.output).relL1, `after ${len} rows`).toBeLessThanOrEqual(2e-3);
+      await run(cache.dispose);
+      kBuffer.destroy();
+      vBuffer.destroy();
+      await run(own.dispose);
+    });
+
     it("creates no GPU buffers or bind groups in steady-state decode steps, and dispose destroys the cache's buffers", async () => {
       const own = await run(makeWith({}));
       const device = own.gpuDevice();

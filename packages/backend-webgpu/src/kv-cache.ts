@@ -1,37 +1,22 @@
 import {
   type AttentionOutput,
   type BackendKvCache,
-  type BlockLayout,
   channelMean,
   DeviceError,
-  encodeParams,
   invalid,
   K_BLOCK,
   type KvCacheSpec,
-  logicalStrides,
-  type ParamSchema,
-  type ParamValues,
   type Problem,
   quantizeRows,
   type SageAttnError,
   type Tensor,
 } from "@sageattn/core";
 import { Effect } from "effect";
+import { encodeAppend } from "./append.js";
 import { type DecodeEncoded, encodeDecode } from "./decode.js";
-import { grid1d } from "./pipelines.js";
-import {
-  type Engine,
-  LimitError,
-  loadConstants,
-  PARAMS,
-  round4,
-  SCRATCH,
-  type Source,
-  UNIFORM,
-  writeHost,
-} from "./run.js";
+import { type Engine, LimitError, round4, SCRATCH } from "./run.js";
 import { CallBuffers } from "./scratch.js";
-import { BACKEND, type BufferHandle, deviceTensor, hostFromBytes } from "./tensors.js";
+import { BACKEND, deviceTensor, hostFromBytes } from "./tensors.js";
 import { paddedHeadDim } from "./tiles.js";
 import { MAP_READ, Usage } from "./usage.js";
 
@@ -152,9 +137,9 @@ async function mapped(staging: GPUBuffer, bytes: number, back: (b: GPUBuffer) =>
 
 /**
  * A KV cache on the backend's device (decode spec): appends quantize K into int8 blocks in place and convert V to
- * f16 (pack_f16, kv_quantize_k; kv_mean first on the first append), attend runs split-K few-query attention
- * (decode.ts). Buffers are made here once; every call after the first of its shape reuses its buffers, uniforms and
- * bind groups. `requantize` reads the cache back and re-quantizes on the host (f64 mean as core's, once in a while).
+ * f16 (append.ts: pack_f16, kv_quantize_k; kv_mean first on the first append), attend runs split-K few-query
+ * attention (decode.ts). Buffers are made here once; both replay kept plans, so every call after the first of its
+ * shape reuses its buffers, uniforms and bind groups. `requantize` reads the cache back and re-quantizes on the host (f64 mean as core's, once in a while).
  */
 export function makeKvCache(host: CacheHost, spec: KvCacheSpec): Effect.Effect<BackendKvCache, SageAttnError> {
   return Effect.flatMap(host.current, (engine) =>
@@ -185,97 +170,6 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     );
   });
 
-  const source = (engine: Engine, t: Tensor, role: string): Source => {
-    const strides = logicalStrides(t);
-    if (t.kind === "host") {
-      const buffer = calls.scratch(role, round4(t.data.byteLength), SCRATCH);
-      writeHost(engine, buffer, t);
-      return { buffer, base: 0, strides, dtype: t.dtype, d: t.shape[3] };
-    }
-    const h = t.handle as BufferHandle;
-    return { buffer: h.buffer, base: h.offset, strides, dtype: t.dtype, d: t.shape[3] };
-  };
-  const uniform = <S extends ParamSchema>(role: string, layout: BlockLayout<S>, values: ParamValues<S>) =>
-    calls.constant(role, encodeParams(layout, values), UNIFORM);
-
-  const encodeAppend = (engine: Engine, k: Tensor, v: Tensor, n: number) => {
-    const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-    const srcK = source(engine, k, `append k ${n}`);
-    const srcV = source(engine, v, `append v ${n}`);
-    const steps: Array<{ pipeline: GPUComputePipeline; group: GPUBindGroup; grid: [number, number, number] }> = [];
-    const dispatch = (
-      kernel: "kv_mean" | "pack_f16" | "kv_quantize_k",
-      constants: Record<string, number>,
-      bound: GPUBuffer[],
-      grid: [number, number, number],
-    ) => {
-      if (grid.some((x) => x > maxDim)) {
-        throw new LimitError(
-          `${kernel} needs a grid of ${grid.join(" × ")} workgroups, over the device's ${maxDim} per dimension`,
-        );
-      }
-      const pipeline = engine.pipelines.get(kernel, "f32", constants);
-      steps.push({ pipeline, group: calls.bindGroup(pipeline, bound), grid });
-    };
-    if (length === 0 && spec.smoothK) {
-      const params = uniform("kv mean", PARAMS.kvMean, {
-        strides: srcK.strides,
-        base: srcK.base,
-        heads: spec.headsKv,
-        tokens: n,
-        d: spec.headDim,
-        dp,
-      });
-      dispatch("kv_mean", loadConstants(srcK), [srcK.buffer, buffers.mean, params], [dp / 64, bhs, 1]);
-    }
-    const quads = bhs * n * (dp / 4);
-    const g = grid1d(quads, maxDim);
-    const packParams = uniform("kv pack v", PARAMS.packF16, {
-      strides: srcV.strides,
-      base: srcV.base,
-      heads: spec.headsKv,
-      tokens: n,
-      d: spec.headDim,
-      dp,
-      quads,
-      rowPitch: g.rowPitch,
-      dstTokens: rows,
-      dstFirst: length,
-    });
-    dispatch("pack_f16", loadConstants(srcV), [srcV.buffer, buffers.v16, packParams], [g.x, g.y, 1]);
-    const touched = Math.ceil((length + n) / K_BLOCK) - Math.floor(length / K_BLOCK);
-    const kParams = uniform("kv quantize k", PARAMS.kvQuantizeK, {
-      strides: srcK.strides,
-      base: srcK.base,
-      heads: spec.headsKv,
-      d: spec.headDim,
-      dp,
-      length,
-      count: n,
-      rows,
-      blocks,
-      tailIn,
-      bhs,
-    });
-    dispatch("kv_quantize_k", loadConstants(srcK), [
-      srcK.buffer,
-      buffers.mean,
-      buffers.k8,
-      buffers.kScales,
-      buffers.tail,
-      kParams,
-    ], [touched, bhs, 1]);
-    const enc = device.createCommandEncoder({ label: "kv cache append" });
-    const pass = enc.beginComputePass();
-    for (const s of steps) {
-      pass.setPipeline(s.pipeline);
-      pass.setBindGroup(0, s.group);
-      pass.dispatchWorkgroups(...s.grid);
-    }
-    pass.end();
-    return { commands: enc.finish() };
-  };
-
   const append = (k: Tensor, v: Tensor): Effect.Effect<void, SageAttnError> =>
     Effect.gen(function* () {
       const engine = yield* engineFor;
@@ -291,7 +185,12 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
         );
       }
       yield* Effect.tryPromise({
-        try: () => submitChecked(device, () => encodeAppend(engine, k, v, n), () => {}),
+        try: () =>
+          submitChecked(
+            device,
+            () => encodeAppend(engine, calls, spec, buffers, k, v, n, { length, tailIn }),
+            () => {},
+          ),
         catch: asDeviceError,
       });
       if ((length + n) % K_BLOCK !== 0) tailIn = 1 - tailIn;

@@ -1,11 +1,14 @@
-import { type KernelName, kernelSource, type Precision, type UnrollCounts } from "./shaders.js";
+import { type KernelName, kernelSource, type Precision, type Subgroups, type UnrollCounts } from "./shaders.js";
 
-/** Compiled pipelines of one device, keyed by kernel, precision and override constants. */
+/**
+ * Compiled pipelines of one device, keyed by kernel, precision, override constants and whether subgroup variants are
+ * used (`subgroups`: the device's directive, from acquire.ts; undefined where it has none or they are off).
+ */
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(private readonly device: GPUDevice, private readonly subgroups?: Subgroups) {}
 
   get(
     kernel: KernelName,
@@ -19,13 +22,17 @@ export class PipelineCache {
       for (const name of Object.keys(r).sort()) key += `${name}=${r[name]},`;
       return key;
     };
-    const moduleKey = `${kernel}/${precision}/${list(counts)}`;
+    const sg = kernel === "attention_int8" ? this.subgroups : undefined;
+    const moduleKey = `${kernel}/${precision}/${sg === undefined ? "" : "sg/"}${list(counts)}`;
     const key = `${moduleKey}/${list(constants)}`;
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
       let module = this.modules.get(moduleKey);
       if (!module) {
-        module = this.device.createShaderModule({ label: moduleKey, code: kernelSource(kernel, precision, counts) });
+        module = this.device.createShaderModule({
+          label: moduleKey,
+          code: kernelSource(kernel, precision, counts, sg),
+        });
         this.modules.set(moduleKey, module);
       }
       pipeline = this.device.createComputePipeline({

@@ -478,6 +478,16 @@ export function tensorKey(t: Tensor | undefined): string {
   return `d${bufferId(h.buffer)}@${h.offset}${t.dtype}${t.strides.join(",")}`;
 }
 
+/**
+ * A tensor as a kept plan whose uniforms carry the offset sees it: as tensorKey, but of a device tensor's offset
+ * only its parity, which decides whether 16-bit rows are read as whole words (loadConstants' VEC).
+ */
+export function bufferKey(t: Tensor): string {
+  if (t.kind === "host") return tensorKey(t);
+  const h = t.handle as BufferHandle;
+  return `d${bufferId(h.buffer)}@${h.offset % 2}${t.dtype}${t.strides.join(",")}`;
+}
+
 const bufferIds = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 0;
 function bufferId(b: GPUBuffer): number {

@@ -42,6 +42,22 @@ describe("kernelSource", () => {
     expect(kernelSource("pack_f16", "f32")).not.toContain("enable f16");
   });
 
+  it("takes the subgroup row maxima only when given the device's directive, which then heads the module", () => {
+    const code = (src: string) => src.replace(/\/\/.*$/gm, "");
+    const shared = code(kernelSource("attention_int8", "f16", counts));
+    expect(shared).not.toMatch(/subgroup/);
+    expect(shared.match(/workgroupBarrier\(\)/g)?.length).toBe(6); // 4 per key tile, 2 around the final row sums
+    for (const directive of ["enable subgroups;", ""]) {
+      const sg = kernelSource("attention_int8", "f16", counts, directive);
+      expect(sg.startsWith(`enable f16;\n${directive ? `${directive}\n` : ""}//`)).toBe(true);
+      expect(code(sg).match(/subgroupShuffleXor/g)?.length).toBe(4);
+      expect(code(sg)).not.toMatch(/rowParts\[tx \* \(BQ/); // no workgroup-memory row maxima
+      expect(code(sg).match(/workgroupBarrier\(\)/g)?.length).toBe(5);
+    }
+    // Kernels without a subgroup variant ignore it.
+    expect(kernelSource("attention_exact", "f32", { ...counts, W: 32 }, "enable subgroups;")).not.toMatch(/subgroup/);
+  });
+
   it("resolves every include and unrolls every marked loop", () => {
     for (const kernel of ["attention_int8", "attention_exact"] as const) {
       const src = kernelSource(kernel, "f16", { ...counts, W: kernel === "attention_exact" ? 32 : 8 });

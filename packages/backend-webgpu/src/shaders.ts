@@ -22,21 +22,36 @@ export type KernelName =
 /** Trip counts of the loops marked `// unroll` (RQ, CK, QD, W), known once the tile is chosen. */
 export type UnrollCounts = Readonly<Record<string, number>>;
 
-// Slots a kernel includes whose file depends on the precision.
-const VARIANT_SLOTS: Record<string, (p: Precision) => string> = {
-  "lib/pv.wgsl": (p) => `lib/pv_${p}.wgsl`,
-  "lib/dot.wgsl": (p) => `lib/dot_${p === "f16" ? "f16" : "f32"}.wgsl`,
+/**
+ * Subgroup operations for the reductions that have a subgroup variant (attention_int8's row maxima): the directive a
+ * kernel using them starts with on this device ("enable subgroups;" for Tint, "" where naga takes them without one),
+ * as acquire.ts's load-time check found it; undefined for the workgroup-memory variant.
+ */
+export type Subgroups = string | undefined;
+
+/** What a slot's file depends on. */
+interface Variant {
+  readonly precision: Precision;
+  readonly subgroups: boolean;
+}
+
+// Slots a kernel includes whose file depends on the precision or on subgroups.
+const VARIANT_SLOTS: Record<string, (v: Variant) => string> = {
+  "lib/pv.wgsl": (v) => `lib/pv_${v.precision}.wgsl`,
+  "lib/dot.wgsl": (v) => `lib/dot_${v.precision === "f16" ? "f16" : "f32"}.wgsl`,
+  "lib/row_max.wgsl": (v) => `lib/row_max_${v.subgroups ? "subgroup" : "shared"}.wgsl`,
 };
+const F16_SLOTS = ["lib/pv.wgsl", "lib/dot.wgsl"];
 
 const INCLUDE = /^\/\/#include "([^"]+)"$/gm;
 
-function expand(path: string, precision: Precision, seen: Set<string>): string {
-  const file = VARIANT_SLOTS[path]?.(precision) ?? path;
+function expand(path: string, variant: Variant, seen: Set<string>): string {
+  const file = VARIANT_SLOTS[path]?.(variant) ?? path;
   if (seen.has(file)) return "";
   seen.add(file);
   const text = WGSL[file];
   if (text === undefined) throw new Error(`WGSL file ${file} is not bundled`);
-  return text.replace(INCLUDE, (_, inc: string) => expand(inc, precision, seen));
+  return text.replace(INCLUDE, (_, inc: string) => expand(inc, variant, seen));
 }
 
 const UNROLL = /for \(var (\w+) = (\d+)u; \1 < (\w+); \1\+\+\) \{ \/\/ unroll\n/;
@@ -69,11 +84,21 @@ export function unrollLoops(src: string, counts: UnrollCounts): string {
   return src;
 }
 
-/** The full WGSL of a kernel at a precision, includes resolved and marked loops unrolled. */
-export function kernelSource(kernel: KernelName, precision: Precision, counts: UnrollCounts = {}): string {
+/**
+ * The full WGSL of a kernel at a precision, includes resolved and marked loops unrolled; with `subgroups` (the
+ * device's directive, see Subgroups) the subgroup variants of its reductions, where it has any.
+ */
+export function kernelSource(
+  kernel: KernelName,
+  precision: Precision,
+  counts: UnrollCounts = {},
+  subgroups?: Subgroups,
+): string {
   const files = new Set<string>();
-  const body = unrollLoops(expand(`${kernel}.wgsl`, precision, files), counts);
-  const needsF16 = precision === "f16" &&
-    Object.keys(VARIANT_SLOTS).some((slot) => files.has(VARIANT_SLOTS[slot](precision)));
-  return needsF16 ? `enable f16;\n${body}` : body;
+  const variant = { precision, subgroups: subgroups !== undefined };
+  const body = unrollLoops(expand(`${kernel}.wgsl`, variant, files), counts);
+  const needsF16 = precision === "f16" && F16_SLOTS.some((slot) => files.has(VARIANT_SLOTS[slot](variant)));
+  const usesSubgroups = files.has(VARIANT_SLOTS["lib/row_max.wgsl"]({ precision, subgroups: true }));
+  const head = (needsF16 ? "enable f16;\n" : "") + (usesSubgroups && subgroups ? `${subgroups}\n` : "");
+  return head + body;
 }

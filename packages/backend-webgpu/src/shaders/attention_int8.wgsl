@@ -13,8 +13,10 @@
 //      CK·4: at RQ 4, CK 4, eight reads of workgroup memory per 64 dots.
 //   O: RQ rows × QD channel quads (quads tx, tx+16, …; QD = DP/64), f32, plus the tile's f16 sums. Per key, RQ/4
 //      reads of P (four rows in one word pair) and QD of V feed RQ·QD vec4 multiply-adds (two packed f16 each).
-// Row maxima, and at the end row sums, meet across the 16 tx in `rowParts`. Four barriers per key tile; the next
-// tile's K and V are fetched into registers while this one is computed (fetch_kv).
+// Row maxima meet across the 16 tx in `rowParts` (lib/row_max_shared.wgsl), or by subgroup shuffles where the device
+// has subgroups of 16 lanes or more (lib/row_max_subgroup.wgsl, one barrier fewer); at the end the row sums meet in
+// `rowParts`. Four barriers per key tile (three with subgroups); the next tile's K and V are fetched into registers
+// while this one is computed (fetch_kv).
 // Knobs (tiles.ts picks them from the adapter's workgroup memory; the host unrolls the loops marked `// unroll`
 // with RQ, RP = RQ/4, CK, QD, W = DP/16, and the words each invocation copies: QL of Q, KL of K, VL of V):
 //   BQ 64, BK 64 (the K block, so f16 P·V sums exactly one block, DESIGN §2 step 5), RQ 4: 256 invocations,
@@ -69,6 +71,8 @@ var<workgroup> pTile: array<P4, BK * (BQ / 4u + 1u)>;
 // Per-row partial maxima, and at the end sums: [tx][BQ/4 + 1] of four rows each. Whole vec4 stores only (a store
 // to one lane of a shared vector can be a read-modify-write of all four on lavapipe, losing its neighbours').
 var<workgroup> rowParts: array<vec4<f32>, TX * (BQ / 4u + 1u)>;
+// After rowParts: naga 29 panics on a function that uses an override-sized workgroup array declared after it.
+//#include "lib/row_max.wgsl"
 
 // The K (int8) and V (f16) words of one key tile that one invocation copies into workgroup memory: words lid,
 // lid + WG, … of the tile, so that a warp reads consecutive words.
@@ -217,8 +221,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
       }
     }
 
-    // Base-2 logits, masked, and each row's maximum over this invocation's keys, shared four rows per store.
+    // Base-2 logits, masked, and each row's maximum over this invocation's keys, shared four rows at a time.
     var s: array<array<f32, CK_MAX>, RQ_MAX>;
+    var parts: array<vec4<f32>, RP_MAX>;
     for (var g = 0u; g < RP; g++) { // unroll
       var part: vec4<f32>;
       for (var e = 0u; e < 4u; e++) { // unroll
@@ -233,19 +238,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         }
         part[e] = mx;
       }
-      rowParts[tx * ps + ty * rp + g] = part;
+      parts[g] = part;
+      row_max_put(part, tx * ps + ty * rp + g);
     }
-    workgroupBarrier();
+    row_max_sync();
 
     // Online softmax: the row maxima, P = exp2(S − m) to pTile as f16, the running sums, and each row's rescale
     // factor exp2(m_old − m_new) for its accumulator.
     var alpha: array<f32, RQ_MAX>;
     var pk: array<array<vec4<f32>, RP_MAX>, CK_MAX>;
     for (var g = 0u; g < RP; g++) { // unroll
-      var mx = rowParts[ty * rp + g];
-      for (var i = 1u; i < 16u; i++) { // unroll
-        mx = max(mx, rowParts[i * ps + ty * rp + g]);
-      }
+      let mx = row_max_get(parts[g], ty * rp + g, ps);
       for (var e = 0u; e < 4u; e++) { // unroll
         let r = g * 4u + e;
         let mNew = max(mRun[r], mx[e]);
