@@ -542,6 +542,7 @@ SA_API int32_t sa_kv_attend(const sa_kv_params* p) {
   call.smScale = b.sm_scale;
   call.causal = (b.flags & SA_CAUSAL) != 0;
   call.pvF32 = (b.flags & SA_PV_F32) != 0;
+  call.pdl = lim.ccMajor >= 9;
   SA_TRY(sa::launch_decode_attention(c, call, lim.sms, as_stream(b.stream)), "decode attention launch");
   return SA_OK;
 }

@@ -3,8 +3,8 @@
 //
 // A CTA = 4 warps = one 16-row query group of one (batch entry, kv head) × one range of 64-key blocks. The group's rows
 // are the flattened (query head of this kv head, query) pairs, so GQA heads share every K/V byte the CTA reads:
-//   Q quantization   each row's 128-query block max (docs/DESIGN.md §2 step 2), Qi into shared memory,
-//                    smScale·q·mean for the LSE
+//   Q quantization   in registers while the first K/V block streams in: each row's 128-query block max
+//                    (docs/DESIGN.md §2 step 2), Qi into shared memory, smScale·q·mean for the LSE
 //   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
 //   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
@@ -14,10 +14,12 @@
 // Lane (g = lane/4, t = lane%4) owns rows g and g+8 of its warp's m16 tile and columns 2t, 2t+1 of each n8 tile.
 // Knobs (NVIDIA H200, B1 Hkv8 G4 D128: NOTES.md):
 //   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
-//   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2)
+//   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2; one
+//                        CTA per SM streams a third slower: bandwidth here grows with warps in flight)
 //   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
-//   kWarpStages   1      blocks in flight per warp; 2 (double-buffered) needs 213 KB, one CTA per SM, and streamed
-//                        slower than two single-buffered CTAs per SM
+//   kMergeBatch   16     split partials a thread loads before it sums them (L2 latency paid once per batch)
+// A warp holds one block's K and V: its next K streams during this block's softmax and P·V, its next V during the next
+// Q·Kᵀ (double-buffering a warp needs 213 KB, one CTA per SM, and streamed slower than two CTAs per SM).
 #include <cuda_fp16.h>
 #include "epilogue.cuh"
 #include "kv_cache.h"
@@ -30,22 +32,19 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kCtasPerSm = 2;
 constexpr int kMinBlocks = kWarps;
-constexpr int kWarpStages = 1;
 constexpr int kRows = 16;   // query rows per group (one m16 tile)
 constexpr int kKeys = kKBlock;  // keys per block (one sK)
 constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
+constexpr int kMergeBatch = 16;
 
 template <int DP>
 struct DecodeSmem {
   static constexpr int kRowI8 = DP + 16;      // padded int8 row (ldmatrix rows fall in distinct bank groups)
   static constexpr int kRowF16 = 2 * DP + 16;
-  static constexpr int kStage = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
-  static constexpr int kStages = DP <= 128 ? kWarpStages : 1;
-  static constexpr int kWarpBytes = kStages * kStage;
+  static constexpr int kWarpBytes = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
   static constexpr int kQ = kRows * kRowI8;
   static constexpr int kBytes = kWarps * kWarpBytes + kQ + 3 * kRows * 4;
   static_assert(kRows * DP * 4 + 2 * kRows * 4 <= kWarpBytes, "a warp's merge rows fit its K/V region");
-  static_assert(kRows * DP * 4 <= kWarpBytes, "the group's f32 queries fit warp 0's region");
 };
 
 // Splits of the key blocks: enough CTAs to fill the GPU, at least kMinBlocks blocks each.
@@ -56,7 +55,7 @@ int splits_for(int groups, int blocks, int sms) {
 }
 
 template <int DP, bool PV_F32>
-__global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCall call, int groupsPerHead) {
+__global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache c, DecodeCall call, int groupsPerHead) {
   using L = DecodeSmem<DP>;
   constexpr int KSTEPS = DP / 32, DTILES = DP / 8, kMerge = kRows * (DP + 2);
   extern __shared__ __align__(128) char smem[];
@@ -64,47 +63,87 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
   float* qScale = reinterpret_cast<float*>(sQ + L::kQ);
   float* qMean = qScale + kRows;  // then rowAbs: kRows more floats
 
+#if __CUDA_ARCH__ >= 900
+  // Launched as a programmatic dependent (call.pdl): wait for the previous kernel in the stream (it may have written q
+  // or the cache), then let the next one be scheduled onto SMs as this grid's CTAs retire.
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
   const int split = blockIdx.x, splits = gridDim.x;
   const int hg = blockIdx.y, head = hg / groupsPerHead, z = hg % groupsPerHead;
   const int b = head / c.Hkv, hk = head % c.Hkv, G = call.Hq / c.Hkv, Nq = call.Nq, length = call.length;
   const int rowsTotal = G * Nq, row0 = z * kRows;
+  const int live = min(kRows, rowsTotal - row0);  // rows of this group that exist (4 of 16 at Nq = 1, G = 4)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
   const float fold = call.smScale * 1.4426950408889634f;
 
-  // Q quantization (docs/DESIGN.md §2 step 2): the group's rows into shared f32 (all loads in flight at once), each
-  // row's max |q·fold| and smScale·q·mean, then the scale of its 128-query block of its head: from the group's own rows
-  // when the block lies inside the group (always at decode sizes), else by reading the block's other rows.
+  // The keys this group may see, and this split's blocks of them.
+  const int shift = length - Nq;
+  int maxQuery = 0;  // the largest query index among the group's rows
+  for (int r = row0; r < min(rowsTotal, row0 + kRows); r++) maxQuery = max(maxQuery, r % Nq);
+  const int keyEnd = call.causal ? max(0, min(length, maxQuery + shift + 1)) : length;
+  const int blocks = int(ceil_div(keyEnd, kKeys));
+  const int per = int(ceil_div(ceil_div(length, kKeys), splits));
+  const int kb0 = split * per, kb1 = min(blocks, kb0 + per);
+
+  // Warp w takes blocks kb0 + w, kb0 + w + kWarps, …; K and V of a block are separate copy groups, so the next K is in
+  // flight during this block's softmax and P·V, and the next V during the next block's wait for K and its Q·Kᵀ.
+  char* sk = smem + warp * L::kWarpBytes;
+  const char* kg = reinterpret_cast<const char*>(c.ki + int64_t(head) * c.capPad * DP);
+  const char* vg = reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
+  const float* kScales = c.ks + int64_t(head) * (c.capPad / kKeys);
+  constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16;
+  auto issueK = [&](int blk) {
+    const char* kb = kg + int64_t(blk) * kKeys * DP;
+#pragma unroll 4
+    for (int i = lane; i < kChunksK; i += 32) cp_async_16_prefetch(sk + (i / (DP / 16)) * L::kRowI8 + (i % (DP / 16)) * 16, kb + i * 16);
+    cp_async_commit();
+  };
+  auto issueV = [&](int blk) {
+    char* dv = sk + kKeys * L::kRowI8;
+    const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
+#pragma unroll 4
+    for (int i = lane; i < kChunksV; i += 32) cp_async_16_prefetch(dv + (i / (DP / 8)) * L::kRowF16 + (i % (DP / 8)) * 16, vb + i * 16);
+    cp_async_commit();
+  };
+  // The first block streams in while Q is quantized.
+  if (kb0 + warp < kb1) {
+    issueK(kb0 + warp);
+    issueV(kb0 + warp);
+  }
+
+  // Q quantization (docs/DESIGN.md §2 step 2), in registers: 8 threads a row, DP/8 channels each; each row's max
+  // |q·fold| and smScale·q·mean, then the scale of its 128-query block of its head: from the group's own rows when the
+  // block lies inside the group (always at decode sizes), else by reading the block's other rows.
   const TensorRef& q = call.q;
-  float* qx = reinterpret_cast<float*>(smem);  // [kRows][DP], in warp 0's K/V region before the key loop
   float* rowAbs = qMean + kRows;
   auto rowAt = [&](int r, int& h, int& i) {
     h = hk * G + r / Nq;
     i = r % Nq;
   };
-  for (int e = tid; e < kRows * DP; e += 32 * kWarps) {
-    const int rr = e / DP, ch = e % DP, r = row0 + rr;
-    float x = 0.f;
-    if (r < rowsTotal && ch < c.D) {
-      int h, i;
-      rowAt(r, h, i);
-      x = load(q, int64_t(b) * q.sb + int64_t(h) * q.sh + int64_t(i) * q.sn + ch * q.sd);
-    }
-    qx[e] = x;
-  }
-  __syncthreads();
-  const float* mean = c.mean + int64_t(head) * DP;
-  for (int rr = warp; rr < kRows; rr += kWarps) {
+  constexpr int kPer = DP / 8;
+  const int qRow = tid >> 3, qPart = tid & 7;
+  float qv[kPer];
+  {
+    const int r = row0 + qRow;
+    int h = 0, i = 0;
+    if (r < rowsTotal) rowAt(r, h, i);
+    const int64_t base = int64_t(b) * q.sb + int64_t(h) * q.sh + int64_t(i) * q.sn;
+    const float* mean = c.mean + int64_t(head) * DP;
     float mx = 0.f, dot = 0.f;
-    for (int ch = lane; ch < DP; ch += 32) {
-      const float x = qx[rr * DP + ch];
-      mx = fmaxf(mx, fabsf(x * fold));
-      dot += x * mean[ch];
+#pragma unroll
+    for (int j = 0; j < kPer; j++) {
+      const int ch = qPart * kPer + j;
+      qv[j] = r < rowsTotal && ch < c.D ? load(q, base + ch * q.sd) : 0.f;
+      mx = fmaxf(mx, fabsf(qv[j] * fold));
+      dot += qv[j] * mean[ch];
     }
-    for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) {
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
       dot += __shfl_xor_sync(0xffffffffu, dot, o);
     }
-    if (lane == 0) rowAbs[rr] = mx, qMean[rr] = call.smScale * dot;
+    if (qPart == 0) rowAbs[qRow] = mx, qMean[qRow] = call.smScale * dot;
   }
   __syncthreads();
   for (int rr = warp; rr < kRows; rr += kWarps) {
@@ -129,24 +168,22 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
     if (lane == 0) qScale[rr] = mx > 0.f ? mx / 127.f : 1.f;
   }
   __syncthreads();
-  for (int e = tid; e < kRows * DP; e += 32 * kWarps) {
-    const int rr = e / DP, ch = e % DP;
-    reinterpret_cast<int8_t*>(sQ + rr * L::kRowI8)[ch] = quantize(qx[e] * fold, qScale[rr]);
+  {
+    const float scale = qScale[qRow];
+    uint32_t* dst = reinterpret_cast<uint32_t*>(sQ + qRow * L::kRowI8 + qPart * kPer);
+#pragma unroll
+    for (int j = 0; j < kPer; j += 4) {
+      uint32_t word = 0;
+#pragma unroll
+      for (int e = 0; e < 4; e++) word |= uint32_t(uint8_t(quantize(qv[j + e] * fold, scale))) << (8 * e);
+      dst[j / 4] = word;
+    }
   }
   __syncthreads();
 
   uint32_t qf[KSTEPS][4];
 #pragma unroll
   for (int ks = 0; ks < KSTEPS; ks++) ldmatrix_x4(qf[ks], sQ + (lane & 15) * L::kRowI8 + ks * 32 + (lane >> 4) * 16);
-
-  // The keys this group may see, and this split's blocks of them.
-  const int shift = length - Nq;
-  int maxQuery = 0;  // the largest query index among the group's rows
-  for (int r = row0; r < min(rowsTotal, row0 + kRows); r++) maxQuery = max(maxQuery, r % Nq);
-  const int keyEnd = call.causal ? max(0, min(length, maxQuery + shift + 1)) : length;
-  const int blocks = int(ceil_div(keyEnd, kKeys));
-  const int per = int(ceil_div(ceil_div(length, kKeys), splits));
-  const int kb0 = split * per, kb1 = min(blocks, kb0 + per);
 
   int limit[2];
   float rowQ[2];
@@ -157,11 +194,6 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
     rowQ[hf] = qScale[rr];
   }
 
-  char* sk = smem + warp * L::kWarpBytes;
-  const char* kg = reinterpret_cast<const char*>(c.ki + int64_t(head) * c.capPad * DP);
-  const char* vg = reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
-  const float* kScales = c.ks + int64_t(head) * (c.capPad / kKeys);
-
   float acc[DTILES][4];
 #pragma unroll
   for (int dt = 0; dt < DTILES; dt++)
@@ -169,35 +201,10 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
     for (int e = 0; e < 4; e++) acc[dt][e] = 0.f;
   float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
 
-  // Warp w takes blocks kb0 + w, kb0 + w + kWarps, …; with two stages the next one is in flight during this one.
-  constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16;
-  auto issue = [&](int blk, int st) {
-    char* dk = sk + st * L::kStage;
-    char* dv = dk + kKeys * L::kRowI8;
-    const char* kb = kg + int64_t(blk) * kKeys * DP;
-    const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
-#pragma unroll 4
-    for (int i = lane; i < kChunksK; i += 32) cp_async_16(dk + (i / (DP / 16)) * L::kRowI8 + (i % (DP / 16)) * 16, kb + i * 16);
-#pragma unroll 4
-    for (int i = lane; i < kChunksV; i += 32) cp_async_16(dv + (i / (DP / 8)) * L::kRowF16 + (i % (DP / 8)) * 16, vb + i * 16);
-    cp_async_commit();
-  };
-  if (L::kStages == 2 && kb0 + warp < kb1) issue(kb0 + warp, 0);
-  int stage = 0;
-  for (int blk = kb0 + warp; blk < kb1; blk += kWarps, stage ^= L::kStages - 1) {
-    if constexpr (L::kStages == 2) {
-      if (blk + kWarps < kb1) {
-        issue(blk + kWarps, stage ^ 1);
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
-    } else {
-      issue(blk, 0);
-      cp_async_wait<0>();
-    }
+  for (int blk = kb0 + warp; blk < kb1; blk += kWarps) {
+    const bool more = blk + kWarps < kb1;
+    cp_async_wait<1>();  // this block's K (its V may still be in flight)
     __syncwarp();
-    const char* sk = smem + warp * L::kWarpBytes + stage * L::kStage;
     const char* sv = sk + kKeys * L::kRowI8;
 
     int32_t si[8][4];
@@ -216,12 +223,25 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
         mma_s8(si[2 * np + 1], qf[ks], bf[2], bf[3]);
       }
 
+    __syncwarp();  // every lane is done reading this block's K
+    if (more) {
+      issueK(blk + kWarps);
+      cp_async_wait<1>();  // this block's V
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncwarp();
+
     const int k0 = blk * kKeys;
     const float sK = kScales[blk];
-    uint32_t pf[4][4];
+    uint32_t pf[4][4] = {};
     float alpha[2];
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
+      if (hf == 1 && live <= 8) {  // rows 8..15 do not exist: their P stays zero and their O is never read
+        alpha[1] = 1.f;
+        break;
+      }
       const float scale = rowQ[hf] * sK;
       float x[16];
 #pragma unroll
@@ -289,7 +309,8 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
         }
       }
     }
-    __syncwarp();  // every lane is done with this block's K and V before the next copy lands there
+    __syncwarp();  // every lane is done reading this block's V
+    if (more) issueV(blk + kWarps);
   }
 
   // The warp's rows into its own region: acc [16][DP], then m [16], l [16].
@@ -311,18 +332,20 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
   }
   __syncthreads();
 
-  // Merge of n ≤ kMaxSplits partial (m, l, acc) sets of the same rows, set w's value j at at(w, j) (float4 at at4):
-  // weights exp2(m − M) per (set, row), a set that saw no key weighing 0; a warp per row finds them (lanes over sets),
-  // then every thread sums four columns at a time.
+  // Merge of n ≤ kMaxSplits partial (m, l, acc) sets of the group's `live` rows (rows past the problem's are never
+  // read or written), set w's value j at at(w, j) (float4 at at4): weights exp2(m − M) per (set, row), a set that saw
+  // no key weighing 0; a warp per row finds them (lanes over sets), then every thread sums four columns at a time,
+  // loading kMergeBatch sets before it adds them.
   __shared__ float weight[kMaxSplits][kRows];
   __shared__ float rowM[kRows], rowL[kRows];
   auto merge = [&](int n, auto at, auto at4, auto write4) {
-    for (int rr = warp; rr < kRows; rr += kWarps) {
-      float m[2], M = -INFINITY;
+    for (int rr = warp; rr < live; rr += kWarps) {
+      float m[2], ls[2], M = -INFINITY;  // m and l loaded together: one round trip to L2
 #pragma unroll
       for (int k = 0; k < 2; k++) {
         const int w = lane + 32 * k;
         m[k] = w < n ? at(w, kRows * DP + rr) : -INFINITY;
+        ls[k] = w < n ? at(w, kRows * DP + kRows + rr) : 0.f;
         M = fmaxf(M, m[k]);
       }
       for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
@@ -333,22 +356,27 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(KvCache c, DecodeCa
         if (w >= n) continue;
         const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
         weight[w][rr] = wt;
-        l += at(w, kRows * DP + kRows + rr) * wt;
+        l += ls[k] * wt;
       }
       for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
       if (lane == 0) rowM[rr] = M, rowL[rr] = l;
     }
     __syncthreads();
-    for (int e = tid * 4; e < kRows * DP; e += 32 * kWarps * 4) {
+    for (int e = tid * 4; e < live * DP; e += 32 * kWarps * 4) {
       const int rr = e / DP, d = e % DP;
       float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
-      for (int w = 0; w < n; w++) {
-        const float wt = weight[w][rr];
-        const float4 x = at4(w, e);
-        a.x += x.x * wt;
-        a.y += x.y * wt;
-        a.z += x.z * wt;
-        a.w += x.w * wt;
+      for (int w0 = 0; w0 < n; w0 += kMergeBatch) {
+        float4 x[kMergeBatch];
+#pragma unroll
+        for (int j = 0; j < kMergeBatch; j++) x[j] = w0 + j < n ? at4(w0 + j, e) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int j = 0; j < kMergeBatch; j++) {
+          const float wt = w0 + j < n ? weight[w0 + j][rr] : 0.f;
+          a.x += x[j].x * wt;
+          a.y += x[j].y * wt;
+          a.z += x[j].z * wt;
+          a.w += x[j].w * wt;
+        }
       }
       write4(rr, d, rowM[rr], rowL[rr], a);
     }
@@ -404,8 +432,20 @@ cudaError_t launch(const KvCache& c, const DecodeCall& call, dim3 grid, int grou
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  kernel<<<grid, 32 * kWarps, smem, stream>>>(c, call, groupsPerHead);
-  return cudaGetLastError();
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(32 * kWarps);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  // A decode step is a few µs of work: overlapping its launch with the previous kernel's tail is worth a µs or two.
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  if (call.pdl) {
+    cfg.attrs = &overlap;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, c, call, groupsPerHead);
 }
 
 int groups_per_head(const KvCache& c, int Hq, int Nq) { return int(ceil_div(int64_t(Hq / c.Hkv) * Nq, kRows)); }

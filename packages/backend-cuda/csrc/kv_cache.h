@@ -94,6 +94,7 @@ struct DecodeCall {
   int Hq, Nq, length;
   float smScale;
   bool causal, pvF32;
+  bool pdl;  // launch as a programmatic dependent of the previous kernel (compute capability 9.0 and later)
 };
 uint64_t decode_scratch_bytes(const KvCache& c, int Hq, int Nq, int sms);
 int decode_smem_bytes(int DP);

@@ -367,6 +367,12 @@ if (process.env.DECODE_BENCH === "1") {
       // One options object for every step, as a decode loop keeps it: a repeated attend skips validation.
       const opts = { out };
       const attendUs = await time(200, () => cache.attend(q, opts));
+      // Host time of one attend: 200 enqueued without a synchronize (the GPU runs behind; its queue holds them).
+      await synchronize("cuda");
+      const h0 = performance.now();
+      for (let i = 0; i < 200; i++) await cache.attend(q, opts);
+      const attendHostUs = (performance.now() - h0) * 1000 / 200;
+      await synchronize("cuda");
       // Append + attend: the cache grows by one row a step (capacity leaves room for every step timed).
       const stepUs = await time(100, async () => {
         if (cache.length + 1 > capacity) return;
@@ -379,6 +385,7 @@ if (process.env.DECODE_BENCH === "1") {
         Nq,
         Nk,
         attendUs: +attendUs.toFixed(2),
+        attendHostUs: +attendHostUs.toFixed(2),
         appendAttendUs: +stepUs.toFixed(2),
         gbPerS: +(bytes / attendUs / 1e3).toFixed(1),
         hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3),

@@ -150,6 +150,14 @@ function makeBackend(
         throw e;
       }
     });
+  // Runs a synchronous body at once: a thrown Failure is rethrown as the tagged error itself.
+  const now = <A>(body: () => A): A => {
+    try {
+      return body();
+    } catch (e) {
+      throw e instanceof Failure ? e.error : e;
+    }
+  };
   const synchronize = effect(() => must(n.sa_stream_synchronize(stream), "sa_stream_synchronize"));
 
   const uploadSync = (t: HostTensor): CudaTensor => {
@@ -357,6 +365,7 @@ function makeBackend(
     allocate,
     free: (a) => memory.free(a),
     effect,
+    now,
     fail: (e) => {
       throw new Failure(e);
     },
@@ -387,13 +396,7 @@ function makeBackend(
     upload: (t) => effect(() => uploadSync(t)),
     download: (t) => effect(() => downloadSync(t)),
     attention: (p, q, k, v) => effect(() => attentionSync(p, q, k, v)),
-    attentionNow: (p, q, k, v) => {
-      try {
-        return attentionSync(p, q, k, v);
-      } catch (e) {
-        throw e instanceof Failure ? e.error : e;
-      }
-    },
+    attentionNow: (p, q, k, v) => now(() => attentionSync(p, q, k, v)),
     kvCache: (spec) => Effect.flatMap(effect(alive), () => makeKvCache(calls, spec)),
     adopt: (ptr, desc) => memory.adopt(ptr, { ...desc, strides: desc.strides ?? contiguousStrides(desc.shape) }),
     synchronize,

@@ -27,7 +27,9 @@ export interface CudaCalls {
   readonly allocate: (bytes: number) => Allocation;
   readonly free: (a: Allocation) => void;
   readonly effect: <A>(body: () => A) => Effect.Effect<A, SageAttnError>;
-  /** Inside `effect`: ends the body with this typed failure. */
+  /** Runs the body at once; a failure it ends with is thrown as the tagged error. */
+  readonly now: <A>(body: () => A) => A;
+  /** Inside `effect` or `now`: ends the body with this typed failure. */
   readonly fail: (e: SageAttnError) => never;
   /** The tensor on this backend's device: its own, or a host tensor uploaded into a temporary (pushed on temps). */
   readonly place: (t: Tensor, temps: CudaTensor[]) => CudaTensor;
@@ -68,75 +70,73 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
     };
     const smooth = spec.smoothK ? 0 : FLAG.noSmoothK;
 
-    const append = (k: Tensor, v: Tensor) =>
-      calls.effect(() => {
-        alive();
-        const temps: CudaTensor[] = [];
-        try {
-          const dk = calls.place(k, temps), dv = calls.place(v, temps);
-          const rows = dk.layout === "HND" ? dk.shape[2] : dk.shape[1];
-          shape().setCache(cache.ptr, spec.capacity, length);
-          pb.setU64("k", dk.handle.ptr).setU64("v", dv.handle.ptr).setStrides("k_strides", dk.strides).setStrides(
-            "v_strides",
-            dv.strides,
-          );
-          pb.setI32("seqlen_k", rows).setI32("dtype", DTYPE_CODE[dk.dtype]).setI32("layout", LAYOUT_CODE[spec.layout])
-            .setU32("flags", smooth);
-          must(n.sa_kv_append(pb.bytes), "sa_kv_append");
-          length += rows;
-        } finally {
-          for (const t of temps) t.dispose();
-        }
-      });
+    const appendSync = (k: Tensor, v: Tensor): void => {
+      alive();
+      const temps: CudaTensor[] = [];
+      try {
+        const dk = calls.place(k, temps), dv = calls.place(v, temps);
+        const rows = dk.layout === "HND" ? dk.shape[2] : dk.shape[1];
+        shape().setCache(cache.ptr, spec.capacity, length);
+        pb.setU64("k", dk.handle.ptr).setU64("v", dv.handle.ptr).setStrides("k_strides", dk.strides).setStrides(
+          "v_strides",
+          dv.strides,
+        );
+        pb.setI32("seqlen_k", rows).setI32("dtype", DTYPE_CODE[dk.dtype]).setI32("layout", LAYOUT_CODE[spec.layout])
+          .setU32("flags", smooth);
+        must(n.sa_kv_append(pb.bytes), "sa_kv_append");
+        length += rows;
+      } finally {
+        for (const t of temps) t.dispose();
+      }
+    };
 
-    const attend = (p: Problem, q: Tensor) =>
-      calls.effect((): AttentionOutput => {
-        alive();
-        const temps: CudaTensor[] = [];
-        try {
-          const onDevice = q.kind === "device";
-          const dq = calls.place(q, temps);
-          const out = calls.outputFor(p, [dq], onDevice, temps);
-          const lse = calls.lseFor(p, temps);
-          shape().setCache(cache.ptr, spec.capacity, length);
-          pb.setU64("q", dq.handle.ptr).setU64("o", out.handle.ptr).setU64("lse", lse ? lse.handle.ptr : 0n);
-          pb.setStrides("q_strides", dq.strides).setStrides("o_strides", out.strides);
-          pb.setI32("heads_q", p.Hq).setI32("seqlen_q", p.Nq).setI32("dtype", DTYPE_CODE[p.dtype]).setI32(
-            "out_dtype",
-            DTYPE_CODE[p.outputDtype],
-          );
-          pb.setI32("layout", LAYOUT_CODE[p.layout]).setF32("sm_scale", p.smScale);
-          pb.setU32(
-            "flags",
-            (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
-          );
-          if (p.Hq !== sizedHq || p.Nq !== sizedNq) {
-            must(n.sa_kv_workspace_size(pb.bytes, bytesOut), "sa_kv_workspace_size");
-            const need = Number(bytesOut[0]);
-            if (!workspace || workspace.bytes < need) {
-              if (workspace) calls.free(workspace);
-              workspace = undefined;
-              if (need > 0) workspace = calls.allocate(need);
-            }
-            sizedHq = p.Hq;
-            sizedNq = p.Nq;
+    const attendSync = (p: Problem, q: Tensor): AttentionOutput => {
+      alive();
+      const temps: CudaTensor[] = [];
+      try {
+        const onDevice = q.kind === "device";
+        const dq = calls.place(q, temps);
+        const out = calls.outputFor(p, [dq], onDevice, temps);
+        const lse = calls.lseFor(p, temps);
+        shape().setCache(cache.ptr, spec.capacity, length);
+        pb.setU64("q", dq.handle.ptr).setU64("o", out.handle.ptr).setU64("lse", lse ? lse.handle.ptr : 0n);
+        pb.setStrides("q_strides", dq.strides).setStrides("o_strides", out.strides);
+        pb.setI32("heads_q", p.Hq).setI32("seqlen_q", p.Nq).setI32("dtype", DTYPE_CODE[p.dtype]).setI32(
+          "out_dtype",
+          DTYPE_CODE[p.outputDtype],
+        );
+        pb.setI32("layout", LAYOUT_CODE[p.layout]).setF32("sm_scale", p.smScale);
+        pb.setU32(
+          "flags",
+          (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
+        );
+        if (p.Hq !== sizedHq || p.Nq !== sizedNq) {
+          must(n.sa_kv_workspace_size(pb.bytes, bytesOut), "sa_kv_workspace_size");
+          const need = Number(bytesOut[0]);
+          if (!workspace || workspace.bytes < need) {
+            if (workspace) calls.free(workspace);
+            workspace = undefined;
+            if (need > 0) workspace = calls.allocate(need);
           }
-          pb.setU64("workspace", workspace ? workspace.ptr : 0n).setU64(
-            "workspace_size",
-            BigInt(workspace ? workspace.bytes : 0),
-          );
-          must(n.sa_kv_attend(pb.bytes), "sa_kv_attend");
-          let lseHost: Float32Array | undefined;
-          if (lse) {
-            lseHost = new Float32Array(p.B * p.Hq * p.Nq);
-            calls.readBack(lseHost, lse.handle.ptr, "sa_memcpy_dtoh (lse)");
-          }
-          const output = onDevice ? out : calls.deliverHost(out, p.out);
-          return lseHost ? { output, lse: lseHost } : { output };
-        } finally {
-          for (const t of temps) t.dispose();
+          sizedHq = p.Hq;
+          sizedNq = p.Nq;
         }
-      });
+        pb.setU64("workspace", workspace ? workspace.ptr : 0n).setU64(
+          "workspace_size",
+          BigInt(workspace ? workspace.bytes : 0),
+        );
+        must(n.sa_kv_attend(pb.bytes), "sa_kv_attend");
+        let lseHost: Float32Array | undefined;
+        if (lse) {
+          lseHost = new Float32Array(p.B * p.Hq * p.Nq);
+          calls.readBack(lseHost, lse.handle.ptr, "sa_memcpy_dtoh (lse)");
+        }
+        const output = onDevice ? out : calls.deliverHost(out, p.out);
+        return lseHost ? { output, lse: lseHost } : { output };
+      } finally {
+        for (const t of temps) t.dispose();
+      }
+    };
 
     const requantize = calls.effect(() => {
       alive();
@@ -151,6 +151,13 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
       if (workspace) calls.free(workspace);
     });
 
-    return { append, attend, requantize, dispose } satisfies BackendKvCache;
+    return {
+      append: (k, v) => calls.effect(() => appendSync(k, v)),
+      appendNow: (k, v) => calls.now(() => appendSync(k, v)),
+      attend: (p, q) => calls.effect(() => attendSync(p, q)),
+      attendNow: (p, q) => calls.now(() => attendSync(p, q)),
+      requantize,
+      dispose,
+    } satisfies BackendKvCache;
   });
 }

@@ -315,6 +315,22 @@ function wrap(
       problem: p,
     });
   };
+  const appended = (checked: { n: number; maxK: number; maxV: number }) => {
+    length += checked.n;
+    range.maxK = Math.max(range.maxK, checked.maxK);
+    range.maxV = Math.max(range.maxV, checked.maxV);
+  };
+  // A remembered problem's `out` is a device tensor the backend writes in place (never a host copy).
+  const resultNow = (p: Problem, out: { output: Tensor; lse?: Float32Array }): AttentionResult => {
+    if (p.out !== undefined && out.output !== p.out) {
+      throw new DeviceError({
+        backend: backend.name,
+        reason: "KernelFailed",
+        message: `${backend.name} did not write into the out tensor it was given`,
+      });
+    }
+    return { output: out.output, lse: out.lse, backend: backend.name, rejected };
+  };
   const result = (p: Problem, out: { output: Tensor; lse?: Float32Array }) =>
     Effect.map(
       p.out ? deliver(p.out, out.output, backend.name) : Effect.succeed(out.output),
@@ -326,26 +342,47 @@ function wrap(
       return length;
     },
     capacity: spec.capacity,
-    append: (k, v) =>
-      inOrder(() => {
+    append: (k, v) => {
+      // Nothing pending and a backend that only enqueues: the append runs now, without the Effect runtime.
+      if (pending === 0 && !gone && cache.appendNow !== undefined) {
+        try {
+          const checked = checkAppend(spec, backend.name, length, k, v);
+          if (checked instanceof InvalidInput) return Promise.reject(checked);
+          cache.appendNow(k, v);
+          appended(checked);
+          return Promise.resolve();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
+      return inOrder(() => {
         const checked = checkAppend(spec, backend.name, length, k, v);
         if (checked instanceof InvalidInput) return Effect.fail(checked);
-        return Effect.map(cache.append(k, v), () => {
-          length += checked.n;
-          range.maxK = Math.max(range.maxK, checked.maxK);
-          range.maxV = Math.max(range.maxV, checked.maxV);
-        });
-      }),
-    attend: (q, options) =>
-      inOrder(() => {
-        const key = options ?? NO_OPTIONS;
+        return Effect.map(cache.append(k, v), () => appended(checked));
+      });
+    },
+    attend: (q, options) => {
+      const key = options ?? NO_OPTIONS;
+      // A repeated attend with nothing pending on a backend that only enqueues runs now (the decode loop's step).
+      if (pending === 0 && !gone && cache.attendNow !== undefined && length > 0) {
+        const again = repeatOf(q, key);
+        if (again !== undefined) {
+          try {
+            return Promise.resolve(resultNow(again, cache.attendNow(again, q)));
+          } catch (e) {
+            return Promise.reject(e);
+          }
+        }
+      }
+      return inOrder(() => {
         const again = length > 0 ? repeatOf(q, key) : undefined;
         if (again !== undefined) return Effect.flatMap(cache.attend(again, q), (out) => result(again, out));
         return Effect.flatMap(resolveAttend(spec, backend.name, length, range, q, options), (p) => {
           remember(q, key, p);
           return Effect.flatMap(cache.attend(p, q), (out) => result(p, out));
         });
-      }),
+      });
+    },
     requantize: () => inOrder(() => cache.requantize),
     dispose: () => {
       if (gone) return tail.then(() => undefined);

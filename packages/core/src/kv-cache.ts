@@ -41,6 +41,12 @@ export interface BackendKvCache {
    * Hkv = spec.headsKv, no mask, no varlen, smoothK as the spec's.
    */
   readonly attend: (p: Problem, q: Tensor) => Effect.Effect<AttentionOutput, SageAttnError>;
+  /**
+   * `append` and `attend` run at once, throwing the tagged error: offered by a backend whose calls only enqueue
+   * (cuda), so a decode step that repeats the previous one costs no Effect runtime.
+   */
+  readonly appendNow?: (k: Tensor, v: Tensor) => void;
+  readonly attendNow?: (p: Problem, q: Tensor) => AttentionOutput;
   /** Re-centres K on the mean of every stored row and re-quantizes it (see `KvCacheReference.requantize`). */
   readonly requantize: Effect.Effect<void, SageAttnError>;
   readonly dispose: Effect.Effect<void>;
