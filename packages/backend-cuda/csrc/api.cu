@@ -10,6 +10,7 @@
 #include "kernels.h"
 #include "kv_cache.h"
 #include "sageattn.h"
+#include "generated/abi_checks.h"
 
 namespace {
 
@@ -133,6 +134,14 @@ int32_t device_pool(cudaMemPool_t& out) {
   }
   out = pools[dev];
   return SA_OK;
+}
+
+// Copies a generated layout table (sizeof, then offsets) into out[0 .. cap); returns the number of values written.
+template <size_t N>
+int32_t copy_layout(const int64_t (&values)[N], int64_t* out, int32_t cap) {
+  int32_t n = 0;
+  for (; out != nullptr && n < cap && n < int32_t(N); n++) out[n] = values[n];
+  return n;
 }
 
 constexpr uint64_t kAlign = 256;
@@ -267,23 +276,9 @@ SA_API int32_t sa_last_error(char* buf, int32_t cap) {
 
 SA_API int32_t sa_version(void) { return SA_VERSION; }
 
-SA_API int32_t sa_params_layout(int64_t* out, int32_t cap) {
-  const int64_t values[SA_PARAMS_FIELDS + 1] = {
-      sizeof(sa_params),
-      offsetof(sa_params, q), offsetof(sa_params, k), offsetof(sa_params, v), offsetof(sa_params, o),
-      offsetof(sa_params, lse), offsetof(sa_params, cu_seqlens_q), offsetof(sa_params, cu_seqlens_k),
-      offsetof(sa_params, workspace), offsetof(sa_params, workspace_size), offsetof(sa_params, stream),
-      offsetof(sa_params, q_strides), offsetof(sa_params, k_strides), offsetof(sa_params, v_strides),
-      offsetof(sa_params, o_strides),
-      offsetof(sa_params, batch), offsetof(sa_params, heads_q), offsetof(sa_params, heads_kv),
-      offsetof(sa_params, seqlen_q), offsetof(sa_params, seqlen_k), offsetof(sa_params, head_dim),
-      offsetof(sa_params, num_seqs), offsetof(sa_params, max_seqlen_q), offsetof(sa_params, max_seqlen_k),
-      offsetof(sa_params, dtype), offsetof(sa_params, out_dtype), offsetof(sa_params, layout),
-      offsetof(sa_params, flags), offsetof(sa_params, sm_scale)};
-  int32_t n = 0;
-  for (; out != nullptr && n < cap && n <= SA_PARAMS_FIELDS; n++) out[n] = values[n];
-  return n;
-}
+// sizeof(sa_params), then its fields' offsets in core's SA_PARAMS order (generated/abi_checks.h, where static_asserts
+// pin each one to core's schema).
+SA_API int32_t sa_params_layout(int64_t* out, int32_t cap) { return copy_layout(sa::kParamsLayout, out, cap); }
 
 SA_API int32_t sa_device_count(int32_t* count) {
   if (count == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "count is null");
@@ -448,13 +443,8 @@ SA_API int32_t sa_attention(const sa_params* p) {
   return SA_OK;
 }
 
-SA_API int32_t sa_kv_params_layout(int64_t* out, int32_t cap) {
-  const int64_t values[SA_KV_PARAMS_FIELDS + 1] = {sizeof(sa_kv_params), offsetof(sa_kv_params, base), offsetof(sa_kv_params, cache),
-                                                   offsetof(sa_kv_params, capacity), offsetof(sa_kv_params, length)};
-  int32_t n = 0;
-  for (; out != nullptr && n < cap && n <= SA_KV_PARAMS_FIELDS; n++) out[n] = values[n];
-  return n;
-}
+// sizeof(sa_kv_params), then the offsets of base, cache, capacity and length (generated/abi_checks.h).
+SA_API int32_t sa_kv_params_layout(int64_t* out, int32_t cap) { return copy_layout(sa::kKvParamsLayout, out, cap); }
 
 SA_API int32_t sa_kv_cache_size(const sa_kv_params* p, uint64_t* bytes) {
   if (bytes == nullptr) return fail(SA_ERR_INVALID_ARGUMENT, "bytes is null");

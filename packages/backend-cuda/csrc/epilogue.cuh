@@ -9,8 +9,8 @@
 namespace sa {
 
 __device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float x) {
-  if (o.dtype == 0) reinterpret_cast<float*>(o.ptr)[off] = x;
-  else if (o.dtype == 1) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
+  if (o.dtype == kDtypeF32) reinterpret_cast<float*>(o.ptr)[off] = x;
+  else if (o.dtype == kDtypeF16) reinterpret_cast<__half*>(o.ptr)[off] = __float2half_rn(x);
   else reinterpret_cast<__nv_bfloat16*>(o.ptr)[off] = __float2bfloat16_rn(x);
 }
 
@@ -18,8 +18,8 @@ __device__ __forceinline__ void store_out(const TensorRef& o, int64_t off, float
 // allows vectors (vec4: unit channel stride, aligned rows, D a multiple of 4), else one store per channel inside D.
 __device__ __forceinline__ void store_pair(const TensorRef& o, int64_t off, int d, int D, float x0, float x1) {
   if (o.vec4 && d + 1 < D) {
-    if (o.dtype == 0) *reinterpret_cast<float2*>(reinterpret_cast<float*>(o.ptr) + off) = make_float2(x0, x1);
-    else if (o.dtype == 1) *reinterpret_cast<__half2*>(reinterpret_cast<__half*>(o.ptr) + off) = __floats2half2_rn(x0, x1);
+    if (o.dtype == kDtypeF32) *reinterpret_cast<float2*>(reinterpret_cast<float*>(o.ptr) + off) = make_float2(x0, x1);
+    else if (o.dtype == kDtypeF16) *reinterpret_cast<__half2*>(reinterpret_cast<__half*>(o.ptr) + off) = __floats2half2_rn(x0, x1);
     else *reinterpret_cast<__nv_bfloat162*>(reinterpret_cast<__nv_bfloat16*>(o.ptr) + off) = __floats2bfloat162_rn(x0, x1);
     return;
   }
@@ -29,7 +29,7 @@ __device__ __forceinline__ void store_pair(const TensorRef& o, int64_t off, int 
 
 // LSE of a row from its base-2 running max m and sum l, plus qm = smScale·(q·mean(K)); −∞ for a row that saw no key.
 __device__ __forceinline__ float row_lse(float m, float l, float qm) {
-  constexpr float kLn2 = 0.6931471805599453f;
+  constexpr float kLn2 = float(1.0 / kLog2e);  // ln(2), from core's log2(e)
   return l > 0.f ? (m + __log2f(l)) * kLn2 + qm : -INFINITY;
 }
 

@@ -10,13 +10,14 @@
 #pragma once
 #include <cstdlib>
 #include <cstring>
+#include "tile_size.h"
 
 namespace sa {
 
 template <int DP, int MT>
 struct AttentionTraits {
   static constexpr int kMTiles = MT;
-  static constexpr int kWarps = 128 / (16 * MT);  // warps per CTA, covering one 128-row Q block
+  static constexpr int kWarps = kQBlock / (16 * MT);  // warps per CTA, covering one Q block
   static constexpr int kThreads = 32 * kWarps;
 };
 

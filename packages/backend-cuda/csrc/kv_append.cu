@@ -5,7 +5,7 @@
 //   kv_quantize:  one CTA per (head, 64-row block the call touches). The block's rows are gathered as K − mean in
 //                 f32: rows already in the cache come from `raw` (the partial block) or, when requantizing, from
 //                 Ki·sK + old mean − new mean; new rows from k. Then sK = max|x|/127 and Ki = round(x/sK) exactly as
-//                 the pre-pass does (tensor_load.cuh), V → f16 for new rows, and a block left partial keeps its rows
+//                 the pre-pass does (quantize.cuh), V → f16 for new rows, and a block left partial keeps its rows
 //                 in `raw`, so the next append re-quantizes it with the rows it then has.
 // A thread owns 4 channels of every 64·DP/1024-th row of its block (a float4 per row it owns), all loads issued
 // before the block max. Appends of one row are one launch of one CTA per head; the mean adds one launch.
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
 #pragma unroll
   for (int j = 0; j < kPer; j++) mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
   mx = block_max(mx, scratch);
-  const float scale = mx > 0.f ? mx / 127.f : 1.f;
+  const float scale = int8_scale(mx);
 
   char4* kout = reinterpret_cast<char4*>(c.ki + (int64_t(head) * c.capPad + r0) * DP);
   float4* rawOut = reinterpret_cast<float4*>(c.raw + int64_t(head) * kBlock * DP);

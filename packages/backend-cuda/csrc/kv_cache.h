@@ -8,7 +8,8 @@
 //   kpart  f32  [head][16][DP]      per-chunk sums of K while a mean is being taken (first append, requantize)
 //   next   f32  [head][DP]          the new mean during requantize (copied over `mean` after the blocks are done)
 //   count  u32  [head][kMaxGroups]  split-K arrival counters of decode_attention.cu, zero between calls
-// capPad is the capacity rounded up to 64. Everything starts zeroed (sa_kv_init).
+// 64 is kKBlock (one sK per K quantization block); capPad is the capacity rounded up to it. Everything starts zeroed
+// (sa_kv_init).
 #pragma once
 #include <cuda_runtime.h>
 #include <cstdint>
@@ -37,7 +38,7 @@ struct KvRegions {
 };
 
 inline KvRegions kv_regions(int B, int Hkv, int DP, int capacity) {
-  const uint64_t heads = uint64_t(B) * Hkv, capPad = uint64_t(round_up(capacity, 64));
+  const uint64_t heads = uint64_t(B) * Hkv, capPad = uint64_t(round_up(capacity, kKBlock));
   uint64_t at = 0;
   auto region = [&](uint64_t bytes) {
     const uint64_t start = at;
@@ -47,9 +48,9 @@ inline KvRegions kv_regions(int B, int Hkv, int DP, int capacity) {
   KvRegions r{};
   r.ki = region(heads * capPad * DP);
   r.vh = region(heads * capPad * DP * 2);
-  r.ks = region(heads * (capPad / 64) * 4);
+  r.ks = region(heads * (capPad / kKBlock) * 4);
   r.mean = region(heads * DP * 4);
-  r.raw = region(heads * 64 * DP * 4);
+  r.raw = region(heads * kKBlock * DP * 4);
   r.kpart = region(heads * kMaxMeanChunksKv * DP * 4);
   r.next = region(heads * DP * 4);
   r.count = region(heads * kMaxGroups * 4);
@@ -66,7 +67,7 @@ inline KvCache kv_cache_at(uint64_t base, int B, int Hkv, int D, int DP, int cap
   c.D = D;
   c.DP = DP;
   c.capacity = capacity;
-  c.capPad = int(round_up(capacity, 64));
+  c.capPad = int(round_up(capacity, kKBlock));
   c.ki = reinterpret_cast<int8_t*>(p + r.ki);
   c.vh = reinterpret_cast<uint16_t*>(p + r.vh);
   c.ks = reinterpret_cast<float*>(p + r.ks);

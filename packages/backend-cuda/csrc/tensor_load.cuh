@@ -1,25 +1,27 @@
 // tensor_load.cuh — reading the caller's tensors and quantizing them, shared by the pre-pass (prepass.cu) and the KV
-// cache (kv_append.cu): element loads in any dtype and stride, four-channel vector loads, a CTA-wide max, the rounding
-// of docs/DESIGN.md §2 step 2, and per-channel sums of K over a token range (the "K mean" stage).
+// cache (kv_append.cu): element loads in any dtype and stride, four-channel vector loads, a CTA-wide max, the
+// quantization of docs/DESIGN.md §2 step 2 (quantize.cuh), and per-channel sums of K over a token range (the "K mean"
+// stage).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include "geometry.cuh"
+#include "quantize.cuh"
 
 namespace sa {
 
 constexpr int kThreads = 256;  // threads per CTA of every pre-pass and cache kernel
 
 __device__ __forceinline__ float load(const TensorRef& t, int64_t off) {
-  if (t.dtype == 0) return reinterpret_cast<const float*>(t.ptr)[off];
-  if (t.dtype == 1) return __half2float(reinterpret_cast<const __half*>(t.ptr)[off]);
+  if (t.dtype == kDtypeF32) return reinterpret_cast<const float*>(t.ptr)[off];
+  if (t.dtype == kDtypeF16) return __half2float(reinterpret_cast<const __half*>(t.ptr)[off]);
   return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(t.ptr)[off]);
 }
 
 // Four channels of a 16-bit tensor, packed two per word, as f32 (identity for f32 quads).
 __device__ __forceinline__ float4 widen(float4 x, int) { return x; }
 __device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
-  if (dtype == 1) {
+  if (dtype == kDtypeF16) {
     const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
     const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
     return make_float4(a.x, a.y, b.x, b.y);
@@ -32,7 +34,7 @@ __device__ __forceinline__ float4 widen(uint2 raw, int dtype) {
 // Channels c..c+3 (c a multiple of 4) of the element at `off`; one vector load when the tensor allows it.
 __device__ __forceinline__ float4 load4(const TensorRef& t, int64_t off, int c, int D) {
   if (t.vec4) {
-    if (t.dtype == 0) return *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(t.ptr) + off);
+    if (t.dtype == kDtypeF32) return *reinterpret_cast<const float4*>(reinterpret_cast<const float*>(t.ptr) + off);
     return widen(*reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off), t.dtype);
   }
   float v[4];
@@ -49,12 +51,6 @@ __device__ __forceinline__ float block_max(float x, float* scratch) {
   float m = 0.f;
   for (int i = 0; i < kThreads / 32; i++) m = fmaxf(m, scratch[i]);
   return m;
-}
-
-__device__ __forceinline__ int8_t quantize(float x, float scale) {
-  // x / sQ as docs/DESIGN.md §2 step 2 writes it (a true division, not x·(1/sQ), so ties land where the oracle's do); roundf rounds
-  // half away from zero; the clamp only guards against x/sQ landing a hair over 127.
-  return static_cast<int8_t>(fminf(127.f, fmaxf(-127.f, roundf(__fdiv_rn(x, scale)))));
 }
 
 // Per-channel sums of rows t0..t1 into sums[0 .. DP) (shared memory; zeros past D), each row read four channels at a

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds dist/linux-x64/libsageattn_cuda.so from csrc/ with nvcc (static CUDA runtime: users need only the driver).
+# Builds dist/linux-x64/libsageattn_cuda.so from csrc/ with nvcc (static CUDA runtime: users need only the driver),
+# after generating csrc/generated/ from @sageattn/core (scripts/generate-headers.mjs; needs core built and node).
 # Keeps the ptxas resource report (registers, shared memory, spills per kernel) beside it as ptxas-report.txt.
 # Builds only where the library can be used (an NVIDIA driver is present) or when SAGEATTN_BUILD_CUDA=1 (CI, to
 # keep checking that it builds and loads); SAGEATTN_BUILD_CUDA=0 never builds. Otherwise, and without nvcc, it says
@@ -31,6 +32,16 @@ if [ -z "$NVCC" ]; then
   echo "backend-cuda: nvcc not found (PATH, /usr/local/cuda/bin); skipping the native build" >&2
   exit 0
 fi
+# csrc/generated/ from @sageattn/core: its constants, and static_asserts that pin sageattn.h to core's schemas. Those
+# checks compile alone first (host compiler, a second), so a schema mismatch fails here, naming the field.
+node scripts/generate-headers.mjs || {
+  echo "backend-cuda: cannot generate csrc/generated/ from @sageattn/core (build it first: npm run build -w @sageattn/core)" >&2
+  exit 1
+}
+"$NVCC" -std=c++17 -x c++ -c csrc/generated/abi_checks.h -o /dev/null || {
+  echo "backend-cuda: csrc/sageattn.h disagrees with core's schemas (packages/core/src/schema.ts), as named above" >&2
+  exit 1
+}
 OUT=dist/linux-x64
 OBJ=build/obj
 mkdir -p "$OUT" "$OBJ"

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { DTYPE_CODE, LAYOUT_CODE, LOG2E } from "./constants.js";
 import {
   assemblyScriptOffsets,
+  cCodeChecks,
+  cConstants,
   CPU_ATTN_RECORD,
+  cStructChecks,
   encodeParams,
   layoutOf,
   missingShaderFields,
@@ -106,5 +110,50 @@ describe("parameter schemas", () => {
       fields: [{ name: "a", type: "u32" }, { name: "a", type: "f32" }],
     };
     expect(() => layoutOf(twice)).toThrow(/field a is declared twice/);
+  });
+
+  describe("the C header backend-cuda generates (its build compiles these against csrc/sageattn.h)", () => {
+    it("prints log2(e) as a double literal that reads back exactly, and every dtype and layout code", () => {
+      const text = cConstants();
+      const log2e = text.match(/constexpr double kLog2e = ([^;]+);/)?.[1];
+      expect(log2e).toBe("1.4426950408889634");
+      expect(Number(log2e)).toBe(LOG2E);
+      expect(text).toContain("constexpr int kQBlock = 128;");
+      expect(text).toContain("constexpr int kKBlock = 64;");
+      expect(text).toContain("constexpr int kInt8Max = 127;");
+      expect(text).toContain(`constexpr int kDtypeBf16 = ${DTYPE_CODE.bf16};`);
+      expect(text).toContain(`constexpr int kLayoutNhd = ${LAYOUT_CODE.NHD};`);
+      expect(cCodeChecks()).toContain(`static_assert(SA_BF16 == ${DTYPE_CODE.bf16}, "SA_BF16: core's DTYPE_CODE`);
+    });
+
+    it("asserts each field's offset, size and type, with a message naming the field", () => {
+      const text = cStructChecks(SA_PARAMS, { layoutArray: "kParamsLayout", countMacro: "SA_PARAMS_FIELDS" });
+      for (const f of layoutOf(SA_PARAMS).fields) {
+        expect(text).toContain(`static_assert(offsetof(sa_params, ${f.name}) == ${f.offset} && `);
+        expect(text).toContain(`"sa_params.${f.name}: core's schema (packages/core/src/schema.ts) makes it `);
+      }
+      expect(text).toContain("std::is_same<decltype(static_cast<sa_params*>(nullptr)->q_strides), int64_t[4]>::value");
+      expect(text).toContain("static_assert(sizeof(sa_params) == 264, ");
+      expect(text).toContain("static_assert(SA_PARAMS_FIELDS == 28, ");
+      expect(text).toContain("constexpr int64_t kParamsLayout[29] = {");
+    });
+
+    it("checks an embedded struct as one member, and refuses a schema that does not start with its fields", () => {
+      const options = {
+        layoutArray: "kKvParamsLayout",
+        countMacro: "SA_KV_PARAMS_FIELDS",
+        embedded: { member: "base", schema: SA_PARAMS },
+      };
+      const text = cStructChecks(SA_KV_PARAMS, options);
+      expect(text).toContain("std::is_same<decltype(static_cast<sa_kv_params*>(nullptr)->base), sa_params>::value");
+      expect(text).toContain(
+        "\"sa_kv_params.capacity: core's schema (packages/core/src/schema.ts) makes it int32_t at offset 272",
+      );
+      expect(text).not.toContain("base.q");
+      expect(text).toContain("static_assert(SA_KV_PARAMS_FIELDS == 4, ");
+      const moved: ParamSchema = { ...SA_KV_PARAMS, fields: SA_KV_PARAMS.fields.slice(1) };
+      expect(() => cStructChecks(moved, options)).toThrow(/sa_kv_params: field k is not sa_params.q/);
+      expect(() => cStructChecks(WGSL_STORE_PARAMS, options)).toThrow(/not a C struct/);
+    });
   });
 });

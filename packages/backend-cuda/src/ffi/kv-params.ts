@@ -1,7 +1,8 @@
 /**
  * sa_kv_params (csrc/sageattn.h): an sa_params (`base`, written with ParamsBuffer's setters) followed by the cache's
  * address, capacity and length. Offsets and size come from core's `SA_KV_PARAMS` schema (sa_params' fields, then the
- * cache's); `verifyKvLayout` compares them with the library's report at load, naming the first field that differs.
+ * cache's); the build pins the C struct to it (scripts/generate-headers.mjs) and `verifyKvLayout` compares the offsets
+ * with the library's report at load, naming the first field that differs.
  */
 import { layoutOf, SA_KV_PARAMS } from "@sageattn/core";
 import { ParamsBuffer } from "./params.js";

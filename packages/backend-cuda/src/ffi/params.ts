@@ -1,8 +1,9 @@
 /**
  * sa_params (csrc/sageattn.h) packed into JavaScript memory. Its fields and types are core's `SA_PARAMS` schema
- * (packages/core/src/schema.ts) and the offsets follow from C's alignment rules there; `verifyLayout` compares
- * them with the library's own sizeof/offsetof report at load, so a header change that the schema missed (or the
- * reverse) fails loudly, naming the field, instead of passing garbage to the GPU.
+ * (packages/core/src/schema.ts) and the offsets follow from C's alignment rules there. The library's build pins the
+ * header to the same schema (names, types, offsets: static_asserts from scripts/generate-headers.mjs); at load,
+ * `verifyLayout` compares the offsets with the library's own sizeof/offsetof report, so a library built from another
+ * checkout fails loudly, naming the field, instead of being passed garbage.
  */
 import { layoutOf, SA_PARAMS } from "@sageattn/core";
 import type { Native } from "./symbols.js";

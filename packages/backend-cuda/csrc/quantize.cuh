@@ -1,0 +1,27 @@
+// quantize.cuh — INT8 quantization as docs/DESIGN.md §2 step 2 defines it, on core's constants (log2(e), INT8 max):
+// the logit fold of Q, a block's scale and the rounding. The pre-pass (prepass.cu), the KV cache (kv_append.cu) and
+// decode (decode_attention.cu) all quantize through these, so they agree with each other and with core's oracle.
+#pragma once
+#include <cstdint>
+#include "generated/core_constants.h"
+
+namespace sa {
+
+// smScale·log2(e), multiplied in double and rounded once to f32 (core's qFold): Q is quantized with it folded in,
+// so logits come out in base-2 units.
+__host__ __device__ inline float log2e_fold(float smScale) {
+  return static_cast<float>(static_cast<double>(smScale) * kLog2e);
+}
+
+// The scale of a block whose largest magnitude is maxAbs: maxAbs/127, or 1 for an all-zero block (its values then
+// quantize to 0).
+__host__ __device__ inline float int8_scale(float maxAbs) { return maxAbs > 0.f ? maxAbs / float(kInt8Max) : 1.f; }
+
+__device__ __forceinline__ int8_t quantize(float x, float scale) {
+  // x / sQ as docs/DESIGN.md §2 step 2 writes it (a true division, not x·(1/sQ), so ties land where the oracle's do);
+  // roundf rounds half away from zero; the clamp only guards against x/sQ landing a hair over the INT8 max.
+  constexpr float kMax = float(kInt8Max);
+  return static_cast<int8_t>(fminf(kMax, fmaxf(-kMax, roundf(__fdiv_rn(x, scale)))));
+}
+
+}  // namespace sa
