@@ -49,7 +49,7 @@ struct Smem {
   static constexpr int kBN = tile_keys<DP>();
   static constexpr int kK = kBN * DP;      // int8 [kBN keys][DP]
   static constexpr int kVBlock = DP * 128; // f16 [DP channels][64 keys]
-  static constexpr int kV = kBN / 64 * kVBlock;
+  static constexpr int kV = kBN / kKBlock * kVBlock;
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
   static constexpr int kBarriers = 2 * kQ + kStages * kStage;  // 2 + 2 + 2·kStages mbarriers

@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   const int rowsTotal = G * Nq, row0 = z * kRows;
   const int live = min(kRows, rowsTotal - row0);  // rows of this group that exist (4 of 16 at Nq = 1, G = 4)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
-  const float fold = call.smScale * 1.4426950408889634f;
+  const float fold = log2e_fold(call.smScale);
 
   // The keys this group may see, and this split's blocks of them.
   const int shift = length - Nq;
@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
         for (int ch = lane; ch < c.D; ch += 32) mx = fmaxf(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
     }
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) qScale[rr] = mx > 0.f ? mx / 127.f : 1.f;
+    if (lane == 0) qScale[rr] = int8_scale(mx);
   }
   __syncthreads();
   {

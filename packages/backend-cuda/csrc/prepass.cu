@@ -73,7 +73,7 @@ __device__ __forceinline__ uint16_t f16_bits(float f) { return __half_as_ushort(
 template <typename Q>
 __device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
   if constexpr (std::is_same_v<Q, uint2>)
-    if (dtype == 1) return make_ushort4(x.x & 0xFFFF, x.x >> 16, x.y & 0xFFFF, x.y >> 16);
+    if (dtype == kDtypeF16) return make_ushort4(x.x & 0xFFFF, x.x >> 16, x.y & 0xFFFF, x.y >> 16);
   const float4 f = widen(x, dtype);
   return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
 }
@@ -119,7 +119,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 #pragma unroll
   for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
   mx = block_max(mx, scratch);
-  const float scale = mx > 0.f ? mx / 127.f : 1.f;
+  const float scale = int8_scale(mx);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
   char4* out = reinterpret_cast<char4*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP);
 #pragma unroll
@@ -185,7 +185,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 #pragma unroll
   for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(centred(j)));
   mx = block_max(mx, scratch);
-  const float scale = mx > 0.f ? mx / 127.f : 1.f;
+  const float scale = int8_scale(mx);
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
   char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
@@ -296,7 +296,7 @@ void launch_roles(const Geometry& g, const TensorRef& q, const TensorRef& k, con
   const int64_t ctas = int64_t(roles.sumCtas) + roles.qCtas + kvCtas;
   if (ctas <= 0) return;
   // Packed loads need 16-bit inputs whose channel quads are aligned vectors in all three tensors.
-  const bool packed = q.dtype != 0 && q.vec4 && k.vec4 && v.vec4;
+  const bool packed = q.dtype != kDtypeF32 && q.vec4 && k.vec4 && v.vec4;
   const unsigned n = static_cast<unsigned>(ctas);
   switch (g.DP) {
     case 64: launch_quantize_dp<64>(packed, hopper, n, g, q, k, v, w, fold, smScale, lse, smooth, roles, stream); break;
@@ -310,7 +310,7 @@ void launch_roles(const Geometry& g, const TensorRef& q, const TensorRef& k, con
 
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream) {
-  const float fold = static_cast<float>(static_cast<double>(smScale) * 1.4426950408889634);
+  const float fold = log2e_fold(smScale);
   Roles r{};
   r.chunks = kmean_chunks(g.maxK);
   r.chunkTokens = kmean_chunk_tokens(g.maxK);
