@@ -233,12 +233,16 @@ export function cConstants(): string {
 
 /** C++ static_asserts that the C enumerators SA_<CODE> (sa_dtype, sa_layout) carry core's DTYPE_CODE and LAYOUT_CODE. */
 export function cCodeChecks(): string {
-  const checks = (table: Readonly<Record<string, number>>, source: string) =>
+  const checks = (table: Readonly<Record<string, number>>, source: string, file: string) =>
     Object.entries(table).map(([key, code]) => {
       const name = `SA_${key.toUpperCase()}`;
-      return `static_assert(${name} == ${code}, "${name}: core's ${source} (packages/core/src/constants.ts) gives ${key} the code ${code}");`;
+      return `static_assert(${name} == ${code}, "${name}: core's ${source} (packages/core/src/${file}) gives ${key} the code ${code}");`;
     });
-  return [...checks(DTYPE_CODE, "DTYPE_CODE"), ...checks(LAYOUT_CODE, "LAYOUT_CODE")].join("\n") + "\n";
+  return [
+    ...checks(DTYPE_CODE, "DTYPE_CODE", "constants.ts"),
+    ...checks(LAYOUT_CODE, "LAYOUT_CODE", "constants.ts"),
+    ...checks(SA_FLAGS, "SA_FLAGS", "schema.ts"),
+  ].join("\n") + "\n";
 }
 
 export interface CStructOptions {
@@ -300,6 +304,12 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * sa_params (csrc/sageattn.h): one attention call across the C ABI, in the header's declaration order (the build's
  * static_asserts fail naming any field where the two differ).
  */
+/**
+ * The bits of `sa_params.flags` (csrc/sageattn.h's sa_flags, each `SA_` + the key in capitals). kernel_only is set by
+ * scripts/gpu_check.py alone: it skips the pre-pass when the workspace already holds one for the same inputs.
+ */
+export const SA_FLAGS = { causal: 1, return_lse: 2, pv_f32: 4, no_smooth_k: 8, kernel_only: 16 } as const;
+
 export const SA_PARAMS = {
   name: "sa_params",
   target: "c",
