@@ -15,7 +15,7 @@
 // Knobs (NVIDIA H200, B1 Hkv8 G4 D128: NOTES.md):
 //   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
 //   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2; one
-//                        CTA per SM streams a third slower: bandwidth here grows with warps in flight)
+//                        CTA per SM streams a third slower: bandwidth grows with the bytes in flight per SM)
 //   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
 //   kMergeBatch   16     split partials a thread loads before it sums them (L2 latency paid once per batch)
 // A warp holds one block's K and V: its next K streams during this block's softmax and P·V, its next V during the next
