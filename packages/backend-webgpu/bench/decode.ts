@@ -37,6 +37,7 @@ import {
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 import { provider, type WebGPUBackend } from "../src/index.ts";
 import { getBackend, registerBackend } from "@sageattn/core";
+import { gpuTensor, loadOrt, openWebGpuSession, type OrtSession } from "./ort-web.ts";
 import { timePerCall } from "./timing.ts";
 
 declare const Deno: { readonly args: string[]; readonly version: { deno: string }; cwd(): string };
@@ -227,36 +228,10 @@ async function ours(x: Inputs, nk: number, nq: number): Promise<Result> {
   }
 }
 
-// ---- the onnxruntime-web peer (see ort-webgpu-mha.ts for how the repo drives ort web) ----
-interface OrtTensor {
-  getData(): Promise<ArrayLike<number>>;
-  dispose(): void;
-}
-interface OrtSession {
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
-  release(): Promise<void>;
-}
-interface Ort {
-  readonly env: {
-    versions: Record<string, string>;
-    logLevel?: string;
-    wasm: { wasmPaths?: string; numThreads?: number };
-    webgpu: { device: Promise<GPUDevice> };
-  };
-  readonly InferenceSession: { create(model: Uint8Array, o: Record<string, unknown>): Promise<OrtSession> };
-  readonly Tensor: { fromGpuBuffer(b: GPUBuffer, o: { dataType: "float16"; dims: readonly number[] }): OrtTensor };
-}
-
-let ort: Ort | undefined;
-let ortVersion = "-";
-if (ortDirArg !== undefined) {
-  const dir = new URL(ortDirArg.replace(/\/?$/, "/"), `file://${Deno.cwd()}/`);
-  ort = (await import(new URL(`ort.${build}.min.mjs`, dir).href)) as Ort;
-  ortVersion = ort.env.versions?.web ?? ort.env.versions?.common ?? "?";
-  ort.env.wasm.wasmPaths = dir.href;
-  ort.env.wasm.numThreads = 1;
-  ort.env.logLevel = "warning";
-}
+// ---- the onnxruntime-web peer (ort-web.ts loads it; see ort-webgpu-mha.ts for how the repo drives ort web) ----
+const loaded = ortDirArg === undefined ? undefined : await loadOrt(ortDirArg, build);
+const ort = loaded?.ort;
+const ortVersion = loaded?.version ?? "-";
 const sessions: OrtSession[] = [];
 
 /** [1, heads, n, D] canonical rows (kv heads repeated to H for MHA) as f16 bits in BSH [1, n, H·D] or BNSH [1, H, n, D]. */
@@ -282,7 +257,8 @@ function ortBits(
 
 async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; out: Float32Array }> {
   const o = ort!;
-  const session = await o.InferenceSession.create(
+  const { session, device } = await openWebGpuSession(
+    o,
     multiHeadAttentionModel({
       heads: H,
       headDim: D,
@@ -291,24 +267,10 @@ async function peer(x: Inputs, nk: number, nq: number): Promise<{ ms: number; ou
       dtype: "f16",
       past: true,
     }),
-    {
-      executionProviders: ["webgpu"],
-      preferredOutputLocation: "gpu-buffer",
-      graphOptimizationLevel: "all",
-    },
   );
   sessions.push(session);
-  const device = await o.env.webgpu.device;
   const buffers: GPUBuffer[] = [];
-  const gpu = (bits: Uint16Array<ArrayBuffer>, dims: number[]) => {
-    const b = device.createBuffer({
-      size: bits.byteLength,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    });
-    device.queue.writeBuffer(b, 0, bits);
-    buffers.push(b);
-    return o.Tensor.fromGpuBuffer(b, { dataType: "float16", dims });
-  };
+  const gpu = (bits: Uint16Array<ArrayBuffer>, dims: number[]) => gpuTensor(o, device, bits, dims, buffers);
   const past = nk - nq;
   const feeds = {
     query: gpu(ortBits(x.q, H, nq, 0, nq, true), [1, nq, H * D]),

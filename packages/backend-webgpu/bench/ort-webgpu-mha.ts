@@ -9,6 +9,7 @@
 // is a JSON line with "ok": false, the stage and the exact error, and the script exits 1.
 import { accuracy, BOUNDS, encode16, makeQKV } from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
+import { loadOrt, openWebGpuSession, type Ort, type OrtSession, type OrtTensor } from "./ort-web.ts";
 
 /** What this script uses of Deno's globals (the repo has no Deno type package). */
 declare const Deno: {
@@ -24,7 +25,6 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const build = opt("build", "webgpu");
-const ortDir = new URL(opt("ort-dir", ".").replace(/\/?$/, "/"), `file://${Deno.cwd()}/`);
 const causalAll = args.includes("--causal");
 const verbose = args.includes("--verbose");
 const iters = Number(opt("iters", "20"));
@@ -34,27 +34,6 @@ const shapes = opt("shapes", "1x32x4096x128").split(",").map((s) => {
   const [B, H, N, D] = s.replace(/c$/, "").split("x").map(Number);
   return { B, H, N, D, causal: causalAll || s.endsWith("c") };
 });
-
-/** What this script uses of onnxruntime-web's API (declared here: the module is loaded from a folder at run time). */
-interface OrtTensor {
-  readonly dims: readonly number[];
-  getData(): Promise<ArrayLike<number>>;
-  dispose(): void;
-}
-interface OrtSession {
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
-  release(): Promise<void>;
-}
-interface Ort {
-  readonly env: {
-    versions: Record<string, string>;
-    logLevel?: string;
-    wasm: { wasmPaths?: string; numThreads?: number; proxy?: boolean };
-    webgpu: { device: Promise<GPUDevice>; adapter?: GPUAdapter };
-  };
-  readonly InferenceSession: { create(model: Uint8Array, o: Record<string, unknown>): Promise<OrtSession> };
-  readonly Tensor: { fromGpuBuffer(b: GPUBuffer, o: { dataType: "float16"; dims: readonly number[] }): OrtTensor };
-}
 
 const base = { peer: "onnxruntime-web MultiHeadAttention", build, ep: "webgpu", runtime: `deno ${Deno.version.deno}` };
 let version = "?";
@@ -72,12 +51,7 @@ function fail(stage: string, e: unknown, extra: Record<string, unknown> = {}): n
 // input buffers are then made on that same device (a GPU buffer from another device would not be accepted).
 let ort: Ort;
 try {
-  ort = (await import(new URL(`ort.${build}.min.mjs`, ortDir).href)) as Ort;
-  version = ort.env.versions?.web ?? ort.env.versions?.common ?? "?";
-  ort.env.wasm.wasmPaths = ortDir.href; // the .mjs glue and .wasm are fetched from here, not from a CDN
-  ort.env.wasm.numThreads = 1; // the work is on the GPU; worker threads would only add start-up
-  // "warning" keeps ort's "nodes not assigned to the preferred EP" notice visible; --verbose shows every node's EP.
-  ort.env.logLevel = verbose ? "verbose" : "warning";
+  ({ ort, version } = await loadOrt(opt("ort-dir", "."), build, verbose));
 } catch (e) {
   fail("load", e);
 }
@@ -86,22 +60,16 @@ try {
 // the device is fetched once a session exists; a session that cannot be created at all is the WebGPU start failing.
 let device: GPUDevice | undefined;
 async function openSession(model: Uint8Array): Promise<OrtSession> {
-  let session: OrtSession;
+  let opened: { session: OrtSession; device: GPUDevice };
   try {
-    session = await ort.InferenceSession.create(model, {
-      executionProviders: ["webgpu"],
-      preferredOutputLocation: "gpu-buffer", // output stays a GPUBuffer: no read-back inside the timing
-      graphOptimizationLevel: "all",
-      logSeverityLevel: verbose ? 0 : 2,
-    });
+    opened = await openWebGpuSession(ort, model, verbose);
   } catch (e) {
     if (!device) fail("webgpu-init", e);
     throw e;
   }
   if (!device) {
     try {
-      device = await ort.env.webgpu.device;
-      if (!device) throw new Error("ort.env.webgpu.device is undefined after session creation");
+      device = opened.device;
       // GPUDevice.adapterInfo where the runtime has it, else the adapter ort kept.
       const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? ort.env.webgpu.adapter?.info;
       adapterName = info
@@ -113,7 +81,7 @@ async function openSession(model: Uint8Array): Promise<OrtSession> {
       fail("webgpu-device", e);
     }
   }
-  return session;
+  return opened.session;
 }
 
 /** f16 bits → number, for outputs that ort hands back as Uint16Array (when it does not use Float16Array). */

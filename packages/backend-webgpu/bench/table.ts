@@ -9,19 +9,30 @@
 // by K ("wait in", the way the tables before 2026-12-04 were made).
 //   deno bundle --sloppy-imports --platform=deno -o bench-out/table.js bench/table.ts
 //   deno run -A table.js [--sizes 1024,4096,16384] [--causal-sizes 4096] [--h 32] [--d 128] [--iters 10]
-//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact] [--profile]
+//     [--batches 5] [--batch-ms 300] [--warmup-ms 2000] [--no-exact] [--profile] [--subgroups]
+//     [--ort-dir DIR [--build webgpu|all] [--ort-max-n 4096]] [--sweep [--sweep-top 6] [--sweep-tiles a,b]]
 // --profile: per row, after the timings, GPU milliseconds per kernel (timestamp queries, one pass per kernel) of one
 // SageAttention call on the same tensors and out, through a second backend on the same GPUDevice; its shares are
 // what to read (profiled calls run one pass per dispatch and wait for their stamps, so clocks and totals differ).
 // --subgroups: per row, SageAttention also on a second backend made with `subgroups: true` (its own GPUDevice with
 // the feature, copies of the tensors and out), called on the backend directly, timed the same way; printed under
 // the table with whether the subgroup variant was on (details.subgroups) and its ratio to the default path.
+// --ort-dir DIR (a folder with onnxruntime-web's dist files, see ort-web.ts; --build webgpu|all, default webgpu, the
+// native EP): per row up to --ort-max-n (default 4096), onnxruntime-web's WebGPU MultiHeadAttention (fp16, BSH
+// [1, N, H·D] GPUBuffers in, output left on the GPU; causal rows with `unidirectional`, which the native EP honours)
+// on the same f16 inputs, timed the same way on ort's own GPUDevice: session.run queued back to back (it returns
+// once the work is submitted; no read-back), the slope between batches of K and 2K calls. Each includes ort's host
+// side per run (wasm, its command encoding), as ours includes `attention()`'s. Its output is checked like ours.
+// Without --ort-dir the table says ort was skipped.
+// --sweep: instead of the table, every INT8 kernel configuration at --sizes (default 4096,16384), see sweep.ts;
+// the fastest --sweep-top (default 6) again in long batches and at the later sizes; --sweep-tiles a,b,… only those.
 // TOPS = 4·B·H·N²·D / t (÷2 causal). B = 1, f16 inputs and output, HND. After SageAttention's timing its `out` is
 // checked on 16 sampled rows against float64 exact attention of the same f16 inputs (last column).
 import {
   accuracy,
   attention,
   type AttentionOptions,
+  BOUNDS,
   type DeviceTensor,
   dispose,
   download,
@@ -35,8 +46,11 @@ import {
   synchronize,
   upload,
 } from "@sageattn/core";
+import { multiHeadAttentionModel } from "@sageattn/core/onnx";
 import { Effect } from "effect";
 import { makeWith, provider } from "../src/index.ts";
+import { bshToHnd, gpuTensor, hndToBsh, loadOrt, openWebGpuSession, type OrtSession } from "./ort-web.ts";
+import { sweep } from "./sweep.ts";
 import { median, type PerCall, timePerCall } from "./timing.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
@@ -53,8 +67,23 @@ const warmupMs = Number(str("warmup-ms", "2000"));
 const withExact = !args.includes("--no-exact");
 const withProfile = args.includes("--profile");
 const withSubgroups = args.includes("--subgroups");
+const ortDirArg = args.includes("--ort-dir") ? str("ort-dir", ".") : undefined;
+const ortMaxN = Number(str("ort-max-n", "4096"));
+
+if (args.includes("--sweep")) {
+  const only = args.includes("--sweep-tiles") ? str("sweep-tiles", "").split(",") : undefined;
+  const ok = await sweep({
+    sizes: list("sizes", "4096,16384"),
+    h: H,
+    d: D,
+    top: Number(str("sweep-top", "6")),
+    only,
+  });
+  (globalThis as unknown as { Deno: { exit(code: number): never } }).Deno.exit(ok ? 0 : 1);
+}
 
 registerBackend(provider);
+const peer = ortDirArg === undefined ? undefined : await loadOrt(ortDirArg, str("build", "webgpu"));
 const backend = await getBackend("webgpu");
 
 interface Timing extends PerCall {
@@ -88,6 +117,48 @@ interface Row {
   stages?: Record<string, number>;
   /** --subgroups: SageAttention on a backend asked for subgroups, and whether it got them. */
   subgroups?: { timing: Timing; detail: string };
+  /** --ort-dir: onnxruntime-web's MHA on the same inputs, or why it has no time. */
+  ort?: OrtResult;
+}
+
+interface OrtResult {
+  timing?: PerCall;
+  check?: Row["check"];
+  /** Not run (N over --ort-max-n), or what failed. */
+  skipped?: string;
+  error?: string;
+}
+
+// Released at the end only: releasing ort's last session destroys its GPUDevice (see ort-webgpu-mha.ts).
+const ortSessions: OrtSession[] = [];
+
+/** onnxruntime-web's WebGPU MHA on the f16 inputs (HND bits of q, k, v), timed and checked (see the header). */
+async function ortRow(bits: Uint16Array[], n: number, causal: boolean): Promise<OrtResult | undefined> {
+  if (!peer) return undefined;
+  if (n > ortMaxN) return { skipped: `N over --ort-max-n ${ortMaxN}` };
+  const ort = peer.ort;
+  const buffers: GPUBuffer[] = [];
+  try {
+    const model = multiHeadAttentionModel({ heads: H, headDim: D, scale: 1 / Math.sqrt(D), causal, dtype: "f16" });
+    const { session, device } = await openWebGpuSession(ort, model);
+    ortSessions.push(session);
+    const [query, key, value] = bits.map((b) => gpuTensor(ort, device, hndToBsh(b, H, n, D), [1, n, H * D], buffers));
+    const feeds = { query, key, value };
+    const run = async () => {
+      const r = await session.run(feeds);
+      for (const t of Object.values(r)) t.dispose();
+    };
+    const timing = await timePerCall(run, () => device.queue.onSubmittedWorkDone(), { batches, batchMs, warmupMs });
+    const r = await session.run(feeds);
+    const raw = await r.output.getData();
+    for (const t of Object.values(r)) t.dispose();
+    const bsh = raw instanceof Uint16Array ? raw : (encode16(Float32Array.from(raw), "f16") as Uint16Array);
+    return { timing, check: checkRows(bits[0], bits[1], bits[2], bshToHnd(bsh, H, n, D), n, causal) };
+  } catch (e) {
+    return { error: e instanceof Error ? `${e.name}: ${e.message.split("\n")[0]}` : String(e) };
+  } finally {
+    for (const b of buffers) b.destroy();
+  }
 }
 
 /** SageAttention on a second backend asked for subgroups (own device, copies of the tensors and out), timed. */
@@ -201,7 +272,8 @@ async function measure(n: number, causal: boolean): Promise<Row> {
     }
     const stages = withProfile ? await stagesOf([qh, kh, vh], outHost, causal) : undefined;
     const subgroups = withSubgroups ? await withSubgroupsOf([qh, kh, vh], outHost, causal) : undefined;
-    return { n, causal, sage, exact, check, stages, subgroups };
+    const ort = await ortRow([bits(qh), bits(kh), bits(vh)], n, causal);
+    return { n, causal, sage, exact, check, stages, subgroups, ort };
   } finally {
     for (const t of [qd, kd, vd, out] as DeviceTensor[]) t.dispose();
   }
@@ -223,18 +295,36 @@ console.log(
     `back-to-back calls, (T(2K) − T(K)) / K; an idle wait took ${rows[0]?.sage.idleWait.toFixed(2)} ms\n`,
 );
 console.log(
-  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | wait in: T(K) / K, sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
+  peer
+    ? `onnxruntime-web ${peer.version} (${str("build", "webgpu")}) from ${ortDirArg}, up to N = ${ortMaxN}: ` +
+      `WebGPU MultiHeadAttention on its own GPUDevice, timed the same way\n`
+    : "onnxruntime-web: skipped (no --ort-dir)\n",
 );
-console.log("|---|---|---|---|---|---|---|---|---|");
+// Outside BOUNDS.clearlyWrong against float64, an output is flagged whatever its speed.
+const verdict = (c: Row["check"]) =>
+  `cos ${c.cosine.toFixed(5)}, rel-L1 ${c.relL1.toExponential(1)}${
+    c.cosine >= BOUNDS.clearlyWrong.minCosine && c.relL1 <= BOUNDS.clearlyWrong.maxRelL1 ? "" : " WRONG"
+  }`;
+const ortCell = (r: Row) => {
+  const o = r.ort;
+  if (!o) return "skipped";
+  if (o.skipped || o.error) return o.skipped ?? `failed: ${o.error}`;
+  return `${cell(r, o.timing!.perCall)} (K ${o.timing!.k}; ${verdict(o.check!)})`;
+};
+console.log(
+  "| N | causal | SageAttention `attention()` | exact f16 kernel | sage / exact | ort-web WebGPU MHA | ort / sage | wait in: T(K) / K, sage / exact | one call, waited: sage / exact | K | sage vs float64 |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
+  const ortMs = r.ort?.timing?.perCall;
   console.log(
     `| ${r.n} | ${r.causal ? "yes" : "no"} | ${cell(r, r.sage.perCall)} | ${cell(r, r.exact?.perCall)} | ` +
-      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${r.sage.withWait.toFixed(3)} / ${
-        r.exact ? r.exact.withWait.toFixed(3) : "—"
-      } ms | ${r.sage.waited.toFixed(2)} / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
-      `${r.sage.k} / ${r.exact?.k ?? "—"} | cos ${r.check.cosine.toFixed(5)}, rel-L1 ${
-        r.check.relL1.toExponential(1)
-      } (${r.check.rows} rows) |`,
+      `${r.exact ? `${(r.exact.perCall / r.sage.perCall).toFixed(2)}×` : "—"} | ${ortCell(r)} | ${
+        ortMs === undefined ? "—" : `**${(ortMs / r.sage.perCall).toFixed(1)}×**`
+      } | ${r.sage.withWait.toFixed(3)} / ${r.exact ? r.exact.withWait.toFixed(3) : "—"} ms | ${
+        r.sage.waited.toFixed(2)
+      } / ${r.exact ? r.exact.waited.toFixed(2) : "—"} ms | ` +
+      `${r.sage.k} / ${r.exact?.k ?? "—"} | ${verdict(r.check)} (${r.check.rows} rows) |`,
   );
 }
 if (withSubgroups) {
@@ -274,4 +364,5 @@ for (const r of rows.filter((r) => r.causal)) {
     );
   }
 }
+for (const session of ortSessions) await session.release().catch(() => {});
 await dispose();

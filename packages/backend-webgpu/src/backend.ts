@@ -36,7 +36,10 @@ import {
 import { MAP_READ, Usage } from "./usage.js";
 
 export interface WebGPUOptions extends AcquireOptions {
-  /** Force a tile "BQxBK" (e.g. "64x64") where it fits; for tuning. Else `SAGEATTN_WEBGPU_TILE`. */
+  /**
+   * Force a tile where it fits, for tuning: "64x64", or for the INT8 kernel "64x64r4" / "64x64r4p8" (rows per
+   * invocation, keys per P·V step; tiles.ts). Else `SAGEATTN_WEBGPU_TILE`.
+   */
   readonly tile?: string;
   /** Workgroups a KV cache's attend aims for (split-K ranges); for tuning. Else `SAGEATTN_WEBGPU_DECODE_WORKGROUPS`. */
   readonly decodeWorkgroups?: number;

@@ -20,7 +20,7 @@ import {
 } from "@sageattn/core";
 import { grid1d, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
-import { chooseTile, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
+import { chooseTile, INT8_PV_KEYS, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
 import type { CallBuffers, ScratchPool } from "./scratch.js";
 import { type BufferHandle, bytesPer } from "./tensors.js";
@@ -341,13 +341,22 @@ function buildPlan(
   const attnConstants = exact ? shape : {
     ...shape,
     RQ: tile.rq,
+    PV_KEYS: tile.pv ?? INT8_PV_KEYS,
     WG: invocations("int8", tile),
     STORE: fused ? 1 : 0,
     OUT_DTYPE: DTYPE_CODE[p.outputDtype],
   };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
-    : { RQ: tile.rq, RP: tile.rq / 4, CK: tile.bk / 16, QD: dp / 64, W: dp / 16, ...int8Copies(tile, dp) };
+    : {
+      RQ: tile.rq,
+      RP: tile.rq / 4,
+      CK: tile.bk / 16,
+      QD: dp / 64,
+      W: dp / 16,
+      PV_KEYS: tile.pv ?? INT8_PV_KEYS,
+      ...int8Copies(tile, dp),
+    };
   // The INT8 kernel takes heads first (see its file); the exact kernel query tiles first.
   const qTiles = Math.ceil(maxNq / tile.bq);
   const attnGrid: [number, number, number] = exact ? [qTiles, p.Hq, nSeg] : [p.Hq, qTiles, nSeg];

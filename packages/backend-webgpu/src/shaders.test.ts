@@ -32,7 +32,7 @@ describe("unrollLoops", () => {
 });
 
 describe("kernelSource", () => {
-  const counts = { RQ: 4, RP: 1, CK: 4, QD: 2, W: 8, QL: 2, KL: 2, VL: 8, KV: 4 };
+  const counts = { RQ: 4, RP: 1, CK: 4, QD: 2, W: 8, QL: 2, KL: 2, VL: 8, KV: 4, PV_KEYS: 4 };
   it("enables f16 only for the native f16 variant", () => {
     expect(kernelSource("attention_int8", "f16", counts).startsWith("enable f16;")).toBe(true);
     const code = (src: string) => src.replace(/\/\/.*$/gm, "").replace(/(un)?pack2x16float/g, "");

@@ -7,7 +7,20 @@ import { describe, expect, it } from "vitest";
 import { makeWith, type WebGPUBackend } from "./index.js";
 import { chooseTile, paddedHeadDim } from "./tiles.js";
 
-const TILES = ["64x64r8", "64x64r4", "32x64r8", "32x64r4", "16x64r8", "64x32r8", "32x32r4", "16x16r8", "16x16r4"];
+// "p": keys per unrolled P·V step (PV_KEYS), 4 where not given.
+const TILES = [
+  "64x64r8",
+  "64x64r4",
+  "32x64r8",
+  "32x64r4",
+  "16x64r8",
+  "64x32r8",
+  "32x32r4",
+  "16x16r8",
+  "16x16r4",
+  "64x64r4p8",
+  "64x16r4p16",
+];
 const CASES = [
   { D: 64, Nq: 150, Nk: 200, causal: true },
   { D: 128, Nq: 130, Nk: 130, causal: false },
@@ -25,7 +38,7 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
         const t = chooseTile("int8", paddedHeadDim(c.D), "f16", limit, tile);
         const name = `${tile} D${c.D} Nq${c.Nq} Nk${c.Nk} causal=${c.causal} ${f16 ? "f16" : "f32 forced"}`;
         // A forced tile that does not fit falls back to the default: that one is covered by another case.
-        const fits = t !== undefined && `${t.bq}x${t.bk}r${t.rq}` === tile;
+        const fits = t !== undefined && `${t.bq}x${t.bk}r${t.rq}${t.pv ? `p${t.pv}` : ""}` === tile;
         it.skipIf(!fits)(name, async () => {
           const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), tile, f16 }));
           const shape = { B: 1, Hq: 2, Hkv: 1, Nq: c.Nq, Nk: c.Nk, D: c.D };

@@ -9,9 +9,11 @@ export interface Tile {
   readonly bq: number;
   readonly bk: number;
   readonly rq: number;
+  /** INT8 kernel: keys per unrolled P·V step (4, 8 or 16, at most bk); INT8_PV_KEYS where not forced. */
+  readonly pv?: number;
 }
 
-type Shape = Omit<Tile, "rq">;
+type Shape = Omit<Tile, "rq" | "pv">;
 
 // Preferred first. INT8 kernel: the key tile is the 64-key K block (DESIGN §2 step 2, summed per block in step 5) (f16 P·V then sums exactly
 // one block, as the sage oracle does), with fewer query rows where workgroup memory is short; smaller key tiles
@@ -46,6 +48,12 @@ export const paddedHeadDim = (d: number) => Math.ceil(d / 64) * 64;
  * 4 measured faster on the H200 (NOTES.md). (At DP > 128, 8 rows would also hold 96–128 accumulator registers.)
  */
 export const INT8_ROWS_PER_INVOCATION: number = 4;
+
+/**
+ * Keys per unrolled step of the INT8 kernel's P·V loop (PV_KEYS): 4, the fewest V quads held in registers at once;
+ * 8 and 16 are for tuning (a forced tile "64x64r4p8"; bench/table.ts --sweep times them).
+ */
+export const INT8_PV_KEYS: number = 4;
 
 /** Invocations per workgroup of a tile's kernel. */
 export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);
@@ -83,13 +91,15 @@ export function int8Copies(t: Tile, dp: number): { QL: number; KL: number; VL: n
 
 function fitsInt8(t: Tile, dp: number): boolean {
   const c = int8Copies(t, dp);
-  return [4, 8].includes(t.rq) && t.rq <= t.bq && invocations("int8", t) <= 256 && c.KL <= 8 && c.VL <= 32;
+  const pv = t.pv ?? INT8_PV_KEYS;
+  return [4, 8].includes(t.rq) && t.rq <= t.bq && invocations("int8", t) <= 256 && c.KL <= 8 && c.VL <= 32 &&
+    [4, 8, 16].includes(pv) && pv <= t.bk;
 }
 
 /**
  * The first preferred tile that fits `limit` bytes of workgroup memory, or a forced one where it fits: "64x32",
- * or for the INT8 kernel "64x64r4" (rows per invocation too). An INT8 shape is tried with the preferred rows per
- * invocation first, then with the other count.
+ * or for the INT8 kernel "64x64r4" (rows per invocation too) or "64x64r4p8" (and keys per P·V step). An INT8 shape
+ * is tried with the preferred rows per invocation first, then with the other count.
  */
 export function chooseTile(
   kernel: "int8" | "exact",
@@ -98,12 +108,13 @@ export function chooseTile(
   limit: number,
   forced?: string,
 ): Tile | undefined {
-  const m = forced?.match(/^(\d+)x(\d+)(?:r(\d+))?$/);
+  const m = forced?.match(/^(\d+)x(\d+)(?:r(\d+)(?:p(\d+))?)?$/);
   const preferred = kernel === "int8" ? INT8_TILES : EXACT_TILES;
   const shapes: Shape[] = m ? [{ bq: Number(m[1]), bk: Number(m[2]) }, ...preferred] : [...preferred];
   const candidates: Tile[] = shapes.flatMap((s, i): Tile[] => {
     if (kernel === "exact") return [{ ...s, rq: s.bq / 16 }];
     const rq = INT8_ROWS_PER_INVOCATION;
+    if (i === 0 && m?.[4]) return [{ ...s, rq: Number(m[3]), pv: Number(m[4]) }];
     if (i === 0 && m?.[3]) return [{ ...s, rq: Number(m[3]) }];
     return [{ ...s, rq }, { ...s, rq: rq === 8 ? 4 : 8 }];
   });
@@ -113,6 +124,18 @@ export function chooseTile(
       workgroupBytes(kernel, t, dp, precision) <= limit,
   );
 }
+
+/**
+ * Every INT8 tile the kernel runs at head dim `dp` within `limit` bytes: shapes × rows per invocation × keys per
+ * P·V step (bench/table.ts --sweep times them all).
+ */
+export function int8Tiles(dp: number, limit: number): Tile[] {
+  return INT8_TILES.flatMap((s) => [4, 8].flatMap((rq) => [4, 8, 16].map((pv): Tile => ({ ...s, rq, pv }))))
+    .filter((t) => fitsInt8(t, dp) && workgroupBytes("int8", t, dp, "f16") <= limit);
+}
+
+/** The forced-tile string of an INT8 tile, "64x64r4p4" (chooseTile reads it back). */
+export const int8TileName = (t: Tile) => `${t.bq}x${t.bk}r${t.rq}p${t.pv ?? INT8_PV_KEYS}`;
 
 /**
  * Decode (attention_decode.wgsl): workgroups aimed for per step. Each takes one (b, kv head), up to 32 query rows

@@ -18,7 +18,7 @@
 // `rowParts`. Four barriers per key tile (three with subgroups); the next tile's K and V are fetched into registers
 // while this one is computed (fetch_kv).
 // Knobs (tiles.ts picks them from the adapter's workgroup memory; the host unrolls the loops marked `// unroll`
-// with RQ, RP = RQ/4, CK, QD, W = DP/16, and the words each invocation copies: QL of Q, KL of K, VL of V):
+// with RQ, RP = RQ/4, CK, QD, W = DP/16, PV_KEYS, and the words each invocation copies: QL of Q, KL of K, VL of V):
 //   BQ 64, BK 64 (the K block, so f16 P·V sums exactly one block, DESIGN §2 step 5), RQ 4: 256 invocations,
 //   46 848 bytes of workgroup memory at D = 128. 64×64 with RQ 4 and the next tile fetched into registers measured
 //   best on an NVIDIA H200 (Deno, wgpu on Vulkan); the alternatives tried and their times are in NOTES.md.
@@ -33,6 +33,10 @@ override BK: u32 = 64u;   // keys per tile: 16, 32 or 64 (divides the 64-key K b
 override DP: u32 = 128u;  // head dim padded to a multiple of 64
 override CAUSAL: bool = false;
 override RQ: u32 = 4u;    // query rows per invocation: 4 (measured best) or 8
+// Keys per unrolled step of the P·V loop: 4, 8 or 16 (at most BK; the host unrolls the step with it). 4: the fewest
+// V quads held in registers at once (4 · QD); 8 and 16 give the compiler more loads to hoist. bench/table.ts --sweep
+// times all three (NOTES.md).
+override PV_KEYS: u32 = 4u;
 override WG: u32 = 256u;  // invocations, BQ / RQ × 16 (set by the host with the others)
 // The host sets STORE where the output has adjacent channels, D is a multiple of 4 and every row starts on a
 // multiple of 2 (f32) or 4 (16-bit) elements: each channel quad is then one or two whole vec2 words, written here
@@ -276,8 +280,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         oTile[r][q] = acc_zero();
       }
     }
-    for (var j0 = 0u; j0 < BK; j0 += 4u) {
-      for (var jj = 0u; jj < 4u; jj++) { // unroll
+    for (var j0 = 0u; j0 < BK; j0 += PV_KEYS) {
+      for (var jj = 0u; jj < PV_KEYS; jj++) { // unroll
         let j = j0 + jj;
         var v: array<H4, QD_MAX>;
         for (var q = 0u; q < QD; q++) { // unroll
