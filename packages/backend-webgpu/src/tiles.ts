@@ -50,10 +50,10 @@ export const paddedHeadDim = (d: number) => Math.ceil(d / 64) * 64;
 export const INT8_ROWS_PER_INVOCATION: number = 4;
 
 /**
- * Keys per unrolled step of the INT8 kernel's P·V loop (PV_KEYS): 4, the fewest V quads held in registers at once;
- * 8 and 16 are for tuning (a forced tile "64x64r4p8"; bench/table.ts --sweep times them).
+ * Keys per unrolled step of the INT8 kernel's P·V loop (PV_KEYS): 8, fastest on the H200 with the preferred 64x64
+ * tile (bench/table.ts --sweep, NOTES.md); 4 and 16 stay selectable through a forced tile ("64x64r4p4").
  */
-export const INT8_PV_KEYS: number = 4;
+export const INT8_PV_KEYS: number = 8;
 
 /** Invocations per workgroup of a tile's kernel. */
 export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);
