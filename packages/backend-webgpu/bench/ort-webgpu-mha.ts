@@ -9,7 +9,7 @@
 // is a JSON line with "ok": false, the stage and the exact error, and the script exits 1.
 import { accuracy, BOUNDS, encode16, makeQKV } from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
-import { loadOrt, openWebGpuSession, type Ort, type OrtSession, type OrtTensor } from "./ort-web.ts";
+import { gpuTensor, loadOrt, openWebGpuSession, type Ort, type OrtSession, type OrtTensor } from "./ort-web.ts";
 
 /** What this script uses of Deno's globals (the repo has no Deno type package). */
 declare const Deno: {
@@ -173,15 +173,7 @@ for (const { B, H, N, D, causal } of shapes) {
     const qkv = makeQKV({ B, Hq: H, Hkv: H, Nq: N, Nk: N, D }, "gaussian", 7);
     const [q, k, v] = [qkv.q, qkv.k, qkv.v].map((x) => toBSH16(x, B, H, N, D));
     const dims = [B, N, H * D];
-    const upload = (bits: Uint16Array<ArrayBuffer>) => {
-      const buf = dev.createBuffer({
-        size: bits.byteLength,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      });
-      dev.queue.writeBuffer(buf, 0, bits);
-      buffers.push(buf);
-      return ort.Tensor.fromGpuBuffer(buf, { dataType: "float16", dims });
-    };
+    const upload = (bits: Uint16Array<ArrayBuffer>) => gpuTensor(ort, dev, bits, dims, buffers);
     const feeds = { query: upload(q.bits), key: upload(k.bits), value: upload(v.bits) };
     await dev.queue.onSubmittedWorkDone();
 

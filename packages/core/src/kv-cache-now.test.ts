@@ -11,24 +11,14 @@ import type { BackendKvCache } from "./kv-cache.js";
 import { makeQKV } from "./random.js";
 import { registerBackend } from "./registry.js";
 import { type DeviceTensor, type HostTensor, hostTensor, type Tensor } from "./tensor.js";
+import { hostOf, standIn } from "./test-support/stand-in-device.js";
 
 const B = 1, Hkv = 2, Hq = 4, D = 32, Nq = 1, N = 130;
 const { q, k, v } = makeQKV({ B, Hq, Hkv, Nq, Nk: N, D }, "k-bias", 21);
 
 // "Device" tensors that wrap host tensors; the stand-in backend's cache is the js oracle's, reached at once or as an
 // Effect, and records which way each call came.
-const wrapT = (h: HostTensor): DeviceTensor & { host: HostTensor } => ({
-  kind: "device",
-  backend: "test-kv-now",
-  dtype: h.dtype,
-  layout: h.layout,
-  shape: h.shape,
-  strides: h.strides,
-  handle: null,
-  host: h,
-  dispose: () => {},
-});
-const hostOf = (t: Tensor) => (t.kind === "host" ? t : (t as unknown as { host: HostTensor }).host);
+const wrapT = (h: HostTensor) => standIn("test-kv-now", h);
 const calls: string[] = [];
 const provider: BackendProvider = {
   name: "test-kv-now",

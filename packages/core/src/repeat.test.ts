@@ -12,23 +12,13 @@ import { accuracy } from "./metrics.js";
 import type { Problem } from "./problem.js";
 import { registerBackend } from "./registry.js";
 import { type DeviceTensor, type HostTensor, hostTensor, type Tensor } from "./tensor.js";
+import { hostOf, standIn } from "./test-support/stand-in-device.js";
 
 // A "device" backend whose tensors wrap host tensors and whose calls run the js oracle at once.
 const calls: { problem: Problem; now: boolean }[] = [];
 let loads = 0;
 let failNow = false;
-const wrapT = (h: HostTensor): DeviceTensor & { host: HostTensor } => ({
-  kind: "device",
-  backend: "test-device",
-  dtype: h.dtype,
-  layout: h.layout,
-  shape: h.shape,
-  strides: h.strides,
-  handle: null,
-  host: h,
-  dispose: () => {},
-});
-const hostOf = (t: Tensor) => (t as unknown as { host: HostTensor }).host;
+const wrapT = (h: HostTensor) => standIn("test-device", h);
 const run = (p: Problem, q: Tensor, k: Tensor, v: Tensor) => {
   const r = Effect.runSync(jsBackend.attention({ ...p, out: undefined }, hostOf(q), hostOf(k), hostOf(v)));
   const output = p.out ?? wrapT(r.output as HostTensor);
