@@ -349,6 +349,7 @@ function backendOn(
       exactKernel: true,
       kvCache: true,
       pv: ["fixed16"],
+      qkGranularity: ["block"],
     },
     device,
     details: {

@@ -389,6 +389,7 @@ function makeBackend(
       exactKernel: false,
       kvCache: true,
       pv: ["f16-block", "f32"],
+      qkGranularity: ["block"],
     },
     device: info.device,
     details: info.details,

@@ -365,6 +365,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
       exactKernel: true,
       kvCache: true,
       pv: ["f16-block", "f32"],
+      qkGranularity: ["block"],
     },
     get device() {
       return state.acquired.description;

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect";
-import type { PvMode } from "./constants.js";
+import type { PvAccumulation, PvMode, QkGranularity } from "./constants.js";
 import type { DType } from "./dtype.js";
 import type { BackendUnavailable, InvalidInput, SageAttnError } from "./errors.js";
 import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
@@ -29,6 +29,8 @@ export interface Capabilities {
    * of the mode it runs (`pvOracleMode`).
    */
   readonly pv?: readonly PvMode[];
+  /** The `qkGranularity` values the backend honours; every backend has "block", "warp" only where it quantizes per 16. */
+  readonly qkGranularity: readonly QkGranularity[];
 }
 
 /** The P·V modes `caps` declares (["f16-block", "f32"] where it declares none). */
@@ -36,11 +38,12 @@ export const pvModes = (caps: Capabilities): readonly PvMode[] => caps.pv ?? ["f
 
 /**
  * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
- * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks).
+ * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks). "fp8" is
+ * never substituted: a backend without it is passed over (`unsupportedBy`), so "fp8" maps only to itself.
  */
-export function pvOracleMode(caps: Capabilities, requested: "f16-block" | "f32"): "f16-block" | "f32" {
+export function pvOracleMode(caps: Capabilities, requested: PvAccumulation): PvAccumulation {
   const modes = pvModes(caps);
-  if (modes.includes(requested)) return requested;
+  if (modes.includes(requested) || requested === "fp8") return requested;
   return modes.includes("f32") || modes.includes("fixed16") ? "f32" : "f16-block";
 }
 
@@ -130,6 +133,9 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
   if (p.returnLse && !caps.lse) return "LSE not supported";
   if (p.mask && !caps.mask) return "masks not supported";
   if (p.varlen && !caps.varlen) return "varlen not supported";
+  // fp8 P·V and warp granularity change the numbers, not only the speed: no backend may quietly substitute another mode.
+  if (p.pvAccumulation === "fp8" && !pvModes(caps).includes("fp8")) return "fp8 P·V (pvAccumulation) not supported";
+  if (!caps.qkGranularity.includes(p.qkGranularity)) return `qkGranularity "${p.qkGranularity}" not supported`;
   return undefined;
 }
 

@@ -12,6 +12,7 @@ export const OPTION_NAMES = [
   "varlen",
   "outputDtype",
   "pvAccumulation",
+  "qkGranularity",
   "smoothK",
   "validate",
   "backend",

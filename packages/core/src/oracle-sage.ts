@@ -1,5 +1,6 @@
 import { type Problem, segments } from "./problem.js";
-import { K_BLOCK, LOG2E, Q_BLOCK } from "./constants.js";
+import { E4M3_MAX, K_BLOCK, LOG2E, Q_BLOCK, Q_WARP_BLOCK } from "./constants.js";
+import { type E4m3Channels, quantizeChannelsE4m3, roundE4m3 } from "./fp8.js";
 import { channelMean, qFold, quantizeRows } from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
 import { rowVisibility } from "./visibility.js";
@@ -19,11 +20,12 @@ function r16(x: number): number {
 
 /**
  * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
- * mean over tokens, Q (128-token blocks, smScale·log2e folded) and K (64-token blocks) quantized to INT8, integer dot
- * products, online softmax in base 2 over 64-key blocks, P and V rounded to f16, P·V summed in f16 within a block then
- * in f32 (or f32 throughout), LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a
- * quantization block holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one
- * scale). `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first
+ * mean over tokens, Q (128-token blocks, or 16 with qkGranularity "warp"; smScale·log2e folded) and K (64-token
+ * blocks) quantized to INT8, integer dot products, online softmax in base 2 over 64-key blocks, P and V rounded to
+ * f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8", 448·P and per-channel
+ * scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — LSE with the smoothing term
+ * restored. Unvalidated non-finite inputs propagate: a quantization block (or, with fp8, a V channel) holding NaN/±inf
+ * gets a NaN scale, so every row reading it comes out NaN (the block shares one scale). `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first
  * append): f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
 export function sageReference(
@@ -38,9 +40,11 @@ export function sageReference(
   const lse = new Float64Array(p.B * Hq * Nq).fill(-Infinity);
   const fold = qFold(smScale);
   const f16Blocks = p.pvAccumulation === "f16-block";
-  // Stage v-conversion: V to f16.
-  const v16 = new Float64Array(v.length);
-  for (let i = 0; i < v.length; i++) v16[i] = r16(v[i]);
+  const fp8 = p.pvAccumulation === "fp8";
+  const qBlock = p.qkGranularity === "warp" ? Q_WARP_BLOCK : Q_BLOCK;
+  // Stage v-conversion: V to f16 (fp8 quantizes per sequence and kv head below instead).
+  const v16 = new Float64Array(fp8 ? 0 : v.length);
+  for (let i = 0; i < v16.length; i++) v16[i] = r16(v[i]);
   const s = new Float64Array(K_BLOCK);
   const acc = new Float64Array(D);
   const blockAcc = new Float64Array(D);
@@ -54,12 +58,13 @@ export function sageReference(
         ? channelMean(k, kvRow0, seg.nk, D)
         : new Float32Array(D);
       const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
+      const v8: E4m3Channels | undefined = fp8 ? quantizeChannelsE4m3(v, kvRow0, seg.nk, D) : undefined;
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
-        const qq = quantizeRows(q, qRow0, seg.nq, D, Q_BLOCK, fold); // stage q-quantization
+        const qq = quantizeRows(q, qRow0, seg.nq, D, qBlock, fold); // stage q-quantization
         // Stage attention: logits, online softmax and P·V per 64-key block.
         for (let i = 0; i < seg.nq; i++) {
-          const sQ = qq.scales[Math.floor(i / Q_BLOCK)];
+          const sQ = qq.scales[Math.floor(i / qBlock)];
           const { limit, bias } = rowVisibility(p, seg, h, i);
           let m = -Infinity;
           let l = 0;
@@ -86,12 +91,21 @@ export function sageReference(
             for (let j = j0; j < j1; j++) {
               const pj = Math.pow(2, s[j - j0] - mNew);
               l += pj;
+              if (v8) {
+                // e4m3 products are exact in f64, and so is their block sum (multiples of 2^-18 below 2^24).
+                const p8 = roundE4m3(pj * E4M3_MAX);
+                const vb = j * D;
+                for (let d = 0; d < D; d++) blockAcc[d] += p8 * v8.values[vb + d];
+                continue;
+              }
               const p16 = r16(pj); // no skip at p = 0: 0·inf must stay NaN
               const vb = (kvRow0 + j) * D;
               if (f16Blocks) { for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]); }
               else for (let d = 0; d < D; d++) blockAcc[d] += p16 * v16[vb + d];
             }
-            for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
+            // fp8's two levels: the block's partial is one f32 (an MMA accumulator), then joins the f32 output sum.
+            if (v8) { for (let d = 0; d < D; d++) acc[d] += Math.fround(blockAcc[d]); }
+            else for (let d = 0; d < D; d++) acc[d] += blockAcc[d];
             m = mNew;
           }
           // Stage output-store (the js backend converts to the output dtype and layout: fromCanonicalF32).
@@ -102,7 +116,8 @@ export function sageReference(
             continue;
           }
           if (m === -Infinity || l === 0) continue;
-          for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
+          if (v8) { for (let d = 0; d < D; d++) output[row * D + d] = (acc[d] * v8.scales[d]) / (E4M3_MAX * l); }
+          else for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
           let qDotMean = 0;
           if (p.smoothK || kMean) { for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d]; }
           lse[row] = (m + Math.log2(l)) / LOG2E + smScale * qDotMean;

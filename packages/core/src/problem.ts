@@ -2,7 +2,7 @@ import { Effect } from "effect";
 import { bf16BitsToF32, type DType, DTYPES, F16_MAX, f16BitsToF32 } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
-import { K_BLOCK, LOG2E } from "./constants.js";
+import { K_BLOCK, LOG2E, type PvAccumulation, type QkGranularity } from "./constants.js";
 import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
@@ -50,8 +50,13 @@ export interface AttentionOptions {
   readonly varlen?: Varlen;
   /** Output element type; the input's by default. */
   readonly outputDtype?: DType;
-  /** "f16-block": P·V summed in f16 within a K block then in f32 (the paper); "f32": f32 throughout. */
-  readonly pvAccumulation?: "f16-block" | "f32";
+  /**
+   * "f16-block": P·V summed in f16 within a K block then in f32 (the paper); "f32": f32 throughout; "fp8": P and V
+   * scaled to FP8 e4m3 (V per channel), each K block summed in f32 then added in f32 (SageAttention2; js only for now).
+   */
+  readonly pvAccumulation?: PvAccumulation;
+  /** Q's quantization blocks: "block" (default) 128 tokens; "warp" 16 tokens, one warp's MMA rows (js only for now). */
+  readonly qkGranularity?: QkGranularity;
   /** Subtract the mean of K over tokens before quantizing (on by default; off only to show why it matters). */
   readonly smoothK?: boolean;
   /** Reject NaN/±inf in host inputs (on by default). */
@@ -84,7 +89,8 @@ export interface Problem {
   readonly returnLse: boolean;
   readonly mask: AttentionMask | undefined;
   readonly varlen: Varlen | undefined;
-  readonly pvAccumulation: "f16-block" | "f32";
+  readonly pvAccumulation: PvAccumulation;
+  readonly qkGranularity: QkGranularity;
   readonly smoothK: boolean;
   /** The caller's output tensor (validated against the call), or undefined to allocate one. */
   readonly out: Tensor | undefined;
@@ -339,9 +345,10 @@ export type ProblemPurpose = "sage" | "exact";
 
 /**
  * Largest |V| a call may hold so that P·V cannot overflow: O is a convex combination of V rows, but the sage path
- * rounds V to f16 and, with "f16-block", sums up to K_BLOCK products P·V (each P ≤ 1) in f16 within a block.
+ * rounds V to f16 and, with "f16-block", sums up to K_BLOCK products P·V (each P ≤ 1) in f16 within a block. "fp8"
+ * scales V per channel and could take more, but keeps f16's limit: one range contract for every sage mode.
  */
-export function valueLimit(purpose: ProblemPurpose, pvAccumulation: "f16-block" | "f32", outputDtype: DType): number {
+export function valueLimit(purpose: ProblemPurpose, pvAccumulation: PvAccumulation, outputDtype: DType): number {
   if (purpose === "sage") return pvAccumulation === "f16-block" ? F16_MAX / K_BLOCK : F16_MAX;
   return outputDtype === "f16" ? F16_MAX : Infinity;
 }
@@ -371,7 +378,7 @@ export function checkRanges(
       "OutOfRange",
       `v holds |v| = ${maxV}, over ${vLimit} (${
         purpose === "sage"
-          ? `P·V rounds V to f16${
+          ? `P·V ${p.pvAccumulation === "fp8" ? "keeps V within f16's range" : "rounds V to f16"}${
             p.pvAccumulation === "f16-block"
               ? ` and sums ${K_BLOCK} products in f16; pvAccumulation "f32" allows up to ${F16_MAX}`
               : ""
@@ -435,8 +442,14 @@ export function resolveProblem(
     if (o.outputDtype !== undefined && o.outputDtype !== "f32" && o.outputDtype !== "f16" && o.outputDtype !== "bf16") {
       return Effect.fail(invalid("InvalidOption", `outputDtype ${String(o.outputDtype)} is not f32, f16 or bf16`));
     }
-    if (o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32") {
-      return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block" or "f32"`));
+    if (
+      o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32" &&
+      o.pvAccumulation !== "fp8"
+    ) {
+      return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32" or "fp8"`));
+    }
+    if (o.qkGranularity !== undefined && o.qkGranularity !== "block" && o.qkGranularity !== "warp") {
+      return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block" or "warp"`));
     }
     if (o.varlen) {
       const e = checkVarlen(o.varlen, dq.B, dq.N, dk.N);
@@ -469,6 +482,7 @@ export function resolveProblem(
       mask: o.mask,
       varlen: o.varlen,
       pvAccumulation: o.pvAccumulation ?? "f16-block",
+      qkGranularity: o.qkGranularity ?? "block",
       smoothK: o.smoothK ?? true,
       out: o.out,
     };

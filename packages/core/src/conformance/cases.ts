@@ -1,4 +1,4 @@
-import type { Capabilities } from "../backend.js";
+import { type Capabilities, pvModes } from "../backend.js";
 import type { DType } from "../dtype.js";
 import type { AttentionOptions } from "../problem.js";
 import type { Distribution } from "../random.js";
@@ -116,11 +116,59 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
     });
     add({ ...base, shape: sq(1, 2, n(70), 64, 2, n(90)), dist: "gaussian", mask: "additive" });
   }
+  // fp8 P·V and warp granularity change the numbers: only a backend that declares them runs these (js today).
+  const fp8 = pvModes(caps).includes("fp8");
+  const warp = caps.qkGranularity.includes("warp");
+  if (fp8) {
+    add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { pvAccumulation: "fp8" } });
+    add({
+      ...base,
+      shape: sq(2, 4, n(150), 128, 2),
+      dist: "gaussian",
+      options: { pvAccumulation: "fp8", causal: caps.causal },
+    });
+    if (caps.lse) {
+      add({
+        ...base,
+        shape: sq(1, 2, n(100), 64),
+        dist: "k-bias",
+        layout: "NHD",
+        options: { pvAccumulation: "fp8", returnLse: true },
+      });
+    }
+  }
+  if (warp) {
+    add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { qkGranularity: "warp" } });
+    add({
+      ...base,
+      shape: sq(1, 4, n(129), 64, 2),
+      dist: "sink",
+      options: { qkGranularity: "warp", causal: caps.causal },
+    });
+  }
+  if (fp8 && warp) {
+    add({
+      ...base,
+      shape: sq(1, 2, n(170), 64),
+      dist: "k-bias",
+      options: { pvAccumulation: "fp8", qkGranularity: "warp" },
+    });
+  }
   if (caps.varlen && limits.maxN >= 260) {
     const v = { q: [0, 50, 70, 70, 200], k: [0, 60, 60, 130, 260] };
     add({ ...base, shape: sq(1, 2, 200, 64, 2, 260), dist: "k-bias", varlen: v, options: { returnLse: caps.lse } });
     if (caps.causal) {
       add({ ...base, shape: sq(1, 4, 200, 64, 2, 260), dist: "gaussian", varlen: v, options: { causal: true } });
+    }
+    // Per-sequence V scales (fp8) and 16-row Q blocks that restart at each sequence (warp).
+    if (fp8 && warp) {
+      add({
+        ...base,
+        shape: sq(1, 2, 200, 64, 2, 260),
+        dist: "k-bias",
+        varlen: v,
+        options: { pvAccumulation: "fp8", qkGranularity: "warp" },
+      });
     }
   }
   return cases;

@@ -10,7 +10,7 @@
 import { Effect } from "effect";
 import { attention } from "../api.js";
 import { type BackendName, type Capabilities, pvOracleMode } from "../backend.js";
-import { BOUNDS, exactBound } from "../constants.js";
+import { BOUNDS, exactBound, type PvAccumulation } from "../constants.js";
 import { type Accuracy, accuracy } from "../metrics.js";
 import { exactReference } from "../oracle-exact.js";
 import { sageReference } from "../oracle-sage.js";
@@ -50,7 +50,7 @@ export interface CheckResult {
   /** Largest |lse − oracle| / max(1, |oracle|) over finite rows, when an LSE was checked. */
   readonly lseError?: number;
   /** The P·V oracle variant the output was held to. */
-  readonly pvOracle: "f16-block" | "f32";
+  readonly pvOracle: PvAccumulation;
 }
 
 /** Judges one output against the oracles and `BOUNDS`. Pure: no backend, no runner. */
@@ -87,7 +87,7 @@ export function checkOutput(c: OutputCheck): CheckResult {
   let vsExact: Accuracy | undefined;
   if (c.exact) {
     vsExact = accuracy(c.output, exactReference(p, c.q, c.k, c.v).output);
-    const bound = exactBound(c.exact === "heavy-tail");
+    const bound = exactBound(c.exact === "heavy-tail", p.pvAccumulation);
     if (!(vsExact.cosine >= bound.minCosine)) {
       failures.push(`cosine vs exact ${vsExact.cosine} under ${bound.minCosine}`);
     }

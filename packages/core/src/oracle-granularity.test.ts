@@ -1,0 +1,75 @@
+import { Effect } from "effect";
+import { describe, expect, it } from "vitest";
+import { Q_WARP_BLOCK } from "./constants.js";
+import { accuracy } from "./metrics.js";
+import { exactReference } from "./oracle-exact.js";
+import { sageReference } from "./oracle-sage.js";
+import { type AttentionOptions, resolveProblem } from "./problem.js";
+import { makeQKV } from "./random.js";
+import { hostTensor } from "./tensor.js";
+
+const problemFor = (Nq: number, Nk: number, D: number, options: AttentionOptions, H = 1) =>
+  Effect.runSync(
+    resolveProblem(
+      hostTensor(new Float32Array(H * Nq * D), [1, H, Nq, D]),
+      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
+      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
+      options,
+    ),
+  );
+
+describe("qkGranularity in the sage oracle", () => {
+  const [N, D] = [128, 64];
+  const { q, k, v } = makeQKV({ B: 1, Hq: 1, Hkv: 1, Nq: N, Nk: N, D }, "k-bias", 7);
+  // Rows 0..15 are 50× smaller than the rest: under one 128-row scale they keep few INT8 levels.
+  for (let i = 0; i < Q_WARP_BLOCK * D; i++) q[i] *= 0.02;
+  const rows = (r0: number, r1: number, x: Float64Array | Float32Array) => Array.from(x.subarray(r0 * D, r1 * D));
+
+  it('"warp" quantizes each 16 query rows alone: rows 16·w..16·w+15 match a call on those rows only', () => {
+    const warp = sageReference(problemFor(N, N, D, { qkGranularity: "warp" }), q, k, v).output;
+    for (const r0 of [0, 16, 112]) {
+      const alone = sageReference(problemFor(16, N, D, {}), q.slice(r0 * D, (r0 + 16) * D), k, v).output;
+      expect(rows(r0, r0 + 16, warp), `rows ${r0}..${r0 + 15}`).toEqual(Array.from(alone));
+    }
+    // "block" shares one scale over all 128 rows, so the small rows come out differently (and worse).
+    const block = sageReference(problemFor(N, N, D, {}), q, k, v).output;
+    const exact = exactReference(problemFor(N, N, D, {}), q, k, v).output;
+    const err = (x: Float64Array) => accuracy(rows(0, 16, x), rows(0, 16, exact)).relL1;
+    expect(err(warp) * 5).toBeLessThan(err(block));
+  });
+
+  it("a single Q block of 16 rows or fewer is the same under either granularity", () => {
+    const p = problemFor(16, N, D, {});
+    const q16 = q.slice(16 * D, 32 * D);
+    expect(Array.from(sageReference({ ...p, qkGranularity: "warp" }, q16, k, v).output)).toEqual(
+      Array.from(sageReference(p, q16, k, v).output),
+    );
+  });
+
+  it('is more accurate with "warp" on massive channels (×20 in 3 channels of Q and K) with a sink key', () => {
+    const s = { B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 };
+    const got: [number, number, number, number][] = [];
+    for (const seed of [1, 2, 3]) {
+      const x = makeQKV(s, "gaussian", seed);
+      for (let r = 0; r < 2 * 256; r++) {
+        for (const c of [3, 17, 40]) {
+          x.q[r * 64 + c] *= 20;
+          x.k[r * 64 + c] *= 20;
+        }
+      }
+      for (let h = 0; h < 2; h++) x.k.fill(30 / 8, h * 256 * 64, (h * 256 + 1) * 64); // key 0: the sink
+      const p = problemFor(256, 256, 64, {}, 2);
+      const exact = exactReference(p, x.q, x.k, x.v).output;
+      const block = accuracy(sageReference(p, x.q, x.k, x.v).output, exact);
+      const warp = accuracy(sageReference({ ...p, qkGranularity: "warp" }, x.q, x.k, x.v).output, exact);
+      got.push([block.cosine, warp.cosine, block.relL1, warp.relL1]);
+    }
+    // Measured rel-L1 block → warp: 0.0241 → 0.0208, 0.0228 → 0.0191, 0.0286 → 0.0276 (a 16-row max is smaller
+    // than a 128-row one, so the outlier channels cost fewer INT8 levels); cosines rise likewise.
+    for (const [cosBlock, cosWarp, relBlock, relWarp] of got) {
+      expect(cosWarp).toBeGreaterThan(cosBlock);
+      expect(relWarp).toBeLessThan(relBlock * 0.97);
+    }
+    expect(got.reduce((a, [, , rb, rw]) => a + rw / rb, 0) / got.length).toBeLessThan(0.9);
+  });
+});
