@@ -29,12 +29,17 @@ export interface Capabilities {
    * of the mode it runs (`pvOracleMode`).
    */
   readonly pv?: readonly PvMode[];
-  /** The `qkGranularity` values the backend honours; every backend has "block", "warp" only where it quantizes per 16. */
-  readonly qkGranularity: readonly QkGranularity[];
+  /**
+   * The `qkGranularity` values the backend honours; every backend has "block", "warp" only where it quantizes per 16.
+   * Absent (a backend written before the option): "block" only.
+   */
+  readonly qkGranularity?: readonly QkGranularity[];
 }
 
 /** The P·V modes `caps` declares (["f16-block", "f32"] where it declares none). */
 export const pvModes = (caps: Capabilities): readonly PvMode[] => caps.pv ?? ["f16-block", "f32"];
+/** The Q/K granularities a backend honours ("block" where it does not say). */
+export const qkGranularities = (caps: Capabilities): readonly QkGranularity[] => caps.qkGranularity ?? ["block"];
 
 /**
  * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
@@ -135,7 +140,7 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
   if (p.varlen && !caps.varlen) return "varlen not supported";
   // fp8 P·V and warp granularity change the numbers, not only the speed: no backend may quietly substitute another mode.
   if (p.pvAccumulation === "fp8" && !pvModes(caps).includes("fp8")) return "fp8 P·V (pvAccumulation) not supported";
-  if (!caps.qkGranularity.includes(p.qkGranularity)) return `qkGranularity "${p.qkGranularity}" not supported`;
+  if (!qkGranularities(caps).includes(p.qkGranularity)) return `qkGranularity "${p.qkGranularity}" not supported`;
   return undefined;
 }
 

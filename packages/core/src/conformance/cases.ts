@@ -1,4 +1,4 @@
-import { type Capabilities, pvModes } from "../backend.js";
+import { type Capabilities, pvModes, qkGranularities } from "../backend.js";
 import type { DType } from "../dtype.js";
 import type { AttentionOptions } from "../problem.js";
 import type { Distribution } from "../random.js";
@@ -118,7 +118,7 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
   }
   // fp8 P·V and warp granularity change the numbers: only a backend that declares them runs these (js today).
   const fp8 = pvModes(caps).includes("fp8");
-  const warp = caps.qkGranularity.includes("warp");
+  const warp = qkGranularities(caps).includes("warp");
   if (fp8) {
     add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { pvAccumulation: "fp8" } });
     add({
