@@ -1,23 +1,11 @@
-import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { BOUNDS, E4M3_MAX, exactBound, LOG2E } from "./constants.js";
 import { roundE4m3 } from "./fp8.js";
 import { accuracy } from "./metrics.js";
 import { exactReference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
-import { type AttentionOptions, resolveProblem } from "./problem.js";
 import { makeQKV } from "./random.js";
-import { hostTensor } from "./tensor.js";
-
-const problemFor = (Nq: number, Nk: number, D: number, options: AttentionOptions, H = 1) =>
-  Effect.runSync(
-    resolveProblem(
-      hostTensor(new Float32Array(H * Nq * D), [1, H, Nq, D]),
-      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
-      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
-      options,
-    ),
-  );
+import { problemFor } from "./test-support/problem-for.js";
 
 describe("fp8 P·V in the sage oracle", () => {
   it("rounds 448·P to e4m3: two keys with P = 1 and 0.3 give 128/448 for the second, not 0.3", () => {

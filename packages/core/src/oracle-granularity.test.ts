@@ -1,22 +1,10 @@
-import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { Q_WARP_BLOCK } from "./constants.js";
 import { accuracy } from "./metrics.js";
 import { exactReference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
-import { type AttentionOptions, resolveProblem } from "./problem.js";
 import { makeQKV } from "./random.js";
-import { hostTensor } from "./tensor.js";
-
-const problemFor = (Nq: number, Nk: number, D: number, options: AttentionOptions, H = 1) =>
-  Effect.runSync(
-    resolveProblem(
-      hostTensor(new Float32Array(H * Nq * D), [1, H, Nq, D]),
-      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
-      hostTensor(new Float32Array(H * Nk * D), [1, H, Nk, D]),
-      options,
-    ),
-  );
+import { problemFor } from "./test-support/problem-for.js";
 
 describe("qkGranularity in the sage oracle", () => {
   const [N, D] = [128, 64];
