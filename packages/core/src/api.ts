@@ -1,7 +1,7 @@
 import { Cause, Effect, Exit, Fiber, Runtime } from "effect";
 import type { AttentionBackend, BackendName } from "./backend.js";
 import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
-import { deliver } from "./deliver.js";
+import { deliver, deliverNow } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
 import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
 import { type AttentionOptions, type Problem, resolveProblem } from "./problem.js";
@@ -153,15 +153,9 @@ export function attention<T extends Tensor>(
 /** A repeated call on a backend that runs calls at once (`attentionNow`); throws the tagged error. */
 function runNow<T extends Tensor>(r: Repeat, q: T, k: T, v: T): AttentionResult<T> {
   const out = r.backend.attentionNow!(r.problem, q, k, v);
-  const p = r.problem;
-  if (p.out !== undefined && out.output !== p.out) {
-    throw new DeviceError({
-      backend: r.backend.name,
-      reason: "KernelFailed",
-      message: `${r.backend.name} did not write into the out tensor it was given`,
-    });
-  }
-  return { output: out.output as T, lse: out.lse, backend: r.backend.name, rejected: r.rejected };
+  const output = r.problem.out === undefined ? out.output : deliverNow(r.problem.out, out.output, r.backend.name);
+  if (output instanceof DeviceError) throw output;
+  return { output: output as T, lse: out.lse, backend: r.backend.name, rejected: r.rejected };
 }
 
 /** Exact attention in float64 on the host (the accuracy reference), returned in the inputs' dtype and layout. */

@@ -22,18 +22,25 @@ export function copyInto(out: HostTensor, src: HostTensor): void {
   }
 }
 
-/** The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there. */
-export function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<Tensor, DeviceError> {
-  if (produced === out) return Effect.succeed(out);
+/**
+ * The caller's `out` holding the result: the backend wrote it, or (host tensors) core copies it there; a DeviceError
+ * when the backend returned some other tensor. Synchronous, for the paths that run without the Effect runtime.
+ */
+export function deliverNow(out: Tensor, produced: Tensor, backend: string): Tensor | DeviceError {
+  if (produced === out) return out;
   if (out.kind === "host" && produced.kind === "host") {
     copyInto(out, produced);
-    return Effect.succeed(out);
+    return out;
   }
-  return Effect.fail(
-    new DeviceError({
-      backend,
-      reason: "KernelFailed",
-      message: `${backend} did not write into the out tensor it was given`,
-    }),
-  );
+  return new DeviceError({
+    backend,
+    reason: "KernelFailed",
+    message: `${backend} did not write into the out tensor it was given`,
+  });
+}
+
+/** `deliverNow` as an Effect. */
+export function deliver(out: Tensor, produced: Tensor, backend: string): Effect.Effect<Tensor, DeviceError> {
+  const r = deliverNow(out, produced, backend);
+  return r instanceof DeviceError ? Effect.fail(r) : Effect.succeed(r);
 }

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { type AttentionResult, runToPromise } from "./api.js";
 import type { AttentionBackend, BackendName } from "./backend.js";
-import { deliver } from "./deliver.js";
+import { deliver, deliverNow } from "./deliver.js";
 import { type DType, DTYPES, F16_MAX } from "./dtype.js";
 import { DeviceError, invalid, InvalidInput, type SageAttnError } from "./errors.js";
 import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
@@ -324,16 +324,11 @@ function wrap(
     range.maxK = Math.max(range.maxK, checked.maxK);
     range.maxV = Math.max(range.maxV, checked.maxV);
   };
-  // A remembered problem's `out` is a device tensor the backend writes in place (never a host copy).
+  // The repeated attend's result, at once (a remembered problem's `out` is a device tensor written in place).
   const resultNow = (p: Problem, out: { output: Tensor; lse?: Float32Array }): AttentionResult => {
-    if (p.out !== undefined && out.output !== p.out) {
-      throw new DeviceError({
-        backend: backend.name,
-        reason: "KernelFailed",
-        message: `${backend.name} did not write into the out tensor it was given`,
-      });
-    }
-    return { output: out.output, lse: out.lse, backend: backend.name, rejected };
+    const output = p.out === undefined ? out.output : deliverNow(p.out, out.output, backend.name);
+    if (output instanceof DeviceError) throw output;
+    return { output, lse: out.lse, backend: backend.name, rejected };
   };
   const result = (p: Problem, out: { output: Tensor; lse?: Float32Array }) =>
     Effect.map(
