@@ -1,4 +1,4 @@
-import { registerBackend } from "@sageattn/core";
+import { loadBackend, registerBackend, runToPromise } from "@sageattn/core";
 import { provider as webgpuProvider } from "@sageattn/backend-webgpu";
 import { provider as cpuSimdProvider } from "@sageattn/backend-cpu-simd";
 import { backendLines, probeBrowser } from "./environment.js";
@@ -9,6 +9,14 @@ import { renderMaps, renderReport } from "./render.js";
 // A bundle cannot discover packages at run time, so the page registers the browser backends itself.
 registerBackend(webgpuProvider);
 registerBackend(cpuSimdProvider);
+
+// `?subgroups` in the address: the webgpu backend asked for the subgroup variant of its reductions (opt-in in the
+// package, `details.subgroups` says whether it is on). The browser test runs it on SwiftShader's subgroups. A
+// failure here shows as webgpu's line in the environment (the next load tries again without options).
+const subgroupsAsked = new URLSearchParams(location.search).has("subgroups");
+const configured: Promise<unknown> = subgroupsAsked
+  ? runToPromise(loadBackend("webgpu", { subgroups: true })).catch(() => undefined)
+  : Promise.resolve();
 
 const form = document.getElementById("controls") as HTMLFormElement;
 const button = document.getElementById("run") as HTMLButtonElement;
@@ -52,6 +60,10 @@ async function describeEnvironment(): Promise<void> {
     sep(),
     document.createTextNode(`${f.threads} hardware threads`),
   );
+  if (subgroupsAsked) {
+    const webgpu = await runToPromise(loadBackend("webgpu")).catch(() => undefined);
+    environment.append(sep(), ...fact("webgpu subgroups", webgpu?.details.subgroups ?? "backend not loaded"));
+  }
   const lines = await backendLines();
   const backends = document.createElement("span");
   backends.className = "backends";
@@ -78,6 +90,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   const started = performance.now();
   try {
+    await configured;
     const report = await measure(request, (line) => setState("running", line));
     setState("running", "Drawing the attention maps…");
     renderReport(report);
@@ -101,6 +114,6 @@ headSelect.addEventListener("change", () => {
   if (lastReport) renderMaps(lastReport, Number(headSelect.value));
 });
 
-describeEnvironment().catch((e) => {
+configured.then(describeEnvironment).catch((e) => {
   environment.textContent = `Could not probe this browser: ${describeError(e)}`;
 });

@@ -92,12 +92,12 @@ async function expectAccurate(tab: Page, run: PageRun, r: PageResult, name: stri
   expect(r.relL1, `${name}: the page's rel-L1`).toBeCloseTo(judged.vsExact!.relL1, 5);
 }
 
-/** Runs one configuration and checks everything the page reports about it. */
-async function checkRun(run: PageRun): Promise<void> {
+/** Runs one configuration (on the main tab unless given another) and checks everything the page reports about it. */
+async function checkRun(run: PageRun, tab: Page = page): Promise<void> {
   const name = `${run.backend} H=${run.heads} N=${run.tokens} D=${run.headDim} ${run.dtype} ${run.distribution}${
     run.causal ? " causal" : ""
-  }`;
-  const r = await runOnPage(page, run, RUN_TIMEOUT_MS);
+  }${tab === page ? "" : ` (${new URL(tab.url()).search})`}`;
+  const r = await runOnPage(tab, run, RUN_TIMEOUT_MS);
   console.info(
     `${name} → ${r.backend}: cosine ${r.cosine.toFixed(6)}, rel-L1 ${r.relL1.toExponential(2)}, RMSE ${
       r.rmse.toExponential(2)
@@ -105,7 +105,7 @@ async function checkRun(run: PageRun): Promise<void> {
   );
   expect(r.state, `${name}: ${r.status}`).toBe("done");
   if (run.backend !== "auto") expect(r.backend, `${name}: backend that ran`).toBe(run.backend);
-  await expectAccurate(page, run, r, name);
+  await expectAccurate(tab, run, r, name);
   expect(r.relL1, `${name}: rel-L1`).toBeGreaterThan(0); // an INT8 kernel that matches exact to the bit is not running INT8
   expect(Number.isFinite(r.rmse) && r.rmse > 0, `${name}: RMSE ${r.rmse}`).toBe(true);
   expect(r.sageMs, `${name}: SageAttention time`).toBeGreaterThan(0);
@@ -113,8 +113,9 @@ async function checkRun(run: PageRun): Promise<void> {
   // Attention maps are queries × keys, the output error queries × channels (one canvas pixel per cell up to 512).
   const mapSizes = { "map-attention": run.tokens, "map-p-error": run.tokens, "map-o-error": run.headDim };
   for (const [id, cols] of Object.entries(mapSizes)) {
-    const s = await canvasStats(page, `#${id}`);
+    const s = await canvasStats(tab, `#${id}`);
     expect([s.width, s.height], `${name}: ${id} size`).toEqual([Math.min(cols, 512), Math.min(run.tokens, 512)]);
+    if (run.distribution === "sink") continue; // every row attends to the sink key alone: near-uniform maps
     expect(s.distinctColours, `${name}: ${id} colours`).toBeGreaterThan(16);
     expect(s.differentFromFirst, `${name}: ${id} share of pixels unlike the first`).toBeGreaterThan(0.1);
   }
@@ -151,6 +152,34 @@ describe("browser demo in headless Chromium", () => {
       dtype: "f16",
       distribution: "gaussian",
     });
+  });
+
+  test("webgpu with subgroup row maxima (?subgroups, SwiftShader's 4-lane subgroups) matches exact attention", async () => {
+    const tab = await openDemo(browser!, `${served!.url}?subgroups`, { hideWebGPU: false });
+    try {
+      const run: PageRun = {
+        backend: "webgpu",
+        heads: 2,
+        tokens: 160,
+        headDim: 64,
+        causal: false,
+        dtype: "f16",
+        distribution: "k-bias",
+      };
+      await checkRun(run, tab);
+      // Causal, and a sink key (logits ≈ 30) in tx 0's lane of the first tile: a row maximum that left it out would
+      // overflow the f16 P (the f16-block P·V mode) instead of only shifting the softmax.
+      await checkRun({ ...run, tokens: 96, causal: true, distribution: "sink" }, tab);
+      // The variant ran: the backend that served the run passed the subgroup check (else it says "off: why").
+      const details = await tab.evaluate(() =>
+        (window as unknown as { sageattnLastRun: RunReport }).sageattnLastRun.details
+      );
+      expect(details.subgroups, "webgpu details.subgroups").toMatch(/^on \(.*\d+ lanes in the check/);
+      expect(await tab.textContent("#environment")).toContain(`webgpu subgroups: ${details.subgroups}`);
+      console.info(`webgpu subgroups: ${details.subgroups}`);
+    } finally {
+      await tab.close();
+    }
   });
 
   test("cpu-simd (WebAssembly) matches exact attention", async () => {

@@ -1,14 +1,16 @@
 // table.ts --sweep: every INT8 kernel configuration timed on the same tensors, so one GPU run picks the tile for
 // tiles.ts. Configurations: tiles.ts's int8Tiles (query rows × keys per tile, rows per invocation, keys per P·V step)
-// that fit the device, plus the subgroup row maxima on the 64-key tiles where the device passes the subgroup check.
+// that fit the device, plus the subgroup row maxima ("+sg") on the 64-key tiles at the default keys per P·V step
+// where the device passes the subgroup check (the log says which, or subgroupCheck's reason).
 // Each is a backend made with `makeWith({ device, tile, subgroups })` on one shared GPUDevice, called directly (not
 // through `attention()`) on GPUBuffers adopted once, non-causal, timed by the slope of bench/timing.ts.
 // A batch's end is only seen on Deno's poll tick (≈ 11 ms), so a sample is off by up to a tick over the batch's
 // length: 100 ms batches rank coarsely, 300–400 ms ones finely. Hence three stages:
 //   coarse: every configuration at the first size, 2 pairs of ≈ 100 ms batches;
-//   fine: the `top` fastest of those (the default always among them) again, 4 pairs of ≈ 300 ms, the default again
-//     at the end to show drift;
-//   later sizes: the `top` fastest of the fine stage, 3 pairs of ≈ 400 ms (at least 4 calls), the default again last.
+//   fine: the `top` fastest of those (the default and its +sg twin always among them) again, 4 pairs of ≈ 300 ms,
+//     the default again at the end to show drift;
+//   later sizes: the `top` fastest of the fine stage (and the default's +sg twin), 3 pairs of ≈ 400 ms (at least 4
+//     calls), the default again last.
 // Each timed output is checked with core's checkOutput (the sage oracle of the backend's P·V mode and exact
 // attention, BOUNDS) on one sub-problem: the last query head's last 128-row Q block against all its keys. That block
 // is a whole Q quantization block and keeps every key, so its oracle is those rows of the full problem's.
@@ -172,7 +174,9 @@ export async function sweep(o: SweepOptions): Promise<boolean> {
   const withSubgroups = root.details.subgroups?.startsWith("on") ?? false;
   let configs: Config[] = [
     ...tiles.map((tile) => ({ tile, subgroups: false })),
-    ...(withSubgroups ? tiles.filter((t) => /x64r\dp4$/.test(t)).map((tile) => ({ tile, subgroups: true })) : []),
+    ...(withSubgroups
+      ? tiles.filter((t) => new RegExp(`x64r\\dp${INT8_PV_KEYS}$`).test(t)).map((tile) => ({ tile, subgroups: true }))
+      : []),
   ];
   if (o.only) {
     configs = o.only.map((s) => ({ tile: s.replace(/\+sg$/, ""), subgroups: s.endsWith("+sg") }));
@@ -183,9 +187,15 @@ export async function sweep(o: SweepOptions): Promise<boolean> {
   // The default first: chooseTile's pick for this device (the preferred tile where it fits).
   const first = configs.find((c) => c.tile === preferred && !c.subgroups) ?? configs[0];
   configs = [first, ...configs.filter((c) => c !== first)];
+  // The default's subgroup twin: always timed in the fine stage, so the log compares the two whatever the ranking.
+  const firstSg = configs.find((c) => c.tile === first.tile && c.subgroups);
+  const sgCount = configs.filter((c) => c.subgroups).length;
+  const sgLine = withSubgroups
+    ? `subgroup row maxima RAN: ${sgCount} "+sg" configurations (details.subgroups: ${root.details.subgroups})`
+    : `subgroup row maxima DID NOT RUN: ${root.details.subgroups?.replace(/^off: /, "")}`;
   console.log(
-    `sweep: ${configs.length} configurations on ${root.device} (workgroup memory ${limit} B; ` +
-      `subgroups ${root.details.subgroups}); B=1 H=${o.h} D=${o.d} f16, non-causal; backend.attention() directly`,
+    `sweep: ${configs.length} configurations on ${root.device} (workgroup memory ${limit} B); ` +
+      `B=1 H=${o.h} D=${o.d} f16, non-causal; backend.attention() directly\n${sgLine}`,
   );
   const results: Result[] = [];
   let warm = false;
@@ -194,7 +204,7 @@ export async function sweep(o: SweepOptions): Promise<boolean> {
       .sort((a, b) => a.timing!.perCall - b.timing!.perCall);
   const pick = (from: Result[]) => {
     const names = from.slice(0, o.top).map((r) => r.config);
-    return [first, ...configs.filter((c) => c !== first && names.includes(nameOf(c)))];
+    return [first, ...configs.filter((c) => c !== first && (c === firstSg || names.includes(nameOf(c))))];
   };
   const runAll = async (n: number, x: SizeInputs, list: Config[], stage: Stage, t: typeof TIMINGS.fine) => {
     for (const c of list) {
@@ -251,6 +261,21 @@ export async function sweep(o: SweepOptions): Promise<boolean> {
       `best at N=${n}: ${best.config}, ${best.timing!.perCall.toFixed(3)} ms; the table with it: ` +
         `SAGEATTN_WEBGPU_TILE=${tile}${sg ? " SAGEATTN_WEBGPU_SUBGROUPS=1" : ""} deno run -A table.js`,
     );
+  }
+  console.log(`\n${sgLine}`);
+  if (firstSg) {
+    for (const n of o.sizes) {
+      const ms = (c: Config) =>
+        results.find((r) => r.n === n && r.stage === "fine" && r.config === nameOf(c) && !r.again);
+      const [a, b] = [ms(first), ms(firstSg)];
+      console.log(
+        `N=${n}: ${nameOf(firstSg)} ${
+          b?.timing ? `${b.timing.perCall.toFixed(3)} ms (check ${b.check?.ok ? "ok" : "FAILED"})` : b?.error ?? "—"
+        } vs ${nameOf(first)} ${a?.timing ? `${a.timing.perCall.toFixed(3)} ms` : a?.error ?? "—"}${
+          a?.timing && b?.timing ? `: ${(a.timing.perCall / b.timing.perCall).toFixed(3)}× the default's speed` : ""
+        }`,
+      );
+    }
   }
   console.log(
     `\nsweep took ${

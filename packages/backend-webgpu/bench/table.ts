@@ -15,8 +15,9 @@
 // SageAttention call on the same tensors and out, through a second backend on the same GPUDevice; its shares are
 // what to read (profiled calls run one pass per dispatch and wait for their stamps, so clocks and totals differ).
 // --subgroups: per row, SageAttention also on a second backend made with `subgroups: true` (its own GPUDevice with
-// the feature, copies of the tensors and out), called on the backend directly, timed the same way; printed under
-// the table with whether the subgroup variant was on (details.subgroups) and its ratio to the default path.
+// the feature, copies of the tensors and out), called on the backend directly, timed the same way and its `out`
+// checked like the table's; printed under the table after a line saying whether the subgroup variant ran (and the
+// check's subgroup size) or, if not, subgroupCheck's reason (details.subgroups), then its ratio to the default path.
 // --ort-dir DIR (a folder with onnxruntime-web's dist files, see ort-web.ts; --build webgpu|all, default webgpu, the
 // native EP): per row up to --ort-max-n (default 4096), onnxruntime-web's WebGPU MultiHeadAttention (fp16, BSH
 // [1, N, H·D] GPUBuffers in, output left on the GPU; causal rows with `unidirectional`, which the native EP honours)
@@ -47,7 +48,7 @@ import {
   upload,
 } from "@sageattn/core";
 import { multiHeadAttentionModel } from "@sageattn/core/onnx";
-import { Effect } from "effect";
+import { Cause, Effect, Exit } from "effect";
 import { makeWith, provider } from "../src/index.ts";
 import { bshToHnd, gpuTensor, hndToBsh, loadOrt, openWebGpuSession, type OrtSession } from "./ort-web.ts";
 import { sweep } from "./sweep.ts";
@@ -115,8 +116,8 @@ interface Row {
   check: { rows: number; cosine: number; relL1: number };
   /** --profile: GPU milliseconds per kernel of one SageAttention call. */
   stages?: Record<string, number>;
-  /** --subgroups: SageAttention on a backend asked for subgroups, and whether it got them. */
-  subgroups?: { timing: Timing; detail: string };
+  /** --subgroups: SageAttention on a backend asked for subgroups, whether it got them, and its output's check. */
+  subgroups?: { timing?: Timing; detail: string; check?: Row["check"]; error?: string };
   /** --ort-dir: onnxruntime-web's MHA on the same inputs, or why it has no time. */
   ort?: OrtResult;
 }
@@ -166,8 +167,12 @@ async function withSubgroupsOf(
   inputs: HostTensor[],
   outHost: HostTensor,
   causal: boolean,
-): Promise<{ timing: Timing; detail: string }> {
-  const sg = await Effect.runPromise(makeWith({ subgroups: true }));
+): Promise<NonNullable<Row["subgroups"]>> {
+  const made = await Effect.runPromiseExit(makeWith({ subgroups: true }));
+  if (Exit.isFailure(made)) {
+    return { detail: "?", error: `backend not made: ${Cause.pretty(made.cause).split("\n")[0]}` };
+  }
+  const sg = made.value;
   try {
     const [q, k, v, out] = await Promise.all([...inputs, outHost].map((t) => Effect.runPromise(sg.upload(t))));
     const p = Effect.runSync(resolveProblem(q, k, v, { causal, out }));
@@ -176,8 +181,15 @@ async function withSubgroupsOf(
       () => Effect.runPromise(sg.attention(p, q, k, v)),
       () => device.queue.onSubmittedWorkDone(),
     );
+    const bits = (t: HostTensor) => t.data as Uint16Array;
+    const got = bits(await Effect.runPromise(sg.download(out)));
+    const n = inputs[0].shape[2];
+    const check = checkRows(bits(inputs[0]), bits(inputs[1]), bits(inputs[2]), got, n, causal);
     for (const t of [q, k, v, out]) t.dispose();
-    return { timing, detail: sg.details.subgroups ?? "?" };
+    return { timing, detail: sg.details.subgroups ?? "?", check };
+  } catch (e) {
+    // A pipeline the device's compiler refuses, say: reported in the table's output rather than ending the run.
+    return { detail: sg.details.subgroups ?? "?", error: e instanceof Error ? e.message.split("\n")[0] : String(e) };
   } finally {
     await Effect.runPromise(sg.dispose);
   }
@@ -328,13 +340,26 @@ for (const r of rows) {
   );
 }
 if (withSubgroups) {
-  console.log("\nSageAttention on a backend asked for subgroups (called directly, same timing):");
+  const made = rows.map((r) => r.subgroups!).find((sg) => sg.detail !== "?");
+  const detail = made?.detail ?? `? (${rows[0]?.subgroups?.error})`;
+  console.log(
+    detail.startsWith("on")
+      ? `\nSubgroup variant ON, it ran in the rows below unless they say FAILED (details.subgroups: ${detail}); ` +
+        `SageAttention on that backend, called directly, same timing:`
+      : `\nSubgroup variant OFF, it did not run: ${detail.replace(/^off: /, "")}. The rows below time the ` +
+        `workgroup-memory path again on a second device:`,
+  );
   for (const r of rows) {
     const sg = r.subgroups!;
+    const at = `N=${r.n}${r.causal ? " causal" : ""}`;
+    if (!sg.timing || !sg.check) {
+      console.log(`${at}: FAILED: ${sg.error}; subgroups ${sg.detail}`);
+      continue;
+    }
     console.log(
-      `N=${r.n}${r.causal ? " causal" : ""}: ${cell(r, sg.timing.perCall)} (wait in ${
-        sg.timing.withWait.toFixed(3)
-      } ms), ${(r.sage.perCall / sg.timing.perCall).toFixed(3)}× the default path's speed; subgroups ${sg.detail}`,
+      `${at}: ${cell(r, sg.timing.perCall)} (wait in ${sg.timing.withWait.toFixed(3)} ms), ${
+        (r.sage.perCall / sg.timing.perCall).toFixed(3)
+      }× the default path's speed; ${verdict(sg.check)}; subgroups ${sg.detail}`,
     );
   }
 }

@@ -29,6 +29,7 @@ export type AdapterInfoLike = Partial<GPUAdapterInfo> & {
   backendType?: number;
   isFallbackAdapter?: boolean;
   subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 };
 
 /** GPU device nodes on Linux (0: Dawn could only find a CPU adapter, after printing Vulkan warnings); undefined elsewhere. */
@@ -156,10 +157,14 @@ async function subgroupsFor(
   wanted: boolean,
 ): Promise<{ directive: Subgroups; detail: string }> {
   if (!wanted) return { directive: undefined, detail: "off" };
-  const r = await subgroupCheck(device, info.subgroupMinSize);
-  return r.directive === undefined
-    ? { directive: undefined, detail: `off: ${r.why}` }
-    : { directive: r.directive, detail: `on${r.directive ? ` (${r.directive})` : ""}` };
+  const r = await subgroupCheck(device);
+  if (r.directive === undefined) return { directive: undefined, detail: `off: ${r.why}` };
+  // The adapter's range where it reports one: the attention pipeline may get another size than the check's.
+  const range = info.subgroupMinSize !== undefined && info.subgroupMaxSize !== undefined
+    ? `, adapter ${info.subgroupMinSize}–${info.subgroupMaxSize}`
+    : "";
+  const directive = r.directive ? `${r.directive} ` : "";
+  return { directive: r.directive, detail: `on (${directive}${r.lanes} lanes in the check${range})` };
 }
 
 // Limits worth raising to the adapter's maximum: big tensors, and the bigger tiles (workgroup memory).

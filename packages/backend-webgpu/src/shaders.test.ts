@@ -44,15 +44,23 @@ describe("kernelSource", () => {
 
   it("takes the subgroup row maxima only when given the device's directive, which then heads the module", () => {
     const code = (src: string) => src.replace(/\/\/.*$/gm, "");
+    const count = (src: string, re: RegExp) => src.match(re)?.length ?? 0;
     const shared = code(kernelSource("attention_int8", "f16", counts));
     expect(shared).not.toMatch(/subgroup/);
-    expect(shared.match(/workgroupBarrier\(\)/g)?.length).toBe(6); // 4 per key tile, 2 around the final row sums
+    // 4 per key tile (the row maxima's behind `if (rowMaxViaMemory)`, always true here), 2 around the final row sums.
+    expect(count(shared, /workgroupBarrier\(\)/g)).toBe(6);
+    expect(count(shared, /rowParts\[i \* ps \+ first\]/g)).toBe(15); // the other 15 tx's parts, unrolled
     for (const directive of ["enable subgroups;", ""]) {
       const sg = kernelSource("attention_int8", "f16", counts, directive);
       expect(sg.startsWith(`enable f16;\n${directive ? `${directive}\n` : ""}//`)).toBe(true);
-      expect(code(sg).match(/subgroupShuffleXor/g)?.length).toBe(4);
-      expect(code(sg)).not.toMatch(/rowParts\[tx \* \(BQ/); // no workgroup-memory row maxima
-      expect(code(sg).match(/workgroupBarrier\(\)/g)?.length).toBe(5);
+      // Two xor shuffles for every subgroup size, two more where the 16 tx share one subgroup.
+      expect(count(code(sg), /subgroupShuffleXor/g)).toBe(4);
+      // Narrower subgroups: the other three quads' parts from rowParts, not the 15 tx's.
+      expect(count(code(sg), /rowParts\[i \* 4u \* ps \+ first\]/g)).toBe(3);
+      expect(count(code(sg), /rowParts\[i \* ps \+ first\]/g)).toBe(0);
+      // The shared path's 6, and 2 once in row_max_setup before its workgroupUniformLoad.
+      expect(count(code(sg), /workgroupBarrier\(\)/g)).toBe(8);
+      expect(count(code(sg), /workgroupUniformLoad\(/g)).toBe(1);
     }
     // Kernels without a subgroup variant ignore it.
     expect(kernelSource("attention_exact", "f32", { ...counts, W: 32 }, "enable subgroups;")).not.toMatch(/subgroup/);

@@ -1,10 +1,12 @@
 import type { Subgroups } from "./shaders.js";
 import { MAP_READ, Usage } from "./usage.js";
 
-// What row_max_subgroup.wgsl relies on, run once at load: subgroups of at least 16 lanes, lanes numbered by the
-// local invocation index (lane = index mod subgroup size), so the 16 invocations of a row group are 16 lanes of one
-// subgroup; and subgroupShuffleXor on vec4<f32> swapping with lane ^ mask. Every invocation writes 1 if all of that
-// holds for it. The shuffles run in uniform control flow, as the kernel's do.
+// What row_max_subgroup.wgsl relies on, run once at load: lanes numbered by the local invocation index (lane =
+// index mod subgroup size), so aligned groups of 4 (of 16 where the subgroup has 16 lanes or more) invocations share
+// a subgroup; and subgroupShuffleXor on vec4<f32> swapping with lane ^ mask, for masks 1 and 2, and 4 and 8 where
+// the subgroup has 16 lanes or more (the branch on subgroup_size is uniform, as the kernel's on its own answer is).
+// Every invocation writes its subgroup size if all of that holds for it, else 0. Any size the compiler picks from 4
+// up is fine for the kernel, so the size is reported, not required.
 const CHECK_BODY = `
 @group(0) @binding(0) var<storage, read_write> ok: array<u32>;
 @compute @workgroup_size(256)
@@ -12,10 +14,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_
         @builtin(subgroup_size) size: u32) {
   let x = vec4<f32>(f32(lid), 1.0, f32(lid ^ 3u), 0.0);
   let a = subgroupShuffleXor(x, 1u);
-  let b = subgroupShuffleXor(x, 8u);
-  let laidOut = size >= 16u && lane == lid % size;
-  let swapped = u32(a.x) == (lid ^ 1u) && u32(b.x) == (lid ^ 8u) && u32(b.z) == (lid ^ 8u ^ 3u);
-  ok[lid] = select(0u, 1u, laidOut && swapped);
+  let b = subgroupShuffleXor(x, 2u);
+  var swapped = u32(a.x) == (lid ^ 1u) && u32(b.x) == (lid ^ 2u) && u32(b.z) == (lid ^ 2u ^ 3u);
+  if (size >= 16u) {
+    let c = subgroupShuffleXor(x, 4u);
+    let d = subgroupShuffleXor(x, 8u);
+    swapped = swapped && u32(c.x) == (lid ^ 4u) && u32(d.x) == (lid ^ 8u) && u32(d.z) == (lid ^ 8u ^ 3u);
+  }
+  let laidOut = size >= 4u && lane == lid % size;
+  ok[lid] = select(0u, size, laidOut && swapped);
 }`;
 
 // Tint (browsers) wants the directive; naga (Deno) may take subgroup operations without one, or reject it.
@@ -23,19 +30,14 @@ const DIRECTIVES = ["enable subgroups;", ""];
 
 /**
  * Whether this device can run the subgroup variant of the reductions: the directive its compiler takes (see
- * Subgroups in shaders.ts), or why not. The device must have been made with the "subgroups" feature. `minSize` is
- * the adapter's subgroupMinSize where it reports one: a compiler may pick another subgroup size for another
- * pipeline (Intel's 8/16/32), so the check kernel's size alone does not bind the attention kernel's; every size the
- * adapter may pick must be at least 16.
+ * Subgroups in shaders.ts) and the subgroup size the check kernel ran with, or why not. The device must have been
+ * made with the "subgroups" feature. The kernel is correct for every subgroup size from 4 lanes up, so another size
+ * in the attention pipeline (Intel picks 8, 16 or 32 per shader) changes its speed, not its result.
  */
 export async function subgroupCheck(
   device: GPUDevice,
-  minSize: number | undefined,
-): Promise<{ directive: Subgroups; why?: string }> {
+): Promise<{ directive: Subgroups; lanes?: number; why?: string }> {
   if (!device.features.has("subgroups")) return { directive: undefined, why: "the device has no subgroups" };
-  if (minSize !== undefined && minSize < 16) {
-    return { directive: undefined, why: `the adapter's subgroups may have ${minSize} lanes, fewer than 16` };
-  }
   let why = "";
   for (const directive of DIRECTIVES) {
     const out = device.createBuffer({ size: 1024, usage: Usage.STORAGE | Usage.COPY_SRC });
@@ -68,11 +70,12 @@ export async function subgroupCheck(
       await read.mapAsync(MAP_READ);
       const ok = new Uint32Array(read.getMappedRange().slice(0));
       read.unmap();
-      const bad = ok.findIndex((x) => x !== 1);
-      if (bad < 0) return { directive };
+      const bad = ok.findIndex((x) => x === 0);
+      if (bad < 0) return { directive, lanes: Math.min(...ok) };
       return {
         directive: undefined,
-        why: `subgroups smaller than 16 lanes or not laid out by invocation index (invocation ${bad})`,
+        why:
+          `subgroup lanes not numbered by invocation index, or shuffles that do not swap lane ^ mask (invocation ${bad})`,
       };
     } catch (e) {
       if (scoped) await device.popErrorScope().catch(() => null);

@@ -14,9 +14,9 @@
 //   O: RQ rows × QD channel quads (quads tx, tx+16, …; QD = DP/64), f32, plus the tile's f16 sums. Per key, RQ/4
 //      reads of P (four rows in one word pair) and QD of V feed RQ·QD vec4 multiply-adds (two packed f16 each).
 // Row maxima meet across the 16 tx in `rowParts` (lib/row_max_shared.wgsl), or by subgroup shuffles where the device
-// has subgroups of 16 lanes or more (lib/row_max_subgroup.wgsl, one barrier fewer); at the end the row sums meet in
-// `rowParts`. Four barriers per key tile (three with subgroups); the next tile's K and V are fetched into registers
-// while this one is computed (fetch_kv).
+// has subgroups (lib/row_max_subgroup.wgsl: one barrier fewer on subgroups of 16 lanes or more, fewer reads on
+// narrower ones); at the end the row sums meet in `rowParts`. Four barriers per key tile (three with subgroups of 16
+// lanes or more); the next tile's K and V are fetched into registers while this one is computed (fetch_kv).
 // Knobs (tiles.ts picks them from the adapter's workgroup memory; the host unrolls the loops marked `// unroll`
 // with RQ, RP = RQ/4, CK, QD, W = DP/16, PV_KEYS, and the words each invocation copies: QL of Q, KL of K, VL of V):
 //   BQ 64, BK 64 (the K block, so f16 P·V sums exactly one block, DESIGN §2 step 5), RQ 4: 256 invocations,
@@ -179,6 +179,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
     }
   }
   let sQ = scales[bh * params.qBlocks + seg.qBlockBase + rowBase / Q_BLOCK];
+  // Whether the row maxima meet through rowParts, with a barrier per tile (lib/row_max.wgsl); uniform.
+  let rowMaxViaMemory = row_max_setup(lid);
 
   // Per-row state for the whole loop. Arrays are set explicitly, here and per tile below: naga zero-fills a var
   // declared without an initializer once, at function entry, even where it is declared inside a loop.
@@ -242,17 +244,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         }
         part[e] = mx;
       }
-      parts[g] = part;
-      row_max_put(part, tx * ps + ty * rp + g);
+      parts[g] = row_max_put(part, tx * ps + ty * rp + g, rowMaxViaMemory);
     }
-    row_max_sync();
+    if (rowMaxViaMemory) {
+      workgroupBarrier();
+    }
 
     // Online softmax: the row maxima, P = exp2(S − m) to pTile as f16, the running sums, and each row's rescale
     // factor exp2(m_old − m_new) for its accumulator.
     var alpha: array<f32, RQ_MAX>;
     var pk: array<array<vec4<f32>, RP_MAX>, CK_MAX>;
     for (var g = 0u; g < RP; g++) { // unroll
-      let mx = row_max_get(parts[g], ty * rp + g, ps);
+      let mx = row_max_get(parts[g], ty * rp + g, ps, rowMaxViaMemory);
       for (var e = 0u; e < 4u; e++) { // unroll
         let r = g * 4u + e;
         let mNew = max(mRun[r], mx[e]);
