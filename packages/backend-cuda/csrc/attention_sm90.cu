@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <type_traits>
 #include "hopper.cuh"
+#include "dependent_launch.cuh"
 #include "hopper_layout.h"
 #include "epilogue.cuh"
 #include "kernels.h"
@@ -146,6 +147,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     mbar_fence_init();
   }
   __syncthreads();
+  // Launched as a programmatic dependent of the pre-pass: everything above overlapped its tail; its output is read
+  // from here on.
+  dependent_wait();
+  dependent_release();
   if (tid == 0) {
     Item it;
     const int first = next_item(int(blockIdx.x) - int(gridDim.x), it);
@@ -379,8 +384,8 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
     if (e != cudaSuccess) return e;
     ctas = std::min<int64_t>(items, sms);
   }
-  kernel<<<unsigned(ctas), 128 * warpgroups<DP>(), smem, stream>>>(g, w, o, lse, causal, int(items), int(qBlocks));
-  return cudaGetLastError();
+  return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(128 * warpgroups<DP>()), smem, stream, true, g, w, o, lse, causal,
+                          int(items), int(qBlocks));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 // A warp holds one block's K and V: its next K streams during this block's softmax and P·V, its next V during the next
 // Q·Kᵀ (double-buffering a warp needs 213 KB, one CTA per SM, and streamed slower than two CTAs per SM).
 #include <cuda_fp16.h>
+#include "dependent_launch.cuh"
 #include "epilogue.cuh"
 #include "kv_cache.h"
 #include "mma.cuh"
@@ -63,12 +64,10 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   float* qScale = reinterpret_cast<float*>(sQ + L::kQ);
   float* qMean = qScale + kRows;  // then rowAbs: kRows more floats
 
-#if __CUDA_ARCH__ >= 900
   // Launched as a programmatic dependent (call.pdl): wait for the previous kernel in the stream (it may have written q
   // or the cache), then let the next one be scheduled onto SMs as this grid's CTAs retire.
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
+  dependent_wait();
+  dependent_release();
   const int split = blockIdx.x, splits = gridDim.x;
   const int hg = blockIdx.y, head = hg / groupsPerHead, z = hg % groupsPerHead;
   const int b = head / c.Hkv, hk = head % c.Hkv, G = call.Hq / c.Hkv, Nq = call.Nq, length = call.length;
@@ -169,13 +168,13 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   }
   __syncthreads();
   {
-    const float scale = qScale[qRow];
+    const Divisor by = divisor(qScale[qRow]);
     uint32_t* dst = reinterpret_cast<uint32_t*>(sQ + qRow * L::kRowI8 + qPart * kPer);
 #pragma unroll
     for (int j = 0; j < kPer; j += 4) {
       uint32_t word = 0;
 #pragma unroll
-      for (int e = 0; e < 4; e++) word |= uint32_t(uint8_t(quantize(qv[j + e] * fold, scale))) << (8 * e);
+      for (int e = 0; e < 4; e++) word |= uint32_t(uint8_t(quantize(qv[j + e] * fold, by))) << (8 * e);
       dst[j / 4] = word;
     }
   }
@@ -432,20 +431,8 @@ cudaError_t launch(const KvCache& c, const DecodeCall& call, dim3 grid, int grou
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = dim3(32 * kWarps);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
   // A decode step is a few µs of work: overlapping its launch with the previous kernel's tail is worth a µs or two.
-  cudaLaunchAttribute overlap{};
-  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  overlap.val.programmaticStreamSerializationAllowed = 1;
-  if (call.pdl) {
-    cfg.attrs = &overlap;
-    cfg.numAttrs = 1;
-  }
-  return cudaLaunchKernelEx(&cfg, kernel, c, call, groupsPerHead);
+  return launch_dependent(kernel, grid, dim3(32 * kWarps), smem, stream, call.pdl, c, call, groupsPerHead);
 }
 
 int groups_per_head(const KvCache& c, int Hq, int Nq) { return int(ceil_div(int64_t(Hq / c.Hkv) * Nq, kRows)); }

@@ -111,6 +111,7 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
   for (int j = 0; j < kPer; j++) mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
   mx = block_max(mx, scratch);
   const float scale = int8_scale(mx);
+  const Divisor by = divisor(scale);
 
   char4* kout = reinterpret_cast<char4*>(c.ki + (int64_t(head) * c.capPad + r0) * DP);
   float4* rawOut = reinterpret_cast<float4*>(c.raw + int64_t(head) * kBlock * DP);
@@ -118,7 +119,7 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kQuads;
-    kout[i] = r < rows ? make_char4(quantize(x[j].x, scale), quantize(x[j].y, scale), quantize(x[j].z, scale), quantize(x[j].w, scale))
+    kout[i] = r < rows ? make_char4(quantize(x[j].x, by), quantize(x[j].y, by), quantize(x[j].z, by), quantize(x[j].w, by))
                        : make_char4(0, 0, 0, 0);
     if (partial && r < rows) rawOut[i] = x[j];
   }

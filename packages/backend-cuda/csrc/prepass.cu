@@ -15,6 +15,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <type_traits>
+#include "dependent_launch.cuh"
 #include "hopper_layout.h"
 #include "kernels.h"
 #include "tensor_load.cuh"
@@ -22,13 +23,34 @@
 namespace sa {
 namespace {
 
+// Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
+// until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
+// loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
+template <bool PACKED>
+using Quad = std::conditional_t<PACKED, uint2, float4>;
+
+template <bool PACKED>
+__device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
+  if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
+  else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
+}
+// Per-channel sums of K over tokens t0..t1 of one (sequence, kv head): channel_sums with the packed loads.
+template <bool PACKED>
+__device__ __forceinline__ void k_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
+                                       float4* partial, float* sums) {
+  const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn;
+  row_sums(g.D, g.DP, t0, t1, [&](int t, int c0) { return widen(load_quad<PACKED>(k, base + t * k.sn + c0 * k.sd, c0, g.D, true), k.dtype); },
+           partial, sums);
+}
+
 // Role of the first launch: the sums of one chunk of one (sequence, kv head) into kpart (zeros past the sequence).
+template <bool PACKED>
 __device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspace& w, int chunkTokens, int chunks, int bx,
                            int chunk, float4* partial, float* sums) {
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
   const int t0 = chunk * chunkTokens, t1 = min(sq.nk, t0 + chunkTokens);
-  channel_sums(g, k, sq, h, t0, t1, partial, sums);
+  k_sums<PACKED>(g, k, sq, h, t0, t1, partial, sums);
   __syncthreads();
   for (int c = threadIdx.x; c < g.DP; c += kThreads) w.kpart[(int64_t(bx) * chunks + chunk) * g.DP + c] = sums[c];
 }
@@ -37,11 +59,12 @@ __device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspac
 // first launch left in kpart, added in chunk order (the same bits in every CTA of the head), or, when K is one chunk
 // and the pre-pass is one launch (`summed`), from that chunk's sums taken here the same way (the same bits again).
 // Every thread of the CTA must call it.
+template <bool PACKED>
 __device__ __forceinline__ void head_mean(const Geometry& g, const TensorRef& k, const Workspace& w, int s, int h, int chunks, bool smooth,
                           bool summed, float4* partial, float* mean) {
   const Sequence sq = sequence(g, s);
   if (smooth && summed) {
-    channel_sums(g, k, sq, h, 0, sq.nk, partial, mean);
+    k_sums<PACKED>(g, k, sq, h, 0, sq.nk, partial, mean);
     __syncthreads();
     for (int c = threadIdx.x; c < g.DP; c += kThreads) mean[c] = (c < g.D && sq.nk > 0) ? (0.f + mean[c]) / sq.nk : 0.f;
     __syncthreads();
@@ -57,17 +80,6 @@ __device__ __forceinline__ void head_mean(const Geometry& g, const TensorRef& k,
   __syncthreads();
 }
 
-// Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
-// until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
-// loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
-template <bool PACKED>
-using Quad = std::conditional_t<PACKED, uint2, float4>;
-
-template <bool PACKED>
-__device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
-  if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
-  else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
-}
 __device__ __forceinline__ uint16_t f16_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }
 // The quad as four f16 (f16 input: its own bits, exactly what converting through f32 gives).
 template <typename Q>
@@ -78,7 +90,7 @@ __device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
   return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
 }
 __device__ __forceinline__ float quad_absmax(const float4& x) { return fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w))); }
-__device__ __forceinline__ char4 quantize4(const float4& x, float scale) {
+__device__ __forceinline__ char4 quantize4(const float4& x, const Divisor& scale) {
   return make_char4(quantize(x.x, scale), quantize(x.y, scale), quantize(x.z, scale), quantize(x.w, scale));
 }
 
@@ -116,20 +128,32 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
     return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
   };
   float mx = 0.f;
+  if constexpr (PACKED) {
+    // A 16-bit float's magnitude orders as its bits without the sign, and |q·fold| rounds monotonically in |q|, so
+    // the block's largest |q·fold| is |fold|·(the largest |q|), found with one integer max per two values.
+    uint32_t pairMax = 0;
 #pragma unroll
-  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
+    for (int j = 0; j < kPer; j++) pairMax = __vmaxu2(pairMax, __vmaxu2(x[j].x & 0x7FFF7FFFu, x[j].y & 0x7FFF7FFFu));
+    const uint32_t bits = max(pairMax & 0xFFFFu, pairMax >> 16);
+    const float largest = q.dtype == kDtypeF16 ? __half2float(__ushort_as_half(uint16_t(bits))) : __uint_as_float(bits << 16);
+    mx = largest * fabsf(fold);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
+  }
   mx = block_max(mx, scratch);
   const float scale = int8_scale(mx);
+  const Divisor div = divisor(scale);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
   char4* out = reinterpret_cast<char4*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP);
 #pragma unroll
-  for (int j = 0; j < kPer; j++) out[swizzled_word<DP, HOPPER>(threadIdx.x + j * kThreads)] = quantize4(folded(j), scale);
+  for (int j = 0; j < kPer; j++) out[swizzled_word<DP, HOPPER>(threadIdx.x + j * kThreads)] = quantize4(folded(j), div);
   if (threadIdx.x == 0) w.qs[int64_t(h) * g.qSlots + sq.qSlot + by] = scale;
 
   if (lse) {
     // Two threads per row, each summing every other channel.
     const int r = threadIdx.x >> 1;
-    head_mean(g, k, w, s, h / g.group, chunks, smooth, summed, partial, meanS);
+    head_mean<PACKED>(g, k, w, s, h / g.group, chunks, smooth, summed, partial, meanS);
     const float* mean = meanS;
     float dot = 0.f;
     if (r < rows)
@@ -151,7 +175,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int rows = max(0, min(kKBlock, sq.nk - r0));  // 0: a padding block, written as zeros
   const int64_t kbase = sq.b * k.sb + h * k.sh + int64_t(sq.k0 + r0) * k.sn;
   const int64_t vbase = sq.b * v.sb + h * v.sh + int64_t(sq.k0 + r0) * v.sn;
-  if (rows > 0) head_mean(g, k, w, s, h, chunks, smooth, summed, partial, meanS);
+  if (rows > 0) head_mean<PACKED>(g, k, w, s, h, chunks, smooth, summed, partial, meanS);
   const float* mean = meanS;
 
   // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
@@ -176,16 +200,24 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
       y[i] = load_quad<PACKED>(v, vbase + r * v.sn + vc0 * v.sd, vc0, g.D, vOwner && r < rows && vc0 < g.D);
     }
   // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D.
+  // Where the CTA's width is whole rows of quads, a thread's quads all lie in the same 4 channels: their mean is read
+  // from shared memory once.
+  constexpr bool kFixedChannels = kThreads % kWords == 0;
+  const int cFixed = (threadIdx.x % kWords) * 4;
+  const float4 mFixed = kFixedChannels ? make_float4(mean[cFixed], mean[cFixed + 1], mean[cFixed + 2], mean[cFixed + 3])
+                                       : make_float4(0.f, 0.f, 0.f, 0.f);
   auto centred = [&](int j) {
     const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
     const float4 f = widen(x[j], k.dtype);
-    return r < rows ? make_float4(f.x - mean[c0], f.y - mean[c0 + 1], f.z - mean[c0 + 2], f.w - mean[c0 + 3]) : f;
+    const float4 m = kFixedChannels ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
+    return r < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
   };
   float mx = 0.f;
 #pragma unroll
   for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(centred(j)));
   mx = block_max(mx, scratch);
   const float scale = int8_scale(mx);
+  const Divisor div = divisor(scale);
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
   char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
@@ -193,7 +225,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
-    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), scale);
+    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), div);
     if constexpr (!HOPPER) vout[i] = to_f16x4(y[j], v.dtype);
   }
   if constexpr (HOPPER) {
@@ -225,8 +257,8 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 // K itself: the per-call cost of small problems is mostly launches.
 // Each launch is its own instantiation (PHASE), so each gets the registers its roles need; a packed block held in
 // registers must not spill to local memory (at 64 registers for every role the spills, not DRAM, bounded the
-// pre-pass). The first of two launches (sums, Q without the LSE): 64 registers at D = 64 (4 CTAs per SM), 85 at
-// D = 128 (3). The others hold K and V: 85 at D = 64, 128 at D = 128 (2).
+// pre-pass), and as many CTAs as fit without spilling keep loads in flight: the first of two launches (sums, Q
+// without the LSE) 4 per SM up to D = 128; the others, which hold K and V, 4 at D = 64 and 3 at D = 128.
 enum Phase { kOneLaunch, kSums, kQuantize };
 struct Roles {
   int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
@@ -235,7 +267,9 @@ struct Roles {
 };
 
 template <int DP, bool PACKED, Phase PHASE>
-constexpr int min_ctas_per_sm() { return !PACKED ? 1 : PHASE == kSums ? (DP <= 64 ? 4 : 3) : DP <= 64 ? 3 : 2; }
+constexpr int min_ctas_per_sm() {
+  return !PACKED ? 1 : PHASE == kSums ? (DP <= 128 ? 4 : 2) : DP <= 64 ? 4 : DP <= 128 ? 3 : 2;
+}
 
 template <int DP, bool PACKED, bool HOPPER, Phase PHASE>
 __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
@@ -246,10 +280,14 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
   // The Hopper layout's transposed V block (DP × 64 keys f16); one word where V is stored as plain rows.
   __shared__ uint4 vStage[HOPPER && PHASE != kSums ? DP * 128 / 16 : 1];
   constexpr bool kSummed = PHASE == kOneLaunch;
+  // With the Hopper layout the pre-pass is launched as a programmatic dependent: the previous kernel (the last call's
+  // attention, still reading the workspace; or whatever wrote q, k, v) must be done before anything is read or written.
+  dependent_wait();
+  dependent_release();
   int b = int(blockIdx.x);
   if constexpr (PHASE == kSums) {
     if (b < roles.sumCtas) {
-      ksum_chunk(g, k, w, roles.chunkTokens, roles.chunks, b / roles.chunks, b % roles.chunks, partial, meanS);
+      ksum_chunk<PACKED>(g, k, w, roles.chunkTokens, roles.chunks, b / roles.chunks, b % roles.chunks, partial, meanS);
       return;
     }
     b -= roles.sumCtas;
@@ -269,10 +307,12 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
 template <int DP, bool PACKED, bool HOPPER>
 void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v, const Workspace& w,
                      float fold, float smScale, bool lse, bool smooth, const Roles& roles, cudaStream_t stream) {
+  // The Hopper layout means compute capability 9.0, where launches can overlap the previous kernel's tail.
+  auto go = [&](auto kernel) { return launch_dependent(kernel, dim3(ctas), dim3(kThreads), 0, stream, HOPPER, g, q, k, v, w, fold, smScale, lse, smooth, roles); };
   switch (roles.phase) {
-    case kOneLaunch: quantize_kernel<DP, PACKED, HOPPER, kOneLaunch><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
-    case kSums: quantize_kernel<DP, PACKED, HOPPER, kSums><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
-    case kQuantize: quantize_kernel<DP, PACKED, HOPPER, kQuantize><<<ctas, kThreads, 0, stream>>>(g, q, k, v, w, fold, smScale, lse, smooth, roles); break;
+    case kOneLaunch: go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch>); break;
+    case kSums: go(quantize_kernel<DP, PACKED, HOPPER, kSums>); break;
+    case kQuantize: go(quantize_kernel<DP, PACKED, HOPPER, kQuantize>); break;
   }
 }
 

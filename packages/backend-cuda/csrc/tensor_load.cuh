@@ -62,7 +62,7 @@ __device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* 
   const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
   if (phase < phases && grp * 4 < D) {
-#pragma unroll 8
+#pragma unroll 16
     for (int t = t0 + phase; t < t1; t += phases) {
       const float4 x = row(t, grp * 4);
       acc.x += x.x;
