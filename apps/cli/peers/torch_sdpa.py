@@ -155,7 +155,8 @@ def other_kernel(name, a, q, k, v, nk):
         sys.path.insert(0, os.path.join(here, "..", "..", "..", "packages", "backend-cuda", "scripts"))
         import gpu_check
         o = torch.empty_like(q)
-        return lambda: gpu_check.run(q, k, v, causal=a.causal, out=o)
+        # The flags a TypeScript call without pvAccumulation sends, so both rows run the same kernel.
+        return lambda: gpu_check.run(q, k, v, causal=a.causal, pv_auto=True, out=o)
     import sageattention as sa
     if name == "sa2-fp16":
         return lambda: sa.sageattn_qk_int8_pv_fp16_cuda(q, k, v, tensor_layout="HND", is_causal=a.causal, qk_quant_gran="per_warp", pv_accum_dtype="fp16+fp32")

@@ -436,7 +436,8 @@ SA_API int32_t sa_attention(const sa_params* p) {
   if ((p->flags & SA_KERNEL_ONLY) == 0)
     SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, stream), "pre-pass launch");
   float* lseOut = lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr;
-  const bool causal = (p->flags & SA_CAUSAL) != 0, pvF32 = (p->flags & SA_PV_F32) != 0;
+  // On Hopper f32 accumulation is the faster as well as the more accurate (NOTES.md), so it is what SA_PV_AUTO gets.
+  const bool causal = (p->flags & SA_CAUSAL) != 0, pvF32 = (p->flags & SA_PV_F32) != 0 || ((p->flags & SA_PV_AUTO) != 0 && hopper);
   SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, stream)
                 : sa::launch_attention(g, w, o, lseOut, causal, pvF32, stream),
          "attention launch");

@@ -46,8 +46,10 @@ enum sa_flags {
   SA_RETURN_LSE = 1u << 1,      /* write the natural-log LSE to sa_params.lse */
   SA_PV_F32 = 1u << 2,          /* accumulate P·V in f32 throughout instead of f16 within each K block */
   SA_NO_SMOOTH_K = 1u << 3,     /* skip subtracting mean(K) over tokens (only to show why it matters) */
-  SA_KERNEL_ONLY = 1u << 4      /* skip the pre-pass: the workspace already holds one for the same inputs and
+  SA_KERNEL_ONLY = 1u << 4,     /* skip the pre-pass: the workspace already holds one for the same inputs and
                                    shapes (benchmarks time the attention kernel alone this way) */
+  SA_PV_AUTO = 1u << 5          /* the caller leaves the P·V accumulation to the library: f32 where the kernel runs it
+                                   faster (the Hopper kernel), else f16 within each K block; SA_PV_F32 still forces f32 */
 };
 
 /*

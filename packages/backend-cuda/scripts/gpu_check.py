@@ -21,7 +21,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.environ.get("SAGEATTN_CUDA_LIB", os.path.join(HERE, "..", "dist", "linux-x64", "libsageattn_cuda.so"))
 LOG2E = 1.4426950408889634
-SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY = 1, 2, 4, 8, 16
+SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY, SA_PV_AUTO = 1, 2, 4, 8, 16, 32
 DT = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
@@ -54,8 +54,9 @@ def check(st):
         raise RuntimeError(f"status {st}: {buf.value.decode()}")
 
 
-def run(q, k, v, causal=False, lse=False, pv_f32=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}, out=None):
-    """q, k, v in the layout's order; returns (o, lse, params). `out` reuses an output tensor (timing: no fill)."""
+def run(q, k, v, causal=False, lse=False, pv_f32=False, pv_auto=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}, out=None):
+    """q, k, v in the layout's order; returns (o, lse, params). `out` reuses an output tensor (timing: no fill).
+    pv_auto sets SA_PV_AUTO, as the TypeScript backend does when a call leaves pvAccumulation out."""
     if layout == "HND":
         B, Hq, Nq, D = q.shape
         Hkv, Nk = k.shape[1], k.shape[2]
@@ -79,7 +80,7 @@ def run(q, k, v, causal=False, lse=False, pv_f32=False, layout="HND", out_dtype=
         p.maxk = int((ck[1:] - ck[:-1]).max())
     p.dtype, p.odtype = DT[q.dtype], DT[o.dtype]
     p.layout = 0 if layout == "HND" else 1
-    p.flags = (SA_CAUSAL if causal else 0) | (SA_LSE if lse else 0) | (SA_PV_F32 if pv_f32 else 0)
+    p.flags = (SA_CAUSAL if causal else 0) | (SA_LSE if lse else 0) | (SA_PV_F32 if pv_f32 else 0) | (SA_PV_AUTO if pv_auto else 0)
     p.sm = sm if sm is not None else 1 / math.sqrt(D)
     lse_t = None
     if lse:

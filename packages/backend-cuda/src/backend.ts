@@ -23,7 +23,7 @@ import {
 } from "@sageattn/core";
 import { Effect } from "effect";
 import { type OpenLibrary, openLibrary } from "./ffi/library.js";
-import { DTYPE_CODE, FLAG, LAYOUT_CODE } from "./ffi/codes.js";
+import { attentionFlags, DTYPE_CODE, LAYOUT_CODE } from "./ffi/codes.js";
 import { verifyKvLayout } from "./ffi/kv-params.js";
 import { ParamsBuffer, verifyLayout } from "./ffi/params.js";
 import type { Native } from "./ffi/symbols.js";
@@ -330,11 +330,7 @@ function makeBackend(
         "layout",
         LAYOUT_CODE[p.layout],
       );
-      pb.setU32(
-        "flags",
-        (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) |
-          (p.smoothK ? 0 : FLAG.noSmoothK),
-      );
+      pb.setU32("flags", attentionFlags(p));
       pb.setF32("sm_scale", p.smScale);
       if (!pb.sameSizeAs(sizeFields)) {
         const status = n.sa_workspace_size(pb.bytes, sizeOut);

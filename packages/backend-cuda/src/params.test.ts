@@ -1,6 +1,16 @@
 // sa_params packing on this side (runs everywhere; the library's own offsets are compared in native.test.ts).
 import { describe, expect, it } from "vitest";
-import { layoutOf, type ParamSchema, SA_PARAMS } from "@sageattn/core";
+import { Effect } from "effect";
+import {
+  type AttentionOptions,
+  hostTensor,
+  layoutOf,
+  type ParamSchema,
+  resolveProblem,
+  SA_FLAGS,
+  SA_PARAMS,
+} from "@sageattn/core";
+import { attentionFlags } from "./ffi/codes.js";
 import { PARAMS_FIELDS, PARAMS_SIZE, ParamsBuffer, verifyLayout } from "./ffi/params.js";
 import type { Native } from "./ffi/symbols.js";
 
@@ -62,5 +72,22 @@ describe("sa_params packing", () => {
     pb.setU64("cu_seqlens_q", 4096n);
     expect(pb.sameSizeAs(saved)).toBe(false);
     expect(pb.sameSizeAs(saved)).toBe(true);
+  });
+});
+
+describe("sa_params flags", () => {
+  const t = hostTensor(new Float32Array(2 * 4 * 8), [1, 2, 4, 8]);
+  const flags = (options: AttentionOptions) => attentionFlags(Effect.runSync(resolveProblem(t, t, t, options)));
+
+  it("leaves the P·V accumulation to the library only when the call does not name one", () => {
+    expect(flags({})).toBe(SA_FLAGS.pv_auto);
+    expect(flags({ pvAccumulation: "f16-block" })).toBe(0);
+    expect(flags({ pvAccumulation: "f32" })).toBe(SA_FLAGS.pv_f32);
+  });
+
+  it("sets one bit per option", () => {
+    expect(flags({ causal: true, returnLse: true, smoothK: false, pvAccumulation: "f32" })).toBe(
+      SA_FLAGS.causal | SA_FLAGS.return_lse | SA_FLAGS.no_smooth_k | SA_FLAGS.pv_f32,
+    );
   });
 });

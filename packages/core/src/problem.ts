@@ -90,6 +90,11 @@ export interface Problem {
   readonly mask: AttentionMask | undefined;
   readonly varlen: Varlen | undefined;
   readonly pvAccumulation: PvAccumulation;
+  /**
+   * True when the caller left `pvAccumulation` out: a backend may then sum P·V in f32 instead of f16 blocks where that
+   * is faster (f32 sums are the more accurate of the two, so the f16-block bounds still hold). False when asked for.
+   */
+  readonly pvAuto?: boolean;
   readonly qkGranularity: QkGranularity;
   readonly smoothK: boolean;
   /** The caller's output tensor (validated against the call), or undefined to allocate one. */
@@ -482,6 +487,7 @@ export function resolveProblem(
       mask: o.mask,
       varlen: o.varlen,
       pvAccumulation: o.pvAccumulation ?? "f16-block",
+      pvAuto: o.pvAccumulation === undefined,
       qkGranularity: o.qkGranularity ?? "block",
       smoothK: o.smoothK ?? true,
       out: o.out,

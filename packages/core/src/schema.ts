@@ -307,8 +307,10 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
 /**
  * The bits of `sa_params.flags` (csrc/sageattn.h's sa_flags, each `SA_` + the key in capitals). kernel_only is set by
  * scripts/gpu_check.py alone: it skips the pre-pass when the workspace already holds one for the same inputs.
+ * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
+ * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32.
  */
-export const SA_FLAGS = { causal: 1, return_lse: 2, pv_f32: 4, no_smooth_k: 8, kernel_only: 16 } as const;
+export const SA_FLAGS = { causal: 1, return_lse: 2, pv_f32: 4, no_smooth_k: 8, kernel_only: 16, pv_auto: 32 } as const;
 
 export const SA_PARAMS = {
   name: "sa_params",

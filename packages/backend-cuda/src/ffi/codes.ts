@@ -1,4 +1,5 @@
 /** The C ABI's enum values (csrc/sageattn.h): sa_dtype and sa_layout are core's codes, sa_flags is below. */
+import type { Problem } from "@sageattn/core";
 import { SA_FLAGS } from "@sageattn/core/schema";
 export { DTYPE_CODE, LAYOUT_CODE } from "@sageattn/core";
 /** The sa_flags bits TS sets, from core's schema (the build checks csrc/sageattn.h against the same table). */
@@ -6,5 +7,17 @@ export const FLAG = {
   causal: SA_FLAGS.causal,
   lse: SA_FLAGS.return_lse,
   pvF32: SA_FLAGS.pv_f32,
+  pvAuto: SA_FLAGS.pv_auto,
   noSmoothK: SA_FLAGS.no_smooth_k,
 } as const;
+
+/**
+ * sa_params.flags for an attention call. A call that leaves the P·V accumulation out sets pv_auto, and the library
+ * takes the faster of its two for the kernel it runs (f32 on the Hopper kernel); one that names "f32" forces it.
+ */
+export function attentionFlags(
+  p: Pick<Problem, "causal" | "returnLse" | "pvAccumulation" | "pvAuto" | "smoothK">,
+): number {
+  return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
+    (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK);
+}
