@@ -433,12 +433,31 @@ SA_API int32_t sa_attention(const sa_params* p) {
   const sa::TensorRef o = tensor_ref(p->o, p->o_strides, p->layout, p->out_dtype, p->head_dim);
   const bool lse = (p->flags & SA_RETURN_LSE) != 0;
   const cudaStream_t stream = as_stream(p->stream);
+  // The Hopper kernel reads V through a tensor map: the caller's own V where it is f16 in rows the driver can describe
+  // (no pre-pass pass over V at all), else the pre-pass's f16 rows.
+  CUtensorMap vMap{};
+  bool vDirect = false;
+  if (hopper) {
+    if (p->dtype == SA_F16 && v.sd == 1 && g.D == g.DP && v.sn > 0 && v.sh > 0 && v.sb > 0) {
+      const sa::VSource mine{v.ptr,
+                             {uint64_t(g.D), uint64_t(g.Nk), uint64_t(g.Hkv), uint64_t(g.B)},
+                             {uint64_t(v.sn) * 2, uint64_t(v.sh) * 2, uint64_t(v.sb) * 2}};
+      vDirect = sa::attention_sm90_v_map(g.DP, mine, &vMap);
+    }
+    const uint64_t rowBytes = uint64_t(g.DP) * 2;
+    const sa::VSource rows{reinterpret_cast<uintptr_t>(w.vh),
+                           {uint64_t(g.DP), uint64_t(g.rowsK), uint64_t(g.Hkv), 1},
+                           {rowBytes, rowBytes * g.rowsK, rowBytes * g.rowsK * g.Hkv}};
+    if (!vDirect && !sa::attention_sm90_v_map(g.DP, rows, &vMap))
+      return fail(SA_ERR_CUDA, "the driver cannot describe the workspace's V rows as a tensor map (cuTensorMapEncodeTiled)");
+  }
   if ((p->flags & SA_KERNEL_ONLY) == 0)
-    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, stream), "pre-pass launch");
+    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, !vDirect, stream),
+           "pre-pass launch");
   float* lseOut = lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr;
   // On Hopper f32 accumulation is the faster as well as the more accurate (NOTES.md), so it is what SA_PV_AUTO gets.
   const bool causal = (p->flags & SA_CAUSAL) != 0, pvF32 = (p->flags & SA_PV_F32) != 0 || ((p->flags & SA_PV_AUTO) != 0 && hopper);
-  SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, stream)
+  SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, vMap, vDirect, stream)
                 : sa::launch_attention(g, w, o, lseOut, causal, pvF32, stream),
          "attention launch");
   return SA_OK;

@@ -6,13 +6,15 @@
 //   S  = Qi · Kiᵀ         wgmma s8 m64n128k32, both operands from shared memory, exact int32 sums
 //   online softmax        in exp2, the int32 logits scaled by sQ·sK inside exp2's argument
 //   O += P·V              wgmma f16 m64nDk16, P from registers (the S accumulator layout is the A fragment layout),
-//                         V transposed in shared memory; f16 sums within each 64-key block, then f32 (or f32 only)
+//                         V N-major in shared memory (rows of keys, as stored); f16 sums within each 64-key block,
+//                         then f32 (or f32 only)
 // Without a causal mask the grid is one CTA per SM and each CTA takes every gridDim-th item (items of one head are
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
 // length, so there every item is its own CTA, the heaviest rows first.
-// Loads: thread 0 issues one bulk copy per operand tile (the pre-pass stored them in wgmma's swizzled order) into a
-// ring of kStages stages; a `full` mbarrier per stage counts the bytes in, an `empty` one the warps done with it.
+// Loads: thread 0 issues one bulk copy per Q/K tile (the pre-pass stored them in wgmma's swizzled order) and one
+// tensor copy per 64 channels of V (from the caller's f16 V where it can, else the pre-pass's f16 rows; the copy
+// engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes in, an `empty` one the warps done with it.
 // The ring runs on across items. The refill of a stage is issued while the tensor cores run the next tile's Q·Kᵀ, so
 // no warpgroup waits on memory in the steady state, and the warpgroups drift apart by up to a tile: one's softmax
 // overlaps another's matrix work.
@@ -49,12 +51,12 @@ struct Smem {
   static constexpr int kQ = kRows * DP;    // int8 [kRows][DP]
   static constexpr int kBN = tile_keys<DP>();
   static constexpr int kK = kBN * DP;      // int8 [kBN keys][DP]
-  static constexpr int kVBlock = DP * 128; // f16 [DP channels][64 keys]
-  static constexpr int kV = kBN / kKBlock * kVBlock;
+  static constexpr int kVBox = kBN * 128;  // f16 [kBN keys][64 channels], one tensor-map box
+  static constexpr int kV = DP / 64 * kVBox;
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
-  static constexpr int kBarriers = 2 * kQ + kStages * kStage;  // 2 + 2 + 2·kStages mbarriers
-  static constexpr int kBytes = kBarriers + 8 * (4 + 2 * kStages) + 1024;  // + slack to align the base to 1024
+  static constexpr int kBarriers = 2 * kQ + kStages * kStage;  // 2 + 2 + 2·kStages mbarriers, then 4 ints
+  static constexpr int kBytes = kBarriers + 8 * (4 + 2 * kStages) + 16 + 1024;  // + slack to align the base to 1024
 };
 
 // One work item: query rows r0.. of head h of sequence sq, and the K/V tiles they see.
@@ -82,7 +84,8 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
 
 template <int DP, bool PV_F32>
 __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
-    attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks) {
+    attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
+                          const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   using L = Smem<DP>;
   constexpr int kWarps = 4 * warpgroups<DP>();
   constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks (scales sK) per tile
@@ -94,6 +97,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   uint64_t* qEmpty = qFull + 2;                                          // [2]
   uint64_t* full = qEmpty + 2;
   uint64_t* empty = full + L::kStages;
+  // The V coordinates of the next tile (row, kv head, batch), kept by thread 0 alone in shared memory: registers are
+  // short.
+  int* vAt = reinterpret_cast<int*>(empty + L::kStages);
   auto qBuffer = [&](int i) { return smem + i * L::kQ; };
   auto stageK = [&](int i) { return smem + 2 * L::kQ + i * L::kStage; };
   auto stageV = [&](int i) { return smem + 2 * L::kQ + i * L::kStage + L::kK; };
@@ -123,13 +129,19 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       if (nextIndex < items) {
         nextLeft = it.tiles;
         nextRow = int64_t(it.h / g.group) * g.rowsK + it.sq.kRow;
+        // V straight from the caller's tensor (token, kv head, batch), or the pre-pass's f16 rows (row, kv head).
+        vAt[0] = vDirect ? int(it.sq.k0) : int(it.sq.kRow);
+        vAt[1] = it.h / g.group;
+        vAt[2] = vDirect ? it.sq.b : 0;
       }
     }
   };
   auto load_tile = [&](int st) {
     mbar_expect_bytes(&full[st], L::kStage);
     bulk_copy(stageK(st), reinterpret_cast<const char*>(w.ki) + nextRow * DP, L::kK, &full[st]);
-    bulk_copy(stageV(st), reinterpret_cast<const char*>(w.vh) + nextRow * DP * 2, L::kV, &full[st]);
+#pragma unroll
+    for (int c = 0; c < DP / 64; c++) tensor_copy_4d(stageV(st) + c * L::kVBox, &vMap, c * 64, vAt[0], vAt[1], vAt[2], &full[st]);
+    vAt[0] += kBN;
     nextRow += kBN;
     nextLeft--;
     advance();
@@ -275,14 +287,14 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         }
       }
 
-      // O += P · V: 16-key k-steps; keys 64b.. sit in V block b, 32 bytes a k-step inside its 128-byte rows.
-      const uint64_t vDesc = smem_desc<128>(stageV(st));
-      constexpr uint64_t kBlockStep = L::kVBlock >> 4;
+      // O += P · V: 16-key k-steps, V N-major as the tensor copy left it: a k-step is 16 rows of 128 bytes further on.
+      const uint64_t vDesc = smem_desc_n_major(stageV(st), L::kVBox);
+      constexpr uint64_t kStep = (16 * 128) >> 4;
       if constexpr (PV_F32) {
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; kk++) {
-          const uint64_t d = vDesc + (kk / 4) * kBlockStep + 2 * (kk % 4);
+          const uint64_t d = vDesc + kk * kStep;
           if constexpr (DP == 128) wgmma_f16_f32acc_m64n128k16(acc, pf[kk], d, 1);
           else wgmma_f16_f32acc_m64n64k16(acc, pf[kk], d, 1);
         }
@@ -297,7 +309,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         for (int b = 0; b < kBlocks; b++)
 #pragma unroll
           for (int kk = 0; kk < 4; kk++) {
-            const uint64_t d = vDesc + b * kBlockStep + 2 * kk;
+            const uint64_t d = vDesc + (4 * b + kk) * kStep;
             if constexpr (DP == 128) wgmma_f16_f16acc_m64n128k16(part[b], pf[4 * b + kk], d, kk);
             else wgmma_f16_f16acc_m64n64k16(part[b], pf[4 * b + kk], d, kk);
           }
@@ -364,7 +376,8 @@ cudaError_t multiprocessors(int* count) {
 }
 
 template <int DP, bool PV_F32>
-cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, cudaStream_t stream) {
+cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
+                   bool vDirect, cudaStream_t stream) {
   constexpr int smem = Smem<DP>::kBytes;
   auto kernel = attention_sm90_kernel<DP, PV_F32>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
@@ -385,18 +398,41 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
     ctas = std::min<int64_t>(items, sms);
   }
   return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(128 * warpgroups<DP>()), smem, stream, true, g, w, o, lse, causal,
-                          int(items), int(qBlocks));
+                          int(items), int(qBlocks), vMap, vDirect);
 }
 
 }  // namespace
 
 int attention_sm90_smem_bytes(int DP) { return DP == 64 ? Smem<64>::kBytes : Smem<128>::kBytes; }
 
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                                 const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
+  // The library links the runtime statically and not libcuda: the driver's encoder is found once, at first use.
+  static const EncodeTiled encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      return EncodeTiled(nullptr);
+    return reinterpret_cast<EncodeTiled>(fn);
+  }();
+  if (encode == nullptr || (DP != 64 && DP != 128)) return false;
+  // Boxes of 64 channels (128 bytes, the swizzle's width) × one tile of keys; keys past the tensor read as zeros.
+  const cuuint32_t box[4] = {64, cuuint32_t(DP == 64 ? Smem<64>::kBN : Smem<128>::kBN), 1, 1};
+  const cuuint32_t unit[4] = {1, 1, 1, 1};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, reinterpret_cast<void*>(static_cast<uintptr_t>(v.ptr)), v.dims, v.strides,
+                box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32,
-                                  cudaStream_t stream) {
+                                  const CUtensorMap& vMap, bool vDirect, cudaStream_t stream) {
   switch (g.DP) {
-    case 64: return pvF32 ? launch<64, true>(g, w, o, lse, causal, stream) : launch<64, false>(g, w, o, lse, causal, stream);
-    case 128: return pvF32 ? launch<128, true>(g, w, o, lse, causal, stream) : launch<128, false>(g, w, o, lse, causal, stream);
+    case 64: return pvF32 ? launch<64, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch<64, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case 128: return pvF32 ? launch<128, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch<128, false>(g, w, o, lse, causal, vMap, vDirect, stream);
     default: return cudaErrorInvalidValue;
   }
 }

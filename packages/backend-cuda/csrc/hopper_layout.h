@@ -3,8 +3,8 @@
 // pre-pass writes every tile already in the order wgmma wants, and one bulk copy per tile moves it:
 //   Qi, Ki  rows of DP bytes (one row per token, as for sm80), but the 16-byte chunk c of row r is stored at
 //           chunk swizzle_chunk(c, r, DP), r counted from the sequence's first token;
-//   V       each 64-key block transposed to [DP channels][64 keys] f16 (128-byte rows), chunk c of channel row d at
-//           swizzle_chunk(c, d, 128); a block occupies the same bytes as its row-major rows would.
+//   V       plain f16 rows of DP channels, or not written at all when V is f16 already: the kernel reads V through a
+//           tensor map (the copy engine swizzles it on the way in) and multiplies it N-major (attention_sm90.cu).
 // Used for head dims 64 and 128 on compute capability 9.0; the rest runs the sm80 kernel on the plain layout.
 #pragma once
 

@@ -1,5 +1,6 @@
 // kernels.h — host-side entry points of the kernels, one per .cu file.
 #pragma once
+#include <cuda.h>  // CUtensorMap only: the driver entry point that fills one is looked up at run time
 #include <cuda_runtime.h>
 #include "geometry.cuh"
 
@@ -21,8 +22,10 @@ inline int kmean_chunks(int maxK) { return maxK <= 0 ? 1 : (maxK + kmean_chunk_t
 // quantizes K − mean and converts V (and, with the LSE, quantizes Q and writes smScale·q·mean(K)). One launch when K
 // is a single chunk (maxK ≤ kMinMeanChunk) or not smoothed: the CTAs that need the mean sum K themselves.
 // `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.
+// `convertV` false: the attention kernel reads V from the caller's tensor itself (Hopper, f16), the pre-pass leaves it.
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
-                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream);
+                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, bool convertV,
+                           cudaStream_t stream);
 
 // Shared memory (bytes) the attention kernel needs at this padded head dim.
 int attention_smem_bytes(int DP);
@@ -33,8 +36,17 @@ cudaError_t launch_attention(const Geometry& g, const Workspace& w, const Tensor
 
 // attention_sm90.cu (sm_90a, padded head dims 64 and 128): the same on wgmma, reading the Hopper layout; without a
 // causal mask one CTA per SM walks the work items, loading the next item while it finishes the current one.
+// It reads V through a tensor map: f16 rows of DP channels, dims (channel, row, kv head, batch) innermost first with
+// byte strides for the outer three; either the caller's f16 V (direct) or the pre-pass's rows (row = kRow + key).
+struct VSource {
+  uint64_t ptr;
+  uint64_t dims[4];
+  uint64_t strides[3];
+};
 int attention_sm90_smem_bytes(int DP);
+// False when the driver will not describe `v` (alignment, strides): the pre-pass then converts V.
+bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map);
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
-                                  bool pvF32, cudaStream_t stream);
+                                  bool pvF32, const CUtensorMap& vMap, bool vDirect, cudaStream_t stream);
 
 }  // namespace sa

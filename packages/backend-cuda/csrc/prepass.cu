@@ -7,11 +7,12 @@
 //                Qi = round(x/sQ) half away from zero; a zero block gets sQ = 1. With the LSE it also writes
 //                smScale·(q·mean(K)) per row, the constant the smoothing removed.
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
-//                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded), V → f16.
+//                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded), and V → f16
+//                rows, except where the Hopper kernel reads an f16 V from the caller's tensor itself (convertV false).
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
-// of hopper_layout.h instead of plain rows. Each thread handles 4 consecutive channels of a row (one 32-bit word of
-// int8 output). Memory-bound: K is read twice, Q and V once; Qi, Ki and V (f16) written once.
+// of hopper_layout.h for Qi and Ki instead of plain rows. Each thread handles 4 consecutive channels of a row (one
+// 32-bit word of int8 output). Memory-bound: K is read twice, Q and V once; Qi, Ki and V (f16) written once.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <type_traits>
@@ -165,8 +166,8 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 
 template <int DP, bool PACKED, bool HOPPER>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
-                                            bool smooth, int chunks, bool summed, int bx, int by, float* scratch, float4* partial,
-                                            float* meanS, uint4* vStage) {
+                                            bool smooth, bool convertV, int chunks, bool summed, int bx, int by, float* scratch,
+                                            float4* partial, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
@@ -178,27 +179,16 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   if (rows > 0) head_mean<PACKED>(g, k, w, s, h, chunks, smooth, summed, partial, meanS);
   const float* mean = meanS;
 
-  // K as in quantize_q. V: plain rows, or (HOPPER) transposed: a thread owns 8 keys × 4 channels, so each of its
-  // 4 channel rows gets one whole 16-byte chunk (8 keys). The key group varies fastest across a warp, so its chunks
-  // land in distinct shared-memory banks (and each row load is a whole 32-byte sector); the block is assembled in
-  // shared memory and stored with 16-byte coalesced writes. All loads are issued before the first use.
-  constexpr int kGroups = DP / 4;
-  const int kg = threadIdx.x % (kKBlock / 8), cg = threadIdx.x / (kKBlock / 8), vc0 = cg * 4;
-  const bool vOwner = cg < kGroups;
-  Quad<PACKED> x[kPer], y[HOPPER ? 8 : kPer];
+  // K as in quantize_q; V (unless the attention kernel reads the caller's V itself) as f16 rows of DP channels.
+  // All loads are issued before the first use.
+  Quad<PACKED> x[kPer], y[kPer];
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
     const bool in = r < rows && c0 < g.D;
     x[j] = load_quad<PACKED>(k, kbase + r * k.sn + c0 * k.sd, c0, g.D, in);
-    if constexpr (!HOPPER) y[j] = load_quad<PACKED>(v, vbase + r * v.sn + c0 * v.sd, c0, g.D, in);
+    if (convertV) y[j] = load_quad<PACKED>(v, vbase + r * v.sn + c0 * v.sd, c0, g.D, in);
   }
-  if constexpr (HOPPER)
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-      const int r = kg * 8 + i;
-      y[i] = load_quad<PACKED>(v, vbase + r * v.sn + vc0 * v.sd, vc0, g.D, vOwner && r < rows && vc0 < g.D);
-    }
   // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D.
   // Where the CTA's width is whole rows of quads, a thread's quads all lie in the same 4 channels: their mean is read
   // from shared memory once.
@@ -226,27 +216,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
     kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), div);
-    if constexpr (!HOPPER) vout[i] = to_f16x4(y[j], v.dtype);
-  }
-  if constexpr (HOPPER) {
-    // The block's bytes ([DP channels][64 keys] f16, swizzled) are assembled in vStage, then copied out linearly.
-    if (vOwner) {
-      ushort4 hv[8];
-#pragma unroll
-      for (int i = 0; i < 8; i++) hv[i] = to_f16x4(y[i], v.dtype);
-      auto pair = [](uint16_t lo, uint16_t hi) { return uint32_t(lo) | uint32_t(hi) << 16; };
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int d = vc0 + e;
-        auto ch = [&](int i) { return e == 0 ? hv[i].x : e == 1 ? hv[i].y : e == 2 ? hv[i].z : hv[i].w; };
-        vStage[(d * 128 + swizzle_chunk(kg, d, 128) * 16) / 16] =
-            make_uint4(pair(ch(0), ch(1)), pair(ch(2), ch(3)), pair(ch(4), ch(5)), pair(ch(6), ch(7)));
-      }
-    }
-    __syncthreads();
-    uint4* vblock = reinterpret_cast<uint4*>(vout);
-#pragma unroll
-    for (int i = threadIdx.x; i < DP * 128 / 16; i += kThreads) vblock[i] = vStage[i];
+    if (convertV) vout[i] = to_f16x4(y[j], v.dtype);
   }
   if (threadIdx.x == 0 && rows > 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
 }
@@ -263,6 +233,7 @@ enum Phase { kOneLaunch, kSums, kQuantize };
 struct Roles {
   int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
   int chunks, chunkTokens, qBlocks, kBlocks;
+  bool convertV;  // V to f16 rows; false when the attention kernel reads the caller's V itself
   Phase phase;
 };
 
@@ -277,8 +248,6 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
   __shared__ float scratch[kThreads / 32];
   __shared__ float4 partial[kThreads];
   __shared__ float meanS[256];
-  // The Hopper layout's transposed V block (DP × 64 keys f16); one word where V is stored as plain rows.
-  __shared__ uint4 vStage[HOPPER && PHASE != kSums ? DP * 128 / 16 : 1];
   constexpr bool kSummed = PHASE == kOneLaunch;
   // With the Hopper layout the pre-pass is launched as a programmatic dependent: the previous kernel (the last call's
   // attention, still reading the workspace; or whatever wrote q, k, v) must be done before anything is read or written.
@@ -300,8 +269,8 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
   }
   b -= roles.qCtas;
   if constexpr (PHASE != kSums)
-    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks, scratch, partial,
-                                    meanS, vStage);
+    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.convertV, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks,
+                                    scratch, partial, meanS);
 }
 
 template <int DP, bool PACKED, bool HOPPER>
@@ -349,9 +318,11 @@ void launch_roles(const Geometry& g, const TensorRef& q, const TensorRef& k, con
 }  // namespace
 
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
-                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, cudaStream_t stream) {
+                           const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, bool convertV,
+                           cudaStream_t stream) {
   const float fold = log2e_fold(smScale);
   Roles r{};
+  r.convertV = convertV;
   r.chunks = kmean_chunks(g.maxK);
   r.chunkTokens = kmean_chunk_tokens(g.maxK);
   r.qBlocks = int(ceil_div(g.maxQ, kQBlock));
