@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repository root, after device-prepare.sh (carry what it lists) and
+# `cp -r .kit-$RT .device-kit`: device-check (conformance, host cost, 10k calls, decode with DECODE=1), then the cuda
+# grid through the CLI with the python peers, one sequence length per invocation, each under its own time limit, so
+# that a length cut off by the limit loses only itself. Output: $OUT/check-$RT.txt, $OUT/bench-$RT-N.txt.
+#   RT=bun|deno  SIZES="1024 2048 4096"  HEAD_DIMS=64,128  CASE_S=150 (seconds per length)  DECODE=0|1
+set -u
+RT=${RT:-bun}
+source .device-kit/env.sh >/dev/null 2>&1
+export SAGEATTN_CUDA_LIB=$PWD/packages/backend-cuda/dist/linux-x64/libsageattn_cuda.so
+export SAGEATTN_TORCH_SCRIPT=apps/cli/peers/torch_sdpa.py
+if ls .peers/sageattention2-*.tar.xz >/dev/null 2>&1; then
+  mkdir -p /tmp/peers && tar -C /tmp/peers -xJf .peers/sageattention2-*.tar.xz && export PYTHONPATH=/tmp/peers
+fi
+if [ "$RT" = bun ]; then run=(bun); else run=(deno run -A); fi
+"${run[@]}" --version | head -1
+DECODE_BENCH=${DECODE:-0} timeout "${CHECK_S:-150}" "${run[@]}" .device-bundle/check.js >"$OUT/check-$RT.txt" 2>&1
+echo "check rc $?"
+grep -E "SUMMARY|public-api-out\"|memory-flat|decode-bench|\"ok\":false" "$OUT/check-$RT.txt" | cut -c1-240
+for n in ${SIZES:-1024 2048 4096}; do
+  timeout "${CASE_S:-150}" "${run[@]}" .device-bundle/cli.js bench --backend cuda --peers --head-dims "${HEAD_DIMS:-64,128}" \
+    --sizes "$n" >"$OUT/bench-$RT-$n.txt" 2>&1
+  echo "bench N=$n rc $?"
+  grep -E "^[0-9]+×|ours|C ABI|cudnn" "$OUT/bench-$RT-$n.txt" | cut -c1-90
+done
