@@ -132,44 +132,31 @@ describe("browser demo in headless Chromium", () => {
     expect(text).toMatch(/cuda ✗/);
   });
 
+  // The webgpu run both webgpu tests start with: D and dtype kept as they are because SwiftShader compiles each new
+  // pipeline for tens of seconds.
+  const webgpuRun: PageRun = {
+    backend: "webgpu",
+    heads: 2,
+    tokens: 160,
+    headDim: 64,
+    causal: false,
+    dtype: "f16",
+    distribution: "k-bias",
+  };
+
   test("webgpu (SwiftShader, f32 path) matches exact attention", async () => {
-    await checkRun({
-      backend: "webgpu",
-      heads: 2,
-      tokens: 160,
-      headDim: 64,
-      causal: false,
-      dtype: "f16",
-      distribution: "k-bias",
-    });
-    // Causal with a partial last tile; D and dtype as above because SwiftShader compiles each new pipeline for tens of seconds.
-    await checkRun({
-      backend: "webgpu",
-      heads: 2,
-      tokens: 96,
-      headDim: 64,
-      causal: true,
-      dtype: "f16",
-      distribution: "gaussian",
-    });
+    await checkRun(webgpuRun);
+    // Causal with a partial last tile.
+    await checkRun({ ...webgpuRun, tokens: 96, causal: true, distribution: "gaussian" });
   });
 
   test("webgpu with subgroup row maxima (?subgroups, SwiftShader's 4-lane subgroups) matches exact attention", async () => {
     const tab = await openDemo(browser!, `${served!.url}?subgroups`, { hideWebGPU: false });
     try {
-      const run: PageRun = {
-        backend: "webgpu",
-        heads: 2,
-        tokens: 160,
-        headDim: 64,
-        causal: false,
-        dtype: "f16",
-        distribution: "k-bias",
-      };
-      await checkRun(run, tab);
+      await checkRun(webgpuRun, tab);
       // Causal, and a sink key (logits ≈ 30) in tx 0's lane of the first tile: a row maximum that left it out would
       // overflow the f16 P (the f16-block P·V mode) instead of only shifting the softmax.
-      await checkRun({ ...run, tokens: 96, causal: true, distribution: "sink" }, tab);
+      await checkRun({ ...webgpuRun, tokens: 96, causal: true, distribution: "sink" }, tab);
       // The variant ran: the backend that served the run passed the subgroup check (else it says "off: why").
       const details = await tab.evaluate(() =>
         (window as unknown as { sageattnLastRun: RunReport }).sageattnLastRun.details
