@@ -132,17 +132,18 @@ describe("browser demo in headless Chromium", () => {
     expect(text).toMatch(/cuda ✗/);
   });
 
-  // The webgpu run both webgpu tests start with: D and dtype kept as they are because SwiftShader compiles each new
-  // pipeline for tens of seconds.
-  const webgpuRun: PageRun = {
-    backend: "webgpu",
+  // The run each backend's test starts with (on webgpu every variant keeps D and dtype: SwiftShader compiles each new
+  // pipeline for tens of seconds).
+  const kBiasRun = (backend: PageRun["backend"]): PageRun => ({
+    backend,
     heads: 2,
     tokens: 160,
     headDim: 64,
     causal: false,
     dtype: "f16",
     distribution: "k-bias",
-  };
+  });
+  const webgpuRun = kBiasRun("webgpu");
 
   test("webgpu (SwiftShader, f32 path) matches exact attention", async () => {
     await checkRun(webgpuRun);
@@ -170,24 +171,9 @@ describe("browser demo in headless Chromium", () => {
   });
 
   test("cpu-simd (WebAssembly) matches exact attention", async () => {
-    await checkRun({
-      backend: "cpu-simd",
-      heads: 2,
-      tokens: 160,
-      headDim: 64,
-      causal: false,
-      dtype: "f16",
-      distribution: "k-bias",
-    });
-    await checkRun({
-      backend: "cpu-simd",
-      heads: 2,
-      tokens: 96,
-      headDim: 128,
-      causal: true,
-      dtype: "f32",
-      distribution: "gaussian",
-    });
+    const run = kBiasRun("cpu-simd");
+    await checkRun(run);
+    await checkRun({ ...run, tokens: 96, headDim: 128, causal: true, dtype: "f32", distribution: "gaussian" });
   });
 
   test("auto picks the best backend, lists the others it passed over, and the page is screenshotted", async () => {
