@@ -11,10 +11,12 @@ Usage:
   --dtype         f16 (default) or bf16
   --iterations    timed calls (median reported), default 20
   --warmup        untimed calls first, default 5
-  --backends      comma list among flash, cudnn, efficient, math, and (with --sageattn-lib) sageattn-c, and
-                  sa2-fp16, sa2-fp8 (SageAttention2's CUDA kernels, when `sageattention` imports); default flash,cudnn
-  --sageattn-lib  libsageattn_cuda.so: "sageattn-c" times its C ABI (ctypes, torch tensors, output and workspace
-                  reused), the same library the TypeScript API calls
+  --backends      comma list among flash, cudnn, efficient, math, and (with --sageattn-lib) sageattn-c and
+                  sageattn-kernel, and sa2-fp16, sa2-fp8 (SageAttention2's CUDA kernels, when `sageattention` imports);
+                  default flash,cudnn
+  --sageattn-lib  libsageattn_cuda.so, the same library the TypeScript API calls: "sageattn-c" times its C ABI end to
+                  end, "sageattn-kernel" its attention kernel alone (SA_KERNEL_ONLY on the workspace of one full call);
+                  ctypes, torch tensors, output and workspace reused
 
 Prints one JSON line per backend:
   {"peer": "torch-flash", "B": 4, "H": 32, "Nq": 16384, "Nk": 16384, "D": 128, "causal": false, "dtype": "f16",
@@ -101,7 +103,7 @@ def main() -> int:
         return times[len(times) // 2]
 
     for name in a.backends.split(","):
-        if name in ("sageattn-c", "sa2-fp16", "sa2-fp8"):
+        if name in ("sageattn-c", "sageattn-kernel", "sa2-fp16", "sa2-fp8"):
             row = {"peer": name, **base}
             try:
                 row["ms"] = round(batch_ms(other_kernel(name, a, q, k, v, nk)), 4)
@@ -147,16 +149,23 @@ def other_kernel(name, a, q, k, v, nk):
     """A no-argument call of sageattn's C ABI or of a SageAttention2 kernel on q, k, v (HND)."""
     import os
     import torch
-    if name == "sageattn-c":
+    if name in ("sageattn-c", "sageattn-kernel"):
         if not a.sageattn_lib or not os.path.exists(a.sageattn_lib):
             raise RuntimeError(f"no sageattn library at {a.sageattn_lib}")
         os.environ["SAGEATTN_CUDA_LIB"] = a.sageattn_lib
         here = os.path.dirname(os.path.abspath(__file__))
         sys.path.insert(0, os.path.join(here, "..", "..", "..", "packages", "backend-cuda", "scripts"))
+        import ctypes
         import gpu_check
         o = torch.empty_like(q)
         # The flags a TypeScript call without pvAccumulation sends, so both rows run the same kernel.
-        return lambda: gpu_check.run(q, k, v, causal=a.causal, pv_auto=True, out=o)
+        if name == "sageattn-c":
+            return lambda: gpu_check.run(q, k, v, causal=a.causal, pv_auto=True, out=o)
+        # Kernel only: the attention kernel on the workspace one full call filled (SA_KERNEL_ONLY skips the pre-pass).
+        _, _, p = gpu_check.run(q, k, v, causal=a.causal, pv_auto=True, out=o)
+        kernel = gpu_check.Params.from_buffer_copy(p)
+        kernel.flags |= gpu_check.SA_KERNEL_ONLY
+        return lambda o=o: gpu_check.check(gpu_check.lib.sa_attention(ctypes.byref(kernel)))
     import sageattention as sa
     if name == "sa2-fp16":
         return lambda: sa.sageattn_qk_int8_pv_fp16_cuda(q, k, v, tensor_layout="HND", is_causal=a.causal, qk_quant_gran="per_warp", pv_accum_dtype="fp16+fp32")

@@ -21,6 +21,7 @@ export const TORCH_SCRIPT = process.env.SAGEATTN_TORCH_SCRIPT ??
 /** Display names of the script's non-torch rows. */
 const PEER_NAMES: Record<string, string> = {
   "sageattn-c": "sageattn C ABI (python)",
+  "sageattn-kernel": "sageattn kernel only (python)",
   "sa2-fp16": "SageAttention2 INT8+FP16",
   "sa2-fp8": "SageAttention2 INT8+FP8",
 };
@@ -97,7 +98,7 @@ export async function torchSdpa(
     args.push("--warmup", String(plan.warmup), "--iterations", String(plan.runs));
     // Beside torch: our own library through its C ABI (the ceiling of the TypeScript path) and SageAttention2's
     // kernels; each is reported unavailable on its own line when it cannot run.
-    args.push("--backends", "flash,cudnn,sa2-fp16,sa2-fp8" + (sageattnLib ? ",sageattn-c" : ""));
+    args.push("--backends", "flash,cudnn,sa2-fp16,sa2-fp8" + (sageattnLib ? ",sageattn-c,sageattn-kernel" : ""));
     if (sageattnLib) args.push("--sageattn-lib", sageattnLib);
     const r = await runScript(python, args);
     const lines = parseLines(r.stdout);
