@@ -14,7 +14,8 @@
 // length, so there every item is its own CTA, the heaviest rows first.
 // Loads: thread 0 issues one bulk copy per Q/K tile (the pre-pass stored them in wgmma's swizzled order) and one
 // tensor copy per 64 channels of V (from the caller's f16 V where it can, else the pre-pass's f16 rows; the copy
-// engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes in, an `empty` one the warps done with it.
+// engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes
+// in, an `empty` one the warps done with it.
 // The ring runs on across items. The refill of a stage is issued while the tensor cores run the next tile's Q·Kᵀ, so
 // no warpgroup waits on memory in the steady state, and the warpgroups drift apart by up to a tile: one's softmax
 // overlaps another's matrix work.

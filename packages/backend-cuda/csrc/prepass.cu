@@ -24,26 +24,6 @@
 namespace sa {
 namespace {
 
-// Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
-// until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
-// loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
-template <bool PACKED>
-using Quad = std::conditional_t<PACKED, uint2, float4>;
-
-template <bool PACKED>
-__device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
-  if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
-  else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
-}
-// Per-channel sums of K over tokens t0..t1 of one (sequence, kv head): channel_sums with the packed loads.
-template <bool PACKED>
-__device__ __forceinline__ void k_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
-                                       float4* partial, float* sums) {
-  const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn;
-  row_sums(g.D, g.DP, t0, t1, [&](int t, int c0) { return widen(load_quad<PACKED>(k, base + t * k.sn + c0 * k.sd, c0, g.D, true), k.dtype); },
-           partial, sums);
-}
-
 // Role of the first launch: the sums of one chunk of one (sequence, kv head) into kpart (zeros past the sequence).
 template <bool PACKED>
 __device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspace& w, int chunkTokens, int chunks, int bx,
@@ -51,7 +31,7 @@ __device__ void ksum_chunk(const Geometry& g, const TensorRef& k, const Workspac
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
   const int t0 = chunk * chunkTokens, t1 = min(sq.nk, t0 + chunkTokens);
-  k_sums<PACKED>(g, k, sq, h, t0, t1, partial, sums);
+  channel_sums<PACKED>(g, k, sq, h, t0, t1, partial, sums);
   __syncthreads();
   for (int c = threadIdx.x; c < g.DP; c += kThreads) w.kpart[(int64_t(bx) * chunks + chunk) * g.DP + c] = sums[c];
 }
@@ -65,7 +45,7 @@ __device__ __forceinline__ void head_mean(const Geometry& g, const TensorRef& k,
                           bool summed, float4* partial, float* mean) {
   const Sequence sq = sequence(g, s);
   if (smooth && summed) {
-    k_sums<PACKED>(g, k, sq, h, 0, sq.nk, partial, mean);
+    channel_sums<PACKED>(g, k, sq, h, 0, sq.nk, partial, mean);
     __syncthreads();
     for (int c = threadIdx.x; c < g.DP; c += kThreads) mean[c] = (c < g.D && sq.nk > 0) ? (0.f + mean[c]) / sq.nk : 0.f;
     __syncthreads();
@@ -129,19 +109,8 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
     return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
   };
   float mx = 0.f;
-  if constexpr (PACKED) {
-    // A 16-bit float's magnitude orders as its bits without the sign, and |q·fold| rounds monotonically in |q|, so
-    // the block's largest |q·fold| is |fold|·(the largest |q|), found with one integer max per two values.
-    uint32_t pairMax = 0;
 #pragma unroll
-    for (int j = 0; j < kPer; j++) pairMax = __vmaxu2(pairMax, __vmaxu2(x[j].x & 0x7FFF7FFFu, x[j].y & 0x7FFF7FFFu));
-    const uint32_t bits = max(pairMax & 0xFFFFu, pairMax >> 16);
-    const float largest = q.dtype == kDtypeF16 ? __half2float(__ushort_as_half(uint16_t(bits))) : __uint_as_float(bits << 16);
-    mx = largest * fabsf(fold);
-  } else {
-#pragma unroll
-    for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
-  }
+  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
   mx = block_max(mx, scratch);
   const float scale = int8_scale(mx);
   const Divisor div = divisor(scale);

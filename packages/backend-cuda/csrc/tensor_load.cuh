@@ -5,6 +5,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <type_traits>
 #include "geometry.cuh"
 #include "quantize.cuh"
 
@@ -41,6 +42,19 @@ __device__ __forceinline__ float4 load4(const TensorRef& t, int64_t off, int c, 
 #pragma unroll
   for (int j = 0; j < 4; j++) v[j] = c + j < D ? load(t, off + j * t.sd) : 0.f;
   return make_float4(v[0], v[1], v[2], v[3]);
+}
+
+// Four consecutive channels as loaded. 16-bit inputs whose channel quads are aligned vectors (PACKED) stay packed
+// until used: 2 registers a quad instead of 4, so a CTA holds its whole block in fewer registers and more CTAs (more
+// loads in flight) fit on an SM. The pre-pass is memory-bound, and latency-bound below ~4 CTAs per SM.
+template <bool PACKED>
+using Quad = std::conditional_t<PACKED, uint2, float4>;
+
+// The quad at `off` (zeros when not `in`); PACKED: one 8-byte load, the caller having checked the tensor allows it.
+template <bool PACKED>
+__device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t off, int c, int D, bool in) {
+  if constexpr (PACKED) return in ? *reinterpret_cast<const uint2*>(reinterpret_cast<const uint16_t*>(t.ptr) + off) : make_uint2(0u, 0u);
+  else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
 __device__ __forceinline__ float block_max(float x, float* scratch) {
@@ -80,11 +94,14 @@ __device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* 
   }
 }
 
-// Sums of K over tokens t0..t1 of one (sequence, kv head), per channel (the "K mean" stage's partial sums).
+// Sums of K over tokens t0..t1 of one (sequence, kv head), per channel (the "K mean" stage's partial sums); PACKED as
+// for load_quad.
+template <bool PACKED = false>
 __device__ inline void channel_sums(const Geometry& g, const TensorRef& k, const Sequence& sq, int h, int t0, int t1,
                                     float4* partial, float* sums) {
   const int64_t base = sq.b * k.sb + h * k.sh + int64_t(sq.k0) * k.sn;
-  row_sums(g.D, g.DP, t0, t1, [&](int t, int c0) { return load4(k, base + t * k.sn + c0 * k.sd, c0, g.D); }, partial, sums);
+  row_sums(g.D, g.DP, t0, t1, [&](int t, int c0) { return widen(load_quad<PACKED>(k, base + t * k.sn + c0 * k.sd, c0, g.D, true), k.dtype); },
+           partial, sums);
 }
 
 }  // namespace sa
