@@ -9,7 +9,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** The f16 bit pattern nearest to `x` (round to nearest, ties to even; overflow to ±inf; NaN stays NaN). */
 export function f32ToF16Bits(x: number): number {
   f32[0] = x;
-  const bits = u32[0];
+  return f16FromF32Bits(u32[0]);
+}
+
+/** f32ToF16Bits of the f32 whose bit pattern is `bits`. */
+function f16FromF32Bits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   let mant = bits & 0x7fffff;
@@ -47,7 +51,11 @@ export function f16BitsToF32(h: number): number {
 /** The bf16 bit pattern nearest to `x` (round to nearest, ties to even; NaN stays NaN). */
 export function f32ToBf16Bits(x: number): number {
   f32[0] = x;
-  const bits = u32[0];
+  return bf16FromF32Bits(u32[0]);
+}
+
+/** f32ToBf16Bits of the f32 whose bit pattern is `bits`. */
+function bf16FromF32Bits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return ((bits >>> 16) | 0x40) & 0xffff;
   const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
@@ -88,6 +96,13 @@ export function encode16(
   dtype: "f16" | "bf16",
   out: Uint16Array = new Uint16Array(values.length),
 ): Uint16Array {
+  if (values instanceof Float32Array) {
+    // The bit patterns read in place: no store of each value into a scratch f32 (benchmarks encode billions).
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    const fromBits = dtype === "f16" ? f16FromF32Bits : bf16FromF32Bits;
+    for (let i = 0; i < bits.length; i++) out[i] = fromBits(bits[i]);
+    return out;
+  }
   const enc = dtype === "f16" ? f32ToF16Bits : f32ToBf16Bits;
   for (let i = 0; i < values.length; i++) out[i] = enc(values[i]);
   return out;
