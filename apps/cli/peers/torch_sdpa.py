@@ -86,19 +86,27 @@ def main() -> int:
         return F.scaled_dot_product_attention(q, k, v, is_causal=a.causal)
 
     def batch_ms(fn):
-        """Median per-call time of back-to-back calls between two events (launch gaps included, as a caller sees)."""
+        """Median per-call time of back-to-back calls between two events (launch gaps included, as a caller sees).
+        A batch is at most --iterations calls and, for long calls, about 100 ms of them (at least 3), so a 32K shape
+        costs seconds, not minutes."""
         for _ in range(a.warmup):
             fn()
         torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        n = max(3, min(a.iterations, int(100 / max(start.elapsed_time(end), 1e-3))))
         times = []
         for _ in range(5):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            for _ in range(a.iterations):
+            for _ in range(n):
                 fn()
             end.record()
             end.synchronize()
-            times.append(start.elapsed_time(end) / a.iterations)
+            times.append(start.elapsed_time(end) / n)
         times.sort()
         return times[len(times) // 2]
 

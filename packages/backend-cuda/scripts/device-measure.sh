@@ -3,7 +3,9 @@
 # `cp -r .kit-$RT .device-kit`: device-check (conformance, host cost, 10k calls, decode with DECODE=1), then the cuda
 # grid through the CLI with the python peers, one sequence length per invocation, each under its own time limit, so
 # that a length cut off by the limit loses only itself. Output: $OUT/check-$RT.txt, $OUT/bench-$RT-N.txt.
-#   RT=bun|deno  SIZES="1024 2048 4096"  HEAD_DIMS=64,128  CASE_S=150 (seconds per length)  DECODE=0|1
+# With DECODE=1 also torch SDPA's decode on an f16 cache (apps/cli/peers/torch_decode.py) in $OUT/torch-decode.txt.
+#   RT=bun|deno  SIZES="1024 2048 4096"  HEAD_DIMS=64,128  CASE_S=150 (seconds per length, or CASE_S_<N> for one)
+#   DECODE=0|1  CHECK=1|0  SAGEATTN_TORCH_BACKENDS=sageattn-c,sageattn-kernel (peers to time; default all)
 set -u
 RT=${RT:-bun}
 source .device-kit/env.sh >/dev/null 2>&1
@@ -14,11 +16,19 @@ if ls .peers/sageattention2-*.tar.xz >/dev/null 2>&1; then
 fi
 if [ "$RT" = bun ]; then run=(bun); else run=(deno run -A); fi
 "${run[@]}" --version | head -1
-DECODE_BENCH=${DECODE:-0} timeout "${CHECK_S:-150}" "${run[@]}" .device-bundle/check.js >"$OUT/check-$RT.txt" 2>&1
-echo "check rc $?"
-grep -E "SUMMARY|public-api-out\"|memory-flat|decode-bench|\"ok\":false" "$OUT/check-$RT.txt" | cut -c1-240
+if [ "${CHECK:-1}" = 1 ]; then
+  DECODE_BENCH=${DECODE:-0} timeout "${CHECK_S:-150}" "${run[@]}" .device-bundle/check.js >"$OUT/check-$RT.txt" 2>&1
+  echo "check rc $?"
+  grep -E "SUMMARY|public-api-out\"|memory-flat|decode-bench|\"ok\":false" "$OUT/check-$RT.txt" | cut -c1-240
+fi
+if [ "${DECODE:-0}" = 1 ]; then
+  timeout 90 python3 apps/cli/peers/torch_decode.py >"$OUT/torch-decode.txt" 2>&1
+  echo "torch decode rc $?"
+  grep -v skipped "$OUT/torch-decode.txt" | cut -c1-120
+fi
 for n in ${SIZES:-1024 2048 4096}; do
-  timeout "${CASE_S:-150}" "${run[@]}" .device-bundle/cli.js bench --backend cuda --peers --head-dims "${HEAD_DIMS:-64,128}" \
+  limit=CASE_S_$n
+  timeout "${!limit:-${CASE_S:-150}}" "${run[@]}" .device-bundle/cli.js bench --backend cuda --peers --head-dims "${HEAD_DIMS:-64,128}" \
     --sizes "$n" >"$OUT/bench-$RT-$n.txt" 2>&1
   echo "bench N=$n rc $?"
   grep -E "^[0-9]+×|ours|C ABI|cudnn" "$OUT/bench-$RT-$n.txt" | cut -c1-90

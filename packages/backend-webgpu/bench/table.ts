@@ -291,9 +291,13 @@ async function measure(n: number, causal: boolean): Promise<Row> {
   }
 }
 
+// Each row is also one JSON line on stderr as soon as it is measured: a run cut off by a time limit keeps its rows
+// (the table below is printed only at the end).
 const rows: Row[] = [];
-for (const n of sizes) rows.push(await measure(n, false));
-for (const n of causalSizes) rows.push(await measure(n, true));
+for (const [n, causal] of [...sizes.map((n) => [n, false] as const), ...causalSizes.map((n) => [n, true] as const)]) {
+  rows.push(await measure(n, causal));
+  console.error(JSON.stringify(rows.at(-1)));
+}
 
 const tops = (r: Row, ms: number) => (4 * H * r.n * r.n * D) / (r.causal ? 2 : 1) / (ms / 1e3) / 1e12;
 const cell = (

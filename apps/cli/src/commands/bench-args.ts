@@ -13,7 +13,9 @@ TOPS = 4·B·H·Nq·Nk·D / time (halved when causal). Each number is the median
 Options:
   --backend NAME|all    cuda, webgpu, cpu-simd, js, or all (default: every available backend but the slow js one)
   --peers               also time other libraries on the same inputs: onnxruntime-node and onnxruntime-web (wasm)
-                        MultiHeadAttention and tfjs-wasm on CPU grids; torch SDPA (python3) on the cuda grid
+                        MultiHeadAttention and tfjs-wasm on CPU grids; torch SDPA (python3) on the cuda grid, with
+                        SageAttention2's kernels and our C ABI (SAGEATTN_TORCH_BACKENDS=sageattn-c,… picks among
+                        flash, cudnn, sa2-fp16, sa2-fp8, sageattn-c, sageattn-kernel)
   --grid NAME           cpu:       B=1 H=8 D=64 f32, N 512, 1024, 2048 (the default for CPU backends)
                         cpu-large: cpu plus B=1 H=1 N=32768
                         gpu:       cuda: B=4 H=32 fp16, D 64/128, causal off/on, N 1K-32K; webgpu: B=1 H=32 D=128 N=4096

@@ -98,7 +98,12 @@ export async function torchSdpa(
     args.push("--warmup", String(plan.warmup), "--iterations", String(plan.runs));
     // Beside torch: our own library through its C ABI (the ceiling of the TypeScript path) and SageAttention2's
     // kernels; each is reported unavailable on its own line when it cannot run.
-    args.push("--backends", "flash,cudnn,sa2-fp16,sa2-fp8" + (sageattnLib ? ",sageattn-c,sageattn-kernel" : ""));
+    // SAGEATTN_TORCH_BACKENDS narrows the list (a second runtime's run needs only the C ABI rows, for example).
+    args.push(
+      "--backends",
+      process.env.SAGEATTN_TORCH_BACKENDS ??
+        "flash,cudnn,sa2-fp16,sa2-fp8" + (sageattnLib ? ",sageattn-c,sageattn-kernel" : ""),
+    );
     if (sageattnLib) args.push("--sageattn-lib", sageattnLib);
     const r = await runScript(python, args);
     const lines = parseLines(r.stdout);
