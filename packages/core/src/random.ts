@@ -85,6 +85,42 @@ class Normal {
   }
 }
 
+/**
+ * A stream of standard normal samples by Marsaglia's polar method over mulberry32(seed): each call fills the next
+ * `x.length` samples. No trigonometry, so several times faster than makeQKV's Box–Muller where Math.cos is slow (V8:
+ * about 13 against 48 ns a value); the benchmarks draw billions with it. Not the same values as makeQKV's.
+ */
+export function normalStream(seed: number): (x: Float32Array) => void {
+  const state = { a: seed >>> 0, spare: 0, hasSpare: false };
+  return (x) => {
+    let i = 0;
+    if (state.hasSpare && x.length > 0) {
+      x[i++] = state.spare;
+      state.hasSpare = false;
+    }
+    let a = state.a; // a local in the loop, not the closure's slot
+    for (; i < x.length; i += 2) {
+      let u = 0, v = 0, r = 0;
+      do {
+        a = (a + MULBERRY_STEP) >>> 0;
+        u = 2 * mulberryOut(a) - 1;
+        a = (a + MULBERRY_STEP) >>> 0;
+        v = 2 * mulberryOut(a) - 1;
+        r = u * u + v * v;
+      } while (r >= 1 || r === 0);
+      const m = Math.sqrt((-2 * Math.log(r)) / r);
+      x[i] = u * m;
+      if (i + 1 < x.length) {
+        x[i + 1] = v * m;
+      } else {
+        state.spare = v * m;
+        state.hasSpare = true;
+      }
+    }
+    state.a = a;
+  };
+}
+
 /** The input distributions of docs/DESIGN.md §2 that every backend is checked on. */
 export type Distribution = "gaussian" | "k-bias" | "heavy-tail" | "sink" | "constant";
 export const DISTRIBUTIONS: readonly Distribution[] = ["gaussian", "k-bias", "heavy-tail", "sink", "constant"];
