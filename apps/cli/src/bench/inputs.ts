@@ -44,11 +44,12 @@ export function makeInputs(c: BenchCase, seed = 7): BenchInputs {
         draw(x);
         return hostTensor(x, shape, { dtype: "f32" });
       }
-      const bits = new Uint16Array(n), chunk = new Float32Array(Math.min(n, CHUNK));
+      // Whole chunks (the stream runs past the tensor's end on the last one): Bun's JIT was 1.4x slower on views.
+      const bits = new Uint16Array(n), chunk = new Float32Array(CHUNK), half = new Uint16Array(CHUNK);
       for (let i = 0; i < n; i += CHUNK) {
-        const part = chunk.subarray(0, Math.min(CHUNK, n - i));
-        draw(part);
-        encode16(part, c.dtype, bits.subarray(i, i + part.length));
+        draw(chunk);
+        encode16(chunk, c.dtype, half);
+        bits.set(n - i < CHUNK ? half.subarray(0, n - i) : half, i);
       }
       return hostTensor(bits, shape, { dtype: c.dtype });
     };
