@@ -25,44 +25,39 @@ export function rng(seed: number): () => number {
   return () => m.next();
 }
 
-/** Standard normal samples (Box–Muller). */
-export function gaussian(rand: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = rand();
-    const r = Math.sqrt(-2 * Math.log(u)), th = 2 * Math.PI * rand();
-    spare = r * Math.sin(th);
-    return r * Math.cos(th);
-  };
-}
-
-/**
- * gaussian(rng) over one mulberry32 state, with a bulk `fill` that gives exactly the values one draw at a time would
- * (the benchmarks draw billions: the fill keeps the state in a local and skips a closure call per value).
- */
-class Normal {
-  private spare = 0;
-  private hasSpare = false;
-  constructor(private readonly m: Mulberry32) {}
+/** Box–Muller over `rand`, one value at a time: the second of each pair is kept for the next call. */
+class BoxMuller {
+  protected spare = 0;
+  protected hasSpare = false;
+  constructor(private readonly rand: () => number) {}
 
   next(): number {
     if (this.hasSpare) {
       this.hasSpare = false;
       return this.spare;
     }
-    const m = this.m;
     let u = 0;
-    while (u === 0) u = m.next();
-    const r = Math.sqrt(-2 * Math.log(u)), th = 2 * Math.PI * m.next();
+    while (u === 0) u = this.rand();
+    const r = Math.sqrt(-2 * Math.log(u)), th = 2 * Math.PI * this.rand();
     this.spare = r * Math.sin(th);
     this.hasSpare = true;
     return r * Math.cos(th);
+  }
+}
+
+/** Standard normal samples (Box–Muller). */
+export function gaussian(rand: () => number): () => number {
+  const g = new BoxMuller(rand);
+  return () => g.next();
+}
+
+/**
+ * gaussian(rng) over one mulberry32 state, with a bulk `fill` that gives exactly the values one draw at a time would
+ * (the benchmarks draw billions: the fill keeps the state in a local and skips a closure call per value).
+ */
+class MulberryNormal extends BoxMuller {
+  constructor(private readonly m: Mulberry32) {
+    super(() => m.next());
   }
 
   fill(x: Float32Array): void {
@@ -159,7 +154,7 @@ export function makeQKV(
 ): QKV {
   const m = new Mulberry32(seed >>> 0);
   const uniform = () => m.next();
-  const normal = new Normal(m);
+  const normal = new MulberryNormal(m);
   const g = () => normal.next();
   const q = new Float32Array(s.B * s.Hq * s.Nq * s.D);
   const k = new Float32Array(s.B * s.Hkv * s.Nk * s.D);
@@ -169,8 +164,8 @@ export function makeQKV(
     return (-Math.sign(x) * Math.log(1 - 2 * Math.abs(x))) / Math.SQRT2;
   };
   for (const x of [q, k, v]) {
-    if (dist === "heavy-tail") { for (let i = 0; i < x.length; i++) x[i] = heavy(); }
-    else normal.fill(x);
+    if (dist !== "heavy-tail") normal.fill(x);
+    else for (let i = 0; i < x.length; i++) x[i] = heavy();
   }
   const rows = s.B * s.Hkv;
   if (dist === "k-bias") {
