@@ -12,7 +12,8 @@
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
 // of hopper_layout.h for Qi and Ki instead of plain rows. Each thread handles 4 consecutive channels of a row (one
-// 32-bit word of int8 output). Memory-bound: K is read twice, Q and V once; Qi, Ki and V (f16) written once.
+// 32-bit word of int8 output). Memory-bound: K is read twice and Q once, Qi and Ki written once; V read and written
+// once as f16 rows only where it is converted.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <type_traits>
