@@ -122,8 +122,8 @@ function fillNormal(x: Float32Array, s: NormalState): void {
 
 /**
  * A stream of standard normal samples by Marsaglia's polar method over mulberry32(seed): each call fills the next
- * `x.length` samples. No trigonometry, so several times faster than makeQKV's Box–Muller (Math.cos is slow in V8):
- * about 15 ns a value under Bun and Deno on the 2-core CI machine, against 45–65. The benchmarks draw billions with
+ * `x.length` samples. No trigonometry, so 2–3× faster than makeQKV's Box–Muller (Math.cos is slow in V8):
+ * 14–18 ns a value under Bun and Deno on the 2-core CI machine, against 35–65. The benchmarks draw billions with
  * it. Not the same values as makeQKV's.
  */
 export function normalStream(seed: number): (x: Float32Array) => void {
