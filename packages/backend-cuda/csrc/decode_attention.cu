@@ -17,10 +17,12 @@
 //   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2; one
 //                        CTA per SM streams a third slower: bandwidth grows with the bytes in flight per SM)
 //   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
-//   kMergeBatch   16     split partials a thread loads before it sums them (L2 latency paid once per batch)
+//   kMergeBatch   16     split partials a thread loads for each of its two columns before it sums them (32 for its
+//                        one column when few rows are live): 32 float4 in flight, the L2 latency paid once per batch
 // A warp holds one block's K and V: its next K streams during this block's softmax and P·V, its next V during the next
 // Q·Kᵀ (double-buffering a warp needs 213 KB, one CTA per SM, and streamed slower than two CTAs per SM).
 #include <cuda_fp16.h>
+#include <type_traits>
 #include "dependent_launch.cuh"
 #include "epilogue.cuh"
 #include "kv_cache.h"
@@ -45,7 +47,10 @@ struct DecodeSmem {
   static constexpr int kWarpBytes = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
   static constexpr int kQ = kRows * kRowI8;
   static constexpr int kBytes = kWarps * kWarpBytes + kQ + 3 * kRows * 4;
-  static_assert(kRows * DP * 4 + 2 * kRows * 4 <= kWarpBytes, "a warp's merge rows fit its K/V region");
+  // A warp's partial rows in its own K/V region at the end: DP + 8 floats apart, so a warp's float2 stores of 4 rows
+  // fall in distinct banks.
+  static constexpr int kMineRow = DP + 8;
+  static_assert(kRows * kMineRow * 4 + 2 * kRows * 4 <= kWarpBytes, "a warp's merge rows fit its K/V region");
 };
 
 // Splits of the key blocks: enough CTAs to fill the GPU, at least kMinBlocks blocks each.
@@ -82,8 +87,9 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   for (int r = row0; r < min(rowsTotal, row0 + kRows); r++) maxQuery = max(maxQuery, r % Nq);
   const int keyEnd = call.causal ? max(0, min(length, maxQuery + shift + 1)) : length;
   const int blocks = int(ceil_div(keyEnd, kKeys));
-  const int per = int(ceil_div(ceil_div(length, kKeys), splits));
-  const int kb0 = split * per, kb1 = min(blocks, kb0 + per);
+  // Split s takes blocks [s·n/S, (s+1)·n/S): sizes differ by at most one, so no split idles while others stream.
+  const int lengthBlocks = int(ceil_div(length, kKeys));
+  const int kb0 = int(int64_t(split) * lengthBlocks / splits), kb1 = min(blocks, int(int64_t(split + 1) * lengthBlocks / splits));
 
   // Warp w takes blocks kb0 + w, kb0 + w + kWarps, …; K and V of a block are separate copy groups, so the next K is in
   // flight during this block's softmax and P·V, and the next V during the next block's wait for K and its Q·Kᵀ.
@@ -122,7 +128,10 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   };
   constexpr int kPer = DP / 8;
   const int qRow = tid >> 3, qPart = tid & 7;
-  float qv[kPer];
+  // With Nq dividing 4 a head's queries (one 128-query block) are 8·Nq consecutive lanes of one warp: its scale is a
+  // shuffle away, with no round trip through shared memory (every decode step with Nq = 1, 2 or 4).
+  const bool blockInWarp = Nq <= 4 && 4 % Nq == 0;
+  float qv[kPer], rowScale = 1.f;
   {
     const int r = row0 + qRow;
     int h = 0, i = 0;
@@ -131,11 +140,15 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     const float* mean = c.mean + int64_t(head) * DP;
     float mx = 0.f, dot = 0.f;
 #pragma unroll
-    for (int j = 0; j < kPer; j++) {
+    for (int j = 0; j < kPer; j += 4) {
       const int ch = qPart * kPer + j;
-      qv[j] = r < rowsTotal && ch < c.D ? load(q, base + ch * q.sd) : 0.f;
+      const float4 x = r < rowsTotal && ch < c.D ? load4(q, base + ch * q.sd, ch, c.D) : make_float4(0.f, 0.f, 0.f, 0.f);
+      qv[j] = x.x, qv[j + 1] = x.y, qv[j + 2] = x.z, qv[j + 3] = x.w;
+    }
+#pragma unroll
+    for (int j = 0; j < kPer; j++) {
       mx = fmaxf(mx, fabsf(qv[j] * fold));
-      dot += qv[j] * mean[ch];
+      dot += qv[j] * mean[qPart * kPer + j];
     }
 #pragma unroll
     for (int o = 1; o < 8; o <<= 1) {
@@ -143,32 +156,40 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
       dot += __shfl_xor_sync(0xffffffffu, dot, o);
     }
     if (qPart == 0) rowAbs[qRow] = mx, qMean[qRow] = call.smScale * dot;
-  }
-  __syncthreads();
-  for (int rr = warp; rr < kRows; rr += kWarps) {
-    const int r = row0 + rr;
-    if (r >= rowsTotal) {
-      if (lane == 0) qScale[rr] = 1.f;
-      continue;
+    if (blockInWarp) {
+      for (int o = 8; o < 8 * Nq; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      rowScale = r < rowsTotal ? int8_scale(mx) : 1.f;
+      if (qPart == 0) qScale[qRow] = rowScale;
     }
-    int h, i;
-    rowAt(r, h, i);
-    const int bs = i / kQBlock * kQBlock, be = min(Nq, bs + kQBlock);
-    const int first = r - (i - bs), last = r + (be - 1 - i);  // the block's rows in the group's numbering
-    float mx = 0.f;
-    if (first >= row0 && last < row0 + kRows) {
-      for (int x = first + lane; x <= last; x += 32) mx = fmaxf(mx, rowAbs[x - row0]);
-    } else {
-      const int64_t base = int64_t(b) * q.sb + int64_t(h) * q.sh;
-      for (int ii = bs; ii < be; ii++)
-        for (int ch = lane; ch < c.D; ch += 32) mx = fmaxf(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
-    }
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) qScale[rr] = int8_scale(mx);
   }
-  __syncthreads();
+  if (!blockInWarp) {
+    __syncthreads();
+    for (int rr = warp; rr < kRows; rr += kWarps) {
+      const int r = row0 + rr;
+      if (r >= rowsTotal) {
+        if (lane == 0) qScale[rr] = 1.f;
+        continue;
+      }
+      int h, i;
+      rowAt(r, h, i);
+      const int bs = i / kQBlock * kQBlock, be = min(Nq, bs + kQBlock);
+      const int first = r - (i - bs), last = r + (be - 1 - i);  // the block's rows in the group's numbering
+      float mx = 0.f;
+      if (first >= row0 && last < row0 + kRows) {
+        for (int x = first + lane; x <= last; x += 32) mx = fmaxf(mx, rowAbs[x - row0]);
+      } else {
+        const int64_t base = int64_t(b) * q.sb + int64_t(h) * q.sh;
+        for (int ii = bs; ii < be; ii++)
+          for (int ch = lane; ch < c.D; ch += 32) mx = fmaxf(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
+      }
+      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      if (lane == 0) qScale[rr] = int8_scale(mx);
+    }
+    __syncthreads();
+    rowScale = qScale[qRow];
+  }
   {
-    const Divisor by = divisor(qScale[qRow]);
+    const Divisor by = divisor(rowScale);
     uint32_t* dst = reinterpret_cast<uint32_t*>(sQ + qRow * L::kRowI8 + qPart * kPer);
 #pragma unroll
     for (int j = 0; j < kPer; j += 4) {
@@ -312,73 +333,106 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     if (more) issueV(blk + kWarps);
   }
 
-  // The warp's rows into its own region: acc [16][DP], then m [16], l [16].
+  // The warp's live rows into its own region: acc [16][kMineRow], then m [16], l [16].
+  constexpr int kMineRow = L::kMineRow;
   float* mine = reinterpret_cast<float*>(sk);
 #pragma unroll
   for (int hf = 0; hf < 2; hf++) {
+    if (hf == 1 && live <= 8) break;  // the merge reads live rows only
     float l = rowSum[hf];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
     const int rr = gq + hf * 8;
 #pragma unroll
     for (int dt = 0; dt < DTILES; dt++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) mine[rr * DP + dt * 8 + 2 * tq + e] = acc[dt][2 * hf + e];
+      *reinterpret_cast<float2*>(mine + rr * kMineRow + dt * 8 + 2 * tq) = make_float2(acc[dt][2 * hf], acc[dt][2 * hf + 1]);
     if (tq == 0) {
-      mine[kRows * DP + rr] = rowMax[hf];
-      mine[kRows * DP + kRows + rr] = l;
+      mine[kRows * kMineRow + rr] = rowMax[hf];
+      mine[kRows * kMineRow + kRows + rr] = l;
     }
   }
   __syncthreads();
 
   // Merge of n ≤ kMaxSplits partial (m, l, acc) sets of the group's `live` rows (rows past the problem's are never
-  // read or written), set w's value j at at(w, j) (float4 at at4): weights exp2(m − M) per (set, row), a set that saw
-  // no key weighing 0; a warp per row finds them (lanes over sets), then every thread sums four columns at a time,
-  // loading kMergeBatch sets before it adds them.
+  // read or written); set w's value j at at(w, j) (float4 at at4), its rows `stride` floats apart, then m [16], l [16].
+  // Weights exp2(m − M) per (set, row), a set that saw no key weighing 0: each warp finds them for its rows (lanes over
+  // sets), every load issued before the first reduction. Then each thread sums its float4 columns, loading a whole batch
+  // of sets before adding it: the L2 round trips are what a decode step's tail waits on.
   __shared__ float weight[kMaxSplits][kRows];
   __shared__ float rowM[kRows], rowL[kRows];
-  auto merge = [&](int n, auto at, auto at4, auto write4) {
-    for (int rr = warp; rr < live; rr += kWarps) {
-      float m[2], ls[2], M = -INFINITY;  // m and l loaded together: one round trip to L2
+  auto merge = [&](int n, int stride, auto batch, auto widenOne, auto at, auto at4, auto write4) {
+    constexpr int kBatch = decltype(batch)::value, kWidenOne = decltype(widenOne)::value;
+    constexpr int kRowsPerWarp = kRows / kWarps, kStep = 32 * kWarps * 4;
+    float m[kRowsPerWarp][2], ls[kRowsPerWarp][2];
 #pragma unroll
-      for (int k = 0; k < 2; k++) {
-        const int w = lane + 32 * k;
-        m[k] = w < n ? at(w, kRows * DP + rr) : -INFINITY;
-        ls[k] = w < n ? at(w, kRows * DP + kRows + rr) : 0.f;
-        M = fmaxf(M, m[k]);
+    for (int k = 0; k < kRowsPerWarp; k++) {
+      const int rr = warp + kWarps * k;
+#pragma unroll
+      for (int s = 0; s < 2; s++) {
+        const int w = lane + 32 * s;
+        const bool in = rr < live && w < n;
+        m[k][s] = in ? at(w, kRows * stride + rr) : -INFINITY;
+        ls[k][s] = in ? at(w, kRows * stride + kRows + rr) : 0.f;
       }
+    }
+#pragma unroll
+    for (int k = 0; k < kRowsPerWarp; k++) {
+      const int rr = warp + kWarps * k;
+      if (rr >= live) break;
+      float M = fmaxf(m[k][0], m[k][1]);
       for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
       float l = 0.f;
 #pragma unroll
-      for (int k = 0; k < 2; k++) {
-        const int w = lane + 32 * k;
+      for (int s = 0; s < 2; s++) {
+        const int w = lane + 32 * s;
         if (w >= n) continue;
-        const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
+        const float wt = m[k][s] == -INFINITY ? 0.f : fast_exp2(m[k][s] - M);
         weight[w][rr] = wt;
-        l += ls[k] * wt;
+        l += ls[k][s] * wt;
       }
       for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
       if (lane == 0) rowM[rr] = M, rowL[rr] = l;
     }
     __syncthreads();
-    for (int e = tid * 4; e < live * DP; e += 32 * kWarps * 4) {
-      const int rr = e / DP, d = e % DP;
-      float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
-      for (int w0 = 0; w0 < n; w0 += kMergeBatch) {
-        float4 x[kMergeBatch];
+    // A thread takes one column over BATCH·widenOne sets a batch when the live rows have no more float4 columns than
+    // the CTA has threads (G·Nq ≤ 4 at D = 128), else two columns over BATCH sets: the same registers either way.
+    const int total = live * DP;
+    auto sum = [&](auto cols, auto sets) {
+      constexpr int kCols = decltype(cols)::value, kSets = decltype(sets)::value;
+      for (int e0 = tid * 4; e0 < total; e0 += kCols * kStep) {
+        int rr[kCols], dd[kCols];
+        bool has[kCols];
+        float4 a[kCols];
 #pragma unroll
-        for (int j = 0; j < kMergeBatch; j++) x[j] = w0 + j < n ? at4(w0 + j, e) : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-        for (int j = 0; j < kMergeBatch; j++) {
-          const float wt = w0 + j < n ? weight[w0 + j][rr] : 0.f;
-          a.x += x[j].x * wt;
-          a.y += x[j].y * wt;
-          a.z += x[j].z * wt;
-          a.w += x[j].w * wt;
+        for (int k = 0; k < kCols; k++) {
+          const int e = e0 + k * kStep;
+          has[k] = e < total;
+          rr[k] = has[k] ? e / DP : 0;
+          dd[k] = has[k] ? e % DP : 0;
+          a[k] = make_float4(0.f, 0.f, 0.f, 0.f);
         }
+        for (int w0 = 0; w0 < n; w0 += kSets) {
+          float4 x[kCols][kSets];
+#pragma unroll
+          for (int k = 0; k < kCols; k++)
+#pragma unroll
+            for (int j = 0; j < kSets; j++)
+              x[k][j] = has[k] && w0 + j < n ? at4(w0 + j, rr[k] * stride + dd[k]) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+          for (int k = 0; k < kCols; k++)
+#pragma unroll
+            for (int j = 0; j < kSets; j++) {
+              const float wt = has[k] && w0 + j < n ? weight[w0 + j][rr[k]] : 0.f;
+              a[k].x += x[k][j].x * wt, a[k].y += x[k][j].y * wt, a[k].z += x[k][j].z * wt, a[k].w += x[k][j].w * wt;
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < kCols; k++)
+          if (has[k]) write4(rr[k], dd[k], rowM[rr[k]], rowL[rr[k]], a[k]);
       }
-      write4(rr, d, rowM[rr], rowL[rr], a);
-    }
+    };
+    if (total <= kStep) sum(std::integral_constant<int, 1>{}, std::integral_constant<int, kBatch * kWidenOne>{});
+    else sum(std::integral_constant<int, 2>{}, batch);
   };
   auto finish = [&](int rr, int d, float M, float l, float4 a) {
     const int r = row0 + rr;
@@ -386,19 +440,23 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     const int h = hk * G + r / Nq, i = r % Nq;
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int64_t base = int64_t(b) * call.o.sb + int64_t(h) * call.o.sh + int64_t(i) * call.o.sn;
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      if (d + e < c.D) store_out(call.o, base + (d + e) * call.o.sd, (&a.x)[e] * inv);
+    store_pair(call.o, base + d * call.o.sd, d, c.D, a.x * inv, a.y * inv);
+    store_pair(call.o, base + (d + 2) * call.o.sd, d + 2, c.D, a.z * inv, a.w * inv);
     if (d == 0 && call.lse != nullptr) call.lse[(int64_t(b) * call.Hq + h) * Nq + i] = row_lse(M, l, qMean[rr]);
   };
   auto warpAt = [&](int w, int j) { return reinterpret_cast<const float*>(smem + w * L::kWarpBytes)[j]; };
   auto warpAt4 = [&](int w, int j) { return *reinterpret_cast<const float4*>(smem + w * L::kWarpBytes + j * 4); };
+  // The CTA's own warps: exactly kWarps sets in shared memory, one batch. The splits': kMergeBatch sets a batch from L2.
+  const auto own4 = std::integral_constant<int, kWarps>{};
+  const auto fromL2 = std::integral_constant<int, kMergeBatch>{};
+  const auto same = std::integral_constant<int, 1>{};
+  const auto twice = std::integral_constant<int, 2>{};
   if (splits == 1) {
-    merge(kWarps, warpAt, warpAt4, finish);
+    merge(kWarps, kMineRow, own4, same, warpAt, warpAt4, finish);
     return;
   }
   float* own = call.scratch + (int64_t(hg) * splits + split) * kMerge;
-  merge(kWarps, warpAt, warpAt4, [&](int rr, int d, float M, float l, float4 a) {
+  merge(kWarps, kMineRow, own4, same, warpAt, warpAt4, [&](int rr, int d, float M, float l, float4 a) {
     *reinterpret_cast<float4*>(own + rr * DP + d) = a;
     if (d == 0) {
       own[kRows * DP + rr] = M;
@@ -416,7 +474,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   // Other CTAs wrote these: read them from L2 (__ldcg), never from a stale L1 line.
   const float* all = call.scratch + int64_t(hg) * splits * kMerge;
   merge(
-      splits, [&](int w, int j) { return __ldcg(all + int64_t(w) * kMerge + j); },
+      splits, DP, fromL2, twice, [&](int w, int j) { return __ldcg(all + int64_t(w) * kMerge + j); },
       [&](int w, int j) { return __ldcg(reinterpret_cast<const float4*>(all + int64_t(w) * kMerge + j)); }, finish);
   if (tid == 0) *counter = 0u;  // ready for the next call on this stream
 }
