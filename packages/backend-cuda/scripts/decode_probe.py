@@ -12,11 +12,16 @@ SAGEATTN_CUDA_LIB picks the library, as for gpu_check.py.
 import ctypes
 import json
 import math
+import os
 import sys
 
 import torch
 
 from gpu_check import SA_CAUSAL, SA_PV_F32, Params, check, lib
+
+# Timed as torch's decode peer is (the best of 5 batches of back-to-back calls between CUDA events), so the two compare.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "apps", "cli", "peers"))
+from torch_decode import time_us  # noqa: E402
 
 B, HQ, HKV, D = 1, 32, 8, 128
 CHUNK = 4096
@@ -95,22 +100,6 @@ def attend_params(p, nq, f32, gen):
     return q, o, ws
 
 
-def per_call_us(fn, calls=200, reps=5):
-    for _ in range(20):
-        fn()
-    torch.cuda.synchronize()
-    best = math.inf
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(calls):
-            fn()
-        b.record()
-        b.synchronize()
-        best = min(best, a.elapsed_time(b) * 1000 / calls)
-    return best
-
-
 def graph_us(fn, calls=200):
     """The same calls captured into one CUDA graph and replayed: no host cost between steps."""
     s = torch.cuda.Stream()
@@ -122,7 +111,7 @@ def graph_us(fn, calls=200):
         with torch.cuda.graph(g, stream=s):
             for _ in range(calls):
                 fn(s.cuda_stream)
-    return per_call_us(g.replay, calls=1, reps=5) / calls
+    return time_us(g.replay, calls=1) / calls
 
 
 def specs(arg):
@@ -150,7 +139,7 @@ def main(mode, arg):
             torch.cuda.synchronize()
             continue
         p.base.stream = torch.cuda.current_stream().cuda_stream
-        eager = per_call_us(step)
+        eager = time_us(step)
         try:
             graphed = graph_us(step)
         except RuntimeError as e:  # capture refused: say why, keep the eager number
