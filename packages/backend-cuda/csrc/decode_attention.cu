@@ -8,17 +8,15 @@
 //   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
 //   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
-// Then the 4 warps' (m, l, acc) merge in shared memory; with several splits each CTA leaves its merge in `scratch` and
-// the last CTA of the group to finish (an arrival counter in the cache, reset by that CTA) merges the splits in split
-// order — deterministic — and writes O and the LSE. One launch per decode step.
+// Then the 4 warps' (m, l, acc) merge in shared memory and the CTA writes O and the LSE; with several splits it leaves
+// its merge in `scratch` instead, and decode_merge.cu (the next launch, a programmatic dependent) merges the splits in
+// split order — deterministic — with many CTAs at once.
 // Lane (g = lane/4, t = lane%4) owns rows g and g+8 of its warp's m16 tile and columns 2t, 2t+1 of each n8 tile.
 // Knobs (NVIDIA H200, B1 Hkv8 G4 D128: NOTES.md):
 //   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
 //   kCtasPerSm    2      splits are chosen so the grid has about this many CTAs per SM (shared memory allows 2; one
 //                        CTA per SM streams a third slower: bandwidth grows with the bytes in flight per SM)
 //   kMinBlocks    4      a split gets at least this many 64-key blocks (one per warp)
-//   kMergeBatch   16     split partials a thread loads for each of its two columns before it sums them (32 for its
-//                        one column when few rows are live): 32 float4 in flight, the L2 latency paid once per batch
 // A warp holds one block's K and V: its next K streams during this block's softmax and P·V, its next V during the next
 // Q·Kᵀ (double-buffering a warp needs 213 KB, one CTA per SM, and streamed slower than two CTAs per SM).
 #include <cuda_fp16.h>
@@ -35,10 +33,8 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kCtasPerSm = 2;
 constexpr int kMinBlocks = kWarps;
-constexpr int kRows = 16;   // query rows per group (one m16 tile)
+constexpr int kRows = kDecodeRows;  // query rows per group (one m16 tile)
 constexpr int kKeys = kKBlock;  // keys per block (one sK)
-constexpr int kMaxSplits = 64;  // the merge finds each row's weights with one warp, two sets per lane
-constexpr int kMergeBatch = 16;
 
 template <int DP>
 struct DecodeSmem {
@@ -57,20 +53,20 @@ struct DecodeSmem {
 int splits_for(int groups, int blocks, int sms) {
   const int wanted = int(ceil_div(int64_t(kCtasPerSm) * sms, groups));
   const int most = int(ceil_div(blocks, kMinBlocks));
-  return max(1, min(kMaxSplits, min(wanted, most)));
+  return max(1, min(kMaxDecodeSplits, min(wanted, most)));
 }
 
 template <int DP, bool PV_F32>
 __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache c, DecodeCall call, int groupsPerHead) {
   using L = DecodeSmem<DP>;
-  constexpr int KSTEPS = DP / 32, DTILES = DP / 8, kMerge = kRows * (DP + 2);
+  constexpr int KSTEPS = DP / 32, DTILES = DP / 8;
   extern __shared__ __align__(128) char smem[];
   char* sQ = smem + kWarps * L::kWarpBytes;
   float* qScale = reinterpret_cast<float*>(sQ + L::kQ);
   float* qMean = qScale + kRows;  // then rowAbs: kRows more floats
 
-  // Launched as a programmatic dependent (call.pdl): wait for the previous kernel in the stream (it may have written q
-  // or the cache), then let the next one be scheduled onto SMs as this grid's CTAs retire.
+  // Launched as a programmatic dependent (call.pdl): wait for the previous kernel in the stream (it may have written q,
+  // the cache or, a previous step's merge, read the scratch), then let the next one (the merge) be scheduled early.
   dependent_wait();
   dependent_release();
   const int split = blockIdx.x, splits = gridDim.x;
@@ -353,90 +349,50 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   }
   __syncthreads();
 
-  // Merge of n ≤ kMaxSplits partial (m, l, acc) sets of the group's `live` rows (rows past the problem's are never
-  // read or written); set w's value j at at(w, j) (float4 at at4), its rows `stride` floats apart, then m [16], l [16].
-  // Weights exp2(m − M) per (set, row), a set that saw no key weighing 0: each warp finds them for its rows (lanes over
-  // sets), every load issued before the first reduction. Then each thread sums its float4 columns, loading a whole batch
-  // of sets before adding it: the L2 round trips are what a decode step's tail waits on.
-  __shared__ float weight[kMaxSplits][kRows];
+  // The warps' partial (m, l, acc) sets, merged per row: weights exp2(m − M), a warp that saw no key weighing 0; each
+  // warp finds them for its rows, every load issued before the first reduction. Then each thread sums its float4
+  // columns (two at a time when the live rows have more of them than the CTA has threads) over the kWarps sets.
+  __shared__ float weight[kWarps][kRows];
   __shared__ float rowM[kRows], rowL[kRows];
-  auto merge = [&](int n, int stride, auto batch, auto widenOne, auto at, auto at4, auto write4) {
-    constexpr int kBatch = decltype(batch)::value, kWidenOne = decltype(widenOne)::value;
-    constexpr int kRowsPerWarp = kRows / kWarps, kStep = 32 * kWarps * 4;
-    float m[kRowsPerWarp][2], ls[kRowsPerWarp][2];
+  auto warpAt = [&](int w, int j) { return reinterpret_cast<const float*>(smem + w * L::kWarpBytes)[j]; };
+  auto warpAt4 = [&](int w, int j) { return *reinterpret_cast<const float4*>(smem + w * L::kWarpBytes + j * 4); };
+  {
+    constexpr int kRowsPerWarp = kRows / kWarps;
+    float m[kRowsPerWarp], ls[kRowsPerWarp];
 #pragma unroll
     for (int k = 0; k < kRowsPerWarp; k++) {
       const int rr = warp + kWarps * k;
-#pragma unroll
-      for (int s = 0; s < 2; s++) {
-        const int w = lane + 32 * s;
-        const bool in = rr < live && w < n;
-        m[k][s] = in ? at(w, kRows * stride + rr) : -INFINITY;
-        ls[k][s] = in ? at(w, kRows * stride + kRows + rr) : 0.f;
-      }
+      const bool in = rr < live && lane < kWarps;
+      m[k] = in ? warpAt(lane, kRows * kMineRow + rr) : -INFINITY;
+      ls[k] = in ? warpAt(lane, kRows * kMineRow + kRows + rr) : 0.f;
     }
 #pragma unroll
     for (int k = 0; k < kRowsPerWarp; k++) {
       const int rr = warp + kWarps * k;
       if (rr >= live) break;
-      float M = fmaxf(m[k][0], m[k][1]);
+      float M = m[k];
       for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-      float l = 0.f;
-#pragma unroll
-      for (int s = 0; s < 2; s++) {
-        const int w = lane + 32 * s;
-        if (w >= n) continue;
-        const float wt = m[k][s] == -INFINITY ? 0.f : fast_exp2(m[k][s] - M);
-        weight[w][rr] = wt;
-        l += ls[k][s] * wt;
-      }
+      const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
+      if (lane < kWarps) weight[lane][rr] = wt;
+      float l = ls[k] * wt;
       for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
       if (lane == 0) rowM[rr] = M, rowL[rr] = l;
     }
-    __syncthreads();
-    // A thread takes one column over BATCH·widenOne sets a batch when the live rows have no more float4 columns than
-    // the CTA has threads (G·Nq ≤ 4 at D = 128), else two columns over BATCH sets: the same registers either way.
-    const int total = live * DP;
-    auto sum = [&](auto cols, auto sets) {
-      constexpr int kCols = decltype(cols)::value, kSets = decltype(sets)::value;
-      for (int e0 = tid * 4; e0 < total; e0 += kCols * kStep) {
-        int rr[kCols], dd[kCols];
-        bool has[kCols];
-        float4 a[kCols];
-#pragma unroll
-        for (int k = 0; k < kCols; k++) {
-          const int e = e0 + k * kStep;
-          has[k] = e < total;
-          rr[k] = has[k] ? e / DP : 0;
-          dd[k] = has[k] ? e % DP : 0;
-          a[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-        for (int w0 = 0; w0 < n; w0 += kSets) {
-          float4 x[kCols][kSets];
-#pragma unroll
-          for (int k = 0; k < kCols; k++)
-#pragma unroll
-            for (int j = 0; j < kSets; j++)
-              x[k][j] = has[k] && w0 + j < n ? at4(w0 + j, rr[k] * stride + dd[k]) : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-          for (int k = 0; k < kCols; k++)
-#pragma unroll
-            for (int j = 0; j < kSets; j++) {
-              const float wt = has[k] && w0 + j < n ? weight[w0 + j][rr[k]] : 0.f;
-              a[k].x += x[k][j].x * wt, a[k].y += x[k][j].y * wt, a[k].z += x[k][j].z * wt, a[k].w += x[k][j].w * wt;
-            }
-        }
-#pragma unroll
-        for (int k = 0; k < kCols; k++)
-          if (has[k]) write4(rr[k], dd[k], rowM[rr[k]], rowL[rr[k]], a[k]);
+  }
+  __syncthreads();
+  float* own = splits > 1 ? call.scratch + (int64_t(hg) * splits + split) * decode_set_floats(DP) : nullptr;
+  auto write4 = [&](int rr, int d, float4 a) {
+    const float M = rowM[rr], l = rowL[rr];
+    if (splits > 1) {  // the partial of this split (and the row's smScale·q·mean) for decode_merge.cu
+      *reinterpret_cast<float4*>(own + rr * DP + d) = a;
+      if (d == 0) {
+        own[kRows * DP + rr] = M;
+        own[kRows * DP + kRows + rr] = l;
+        own[kRows * DP + 2 * kRows + rr] = qMean[rr];
       }
-    };
-    if (total <= kStep) sum(std::integral_constant<int, 1>{}, std::integral_constant<int, kBatch * kWidenOne>{});
-    else sum(std::integral_constant<int, 2>{}, batch);
-  };
-  auto finish = [&](int rr, int d, float M, float l, float4 a) {
+      return;
+    }
     const int r = row0 + rr;
-    if (r >= rowsTotal) return;
     const int h = hk * G + r / Nq, i = r % Nq;
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int64_t base = int64_t(b) * call.o.sb + int64_t(h) * call.o.sh + int64_t(i) * call.o.sn;
@@ -444,39 +400,35 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     store_pair(call.o, base + (d + 2) * call.o.sd, d + 2, c.D, a.z * inv, a.w * inv);
     if (d == 0 && call.lse != nullptr) call.lse[(int64_t(b) * call.Hq + h) * Nq + i] = row_lse(M, l, qMean[rr]);
   };
-  auto warpAt = [&](int w, int j) { return reinterpret_cast<const float*>(smem + w * L::kWarpBytes)[j]; };
-  auto warpAt4 = [&](int w, int j) { return *reinterpret_cast<const float4*>(smem + w * L::kWarpBytes + j * 4); };
-  // The CTA's own warps: exactly kWarps sets in shared memory, one batch. The splits': kMergeBatch sets a batch from L2.
-  const auto own4 = std::integral_constant<int, kWarps>{};
-  const auto fromL2 = std::integral_constant<int, kMergeBatch>{};
-  const auto same = std::integral_constant<int, 1>{};
-  const auto twice = std::integral_constant<int, 2>{};
-  if (splits == 1) {
-    merge(kWarps, kMineRow, own4, same, warpAt, warpAt4, finish);
-    return;
-  }
-  float* own = call.scratch + (int64_t(hg) * splits + split) * kMerge;
-  merge(kWarps, kMineRow, own4, same, warpAt, warpAt4, [&](int rr, int d, float M, float l, float4 a) {
-    *reinterpret_cast<float4*>(own + rr * DP + d) = a;
-    if (d == 0) {
-      own[kRows * DP + rr] = M;
-      own[kRows * DP + kRows + rr] = l;
+  constexpr int kStep = 32 * kWarps * 4;
+  const int total = live * DP;
+  auto sum = [&](auto cols) {
+    constexpr int kCols = decltype(cols)::value;
+    for (int e0 = tid * 4; e0 < total; e0 += kCols * kStep) {
+      float4 x[kCols][kWarps];
+#pragma unroll
+      for (int k = 0; k < kCols; k++)
+#pragma unroll
+        for (int w = 0; w < kWarps; w++) {
+          const int e = e0 + k * kStep;
+          x[k][w] = e < total ? warpAt4(w, e / DP * kMineRow + e % DP) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+      for (int k = 0; k < kCols; k++) {
+        const int e = e0 + k * kStep, rr = e / DP;
+        if (e >= total) break;
+        float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int w = 0; w < kWarps; w++) {
+          const float wt = weight[w][rr];
+          a.x += x[k][w].x * wt, a.y += x[k][w].y * wt, a.z += x[k][w].z * wt, a.w += x[k][w].w * wt;
+        }
+        write4(rr, e % DP, a);
+      }
     }
-  });
-  __threadfence();
-  __syncthreads();
-  __shared__ bool last;
-  unsigned* counter = c.count + int64_t(head) * kMaxGroups + z;
-  if (tid == 0) last = atomicAdd(counter, 1u) == unsigned(splits - 1);
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  // Other CTAs wrote these: read them from L2 (__ldcg), never from a stale L1 line.
-  const float* all = call.scratch + int64_t(hg) * splits * kMerge;
-  merge(
-      splits, DP, fromL2, twice, [&](int w, int j) { return __ldcg(all + int64_t(w) * kMerge + j); },
-      [&](int w, int j) { return __ldcg(reinterpret_cast<const float4*>(all + int64_t(w) * kMerge + j)); }, finish);
-  if (tid == 0) *counter = 0u;  // ready for the next call on this stream
+  };
+  if (total <= kStep) sum(std::integral_constant<int, 1>{});
+  else sum(std::integral_constant<int, 2>{});
 }
 
 template <int DP, bool PV_F32>
@@ -500,7 +452,7 @@ int groups_per_head(const KvCache& c, int Hq, int Nq) { return int(ceil_div(int6
 uint64_t decode_scratch_bytes(const KvCache& c, int Hq, int Nq, int sms) {
   const int groups = c.B * c.Hkv * groups_per_head(c, Hq, Nq);
   const int splits = splits_for(groups, int(ceil_div(c.capPad, kKeys)), sms);
-  return splits == 1 ? 0 : uint64_t(groups) * splits * kRows * (c.DP + 2) * sizeof(float);
+  return splits == 1 ? 0 : uint64_t(groups) * splits * decode_set_floats(c.DP) * sizeof(float);
 }
 
 cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, int sms, cudaStream_t stream) {
@@ -510,13 +462,16 @@ cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, in
   // Splits from the current length, capped by what the scratch (sized for the capacity) holds.
   const int splits = splits_for(groups, int(ceil_div(call.length, kKeys)), sms);
   const dim3 grid{unsigned(splits), unsigned(groups)};
+  cudaError_t e;
   switch (c.DP) {
-    case 64: return call.pvF32 ? launch<64, true>(c, call, grid, perHead, stream) : launch<64, false>(c, call, grid, perHead, stream);
-    case 96: return call.pvF32 ? launch<96, true>(c, call, grid, perHead, stream) : launch<96, false>(c, call, grid, perHead, stream);
-    case 128: return call.pvF32 ? launch<128, true>(c, call, grid, perHead, stream) : launch<128, false>(c, call, grid, perHead, stream);
-    case 256: return call.pvF32 ? launch<256, true>(c, call, grid, perHead, stream) : launch<256, false>(c, call, grid, perHead, stream);
+    case 64: e = call.pvF32 ? launch<64, true>(c, call, grid, perHead, stream) : launch<64, false>(c, call, grid, perHead, stream); break;
+    case 96: e = call.pvF32 ? launch<96, true>(c, call, grid, perHead, stream) : launch<96, false>(c, call, grid, perHead, stream); break;
+    case 128: e = call.pvF32 ? launch<128, true>(c, call, grid, perHead, stream) : launch<128, false>(c, call, grid, perHead, stream); break;
+    case 256: e = call.pvF32 ? launch<256, true>(c, call, grid, perHead, stream) : launch<256, false>(c, call, grid, perHead, stream); break;
     default: return cudaErrorInvalidValue;
   }
+  if (e != cudaSuccess || splits == 1) return e;
+  return launch_decode_merge(c, call, splits, groups, perHead, stream);
 }
 
 int decode_smem_bytes(int DP) {

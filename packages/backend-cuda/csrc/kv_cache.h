@@ -7,7 +7,6 @@
 //   raw    f32  [head][64][DP]      the partial last block's rows, K − mean, re-quantized on every append
 //   kpart  f32  [head][16][DP]      per-chunk sums of K while a mean is being taken (first append, requantize)
 //   next   f32  [head][DP]          the new mean during requantize (copied over `mean` after the blocks are done)
-//   count  u32  [head][kMaxGroups]  split-K arrival counters of decode_attention.cu, zero between calls
 // 64 is kKBlock (one sK per K quantization block); capPad is the capacity rounded up to it. Everything starts zeroed
 // (sa_kv_init).
 #pragma once
@@ -18,7 +17,13 @@
 namespace sa {
 
 constexpr int kMaxMeanChunksKv = 16;  // chunks of K summed in parallel when a mean is taken
-constexpr int kMaxGroups = 64;        // 16-row query groups per head one decode call may have (Hq/Hkv·Nq ≤ 1024)
+constexpr int kMaxGroups = 64;        // 16-row query groups per kv head one decode call may have (Hq/Hkv·Nq ≤ 1024)
+constexpr int kDecodeRows = 16;       // query rows per decode group (one m16 tile)
+constexpr int kMaxDecodeSplits = 64;  // key-block ranges one group's attend is split into (decode_merge.cu's bound)
+
+// A split decode call's workspace, per (group, split): acc [16][DP] (unnormalised), then per row m (base 2), l and
+// smScale·q·mean, all f32; decode_attention.cu writes it and decode_merge.cu reads it.
+__host__ __device__ constexpr int decode_set_floats(int DP) { return kDecodeRows * (DP + 3); }
 
 struct KvCache {
   int B, Hkv, D, DP, capacity, capPad;
@@ -29,12 +34,11 @@ struct KvCache {
   float* raw;
   float* kpart;
   float* next;
-  unsigned* count;
 };
 
 // Byte offsets of the regions from the base; the total is the allocation's size. Regions are 256-byte aligned.
 struct KvRegions {
-  uint64_t ki, vh, ks, mean, raw, kpart, next, count, total;
+  uint64_t ki, vh, ks, mean, raw, kpart, next, total;
 };
 
 inline KvRegions kv_regions(int B, int Hkv, int DP, int capacity) {
@@ -53,7 +57,6 @@ inline KvRegions kv_regions(int B, int Hkv, int DP, int capacity) {
   r.raw = region(heads * kKBlock * DP * 4);
   r.kpart = region(heads * kMaxMeanChunksKv * DP * 4);
   r.next = region(heads * DP * 4);
-  r.count = region(heads * kMaxGroups * 4);
   r.total = at;
   return r;
 }
@@ -75,7 +78,6 @@ inline KvCache kv_cache_at(uint64_t base, int B, int Hkv, int D, int DP, int cap
   c.raw = reinterpret_cast<float*>(p + r.raw);
   c.kpart = reinterpret_cast<float*>(p + r.kpart);
   c.next = reinterpret_cast<float*>(p + r.next);
-  c.count = reinterpret_cast<unsigned*>(p + r.count);
   return c;
 }
 
@@ -100,5 +102,7 @@ struct DecodeCall {
 uint64_t decode_scratch_bytes(const KvCache& c, int Hq, int Nq, int sms);
 int decode_smem_bytes(int DP);
 cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, int sms, cudaStream_t stream);
+// decode_merge.cu: merges a split call's partials (decode_attention.cu launches it after the attention kernel).
+cudaError_t launch_decode_merge(const KvCache& c, const DecodeCall& call, int splits, int groups, int groupsPerHead, cudaStream_t stream);
 
 }  // namespace sa

@@ -47,7 +47,7 @@ describe(`backend-cuda native library under ${runtime}`, () => {
       const bytes = new BigUint64Array(1);
       expect(lib.native.sa_kv_cache_size(pb.bytes, bytes)).toBe(0);
       // head_dim 100 pads to 128, capacity 130 to 192 rows: int8 K, f16 V, one scale per 64 rows, mean, the partial
-      // block's 64 f32 rows, 16 chunk sums, the next mean, 64 counters — per (batch, kv head), each region 256-aligned.
+      // block's 64 f32 rows, 16 chunk sums, the next mean — per (batch, kv head), each region 256-aligned.
       const heads = 6, DP = 128, cap = 192;
       const regions = [
         heads * cap * DP,
@@ -57,7 +57,6 @@ describe(`backend-cuda native library under ${runtime}`, () => {
         heads * 64 * DP * 4,
         heads * 16 * DP * 4,
         heads * DP * 4,
-        heads * 64 * 4,
       ];
       expect(Number(bytes[0])).toBe(regions.reduce((a, r) => a + Math.ceil(r / 256) * 256, 0));
       expect(pb.bytes.length).toBe(KV_PARAMS_SIZE);
