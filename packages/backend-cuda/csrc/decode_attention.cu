@@ -9,8 +9,8 @@
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
 //   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
 // Then the 4 warps' (m, l, acc) merge in shared memory and the CTA writes O and the LSE; with several splits it leaves
-// its merge in `scratch` instead, and decode_merge.cu (the next launch, a programmatic dependent) merges the splits in
-// split order — deterministic — with many CTAs at once.
+// its merge in `scratch` instead, and decode_merge.cu (the next launch, a programmatic dependent) merges the splits in a
+// fixed order — deterministic — with many CTAs at once.
 // Lane (g = lane/4, t = lane%4) owns rows g and g+8 of its warp's m16 tile and columns 2t, 2t+1 of each n8 tile.
 // Knobs (NVIDIA H200, B1 Hkv8 G4 D128: NOTES.md):
 //   kWarps        4      blocks in flight per CTA (each warp streams its own 24 KB K+V block at D = 128)
