@@ -25,6 +25,7 @@
 #include "epilogue.cuh"
 #include "kv_cache.h"
 #include "mma.cuh"
+#include "partial_merge.cuh"
 #include "tensor_load.cuh"
 
 namespace sa {
@@ -370,12 +371,9 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     for (int k = 0; k < kRowsPerWarp; k++) {
       const int rr = warp + kWarps * k;
       if (rr >= live) break;
-      float M = m[k];
-      for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-      const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
-      if (lane < kWarps) weight[lane][rr] = wt;
-      float l = ls[k] * wt;
-      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+      float wt[1], M, l;
+      merge_weights<1>({m[k]}, {ls[k]}, wt, M, l);
+      if (lane < kWarps) weight[lane][rr] = wt[0];
       if (lane == 0) rowM[rr] = M, rowL[rr] = l;
     }
   }

@@ -15,7 +15,7 @@
 #include "dependent_launch.cuh"
 #include "epilogue.cuh"
 #include "kv_cache.h"
-#include "mma.cuh"
+#include "partial_merge.cuh"
 
 namespace sa {
 namespace {
@@ -58,25 +58,17 @@ __global__ void __launch_bounds__(kColumns * kParts, 1) decode_merge_kernel(KvCa
   // Warp i finds row r0 + i's weights (lanes over splits, two each: kMaxDecodeSplits = 64).
   if (r0 + part < r1) {
     const int row = r0 + part;
-    float m[2], ls[2], M = -INFINITY;
+    float m[2], ls[2], wt[2], M, l;
 #pragma unroll
     for (int k = 0; k < 2; k++) {
       const int w = lane + 32 * k;
       m[k] = w < splits ? __ldcg(sets + int64_t(w) * kSet + kRows * DP + row) : -INFINITY;
       ls[k] = w < splits ? __ldcg(sets + int64_t(w) * kSet + kRows * DP + kRows + row) : 0.f;
-      M = fmaxf(M, m[k]);
     }
-    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-    float l = 0.f;
+    merge_weights(m, ls, wt, M, l);
 #pragma unroll
-    for (int k = 0; k < 2; k++) {
-      const int w = lane + 32 * k;
-      if (w >= splits) continue;
-      const float wt = m[k] == -INFINITY ? 0.f : fast_exp2(m[k] - M);
-      weight[w][part] = wt;
-      l += ls[k] * wt;
-    }
-    for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+    for (int k = 0; k < 2; k++)
+      if (lane + 32 * k < splits) weight[lane + 32 * k][part] = wt[k];
     if (lane == 0) rowM[part] = M, rowL[part] = l;
   }
   __syncthreads();
