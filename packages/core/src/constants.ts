@@ -27,8 +27,21 @@ export const K_BLOCK = 64;
  * (SageAttention2's per-warp granularity as its Hopper kernels size it); K keeps its 64-token blocks.
  */
 export const Q_WARP_BLOCK = 16;
-/** How finely Q and K are quantized (docs/DESIGN.md §2 step 2): "block" Q per 128 tokens, "warp" Q per 16. */
-export type QkGranularity = "block" | "warp";
+/**
+ * Keys per K quantization scale at `qkGranularity: "row"` (Q then has one scale per query row): one n16 slice of an
+ * MMA tile, so a thread's logits need one K scale per 16 keys and the softmax's block of 64 keys is unchanged.
+ */
+export const K_ROW_BLOCK = 16;
+/**
+ * How finely Q and K are quantized (docs/DESIGN.md §2 step 2): "block" Q per 128 tokens and K per 64; "warp" Q per 16
+ * and K per 64; "row" Q per token and K per 16 (the coarsest pair that keeps cos ≥ 0.998 on massive channels).
+ */
+export type QkGranularity = "block" | "warp" | "row";
+
+/** Tokens per Q scale and per K scale for a granularity. */
+export function qkBlocks(g: QkGranularity): { readonly q: number; readonly k: number } {
+  return g === "row" ? { q: 1, k: K_ROW_BLOCK } : { q: g === "warp" ? Q_WARP_BLOCK : Q_BLOCK, k: K_BLOCK };
+}
 /** Largest finite FP8 e4m3 magnitude: fp8 P·V scales P and each V channel to it before the cast. */
 export const E4M3_MAX = 448;
 /** log2(e): Q is quantized with smScale·LOG2E folded in, so logits come out in base-2 units. */

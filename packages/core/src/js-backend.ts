@@ -85,7 +85,7 @@ export const jsBackend: AttentionBackend = {
     exactKernel: true,
     kvCache: true,
     pv: ["f16-block", "f32", "fp8"],
-    qkGranularity: ["block", "warp"],
+    qkGranularity: ["block", "warp", "row"],
   },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },

@@ -60,4 +60,38 @@ describe("qkGranularity in the sage oracle", () => {
     }
     expect(got.reduce((a, [, , rb, rw]) => a + rw / rb, 0) / got.length).toBeLessThan(0.9);
   });
+
+  it('"row" quantizes each query row alone: a row matches a call on that row only', () => {
+    const row = sageReference(problemFor(N, N, D, { qkGranularity: "row" }), q, k, v).output;
+    for (const r of [0, 5, 77, 127]) {
+      const alone = sageReference(problemFor(1, N, D, { qkGranularity: "row" }), q.slice(r * D, (r + 1) * D), k, v);
+      expect(rows(r, r + 1, row), `row ${r}`).toEqual(Array.from(alone.output));
+    }
+  });
+
+  it('"row" gives K a scale per 16 keys: causal rows 0..15 see keys 0..15 only and ignore keys 16..31', () => {
+    // Keys 16..31 ×8 move the one scale of a 64-key block ("warp"), not the scale of keys 0..15 ("row").
+    const k8 = k.slice();
+    for (let i = 16 * D; i < 32 * D; i++) k8[i] *= 8;
+    const p = problemFor(N, N, D, { smoothK: false, causal: true });
+    const first16 = (g: "warp" | "row", kk: Float32Array) =>
+      rows(0, 16, sageReference({ ...p, qkGranularity: g }, q, kk, v).output);
+    expect(first16("row", k8)).toEqual(first16("row", k));
+    expect(first16("warp", k8)).not.toEqual(first16("warp", k));
+  });
+
+  it('"row" keeps cos ≥ 0.998 on massive channels, above "warp" and "block"', () => {
+    const s = { B: 1, Hq: 2, Hkv: 2, Nq: 256, Nk: 256, D: 64 };
+    const p = problemFor(256, 256, 64, {}, 2);
+    for (const seed of [1, 2, 3]) {
+      const x = makeQKV(s, "massive", seed);
+      const exact = exactReference(p, x.q, x.k, x.v).output;
+      const cos = (g: "block" | "warp" | "row") =>
+        accuracy(sageReference({ ...p, qkGranularity: g }, x.q, x.k, x.v).output, exact).cosine;
+      const [block, warp, row] = [cos("block"), cos("warp"), cos("row")];
+      expect(row, `seed ${seed}`).toBeGreaterThanOrEqual(0.998);
+      expect(row).toBeGreaterThan(warp);
+      expect(warp).toBeGreaterThan(block);
+    }
+  });
 });

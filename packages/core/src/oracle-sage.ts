@@ -1,5 +1,5 @@
 import { type Problem, segments } from "./problem.js";
-import { E4M3_MAX, K_BLOCK, LOG2E, Q_BLOCK, Q_WARP_BLOCK } from "./constants.js";
+import { E4M3_MAX, K_BLOCK, LOG2E, qkBlocks } from "./constants.js";
 import { type E4m3Channels, quantizeChannelsE4m3, roundE4m3 } from "./fp8.js";
 import { channelMean, qFold, quantizeRows } from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
@@ -20,8 +20,8 @@ function r16(x: number): number {
 
 /**
  * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
- * mean over tokens, Q (128-token blocks, or 16 with qkGranularity "warp"; smScale·log2e folded) and K (64-token
- * blocks) quantized to INT8, integer dot products, online softmax in base 2 over 64-key blocks, P and V rounded to
+ * mean over tokens, Q (128-token blocks; 16 with qkGranularity "warp", 1 with "row"; smScale·log2e folded) and K
+ * (64-token blocks; 16 with "row") quantized to INT8, integer dot products, online softmax in base 2 over 64-key blocks, P and V rounded to
  * f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8", 448·P and per-channel
  * scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — LSE with the smoothing term
  * restored. Unvalidated non-finite inputs propagate: a quantization block (or, with fp8, a V channel) holding NaN/±inf
@@ -41,7 +41,7 @@ export function sageReference(
   const fold = qFold(smScale);
   const f16Blocks = p.pvAccumulation === "f16-block";
   const fp8 = p.pvAccumulation === "fp8";
-  const qBlock = p.qkGranularity === "warp" ? Q_WARP_BLOCK : Q_BLOCK;
+  const { q: qBlock, k: kBlock } = qkBlocks(p.qkGranularity);
   // Stage v-conversion: V to f16 (fp8 quantizes per sequence and kv head below instead).
   const v16 = new Float64Array(fp8 ? 0 : v.length);
   for (let i = 0; i < v16.length; i++) v16[i] = r16(v[i]);
@@ -57,7 +57,7 @@ export function sageReference(
         : p.smoothK
         ? channelMean(k, kvRow0, seg.nk, D)
         : new Float32Array(D);
-      const kq = quantizeRows(k, kvRow0, seg.nk, D, K_BLOCK, 1, mean);
+      const kq = quantizeRows(k, kvRow0, seg.nk, D, kBlock, 1, mean);
       const v8: E4m3Channels | undefined = fp8 ? quantizeChannelsE4m3(v, kvRow0, seg.nk, D) : undefined;
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
@@ -72,9 +72,9 @@ export function sageReference(
           acc.fill(0);
           for (let j0 = 0; j0 < limit; j0 += K_BLOCK) {
             const j1 = Math.min(limit, j0 + K_BLOCK);
-            const scale = sQ * kq.scales[j0 / K_BLOCK];
             let bmax = -Infinity;
             for (let j = j0; j < j1; j++) {
+              const scale = sQ * kq.scales[Math.floor(j / kBlock)];
               let dot = 0;
               for (let d = 0; d < D; d++) dot += qq.values[i * D + d] * kq.values[j * D + d];
               const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);

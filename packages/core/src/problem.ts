@@ -55,7 +55,10 @@ export interface AttentionOptions {
    * scaled to FP8 e4m3 (V per channel), each K block summed in f32 then added in f32 (SageAttention2; js only for now).
    */
   readonly pvAccumulation?: PvAccumulation;
-  /** Q's quantization blocks: "block" (default) 128 tokens; "warp" 16 tokens, one warp's MMA rows (js only for now). */
+  /**
+   * How finely Q and K are quantized: "block" (default) Q per 128 tokens, K per 64; "warp" Q per 16 (one warp's MMA
+   * rows); "row" Q per token, K per 16 (for inputs with a few massive channels; js and cuda).
+   */
   readonly qkGranularity?: QkGranularity;
   /** Subtract the mean of K over tokens before quantizing (on by default; off only to show why it matters). */
   readonly smoothK?: boolean;
@@ -453,8 +456,11 @@ export function resolveProblem(
     ) {
       return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32" or "fp8"`));
     }
-    if (o.qkGranularity !== undefined && o.qkGranularity !== "block" && o.qkGranularity !== "warp") {
-      return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block" or "warp"`));
+    if (
+      o.qkGranularity !== undefined && o.qkGranularity !== "block" && o.qkGranularity !== "warp" &&
+      o.qkGranularity !== "row"
+    ) {
+      return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block", "warp" or "row"`));
     }
     if (o.varlen) {
       const e = checkVarlen(o.varlen, dq.B, dq.N, dk.N);

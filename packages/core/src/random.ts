@@ -131,9 +131,17 @@ export function normalStream(seed: number): (x: Float32Array) => void {
   return (x) => fillNormal(x, state);
 }
 
-/** The input distributions of docs/DESIGN.md §2 that every backend is checked on. */
-export type Distribution = "gaussian" | "k-bias" | "heavy-tail" | "sink" | "constant";
+/**
+ * The input distributions of docs/DESIGN.md §2. Every backend is checked on those in DISTRIBUTIONS; "massive" is the
+ * hard case for INT8 granularity (issue 16), used where a test or bench names it.
+ */
+export type Distribution = "gaussian" | "k-bias" | "heavy-tail" | "sink" | "constant" | "massive";
 export const DISTRIBUTIONS: readonly Distribution[] = ["gaussian", "k-bias", "heavy-tail", "sink", "constant"];
+
+/** The "massive" distribution: these channels of Q and K ×MASSIVE_SCALE, and key 0 of each head MASSIVE_SINK everywhere. */
+export const MASSIVE_CHANNELS: readonly number[] = [3, 17, 40];
+export const MASSIVE_SCALE = 20;
+export const MASSIVE_SINK = 30 / 8;
 
 export interface QKV {
   readonly q: Float32Array;
@@ -145,7 +153,9 @@ export interface QKV {
  * Canonical HND f32 Q [B,Hq,Nq,D], K and V [B,Hkv,Nk,D] drawn from `dist`:
  * gaussian N(0,1); k-bias adds a per-channel K bias N(0, 4²) shared by all tokens (the paper's case);
  * heavy-tail draws unit-variance Laplace samples (exponential tails, kurtosis 6); sink gives token 0 of K a huge key aligned with Q (logits ~ 30);
- * constant makes every K row the same and every V row the same (a flat softmax).
+ * constant makes every K row the same and every V row the same (a flat softmax);
+ * massive is gaussian with channels 3, 17 and 40 of Q and K ×20 (where D has them) and key 0 of each head a sink
+ * (every channel 30/8): a few huge channels set every per-block INT8 scale, so the other channels keep few levels.
  */
 export function makeQKV(
   s: { B: number; Hq: number; Hkv: number; Nq: number; Nk: number; D: number },
@@ -179,6 +189,13 @@ export function makeQKV(
     for (let i = 0; i < q.length; i++) q[i] += 1;
     const big = 30 / Math.sqrt(s.D);
     for (let r = 0; r < rows; r++) for (let d = 0; d < s.D; d++) k[r * s.Nk * s.D + d] = big;
+  } else if (dist === "massive") {
+    for (const x of [q, k]) {
+      for (let r = 0; r < x.length / s.D; r++) {
+        for (const c of MASSIVE_CHANNELS) if (c < s.D) x[r * s.D + c] *= MASSIVE_SCALE;
+      }
+    }
+    for (let r = 0; r < rows; r++) k.fill(MASSIVE_SINK, r * s.Nk * s.D, (r * s.Nk + 1) * s.D);
   } else if (dist === "constant") {
     for (let r = 0; r < rows; r++) {
       for (let n = 1; n < s.Nk; n++) {

@@ -11,7 +11,7 @@
  * imported by build scripts as `@sageattn/core/schema`.
  */
 
-import { DTYPE_CODE, INT8_MAX, K_BLOCK, LAYOUT_CODE, LOG2E, Q_BLOCK } from "./constants.js";
+import { DTYPE_CODE, INT8_MAX, K_BLOCK, K_ROW_BLOCK, LAYOUT_CODE, LOG2E, Q_BLOCK, Q_WARP_BLOCK } from "./constants.js";
 
 /** u64: a device pointer or size; i64x4 / u32x4: four strides (C int64_t[4], WGSL vec4<u32>). */
 export type FieldType = "u32" | "i32" | "f32" | "u64" | "i64x4" | "u32x4";
@@ -220,6 +220,8 @@ export function cConstants(): string {
     "",
     `constexpr int kQBlock = ${Q_BLOCK};  // tokens per Q quantization block`,
     `constexpr int kKBlock = ${K_BLOCK};  // tokens per K quantization block (and key block of the softmax and P·V)`,
+    `constexpr int kQWarpBlock = ${Q_WARP_BLOCK};  // tokens per Q scale at granularity "warp"`,
+    `constexpr int kKRowBlock = ${K_ROW_BLOCK};  // tokens per K scale at granularity "row" (Q: one per token)`,
     `constexpr double kLog2e = ${cDouble(LOG2E)};  // log2(e), folded into Q's scale`,
     `constexpr int kInt8Max = ${INT8_MAX};  // largest INT8 magnitude after quantization`,
     "// The codes of sa_dtype and sa_layout (DTYPE_CODE, LAYOUT_CODE).",
@@ -310,7 +312,16 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
  * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32.
  */
-export const SA_FLAGS = { causal: 1, return_lse: 2, pv_f32: 4, no_smooth_k: 8, kernel_only: 16, pv_auto: 32 } as const;
+export const SA_FLAGS = {
+  causal: 1,
+  return_lse: 2,
+  pv_f32: 4,
+  no_smooth_k: 8,
+  kernel_only: 16,
+  pv_auto: 32,
+  qk_warp: 64,
+  qk_row: 128,
+} as const;
 
 export const SA_PARAMS = {
   name: "sa_params",

@@ -116,9 +116,10 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
     });
     add({ ...base, shape: sq(1, 2, n(70), 64, 2, n(90)), dist: "gaussian", mask: "additive" });
   }
-  // fp8 P·V and warp granularity change the numbers: only a backend that declares them runs these (js today).
+  // fp8 P·V and the finer granularities change the numbers: only a backend that declares them runs these.
   const fp8 = pvModes(caps).includes("fp8");
   const warp = qkGranularities(caps).includes("warp");
+  const row = qkGranularities(caps).includes("row");
   if (fp8) {
     add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: { pvAccumulation: "fp8" } });
     add({
@@ -146,6 +147,26 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
       options: { qkGranularity: "warp", causal: caps.causal },
     });
   }
+  if (row) {
+    // Per-token Q and per-16-key K scales: sequence ends inside a 16-key group, D 64 and 128, GQA, causal, LSE.
+    // Massive channels are the inputs the option is for; even it stays under the exact bound's cosine on them.
+    const massive = { ...base, dist: "massive" as const, checkExact: false };
+    add({ ...massive, shape: sq(1, 2, n(200), 64), options: { qkGranularity: "row" } });
+    add({
+      ...base,
+      shape: sq(1, 4, n(129), 128, 2, n(203)),
+      dist: "sink",
+      options: { qkGranularity: "row", causal: caps.causal, returnLse: caps.lse },
+    });
+    if (limits.dtypes.includes("f16")) {
+      add({
+        ...massive,
+        shape: sq(2, 2, n(150), 128),
+        dtype: "f16",
+        options: { qkGranularity: "row", pvAccumulation: "f32" },
+      });
+    }
+  }
   if (fp8 && warp) {
     add({
       ...base,
@@ -159,6 +180,20 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
     add({ ...base, shape: sq(1, 2, 200, 64, 2, 260), dist: "k-bias", varlen: v, options: { returnLse: caps.lse } });
     if (caps.causal) {
       add({ ...base, shape: sq(1, 4, 200, 64, 2, 260), dist: "gaussian", varlen: v, options: { causal: true } });
+    }
+    // Q and K scale groups restart at each sequence.
+    if (warp) {
+      add({ ...base, shape: sq(1, 2, 200, 64, 2, 260), dist: "k-bias", varlen: v, options: { qkGranularity: "warp" } });
+    }
+    if (row) {
+      add({
+        ...base,
+        shape: sq(1, 4, 200, 128, 2, 260),
+        dist: "massive",
+        checkExact: false,
+        varlen: v,
+        options: { qkGranularity: "row", causal: caps.causal },
+      });
     }
     // Per-sequence V scales (fp8) and 16-row Q blocks that restart at each sequence (warp).
     if (fp8 && warp) {
