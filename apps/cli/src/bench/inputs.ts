@@ -6,16 +6,29 @@ import {
   encode16,
   exactReference,
   f16BitsToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
   type HostTensor,
   hostTensor,
+  MASSIVE_CHANNELS,
+  MASSIVE_SCALE,
+  MASSIVE_SINK,
   normalStream,
   resolveProblem,
 } from "@sageattn/core";
 import type { BenchCase, SliceAccuracy } from "./types.js";
 
-/** The same Q, K, V for every backend and peer of a case: Gaussian, seeded, HND contiguous, in the case's dtype. */
+/**
+ * What the inputs are drawn from: "gaussian" standard normal; "massive" the same samples with core's "massive"
+ * transform (a few huge Q and K channels and a sink key: the hard case for INT8 granularity).
+ */
+export type InputDistribution = "gaussian" | "massive";
+export const INPUT_DISTRIBUTIONS: readonly InputDistribution[] = ["gaussian", "massive"];
+
+/** The same Q, K, V for every backend and peer of a case: seeded, HND contiguous, in the case's dtype. */
 export interface BenchInputs {
   readonly case: BenchCase;
+  readonly distribution: InputDistribution;
   readonly q: HostTensor;
   readonly k: HostTensor;
   readonly v: HostTensor;
@@ -27,12 +40,12 @@ let cached: { key: string; q: HostTensor; k: HostTensor; v: HostTensor } | undef
 const CHUNK = 1 << 16;
 
 /**
- * Inputs for a case: standard normal samples (core's `normalStream`, Q then K then V from one seeded stream). The
- * last tensors made are kept, so cases that differ only in causality (the cuda grid lists them side by side) share
- * them: B4 H32 N32K D128 is 3 × 2^29 values.
+ * Inputs for a case: standard normal samples (core's `normalStream`, Q then K then V from one seeded stream), then
+ * for "massive" `applyMassive`. The last tensors made are kept, so cases that differ only in causality (the cuda grid
+ * lists them side by side) share them: B4 H32 N32K D128 is 3 × 2^29 values.
  */
-export function makeInputs(c: BenchCase, seed = 7): BenchInputs {
-  const key = `${c.B}x${c.H}x${c.N}x${c.D}${c.dtype}:${seed}`;
+export function makeInputs(c: BenchCase, distribution: InputDistribution = "gaussian", seed = 7): BenchInputs {
+  const key = `${c.B}x${c.H}x${c.N}x${c.D}${c.dtype}:${distribution}:${seed}`;
   if (cached?.key !== key) {
     cached = undefined; // let the previous tensors go before drawing new ones
     const draw = normalStream(seed);
@@ -54,9 +67,37 @@ export function makeInputs(c: BenchCase, seed = 7): BenchInputs {
       return hostTensor(bits, shape, { dtype: c.dtype });
     };
     const q = t(), k = t(), v = t();
+    if (distribution === "massive") applyMassive(q, k);
     cached = { key, q, k, v };
   }
-  return { case: c, q: cached.q, k: cached.k, v: cached.v };
+  return { case: c, distribution, q: cached.q, k: cached.k, v: cached.v };
+}
+
+/** Reads and writes single elements of a host tensor as numbers, decoding and encoding 16-bit ones. */
+function elements(t: HostTensor): { get: (i: number) => number; set: (i: number, x: number) => void } {
+  const data = t.data;
+  if (t.dtype === "f32") return { get: (i) => data[i], set: (i, x) => void (data[i] = x) };
+  const [decode, encode] = t.dtype === "f16" ? [f16BitsToF32, f32ToF16Bits] : [bf16BitsToF32, f32ToBf16Bits];
+  return { get: (i) => decode(data[i]), set: (i, x) => void (data[i] = encode(x)) };
+}
+
+/**
+ * Core's "massive" distribution (makeQKV's) on contiguous HND Q [B,H,Nq,D] and K [B,H,Nk,D], in place: channels
+ * MASSIVE_CHANNELS (those below D) of Q and K times MASSIVE_SCALE, then key 0 of each (batch, head) MASSIVE_SINK in
+ * every channel. Only those elements are decoded and re-encoded, so a 16-bit value is rounded twice (drawn, scaled).
+ */
+export function applyMassive(q: HostTensor, k: HostTensor): void {
+  const D = k.shape[3];
+  const channels = MASSIVE_CHANNELS.filter((ch) => ch < D);
+  for (const t of [q, k]) {
+    const x = elements(t);
+    for (let row = 0; row < t.data.length; row += D) {
+      for (const ch of channels) x.set(row + ch, x.get(row + ch) * MASSIVE_SCALE);
+    }
+  }
+  const x = elements(k);
+  const [B, H, Nk] = k.shape;
+  for (let head = 0; head < B * H; head++) for (let d = 0; d < D; d++) x.set(head * Nk * D + d, MASSIVE_SINK);
 }
 
 /** The f32 values of a contiguous HND host tensor of the case (f16 decoded), for the CPU peers. */

@@ -5,6 +5,7 @@ import {
   type DeviceTensor,
   type HostTensor,
   jsBackend,
+  type QkGranularity,
   registerBackend,
   type Tensor,
 } from "@sageattn/core";
@@ -97,6 +98,43 @@ describe("benchBackend", () => {
     registerBackend({ name: "broken", priority: -1, load: Effect.succeed(broken) });
     const r = await benchBackend(broken, inputs, () => exactOnSlice(inputs), plan, () => {});
     expect(r.ours).toEqual({ error: "backend broken failed (OutOfMemory): no room" });
+    expect(r.accuracy).toBeNull();
+    expect(r.exact && "ms" in r.exact).toBe(true);
+  });
+
+  it("--qk-granularity reaches every call of ours through attention(), and never the exact kernel", async () => {
+    const inputs = makeInputs(c);
+    const seen = { sage: new Set<QkGranularity>(), exact: new Set<QkGranularity>() };
+    const spy: AttentionBackend = {
+      ...jsBackend,
+      name: "granularity-spy",
+      attention: (p, q, k, v) => (seen.sage.add(p.qkGranularity), jsBackend.attention(p, q, k, v)),
+      exactAttention: (p, q, k, v) => (seen.exact.add(p.qkGranularity), jsBackend.exactAttention!(p, q, k, v)),
+    };
+    registerBackend({ name: "granularity-spy", priority: -1, load: Effect.succeed(spy) });
+    const r = await benchBackend(spy, inputs, () => exactOnSlice(inputs), plan, () => {}, undefined, {
+      qkGranularity: "warp",
+    });
+    expect("ms" in r.ours).toBe(true);
+    expect([...seen.sage]).toEqual(["warp"]);
+    expect([...seen.exact]).toEqual(["block"]);
+    seen.sage.clear();
+    await benchBackend(spy, inputs, () => exactOnSlice(inputs), plan, () => {});
+    expect([...seen.sage]).toEqual(["block"]); // not passed: the library's default
+  });
+
+  it("a granularity the backend lacks is reported as ours failing, the exact kernel still timed", async () => {
+    const inputs = makeInputs(c);
+    const blockOnly: AttentionBackend = {
+      ...jsBackend,
+      name: "block-only",
+      capabilities: { ...jsBackend.capabilities, qkGranularity: ["block"] },
+    };
+    registerBackend({ name: "block-only", priority: -1, load: Effect.succeed(blockOnly) });
+    const r = await benchBackend(blockOnly, inputs, () => exactOnSlice(inputs), plan, () => {}, undefined, {
+      qkGranularity: "row",
+    });
+    expect("error" in r.ours && r.ours.error).toContain('qkGranularity "row" not supported');
     expect(r.accuracy).toBeNull();
     expect(r.exact && "ms" in r.exact).toBe(true);
   });

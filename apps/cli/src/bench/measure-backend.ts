@@ -1,6 +1,7 @@
 import {
   attention,
   type AttentionBackend,
+  type AttentionOptions,
   type DeviceTensor,
   type HostTensor,
   hostTensor,
@@ -16,6 +17,9 @@ import { measure, type TimingPlan } from "./timing.js";
 import type { BackendResult, Failure, Timing } from "./types.js";
 
 type Kernel = NonNullable<AttentionBackend["exactAttention"]>;
+
+/** Options of ours that the bench varies: passed to every call of our SageAttention, never to the exact kernel. */
+export type SageOptions = Pick<AttentionOptions, "qkGranularity">;
 
 /** TOPS for a case at `ms` milliseconds. */
 export const topsAt = (inputs: BenchInputs, ms: number) => {
@@ -43,6 +47,7 @@ async function timeKernel(
   inputs: BenchInputs,
   device: { q: Tensor; k: Tensor; v: Tensor } | undefined,
   plan: TimingPlan,
+  sage: SageOptions,
   onRun?: (what: string) => void,
 ): Promise<{ timing: Timing; last: HostTensor; batch: number }> {
   const options = { causal: inputs.case.causal, validate: false };
@@ -51,7 +56,7 @@ async function timeKernel(
   let batch = 1;
   const call = (q: Tensor, k: Tensor, v: Tensor, out?: Tensor) =>
     kernel === "public"
-      ? attention(q, k, v, { ...options, backend: backend.name, out })
+      ? attention(q, k, v, { ...options, ...sage, backend: backend.name, out })
       : runToPromise(kernel(p, q, k, v));
   // `keep`: download the batch's last output for the accuracy check (1 GiB at B4 H32 N32K D128, so only once).
   const deviceRun = async (d: { q: Tensor; k: Tensor; v: Tensor; out: DeviceTensor }, keep = false) => {
@@ -103,7 +108,10 @@ async function timeKernel(
   return { timing: { ms, tops: topsAt(inputs, ms), runs }, last: last!, batch };
 }
 
-/** Our SageAttention and the backend's exact kernel on one case, plus accuracy against exact attention on the check slice. */
+/**
+ * Our SageAttention (with `sage`'s options) and the backend's exact kernel on one case, plus accuracy against exact
+ * attention on the check slice.
+ */
 export async function benchBackend(
   backend: AttentionBackend,
   inputs: BenchInputs,
@@ -111,6 +119,7 @@ export async function benchBackend(
   plan: TimingPlan,
   onStep: (label: string) => void,
   onRun?: (what: string) => void,
+  sage: SageOptions = {},
 ): Promise<BackendResult> {
   let device: { q: Tensor; k: Tensor; v: Tensor } | undefined;
   try {
@@ -126,7 +135,7 @@ export async function benchBackend(
     let ours: Timing | Failure;
     let accuracy: BackendResult["accuracy"] = null;
     try {
-      const r = await timeKernel(backend, "public", inputs, device, plan, onRun);
+      const r = await timeKernel(backend, "public", inputs, device, plan, sage, onRun);
       ours = r.timing;
       accuracy = sliceAccuracy(outputSlice(r.last, inputs.case), exactSlice());
     } catch (e) {
@@ -136,7 +145,7 @@ export async function benchBackend(
     let exact: Timing | Failure | null = null;
     if (backend.exactAttention) {
       try {
-        exact = (await timeKernel(backend, backend.exactAttention, inputs, device, plan, onRun)).timing;
+        exact = (await timeKernel(backend, backend.exactAttention, inputs, device, plan, {}, onRun)).timing;
       } catch (e) {
         exact = failure(e);
       }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { type BenchDocument, formatTable } from "./report.js";
+import { type BenchDocument, type BenchSettings, formatTable } from "./report.js";
 import type { CaseResult } from "./types.js";
+
+const DEFAULTS: BenchSettings = { inputs: "gaussian", qkGranularity: null };
 
 const timing = (ms: number, tops: number) => ({ ms, tops, runs: 3 });
 const result = (N: number, oursCos: number): CaseResult => ({
@@ -19,7 +21,7 @@ const result = (N: number, oursCos: number): CaseResult => ({
     { peer: "tfjs-wasm", status: "unavailable", error: "Cannot find package '@tensorflow/tfjs-core'" },
   ],
 });
-const doc = (results: CaseResult[]): BenchDocument => ({
+const doc = (results: CaseResult[], settings: BenchSettings = DEFAULTS): BenchDocument => ({
   tool: "sageattn bench",
   date: "2026-11-25T00:00:00Z",
   machine: {
@@ -31,6 +33,7 @@ const doc = (results: CaseResult[]): BenchDocument => ({
     cpuFeatures: ["avx2", "fma"],
   },
   threads: 2,
+  settings,
   backends: [{ name: "cpu-simd", device: "AMD EPYC", details: { build: "simd128" } }],
   rejected: [{ backend: "cuda", reason: "LibraryNotFound", message: "no libsageattn_cuda.so" }],
   notes: ["a note"],
@@ -44,6 +47,7 @@ describe("bench table", () => {
     expect(text.split("\n")[0]).toBe(
       "sageattn bench · AMD EPYC (2 cores, avx2 fma), node 20.20.2, linux x64 · 2 threads",
     );
+    expect(text.split("\n")[1]).toBe("  inputs gaussian · qkGranularity the library's default");
     expect(text).toContain("cpu-simd: AMD EPYC (build simd128)");
     expect(text).toContain("cuda: not run (LibraryNotFound: no libsageattn_cuda.so)");
     expect(text).toContain("note: a note");
@@ -53,6 +57,11 @@ describe("bench table", () => {
     expect(text).toContain("↳ failed: Integer overflow");
     expect(text).toContain("↳ unavailable: Cannot find package '@tensorflow/tfjs-core'");
     expect(text).not.toContain("✗");
+  });
+
+  it("names the inputs and a qkGranularity passed to ours", () => {
+    const text = formatTable(doc([result(512, 0.99998)], { inputs: "massive", qkGranularity: "row" }));
+    expect(text.split("\n")[1]).toBe("  inputs massive · qkGranularity row (our sage rows only)");
   });
 
   it("flags an output far from exact (an all-zero output has cosine NaN)", () => {

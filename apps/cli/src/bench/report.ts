@@ -1,8 +1,15 @@
-import { BOUNDS } from "@sageattn/core";
+import { BOUNDS, type QkGranularity } from "@sageattn/core";
 import { formatShape, formatTime, sig3 } from "./format.js";
 import { type Machine, machineLine } from "./machine.js";
-import { checkSlice } from "./inputs.js";
+import { checkSlice, type InputDistribution } from "./inputs.js";
 import { type BenchCase, type CaseResult, isTiming, type SliceAccuracy, type Timing } from "./types.js";
+
+/** What the run measured besides the grid: the inputs, and the options passed to our SageAttention. */
+export interface BenchSettings {
+  readonly inputs: InputDistribution;
+  /** null: not passed, so the library's default. */
+  readonly qkGranularity: QkGranularity | null;
+}
 
 /** The whole run as one JSON document (`--json`). */
 export interface BenchDocument {
@@ -10,6 +17,7 @@ export interface BenchDocument {
   readonly date: string;
   readonly machine: Machine;
   readonly threads: number;
+  readonly settings: BenchSettings;
   readonly backends: ReadonlyArray<{ name: string; device: string; details: Readonly<Record<string, string>> }>;
   readonly rejected: ReadonlyArray<{ backend: string; reason: string; message: string }>;
   readonly notes: readonly string[];
@@ -64,6 +72,12 @@ function rowsOf(r: CaseResult): Row[] {
 export function formatTable(doc: BenchDocument): string {
   const out: string[] = [];
   out.push(`sageattn bench · ${machineLine(doc.machine)} · ${doc.threads} thread${doc.threads === 1 ? "" : "s"}`);
+  const granularity = doc.settings.qkGranularity;
+  out.push(
+    `  inputs ${doc.settings.inputs} · qkGranularity ${
+      granularity === null ? "the library's default" : `${granularity} (our sage rows only)`
+    }`,
+  );
   for (const b of doc.backends) {
     const details = Object.entries(b.details).map(([k, v]) => `${k} ${v}`).join(", ");
     out.push(`  ${b.name}: ${b.device}${details ? ` (${details})` : ""}`);

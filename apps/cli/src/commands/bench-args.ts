@@ -1,10 +1,16 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
+import { MASSIVE_CHANNELS, MASSIVE_SCALE, type QkGranularity } from "@sageattn/core";
 import { UsageError } from "../errors.js";
 import { GRID_NAMES, type GridName } from "../bench/grid.js";
+import { INPUT_DISTRIBUTIONS, type InputDistribution } from "../bench/inputs.js";
+
+/** The values of core's `qkGranularity` option. */
+const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row"];
 
 export const BENCH_USAGE =
   `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
+                      [--qk-granularity block|warp|row] [--inputs gaussian|massive]
 
 Times SageAttention end to end (smoothing and quantization included) per backend, beside the backend's own exact
 kernel, and checks its accuracy against exact float64 attention on a slice of each case.
@@ -26,6 +32,14 @@ Options:
   --threads N           threads for CPU backends and peers (default: all cores, ${
     availableParallelism?.() ?? cpus().length
   } here)
+  --qk-granularity G    block, warp or row: how finely our SageAttention quantizes Q and K (its qkGranularity option;
+                        default: not passed, so the library's own). The exact kernels and the peers are unaffected;
+                        a backend without G shows the error in place of its times
+  --inputs NAME         gaussian (the default) or massive: the same samples with channels ${
+    MASSIVE_CHANNELS.join(", ")
+  } of Q and K ×${MASSIVE_SCALE}
+                        and key 0 of each head a sink (the hard case for per-block INT8 scales); the accuracy check
+                        and the in-process peers use them, torch (python) draws its own Gaussian inputs
   --json                print one JSON document on stdout (no table, no progress)
   --chart PATH          write an SVG chart of throughput per N for every backend and peer
   --decode              time decode on a KV cache instead (sageattn bench --decode --help for its options)
@@ -48,6 +62,17 @@ export interface BenchArgs {
   /** Sequence lengths and head dims to keep (undefined: all of the grid's). */
   readonly sizes: readonly number[] | undefined;
   readonly headDims: readonly number[] | undefined;
+  /** Passed to our SageAttention as `qkGranularity` (undefined: not passed). */
+  readonly qkGranularity: QkGranularity | undefined;
+  readonly inputs: InputDistribution;
+}
+
+/** `value` if it is one of `allowed` (undefined stays undefined), else a UsageError naming the flag. */
+function oneOf<T extends string>(flag: string, allowed: readonly T[], value: string | undefined): T | undefined {
+  if (value !== undefined && !(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, got ${value}`);
+  }
+  return value as T | undefined;
 }
 
 function numberList(flag: string, text: string | undefined): number[] | undefined {
@@ -73,13 +98,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       chart: { type: "string" },
       sizes: { type: "string" },
       "head-dims": { type: "string" },
+      "qk-granularity": { type: "string" },
+      inputs: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
-  const grid = values.grid;
-  if (grid !== undefined && !(GRID_NAMES as readonly string[]).includes(grid)) {
-    throw new UsageError(`--grid must be one of ${GRID_NAMES.join(", ")}, got ${grid}`);
-  }
+  const grid = oneOf<GridName>("--grid", GRID_NAMES, values.grid);
   let threads: number | undefined;
   if (values.threads !== undefined) {
     threads = Number(values.threads);
@@ -95,11 +119,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     help: values.help ?? false,
     backend,
     peers: values.peers ?? false,
-    grid: grid as GridName | undefined,
+    grid,
     threads,
     json: values.json ?? false,
     chart: values.chart,
     sizes: numberList("--sizes", values.sizes),
     headDims: numberList("--head-dims", values["head-dims"]),
+    qkGranularity: oneOf("--qk-granularity", QK_GRANULARITIES, values["qk-granularity"]),
+    inputs: oneOf("--inputs", INPUT_DISTRIBUTIONS, values.inputs) ?? "gaussian",
   };
 }

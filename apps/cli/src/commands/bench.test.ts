@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { BenchDocument } from "../bench/report.js";
 import { benchCommand } from "./bench.js";
+import { parseBenchArgs } from "./bench-args.js";
 
 let stdout = "";
 let stderr = "";
@@ -40,6 +41,28 @@ describe("sageattn bench (smoke: quick grid, js backend)", () => {
     expect(readFileSync(chart, "utf8")).toContain('data-name="js sage (ours)"');
   });
 
+  it("--qk-granularity and --inputs are in the document; row beats block on massive inputs", async () => {
+    const run = async (...extra: string[]) => {
+      stdout = "";
+      // Exit 1 is allowed: on massive inputs even row can fall under the clearly-wrong cosine (core's conformance
+      // checks it against the Sage oracle only).
+      const code = await benchCommand(["--grid", "quick", "--backend", "js", "--sizes", "64", "--json", ...extra]);
+      expect(code).not.toBe(2);
+      expect(stderr).toBe("");
+      return JSON.parse(stdout) as BenchDocument;
+    };
+    const plain = await run();
+    expect(plain.settings).toEqual({ inputs: "gaussian", qkGranularity: null });
+    const row = await run("--qk-granularity", "row", "--inputs", "massive");
+    expect(row.settings).toEqual({ inputs: "massive", qkGranularity: "row" });
+    const block = await run("--qk-granularity", "block", "--inputs", "massive");
+    expect(block.settings).toEqual({ inputs: "massive", qkGranularity: "block" });
+    const cosine = (d: BenchDocument) => d.results[0].backends[0].accuracy!.cosine;
+    expect(cosine(plain)).toBeGreaterThan(0.999);
+    expect(cosine(block)).toBeLessThan(cosine(row));
+    expect(cosine(row)).toBeLessThan(cosine(plain));
+  });
+
   it("the table names the machine and the columns", async () => {
     expect(await benchCommand(["--grid", "quick", "--backend", "js"])).toBe(0);
     expect(stdout).toMatch(/^sageattn bench · .+ \(\d+ cores[^)]*\), (node|bun|deno) /);
@@ -55,6 +78,9 @@ describe("sageattn bench: bad command lines", () => {
       [["--threads", "0"], 2, "--threads must be a whole number"],
       [["--chart", "out.png"], 2, "name it *.svg"],
       [["--bogus"], 2, "bogus"],
+      [["--qk-granularity", "tile"], 2, "--qk-granularity must be one of block, warp, row, got tile"],
+      [["--qk-granularity", "ROW"], 2, "--qk-granularity must be one of block, warp, row, got ROW"],
+      [["--inputs", "uniform"], 2, "--inputs must be one of gaussian, massive, got uniform"],
       [["--backend", "tpu", "--grid", "quick"], 1, 'no backend named "tpu"'],
       [["--chart", "/nonexistent/dir/b.svg", "--grid", "quick", "--backend", "js"], 1, "no folder /nonexistent/dir"],
     ] as const,
@@ -67,5 +93,23 @@ describe("sageattn bench: bad command lines", () => {
   it("--help", async () => {
     expect(await benchCommand(["-h"])).toBe(0);
     expect(stdout).toContain("Usage: sageattn bench");
+    expect(stdout).toContain("--qk-granularity block|warp|row");
+    expect(stdout).toContain("--inputs gaussian|massive");
+  });
+});
+
+describe("sageattn bench: --qk-granularity and --inputs", () => {
+  it.each(["block", "warp", "row"] as const)("--qk-granularity %s", (g) => {
+    expect(parseBenchArgs(["--qk-granularity", g]).qkGranularity).toBe(g);
+  });
+
+  it.each(["gaussian", "massive"] as const)("--inputs %s", (d) => {
+    expect(parseBenchArgs(["--inputs", d]).inputs).toBe(d);
+  });
+
+  it("defaults: granularity not passed, gaussian inputs", () => {
+    const args = parseBenchArgs([]);
+    expect(args.qkGranularity).toBeUndefined();
+    expect(args.inputs).toBe("gaussian");
   });
 });

@@ -165,7 +165,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       for (const c of g.grid.cases) {
         const label = caseLabel(c);
         progress.next(`${label}: inputs`);
-        const inputs = makeInputs(c);
+        const inputs = makeInputs(c, args.inputs);
         let exact: Float64Array | undefined;
         const exactSlice = () => (exact ??= exactOnSlice(inputs));
         const backends = [];
@@ -178,6 +178,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
               DEFAULT_PLAN,
               (step) => progress.next(`${label}: ${step}`),
               (what) => progress.detail(what),
+              { qkGranularity: args.qkGranularity },
             ),
           );
         }
@@ -189,6 +190,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
         results.push({ case: c, grid: g.grid.name, backends, peers: peerResults });
         // Without a terminal, each finished case is one JSON line on stderr: a run cut short keeps what it measured.
         if (!process.stderr.isTTY && !args.json) process.stderr.write(JSON.stringify(results.at(-1)) + "\n");
+      }
+      // The python peers get shapes only, not our inputs or options.
+      if (torch && args.inputs !== "gaussian") {
+        notes.push(`grid ${g.grid.name}: the python peers draw their own Gaussian inputs, not ${args.inputs} ones`);
+      }
+      if (torch && args.qkGranularity) {
+        notes.push(`grid ${g.grid.name}: the python peers (sageattn C ABI rows included) run without --qk-granularity`);
       }
       if (args.peers && g.grid.peers === "none") {
         notes.push(
@@ -214,6 +222,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       date: new Date().toISOString(),
       machine,
       threads,
+      settings: { inputs: args.inputs, qkGranularity: args.qkGranularity ?? null },
       backends: chosen.backends.map((b) => ({ name: b.name, device: b.device, details: { ...b.details } })),
       rejected: chosen.rejected,
       notes,
