@@ -185,6 +185,9 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   g.rowsK = varlen ? int64_t(g.Nk) + int64_t(sa::kKRowPad) * g.S : g.B * sa::round_up(g.Nk, sa::kKRowPad);
   g.qSlots = varlen ? sa::ceil_div(g.Nq, sa::kQBlock) + g.S : g.B * sa::ceil_div(g.Nq, sa::kQBlock);
   g.kSlots = varlen ? sa::ceil_div(g.Nk, sa::kKBlock) + g.S : g.B * sa::ceil_div(g.Nk, sa::kKBlock);
+  if ((p->flags & SA_QK_WARP) && (p->flags & SA_QK_ROW)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_QK_WARP and SA_QK_ROW together");
+  g.qShift = (p->flags & SA_QK_ROW) ? 0 : (p->flags & SA_QK_WARP) ? sa::kQWarpShift : sa::kQBlockShift;
+  g.kShift = (p->flags & SA_QK_ROW) ? sa::kKRowShift : sa::kKBlockShift;
   if (int64_t(g.S) * g.Hq > 65535 || sa::ceil_div(g.maxQ, sa::kQBlock) > 65535 || sa::ceil_div(g.maxK, sa::kKBlock) > 65535)
     return fail(SA_ERR_LIMIT_EXCEEDED, "sequences × heads over 65535, or a sequence over 8M tokens");
 
@@ -198,8 +201,8 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   plan.qi = region(uint64_t(g.Hq) * g.rowsQ * g.DP);
   plan.ki = region(uint64_t(g.Hkv) * g.rowsK * g.DP);
   plan.vh = region(uint64_t(g.Hkv) * g.rowsK * g.DP * 2);
-  plan.qs = region(uint64_t(g.Hq) * g.qSlots * sizeof(float));
-  plan.ks = region(uint64_t(g.Hkv) * g.kSlots * sizeof(float));
+  plan.qs = region((uint64_t(g.Hq) * g.qSlots << (sa::kQBlockShift - g.qShift)) * sizeof(float));
+  plan.ks = region((uint64_t(g.Hkv) * g.kSlots << (sa::kKBlockShift - g.kShift)) * sizeof(float));
   plan.qm = region((p->flags & SA_RETURN_LSE) ? uint64_t(g.Hq) * g.rowsQ * sizeof(float) : 0);
   plan.total = at;
   return SA_OK;
@@ -236,6 +239,7 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   const sa_params& b = p->base;
   if (b.heads_q <= 0 || b.heads_q % b.heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a positive multiple of heads_kv");
   if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
+  if (b.flags & (SA_QK_WARP | SA_QK_ROW)) return fail(SA_ERR_UNSUPPORTED, "the KV cache quantizes Q and K per block only");
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
   if ((st = usable_device(lim)) != SA_OK) return st;

@@ -2,7 +2,8 @@
 // workspace.
 //
 // One CTA = one 128-query block (= one Q quantization block, one scale sQ) of one (sequence, query head); it walks
-// the K/V tiles of 64 keys (= one K quantization block, one scale sK) of the kv head h / group:
+// the K/V tiles of 64 keys (= one K quantization block, one scale sK) of the kv head h / group. With a finer
+// granularity (FINE) each row has its sQ and each 16 keys their sK (16 keys under one sK at "warp"):
 //   S  = (Qi · Kiᵀ) · sQ·sK       INT8 mma.sync m16n8k32, exact int32 sums; logits in base-2 units
 //   online softmax in exp2        running max m and (per-lane partial) sum l per row
 //   O += P·V                      FP16 mma.sync m16n8k16; within one K tile summed in f16 (or f32 when PV_F32),
@@ -50,7 +51,7 @@ __device__ __forceinline__ void load_tile(char* smem, const char* gmem, int tid)
   }
 }
 
-template <int DP, bool PV_F32, int MT, bool QREG, int STAGES>
+template <int DP, bool PV_F32, int MT, bool QREG, int STAGES, bool FINE>
 __global__ void __launch_bounds__(32 * 8 / MT, MT)
     attention_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal) {
   using T = AttentionTraits<DP, MT>;
@@ -76,8 +77,15 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
   const int8_t* qg = w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP;
   const int8_t* kg = w.ki + (int64_t(hk) * g.rowsK + sq.kRow) * DP;
   const uint16_t* vg = w.vh + (int64_t(hk) * g.rowsK + sq.kRow) * DP;
-  const float qScale = w.qs[int64_t(h) * g.qSlots + sq.qSlot + qb];
-  const float* kScales = w.ks + int64_t(hk) * g.kSlots + sq.kSlot;
+  // sQ of the block, or (FINE) of each row this thread holds (rows past the sequence take the last row's; nothing
+  // stores them).
+  constexpr int kQScales = FINE ? MT * 2 : 1;
+  float qScale[kQScales];
+#pragma unroll
+  for (int i = 0; i < kQScales; i++)
+    qScale[i] = w.qs[FINE ? q_scale_slot(g, sq, h, min(r0 + warpRow + (i >> 1) * 16 + gq + (i & 1) * 8, sq.nq - 1))
+                          : int64_t(h) * g.qSlots + sq.qSlot + qb];
+  const float* kScales = w.ks + (FINE ? k_scale_slot(g, sq, hk, 0) : int64_t(hk) * g.kSlots + sq.kSlot);
 
   auto stage = [&](int i) { return smem + i * L::kStage; };
   auto load_kv = [&](int tile, char* dst) {
@@ -178,8 +186,27 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // Dequantize, mask, update the running max and sum, and pack P as f16 A fragments (rows g and g+8 of each
     // m-tile: hf = 0, 1; k-step kk covers keys 16kk..16kk+15 = n-tiles 2kk and 2kk+1). Only tiles at the sequence
     // end or on the causal diagonal pay for the mask (EDGE).
-    const float scale = qScale * kScales[it];
     const int k0 = it * kKBlock;
+    // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys) applied to the
+    // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax. A group
+    // past the sequence's end is masked anyway.
+    const float scale = FINE ? 0.f : qScale[0] * kScales[it];
+    if constexpr (FINE) {
+      float kScale[kKBlock / kKRowBlock];
+#pragma unroll
+      for (int i = 0; i < kKBlock / kKRowBlock; i++)
+        kScale[i] = i == 0 || k0 + i * kKRowBlock < sq.nk ? kScales[(k0 + i * kKRowBlock) >> g.kShift] : kScale[0];
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            // The magic-number conversion with the scale in its FMA, as the Hopper kernel does (attention_sm90.cu).
+            const float sc = qScale[mt * 2 + e / 2] * kScale[nt / (kKRowBlock / 8)];
+            si[mt][nt][e] = __float_as_int(fmaf(__int_as_float(si[mt][nt][e] + 0x4B400000), sc, -12582912.f * sc));
+          }
+    }
     const bool edge = k0 + kKBlock > sq.nk || (causal && k0 + kKBlock - 1 > r0 + shift);
     uint32_t pf[MT][4][4];
     float alpha[MT][2];
@@ -194,13 +221,14 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
           // int32 → f32 by the magic-number trick (two full-rate ops instead of a quarter-rate I2F): exact, since
           // |Qi·Ki| ≤ 127²·256 < 2²². Logits stay unscaled integers until the one FFMA inside exp2's argument.
           auto raw = [&](int nt, int j) {
-            const float x = __int_as_float(si[mt][nt][hf * 2 + j] + 0x4B400000) - 12582912.f;
+            const float x = FINE ? __int_as_float(si[mt][nt][hf * 2 + j]) : __int_as_float(si[mt][nt][hf * 2 + j] + 0x4B400000) - 12582912.f;
             return EDGE && k0 + nt * 8 + 2 * tq + j >= limit ? -INFINITY : x;
           };
+          const float rowScale = FINE ? 1.f : scale;
           float mraw = -INFINITY;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) mraw = fmaxf(mraw, fmaxf(raw(nt, 0), raw(nt, 1)));
-          float mx = fmaxf(rowMax[mt][hf], mraw * scale);
+          float mx = fmaxf(rowMax[mt][hf], mraw * rowScale);
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           // A row that has seen no visible key keeps m = −inf; subtract 0 then so exp2 gives 0, not NaN.
@@ -210,7 +238,7 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
           float sum = 0.f;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) {
-            const float p0 = fast_exp2(fmaf(raw(nt, 0), scale, -base)), p1 = fast_exp2(fmaf(raw(nt, 1), scale, -base));
+            const float p0 = fast_exp2(fmaf(raw(nt, 0), rowScale, -base)), p1 = fast_exp2(fmaf(raw(nt, 1), rowScale, -base));
             sum += p0 + p1;
             pf[mt][nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
           }
@@ -319,10 +347,10 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     }
 }
 
-template <int DP, bool PV_F32, int MT, bool QREG, int STAGES>
+template <int DP, bool PV_F32, int MT, bool QREG, int STAGES, bool FINE>
 cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, cudaStream_t stream) {
   constexpr int smem = SmemLayout<DP, QREG, STAGES>::kBytes;
-  auto kernel = attention_kernel<DP, PV_F32, MT, QREG, STAGES>;
+  auto kernel = attention_kernel<DP, PV_F32, MT, QREG, STAGES, FINE>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -338,8 +366,12 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
 template <int DP>
 cudaError_t launch_dp(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32, cudaStream_t stream) {
   using H = Heuristics<DP>;
-  return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages>(g, w, o, lse, causal, stream)
-               : launch<DP, false, H::kMTiles, H::kQInRegisters, H::kStages>(g, w, o, lse, causal, stream);
+  // The default granularity has its own instantiation, so the finer ones' extra registers never touch it.
+  if (g.qShift != kQBlockShift || g.kShift != kKBlockShift)
+    return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages, true>(g, w, o, lse, causal, stream)
+                 : launch<DP, false, H::kMTiles, H::kQInRegisters, H::kStages, true>(g, w, o, lse, causal, stream);
+  return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages, false>(g, w, o, lse, causal, stream)
+               : launch<DP, false, H::kMTiles, H::kQInRegisters, H::kStages, false>(g, w, o, lse, causal, stream);
 }
 
 }  // namespace

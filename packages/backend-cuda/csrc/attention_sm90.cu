@@ -1,10 +1,12 @@
 // attention_sm90.cu — SageAttention's main kernel for Hopper (sm_90a, head dims 64 and 128), docs/DESIGN.md §2
 // steps 3–7, on the pre-pass's Hopper layout (hopper_layout.h).
 //
-// A work item = NWG warpgroups of 64 query rows each (a warpgroup's rows lie in one Q quantization block: one sQ) of
-// one (sequence, query head), walking K/V tiles of 128 keys (two K quantization blocks, two scales sK):
+// A work item = NWG warpgroups of 64 query rows each (a warpgroup's rows lie in one Q quantization block) of one
+// (sequence, query head), walking K/V tiles of 128 keys (two K quantization blocks):
 //   S  = Qi · Kiᵀ         wgmma s8 m64n128k32, both operands from shared memory, exact int32 sums
-//   online softmax        in exp2, the int32 logits scaled by sQ·sK inside exp2's argument
+//   online softmax        in exp2, the int32 logits scaled by sQ·sK inside exp2's argument: one sQ per warpgroup
+//                         and one sK per 64 keys, or (FINE: the finer granularities) an sQ per row and an sK per 16
+//                         keys, read through the workspace's shifts (16 keys under one sK at "warp")
 //   O += P·V              wgmma f16 m64nDk16, P from registers (the S accumulator layout is the A fragment layout),
 //                         V N-major in shared memory (rows of keys, as stored); f16 sums within each 64-key block,
 //                         then f32 (or f32 only)
@@ -83,14 +85,16 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
   return true;
 }
 
-template <int DP, bool PV_F32>
+template <int DP, bool PV_F32, bool FINE>
 __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   using L = Smem<DP>;
   constexpr int kWarps = 4 * warpgroups<DP>();
-  constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks (scales sK) per tile
+  constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks per tile
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
+  constexpr int kGroupKeys = FINE ? kKRowBlock : kKBlock, kGroups = kBN / kGroupKeys;  // K scales per tile, their keys
+  const int kShift = FINE ? g.kShift : kKBlockShift;
   constexpr int ONUM = DP / 2;       // f32 accumulators of O per thread (64 rows × DP over 128 threads)
   extern __shared__ char smemRaw[];
   char* smem = smemRaw + ((1024 - (smem_addr(smemRaw) & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
@@ -194,8 +198,11 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     const int shift = nk - item.sq.nq;
     const int wgRow = item.r0 + wg * 64;  // first query row of this warpgroup
     // A warpgroup past the sequence's last Q block computes on whatever is in shared memory and stores nothing.
-    const float qScale = w.qs[int64_t(item.h) * g.qSlots + item.sq.qSlot + min(wgRow, item.sq.nq - 1) / kQBlock];
-    const float* kScales = w.ks + int64_t(item.h / g.group) * g.kSlots + item.sq.kSlot;
+    float qScale[FINE ? 2 : 1];
+#pragma unroll
+    for (int hf = 0; hf < (FINE ? 2 : 1); hf++)
+      qScale[hf] = w.qs[q_scale_slot(g, item.sq, item.h, min(wgRow + (FINE ? warp * 16 + gq + hf * 8 : 0), item.sq.nq - 1))];
+    const float* kScales = w.ks + k_scale_slot(g, item.sq, item.h / g.group, 0);
 
     float acc[ONUM];
 #pragma unroll
@@ -218,6 +225,18 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         else wgmma_s8_m64n64k32(si, qDesc + 2 * ks, kDesc + 2 * ks, ks);
       }
       wgmma_commit();
+      // The tile's logit scales: sQ·sK per 64 keys, applied in exp2's argument; or (FINE) sK per 16 keys, applied to
+      // the logits in place as they are converted to f32 below (so no scale but the row's sQ stays live through the
+      // softmax: registers are short), and loaded here, while the tensor cores work, since the conversion waits for
+      // them. A group past the sequence's end (its scale never written) is masked anyway.
+      const int k0 = it * kBN;
+      float sc[kGroups];
+      auto load_scales = [&]() {
+#pragma unroll
+        for (int i = 0; i < kGroups; i++)
+          sc[i] = i == 0 || k0 + i * kGroupKeys < nk ? (FINE ? 1.f : qScale[0]) * kScales[(k0 + i * kGroupKeys) >> kShift] : sc[0];
+      };
+      if constexpr (FINE) load_scales();
       // Refill the stage the previous tile used, once all warps are done with it.
       if (tid == 0 && consumed >= 1 && nextIndex < items) {
         const int prev = (consumed - 1) % L::kStages;
@@ -229,10 +248,18 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 
       // Dequantize, mask, online softmax; P packed as f16 A fragments: k-step kk covers keys 16kk..16kk+15, that is
       // n8 chunks 2kk and 2kk+1, rows g (hf = 0) and g + 8 (hf = 1).
-      const int k0 = it * kBN;
-      const float sc0 = qScale * kScales[kBlocks * it];
-      // The second block's scale; past the sequence's end it is masked anyway.
-      const float sc1 = kBlocks == 2 && k0 + kKBlock < nk ? qScale * kScales[kBlocks * it + 1] : sc0;
+      if constexpr (FINE) {
+#pragma unroll
+        for (int i = 0; i < kBN / 2; i++) {
+          // x·s by the magic-number conversion with the scale in its FMA: (2²³·1.5 + x)·s − 2²³·1.5·s, the first
+          // term exact for |x| ≤ 127²·128 < 2²², the constant 2²³·1.5·s rounded (≤ 0.375·s: a third of one unit of
+          // the integer logit, where INT8 rounding moves it by hundreds); faster than I2F and a multiply (NOTES.md).
+          const float s = sc[i / 4 / (kChunks / kGroups)];
+          si[i] = __float_as_int(fmaf(__int_as_float(si[i] + 0x4B400000), s, -12582912.f * s));
+        }
+      } else {
+        load_scales();
+      }
       const bool edge = k0 + kBN > nk || (causal && k0 + kBN - 1 > wgRow + shift);
       uint32_t pf[kBN / 16][4];
       float alpha[2];
@@ -250,15 +277,24 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
           for (int j = 0; j < kChunks; j++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-              const float v = __int2float_rn(si[4 * j + 2 * hf + e]);
+              const float v = FINE ? __int_as_float(si[4 * j + 2 * hf + e]) : __int2float_rn(si[4 * j + 2 * hf + e]);
               x[2 * j + e] = EDGE && k0 + j * 8 + 2 * tq + e >= limit ? -INFINITY : v;
             }
-          float m0 = -INFINITY, m1 = -INFINITY;
+          // The max of each scale's logits (as converted), then scaled (the scales are > 0, so the order holds): one
+          // sQ·sK per 64 keys, or (FINE) the row's sQ over the whole tile.
+          constexpr int kMaxGroups = FINE ? 1 : kGroups, kPerGroup = 2 * kChunks / kMaxGroups;
+          const int scaleRow = FINE ? hf : 0;
+          auto scale_of = [&](int gi) { return FINE ? qScale[scaleRow] : sc[gi]; };
+          auto group_max = [&](int gi) {
+            float m = -INFINITY;
 #pragma unroll
-          for (int i = 0; i < 16; i++) m0 = fmaxf(m0, x[i]);
+            for (int i = 0; i < kPerGroup; i++) m = fmaxf(m, x[gi * kPerGroup + i]);
+            return m * scale_of(gi);
+          };
+          float top = group_max(0);
 #pragma unroll
-          for (int i = 16; i < 2 * kChunks; i++) m1 = fmaxf(m1, x[i]);
-          float mx = fmaxf(rowMax[hf], fmaxf(m0 * sc0, m1 * sc1));
+          for (int gi = 1; gi < kMaxGroups; gi++) top = fmaxf(top, group_max(gi));
+          float mx = fmaxf(rowMax[hf], top);
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           // A row that has seen no visible key keeps m = −inf; subtract 0 then so exp2 gives 0, not NaN.
@@ -268,8 +304,8 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
           float sum = 0.f;
 #pragma unroll
           for (int j = 0; j < kChunks; j++) {
-            const float sc = j < 8 ? sc0 : sc1;
-            const float p0 = fast_exp2(fmaf(x[2 * j], sc, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], sc, -base));
+            const float s = scale_of(j / (kChunks / kGroups));
+            const float p0 = fast_exp2(fmaf(x[2 * j], s, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -base));
             sum += p0 + p1;
             pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
           }
@@ -376,11 +412,11 @@ cudaError_t multiprocessors(int* count) {
   return e;
 }
 
-template <int DP, bool PV_F32>
+template <int DP, bool PV_F32, bool FINE>
 cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                    bool vDirect, cudaStream_t stream) {
   constexpr int smem = Smem<DP>::kBytes;
-  auto kernel = attention_sm90_kernel<DP, PV_F32>;
+  auto kernel = attention_sm90_kernel<DP, PV_F32, FINE>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -429,11 +465,19 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The default granularity has its own instantiation, so the finer ones' extra registers never touch it.
+template <int DP, bool PV_F32>
+cudaError_t launch_fine(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
+                        bool vDirect, cudaStream_t stream) {
+  return g.qShift != kQBlockShift || g.kShift != kKBlockShift ? launch<DP, PV_F32, true>(g, w, o, lse, causal, vMap, vDirect, stream)
+                                                              : launch<DP, PV_F32, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+}
+
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32,
                                   const CUtensorMap& vMap, bool vDirect, cudaStream_t stream) {
   switch (g.DP) {
-    case 64: return pvF32 ? launch<64, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch<64, false>(g, w, o, lse, causal, vMap, vDirect, stream);
-    case 128: return pvF32 ? launch<128, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch<128, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case 64: return pvF32 ? launch_fine<64, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch_fine<64, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case 128: return pvF32 ? launch_fine<128, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch_fine<128, false>(g, w, o, lse, causal, vMap, vDirect, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -2,7 +2,9 @@
 // Without varlen each batch entry is one sequence; with varlen (B = 1) sequence s owns tokens cu[s]..cu[s+1].
 // Every sequence starts its own quantization blocks, so the workspace pads each one to whole blocks:
 //   Q rows of sequence s start at  s·roundup(Nq,128)  (varlen: cuQ[s] + 128·s), likewise K (kKRowPad = 128 too);
-//   its Q block scales start at    s·ceil(Nq/128)     (varlen: cuQ[s]/128 + s), likewise K.
+//   its Q block scales start at    s·ceil(Nq/128)     (varlen: cuQ[s]/128 + s), likewise K;
+//   with a finer granularity each block's slot holds 2^(7 − qShift) Q scales (2^(6 − kShift) K scales), one per
+//   2^qShift rows (2^kShift keys): q_scale_slot and k_scale_slot below.
 // Padded rows and channels hold zeros, so the attention kernel reads whole tiles without bounds checks.
 #pragma once
 #include <cstdint>
@@ -17,7 +19,9 @@ struct Geometry {
   const int32_t* cuQ;        // null without varlen
   const int32_t* cuK;
   int64_t rowsQ, rowsK;      // padded rows per head in the workspace
-  int64_t qSlots, kSlots;    // scale slots per head
+  int64_t qSlots, kSlots;    // scale slots (Q and K blocks) per head
+  int qShift, kShift;        // log2 of the rows per Q scale (7, 4 or 0) and of the keys per K scale (6 or 4),
+                             // tile_size.h's shifts
 };
 
 struct Sequence {
@@ -55,14 +59,23 @@ __device__ inline Sequence sequence(const Geometry& g, int s) {
   return q;
 }
 
+// Where the scale of row r (counted within its sequence) of Q head h lies in Workspace::qs, and of key j of kv head
+// hk in Workspace::ks.
+__host__ __device__ inline int64_t q_scale_slot(const Geometry& g, const Sequence& sq, int h, int r) {
+  return ((int64_t(h) * g.qSlots + sq.qSlot) << (kQBlockShift - g.qShift)) + (r >> g.qShift);
+}
+__host__ __device__ inline int64_t k_scale_slot(const Geometry& g, const Sequence& sq, int hk, int j) {
+  return ((int64_t(hk) * g.kSlots + sq.kSlot) << (kKBlockShift - g.kShift)) + (j >> g.kShift);
+}
+
 // The packed workspace: device addresses of each region.
 struct Workspace {
   float* kpart;    // [S·Hkv][kmeanChunks][DP] sums of K over token chunks (zeros past D and past the sequence)
   int8_t* qi;      // [Hq][rowsQ][DP]  round(Q·smScale·log2e / sQ)
   int8_t* ki;      // [Hkv][rowsK][DP] round((K − mean) / sK)
   uint16_t* vh;    // [Hkv][rowsK][DP] V as f16 bits
-  float* qs;       // [Hq][qSlots]  sQ per 128-token block
-  float* ks;       // [Hkv][kSlots] sK per 64-token block
+  float* qs;       // [Hq][qSlots << (7 − qShift)]  sQ per 2^qShift tokens (a 128-token block by default)
+  float* ks;       // [Hkv][kSlots << (6 − kShift)] sK per 2^kShift tokens (a 64-token block by default)
   float* qm;       // [Hq][rowsQ]   smScale·(q·mean(K)), only for the LSE
 };
 

@@ -3,12 +3,14 @@
 // (see launch_prepass).
 //   ksum:        one CTA per (sequence·kv head, chunk of kmean_chunk_tokens); a thread owns 4 channels of every P-th
 //                token (P = 256 / (DP/4) token phases) and writes the chunk's per-channel sums to kpart.
-//   quantize_q:  one CTA per (sequence·head, 128-token block); x = q·smScale·log2e, sQ = max|x|/127,
-//                Qi = round(x/sQ) half away from zero; a zero block gets sQ = 1. With the LSE it also writes
-//                smScale·(q·mean(K)) per row, the constant the smoothing removed.
+//   quantize_q:  one CTA per (sequence·head, 128-token block); x = q·smScale·log2e, sQ = max|x|/127 over the block
+//                (or over each 16 rows or each row: Geometry::qShift), Qi = round(x/sQ) half away from zero; a zero
+//                block gets sQ = 1. With the LSE it also writes smScale·(q·mean(K)) per row, the constant the
+//                smoothing removed.
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
-//                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded), and V → f16
-//                rows, except where the Hopper kernel reads an f16 V from the caller's tensor itself (convertV false).
+//                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded; one sK
+//                per block, or per 16 keys: Geometry::kShift), and V → f16 rows, except where the Hopper kernel reads
+//                an f16 V from the caller's tensor itself (convertV false).
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
 // of hopper_layout.h for Qi and Ki instead of plain rows. Each thread handles 4 consecutive channels of a row (one
@@ -85,12 +87,55 @@ __device__ __forceinline__ int swizzled_word(int i) {
   return r * kWords + swizzle_chunk(w >> 2, r, DP) * 4 + (w & 3);
 }
 
+// The scale of each quad of a block of 2^blockShift rows that the CTA holds, kPer quads a thread, quad j on row
+// (threadIdx.x + j·kThreads) / kWords, magnitude(j) its largest |value|: one scale for the whole block (returned), or
+// (FINE) one per group of 2^shift rows, left in shared `groups` with its reciprocal (each group's is taken once, not
+// once per value). Every thread of the CTA must call it.
+template <bool FINE, int kWords, int kPer, typename Magnitude>
+__device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, int blockShift, Divisor* groups, float* scratch) {
+  if constexpr (!FINE) {
+    float mx = 0.f;
+#pragma unroll
+    for (int j = 0; j < kPer; j++) mx = fmaxf(mx, magnitude(j));
+    return int8_scale(block_max(mx, scratch));
+  } else {
+    // The maxima first, as f32 bits in each group's `d` (magnitudes are ≥ 0, so their unsigned order is the float's).
+    unsigned* bits = reinterpret_cast<unsigned*>(groups);
+    constexpr int kStride = sizeof(Divisor) / sizeof(unsigned);
+    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) bits[i * kStride] = 0u;
+    __syncthreads();
+    // Where a row is 2^n quads, the lanes of a warp on one row take their max with one warp reduction (of the f32
+    // bits) per row the warp holds, and one of them the shared max.
+    constexpr int kLanes = (kWords & (kWords - 1)) == 0 ? (kWords < 32 ? kWords : 32) : 1;
+    const int lane = threadIdx.x & 31, rowOfLane = lane / kLanes;
+#pragma unroll
+    for (int j = 0; j < kPer; j++) {
+      unsigned v = __float_as_uint(magnitude(j));
+      if constexpr (kLanes > 1) {
+        unsigned mine = v;
+#pragma unroll
+        for (int r = 0; r < 32 / kLanes; r++) {
+          const unsigned m = __reduce_max_sync(0xffffffffu, rowOfLane == r ? v : 0u);
+          if (rowOfLane == r) mine = m;
+        }
+        v = mine;
+      }
+      if ((lane & (kLanes - 1)) == 0) atomicMax(&bits[(((threadIdx.x + j * kThreads) / kWords) >> shift) * kStride], v);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) groups[i] = divisor(int8_scale(__uint_as_float(bits[i * kStride])));
+    __syncthreads();
+    return 1.f;
+  }
+}
+__device__ __forceinline__ const Divisor& group_divisor(const Divisor* groups, int row, int shift) { return groups[row >> shift]; }
+
 // Each CTA keeps its block in registers: every element is loaded once, and all of a thread's loads are issued
 // before the first use (memory-level parallelism), then the block max, then quantization from registers.
-template <int DP, bool PACKED, bool HOPPER>
+template <int DP, bool PACKED, bool HOPPER, bool FINE>
 __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q, const TensorRef& k, const Workspace& w, float fold, float smScale,
                                            bool lse, bool smooth, int chunks, bool summed, int bx, int by, float* scratch,
-                                           float4* partial, float* meanS) {
+                                           Divisor* groups, float4* partial, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kQBlock * kWords / kThreads;
   const int s = bx / g.Hq, h = bx % g.Hq;
   const Sequence sq = sequence(g, s);
@@ -109,17 +154,20 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
     const float4 f = widen(x[j], q.dtype);
     return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
   };
-  float mx = 0.f;
-#pragma unroll
-  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(folded(j)));
-  mx = block_max(mx, scratch);
-  const float scale = int8_scale(mx);
+  constexpr bool fine = FINE;
+  const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(folded(j)); }, g.qShift, kQBlockShift, groups, scratch);
   const Divisor div = divisor(scale);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
   char4* out = reinterpret_cast<char4*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP);
 #pragma unroll
-  for (int j = 0; j < kPer; j++) out[swizzled_word<DP, HOPPER>(threadIdx.x + j * kThreads)] = quantize4(folded(j), div);
-  if (threadIdx.x == 0) w.qs[int64_t(h) * g.qSlots + sq.qSlot + by] = scale;
+  for (int j = 0; j < kPer; j++) {
+    const int i = threadIdx.x + j * kThreads;
+    out[swizzled_word<DP, HOPPER>(i)] = quantize4(folded(j), fine ? group_divisor(groups, i / kWords, g.qShift) : div);
+  }
+  if (!fine && threadIdx.x == 0) w.qs[q_scale_slot(g, sq, h, r0)] = scale;
+  if (fine)
+    for (int i = threadIdx.x; i < (1 << (kQBlockShift - g.qShift)); i += kThreads)
+      w.qs[q_scale_slot(g, sq, h, r0 + (i << g.qShift))] = groups[i].d;
 
   if (lse) {
     // Two threads per row, each summing every other channel.
@@ -134,10 +182,10 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   }
 }
 
-template <int DP, bool PACKED, bool HOPPER>
+template <int DP, bool PACKED, bool HOPPER, bool FINE>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
                                             bool smooth, bool convertV, int chunks, bool summed, int bx, int by, float* scratch,
-                                            float4* partial, float* meanS) {
+                                            Divisor* groups, float4* partial, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
   const Sequence sq = sequence(g, s);
@@ -172,11 +220,8 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
     const float4 m = kFixedChannels ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
     return r < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
   };
-  float mx = 0.f;
-#pragma unroll
-  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, quad_absmax(centred(j)));
-  mx = block_max(mx, scratch);
-  const float scale = int8_scale(mx);
+  constexpr bool fine = FINE;
+  const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(centred(j)); }, g.kShift, kKBlockShift, groups, scratch);
   const Divisor div = divisor(scale);
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
@@ -185,10 +230,13 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
-    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), div);
+    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), fine ? group_divisor(groups, i / kWords, g.kShift) : div);
     if (convertV) vout[i] = to_f16x4(y[j], v.dtype);
   }
-  if (threadIdx.x == 0 && rows > 0) w.ks[int64_t(h) * g.kSlots + sq.kSlot + by] = scale;
+  if (rows > 0 && !fine && threadIdx.x == 0) w.ks[k_scale_slot(g, sq, h, r0)] = scale;
+  if (rows > 0 && fine)
+    for (int i = threadIdx.x; i < (1 << (kKBlockShift - g.kShift)); i += kThreads)
+      w.ks[k_scale_slot(g, sq, h, r0 + (i << g.kShift))] = groups[i].d;
 }
 
 // One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch
@@ -212,10 +260,11 @@ constexpr int min_ctas_per_sm() {
   return !PACKED ? 1 : PHASE == kSums ? (DP <= 128 ? 4 : 2) : DP <= 64 ? 4 : DP <= 128 ? 3 : 2;
 }
 
-template <int DP, bool PACKED, bool HOPPER, Phase PHASE>
+template <int DP, bool PACKED, bool HOPPER, Phase PHASE, bool FINE>
 __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()) quantize_kernel(Geometry g, TensorRef q, TensorRef k, TensorRef v, Workspace w,
                                                              float fold, float smScale, bool lse, bool smooth, Roles roles) {
   __shared__ float scratch[kThreads / 32];
+  __shared__ Divisor groups[kQBlock];  // per-group scales at a finer granularity (block_scales)
   __shared__ float4 partial[kThreads];
   __shared__ float meanS[256];
   constexpr bool kSummed = PHASE == kOneLaunch;
@@ -233,14 +282,14 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
   }
   if (b < roles.qCtas) {
     // The LSE needs the mean: never in the first of two launches.
-    quantize_q<DP, PACKED, HOPPER>(g, q, k, w, fold, smScale, PHASE != kSums && lse, smooth, roles.chunks, kSummed, b / roles.qBlocks,
-                                   b % roles.qBlocks, scratch, partial, meanS);
+    quantize_q<DP, PACKED, HOPPER, FINE>(g, q, k, w, fold, smScale, PHASE != kSums && lse, smooth, roles.chunks, kSummed, b / roles.qBlocks,
+                                   b % roles.qBlocks, scratch, groups, partial, meanS);
     return;
   }
   b -= roles.qCtas;
   if constexpr (PHASE != kSums)
-    quantize_kv<DP, PACKED, HOPPER>(g, k, v, w, smooth, roles.convertV, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks,
-                                    scratch, partial, meanS);
+    quantize_kv<DP, PACKED, HOPPER, FINE>(g, k, v, w, smooth, roles.convertV, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks,
+                                    scratch, groups, partial, meanS);
 }
 
 template <int DP, bool PACKED, bool HOPPER>
@@ -248,10 +297,12 @@ void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const
                      float fold, float smScale, bool lse, bool smooth, const Roles& roles, cudaStream_t stream) {
   // The Hopper layout means compute capability 9.0, where launches can overlap the previous kernel's tail.
   auto go = [&](auto kernel) { return launch_dependent(kernel, dim3(ctas), dim3(kThreads), 0, stream, HOPPER, g, q, k, v, w, fold, smScale, lse, smooth, roles); };
+  // The default granularity has its own instantiations, so the finer ones' registers never touch it.
+  const bool fine = g.qShift != kQBlockShift || g.kShift != kKBlockShift;
   switch (roles.phase) {
-    case kOneLaunch: go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch>); break;
-    case kSums: go(quantize_kernel<DP, PACKED, HOPPER, kSums>); break;
-    case kQuantize: go(quantize_kernel<DP, PACKED, HOPPER, kQuantize>); break;
+    case kOneLaunch: fine ? go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch, true>) : go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch, false>); break;
+    case kSums: fine ? go(quantize_kernel<DP, PACKED, HOPPER, kSums, true>) : go(quantize_kernel<DP, PACKED, HOPPER, kSums, false>); break;
+    case kQuantize: fine ? go(quantize_kernel<DP, PACKED, HOPPER, kQuantize, true>) : go(quantize_kernel<DP, PACKED, HOPPER, kQuantize, false>); break;
   }
 }
 

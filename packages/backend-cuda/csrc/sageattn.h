@@ -48,8 +48,11 @@ enum sa_flags {
   SA_NO_SMOOTH_K = 1u << 3,     /* skip subtracting mean(K) over tokens (only to show why it matters) */
   SA_KERNEL_ONLY = 1u << 4,     /* skip the pre-pass: the workspace already holds one for the same inputs and
                                    shapes (benchmarks time the attention kernel alone this way) */
-  SA_PV_AUTO = 1u << 5          /* the caller leaves the P·V accumulation to the library: f32 where the kernel runs it
+  SA_PV_AUTO = 1u << 5,         /* the caller leaves the P·V accumulation to the library: f32 where the kernel runs it
                                    faster (the Hopper kernel), else f16 within each K block; SA_PV_F32 still forces f32 */
+  SA_QK_WARP = 1u << 6,         /* Q quantized per 16 query rows instead of 128 (K per 64 keys as by default) */
+  SA_QK_ROW = 1u << 7           /* Q quantized per query row and K per 16 keys (not with SA_QK_WARP); not for the KV
+                                   cache */
 };
 
 /*

@@ -12,6 +12,11 @@ namespace sa {
 constexpr int kKRowPad = 128;
 static_assert(kKRowPad % kKBlock == 0, "the K row padding must be whole K blocks (the pre-pass counts blocks by it)");
 
+// log2 of the block sizes (scale slots are indexed by shifts) and of the finer granularities' groups.
+constexpr int kQBlockShift = 7, kKBlockShift = 6, kQWarpShift = 4, kKRowShift = 4;
+static_assert((1 << kQBlockShift) == kQBlock && (1 << kKBlockShift) == kKBlock, "block sizes are powers of two");
+static_assert((1 << kQWarpShift) == kQWarpBlock && (1 << kKRowShift) == kKRowBlock, "group sizes are powers of two");
+
 // Head dims with a specialised kernel; any D <= 256 is padded (with zeros) up to the next of these.
 constexpr int padded_head_dim(int d) { return d <= 64 ? 64 : d <= 96 ? 96 : d <= 128 ? 128 : 256; }
 

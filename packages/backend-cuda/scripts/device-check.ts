@@ -12,7 +12,8 @@
  *   7. decode: every case of core's decode list built in many appends on the cuda cache, attended at three lengths
  *      (and after a requantize) and judged by core's checkDecodeCase; then (DECODE_BENCH=1) the step latency of
  *      B1 H32 Hkv8 D128 at several cache lengths.
- * It prints one JSON line per check and a final `SUMMARY` line.
+ * It prints one JSON line per check and a final `SUMMARY` line. CONFORMANCE_ONLY=1 stops after 1 (to run the cases
+ * once more on another kernel, e.g. with SAGEATTN_CUDA_KERNEL=sm80 on a Hopper GPU).
  */
 import {
   accuracy,
@@ -84,6 +85,16 @@ for (const e of errorCases(backend.capabilities)) {
     ok: err?._tag === e.tag && err?.reason === e.reason,
     got: `${err?._tag}/${err?.reason}`,
   });
+}
+
+const summary = () =>
+  console.log(
+    `SUMMARY ${runtimeName()} ${failures === 0 ? "PASS" : `FAIL ${failures}`} (${cases.length} conformance cases)`,
+  );
+if (process.env.CONFORMANCE_ONLY === "1") {
+  await Effect.runPromise(backend.dispose);
+  summary();
+  process.exit(failures === 0 ? 0 : 1);
 }
 
 // 2. device-resident calls
@@ -399,6 +410,4 @@ if (process.env.DECODE_BENCH === "1") {
 }
 
 await Effect.runPromise(backend.dispose);
-console.log(
-  `SUMMARY ${runtimeName()} ${failures === 0 ? "PASS" : `FAIL ${failures}`} (${cases.length} conformance cases)`,
-);
+summary();

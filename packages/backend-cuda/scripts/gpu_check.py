@@ -4,6 +4,7 @@
   python3 scripts/gpu_check.py accuracy          # many shapes/options vs float64 exact and a sage emulation
   python3 scripts/gpu_check.py time [--shapes S]  # end-to-end and kernel-only TOPS, torch flash/cuDNN in the same run
   python3 scripts/gpu_check.py profile [--shapes S]  # device time per kernel of one end-to-end call
+  MODES=pvf32,pvf32+row (time and profile; default f16block,pvf32): P·V sums and Q/K granularity (+warp, +row)
   python3 scripts/gpu_check.py once [--shapes S]     # one call per P·V mode (for ncu)
 
 S is a comma list of B:H:N:D:causal (default 4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0).
@@ -21,7 +22,14 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.environ.get("SAGEATTN_CUDA_LIB", os.path.join(HERE, "..", "dist", "linux-x64", "libsageattn_cuda.so"))
 LOG2E = 1.4426950408889634
-SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY, SA_PV_AUTO = 1, 2, 4, 8, 16, 32
+SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY, SA_PV_AUTO, SA_QK_WARP, SA_QK_ROW = 1, 2, 4, 8, 16, 32, 64, 128
+MODES = os.environ.get("MODES", "f16block,pvf32").split(",")
+
+
+def mode_flags(mode):
+    """Flags of a MODES entry: f16block or pvf32, optionally +warp or +row."""
+    pv, _, gran = mode.partition("+")
+    return (SA_PV_F32 if pv == "pvf32" else 0) | {"": 0, "warp": SA_QK_WARP, "row": SA_QK_ROW}[gran]
 DT = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
@@ -54,7 +62,7 @@ def check(st):
         raise RuntimeError(f"status {st}: {buf.value.decode()}")
 
 
-def run(q, k, v, causal=False, lse=False, pv_f32=False, pv_auto=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}, out=None):
+def run(q, k, v, causal=False, lse=False, pv_f32=False, pv_auto=False, layout="HND", out_dtype=None, cu=None, kernel_only=None, sm=None, ws_cache={}, out=None, flags=0):
     """q, k, v in the layout's order; returns (o, lse, params). `out` reuses an output tensor (timing: no fill).
     pv_auto sets SA_PV_AUTO, as the TypeScript backend does when a call leaves pvAccumulation out."""
     if layout == "HND":
@@ -80,7 +88,7 @@ def run(q, k, v, causal=False, lse=False, pv_f32=False, pv_auto=False, layout="H
         p.maxk = int((ck[1:] - ck[:-1]).max())
     p.dtype, p.odtype = DT[q.dtype], DT[o.dtype]
     p.layout = 0 if layout == "HND" else 1
-    p.flags = (SA_CAUSAL if causal else 0) | (SA_LSE if lse else 0) | (SA_PV_F32 if pv_f32 else 0) | (SA_PV_AUTO if pv_auto else 0)
+    p.flags = (SA_CAUSAL if causal else 0) | (SA_LSE if lse else 0) | (SA_PV_F32 if pv_f32 else 0) | (SA_PV_AUTO if pv_auto else 0) | flags
     p.sm = sm if sm is not None else 1 / math.sqrt(D)
     lse_t = None
     if lse:
@@ -298,8 +306,8 @@ def timing(shapes):
         q, k, v = (torch.randn(B, H, N, D, device="cuda", dtype=torch.float16) for _ in range(3))
         ops = 4 * B * H * N * N * D / (2 if causal else 1)
         fns = {}
-        for mode in ("f16block", "pvf32"):
-            _, _, p = run(q, k, v, causal=causal, pv_f32=mode == "pvf32", ws_cache={})
+        for mode in MODES:
+            _, _, p = run(q, k, v, causal=causal, flags=mode_flags(mode), ws_cache={})
             pk = Params.from_buffer_copy(p)
             pk.flags |= SA_KERNEL_ONLY
             fns[mode] = (lambda p=p: check(lib.sa_attention(ctypes.byref(p))))
@@ -317,8 +325,8 @@ def timing(shapes):
         for k2, sec in t.items():
             row[k2] = round(ops / sec / 1e12, 1)
         if peers:
-            row["f16block_vs_flash"] = round(row["f16block"] / row["flash"], 3)
-            row["pvf32_vs_flash"] = round(row["pvf32"] / row["flash"], 3)
+            for mode in MODES:
+                row[mode + "_vs_flash"] = round(row[mode] / row["flash"], 3)
         print(json.dumps(row), flush=True)
         del q, k, v, fns
         torch.cuda.empty_cache()
@@ -331,8 +339,8 @@ def profile(shapes):
     for spec in shapes.split(","):
         B, H, N, D, c = (int(x) for x in spec.split(":"))
         q, k, v = (torch.randn(B, H, N, D, device="cuda", dtype=torch.float16) for _ in range(3))
-        for mode in ("f16block", "pvf32"):
-            _, _, p = run(q, k, v, causal=bool(c), pv_f32=mode == "pvf32", ws_cache={})
+        for mode in MODES:
+            _, _, p = run(q, k, v, causal=bool(c), flags=mode_flags(mode), ws_cache={})
             for _ in range(3):
                 check(lib.sa_attention(ctypes.byref(p)))
             torch.cuda.synchronize()

@@ -385,7 +385,7 @@ function makeBackend(
       exactKernel: false,
       kvCache: true,
       pv: ["f16-block", "f32"],
-      qkGranularity: ["block"],
+      qkGranularity: ["block", "warp", "row"],
     },
     device: info.device,
     details: info.details,

@@ -90,4 +90,10 @@ describe("sa_params flags", () => {
       SA_FLAGS.causal | SA_FLAGS.return_lse | SA_FLAGS.no_smooth_k | SA_FLAGS.pv_f32,
     );
   });
+
+  it("names the granularity in one of two bits, none for the default", () => {
+    expect(flags({ pvAccumulation: "f32", qkGranularity: "block" })).toBe(SA_FLAGS.pv_f32);
+    expect(flags({ pvAccumulation: "f32", qkGranularity: "warp" })).toBe(SA_FLAGS.pv_f32 | SA_FLAGS.qk_warp);
+    expect(flags({ pvAccumulation: "f32", qkGranularity: "row" })).toBe(SA_FLAGS.pv_f32 | SA_FLAGS.qk_row);
+  });
 });

@@ -9,6 +9,8 @@ export const FLAG = {
   pvF32: SA_FLAGS.pv_f32,
   pvAuto: SA_FLAGS.pv_auto,
   noSmoothK: SA_FLAGS.no_smooth_k,
+  qkWarp: SA_FLAGS.qk_warp,
+  qkRow: SA_FLAGS.qk_row,
 } as const;
 
 /**
@@ -16,8 +18,9 @@ export const FLAG = {
  * takes the faster of its two for the kernel it runs (f32 on the Hopper kernel); one that names "f32" forces it.
  */
 export function attentionFlags(
-  p: Pick<Problem, "causal" | "returnLse" | "pvAccumulation" | "pvAuto" | "smoothK">,
+  p: Pick<Problem, "causal" | "returnLse" | "pvAccumulation" | "pvAuto" | "smoothK" | "qkGranularity">,
 ): number {
   return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
-    (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK);
+    (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
+    (p.qkGranularity === "warp" ? FLAG.qkWarp : p.qkGranularity === "row" ? FLAG.qkRow : 0);
 }
