@@ -69,4 +69,13 @@ describe("bench table", () => {
     expect(text).toMatch(/NaN ✗/);
     expect(text).toContain("that output is wrong");
   });
+
+  it("holds massive-channel inputs to a looser bar: per-block INT8 itself lands near cos 0.994 there", () => {
+    const massive = { inputs: "massive", qkGranularity: null } as const;
+    expect(formatTable(doc([result(512, 0.995)]))).toMatch(/0\.99500 ✗/);
+    expect(formatTable(doc([result(512, 0.995)], massive))).not.toContain("✗");
+    const wrong = formatTable(doc([result(512, 0.985)], massive));
+    expect(wrong).toMatch(/0\.98500 ✗/);
+    expect(wrong).toContain("(cos < 0.99 or rel-L1 > 0.05)");
+  });
 });

@@ -73,6 +73,7 @@ export function formatTable(doc: BenchDocument): string {
   const out: string[] = [];
   out.push(`sageattn bench · ${machineLine(doc.machine)} · ${doc.threads} thread${doc.threads === 1 ? "" : "s"}`);
   const granularity = doc.settings.qkGranularity;
+  const bar = clearlyWrongBar(doc.settings.inputs);
   out.push(
     `  inputs ${doc.settings.inputs} · qkGranularity ${
       granularity === null ? "the library's default" : `${granularity} (our sage rows only)`
@@ -110,7 +111,11 @@ export function formatTable(doc: BenchDocument): string {
           t ? formatTime(t.ms) : "—",
           t ? sig3(giga ? t.tops * 1e3 : t.tops) : "—",
           ratio,
-          acc ? `${Number.isFinite(acc.cosine) ? acc.cosine.toFixed(5) : "NaN"}${poorAccuracy(acc) ? " ✗" : ""}` : "",
+          acc
+            ? `${Number.isFinite(acc.cosine) ? acc.cosine.toFixed(5) : "NaN"}${
+              poorAccuracy(acc, doc.settings.inputs) ? " ✗" : ""
+            }`
+            : "",
           acc ? acc.relL1.toExponential(1) : "",
         ]);
         if (row.error) table.push(["", `  ↳ ${row.error}`, "", "", "", "", ""]);
@@ -121,23 +126,29 @@ export function formatTable(doc: BenchDocument): string {
       results.some((r) =>
         [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((
           a,
-        ) => a && poorAccuracy(a))
+        ) => a && poorAccuracy(a, doc.settings.inputs))
       )
     ) {
       out.push(
-        `✗ accuracy far from exact attention (cos < ${BOUNDS.clearlyWrong.minCosine} or rel-L1 > ${BOUNDS.clearlyWrong.maxRelL1}): that output is wrong, whatever its speed`,
+        `✗ accuracy far from exact attention (cos < ${bar.minCosine} or rel-L1 > ${bar.maxRelL1}): that output is wrong, whatever its speed`,
       );
     }
   }
   return out.join("\n");
 }
 
+/** The bar under which an output is clearly wrong, for the inputs it was measured on. */
+export const clearlyWrongBar = (inputs: InputDistribution) =>
+  inputs === "massive" ? BOUNDS.clearlyWrongMassive : BOUNDS.clearlyWrong;
+
 /**
- * Far from exact: docs/DESIGN.md §2's bar is `BOUNDS.exact`; this flags anything clearly off (`BOUNDS.clearlyWrong`,
- * NaN included).
+ * Far from exact: docs/DESIGN.md §2's bar is `BOUNDS.exact`; this flags anything clearly off (`clearlyWrongBar`, NaN
+ * included).
  */
-export const poorAccuracy = (a: SliceAccuracy) =>
-  !(a.cosine >= BOUNDS.clearlyWrong.minCosine) || !(a.relL1 <= BOUNDS.clearlyWrong.maxRelL1);
+export const poorAccuracy = (a: SliceAccuracy, inputs: InputDistribution = "gaussian") => {
+  const bar = clearlyWrongBar(inputs);
+  return !(a.cosine >= bar.minCosine) || !(a.relL1 <= bar.maxRelL1);
+};
 
 /** Left-aligns the first two columns, right-aligns the numbers; an error row's long text is not padded. */
 function alignTable(rows: string[][]): string {

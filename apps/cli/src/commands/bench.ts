@@ -233,7 +233,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     else process.stdout.write(formatTable(doc) + (chart ? `\n\nchart written to ${chart}` : "") + "\n");
     // A failed run of ours, or an output far from exact attention, fails the command (its numbers mean nothing).
     const oursFailed = results.some((r) =>
-      r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy)))
+      r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy, args.inputs)))
     );
     return oursFailed ? EXIT_FAILURE : EXIT_OK;
   } catch (e) {
