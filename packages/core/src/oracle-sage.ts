@@ -21,12 +21,13 @@ function r16(x: number): number {
 /**
  * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
  * mean over tokens, Q (128-token blocks; 16 with qkGranularity "warp", 1 with "row"; smScale·log2e folded) and K
- * (64-token blocks; 16 with "row") quantized to INT8, integer dot products, online softmax in base 2 over 64-key blocks, P and V rounded to
- * f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8", 448·P and per-channel
- * scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — LSE with the smoothing term
- * restored. Unvalidated non-finite inputs propagate: a quantization block (or, with fp8, a V channel) holding NaN/±inf
- * gets a NaN scale, so every row reading it comes out NaN (the block shares one scale). `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first
- * append): f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
+ * (64-token blocks; 16 with "row") quantized to INT8, integer dot products, online softmax in base 2 over 64-key
+ * blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8",
+ * 448·P and per-channel scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — LSE with
+ * the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization block (or, with fp8, a V
+ * channel) holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
+ * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
+ * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
 export function sageReference(
   p: Problem,
