@@ -78,7 +78,8 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
   const int8_t* kg = w.ki + (int64_t(hk) * g.rowsK + sq.kRow) * DP;
   const uint16_t* vg = w.vh + (int64_t(hk) * g.rowsK + sq.kRow) * DP;
   // sQ of the block, or (FINE) of each row this thread holds (rows past the sequence take the last row's; nothing
-  // stores them).
+  // stores them). The default spells its block's slot out: through q_scale_slot's shifts ptxas gave the f32 D = 128
+  // kernel 8 bytes of spills.
   constexpr int kQScales = FINE ? MT * 2 : 1;
   float qScale[kQScales];
 #pragma unroll
@@ -188,9 +189,9 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // end or on the causal diagonal pay for the mask (EDGE).
     const int k0 = it * kKBlock;
     // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys) applied to the
-    // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax. A group
-    // past the sequence's end is masked anyway.
-    const float scale = FINE ? 0.f : qScale[0] * kScales[it];
+    // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax (`scale`
+    // is then 1). A group past the sequence's end is masked anyway.
+    const float scale = FINE ? 1.f : qScale[0] * kScales[it];
     if constexpr (FINE) {
       float kScale[kKBlock / kKRowBlock];
 #pragma unroll
@@ -224,11 +225,10 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
             const float x = FINE ? __int_as_float(si[mt][nt][hf * 2 + j]) : __int_as_float(si[mt][nt][hf * 2 + j] + 0x4B400000) - 12582912.f;
             return EDGE && k0 + nt * 8 + 2 * tq + j >= limit ? -INFINITY : x;
           };
-          const float rowScale = FINE ? 1.f : scale;
           float mraw = -INFINITY;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) mraw = fmaxf(mraw, fmaxf(raw(nt, 0), raw(nt, 1)));
-          float mx = fmaxf(rowMax[mt][hf], mraw * rowScale);
+          float mx = fmaxf(rowMax[mt][hf], mraw * scale);
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           // A row that has seen no visible key keeps m = −inf; subtract 0 then so exp2 gives 0, not NaN.
@@ -238,7 +238,7 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
           float sum = 0.f;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) {
-            const float p0 = fast_exp2(fmaf(raw(nt, 0), rowScale, -base)), p1 = fast_exp2(fmaf(raw(nt, 1), rowScale, -base));
+            const float p0 = fast_exp2(fmaf(raw(nt, 0), scale, -base)), p1 = fast_exp2(fmaf(raw(nt, 1), scale, -base));
             sum += p0 + p1;
             pf[mt][nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
           }
@@ -367,7 +367,7 @@ template <int DP>
 cudaError_t launch_dp(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32, cudaStream_t stream) {
   using H = Heuristics<DP>;
   // The default granularity has its own instantiation, so the finer ones' extra registers never touch it.
-  if (g.qShift != kQBlockShift || g.kShift != kKBlockShift)
+  if (fine_granularity(g))
     return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages, true>(g, w, o, lse, causal, stream)
                  : launch<DP, false, H::kMTiles, H::kQInRegisters, H::kStages, true>(g, w, o, lse, causal, stream);
   return pvF32 ? launch<DP, true, H::kMTiles, H::kQInRegisters, H::kStages, false>(g, w, o, lse, causal, stream)

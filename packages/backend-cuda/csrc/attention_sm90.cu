@@ -469,8 +469,8 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
 template <int DP, bool PV_F32>
 cudaError_t launch_fine(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                         bool vDirect, cudaStream_t stream) {
-  return g.qShift != kQBlockShift || g.kShift != kKBlockShift ? launch<DP, PV_F32, true>(g, w, o, lse, causal, vMap, vDirect, stream)
-                                                              : launch<DP, PV_F32, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+  return fine_granularity(g) ? launch<DP, PV_F32, true>(g, w, o, lse, causal, vMap, vDirect, stream)
+                             : launch<DP, PV_F32, false>(g, w, o, lse, causal, vMap, vDirect, stream);
 }
 
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32,

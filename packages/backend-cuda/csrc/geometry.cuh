@@ -68,6 +68,11 @@ __host__ __device__ inline int64_t k_scale_slot(const Geometry& g, const Sequenc
   return ((int64_t(hk) * g.kSlots + sq.kSlot) << (kKBlockShift - g.kShift)) + (j >> g.kShift);
 }
 
+// Whether a call asks for a granularity finer than the default blocks: the kernels then run their FINE instantiations.
+__host__ __device__ inline bool fine_granularity(const Geometry& g) {
+  return g.qShift != kQBlockShift || g.kShift != kKBlockShift;
+}
+
 // The packed workspace: device addresses of each region.
 struct Workspace {
   float* kpart;    // [S·Hkv][kmeanChunks][DP] sums of K over token chunks (zeros past D and past the sequence)

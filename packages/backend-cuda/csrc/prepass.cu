@@ -130,6 +130,16 @@ __device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, in
 }
 __device__ __forceinline__ const Divisor& group_divisor(const Divisor* groups, int row, int shift) { return groups[row >> shift]; }
 
+// Stores what block_scales found: the block's scale (thread 0), or (FINE) each group's, at scales[slot(first row)].
+template <bool FINE, typename Slot>
+__device__ __forceinline__ void store_scales(float* scales, Slot slot, float scale, const Divisor* groups, int shift, int blockShift) {
+  if constexpr (!FINE) {
+    if (threadIdx.x == 0) scales[slot(0)] = scale;
+  } else {
+    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) scales[slot(i << shift)] = groups[i].d;
+  }
+}
+
 // Each CTA keeps its block in registers: every element is loaded once, and all of a thread's loads are issued
 // before the first use (memory-level parallelism), then the block max, then quantization from registers.
 template <int DP, bool PACKED, bool HOPPER, bool FINE>
@@ -154,7 +164,6 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
     const float4 f = widen(x[j], q.dtype);
     return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
   };
-  constexpr bool fine = FINE;
   const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(folded(j)); }, g.qShift, kQBlockShift, groups, scratch);
   const Divisor div = divisor(scale);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
@@ -162,12 +171,9 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
-    out[swizzled_word<DP, HOPPER>(i)] = quantize4(folded(j), fine ? group_divisor(groups, i / kWords, g.qShift) : div);
+    out[swizzled_word<DP, HOPPER>(i)] = quantize4(folded(j), FINE ? group_divisor(groups, i / kWords, g.qShift) : div);
   }
-  if (!fine && threadIdx.x == 0) w.qs[q_scale_slot(g, sq, h, r0)] = scale;
-  if (fine)
-    for (int i = threadIdx.x; i < (1 << (kQBlockShift - g.qShift)); i += kThreads)
-      w.qs[q_scale_slot(g, sq, h, r0 + (i << g.qShift))] = groups[i].d;
+  store_scales<FINE>(w.qs, [&](int r) { return q_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.qShift, kQBlockShift);
 
   if (lse) {
     // Two threads per row, each summing every other channel.
@@ -220,7 +226,6 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
     const float4 m = kFixedChannels ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
     return r < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
   };
-  constexpr bool fine = FINE;
   const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(centred(j)); }, g.kShift, kKBlockShift, groups, scratch);
   const Divisor div = divisor(scale);
 
@@ -230,13 +235,10 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
-    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), fine ? group_divisor(groups, i / kWords, g.kShift) : div);
+    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), FINE ? group_divisor(groups, i / kWords, g.kShift) : div);
     if (convertV) vout[i] = to_f16x4(y[j], v.dtype);
   }
-  if (rows > 0 && !fine && threadIdx.x == 0) w.ks[k_scale_slot(g, sq, h, r0)] = scale;
-  if (rows > 0 && fine)
-    for (int i = threadIdx.x; i < (1 << (kKBlockShift - g.kShift)); i += kThreads)
-      w.ks[k_scale_slot(g, sq, h, r0 + (i << g.kShift))] = groups[i].d;
+  if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift);
 }
 
 // One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch
@@ -298,7 +300,7 @@ void launch_quantize(unsigned ctas, const Geometry& g, const TensorRef& q, const
   // The Hopper layout means compute capability 9.0, where launches can overlap the previous kernel's tail.
   auto go = [&](auto kernel) { return launch_dependent(kernel, dim3(ctas), dim3(kThreads), 0, stream, HOPPER, g, q, k, v, w, fold, smScale, lse, smooth, roles); };
   // The default granularity has its own instantiations, so the finer ones' registers never touch it.
-  const bool fine = g.qShift != kQBlockShift || g.kShift != kKBlockShift;
+  const bool fine = fine_granularity(g);
   switch (roles.phase) {
     case kOneLaunch: fine ? go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch, true>) : go(quantize_kernel<DP, PACKED, HOPPER, kOneLaunch, false>); break;
     case kSums: fine ? go(quantize_kernel<DP, PACKED, HOPPER, kSums, true>) : go(quantize_kernel<DP, PACKED, HOPPER, kSums, false>); break;
