@@ -37,6 +37,7 @@ export const K_ROW_BLOCK = 16;
  * and K per 64; "row" Q per token and K per 16 (the coarsest pair that keeps cos ≥ 0.998 on massive channels).
  */
 export type QkGranularity = "block" | "warp" | "row";
+export const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row"];
 
 /** Tokens per Q scale and per K scale for a granularity. */
 export function qkBlocks(g: QkGranularity): { readonly q: number; readonly k: number } {

@@ -1,4 +1,5 @@
 import { Effect } from "effect";
+import { QK_GRANULARITIES } from "./constants.js";
 import { DTYPES } from "./dtype.js";
 import type { AttentionBackend, AttentionOutput, BackendProvider } from "./backend.js";
 import { DeviceError, hostAllocationFailed } from "./errors.js";
@@ -85,7 +86,7 @@ export const jsBackend: AttentionBackend = {
     exactKernel: true,
     kvCache: true,
     pv: ["f16-block", "f32", "fp8"],
-    qkGranularity: ["block", "warp", "row"],
+    qkGranularity: QK_GRANULARITIES,
   },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },

@@ -2,7 +2,7 @@ import { Effect } from "effect";
 import { bf16BitsToF32, type DType, DTYPES, F16_MAX, f16BitsToF32 } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
-import { K_BLOCK, LOG2E, type PvAccumulation, type QkGranularity } from "./constants.js";
+import { K_BLOCK, LOG2E, type PvAccumulation, QK_GRANULARITIES, type QkGranularity } from "./constants.js";
 import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
@@ -456,10 +456,7 @@ export function resolveProblem(
     ) {
       return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32" or "fp8"`));
     }
-    if (
-      o.qkGranularity !== undefined && o.qkGranularity !== "block" && o.qkGranularity !== "warp" &&
-      o.qkGranularity !== "row"
-    ) {
+    if (o.qkGranularity !== undefined && !QK_GRANULARITIES.includes(o.qkGranularity)) {
       return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block", "warp" or "row"`));
     }
     if (o.varlen) {

@@ -143,6 +143,36 @@ export const MASSIVE_CHANNELS: readonly number[] = [3, 17, 40];
 export const MASSIVE_SCALE = 20;
 export const MASSIVE_SINK = 30 / 8;
 
+/** Reads and writes element i of a tensor's storage as a number (a 16-bit tensor decodes and encodes). */
+export interface ElementAccess {
+  readonly length: number;
+  get(i: number): number;
+  set(i: number, x: number): void;
+}
+
+/**
+ * The "massive" distribution's edits, in place, on contiguous HND Q [*, Nq, D] and K [heads, Nk, D]: channels
+ * MASSIVE_CHANNELS (those below D) of every Q and K row ×MASSIVE_SCALE, then key 0 of each head MASSIVE_SINK in every
+ * channel. makeQKV applies it to its Gaussian draws, the benchmarks to theirs.
+ */
+export function applyMassive(q: ElementAccess, k: ElementAccess, Nk: number, D: number): void {
+  const channels = MASSIVE_CHANNELS.filter((c) => c < D);
+  for (const x of [q, k]) {
+    for (let row = 0; row < x.length; row += D) {
+      for (const c of channels) x.set(row + c, x.get(row + c) * MASSIVE_SCALE);
+    }
+  }
+  for (let head = 0; head < k.length / (Nk * D); head++) {
+    for (let d = 0; d < D; d++) k.set(head * Nk * D + d, MASSIVE_SINK);
+  }
+}
+
+const access = (x: Float32Array): ElementAccess => ({
+  length: x.length,
+  get: (i) => x[i],
+  set: (i, v) => void (x[i] = v),
+});
+
 export interface QKV {
   readonly q: Float32Array;
   readonly k: Float32Array;
@@ -190,12 +220,7 @@ export function makeQKV(
     const big = 30 / Math.sqrt(s.D);
     for (let r = 0; r < rows; r++) for (let d = 0; d < s.D; d++) k[r * s.Nk * s.D + d] = big;
   } else if (dist === "massive") {
-    for (const x of [q, k]) {
-      for (let r = 0; r < x.length / s.D; r++) {
-        for (const c of MASSIVE_CHANNELS) if (c < s.D) x[r * s.D + c] *= MASSIVE_SCALE;
-      }
-    }
-    for (let r = 0; r < rows; r++) k.fill(MASSIVE_SINK, r * s.Nk * s.D, (r * s.Nk + 1) * s.D);
+    applyMassive(access(q), access(k), s.Nk, s.D);
   } else if (dist === "constant") {
     for (let r = 0; r < rows; r++) {
       for (let n = 1; n < s.Nk; n++) {

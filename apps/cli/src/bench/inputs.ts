@@ -1,8 +1,10 @@
 import { Effect } from "effect";
 import {
   accuracy,
+  applyMassive,
   bf16BitsToF32,
   decode16,
+  type ElementAccess,
   encode16,
   exactReference,
   f16BitsToF32,
@@ -10,9 +12,6 @@ import {
   f32ToF16Bits,
   type HostTensor,
   hostTensor,
-  MASSIVE_CHANNELS,
-  MASSIVE_SCALE,
-  MASSIVE_SINK,
   normalStream,
   resolveProblem,
 } from "@sageattn/core";
@@ -41,7 +40,7 @@ const CHUNK = 1 << 16;
 
 /**
  * Inputs for a case: standard normal samples (core's `normalStream`, Q then K then V from one seeded stream), then
- * for "massive" `applyMassive`. The last tensors made are kept, so cases that differ only in causality (the cuda grid
+ * for "massive" core's `applyMassive`. The last tensors made are kept, so cases that differ only in causality (the cuda grid
  * lists them side by side) share them: B4 H32 N32K D128 is 3 × 2^29 values.
  */
 export function makeInputs(c: BenchCase, distribution: InputDistribution = "gaussian", seed = 7): BenchInputs {
@@ -67,37 +66,26 @@ export function makeInputs(c: BenchCase, distribution: InputDistribution = "gaus
       return hostTensor(bits, shape, { dtype: c.dtype });
     };
     const q = t(), k = t(), v = t();
-    if (distribution === "massive") applyMassive(q, k);
+    if (distribution === "massive") massiveInPlace(q, k);
     cached = { key, q, k, v };
   }
   return { case: c, distribution, q: cached.q, k: cached.k, v: cached.v };
 }
 
-/** Reads and writes single elements of a host tensor as numbers, decoding and encoding 16-bit ones. */
-function elements(t: HostTensor): { get: (i: number) => number; set: (i: number, x: number) => void } {
+/** Element access to a host tensor's storage as numbers, decoding and encoding 16-bit ones. */
+function elements(t: HostTensor): ElementAccess {
   const data = t.data;
-  if (t.dtype === "f32") return { get: (i) => data[i], set: (i, x) => void (data[i] = x) };
+  if (t.dtype === "f32") return { length: data.length, get: (i) => data[i], set: (i, x) => void (data[i] = x) };
   const [decode, encode] = t.dtype === "f16" ? [f16BitsToF32, f32ToF16Bits] : [bf16BitsToF32, f32ToBf16Bits];
-  return { get: (i) => decode(data[i]), set: (i, x) => void (data[i] = encode(x)) };
+  return { length: data.length, get: (i) => decode(data[i]), set: (i, x) => void (data[i] = encode(x)) };
 }
 
 /**
- * Core's "massive" distribution (makeQKV's) on contiguous HND Q [B,H,Nq,D] and K [B,H,Nk,D], in place: channels
- * MASSIVE_CHANNELS (those below D) of Q and K times MASSIVE_SCALE, then key 0 of each (batch, head) MASSIVE_SINK in
- * every channel. Only those elements are decoded and re-encoded, so a 16-bit value is rounded twice (drawn, scaled).
+ * Core's "massive" distribution (`applyMassive`, as makeQKV applies it) on contiguous HND host tensors Q and K, in
+ * place. Only the edited elements are decoded and re-encoded, so a 16-bit value is rounded twice (drawn, scaled).
  */
-export function applyMassive(q: HostTensor, k: HostTensor): void {
-  const D = k.shape[3];
-  const channels = MASSIVE_CHANNELS.filter((ch) => ch < D);
-  for (const t of [q, k]) {
-    const x = elements(t);
-    for (let row = 0; row < t.data.length; row += D) {
-      for (const ch of channels) x.set(row + ch, x.get(row + ch) * MASSIVE_SCALE);
-    }
-  }
-  const x = elements(k);
-  const [B, H, Nk] = k.shape;
-  for (let head = 0; head < B * H; head++) for (let d = 0; d < D; d++) x.set(head * Nk * D + d, MASSIVE_SINK);
+function massiveInPlace(q: HostTensor, k: HostTensor): void {
+  applyMassive(elements(q), elements(k), k.shape[2], k.shape[3]);
 }
 
 /** The f32 values of a contiguous HND host tensor of the case (f16 decoded), for the CPU peers. */

@@ -1,12 +1,9 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { MASSIVE_CHANNELS, MASSIVE_SCALE, type QkGranularity } from "@sageattn/core";
+import { MASSIVE_CHANNELS, MASSIVE_SCALE, QK_GRANULARITIES, type QkGranularity } from "@sageattn/core";
 import { UsageError } from "../errors.js";
 import { GRID_NAMES, type GridName } from "../bench/grid.js";
 import { INPUT_DISTRIBUTIONS, type InputDistribution } from "../bench/inputs.js";
-
-/** The values of core's `qkGranularity` option. */
-const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row"];
 
 export const BENCH_USAGE =
   `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
