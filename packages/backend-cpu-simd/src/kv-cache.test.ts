@@ -6,10 +6,12 @@ import {
   type AttentionOptions,
   type BackendKvCache,
   BOUNDS,
+  createKvCache,
   type HostTensor,
   hostTensor,
   kvCacheReference,
   type KvCacheSpec,
+  kvCacheUnsupportedBy,
   makeQKV,
   resolveProblem,
   toCanonicalF32,
@@ -49,6 +51,7 @@ async function run(backend: CpuSimdBackend, c: Case, seed = 3) {
     dtype: "f32",
     layout: "HND",
     smoothK: true,
+    valueFormat: "f16",
   };
   const rows = (src: Float32Array, r0: number, r1: number) => {
     const out = new Float32Array(c.B * c.Hkv * (r1 - r0) * c.D);
@@ -106,6 +109,23 @@ const gqa: Case = {
 const TIMEOUT = 60_000;
 
 describe("cpu-simd KV cache", () => {
+  it("keeps V in its 16-bit format only: int8 values (valueFormat) are Unsupported, by name, with the reason", async () => {
+    const spec: KvCacheSpec = {
+      batch: 1,
+      headsKv: 2,
+      headDim: 16,
+      capacity: 64,
+      dtype: "f16",
+      layout: "HND",
+      smoothK: true,
+      valueFormat: "int8",
+    };
+    expect(kvCacheUnsupportedBy(plain, spec)).toBe("int8 values (valueFormat) not supported");
+    expect(kvCacheUnsupportedBy(plain, { ...spec, valueFormat: "f16" })).toBeUndefined();
+    const err = await createKvCache({ ...spec, backend: "cpu-simd" }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ _tag: "BackendUnavailable", backend: "cpu-simd", reason: "Unsupported" });
+  });
+
   it("split-K with every key block its own split tracks the oracle (GQA, causal, LSE)", async () => {
     const r = await run(split1two, gqa);
     expectConforms(r, "split-K, one block a split");
@@ -187,6 +207,7 @@ describe("cpu-simd KV cache", () => {
       dtype: "f16",
       layout: "HND",
       smoothK: true,
+      valueFormat: "f16",
     };
     const rows = () => hostTensor(new Uint16Array(8 * 3 * 128).fill(0x3c00), [1, 8, 3, 128], { dtype: "f16" });
     const cycle = async () => {
@@ -212,6 +233,7 @@ describe("cpu-simd KV cache", () => {
         dtype: "f32",
         layout: "HND",
         smoothK: true,
+        valueFormat: "f16",
       };
       const c = await Effect.runPromise(b.kvCache!(spec));
       await Effect.runPromise(b.dispose);

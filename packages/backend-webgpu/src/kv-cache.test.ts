@@ -30,6 +30,7 @@ const spec: KvCacheSpec = {
   dtype: "f32",
   layout: "HND",
   smoothK: true,
+  valueFormat: "f16",
 };
 const x = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: N, D }, "k-bias", 21);
 /** Rows [r0, r1) of every kv head of a canonical [B, Hkv, N, D] array. */

@@ -2,7 +2,7 @@ import { Context, Effect, Layer } from "effect";
 import type { PvAccumulation, PvMode, QkGranularity } from "./constants.js";
 import type { DType } from "./dtype.js";
 import type { BackendUnavailable, InvalidInput, SageAttnError } from "./errors.js";
-import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
+import type { BackendKvCache, KvCacheSpec, KvValueFormat } from "./kv-cache.js";
 import type { Problem } from "./problem.js";
 import type { DeviceTensor, HostTensor, Tensor } from "./tensor.js";
 
@@ -34,12 +34,16 @@ export interface Capabilities {
    * Absent (a backend written before the option): "block" only.
    */
   readonly qkGranularity?: readonly QkGranularity[];
+  /** The KV cache's `valueFormat`s the backend keeps. Absent (a backend written before int8 values): ["f16"] only. */
+  readonly kvValueFormats?: readonly KvValueFormat[];
 }
 
 /** The P·V modes `caps` declares (["f16-block", "f32"] where it declares none). */
 export const pvModes = (caps: Capabilities): readonly PvMode[] => caps.pv ?? ["f16-block", "f32"];
 /** The Q/K granularities a backend honours ("block" where it does not say). */
 export const qkGranularities = (caps: Capabilities): readonly QkGranularity[] => caps.qkGranularity ?? ["block"];
+/** The KV cache value formats a backend keeps ("f16" only where it does not say). */
+export const kvValueFormats = (caps: Capabilities): readonly KvValueFormat[] => caps.kvValueFormats ?? ["f16"];
 
 /**
  * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
@@ -150,6 +154,10 @@ export function kvCacheUnsupportedBy(b: AttentionBackend, spec: KvCacheSpec): st
   if (!b.capabilities.dtypes.includes(spec.dtype)) return `dtype ${spec.dtype} not supported`;
   if (spec.headDim > b.capabilities.maxHeadDim) {
     return `head dim ${spec.headDim} over its maximum ${b.capabilities.maxHeadDim}`;
+  }
+  // int8 values change the numbers, not only the bytes: a backend without them is passed over, never substituted.
+  if (!kvValueFormats(b.capabilities).includes(spec.valueFormat)) {
+    return `${spec.valueFormat} values (valueFormat) not supported`;
   }
   return undefined;
 }

@@ -28,5 +28,12 @@ export {
   useBackends,
 } from "./registry.js";
 export * from "./api.js";
-export { type BackendKvCache, type KvCacheReference, kvCacheReference, type KvCacheSpec } from "./kv-cache.js";
+export {
+  type BackendKvCache,
+  KV_VALUE_FORMATS,
+  type KvCacheReference,
+  kvCacheReference,
+  type KvCacheSpec,
+  type KvValueFormat,
+} from "./kv-cache.js";
 export { type AttendOptions, createKvCache, type KvCache, kvCacheEffect, type KvCacheOptions } from "./kv-cache-api.js";

@@ -3,7 +3,7 @@ import { QK_GRANULARITIES } from "./constants.js";
 import { DTYPES } from "./dtype.js";
 import type { AttentionBackend, AttentionOutput, BackendProvider } from "./backend.js";
 import { DeviceError, hostAllocationFailed } from "./errors.js";
-import { type BackendKvCache, kvCacheReference, type KvCacheSpec } from "./kv-cache.js";
+import { type BackendKvCache, KV_VALUE_FORMATS, kvCacheReference, type KvCacheSpec } from "./kv-cache.js";
 import { exactReference, type Reference } from "./oracle-exact.js";
 import { sageReference } from "./oracle-sage.js";
 import { MAX_HEAD_DIM, type Problem } from "./problem.js";
@@ -87,6 +87,7 @@ export const jsBackend: AttentionBackend = {
     kvCache: true,
     pv: ["f16-block", "f32", "fp8"],
     qkGranularity: QK_GRANULARITIES,
+    kvValueFormats: KV_VALUE_FORMATS,
   },
   device: "JavaScript (scalar, float64 emulation)",
   details: { kind: "reference implementation" },

@@ -4,7 +4,7 @@ import type { AttentionBackend, BackendName } from "./backend.js";
 import { deliver, deliverNow } from "./deliver.js";
 import { type DType, DTYPES, F16_MAX } from "./dtype.js";
 import { DeviceError, invalid, InvalidInput, type SageAttnError } from "./errors.js";
-import type { BackendKvCache, KvCacheSpec } from "./kv-cache.js";
+import { type BackendKvCache, KV_VALUE_FORMATS, type KvCacheSpec, type KvValueFormat } from "./kv-cache.js";
 import { suggestOption } from "./option-names.js";
 import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
 import {
@@ -33,6 +33,13 @@ export interface KvCacheOptions {
   readonly layout?: Layout;
   /** Smooth K by the mean of the first append (default true). */
   readonly smoothK?: boolean;
+  /**
+   * How the cache keeps V: "f16" (default), or "int8": INT8 with one scale per token, about half of V's bytes, so a
+   * decode step reads about a third fewer bytes, for a small accuracy cost (docs/DESIGN.md §2, "Decode", has the
+   * numbers). A backend without it (cpu-simd, webgpu) fails with BackendUnavailable (Unsupported) when named, and is
+   * passed over by auto-selection.
+   */
+  readonly valueFormat?: KvValueFormat;
   /** Keep the cache on this backend (else `SAGEATTN_BACKEND`, else the best available with a KV cache). */
   readonly backend?: string;
 }
@@ -72,6 +79,7 @@ const SPEC_OPTIONS = [
   "dtype",
   "layout",
   "smoothK",
+  "valueFormat",
   "backend",
 ] as const satisfies readonly (keyof KvCacheOptions)[];
 const ATTEND_OPTIONS = [
@@ -130,6 +138,15 @@ export function resolveKvCacheSpec(o: KvCacheOptions): InvalidInput | KvCacheSpe
   if (o.smoothK !== undefined && typeof o.smoothK !== "boolean") {
     return invalid("InvalidOption", `smoothK must be true or false, got ${JSON.stringify(o.smoothK)}`);
   }
+  const valueFormat = o.valueFormat ?? "f16";
+  if (!(KV_VALUE_FORMATS as readonly unknown[]).includes(valueFormat)) {
+    return invalid(
+      "InvalidOption",
+      `valueFormat must be ${KV_VALUE_FORMATS.map((f) => JSON.stringify(f)).join(" or ")}, got ${
+        JSON.stringify(valueFormat)
+      }`,
+    );
+  }
   if (o.backend !== undefined && typeof o.backend !== "string") {
     return invalid("InvalidOption", `backend must be a backend name, got ${typeof o.backend}`);
   }
@@ -141,6 +158,7 @@ export function resolveKvCacheSpec(o: KvCacheOptions): InvalidInput | KvCacheSpe
     dtype,
     layout,
     smoothK: o.smoothK ?? true,
+    valueFormat,
   };
 }
 
@@ -412,7 +430,8 @@ export function kvCacheEffect(options: KvCacheOptions): Effect.Effect<KvCache, S
 }
 
 /**
- * A quantized KV cache for decode: K smoothed by its first append's mean and kept INT8 in 64-row blocks, V in f16.
+ * A quantized KV cache for decode: K smoothed by its first append's mean and kept INT8 in 64-row blocks, V in f16
+ * (or, with `valueFormat: "int8"`, INT8 with a scale per token).
  * @example
  * const cache = await createKvCache({ batch: 1, headsKv: 8, headDim: 128, capacity: 4096 });
  * await cache.append(kPrompt, vPrompt);                 // prefill: [1, 8, n, 128]

@@ -20,6 +20,7 @@ const spec: KvCacheSpec = {
   dtype: "f32",
   layout: "HND",
   smoothK: true,
+  valueFormat: "f16",
 };
 const { q, k, v } = makeQKV({ B, Hq, Hkv, Nq, Nk: N, D }, "k-bias", 7);
 

@@ -5,6 +5,13 @@
  * smoothing), K − μ as INT8 in 64-row blocks with one f32 scale each, and V as f16. The partial last block is
  * re-quantized on every append from its raw rows, so a cache's contents equal one-shot quantization of the same K
  * with mean μ, block for block: the oracle of `attend` is one-shot `sageReference` with the mean given.
+ *
+ * With `valueFormat: "int8"` each appended V row j (its D values v_jd as f32, after the dtype's rounding) is kept as
+ * INT8 with a scale of its own, by the rule K's blocks use (`quantizeRows`, a block of one row): sV = max_d |v_jd|/127
+ * in f32 (1 for a zero row), q_jd = round(v_jd/sV) half away from zero; the stored value V̂_jd = f32(q_jd·sV).
+ * Nothing else changes: K, μ and `requantize` (K only: V̂ stays) are as above, and `attend` is `sageReference` over
+ * the stored K and V̂. A row's scale depends on that row alone, so any split of the same rows into appends gives the
+ * same cache, and no stored row is ever quantized twice.
  */
 import type { Effect } from "effect";
 import type { AttentionOutput } from "./backend.js";
@@ -17,7 +24,19 @@ import { K_BLOCK } from "./constants.js";
 import { channelMean, quantizeRows } from "./quantize.js";
 import type { Layout, Tensor } from "./tensor.js";
 
-/** What a cache is made for: its sizes, the element type and layout of appended K/V, and whether K is smoothed. */
+/**
+ * How a cache keeps V: "f16"; or "int8", INT8 with one scale per token (per row of each batch entry and kv head,
+ * defined in the header) — about half of V's bytes, so a decode step reads about a third fewer bytes, for a small
+ * accuracy cost (measured in kv-cache-int8.test.ts).
+ */
+export type KvValueFormat = "f16" | "int8";
+/** Every value format, "f16" (the default) first. */
+export const KV_VALUE_FORMATS: readonly KvValueFormat[] = ["f16", "int8"];
+
+/**
+ * What a cache is made for: its sizes, the element type and layout of appended K/V, whether K is smoothed, and how V
+ * is kept.
+ */
 export interface KvCacheSpec {
   readonly batch: number;
   readonly headsKv: number;
@@ -30,6 +49,8 @@ export interface KvCacheSpec {
   readonly layout: Layout;
   /** Subtract the mean of the first append's K (default true at the API). */
   readonly smoothK: boolean;
+  /** How V is stored: "f16", or "int8" (INT8 with a scale per token; see the header). */
+  readonly valueFormat: KvValueFormat;
 }
 
 /** A backend's cache. Core validates every argument first and tracks `length`. */
@@ -68,7 +89,10 @@ export interface KvCacheReference {
   requantize(): void;
   /** The smoothing means, f32 [B, Hkv, D]. */
   mean(): Float32Array;
-  /** The stored K rows (K as appended, K̂ after a requantize) and V, canonical HND f32 [B, Hkv, length, D]. */
+  /**
+   * The stored K rows (K as appended, K̂ after a requantize) and V (as appended, or V̂ in an int8 cache), canonical HND
+   * f32 [B, Hkv, length, D].
+   */
   keys(): Float32Array;
   values(): Float32Array;
 }
@@ -97,6 +121,17 @@ export function kvCacheReference(spec: KvCacheSpec): KvCacheReference {
     v = nv;
     room = next;
   };
+  // V as the cache keeps it: the rows as given, or V̂ = q·sV per row.
+  const storedValues = (rows: Float32Array): Float32Array => {
+    if (spec.valueFormat !== "int8") return rows;
+    const n = rows.length / D;
+    const { values, scales } = quantizeRows(rows, 0, n, D, 1);
+    const out = new Float32Array(rows.length);
+    for (let r = 0; r < n; r++) {
+      for (let d = 0; d < D; d++) out[r * D + d] = values[r * D + d] * scales[r];
+    }
+    return out;
+  };
   const packed = (src: Float32Array) => {
     const out = new Float32Array(heads * length * D);
     for (let h = 0; h < heads; h++) out.set(src.subarray(h * room * D, (h * room + length) * D), h * length * D);
@@ -112,7 +147,7 @@ export function kvCacheReference(spec: KvCacheSpec): KvCacheReference {
       grow(length + n);
       for (let h = 0; h < heads; h++) {
         k.set(kIn.subarray(h * n * D, (h + 1) * n * D), (h * room + length) * D);
-        v.set(vIn.subarray(h * n * D, (h + 1) * n * D), (h * room + length) * D);
+        v.set(storedValues(vIn.subarray(h * n * D, (h + 1) * n * D)), (h * room + length) * D);
       }
       if (length === 0 && spec.smoothK) {
         for (let h = 0; h < heads; h++) {

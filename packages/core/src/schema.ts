@@ -310,7 +310,8 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * The bits of `sa_params.flags` (csrc/sageattn.h's sa_flags, each `SA_` + the key in capitals). kernel_only is set by
  * scripts/gpu_check.py alone: it skips the pre-pass when the workspace already holds one for the same inputs.
  * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
- * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32.
+ * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32. kv_values_int8: a KV
+ * cache keeps V as INT8 with a scale per token (KvCacheSpec.valueFormat "int8"), on every call for that cache.
  */
 export const SA_FLAGS = {
   causal: 1,
@@ -321,6 +322,7 @@ export const SA_FLAGS = {
   pv_auto: 32,
   qk_warp: 64,
   qk_row: 128,
+  kv_values_int8: 256,
 } as const;
 
 export const SA_PARAMS = {

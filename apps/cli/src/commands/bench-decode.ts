@@ -1,6 +1,14 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { BOUNDS, createKvCache, type HostTensor, hostTensor, type KvCache } from "@sageattn/core";
+import {
+  BOUNDS,
+  createKvCache,
+  type HostTensor,
+  hostTensor,
+  KV_VALUE_FORMATS,
+  type KvCache,
+  type KvValueFormat,
+} from "@sageattn/core";
 import { useCpuThreads } from "../bench/backends.js";
 import { formatTime, sig3 } from "../bench/format.js";
 import { describeMachine, type Machine, machineLine } from "../bench/machine.js";
@@ -9,7 +17,8 @@ import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
 import { EXIT_FAILURE, EXIT_OK, reportError, UsageError } from "../errors.js";
 
 export const BENCH_DECODE_USAGE =
-  `Usage: sageattn bench --decode [--backend NAME] [--nk 1K,4K,32K,128K] [--nq 1,4] [--peers] [--threads N] [--json]
+  `Usage: sageattn bench --decode [--backend NAME] [--nk 1K,4K,32K,128K] [--nq 1,4] [--values f16|int8] [--peers]
+                              [--threads N] [--json]
 
 Times decode on a quantized KV cache (createKvCache): per step, appending the step's Nq new K/V rows then attending
 (causal when Nq > 1), and attending alone. GB/s = bytes the cache holds for its rows (what a step must read) / time.
@@ -19,6 +28,8 @@ Options:
   --backend NAME   cuda, webgpu, cpu-simd or js (default: the best available with a KV cache)
   --nk LIST        cache lengths, e.g. 1K,4K,32K,128K (the default; K = 1024)
   --nq LIST        query rows per step (default 1,4)
+  --values FORMAT  how the cache keeps V: f16 (the default) or int8 (INT8 with an f32 scale per token, about half
+                   of V's bytes; createKvCache's valueFormat). A backend without int8 values says so and exits 1
   --batch B --heads H --heads-kv HKV --head-dim D    the shape (default 1, 32, 8, 128)
   --peers          also time onnxruntime-node's CPU MultiHeadAttention (no GQA: its past holds all H heads) and
                    GroupQueryAttention with past K/V on the same inputs, past in and present out through the JS API
@@ -38,6 +49,8 @@ export interface DecodeArgs {
   readonly backend: string | undefined;
   readonly nk: readonly number[];
   readonly nq: readonly number[];
+  /** The cache's `valueFormat` (--values). */
+  readonly valueFormat: KvValueFormat;
   readonly B: number;
   readonly H: number;
   readonly Hkv: number;
@@ -74,6 +87,7 @@ export function parseDecodeArgs(argv: readonly string[]): DecodeArgs {
       backend: { type: "string" },
       nk: { type: "string" },
       nq: { type: "string" },
+      values: { type: "string" },
       batch: { type: "string" },
       heads: { type: "string" },
       "heads-kv": { type: "string" },
@@ -86,11 +100,16 @@ export function parseDecodeArgs(argv: readonly string[]): DecodeArgs {
   });
   const H = whole("--heads", values.heads, 32), Hkv = whole("--heads-kv", values["heads-kv"], 8);
   if (H % Hkv !== 0) throw new UsageError(`--heads (${H}) must be a multiple of --heads-kv (${Hkv})`);
+  const valueFormat = (values.values ?? "f16") as KvValueFormat;
+  if (!KV_VALUE_FORMATS.includes(valueFormat)) {
+    throw new UsageError(`--values must be one of ${KV_VALUE_FORMATS.join(", ")}, got ${valueFormat}`);
+  }
   return {
     help: values.help ?? false,
     backend: values.backend,
     nk: sizes("--nk", values.nk ?? "1K,4K,32K,128K"),
     nq: sizes("--nq", values.nq ?? "1,4"),
+    valueFormat,
     B: whole("--batch", values.batch, 1),
     H,
     Hkv,
@@ -128,12 +147,15 @@ export type PeerRow = { name: string; stepMs: number; readBytes: number; GBs: nu
 };
 
 /**
- * Bytes per (row, kv head) that a backend's cache holds: INT8 K and 16-bit V (1 + 2 bytes per channel) and an f32 K
- * scale per 64 rows; cpu-simd's V is 16-bit fixed point with an f32 scale per (64 rows, channel) besides.
+ * Bytes per (row, kv head) that a backend's cache holds: INT8 K (1 byte per channel) and an f32 K scale per 64 rows,
+ * then V: 16 bits per channel, or with int8 values one byte per channel and an f32 scale per row. cpu-simd's V
+ * is 16-bit fixed point with an f32 scale per (64 rows, channel) besides.
  */
-export function cacheBytesPerRow(backend: string, D: number): number {
-  if (backend === "cpu-simd") return 3 * D + 4 / 64 + (4 * D) / 64;
-  return 3 * D + 4 / 64;
+export function cacheBytesPerRow(backend: string, D: number, valueFormat: KvValueFormat = "f16"): number {
+  const k = D + 4 / 64;
+  if (valueFormat === "int8") return k + D + 4;
+  if (backend === "cpu-simd") return k + 2 * D + (4 * D) / 64;
+  return k + 2 * D;
 }
 
 /** Deterministic values in about [−2, 2], with a per-channel offset for K (the case smoothing is for). */
@@ -224,6 +246,7 @@ async function decodeRow(
     headDim: D,
     capacity: nk + steps * nq,
     dtype: "f32",
+    valueFormat: a.valueFormat,
   });
   try {
     const K = Array.from({ length: Hkv }, () => new Float32Array(nk * D));
@@ -265,7 +288,7 @@ async function decodeRow(
       plan,
       onStep,
     );
-    const cacheBytes = B * Hkv * nk * cacheBytesPerRow(cache.backend, D);
+    const cacheBytes = B * Hkv * nk * cacheBytesPerRow(cache.backend, D, a.valueFormat);
     const row: DecodeRow = {
       backend: cache.backend,
       B,
@@ -379,8 +402,19 @@ function concatRows(a: Float32Array, b: Float32Array): Float32Array {
   return out;
 }
 
+/** How the report's header names a value format. */
+const VALUES_LINE: Readonly<Record<KvValueFormat, string>> = {
+  f16: "V in f16",
+  int8: "V in int8 (a scale per token)",
+};
+
 /** The table printed on stdout. */
-export function formatDecodeTable(rows: readonly DecodeRow[], machine: Machine, threads: number): string {
+export function formatDecodeTable(
+  rows: readonly DecodeRow[],
+  machine: Machine,
+  threads: number,
+  valueFormat: KvValueFormat = "f16",
+): string {
   const head = [
     "backend",
     "B×H/Hkv×D",
@@ -416,7 +450,7 @@ export function formatDecodeTable(rows: readonly DecodeRow[], machine: Machine, 
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
   return [
-    `decode on ${machineLine(machine)}, ${threads} thread${threads === 1 ? "" : "s"}`,
+    `decode on ${machineLine(machine)}, ${threads} thread${threads === 1 ? "" : "s"}, ${VALUES_LINE[valueFormat]}`,
     "",
     line(head),
     ...body.map(line),
@@ -449,12 +483,19 @@ export async function benchDecodeCommand(argv: string[]): Promise<number> {
     if (a.json) {
       process.stdout.write(
         JSON.stringify(
-          { tool: "sageattn bench --decode", date: new Date().toISOString(), machine, threads, rows },
+          {
+            tool: "sageattn bench --decode",
+            date: new Date().toISOString(),
+            machine,
+            threads,
+            valueFormat: a.valueFormat,
+            rows,
+          },
           null,
           2,
         ) + "\n",
       );
-    } else process.stdout.write(formatDecodeTable(rows, machine, threads) + "\n");
+    } else process.stdout.write(formatDecodeTable(rows, machine, threads, a.valueFormat) + "\n");
     return rows.every((r) => r.cosine >= BOUNDS.clearlyWrong.minCosine) ? EXIT_OK : EXIT_FAILURE;
   } catch (e) {
     return reportError("bench", e);

@@ -6,10 +6,10 @@
  *   const checks = await checkDecodeCase("cuda", c, 5000, { requantize: true });
  */
 import { Effect } from "effect";
-import type { BackendName, Capabilities } from "../backend.js";
+import { type BackendName, type Capabilities, kvValueFormats } from "../backend.js";
 import type { DType } from "../dtype.js";
 import { createKvCache } from "../kv-cache-api.js";
-import { type KvCacheReference, kvCacheReference, type KvCacheSpec } from "../kv-cache.js";
+import { type KvCacheReference, kvCacheReference, type KvCacheSpec, type KvValueFormat } from "../kv-cache.js";
 import { resolveProblem } from "../problem.js";
 import { type Distribution, makeQKV } from "../random.js";
 import { loadBackend } from "../registry.js";
@@ -30,6 +30,8 @@ export interface DecodeCase {
   readonly causal: boolean;
   readonly returnLse: boolean;
   readonly smoothK: boolean;
+  /** How the cache keeps V ("int8": V̂ per token, held to the oracle fed the same rows). */
+  readonly valueFormat: KvValueFormat;
 }
 
 /** Rows appended, in order: a prefill, 1-row appends across the 128-row block edge, then a 30-row append. */
@@ -41,25 +43,33 @@ const ATTEND_AFTER = new Set([1, 25, DECODE_APPENDS.length]);
 /** Rows appended after a requantize (in two appends, the last one row), before the cache is checked again. */
 const AFTER_REQUANTIZE = 20;
 
+type Sizes = [B: number, Hq: number, Hkv: number, Nq: number, D: number];
+/** One case in the table below: sizes, dtype, layout, distribution, causal, returnLse, smoothK, valueFormat. */
+type CaseRow = [...Sizes, DType, Layout, Distribution, boolean, boolean, boolean, KvValueFormat];
+
 /** The decode cases a backend with these capabilities must pass, within `limits`. */
 export function decodeCases(
   b: { readonly capabilities: Capabilities },
   limits: { maxD: number; dtypes: readonly DType[] },
 ): DecodeCase[] {
   const caps = b.capabilities;
-  // B, Hq, Hkv, Nq, D, dtype, layout, distribution, causal, returnLse, smoothK
-  const rows: [number, number, number, number, number, DType, Layout, Distribution, boolean, boolean, boolean][] = [
-    [1, 8, 2, 1, 64, "f32", "HND", "k-bias", false, false, true],
-    [1, 8, 2, 4, 128, "f16", "HND", "k-bias", true, true, true],
-    [1, 8, 2, 16, 64, "bf16", "NHD", "gaussian", true, true, true],
-    [2, 2, 2, 1, 128, "f16", "NHD", "k-bias", false, true, true],
-    [1, 8, 2, 4, 64, "f32", "NHD", "gaussian", false, true, true],
-    [1, 4, 1, 1, 128, "bf16", "HND", "heavy-tail", false, false, true],
-    [1, 8, 2, 16, 128, "f16", "HND", "sink", true, true, true],
-    [1, 8, 2, 4, 64, "f32", "HND", "gaussian", true, true, false],
+  // New cases go last: a case's place in a backend's list is its seed (5000 + i), and the GPU machine's device check
+  // requantizes the first three.
+  const rows: CaseRow[] = [
+    [1, 8, 2, 1, 64, "f32", "HND", "k-bias", false, false, true, "f16"],
+    [1, 8, 2, 4, 128, "f16", "HND", "k-bias", true, true, true, "f16"],
+    [1, 8, 2, 16, 64, "bf16", "NHD", "gaussian", true, true, true, "f16"],
+    [2, 2, 2, 1, 128, "f16", "NHD", "k-bias", false, true, true, "f16"],
+    [1, 8, 2, 4, 64, "f32", "NHD", "gaussian", false, true, true, "f16"],
+    [1, 4, 1, 1, 128, "bf16", "HND", "heavy-tail", false, false, true, "f16"],
+    [1, 8, 2, 16, 128, "f16", "HND", "sink", true, true, true, "f16"],
+    [1, 8, 2, 4, 64, "f32", "HND", "gaussian", true, true, false, "f16"],
+    [1, 8, 2, 4, 128, "f16", "HND", "k-bias", true, true, true, "int8"],
+    [1, 8, 2, 1, 64, "bf16", "NHD", "gaussian", false, true, true, "int8"],
+    [1, 8, 2, 16, 128, "f32", "NHD", "heavy-tail", true, true, true, "int8"],
   ];
   const all: Omit<DecodeCase, "name">[] = rows.map((
-    [B, Hq, Hkv, Nq, D, dtype, layout, dist, causal, returnLse, smoothK],
+    [B, Hq, Hkv, Nq, D, dtype, layout, dist, causal, returnLse, smoothK, valueFormat],
   ) => ({
     B,
     Hq,
@@ -72,17 +82,19 @@ export function decodeCases(
     causal,
     returnLse,
     smoothK,
+    valueFormat,
   }));
   return all
     .filter((c) =>
       c.D <= Math.min(limits.maxD, caps.maxHeadDim) && caps.dtypes.includes(c.dtype) && limits.dtypes.includes(c.dtype)
     )
     .filter((c) => (!c.causal || caps.causal) && (!c.returnLse || caps.lse))
+    .filter((c) => kvValueFormats(caps).includes(c.valueFormat))
     .map((c) => ({
       ...c,
       name: `decode B${c.B} Hq${c.Hq} Hkv${c.Hkv} Nq${c.Nq} D${c.D} ${c.dist} ${c.dtype} ${c.layout}${
         c.causal ? " causal" : ""
-      }${c.returnLse ? " lse" : ""}${c.smoothK ? "" : " smoothK=false"}`,
+      }${c.returnLse ? " lse" : ""}${c.smoothK ? "" : " smoothK=false"}${c.valueFormat === "int8" ? " int8 V" : ""}`,
     }));
 }
 
@@ -135,12 +147,14 @@ export function decodeSpec(c: DecodeCase): KvCacheSpec {
     dtype: c.dtype,
     layout: c.layout,
     smoothK: c.smoothK,
+    valueFormat: c.valueFormat,
   };
 }
 
 /**
  * Judges one attend of a cache against the oracle cache holding the same rows: `checkOutput` over the oracle's stored
- * K, V and mean (after a requantize, K̂ and its mean), plus the output's kind, dtype and layout.
+ * K, V and mean (after a requantize, K̂ and its mean; in an int8 cache V̂, so exact attention is held to V̂ too: the
+ * format's own rounding is measured in kv-cache-int8.test.ts, not here), plus the output's kind, dtype and layout.
  */
 export function checkAttend(
   c: DecodeCase,
