@@ -217,7 +217,8 @@ int32_t resolve_cache(const sa_kv_params* p, sa::KvCache& c) {
   if (b.head_dim > 256) return fail(SA_ERR_UNSUPPORTED, "head_dim over 256");
   if (p->capacity > (1 << 30)) return fail(SA_ERR_LIMIT_EXCEEDED, "capacity over 2^30 rows");
   if (int64_t(b.batch) * b.heads_kv > 65535) return fail(SA_ERR_LIMIT_EXCEEDED, "batch × heads_kv over 65535");
-  c = sa::kv_cache_at(p->cache, b.batch, b.heads_kv, b.head_dim, sa::padded_head_dim(b.head_dim), p->capacity);
+  c = sa::kv_cache_at(p->cache, b.batch, b.heads_kv, b.head_dim, sa::padded_head_dim(b.head_dim), p->capacity,
+                     (b.flags & SA_KV_VALUES_INT8) != 0);
   return SA_OK;
 }
 
@@ -243,8 +244,8 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
   if ((st = usable_device(lim)) != SA_OK) return st;
-  if (sa::decode_smem_bytes(c.DP) > lim.smemOptin)
-    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(b.head_dim) + " needs " + std::to_string(sa::decode_smem_bytes(c.DP)) +
+  if (sa::decode_smem_bytes(c.DP, c.vInt8) > lim.smemOptin)
+    return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(b.head_dim) + " needs " + std::to_string(sa::decode_smem_bytes(c.DP, c.vInt8)) +
                                         " bytes of shared memory for decode, the device allows " + std::to_string(lim.smemOptin));
   return SA_OK;
 }
@@ -475,7 +476,7 @@ SA_API int32_t sa_kv_cache_size(const sa_kv_params* p, uint64_t* bytes) {
   sa::KvCache c{};
   const int32_t st = resolve_cache(p, c);
   if (st != SA_OK) return st;
-  *bytes = sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity).total;
+  *bytes = sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity, c.vInt8).total;
   return SA_OK;
 }
 
@@ -484,7 +485,7 @@ SA_API int32_t sa_kv_init(const sa_kv_params* p) {
   const int32_t st = resolve_cache(p, c);
   if (st != SA_OK) return st;
   if (p->cache == 0) return fail(SA_ERR_INVALID_ARGUMENT, "cache must be a device address");
-  return check(cudaMemsetAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(p->cache)), 0, sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity).total,
+  return check(cudaMemsetAsync(reinterpret_cast<void*>(static_cast<uintptr_t>(p->cache)), 0, sa::kv_regions(c.B, c.Hkv, c.DP, c.capacity, c.vInt8).total,
                                as_stream(p->base.stream)),
                "cudaMemsetAsync (kv cache)");
 }

@@ -7,7 +7,8 @@
 //                    (docs/DESIGN.md §2 step 2), Qi into shared memory, smScale·q·mean for the LSE
 //   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
-//   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32)
+//   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32); with
+//                    the int8 value format (VI8) INT8 V widened to f16 in registers, each key's sV folded into P
 // Then the 4 warps' (m, l, acc) merge in shared memory and the CTA writes O and the LSE; with several splits it leaves
 // its merge in `scratch` instead, and decode_merge.cu (the next launch, a programmatic dependent) merges the splits in a
 // fixed order — deterministic — with many CTAs at once.
@@ -37,11 +38,14 @@ constexpr int kMinBlocks = kWarps;
 constexpr int kRows = kDecodeRows;  // query rows per group (one m16 tile)
 constexpr int kKeys = kKBlock;  // keys per block (one sK)
 
-template <int DP>
+template <int DP, bool VI8>
 struct DecodeSmem {
   static constexpr int kRowI8 = DP + 16;      // padded int8 row (ldmatrix rows fall in distinct bank groups)
   static constexpr int kRowF16 = 2 * DP + 16;
-  static constexpr int kWarpBytes = kKeys * kRowI8 + kKeys * kRowF16;  // one K block + one V block
+  static constexpr int kRowVi = kKeys + 16;   // an int8 V block's channel: 64 keys, padded as kRowI8
+  // One V block: f16 rows, or (int8 format) INT8 channel rows and the block's 64 scales.
+  static constexpr int kVBytes = VI8 ? DP * kRowVi + kKeys * 4 : kKeys * kRowF16;
+  static constexpr int kWarpBytes = kKeys * kRowI8 + kVBytes;  // one K block + one V block
   static constexpr int kQ = kRows * kRowI8;
   static constexpr int kBytes = kWarps * kWarpBytes + kQ + 3 * kRows * 4;
   // A warp's partial rows in its own K/V region at the end: DP + 8 floats apart, so a warp's float2 stores of 4 rows
@@ -57,9 +61,9 @@ int splits_for(int groups, int blocks, int sms) {
   return max(1, min(kMaxDecodeSplits, min(wanted, most)));
 }
 
-template <int DP, bool PV_F32>
+template <int DP, bool PV_F32, bool VI8>
 __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache c, DecodeCall call, int groupsPerHead) {
-  using L = DecodeSmem<DP>;
+  using L = DecodeSmem<DP, VI8>;
   constexpr int KSTEPS = DP / 32, DTILES = DP / 8;
   extern __shared__ __align__(128) char smem[];
   char* sQ = smem + kWarps * L::kWarpBytes;
@@ -92,7 +96,9 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   // flight during this block's softmax and P·V, and the next V during the next block's wait for K and its Q·Kᵀ.
   char* sk = smem + warp * L::kWarpBytes;
   const char* kg = reinterpret_cast<const char*>(c.ki + int64_t(head) * c.capPad * DP);
-  const char* vg = reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
+  const char* vg = VI8 ? reinterpret_cast<const char*>(c.vi + int64_t(head) * c.capPad * DP)
+                      : reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
+  const char* sg = VI8 ? reinterpret_cast<const char*>(c.vs + int64_t(head) * c.capPad) : nullptr;
   const float* kScales = c.ks + int64_t(head) * (c.capPad / kKeys);
   constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16;
   auto issueK = [&](int blk) {
@@ -103,9 +109,16 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   };
   auto issueV = [&](int blk) {
     char* dv = sk + kKeys * L::kRowI8;
-    const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
+    if constexpr (VI8) {  // DP channel rows of 64 bytes, then the 64 scales
+      const char* vb = vg + int64_t(blk) * kKeys * DP;
 #pragma unroll 4
-    for (int i = lane; i < kChunksV; i += 32) cp_async_16_prefetch(dv + (i / (DP / 8)) * L::kRowF16 + (i % (DP / 8)) * 16, vb + i * 16);
+      for (int i = lane; i < kChunksK; i += 32) cp_async_16_prefetch(dv + (i / (kKeys / 16)) * L::kRowVi + (i % (kKeys / 16)) * 16, vb + i * 16);
+      if (lane < kKeys * 4 / 16) cp_async_16(dv + DP * L::kRowVi + lane * 16, sg + (int64_t(blk) * kKeys + lane * 4) * 4);
+    } else {
+      const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
+#pragma unroll 4
+      for (int i = lane; i < kChunksV; i += 32) cp_async_16_prefetch(dv + (i / (DP / 8)) * L::kRowF16 + (i % (DP / 8)) * 16, vb + i * 16);
+    }
     cp_async_commit();
   };
   // The first block streams in while Q is quantized.
@@ -251,6 +264,25 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
 
     const int k0 = blk * kKeys;
     const float sK = kScales[blk];
+    // int8 values: a key's P carries sV/top, top the block's largest sV, and the block's P·V is scaled by top as it
+    // is added to O, so P stays within f16's normal range however large or small V is.
+    float ratio[16], blockScale = 1.f;
+    if constexpr (VI8) {
+      const float* sV = reinterpret_cast<const float*>(sv + DP * L::kRowVi);
+      float top = 0.f;
+#pragma unroll
+      for (int j = 0; j < 16; j++) {
+        const int key = (j >> 1) * 8 + 2 * tq + (j & 1);
+        ratio[j] = k0 + key < length ? sV[key] : 0.f;  // keys past the length were never written
+        top = fmaxf(top, ratio[j]);
+      }
+      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+      top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+      const float inv = 1.f / top;  // every written row's sV is positive (1 for a zero row)
+#pragma unroll
+      for (int j = 0; j < 16; j++) ratio[j] *= inv;
+      blockScale = top;
+    }
     uint32_t pf[4][4] = {};
     float alpha[2];
 #pragma unroll
@@ -278,7 +310,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
       for (int nt = 0; nt < 8; nt++) {
         const float p0 = fast_exp2(x[2 * nt] - base), p1 = fast_exp2(x[2 * nt + 1] - base);
         sum += p0 + p1;
-        pf[nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
+        pf[nt >> 1][(nt & 1) * 2 + hf] = VI8 ? pack_half2(p0 * ratio[2 * nt], p1 * ratio[2 * nt + 1]) : pack_half2(p0, p1);
       }
       rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
     }
@@ -291,7 +323,37 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     }
 
     const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8, vCol = (lane >> 4) * 8;
-    if constexpr (PV_F32) {
+    if constexpr (VI8) {
+      // 32 output columns at a time: one ldmatrix of 32 channels × 16 keys gives each lane its four n8 tiles' B
+      // fragments as INT8 words (kv_vi_slot), widened to f16 pairs; f16 (or f32) sums within the block, then × top.
+#pragma unroll
+      for (int dc = 0; dc < DP / 32; dc++) {
+        float part[4][4] = {};
+        uint32_t half[4][2] = {};
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+          uint32_t w[4];
+          ldmatrix_x4(w, sv + (dc * 32 + (lane >> 3) * 8 + (lane & 7)) * L::kRowVi + kk * 16);
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            uint32_t b0, b1;
+            int8x4_to_half2x2(w[j], b0, b1);
+            if constexpr (PV_F32) mma_f16_f32acc(part[j], pf[kk], b0, b1);
+            else mma_f16_f16acc(half[j], pf[kk], b0, b1);
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          if constexpr (!PV_F32) {
+            const float2 top = __half22float2(*reinterpret_cast<const __half2*>(&half[j][0]));
+            const float2 bottom = __half22float2(*reinterpret_cast<const __half2*>(&half[j][1]));
+            part[j][0] = top.x, part[j][1] = top.y, part[j][2] = bottom.x, part[j][3] = bottom.y;
+          }
+#pragma unroll
+          for (int e = 0; e < 4; e++) acc[dc * 4 + j][e] += part[j][e] * blockScale;
+        }
+      }
+    } else if constexpr (PV_F32) {
 #pragma unroll
       for (int kk = 0; kk < 4; kk++)
 #pragma unroll
@@ -429,10 +491,10 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
   else sum(std::integral_constant<int, 2>{});
 }
 
-template <int DP, bool PV_F32>
+template <int DP, bool PV_F32, bool VI8>
 cudaError_t launch(const KvCache& c, const DecodeCall& call, dim3 grid, int groupsPerHead, cudaStream_t stream) {
-  constexpr int smem = DecodeSmem<DP>::kBytes;
-  auto kernel = decode_kernel<DP, PV_F32>;
+  constexpr int smem = DecodeSmem<DP, VI8>::kBytes;
+  auto kernel = decode_kernel<DP, PV_F32, VI8>;
   static bool configured = false;
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -443,7 +505,26 @@ cudaError_t launch(const KvCache& c, const DecodeCall& call, dim3 grid, int grou
   return launch_dependent(kernel, grid, dim3(32 * kWarps), smem, stream, call.pdl, c, call, groupsPerHead);
 }
 
+// The instantiation for the call's P·V accumulation and the cache's value format.
+template <int DP>
+cudaError_t launch_for(const KvCache& c, const DecodeCall& call, dim3 grid, int groupsPerHead, cudaStream_t stream) {
+  if (c.vInt8)
+    return call.pvF32 ? launch<DP, true, true>(c, call, grid, groupsPerHead, stream) : launch<DP, false, true>(c, call, grid, groupsPerHead, stream);
+  return call.pvF32 ? launch<DP, true, false>(c, call, grid, groupsPerHead, stream) : launch<DP, false, false>(c, call, grid, groupsPerHead, stream);
+}
+
 int groups_per_head(const KvCache& c, int Hq, int Nq) { return int(ceil_div(int64_t(Hq / c.Hkv) * Nq, kRows)); }
+
+template <bool VI8>
+int smem_bytes(int DP) {
+  switch (DP) {
+    case 64: return DecodeSmem<64, VI8>::kBytes;
+    case 96: return DecodeSmem<96, VI8>::kBytes;
+    case 128: return DecodeSmem<128, VI8>::kBytes;
+    default: return DecodeSmem<256, VI8>::kBytes;
+  }
+}
+
 
 }  // namespace
 
@@ -462,23 +543,16 @@ cudaError_t launch_decode_attention(const KvCache& c, const DecodeCall& call, in
   const dim3 grid{unsigned(splits), unsigned(groups)};
   cudaError_t e;
   switch (c.DP) {
-    case 64: e = call.pvF32 ? launch<64, true>(c, call, grid, perHead, stream) : launch<64, false>(c, call, grid, perHead, stream); break;
-    case 96: e = call.pvF32 ? launch<96, true>(c, call, grid, perHead, stream) : launch<96, false>(c, call, grid, perHead, stream); break;
-    case 128: e = call.pvF32 ? launch<128, true>(c, call, grid, perHead, stream) : launch<128, false>(c, call, grid, perHead, stream); break;
-    case 256: e = call.pvF32 ? launch<256, true>(c, call, grid, perHead, stream) : launch<256, false>(c, call, grid, perHead, stream); break;
+    case 64: e = launch_for<64>(c, call, grid, perHead, stream); break;
+    case 96: e = launch_for<96>(c, call, grid, perHead, stream); break;
+    case 128: e = launch_for<128>(c, call, grid, perHead, stream); break;
+    case 256: e = launch_for<256>(c, call, grid, perHead, stream); break;
     default: return cudaErrorInvalidValue;
   }
   if (e != cudaSuccess || splits == 1) return e;
   return launch_decode_merge(c, call, splits, groups, perHead, stream);
 }
 
-int decode_smem_bytes(int DP) {
-  switch (DP) {
-    case 64: return DecodeSmem<64>::kBytes;
-    case 96: return DecodeSmem<96>::kBytes;
-    case 128: return DecodeSmem<128>::kBytes;
-    default: return DecodeSmem<256>::kBytes;
-  }
-}
+int decode_smem_bytes(int DP, bool vInt8) { return vInt8 ? smem_bytes<true>(DP) : smem_bytes<false>(DP); }
 
 }  // namespace sa

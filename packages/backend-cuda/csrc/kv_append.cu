@@ -5,8 +5,8 @@
 //   kv_quantize:  one CTA per (head, 64-row block the call touches). The block's rows are gathered as K − mean in
 //                 f32: rows already in the cache come from `raw` (the partial block) or, when requantizing, from
 //                 Ki·sK + old mean − new mean; new rows from k. Then sK = max|x|/127 and Ki = round(x/sK) exactly as
-//                 the pre-pass does (quantize.cuh), V → f16 for new rows, and a block left partial keeps its rows
-//                 in `raw`, so the next append re-quantizes it with the rows it then has.
+//                 the pre-pass does (quantize.cuh), V → f16 (or INT8 per token) for new rows, and a block left
+//                 partial keeps its rows in `raw`, so the next append re-quantizes it with the rows it then has.
 // A thread owns 4 channels of every 64·DP/1024-th row of its block (a float4 per row it owns), all loads issued
 // before the block max. Appends of one row are one launch of one CTA per head; the mean adds one launch.
 #include <cuda_fp16.h>
@@ -36,6 +36,27 @@ __device__ __forceinline__ float4 cached_row(const KvCache& c, int head, int t, 
     x = make_float4(q.x * s, q.y * s, q.z * s, q.w * s);
   }
   return make_float4(x.x + mean[0], x.y + mean[1], x.z + mean[2], x.w + mean[3]);
+}
+
+// The appended rows of a block (t >= length) as INT8 with one scale per row (the int8 value format): sV = max|v|/127
+// and round(v/sV) exactly as K's blocks are quantized, each value one byte at its channel-major slot (kv_cache.h). A
+// thread's float4 is 4 channels of one row: 4 bytes in 4 channel rows.
+template <int DP>
+__device__ __forceinline__ void store_values_int8(const KvCache& c, int head, int r0, int rows, int length, const float4* vv,
+                                                  const unsigned* rowMaxBits) {
+  constexpr int kQuads = DP / 4, kPer = kBlock * kQuads / kThreads;
+  int8_t* blockOut = c.vi + (int64_t(head) * c.capPad + r0) * DP;  // r0 is a block's first row: the block's bytes
+#pragma unroll
+  for (int j = 0; j < kPer; j++) {
+    const int i = threadIdx.x + j * kThreads, r = i / kQuads, c0 = (i % kQuads) * 4;
+    if (r >= rows || r0 + r < length) continue;
+    const float scale = int8_scale(__uint_as_float(rowMaxBits[r]));
+    const Divisor by = divisor(scale);
+    const float f[4] = {vv[j].x, vv[j].y, vv[j].z, vv[j].w};
+#pragma unroll
+    for (int q = 0; q < 4; q++) blockOut[(c0 + q) * kBlock + kv_vi_slot(r)] = quantize(f[q], by);
+    if (c0 == 0) c.vs[int64_t(head) * c.capPad + r0 + r] = scale;
+  }
 }
 
 template <bool FROM_CACHE>
@@ -126,16 +147,38 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
   if (threadIdx.x == 0) c.ks[int64_t(head) * (c.capPad / kBlock) + blk] = scale;
 
   if constexpr (MODE != Mode::Requantize) {
-    // V → f16 for the rows this call appends.
-    ushort4* vout = reinterpret_cast<ushort4*>(c.vh + (int64_t(head) * c.capPad + r0) * DP);
+    // V of the rows this call appends, loaded once; the int8 format also needs each row's max first.
+    float4 vv[kPer];
+    __shared__ unsigned rowMaxBits[kBlock];  // max |v| per row as float bits (non-negative floats order as integers)
+    if (c.vInt8)
+      for (int r = threadIdx.x; r < kBlock; r += kThreads) rowMaxBits[r] = 0u;
 #pragma unroll
     for (int j = 0; j < kPer; j++) {
       const int i = threadIdx.x + j * kThreads, r = i / kQuads, c0 = (i % kQuads) * 4, t = r0 + r;
-      if (r < rows && t >= length) {
-        const float4 f = c0 < c.D ? load4(v, int64_t(b) * v.sb + int64_t(h) * v.sh + int64_t(t - length) * v.sn + c0 * v.sd, c0, c.D)
-                                  : make_float4(0.f, 0.f, 0.f, 0.f);
-        vout[i] = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
-                               __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
+      vv[j] = r < rows && t >= length && c0 < c.D
+                  ? load4(v, int64_t(b) * v.sb + int64_t(h) * v.sh + int64_t(t - length) * v.sn + c0 * v.sd, c0, c.D)
+                  : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    if (c.vInt8) {
+      __syncthreads();
+#pragma unroll
+      for (int j = 0; j < kPer; j++) {
+        const int r = (threadIdx.x + j * kThreads) / kQuads;
+        const float4 f = vv[j];
+        if (r < rows && r0 + r >= length)
+          atomicMax(&rowMaxBits[r], __float_as_uint(fmaxf(fmaxf(fabsf(f.x), fabsf(f.y)), fmaxf(fabsf(f.z), fabsf(f.w)))));
+      }
+      __syncthreads();
+      store_values_int8<DP>(c, head, r0, rows, length, vv, rowMaxBits);
+    } else {
+      ushort4* vout = reinterpret_cast<ushort4*>(c.vh + (int64_t(head) * c.capPad + r0) * DP);
+#pragma unroll
+      for (int j = 0; j < kPer; j++) {
+        const int i = threadIdx.x + j * kThreads, r = i / kQuads;
+        const float4 f = vv[j];
+        if (r < rows && r0 + r >= length)
+          vout[i] = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
+                                 __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
       }
     }
   }

@@ -69,4 +69,13 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   return r;
 }
 
+// Four INT8 values as two f16 pairs, bytes 0-1 → lo and 2-3 → hi (low half first), exactly: each byte, biased to
+// unsigned, becomes the low mantissa bits of 1024 (0x6400), and 1024 + 128 is subtracted.
+__device__ __forceinline__ void int8x4_to_half2x2(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  const uint32_t u = w ^ 0x80808080u;
+  const uint32_t l = __byte_perm(u, 0x64646464u, 0x4140), h = __byte_perm(u, 0x64646464u, 0x4342);
+  asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(lo) : "r"(l), "r"(0x64806480u));
+  asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(hi) : "r"(h), "r"(0x64806480u));
+}
+
 }  // namespace sa

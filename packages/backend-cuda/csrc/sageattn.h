@@ -51,8 +51,10 @@ enum sa_flags {
   SA_PV_AUTO = 1u << 5,         /* the caller leaves the P·V accumulation to the library: f32 where the kernel runs it
                                    faster (the Hopper kernel), else f16 within each K block; SA_PV_F32 still forces f32 */
   SA_QK_WARP = 1u << 6,         /* Q quantized per 16 query rows instead of 128 (K per 64 keys as by default) */
-  SA_QK_ROW = 1u << 7           /* Q quantized per query row and K per 16 keys (not with SA_QK_WARP); not for the KV
+  SA_QK_ROW = 1u << 7,          /* Q quantized per query row and K per 16 keys (not with SA_QK_WARP); not for the KV
                                    cache */
+  SA_KV_VALUES_INT8 = 1u << 8   /* KV cache calls only, on every call for that cache (size, init, append, attend):
+                                   V kept as INT8 with one f32 scale per token instead of f16 */
 };
 
 /*
@@ -123,9 +125,9 @@ SA_API int32_t sa_attention(const sa_params* p);
 
 /*
  * A KV cache for decode (docs/DESIGN.md §2, "Decode"): K stored INT8 per 64-row block around a fixed smoothing mean,
- * V as f16. One device allocation of sa_kv_cache_size bytes, zeroed once by sa_kv_init, holds everything; the caller
+ * V as f16 (or INT8 per token with SA_KV_VALUES_INT8). One device allocation of sa_kv_cache_size bytes, zeroed once by sa_kv_init, holds everything; the caller
  * tracks the length. `base` carries the shapes and the call's tensors:
- *   every call      batch, heads_kv, head_dim, stream
+ *   every call      batch, heads_kv, head_dim, stream, flags (SA_KV_VALUES_INT8: the cache's value format)
  *   sa_kv_append    k, v, k_strides, v_strides, seqlen_k (rows appended, per batch entry and kv head), dtype (of k
  *                   and v), layout, flags (SA_NO_SMOOTH_K: no mean is taken at the first append)
  *   sa_kv_attend    q, o, lse, q_strides, o_strides, heads_q, seqlen_q (queries), dtype (of q), out_dtype, layout,

@@ -20,7 +20,9 @@ import {
   attention,
   createKvCache,
   encode16,
+  exactReference,
   getBackend,
+  type HostTensor,
   hostTensor,
   makeQKV,
   registerBackend,
@@ -339,9 +341,48 @@ if (process.env.CONFORMANCE_ONLY === "1") {
   report({ check: "decode-summary", ok: dcases.length > 0, cases: dcases.length, worstRelL1: worst });
 }
 
-// 7b. decode step latency, B1 H32 Hkv8 D128 f16, device q and out reused, batches closed by synchronize().
+// 7b. decode step latency, B1 H32 Hkv8 D128 f16, device q and out reused, batches closed by synchronize(), for each
+// value format of DECODE_VALUES (default f16); then each format's accuracy against float64 attention on the original
+// f16 K and V (Nk 4096, Nq 1 and 4 causal, Gaussian and K-bias inputs).
+const decodeFormats = (process.env.DECODE_VALUES ?? "f16").split(",") as ("f16" | "int8")[];
 if (process.env.DECODE_BENCH === "1") {
   const B = 1, Hq = 32, Hkv = 8, D = 128, block = 4096;
+  for (const dist of ["gaussian", "k-bias"] as const) {
+    const raw = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: block, D }, dist, 21);
+    const f16 = (x: Float32Array, H: number, N: number) =>
+      hostTensor(encode16(x, "f16"), [B, H, N, D], { dtype: "f16" });
+    const k = f16(raw.k, Hkv, block), v = f16(raw.v, Hkv, block);
+    for (const Nq of [1, 4]) {
+      const q = f16(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
+      const causal = Nq > 1;
+      const p = Effect.runSync(resolveProblem(q, k, v, { causal }));
+      const ref = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
+      for (const valueFormat of decodeFormats) {
+        const cache = await createKvCache({
+          backend: "cuda",
+          batch: B,
+          headsKv: Hkv,
+          headDim: D,
+          capacity: block,
+          valueFormat,
+        });
+        await cache.append(k, v);
+        const got = await cache.attend(q, { causal });
+        const a = accuracy(toCanonicalF32(got.output as HostTensor), ref.output);
+        report({
+          check: "decode-accuracy",
+          dist,
+          Nq,
+          causal,
+          valueFormat,
+          cos: a.cosine,
+          relL1: a.relL1,
+          ok: a.nonFinite === 0,
+        });
+        await cache.dispose();
+      }
+    }
+  }
   const lengths = (process.env.DECODE_LENGTHS ?? "1024,4096,32768,131072").split(",").map(Number);
   const capacity = Math.max(...lengths) + 1024;
   const up = (x: Float32Array, H: number, N: number) =>
@@ -350,61 +391,67 @@ if (process.env.DECODE_BENCH === "1") {
   const kb = await up(raw.k, Hkv, block), vb = await up(raw.v, Hkv, block);
   const one = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: 1, D }, "gaussian", 12);
   const k1 = await up(one.k, Hkv, 1), v1 = await up(one.v, Hkv, 1);
-  for (const Nq of [1, 4]) {
-    const q = await up(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
-    const out = await up(new Float32Array(B * Hq * Nq * D), Hq, Nq);
-    for (const Nk of lengths) {
-      const cache = await createKvCache({
-        backend: "cuda",
-        batch: B,
-        headsKv: Hkv,
-        headDim: D,
-        capacity,
-        dtype: "f16",
-      });
-      for (let len = 0; len < Nk; len += block) await cache.append(kb, vb);
-      const time = async (steps: number, step: () => Promise<unknown>) => {
-        for (let i = 0; i < 20; i++) await step();
-        await synchronize("cuda");
-        let best = Infinity;
-        for (let rep = 0; rep < 5; rep++) {
-          const t0 = performance.now();
-          for (let i = 0; i < steps; i++) await step();
+  for (const valueFormat of decodeFormats) {
+    for (const Nq of [1, 4]) {
+      const q = await up(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
+      const out = await up(new Float32Array(B * Hq * Nq * D), Hq, Nq);
+      for (const Nk of lengths) {
+        const cache = await createKvCache({
+          backend: "cuda",
+          batch: B,
+          headsKv: Hkv,
+          headDim: D,
+          capacity,
+          dtype: "f16",
+          valueFormat,
+        });
+        for (let len = 0; len < Nk; len += block) await cache.append(kb, vb);
+        const time = async (steps: number, step: () => Promise<unknown>) => {
+          for (let i = 0; i < 20; i++) await step();
           await synchronize("cuda");
-          best = Math.min(best, (performance.now() - t0) / steps);
-        }
-        return best * 1000;
-      };
-      // One options object for every step, as a decode loop keeps it: a repeated attend skips validation.
-      const opts = { out };
-      const attendUs = await time(200, () => cache.attend(q, opts));
-      // Host time of one attend: 200 enqueued without a synchronize (the GPU runs behind; its queue holds them).
-      await synchronize("cuda");
-      const h0 = performance.now();
-      for (let i = 0; i < 200; i++) await cache.attend(q, opts);
-      const attendHostUs = (performance.now() - h0) * 1000 / 200;
-      await synchronize("cuda");
-      // Append + attend: the cache grows by one row a step (capacity leaves room for every step timed).
-      const stepUs = await time(100, async () => {
-        if (cache.length + 1 > capacity) return;
-        await cache.append(k1, v1);
-        await cache.attend(q, opts);
-      });
-      const bytes = B * Hkv * Nk * D * 3 + B * Hkv * Math.ceil(Nk / 64) * 4; // int8 K + f16 V + scales
-      report({
-        check: "decode-bench",
-        Nq,
-        Nk,
-        attendUs: +attendUs.toFixed(2),
-        attendHostUs: +attendHostUs.toFixed(2),
-        appendAttendUs: +stepUs.toFixed(2),
-        gbPerS: +(bytes / attendUs / 1e3).toFixed(1),
-        hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3),
-      });
-      await cache.dispose();
+          let best = Infinity;
+          for (let rep = 0; rep < 5; rep++) {
+            const t0 = performance.now();
+            for (let i = 0; i < steps; i++) await step();
+            await synchronize("cuda");
+            best = Math.min(best, (performance.now() - t0) / steps);
+          }
+          return best * 1000;
+        };
+        // One options object for every step, as a decode loop keeps it: a repeated attend skips validation.
+        const opts = { out };
+        const attendUs = await time(200, () => cache.attend(q, opts));
+        // Host time of one attend: 200 enqueued without a synchronize (the GPU runs behind; its queue holds them).
+        await synchronize("cuda");
+        const h0 = performance.now();
+        for (let i = 0; i < 200; i++) await cache.attend(q, opts);
+        const attendHostUs = (performance.now() - h0) * 1000 / 200;
+        await synchronize("cuda");
+        // Append + attend: the cache grows by one row a step (capacity leaves room for every step timed).
+        const stepUs = await time(100, async () => {
+          if (cache.length + 1 > capacity) return;
+          await cache.append(k1, v1);
+          await cache.attend(q, opts);
+        });
+        // int8 K and its scales, then V: f16, or INT8 and an f32 scale per row.
+        const vBytes = valueFormat === "int8" ? B * Hkv * Nk * (D + 4) : B * Hkv * Nk * D * 2;
+        const bytes = B * Hkv * Nk * D + B * Hkv * Math.ceil(Nk / 64) * 4 + vBytes;
+        report({
+          check: "decode-bench",
+          valueFormat,
+          Nq,
+          Nk,
+          attendUs: +attendUs.toFixed(2),
+          attendHostUs: +attendHostUs.toFixed(2),
+          appendAttendUs: +stepUs.toFixed(2),
+          gbPerS: +(bytes / attendUs / 1e3).toFixed(1),
+          hbmFraction: +(bytes / attendUs / 1e3 / 4800).toFixed(3),
+        });
+        await cache.dispose();
+      }
+      q.dispose();
+      out.dispose();
     }
-    q.dispose();
-    out.dispose();
   }
   for (const t of [kb, vb, k1, v1]) t.dispose();
 }

@@ -5,7 +5,8 @@
 # that a length cut off by the limit loses only itself. Output: $OUT/check-$RT.txt, $OUT/bench-$RT-N.txt.
 # With DECODE=1 also torch SDPA's decode on an f16 cache (apps/cli/peers/torch_decode.py) in $OUT/torch-decode.txt.
 #   RT=bun|deno  SIZES="1024 2048 4096"  HEAD_DIMS=64,128  CASE_S=150 (seconds per length, or CASE_S_<N> for one)
-#   DECODE=0|1  CHECK=1|0  SAGEATTN_TORCH_BACKENDS=sageattn-c,sageattn-kernel (peers to time; default all)
+#   DECODE=0|1  DECODE_VALUES=f16,int8 (the KV cache value formats decode times and checks; default f16)
+#   CHECK=1|0  SAGEATTN_TORCH_BACKENDS=sageattn-c,sageattn-kernel (peers to time; default all)
 #   PEERS=1|0  BENCH_ARGS="--qk-granularity row --inputs massive" (more bench options)  TAG=row (in the file names)
 #   SAGEATTN_CUDA_LIB=another build of the library (default: the package's dist/)
 set -u
@@ -21,7 +22,7 @@ if [ "$RT" = bun ]; then run=(bun); else run=(deno run -A); fi
 if [ "${CHECK:-1}" = 1 ]; then
   DECODE_BENCH=${DECODE:-0} timeout "${CHECK_S:-150}" "${run[@]}" .device-bundle/check.js >"$OUT/check-$RT.txt" 2>&1
   echo "check rc $?"
-  grep -E "SUMMARY|public-api-out\"|memory-flat|decode-bench|\"ok\":false" "$OUT/check-$RT.txt" | cut -c1-240
+  grep -E "SUMMARY|public-api-out\"|memory-flat|decode-bench|decode-accuracy|\"ok\":false" "$OUT/check-$RT.txt" | cut -c1-240
 fi
 if [ "${DECODE:-0}" = 1 ]; then
   timeout 90 python3 apps/cli/peers/torch_decode.py >"$OUT/torch-decode.txt" 2>&1

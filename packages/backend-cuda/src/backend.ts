@@ -385,6 +385,7 @@ function makeBackend(
       deviceTensors: true,
       exactKernel: false,
       kvCache: true,
+      kvValueFormats: ["f16", "int8"],
       pv: ["f16-block", "f32"],
       qkGranularity: QK_GRANULARITIES,
     },

@@ -44,11 +44,13 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
     const { native: n, must, stream } = calls;
     const pb = new KvParamsBuffer();
     const bytesOut = new BigUint64Array(1);
+    // Every call names the cache's value format (its layout depends on it); append and requantize add smoothing.
+    const format = spec.valueFormat === "int8" ? FLAG.kvValuesInt8 : 0;
     const shape = () =>
       pb.clear().setI32("batch", spec.batch).setI32("heads_kv", spec.headsKv).setI32("head_dim", spec.headDim).setU64(
         "stream",
         stream,
-      );
+      ).setU32("flags", format);
     shape().setCache(0n, spec.capacity, 0);
     must(n.sa_kv_cache_size(pb.bytes, bytesOut), "sa_kv_cache_size");
     const cache = calls.allocate(Number(bytesOut[0]));
@@ -68,7 +70,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
         calls.fail(new DeviceError({ backend: "cuda", reason: "Disposed", message: "this KV cache was disposed" }));
       }
     };
-    const smooth = spec.smoothK ? 0 : FLAG.noSmoothK;
+    const smooth = (spec.smoothK ? 0 : FLAG.noSmoothK) | format;
 
     const appendSync = (k: Tensor, v: Tensor): void => {
       alive();
@@ -108,7 +110,8 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
         pb.setI32("layout", LAYOUT_CODE[p.layout]).setF32("sm_scale", p.smScale);
         pb.setU32(
           "flags",
-          (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) | (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
+          format | (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
+            (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0),
         );
         if (p.Hq !== sizedHq || p.Nq !== sizedNq) {
           must(n.sa_kv_workspace_size(pb.bytes, bytesOut), "sa_kv_workspace_size");

@@ -11,6 +11,7 @@ export const FLAG = {
   noSmoothK: SA_FLAGS.no_smooth_k,
   qkWarp: SA_FLAGS.qk_warp,
   qkRow: SA_FLAGS.qk_row,
+  kvValuesInt8: SA_FLAGS.kv_values_int8,
 } as const;
 
 /**
