@@ -58,8 +58,15 @@ struct Smem {
   static constexpr int kV = DP / 64 * kVBox;
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
-  static constexpr int kBarriers = 2 * kQ + kStages * kStage;  // 2 + 2 + 2·kStages mbarriers, then 4 ints
-  static constexpr int kBytes = kBarriers + 8 * (4 + 2 * kStages) + 16 + 1024;  // + slack to align the base to 1024
+  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor)
+  static constexpr int kBarriers = 2 * kQ + kStages * kStage;
+  static constexpr int kBytes = kBarriers + 8 * (4 + 2 * kStages) + 32 + 1024;  // + slack to align the base to 1024
+};
+
+// Where thread 0's loads stand: the item being loaded, its tiles left, the next tile's K row.
+struct Cursor {
+  int64_t kRow;
+  int index, left;
 };
 
 // One work item: query rows r0.. of head h of sequence sq, and the K/V tiles they see.
@@ -124,9 +131,16 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       if (work_item<L::kRows, kBN>(g, index, qBlocks, causal, it)) return index;
     return items;
   };
-  // Producer state, kept small (every thread holds it): the item being loaded, its tiles left, the next tile's row.
-  int nextIndex = int(blockIdx.x) - int(gridDim.x), nextLeft = 0;
-  int64_t nextRow = 0;
+  // The cursor is in registers (every thread holds it), except in the finer-granularity kernel at D = 64: three
+  // warpgroups leave 168 registers a thread, and there it spilled. Kept in shared memory in the others, it made them
+  // 5 % slower (NOTES.md).
+  constexpr bool kCursorInSmem = FINE && DP == 64;
+  Cursor own{0, int(blockIdx.x) - int(gridDim.x), 0};
+  Cursor& cursor = kCursorInSmem ? *reinterpret_cast<Cursor*>(vAt + 4) : own;
+  if (kCursorInSmem && tid == 0) cursor = own;
+  int& nextIndex = cursor.index;
+  int& nextLeft = cursor.left;
+  int64_t& nextRow = cursor.kRow;
   auto advance = [&]() {  // to the next tile that exists, across items
     while (nextIndex < items && nextLeft == 0) {
       Item it;
