@@ -24,6 +24,7 @@ import {
   getBackend,
   type HostTensor,
   hostTensor,
+  type KvValueFormat,
   makeQKV,
   registerBackend,
   resolveProblem,
@@ -341,12 +342,14 @@ if (process.env.CONFORMANCE_ONLY === "1") {
   report({ check: "decode-summary", ok: dcases.length > 0, cases: dcases.length, worstRelL1: worst });
 }
 
-// 7b. decode step latency, B1 H32 Hkv8 D128 f16, device q and out reused, batches closed by synchronize(), for each
-// value format of DECODE_VALUES (default f16); then each format's accuracy against float64 attention on the original
-// f16 K and V (Nk 4096, Nq 1 and 4 causal, Gaussian and K-bias inputs).
-const decodeFormats = (process.env.DECODE_VALUES ?? "f16").split(",") as ("f16" | "int8")[];
+// 7b. decode, B1 H32 Hkv8 D128 f16, for each value format of DECODE_VALUES (default f16): its accuracy against float64
+// attention on the original f16 K and V (Nk 4096, Nq 1 and 4 causal, Gaussian and K-bias inputs), then the step
+// latency with device q and out reused, batches closed by synchronize().
+const decodeFormats = (process.env.DECODE_VALUES ?? "f16").split(",") as KvValueFormat[];
 if (process.env.DECODE_BENCH === "1") {
   const B = 1, Hq = 32, Hkv = 8, D = 128, block = 4096;
+  const cudaCache = (capacity: number, valueFormat: KvValueFormat) =>
+    createKvCache({ backend: "cuda", batch: B, headsKv: Hkv, headDim: D, capacity, dtype: "f16", valueFormat });
   for (const dist of ["gaussian", "k-bias"] as const) {
     const raw = makeQKV({ B, Hq, Hkv, Nq: 4, Nk: block, D }, dist, 21);
     const f16 = (x: Float32Array, H: number, N: number) =>
@@ -358,14 +361,7 @@ if (process.env.DECODE_BENCH === "1") {
       const p = Effect.runSync(resolveProblem(q, k, v, { causal }));
       const ref = exactReference(p, toCanonicalF32(q), toCanonicalF32(k), toCanonicalF32(v));
       for (const valueFormat of decodeFormats) {
-        const cache = await createKvCache({
-          backend: "cuda",
-          batch: B,
-          headsKv: Hkv,
-          headDim: D,
-          capacity: block,
-          valueFormat,
-        });
+        const cache = await cudaCache(block, valueFormat);
         await cache.append(k, v);
         const got = await cache.attend(q, { causal });
         const a = accuracy(toCanonicalF32(got.output as HostTensor), ref.output);
@@ -396,15 +392,7 @@ if (process.env.DECODE_BENCH === "1") {
       const q = await up(raw.q.subarray(0, B * Hq * Nq * D), Hq, Nq);
       const out = await up(new Float32Array(B * Hq * Nq * D), Hq, Nq);
       for (const Nk of lengths) {
-        const cache = await createKvCache({
-          backend: "cuda",
-          batch: B,
-          headsKv: Hkv,
-          headDim: D,
-          capacity,
-          dtype: "f16",
-          valueFormat,
-        });
+        const cache = await cudaCache(capacity, valueFormat);
         for (let len = 0; len < Nk; len += block) await cache.append(kb, vb);
         const time = async (steps: number, step: () => Promise<unknown>) => {
           for (let i = 0; i < 20; i++) await step();

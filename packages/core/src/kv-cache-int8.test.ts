@@ -11,6 +11,7 @@ import { resolveProblem } from "./problem.js";
 import { quantizeRows, roundHalfAway } from "./quantize.js";
 import { type Distribution, makeQKV, type QKV } from "./random.js";
 import { registerBackend } from "./registry.js";
+import { referenceCacheFrom } from "./test-support/reference-cache.js";
 import { hostTensor } from "./tensor.js";
 
 describe("kvCacheReference with int8 values", () => {
@@ -26,20 +27,7 @@ describe("kvCacheReference with int8 values", () => {
     valueFormat: "int8",
   };
   const { k, v } = makeQKV({ B, Hq: 4, Hkv, Nq: 1, Nk: N, D }, "gaussian", 11);
-  const rows = (src: Float32Array, r0: number, r1: number) => {
-    const out = new Float32Array(B * Hkv * (r1 - r0) * D);
-    for (let h = 0; h < B * Hkv; h++) out.set(src.subarray((h * N + r0) * D, (h * N + r1) * D), h * (r1 - r0) * D);
-    return out;
-  };
-  const build = (appends: readonly number[]) => {
-    const c = kvCacheReference(spec);
-    let len = 0;
-    for (const n of appends) {
-      c.append(rows(k, len, len + n), rows(v, len, len + n), n);
-      len += n;
-    }
-    return c;
-  };
+  const build = (appends: readonly number[]) => referenceCacheFrom(spec, k, v, N, appends);
 
   it("stores V̂ = f32(round(v/sV)·sV) with sV = max|v|/127 per row, K as appended", () => {
     const c = build([N]);

@@ -9,6 +9,7 @@ import { K_BLOCK } from "./constants.js";
 import { channelMean, quantizeRows } from "./quantize.js";
 import { makeQKV } from "./random.js";
 import { registerBackend } from "./registry.js";
+import { referenceCacheFrom } from "./test-support/reference-cache.js";
 import { fromCanonicalF32, type HostTensor, hostTensor, toCanonicalF32 } from "./tensor.js";
 
 const B = 2, Hkv = 2, Hq = 4, D = 32, N = 150, Nq = 3;
@@ -39,15 +40,7 @@ const problemFor = (len: number, causal = false) =>
     }),
   );
 
-function build(appends: readonly number[], s: KvCacheSpec = spec) {
-  const cache = kvCacheReference(s);
-  let len = 0;
-  for (const n of appends) {
-    cache.append(rows(k, len, len + n), rows(v, len, len + n), n);
-    len += n;
-  }
-  return cache;
-}
+const build = (appends: readonly number[], s: KvCacheSpec = spec) => referenceCacheFrom(s, k, v, N, appends);
 const firstMean = (n: number) => {
   const m = new Float32Array(B * Hkv * D);
   const first = rows(k, 0, n);
