@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
                       : reinterpret_cast<const char*>(c.vh + int64_t(head) * c.capPad * DP);
   const char* sg = VI8 ? reinterpret_cast<const char*>(c.vs + int64_t(head) * c.capPad) : nullptr;
   const float* kScales = c.ks + int64_t(head) * (c.capPad / kKeys);
-  constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16;
+  constexpr int kChunksK = kKeys * DP / 16, kChunksV = kKeys * DP * 2 / 16, kChunksVi = kKeys * DP / 16;
   auto issueK = [&](int blk) {
     const char* kb = kg + int64_t(blk) * kKeys * DP;
 #pragma unroll 4
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     if constexpr (VI8) {  // DP channel rows of 64 bytes, then the 64 scales
       const char* vb = vg + int64_t(blk) * kKeys * DP;
 #pragma unroll 4
-      for (int i = lane; i < kChunksK; i += 32) cp_async_16_prefetch(dv + (i / (kKeys / 16)) * L::kRowVi + (i % (kKeys / 16)) * 16, vb + i * 16);
+      for (int i = lane; i < kChunksVi; i += 32) cp_async_16_prefetch(dv + (i / (kKeys / 16)) * L::kRowVi + (i % (kKeys / 16)) * 16, vb + i * 16);
       if (lane < kKeys * 4 / 16) cp_async_16(dv + DP * L::kRowVi + lane * 16, sg + (int64_t(blk) * kKeys + lane * 4) * 4);
     } else {
       const char* vb = vg + int64_t(blk) * kKeys * DP * 2;
@@ -524,7 +524,6 @@ int smem_bytes(int DP) {
     default: return DecodeSmem<256, VI8>::kBytes;
   }
 }
-
 
 }  // namespace
 

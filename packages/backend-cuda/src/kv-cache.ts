@@ -44,7 +44,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
     const { native: n, must, stream } = calls;
     const pb = new KvParamsBuffer();
     const bytesOut = new BigUint64Array(1);
-    // Every call names the cache's value format (its layout depends on it); append and requantize add smoothing.
+    // Every call names the cache's value format (its layout depends on it); append and requantize add smoothing too.
     const format = spec.valueFormat === "int8" ? FLAG.kvValuesInt8 : 0;
     const shape = () =>
       pb.clear().setI32("batch", spec.batch).setI32("heads_kv", spec.headsKv).setI32("head_dim", spec.headDim).setU64(
@@ -70,7 +70,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
         calls.fail(new DeviceError({ backend: "cuda", reason: "Disposed", message: "this KV cache was disposed" }));
       }
     };
-    const smooth = (spec.smoothK ? 0 : FLAG.noSmoothK) | format;
+    const cacheFlags = (spec.smoothK ? 0 : FLAG.noSmoothK) | format;
 
     const appendSync = (k: Tensor, v: Tensor): void => {
       alive();
@@ -84,7 +84,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
           dv.strides,
         );
         pb.setI32("seqlen_k", rows).setI32("dtype", DTYPE_CODE[dk.dtype]).setI32("layout", LAYOUT_CODE[spec.layout])
-          .setU32("flags", smooth);
+          .setU32("flags", cacheFlags);
         must(n.sa_kv_append(pb.bytes), "sa_kv_append");
         length += rows;
       } finally {
@@ -143,7 +143,7 @@ export function makeKvCache(calls: CudaCalls, spec: KvCacheSpec): Effect.Effect<
 
     const requantize = calls.effect(() => {
       alive();
-      shape().setCache(cache.ptr, spec.capacity, length).setU32("flags", smooth);
+      shape().setCache(cache.ptr, spec.capacity, length).setU32("flags", cacheFlags);
       must(n.sa_kv_requantize(pb.bytes), "sa_kv_requantize");
     });
 
