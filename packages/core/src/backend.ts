@@ -47,12 +47,12 @@ export const kvValueFormats = (caps: Capabilities): readonly KvValueFormat[] => 
 
 /**
  * The sage-oracle variant a backend with `caps` must track when asked for `requested`: the requested one where it
- * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks). "fp8" is
- * never substituted: a backend without it is passed over (`unsupportedBy`), so "fp8" maps only to itself.
+ * honours it; fixed point ("fixed16") tracks the f32 oracle (its int32 sums round nothing between blocks). "fp8" and
+ * "int8" are never substituted: a backend without them is passed over (`unsupportedBy`), so each maps only to itself.
  */
 export function pvOracleMode(caps: Capabilities, requested: PvAccumulation): PvAccumulation {
   const modes = pvModes(caps);
-  if (modes.includes(requested) || requested === "fp8") return requested;
+  if (modes.includes(requested) || requested === "fp8" || requested === "int8") return requested;
   return modes.includes("f32") || modes.includes("fixed16") ? "f32" : "f16-block";
 }
 
@@ -142,8 +142,11 @@ export function unsupportedBy(caps: Capabilities, p: Problem): string | undefine
   if (p.returnLse && !caps.lse) return "LSE not supported";
   if (p.mask && !caps.mask) return "masks not supported";
   if (p.varlen && !caps.varlen) return "varlen not supported";
-  // fp8 P·V and warp granularity change the numbers, not only the speed: no backend may quietly substitute another mode.
-  if (p.pvAccumulation === "fp8" && !pvModes(caps).includes("fp8")) return "fp8 P·V (pvAccumulation) not supported";
+  // fp8 and int8 P·V and the finer granularities change the numbers, not only the speed: no backend may quietly
+  // substitute another mode.
+  for (const mode of ["fp8", "int8"] as const) {
+    if (p.pvAccumulation === mode && !pvModes(caps).includes(mode)) return `${mode} P·V (pvAccumulation) not supported`;
+  }
   if (!qkGranularities(caps).includes(p.qkGranularity)) return `qkGranularity "${p.qkGranularity}" not supported`;
   return undefined;
 }

@@ -43,6 +43,13 @@ export const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row
 export function qkBlocks(g: QkGranularity): { readonly q: number; readonly k: number } {
   return g === "row" ? { q: 1, k: K_ROW_BLOCK } : { q: g === "warp" ? Q_WARP_BLOCK : Q_BLOCK, k: K_BLOCK };
 }
+/**
+ * Keys per P scale in int8 P·V (docs/DESIGN.md §2 step 5): each query row quantizes P per 128 keys, counted from its
+ * sequence's first key, to 0..255 against the block's largest logit (one Hopper kernel's K tile, two K blocks).
+ */
+export const P_BLOCK = 128;
+/** Largest value of int8 P·V's unsigned P: u = round(255 · 2^(s − block max)). */
+export const U8_MAX = 255;
 /** Largest finite FP8 e4m3 magnitude: fp8 P·V scales P and each V channel to it before the cast. */
 export const E4M3_MAX = 448;
 /** log2(e): Q is quantized with smScale·LOG2E folded in, so logits come out in base-2 units. */
@@ -59,12 +66,16 @@ export const LAYOUT_CODE: Readonly<Record<Layout, number>> = { HND: 0, NHD: 1 };
  * How a backend computes P·V (docs/DESIGN.md §2 step 5): "f16-block" P and V in f16, products summed in f16 within
  * each 64-key block and then in f32; "f32" the same f16 products summed in f32 throughout; "fp8" 448·P and V scaled
  * per channel rounded to e4m3, each 64-key block summed in f32 and then added to an f32 accumulator (SageAttention2's
- * two-level accumulation); "fixed16" P and V as 16-bit fixed point per (key block, channel), summed exactly in int32
- * (cpu-simd), which tracks the "f32" oracle.
+ * two-level accumulation); "int8" P as 0..255 per (query row, 128-key block) against the block's largest logit and V
+ * as INT8 with one scale per channel, each block's u8·s8 sum exact in int32 and then scaled into an f32 accumulator;
+ * "fixed16" P and V as 16-bit fixed point per (key block, channel), summed exactly in int32 (cpu-simd), which tracks
+ * the "f32" oracle.
  */
-export type PvMode = "f16-block" | "f32" | "fp8" | "fixed16";
+export type PvMode = "f16-block" | "f32" | "fp8" | "int8" | "fixed16";
 /** The P·V modes a caller can ask for (`pvAccumulation`). */
-export type PvAccumulation = "f16-block" | "f32" | "fp8";
+export type PvAccumulation = "f16-block" | "f32" | "fp8" | "int8";
+/** Every `pvAccumulation` value, in the order messages and the CLI list them. */
+export const PV_ACCUMULATIONS: readonly PvAccumulation[] = ["f16-block", "f32", "fp8", "int8"];
 
 /**
  * Accuracy bounds (docs/DESIGN.md §2, "Accuracy"). Against float64 exact attention: what "models do not notice" means.
@@ -81,6 +92,9 @@ export const BOUNDS = {
    * rel-L1 0.037 on Gaussian and k-bias inputs (issue 16 hoped for 0.9995 / 0.03), hence this margin.
    */
   fp8: { minCosine: 0.999, maxRelL1: 0.045 },
+  // int8 P·V has no bound of its own: `exactBound` holds it to `exact` and `heavyTail`. Measured (the oracle against
+  // float64 exact, N 256–4096, D 64 and 128): cos ≥ 0.99985, rel-L1 ≤ 0.0172 on gaussian and k-bias; cos ≥ 0.99957,
+  // rel-L1 ≤ 0.0288 on heavy-tail (f16 P·V 0.99971 / 0.0235 there, fp8 0.99905 / 0.0436).
   sageRelL1: 2e-3,
   outputRounding: { f32: 0, f16: 5e-4, bf16: 4e-3 } as Readonly<Record<DType, number>>,
   /** |lse − oracle| ≤ lseVsSage · max(1, |oracle|); rows without keys exactly −∞. */
@@ -97,7 +111,10 @@ export const BOUNDS = {
   clearlyWrongMassive: { minCosine: 0.99, maxRelL1: 0.05 },
 } as const;
 
-/** The exact-attention bound for an input distribution and P·V mode (fp8's is the loosest, so it covers heavy tails too). */
+/**
+ * The exact-attention bound for an input distribution and P·V mode (fp8's is the loosest, so it covers heavy tails too;
+ * int8 meets the f16 modes' bounds).
+ */
 export const exactBound = (
   heavyTail: boolean,
   pv: PvAccumulation = "f16-block",

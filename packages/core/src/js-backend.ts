@@ -85,7 +85,7 @@ export const jsBackend: AttentionBackend = {
     deviceTensors: false,
     exactKernel: true,
     kvCache: true,
-    pv: ["f16-block", "f32", "fp8"],
+    pv: ["f16-block", "f32", "fp8", "int8"],
     qkGranularity: QK_GRANULARITIES,
     kvValueFormats: KV_VALUE_FORMATS,
   },

@@ -243,9 +243,11 @@ export function resolveAttend(
     }
     const bad = unknownOption(o, ATTEND_OPTIONS, "attend") ?? checkTensor(q, "q") ?? onOtherBackend(q, "q", backend);
     if (bad) return Effect.fail(bad);
-    // The caches' quantized rows are defined for f16 P·V only (docs/DESIGN.md §2 step 5): fp8 is attention()'s alone.
-    if ((o.pvAccumulation as string | undefined) === "fp8") {
-      return Effect.fail(invalid("InvalidOption", `attend takes pvAccumulation "f16-block" or "f32", not "fp8"`));
+    // The caches' quantized rows are defined for f16 P·V only (docs/DESIGN.md §2 step 5): fp8 and int8 are
+    // attention()'s alone.
+    const pv = o.pvAccumulation as string | undefined;
+    if (pv === "fp8" || pv === "int8") {
+      return Effect.fail(invalid("InvalidOption", `attend takes pvAccumulation "f16-block" or "f32", not "${pv}"`));
     }
     if (q.layout !== spec.layout) {
       return Effect.fail(invalid("LayoutMismatch", `q has layout ${q.layout}, the cache ${spec.layout}`));

@@ -1,7 +1,7 @@
 import { type Problem, segments } from "./problem.js";
-import { E4M3_MAX, K_BLOCK, LOG2E, qkBlocks } from "./constants.js";
+import { E4M3_MAX, K_BLOCK, LOG2E, P_BLOCK, qkBlocks, U8_MAX } from "./constants.js";
 import { type E4m3Channels, quantizeChannelsE4m3, roundE4m3 } from "./fp8.js";
-import { channelMean, qFold, quantizeRows } from "./quantize.js";
+import { channelMean, type Int8Channels, qFold, quantizeChannelsInt8, quantizeRows } from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
 import { rowVisibility } from "./visibility.js";
 
@@ -18,14 +18,64 @@ function r16(x: number): number {
   return c - (c - x);
 }
 
+/** Rounds x ≥ 0 to the nearest integer, ties to even (as the f16 conversion that makes a kernel's UINT8 P rounds). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 === 1 ? r - 1 : r;
+}
+
+/**
+ * int8 P·V of one query row (docs/DESIGN.md §2 step 5) into `out[o0, o0+D)`, from the row's base-2 logits `s` over
+ * its `limit` visible keys (−∞ for hidden ones) and its max `m`. Per block b of P_BLOCK keys:
+ * u_j = round(255 · 2^(s_j − bmax_b)) (ties to even), the integer sums Σ_j u_j · v8[j][d] (exact: |sum| < 2^22) and
+ * Σ_j u_j, weighted by 2^(bmax_b − m) / 255; then O[d] = sV[d] · Σ_b … / l̂, l̂ the sum of the rounded P (so the
+ * weights of O sum to one: a key whose P rounds to 0 drops out of l̂ as it does out of the sum above). Uses the final
+ * m (two passes over the row), which equals a kernel's online rescaling in exact arithmetic. `acc` and `blockAcc`
+ * are scratch of length D.
+ */
+function int8Row(
+  s: Float64Array,
+  limit: number,
+  m: number,
+  v8: Int8Channels,
+  out: Float64Array,
+  o0: number,
+  acc: Float64Array,
+  blockAcc: Float64Array,
+): void {
+  const D = acc.length;
+  acc.fill(0);
+  let lHat = 0;
+  for (let j0 = 0; j0 < limit; j0 += P_BLOCK) {
+    const j1 = Math.min(limit, j0 + P_BLOCK);
+    let bmax = -Infinity;
+    for (let j = j0; j < j1; j++) if (s[j] > bmax) bmax = s[j];
+    if (bmax === -Infinity) continue; // no visible key in the block
+    blockAcc.fill(0);
+    let uSum = 0;
+    for (let j = j0; j < j1; j++) {
+      const u = roundHalfEven(U8_MAX * Math.pow(2, s[j] - bmax));
+      if (u === 0) continue;
+      uSum += u;
+      for (let d = 0; d < D; d++) blockAcc[d] += u * v8.values[j * D + d];
+    }
+    const w = Math.pow(2, bmax - m) / U8_MAX;
+    lHat += w * uSum;
+    for (let d = 0; d < D; d++) acc[d] += w * blockAcc[d];
+  }
+  for (let d = 0; d < D; d++) out[o0 + d] = (v8.scales[d] * acc[d]) / lHat;
+}
+
 /**
  * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
  * mean over tokens, Q (128-token blocks; 16 with qkGranularity "warp", 1 with "row"; smScale·log2e folded) and K
  * (64-token blocks; 16 with "row") quantized to INT8, integer dot products, online softmax in base 2 over 64-key
  * blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8",
- * 448·P and per-channel scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — LSE with
- * the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization block (or, with fp8, a V
- * channel) holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the block shares one scale).
+ * 448·P and per-channel scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — or, with
+ * "int8", P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block's integer sum scaled and added up
+ * (`int8Row`) — LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization block
+ * (or, with fp8 and int8, a V channel) holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the
+ * block shares one scale).
  * `kMean`, when given, is the smoothing mean to use instead of computing it (a KV cache fixes it at its first append):
  * f32 [S, Hkv, D] for S segments (B without varlen), the mean of (segment s, kv head h) at (s·Hkv + h)·D.
  */
@@ -42,11 +92,14 @@ export function sageReference(
   const fold = qFold(smScale);
   const f16Blocks = p.pvAccumulation === "f16-block";
   const fp8 = p.pvAccumulation === "fp8";
+  const int8 = p.pvAccumulation === "int8";
   const { q: qBlock, k: kBlock } = qkBlocks(p.qkGranularity);
-  // Stage v-conversion: V to f16 (fp8 quantizes per sequence and kv head below instead).
-  const v16 = new Float64Array(fp8 ? 0 : v.length);
+  // Stage v-conversion: V to f16 (fp8 and int8 quantize per sequence and kv head below instead).
+  const v16 = new Float64Array(fp8 || int8 ? 0 : v.length);
   for (let i = 0; i < v16.length; i++) v16[i] = r16(v[i]);
   const s = new Float64Array(K_BLOCK);
+  // int8 keeps the row's logits for a second pass (int8Row); the block loop then only finds m and l.
+  const sRow = new Float64Array(int8 ? Nk : 0);
   const acc = new Float64Array(D);
   const blockAcc = new Float64Array(D);
   segments(p).forEach((seg, si) => {
@@ -60,6 +113,7 @@ export function sageReference(
         : new Float32Array(D);
       const kq = quantizeRows(k, kvRow0, seg.nk, D, kBlock, 1, mean);
       const v8: E4m3Channels | undefined = fp8 ? quantizeChannelsE4m3(v, kvRow0, seg.nk, D) : undefined;
+      const vi: Int8Channels | undefined = int8 ? quantizeChannelsInt8(v, kvRow0, seg.nk, D) : undefined;
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
         const qRow0 = (seg.b * Hq + h) * Nq + seg.q0;
         const qq = quantizeRows(q, qRow0, seg.nq, D, qBlock, fold); // stage q-quantization
@@ -81,6 +135,7 @@ export function sageReference(
               const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);
               if (Number.isNaN(x)) poisoned = true;
               s[j - j0] = x;
+              if (vi) sRow[j] = x;
               if (x > bmax) bmax = x;
             }
             const mNew = Math.max(m, bmax);
@@ -92,6 +147,7 @@ export function sageReference(
             for (let j = j0; j < j1; j++) {
               const pj = Math.pow(2, s[j - j0] - mNew);
               l += pj;
+              if (vi) continue;
               if (v8) {
                 // e4m3 products are exact in f64, and so is their block sum (multiples of 2^-18 below 2^24).
                 const p8 = roundE4m3(pj * E4M3_MAX);
@@ -117,7 +173,8 @@ export function sageReference(
             continue;
           }
           if (m === -Infinity || l === 0) continue;
-          if (v8) { for (let d = 0; d < D; d++) output[row * D + d] = (acc[d] * v8.scales[d]) / (E4M3_MAX * l); }
+          if (vi) int8Row(sRow, limit, m, vi, output, row * D, acc, blockAcc);
+          else if (v8) { for (let d = 0; d < D; d++) output[row * D + d] = (acc[d] * v8.scales[d]) / (E4M3_MAX * l); }
           else for (let d = 0; d < D; d++) output[row * D + d] = acc[d] / l;
           let qDotMean = 0;
           if (p.smoothK || kMean) { for (let d = 0; d < D; d++) qDotMean += q[row * D + d] * mean[d]; }

@@ -2,7 +2,14 @@ import { Effect } from "effect";
 import { bf16BitsToF32, type DType, DTYPES, F16_MAX, f16BitsToF32 } from "./dtype.js";
 import { invalid, type InvalidInput } from "./errors.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
-import { K_BLOCK, LOG2E, type PvAccumulation, QK_GRANULARITIES, type QkGranularity } from "./constants.js";
+import {
+  K_BLOCK,
+  LOG2E,
+  PV_ACCUMULATIONS,
+  type PvAccumulation,
+  QK_GRANULARITIES,
+  type QkGranularity,
+} from "./constants.js";
 import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
 
 /** Largest head dimension any backend accepts. */
@@ -52,7 +59,9 @@ export interface AttentionOptions {
   readonly outputDtype?: DType;
   /**
    * "f16-block": P·V summed in f16 within a K block then in f32 (the paper); "f32": f32 throughout; "fp8": P and V
-   * scaled to FP8 e4m3 (V per channel), each K block summed in f32 then added in f32 (SageAttention2; js only for now).
+   * scaled to FP8 e4m3 (V per channel), each K block summed in f32 then added in f32 (SageAttention2; js only for now);
+   * "int8": P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block summed exactly in int32 then
+   * added in f32 (js only for now).
    */
   readonly pvAccumulation?: PvAccumulation;
   /**
@@ -354,7 +363,7 @@ export type ProblemPurpose = "sage" | "exact";
 /**
  * Largest |V| a call may hold so that P·V cannot overflow: O is a convex combination of V rows, but the sage path
  * rounds V to f16 and, with "f16-block", sums up to K_BLOCK products P·V (each P ≤ 1) in f16 within a block. "fp8"
- * scales V per channel and could take more, but keeps f16's limit: one range contract for every sage mode.
+ * and "int8" scale V per channel and could take more, but keep f16's limit: one range contract for every sage mode.
  */
 export function valueLimit(purpose: ProblemPurpose, pvAccumulation: PvAccumulation, outputDtype: DType): number {
   if (purpose === "sage") return pvAccumulation === "f16-block" ? F16_MAX / K_BLOCK : F16_MAX;
@@ -386,7 +395,9 @@ export function checkRanges(
       "OutOfRange",
       `v holds |v| = ${maxV}, over ${vLimit} (${
         purpose === "sage"
-          ? `P·V ${p.pvAccumulation === "fp8" ? "keeps V within f16's range" : "rounds V to f16"}${
+          ? `P·V ${
+            p.pvAccumulation === "fp8" || p.pvAccumulation === "int8" ? "keeps V within f16's range" : "rounds V to f16"
+          }${
             p.pvAccumulation === "f16-block"
               ? ` and sums ${K_BLOCK} products in f16; pvAccumulation "f32" allows up to ${F16_MAX}`
               : ""
@@ -450,11 +461,8 @@ export function resolveProblem(
     if (o.outputDtype !== undefined && o.outputDtype !== "f32" && o.outputDtype !== "f16" && o.outputDtype !== "bf16") {
       return Effect.fail(invalid("InvalidOption", `outputDtype ${String(o.outputDtype)} is not f32, f16 or bf16`));
     }
-    if (
-      o.pvAccumulation !== undefined && o.pvAccumulation !== "f16-block" && o.pvAccumulation !== "f32" &&
-      o.pvAccumulation !== "fp8"
-    ) {
-      return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32" or "fp8"`));
+    if (o.pvAccumulation !== undefined && !PV_ACCUMULATIONS.includes(o.pvAccumulation)) {
+      return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32", "fp8" or "int8"`));
     }
     if (o.qkGranularity !== undefined && !QK_GRANULARITIES.includes(o.qkGranularity)) {
       return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block", "warp" or "row"`));

@@ -61,6 +61,43 @@ export function quantizeRows(
   return { values, scales, blockSize };
 }
 
+/** V of one (sequence, kv head) as INT8: `values[j·D + d]` = round(v[j][d] / scales[d]), one f32 scale per channel. */
+export interface Int8Channels {
+  readonly values: Int8Array;
+  readonly scales: Float32Array;
+}
+
+/**
+ * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array per channel to INT8 (stage v-conversion of int8
+ * P·V): scale = max|v| over the rows / 127 in f32 (1 for an all-zero channel), value = round(v / scale in f32) half
+ * away from zero, clamped to ±127. No mean is subtracted. One scale per channel over every key, so it factors out of
+ * Σ_j P·V and the output is unscaled once at the end. A channel holding NaN/±inf gets a NaN scale: the whole channel
+ * comes out NaN (unvalidated inputs only). The per-channel twin of `quantizeChannelsE4m3` (fp8.ts).
+ */
+export function quantizeChannelsInt8(src: Float32Array, row0: number, rows: number, D: number): Int8Channels {
+  const scales = new Float32Array(D);
+  const amax = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    const base = (row0 + r) * D;
+    for (let d = 0; d < D; d++) {
+      const a = Math.abs(src[base + d]);
+      if (a > amax[d] || a !== a) amax[d] = a; // a NaN sticks
+    }
+  }
+  for (let d = 0; d < D; d++) {
+    scales[d] = !Number.isFinite(amax[d]) ? NaN : amax[d] === 0 ? 1 : fr(amax[d] / INT8_MAX);
+  }
+  const values = new Int8Array(rows * D);
+  for (let r = 0; r < rows; r++) {
+    const base = (row0 + r) * D;
+    for (let d = 0; d < D; d++) {
+      const q = roundHalfAway(fr(src[base + d] / scales[d]));
+      values[r * D + d] = q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q;
+    }
+  }
+  return { values, scales };
+}
+
 /** Mean over rows [row0, row0+rows) of a contiguous [*, D] f32 array, per channel (f64 sum, f32 result). */
 export function channelMean(src: Float32Array, row0: number, rows: number, D: number): Float32Array {
   const sum = new Float64Array(D);

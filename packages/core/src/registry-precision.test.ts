@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { attention } from "./api.js";
-import type { BackendProvider, Capabilities } from "./backend.js";
+import { type BackendProvider, type Capabilities, pvOracleMode } from "./backend.js";
 import { jsBackend } from "./js-backend.js";
 import { createKvCache } from "./kv-cache-api.js";
 import { registerBackend } from "./registry.js";
@@ -22,9 +22,10 @@ registerBackend(standIn("test-fixed16-pv", 800, ["fixed16"]));
 
 const t = () => hostTensor(Float32Array.from({ length: 2 * 8 * 16 }, (_, i) => Math.sin(i)), [1, 2, 8, 16]);
 const FP8 = "fp8 P·V (pvAccumulation) not supported";
+const INT8 = "int8 P·V (pvAccumulation) not supported";
 const WARP = 'qkGranularity "warp" not supported';
 
-describe("fp8 P·V and warp granularity in backend selection", () => {
+describe("fp8 and int8 P·V and warp granularity in backend selection", () => {
   it("runs on the best backend when neither is asked for", async () => {
     expect((await attention(t(), t(), t())).backend).toBe("test-f16-pv");
     expect((await attention(t(), t(), t(), { qkGranularity: "block", pvAccumulation: "f32" })).backend).toBe(
@@ -33,7 +34,13 @@ describe("fp8 P·V and warp granularity in backend selection", () => {
   });
 
   it("passes over backends without them, as for any unsupported option, down to js", async () => {
-    for (const [options, message] of [[{ pvAccumulation: "fp8" }, FP8], [{ qkGranularity: "warp" }, WARP]] as const) {
+    for (
+      const [options, message] of [
+        [{ pvAccumulation: "fp8" }, FP8],
+        [{ pvAccumulation: "int8" }, INT8],
+        [{ qkGranularity: "warp" }, WARP],
+      ] as const
+    ) {
       const r = await attention(t(), t(), t(), options);
       expect(r.backend).toBe("js");
       expect(r.rejected).toEqual(
@@ -52,6 +59,11 @@ describe("fp8 P·V and warp granularity in backend selection", () => {
         reason: "Unsupported",
         message: FP8,
       });
+      await expect(attention(t(), t(), t(), { backend, pvAccumulation: "int8" })).rejects.toMatchObject({
+        _tag: "BackendUnavailable",
+        reason: "Unsupported",
+        message: INT8,
+      });
       await expect(attention(t(), t(), t(), { backend, qkGranularity: "warp" })).rejects.toMatchObject({
         _tag: "BackendUnavailable",
         reason: "Unsupported",
@@ -60,10 +72,25 @@ describe("fp8 P·V and warp granularity in backend selection", () => {
     }
     expect((await attention(t(), t(), t(), { backend: "js", pvAccumulation: "fp8", qkGranularity: "warp" })).backend)
       .toBe("js");
+    expect((await attention(t(), t(), t(), { backend: "js", pvAccumulation: "int8", qkGranularity: "row" })).backend)
+      .toBe("js");
+  });
+
+  it("holds a backend that declares int8 to the int8 oracle, never another mode's", () => {
+    expect(pvOracleMode({ ...jsBackend.capabilities, pv: ["f16-block", "f32"] }, "int8")).toBe("int8");
+    expect(pvOracleMode({ ...jsBackend.capabilities, pv: ["fixed16"] }, "int8")).toBe("int8");
+    expect(pvOracleMode({ ...jsBackend.capabilities, pv: ["f16-block", "int8"] }, "f32")).toBe("f16-block");
   });
 
   it("rejects values outside the two options' sets with InvalidInput InvalidOption", async () => {
-    for (const options of [{ pvAccumulation: "fp16" }, { pvAccumulation: "e4m3" }, { qkGranularity: "thread" }]) {
+    for (
+      const options of [
+        { pvAccumulation: "fp16" },
+        { pvAccumulation: "e4m3" },
+        { pvAccumulation: "INT8" },
+        { qkGranularity: "thread" },
+      ]
+    ) {
       await expect(attention(t(), t(), t(), options as never), JSON.stringify(options)).rejects.toMatchObject({
         _tag: "InvalidInput",
         reason: "InvalidOption",
@@ -71,13 +98,16 @@ describe("fp8 P·V and warp granularity in backend selection", () => {
     }
   });
 
-  it("keeps fp8 out of KV caches (their attend takes f16 P·V only)", async () => {
+  it("keeps fp8 and int8 out of KV caches (their attend takes f16 P·V only)", async () => {
     const cache = await createKvCache({ batch: 1, headsKv: 2, headDim: 16, capacity: 8, dtype: "f32", backend: "js" });
     await cache.append(t(), t());
-    await expect(cache.attend(t(), { pvAccumulation: "fp8" as never })).rejects.toMatchObject({
-      _tag: "InvalidInput",
-      reason: "InvalidOption",
-    });
+    for (const pv of ["fp8", "int8"]) {
+      await expect(cache.attend(t(), { pvAccumulation: pv as never })).rejects.toMatchObject({
+        _tag: "InvalidInput",
+        reason: "InvalidOption",
+        message: `attend takes pvAccumulation "f16-block" or "f32", not "${pv}"`,
+      });
+    }
     await cache.dispose();
   });
 });

@@ -312,6 +312,7 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
  * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32. kv_values_int8: a KV
  * cache keeps V as INT8 with a scale per token (KvCacheSpec.valueFormat "int8"), on every call for that cache.
+ * pv_int8: P·V in 8 bits (pvAccumulation "int8"), on the Hopper kernel only.
  */
 export const SA_FLAGS = {
   causal: 1,
@@ -323,6 +324,7 @@ export const SA_FLAGS = {
   qk_warp: 64,
   qk_row: 128,
   kv_values_int8: 256,
+  pv_int8: 512,
 } as const;
 
 export const SA_PARAMS = {

@@ -5,6 +5,7 @@ import {
   type DeviceTensor,
   type HostTensor,
   jsBackend,
+  type PvAccumulation,
   type QkGranularity,
   registerBackend,
   type Tensor,
@@ -121,6 +122,40 @@ describe("benchBackend", () => {
     seen.sage.clear();
     await benchBackend(spy, inputs, () => exactOnSlice(inputs), plan, () => {});
     expect([...seen.sage]).toEqual(["block"]); // not passed: the library's default
+  });
+
+  it("--pv reaches every call of ours through attention(), and never the exact kernel", async () => {
+    const inputs = makeInputs(c);
+    const seen = { sage: new Set<PvAccumulation>(), exact: new Set<PvAccumulation>() };
+    const spy: AttentionBackend = {
+      ...jsBackend,
+      name: "pv-spy",
+      attention: (p, q, k, v) => (seen.sage.add(p.pvAccumulation), jsBackend.attention(p, q, k, v)),
+      exactAttention: (p, q, k, v) => (seen.exact.add(p.pvAccumulation), jsBackend.exactAttention!(p, q, k, v)),
+    };
+    registerBackend({ name: "pv-spy", priority: -1, load: Effect.succeed(spy) });
+    const r = await benchBackend(spy, inputs, () => exactOnSlice(inputs), plan, () => {}, undefined, {
+      pvAccumulation: "int8",
+    });
+    expect("ms" in r.ours).toBe(true);
+    expect([...seen.sage]).toEqual(["int8"]);
+    expect([...seen.exact]).toEqual(["f16-block"]);
+  });
+
+  it("a P·V mode the backend lacks is reported as ours failing, the exact kernel still timed", async () => {
+    const inputs = makeInputs(c);
+    const f16Only: AttentionBackend = {
+      ...jsBackend,
+      name: "f16-only",
+      capabilities: { ...jsBackend.capabilities, pv: ["f16-block", "f32"] },
+    };
+    registerBackend({ name: "f16-only", priority: -1, load: Effect.succeed(f16Only) });
+    const r = await benchBackend(f16Only, inputs, () => exactOnSlice(inputs), plan, () => {}, undefined, {
+      pvAccumulation: "int8",
+    });
+    expect("error" in r.ours && r.ours.error).toContain("int8 P·V (pvAccumulation) not supported");
+    expect(r.accuracy).toBeNull();
+    expect(r.exact && "ms" in r.exact).toBe(true);
   });
 
   it("a granularity the backend lacks is reported as ours failing, the exact kernel still timed", async () => {

@@ -19,7 +19,7 @@ import type { BackendResult, Failure, Timing } from "./types.js";
 type Kernel = NonNullable<AttentionBackend["exactAttention"]>;
 
 /** Options of ours that the bench varies: passed to every call of our SageAttention, never to the exact kernel. */
-export type SageOptions = Pick<AttentionOptions, "qkGranularity">;
+export type SageOptions = Pick<AttentionOptions, "qkGranularity" | "pvAccumulation">;
 
 /** TOPS for a case at `ms` milliseconds. */
 export const topsAt = (inputs: BenchInputs, ms: number) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type BenchDocument, type BenchSettings, formatTable } from "./report.js";
 import type { CaseResult } from "./types.js";
 
-const DEFAULTS: BenchSettings = { inputs: "gaussian", qkGranularity: null };
+const DEFAULTS: BenchSettings = { inputs: "gaussian", qkGranularity: null, pvAccumulation: null };
 
 const timing = (ms: number, tops: number) => ({ ms, tops, runs: 3 });
 const result = (N: number, oursCos: number): CaseResult => ({
@@ -47,7 +47,9 @@ describe("bench table", () => {
     expect(text.split("\n")[0]).toBe(
       "sageattn bench · AMD EPYC (2 cores, avx2 fma), node 20.20.2, linux x64 · 2 threads",
     );
-    expect(text.split("\n")[1]).toBe("  inputs gaussian · qkGranularity the library's default");
+    expect(text.split("\n")[1]).toBe(
+      "  inputs gaussian · qkGranularity the library's default · pvAccumulation the library's default",
+    );
     expect(text).toContain("cpu-simd: AMD EPYC (build simd128)");
     expect(text).toContain("cuda: not run (LibraryNotFound: no libsageattn_cuda.so)");
     expect(text).toContain("note: a note");
@@ -59,9 +61,28 @@ describe("bench table", () => {
     expect(text).not.toContain("✗");
   });
 
-  it("names the inputs and a qkGranularity passed to ours", () => {
-    const text = formatTable(doc([result(512, 0.99998)], { inputs: "massive", qkGranularity: "row" }));
-    expect(text.split("\n")[1]).toBe("  inputs massive · qkGranularity row (our sage rows only)");
+  it("names the inputs and a qkGranularity and pvAccumulation passed to ours", () => {
+    const settings = { inputs: "massive", qkGranularity: "row", pvAccumulation: "int8" } as const;
+    const text = formatTable(doc([result(512, 0.99998)], settings));
+    expect(text.split("\n")[1]).toBe(
+      "  inputs massive · qkGranularity row (our sage rows only) · pvAccumulation int8 (our sage rows only)",
+    );
+  });
+
+  it("does not flag fp8 P·V's expected error (BOUNDS.fp8), and holds int8 to the usual bar", () => {
+    const fp8 = { ...DEFAULTS, pvAccumulation: "fp8" } as const;
+    const int8 = { ...DEFAULTS, pvAccumulation: "int8" } as const;
+    const at = (cos: number, relL1: number) => {
+      const r = result(512, cos);
+      return [{ ...r, backends: [{ ...r.backends[0], accuracy: { cosine: cos, relL1 } }] }];
+    };
+    // fp8's oracle itself: cos 0.9992–0.9994, rel-L1 0.036–0.044 against exact (N 256–4096).
+    expect(formatTable(doc(at(0.9989, 0.048), fp8))).not.toContain("✗");
+    expect(formatTable(doc(at(0.9989, 0.048), int8))).toMatch(/0\.99890 ✗/);
+    expect(formatTable(doc(at(0.9989, 0.048)))).toMatch(/0\.99890 ✗/);
+    const wrong = formatTable(doc(at(0.9975, 0.03), fp8));
+    expect(wrong).toMatch(/0\.99750 ✗/);
+    expect(wrong).toContain("(cos < 0.9982 or rel-L1 > 0.075)");
   });
 
   it("flags an output far from exact (an all-zero output has cosine NaN)", () => {
@@ -71,7 +92,7 @@ describe("bench table", () => {
   });
 
   it("holds massive-channel inputs to a looser bar: per-block INT8 itself lands near cos 0.994 there", () => {
-    const massive = { inputs: "massive", qkGranularity: null } as const;
+    const massive = { inputs: "massive", qkGranularity: null, pvAccumulation: null } as const;
     expect(formatTable(doc([result(512, 0.995)]))).toMatch(/0\.99500 ✗/);
     expect(formatTable(doc([result(512, 0.995)], massive))).not.toContain("✗");
     const wrong = formatTable(doc([result(512, 0.985)], massive));

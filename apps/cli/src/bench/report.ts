@@ -1,4 +1,4 @@
-import { BOUNDS, type QkGranularity } from "@sageattn/core";
+import { BOUNDS, exactBound, type PvAccumulation, type QkGranularity } from "@sageattn/core";
 import { formatShape, formatTime, sig3 } from "./format.js";
 import { type Machine, machineLine } from "./machine.js";
 import { checkSlice, type InputDistribution } from "./inputs.js";
@@ -9,6 +9,8 @@ export interface BenchSettings {
   readonly inputs: InputDistribution;
   /** null: not passed, so the library's default. */
   readonly qkGranularity: QkGranularity | null;
+  /** null: not passed, so the library's default. */
+  readonly pvAccumulation: PvAccumulation | null;
 }
 
 /** The whole run as one JSON document (`--json`). */
@@ -72,11 +74,12 @@ function rowsOf(r: CaseResult): Row[] {
 export function formatTable(doc: BenchDocument): string {
   const out: string[] = [];
   out.push(`sageattn bench · ${machineLine(doc.machine)} · ${doc.threads} thread${doc.threads === 1 ? "" : "s"}`);
-  const granularity = doc.settings.qkGranularity;
-  const bar = clearlyWrongBar(doc.settings.inputs);
+  const passed = (option: string | null) =>
+    option === null ? "the library's default" : `${option} (our sage rows only)`;
+  const bar = clearlyWrongBar(doc.settings);
   out.push(
-    `  inputs ${doc.settings.inputs} · qkGranularity ${
-      granularity === null ? "the library's default" : `${granularity} (our sage rows only)`
+    `  inputs ${doc.settings.inputs} · qkGranularity ${passed(doc.settings.qkGranularity)} · pvAccumulation ${
+      passed(doc.settings.pvAccumulation)
     }`,
   );
   for (const b of doc.backends) {
@@ -113,7 +116,7 @@ export function formatTable(doc: BenchDocument): string {
           ratio,
           acc
             ? `${Number.isFinite(acc.cosine) ? acc.cosine.toFixed(5) : "NaN"}${
-              poorAccuracy(acc, doc.settings.inputs) ? " ✗" : ""
+              poorAccuracy(acc, doc.settings) ? " ✗" : ""
             }`
             : "",
           acc ? acc.relL1.toExponential(1) : "",
@@ -126,7 +129,7 @@ export function formatTable(doc: BenchDocument): string {
       results.some((r) =>
         [...r.backends.map((b) => b.accuracy), ...r.peers.map((p) => (p.status === "ok" ? p.accuracy : null))].some((
           a,
-        ) => a && poorAccuracy(a, doc.settings.inputs))
+        ) => a && poorAccuracy(a, doc.settings))
       )
     ) {
       out.push(
@@ -137,16 +140,33 @@ export function formatTable(doc: BenchDocument): string {
   return out.join("\n");
 }
 
-/** The bar under which an output is clearly wrong, for the inputs it was measured on. */
-export const clearlyWrongBar = (inputs: InputDistribution) =>
-  inputs === "massive" ? BOUNDS.clearlyWrongMassive : BOUNDS.clearlyWrong;
+/** What the clearly-wrong bar depends on: the inputs, and the P·V mode passed to ours. */
+export type BarSettings = Pick<BenchSettings, "inputs" | "pvAccumulation">;
+
+const GAUSSIAN: BarSettings = { inputs: "gaussian", pvAccumulation: null };
+
+/**
+ * The bar under which an output is clearly wrong, for the inputs it was measured on and the P·V mode passed to ours.
+ * A mode whose own exact bound is looser than `BOUNDS.exact` (fp8: e4m3's 3-bit significand, `BOUNDS.fp8`) loosens
+ * the bar by as much, so the mode's expected error is not flagged; int8 keeps the f16 modes' bar.
+ */
+export function clearlyWrongBar(s: BarSettings): { readonly minCosine: number; readonly maxRelL1: number } {
+  const bar = s.inputs === "massive" ? BOUNDS.clearlyWrongMassive : BOUNDS.clearlyWrong;
+  const own = exactBound(false, s.pvAccumulation ?? undefined);
+  if (own === BOUNDS.exact) return bar;
+  const tidy = (x: number) => Number(x.toPrecision(10)); // 0.9982, not 0.9981999999999999
+  return {
+    minCosine: tidy(bar.minCosine - (BOUNDS.exact.minCosine - own.minCosine)),
+    maxRelL1: tidy(bar.maxRelL1 + (own.maxRelL1 - BOUNDS.exact.maxRelL1)),
+  };
+}
 
 /**
  * Far from exact: docs/DESIGN.md §2's bar is `BOUNDS.exact`; this flags anything clearly off (`clearlyWrongBar`, NaN
  * included).
  */
-export const poorAccuracy = (a: SliceAccuracy, inputs: InputDistribution = "gaussian") => {
-  const bar = clearlyWrongBar(inputs);
+export const poorAccuracy = (a: SliceAccuracy, settings: BarSettings = GAUSSIAN) => {
+  const bar = clearlyWrongBar(settings);
   return !(a.cosine >= bar.minCosine) || !(a.relL1 <= bar.maxRelL1);
 };
 

@@ -1,13 +1,20 @@
 import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { MASSIVE_CHANNELS, MASSIVE_SCALE, QK_GRANULARITIES, type QkGranularity } from "@sageattn/core";
+import {
+  MASSIVE_CHANNELS,
+  MASSIVE_SCALE,
+  PV_ACCUMULATIONS,
+  type PvAccumulation,
+  QK_GRANULARITIES,
+  type QkGranularity,
+} from "@sageattn/core";
 import { UsageError } from "../errors.js";
 import { GRID_NAMES, type GridName } from "../bench/grid.js";
 import { INPUT_DISTRIBUTIONS, type InputDistribution } from "../bench/inputs.js";
 
 export const BENCH_USAGE =
   `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
-                      [--qk-granularity block|warp|row] [--inputs gaussian|massive]
+                      [--qk-granularity block|warp|row] [--pv f16-block|f32|fp8|int8] [--inputs gaussian|massive]
 
 Times SageAttention end to end (smoothing and quantization included) per backend, beside the backend's own exact
 kernel, and checks its accuracy against exact float64 attention on a slice of each case.
@@ -32,6 +39,9 @@ Options:
   --qk-granularity G    block, warp or row: how finely our SageAttention quantizes Q and K (its qkGranularity option;
                         default: not passed, so the library's own). The exact kernels and the peers are unaffected;
                         a backend without G shows the error in place of its times
+  --pv MODE             f16-block, f32, fp8 or int8: how our SageAttention computes P·V (its pvAccumulation option;
+                        default: not passed, so the library's own). The exact kernels and the peers are unaffected;
+                        a backend without MODE shows the error in place of its times
   --inputs NAME         gaussian (the default) or massive: the same samples with channels ${
     MASSIVE_CHANNELS.join(", ")
   } of Q and K ×${MASSIVE_SCALE}
@@ -61,6 +71,8 @@ export interface BenchArgs {
   readonly headDims: readonly number[] | undefined;
   /** Passed to our SageAttention as `qkGranularity` (undefined: not passed). */
   readonly qkGranularity: QkGranularity | undefined;
+  /** Passed to our SageAttention as `pvAccumulation` (undefined: not passed). */
+  readonly pvAccumulation: PvAccumulation | undefined;
   readonly inputs: InputDistribution;
 }
 
@@ -96,6 +108,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       sizes: { type: "string" },
       "head-dims": { type: "string" },
       "qk-granularity": { type: "string" },
+      pv: { type: "string" },
       inputs: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -123,6 +136,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     sizes: numberList("--sizes", values.sizes),
     headDims: numberList("--head-dims", values["head-dims"]),
     qkGranularity: oneOf("--qk-granularity", QK_GRANULARITIES, values["qk-granularity"]),
+    pvAccumulation: oneOf("--pv", PV_ACCUMULATIONS, values.pv),
     inputs: oneOf("--inputs", INPUT_DISTRIBUTIONS, values.inputs) ?? "gaussian",
   };
 }

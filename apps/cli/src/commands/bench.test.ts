@@ -52,15 +52,32 @@ describe("sageattn bench (smoke: quick grid, js backend)", () => {
       return JSON.parse(stdout) as BenchDocument;
     };
     const plain = await run();
-    expect(plain.settings).toEqual({ inputs: "gaussian", qkGranularity: null });
+    expect(plain.settings).toEqual({ inputs: "gaussian", qkGranularity: null, pvAccumulation: null });
     const row = await run("--qk-granularity", "row", "--inputs", "massive");
-    expect(row.settings).toEqual({ inputs: "massive", qkGranularity: "row" });
+    expect(row.settings).toEqual({ inputs: "massive", qkGranularity: "row", pvAccumulation: null });
     const block = await run("--qk-granularity", "block", "--inputs", "massive");
-    expect(block.settings).toEqual({ inputs: "massive", qkGranularity: "block" });
+    expect(block.settings).toEqual({ inputs: "massive", qkGranularity: "block", pvAccumulation: null });
     const cosine = (d: BenchDocument) => d.results[0].backends[0].accuracy!.cosine;
     expect(cosine(plain)).toBeGreaterThan(0.999);
     expect(cosine(block)).toBeLessThan(cosine(row));
     expect(cosine(row)).toBeLessThan(cosine(plain));
+  });
+
+  it("--pv is in the document and reaches ours: int8 near f16's accuracy, fp8 further off and not flagged", async () => {
+    const run = async (pv: string) => {
+      stdout = "";
+      const code = await benchCommand(["--grid", "quick", "--backend", "js", "--sizes", "128", "--json", "--pv", pv]);
+      expect(code, pv).toBe(0);
+      const doc = JSON.parse(stdout) as BenchDocument;
+      expect(doc.settings).toEqual({ inputs: "gaussian", qkGranularity: null, pvAccumulation: pv });
+      return doc.results[0].backends[0].accuracy!;
+    };
+    const f16 = await run("f16-block");
+    const int8 = await run("int8");
+    const fp8 = await run("fp8");
+    expect(int8.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);
+    expect(fp8.relL1).toBeGreaterThan(int8.relL1);
+    expect(int8.relL1).toBeGreaterThan(f16.relL1);
   });
 
   it("the table names the machine and the columns", async () => {
@@ -81,6 +98,8 @@ describe("sageattn bench: bad command lines", () => {
       [["--qk-granularity", "tile"], 2, "--qk-granularity must be one of block, warp, row, got tile"],
       [["--qk-granularity", "ROW"], 2, "--qk-granularity must be one of block, warp, row, got ROW"],
       [["--inputs", "uniform"], 2, "--inputs must be one of gaussian, massive, got uniform"],
+      [["--pv", "e4m3"], 2, "--pv must be one of f16-block, f32, fp8, int8, got e4m3"],
+      [["--pv", "INT8"], 2, "--pv must be one of f16-block, f32, fp8, int8, got INT8"],
       [["--backend", "tpu", "--grid", "quick"], 1, 'no backend named "tpu"'],
       [["--chart", "/nonexistent/dir/b.svg", "--grid", "quick", "--backend", "js"], 1, "no folder /nonexistent/dir"],
     ] as const,
@@ -94,22 +113,28 @@ describe("sageattn bench: bad command lines", () => {
     expect(await benchCommand(["-h"])).toBe(0);
     expect(stdout).toContain("Usage: sageattn bench");
     expect(stdout).toContain("--qk-granularity block|warp|row");
+    expect(stdout).toContain("--pv f16-block|f32|fp8|int8");
     expect(stdout).toContain("--inputs gaussian|massive");
   });
 });
 
-describe("sageattn bench: --qk-granularity and --inputs", () => {
+describe("sageattn bench: --qk-granularity, --pv and --inputs", () => {
   it.each(["block", "warp", "row"] as const)("--qk-granularity %s", (g) => {
     expect(parseBenchArgs(["--qk-granularity", g]).qkGranularity).toBe(g);
+  });
+
+  it.each(["f16-block", "f32", "fp8", "int8"] as const)("--pv %s", (pv) => {
+    expect(parseBenchArgs(["--pv", pv]).pvAccumulation).toBe(pv);
   });
 
   it.each(["gaussian", "massive"] as const)("--inputs %s", (d) => {
     expect(parseBenchArgs(["--inputs", d]).inputs).toBe(d);
   });
 
-  it("defaults: granularity not passed, gaussian inputs", () => {
+  it("defaults: granularity and P·V mode not passed, gaussian inputs", () => {
     const args = parseBenchArgs([]);
     expect(args.qkGranularity).toBeUndefined();
+    expect(args.pvAccumulation).toBeUndefined();
     expect(args.inputs).toBe("gaussian");
   });
 });

@@ -178,7 +178,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
               DEFAULT_PLAN,
               (step) => progress.next(`${label}: ${step}`),
               (what) => progress.detail(what),
-              { qkGranularity: args.qkGranularity },
+              { qkGranularity: args.qkGranularity, pvAccumulation: args.pvAccumulation },
             ),
           );
         }
@@ -195,8 +195,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
       if (torch && args.inputs !== "gaussian") {
         notes.push(`grid ${g.grid.name}: the python peers draw their own Gaussian inputs, not ${args.inputs} ones`);
       }
-      if (torch && args.qkGranularity) {
-        notes.push(`grid ${g.grid.name}: the python peers (sageattn C ABI rows included) run without --qk-granularity`);
+      for (const [flag, given] of [["--qk-granularity", args.qkGranularity], ["--pv", args.pvAccumulation]]) {
+        if (torch && given) {
+          notes.push(`grid ${g.grid.name}: the python peers (sageattn C ABI rows included) run without ${flag}`);
+        }
       }
       if (args.peers && g.grid.peers === "none") {
         notes.push(
@@ -222,7 +224,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
       date: new Date().toISOString(),
       machine,
       threads,
-      settings: { inputs: args.inputs, qkGranularity: args.qkGranularity ?? null },
+      settings: {
+        inputs: args.inputs,
+        qkGranularity: args.qkGranularity ?? null,
+        pvAccumulation: args.pvAccumulation ?? null,
+      },
       backends: chosen.backends.map((b) => ({ name: b.name, device: b.device, details: { ...b.details } })),
       rejected: chosen.rejected,
       notes,
@@ -233,7 +239,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     else process.stdout.write(formatTable(doc) + (chart ? `\n\nchart written to ${chart}` : "") + "\n");
     // A failed run of ours, or an output far from exact attention, fails the command (its numbers mean nothing).
     const oursFailed = results.some((r) =>
-      r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy, args.inputs)))
+      r.backends.some((b) => !("ms" in b.ours) || (b.accuracy !== null && poorAccuracy(b.accuracy, doc.settings)))
     );
     return oursFailed ? EXIT_FAILURE : EXIT_OK;
   } catch (e) {

@@ -116,8 +116,9 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
     });
     add({ ...base, shape: sq(1, 2, n(70), 64, 2, n(90)), dist: "gaussian", mask: "additive" });
   }
-  // fp8 P·V and the finer granularities change the numbers: only a backend that declares them runs these.
+  // fp8 and int8 P·V and the finer granularities change the numbers: only a backend that declares them runs these.
   const fp8 = pvModes(caps).includes("fp8");
+  const int8 = pvModes(caps).includes("int8");
   const warp = qkGranularities(caps).includes("warp");
   const row = qkGranularities(caps).includes("row");
   // Massive channels are the inputs "row" is for; even it stays under the exact bound's cosine on them.
@@ -204,5 +205,38 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
       });
     }
   }
+  if (int8) int8Cases(caps, limits, add);
   return cases;
+}
+
+/**
+ * int8 P·V (docs/DESIGN.md §2 step 5: P per row and 128-key block, V per channel), held to the exact bounds of the
+ * f16 modes. Added after every other case, so the others keep their seeds on backends that gain int8.
+ */
+function int8Cases(caps: Capabilities, limits: CaseLimits, add: (c: Omit<Case, "name">) => void): void {
+  const n = (x: number) => Math.min(x, limits.maxN);
+  const base = { dtype: "f32" as DType, layout: "HND" as Layout, checkExact: true };
+  const int8 = { pvAccumulation: "int8" } as const;
+  add({ ...base, shape: sq(1, 2, n(200), 64), dist: "k-bias", options: int8 });
+  // Keys end inside a 128-key P block (300 = 2·128 + 44), and causal rows stop inside one.
+  add({ ...base, shape: sq(1, 2, n(300), 128), dist: "gaussian", options: { ...int8, causal: caps.causal } });
+  add({ ...base, shape: sq(1, 2, n(256), 64), dist: "heavy-tail", options: int8 });
+  add({ ...base, shape: sq(2, 2, n(150), 64), dist: "k-bias", layout: "NHD", options: int8 });
+  if (caps.lse) add({ ...base, shape: sq(1, 2, n(150), 64), dist: "sink", options: { ...int8, returnLse: true } });
+  if (limits.dtypes.includes("bf16") && caps.dtypes.includes("bf16")) {
+    add({ ...base, shape: sq(1, 2, n(160), 128), dist: "gaussian", dtype: "bf16", options: int8 });
+  }
+  if (qkGranularities(caps).includes("row")) {
+    add({
+      ...base,
+      shape: sq(1, 4, n(129), 128, 2, n(203)),
+      dist: "k-bias",
+      options: { ...int8, qkGranularity: "row", causal: caps.causal },
+    });
+  }
+  // GQA with varlen: V scales and P blocks restart at each sequence (the last one spans two P blocks).
+  if (caps.varlen && caps.causal && limits.maxN >= 260) {
+    const v = { q: [0, 50, 70, 70, 200], k: [0, 60, 60, 130, 260] };
+    add({ ...base, shape: sq(1, 4, 200, 64, 2, 260), dist: "gaussian", varlen: v, options: { ...int8, causal: true } });
+  }
 }
