@@ -149,7 +149,7 @@ uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 // Byte offsets of the workspace regions; total is the size.
 struct WorkspacePlan {
-  uint64_t kpart, qi, ki, vh, qs, ks, qm, total;
+  uint64_t kpart, qi, ki, vh, qs, ks, qm, vpart, vs, total;
 };
 
 int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
@@ -186,6 +186,7 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   g.qSlots = varlen ? sa::ceil_div(g.Nq, sa::kQBlock) + g.S : g.B * sa::ceil_div(g.Nq, sa::kQBlock);
   g.kSlots = varlen ? sa::ceil_div(g.Nk, sa::kKBlock) + g.S : g.B * sa::ceil_div(g.Nk, sa::kKBlock);
   if ((p->flags & SA_QK_WARP) && (p->flags & SA_QK_ROW)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_QK_WARP and SA_QK_ROW together");
+  if ((p->flags & SA_PV_INT8) && (p->flags & SA_PV_F32)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_PV_INT8 and SA_PV_F32 together");
   g.qShift = (p->flags & SA_QK_ROW) ? 0 : (p->flags & SA_QK_WARP) ? sa::kQWarpShift : sa::kQBlockShift;
   g.kShift = (p->flags & SA_QK_ROW) ? sa::kKRowShift : sa::kKBlockShift;
   if (int64_t(g.S) * g.Hq > 65535 || sa::ceil_div(g.maxQ, sa::kQBlock) > 65535 || sa::ceil_div(g.maxK, sa::kKBlock) > 65535)
@@ -204,6 +205,10 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   plan.qs = region((uint64_t(g.Hq) * g.qSlots << (sa::kQBlockShift - g.qShift)) * sizeof(float));
   plan.ks = region((uint64_t(g.Hkv) * g.kSlots << (sa::kKBlockShift - g.kShift)) * sizeof(float));
   plan.qm = region((p->flags & SA_RETURN_LSE) ? uint64_t(g.Hq) * g.rowsQ * sizeof(float) : 0);
+  // "int8" P·V: V's chunk maxima and channel scales (its INT8 tiles take vh's bytes, half of them).
+  const bool pvInt8 = (p->flags & SA_PV_INT8) != 0;
+  plan.vpart = region(pvInt8 ? uint64_t(g.S) * g.Hkv * sa::kmean_chunks(g.maxK) * g.DP * sizeof(float) : 0);
+  plan.vs = region(pvInt8 ? uint64_t(g.S) * g.Hkv * g.DP * sizeof(float) : 0);
   plan.total = at;
   return SA_OK;
 }
@@ -241,6 +246,7 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   if (b.heads_q <= 0 || b.heads_q % b.heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a positive multiple of heads_kv");
   if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
   if (b.flags & (SA_QK_WARP | SA_QK_ROW)) return fail(SA_ERR_UNSUPPORTED, "the KV cache quantizes Q and K per block only");
+  if (b.flags & SA_PV_INT8) return fail(SA_ERR_UNSUPPORTED, "the KV cache sums P·V in f16 or f32 (SA_PV_INT8 is for sa_attention)");
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
   if ((st = usable_device(lim)) != SA_OK) return st;
@@ -419,7 +425,16 @@ SA_API int32_t sa_attention(const sa_params* p) {
   if ((st = usable_device(lim)) != SA_OK) return st;
   // Hopper (9.0 exactly: sm_90a code runs nowhere else) takes the wgmma kernel for the head dims it has.
   const bool hopper = lim.ccMajor == 9 && lim.ccMinor == 0 && sa::hopper_head_dim(g.DP) && !sa::force_sm80();
-  const int smemNeeded = hopper ? sa::attention_sm90_smem_bytes(g.DP) : sa::attention_smem_bytes(g.DP);
+  const bool pvInt8 = (p->flags & SA_PV_INT8) != 0;
+  if (pvInt8 && !hopper)
+    return fail(SA_ERR_UNSUPPORTED, "SA_PV_INT8 runs on the Hopper kernel only: compute capability 9.0, a head dim of at most 128, "
+                                    "SAGEATTN_CUDA_KERNEL not sm80 (this call: " + std::to_string(lim.ccMajor) + "." +
+                                    std::to_string(lim.ccMinor) + ", head dim " + std::to_string(g.D) +
+                                    (sa::force_sm80() ? ", the sm80 kernel forced)" : ")"));
+  // On Hopper f32 accumulation is the faster as well as the more accurate (NOTES.md), so it is what SA_PV_AUTO gets.
+  const bool pvF32 = (p->flags & SA_PV_F32) != 0 || ((p->flags & SA_PV_AUTO) != 0 && hopper);
+  const sa::PvMode pv = pvInt8 ? sa::kPvInt8 : pvF32 ? sa::kPvF32 : sa::kPvF16Block;
+  const int smemNeeded = hopper ? sa::attention_sm90_smem_bytes(g.DP, pv) : sa::attention_smem_bytes(g.DP);
   if (smemNeeded > lim.smemOptin)
     return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(smemNeeded) +
                                         " bytes of shared memory, the device allows " + std::to_string(lim.smemOptin));
@@ -432,6 +447,9 @@ SA_API int32_t sa_attention(const sa_params* p) {
   w.qs = reinterpret_cast<float*>(base + plan.qs);
   w.ks = reinterpret_cast<float*>(base + plan.ks);
   w.qm = reinterpret_cast<float*>(base + plan.qm);
+  w.vi = reinterpret_cast<int8_t*>(base + plan.vh);
+  w.vpart = reinterpret_cast<float*>(base + plan.vpart);
+  w.vs = reinterpret_cast<float*>(base + plan.vs);
   const sa::TensorRef q = tensor_ref(p->q, p->q_strides, p->layout, p->dtype, p->head_dim);
   const sa::TensorRef k = tensor_ref(p->k, p->k_strides, p->layout, p->dtype, p->head_dim);
   const sa::TensorRef v = tensor_ref(p->v, p->v_strides, p->layout, p->dtype, p->head_dim);
@@ -439,10 +457,10 @@ SA_API int32_t sa_attention(const sa_params* p) {
   const bool lse = (p->flags & SA_RETURN_LSE) != 0;
   const cudaStream_t stream = as_stream(p->stream);
   // The Hopper kernel reads V through a tensor map: the caller's own V where it is f16 in rows the driver can describe
-  // (no pre-pass pass over V at all), else the pre-pass's f16 rows.
+  // (no pre-pass pass over V at all), else the pre-pass's f16 rows. "int8" P·V reads v_quantize.cu's tiles instead.
   CUtensorMap vMap{};
   bool vDirect = false;
-  if (hopper) {
+  if (hopper && !pvInt8) {
     if (p->dtype == SA_F16 && v.sd == 1 && g.D == g.DP && v.sn > 0 && v.sh > 0 && v.sb > 0) {
       const sa::VSource mine{v.ptr,
                              {uint64_t(g.D), uint64_t(g.Nk), uint64_t(g.Hkv), uint64_t(g.B)},
@@ -456,13 +474,17 @@ SA_API int32_t sa_attention(const sa_params* p) {
     if (!vDirect && !sa::attention_sm90_v_map(g.DP, rows, &vMap))
       return fail(SA_ERR_CUDA, "the driver cannot describe the workspace's V rows as a tensor map (cuTensorMapEncodeTiled)");
   }
-  if ((p->flags & SA_KERNEL_ONLY) == 0)
-    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, !vDirect, stream),
+  if ((p->flags & SA_KERNEL_ONLY) == 0) {
+    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, !vDirect && !pvInt8, stream),
            "pre-pass launch");
+    if (pvInt8) {
+      SA_TRY(sa::launch_v_absmax(g, v, w.vpart, stream), "V maxima launch");
+      SA_TRY(sa::launch_v_quantize(g, v, w, stream), "V quantization launch");
+    }
+  }
   float* lseOut = lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr;
-  // On Hopper f32 accumulation is the faster as well as the more accurate (NOTES.md), so it is what SA_PV_AUTO gets.
-  const bool causal = (p->flags & SA_CAUSAL) != 0, pvF32 = (p->flags & SA_PV_F32) != 0 || ((p->flags & SA_PV_AUTO) != 0 && hopper);
-  SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pvF32, vMap, vDirect, stream)
+  const bool causal = (p->flags & SA_CAUSAL) != 0;
+  SA_TRY(hopper ? sa::launch_attention_sm90(g, w, o, lseOut, causal, pv, vMap, vDirect, stream)
                 : sa::launch_attention(g, w, o, lseOut, causal, pvF32, stream),
          "attention launch");
   return SA_OK;

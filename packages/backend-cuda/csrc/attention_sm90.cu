@@ -9,7 +9,10 @@
 //                         keys, read through the workspace's shifts (16 keys under one sK at "warp")
 //   O += P·V              wgmma f16 m64nDk16, P from registers (the S accumulator layout is the A fragment layout),
 //                         V N-major in shared memory (rows of keys, as stored); f16 sums within each 64-key block,
-//                         then f32 (or f32 only)
+//                         then f32 (or f32 only); or ("int8" P·V) P as UINT8 against the row's largest logit of the
+//                         tile (255 steps), times V as INT8 per channel, wgmma u8·s8 m64nDk32 with V K-major (channel
+//                         rows of 128 keys, quantized and laid out by v_quantize.cu): the tile's exact int32 sums, times
+//                         the row's P step, join O in f32; V's channel scales multiply O once, at the end
 // Without a causal mask the grid is one CTA per SM and each CTA takes every gridDim-th item (items of one head are
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
@@ -43,24 +46,29 @@ namespace {
 constexpr int kStages = 3;
 constexpr int kKeys128 = 128;
 constexpr int kWg64 = 3;
+
+// "int8" P·V: P·255·2⁻²⁴ = exp2(logit − max + log2 255 − 24), for u8x4_from_scaled.
+constexpr float kLog2Of255 = 7.99435343685885793f, kU8Shift = 24.f;
 template <int DP>
 constexpr int tile_keys() { return DP == 128 ? kKeys128 : kHopperKeys; }
 template <int DP>
 constexpr int warpgroups() { return DP == 64 ? kWg64 : tile_keys<DP>() == 64 ? 3 : 2; }
 
-template <int DP>
+template <int DP, bool PV8>
 struct Smem {
   static constexpr int kRows = 64 * warpgroups<DP>();  // query rows per CTA
   static constexpr int kQ = kRows * DP;    // int8 [kRows][DP]
   static constexpr int kBN = tile_keys<DP>();
   static constexpr int kK = kBN * DP;      // int8 [kBN keys][DP]
   static constexpr int kVBox = kBN * 128;  // f16 [kBN keys][64 channels], one tensor-map box
-  static constexpr int kV = DP / 64 * kVBox;
+  static constexpr int kV = PV8 ? DP * kBN : DP / 64 * kVBox;  // or int8 [DP channels][kBN keys]
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
-  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor)
+  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then (PV8)
+  // 256 bytes of INT8 ones: the B operand that sums P's rows on the tensor cores
   static constexpr int kBarriers = 2 * kQ + kStages * kStage;
-  static constexpr int kBytes = kBarriers + 8 * (4 + 2 * kStages) + 32 + 1024;  // + slack to align the base to 1024
+  static constexpr int kOnes = kBarriers + 8 * (4 + 2 * kStages) + 32, kOnesBytes = PV8 ? 256 : 0;
+  static constexpr int kBytes = kOnes + kOnesBytes + 1024;  // + slack to align the base to 1024
 };
 
 // Where thread 0's loads stand: the item being loaded, its tiles left, the next tile's K row.
@@ -69,10 +77,10 @@ struct Cursor {
   int index, left;
 };
 
-// One work item: query rows r0.. of head h of sequence sq, and the K/V tiles they see.
+// One work item: query rows r0.. of head h of sequence s (sq), and the K/V tiles they see.
 struct Item {
   Sequence sq;
-  int h, r0, tiles;
+  int s, h, r0, tiles;
 };
 
 // Item `index` of the grid's list: without a causal mask head by head (the Q blocks of a head adjacent), with one
@@ -82,7 +90,8 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
   const int heads = g.S * g.Hq;
   const int bh = causal ? index % heads : index / qBlocks;
   const int qb = causal ? qBlocks - 1 - index / heads : index % qBlocks;
-  it.sq = sequence(g, bh / g.Hq);
+  it.s = bh / g.Hq;
+  it.sq = sequence(g, it.s);
   it.h = bh % g.Hq;
   it.r0 = qb * ROWS;
   if (it.r0 >= it.sq.nq) return false;
@@ -92,11 +101,12 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
   return true;
 }
 
-template <int DP, bool PV_F32, bool FINE>
+template <int DP, PvMode PV, bool FINE>
 __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           const __grid_constant__ CUtensorMap vMap, bool vDirect) {
-  using L = Smem<DP>;
+  constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
+  using L = Smem<DP, PV8>;
   constexpr int kWarps = 4 * warpgroups<DP>();
   constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks per tile
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
@@ -158,14 +168,23 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   auto load_tile = [&](int st) {
     mbar_expect_bytes(&full[st], L::kStage);
     bulk_copy(stageK(st), reinterpret_cast<const char*>(w.ki) + nextRow * DP, L::kK, &full[st]);
+    if constexpr (PV8) {
+      bulk_copy(stageV(st), reinterpret_cast<const char*>(w.vi) + nextRow * DP, L::kV, &full[st]);
+    } else {
 #pragma unroll
-    for (int c = 0; c < DP / 64; c++) tensor_copy_4d(stageV(st) + c * L::kVBox, &vMap, c * 64, vAt[0], vAt[1], vAt[2], &full[st]);
+      for (int c = 0; c < DP / 64; c++) tensor_copy_4d(stageV(st) + c * L::kVBox, &vMap, c * 64, vAt[0], vAt[1], vAt[2], &full[st]);
+    }
     vAt[0] += kBN;
     nextRow += kBN;
     nextLeft--;
     advance();
   };
 
+  // The ones block: wgmma reads shared memory through the async proxy, so the writes are fenced.
+  if constexpr (PV8) {
+    if (tid < L::kOnesBytes / 4) reinterpret_cast<uint32_t*>(smem + L::kOnes)[tid] = 0x01010101u;
+    fence_proxy_async();
+  }
   if (tid == 0) {
     for (int i = 0; i < 2; i++) {
       mbar_init(&qFull[i], 1);
@@ -275,8 +294,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         load_scales();
       }
       const bool edge = k0 + kBN > nk || (causal && k0 + kBN - 1 > wgRow + shift);
-      uint32_t pf[kBN / 16][4];
-      float alpha[2];
+      uint32_t pf[kBN / 16][4];  // P as f16 A fragments, 16 keys a k-step
+      uint32_t pu[kBN / 32][4];  // or ("int8" P·V) as UINT8 A fragments, 32 keys a k-step
+      float alpha[2], pStep[2];  // O's rescale per row; and the value of one P step (PV8)
       auto softmax = [&](auto edgeTag) {
         constexpr bool EDGE = decltype(edgeTag)::value;
 #pragma unroll
@@ -300,35 +320,72 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
           const int scaleRow = FINE ? hf : 0;
           auto scale_of = [&](int gi) { return FINE ? qScale[scaleRow] : sc[gi]; };
           auto group_max = [&](int gi) {
-            float m = -INFINITY;
+            if constexpr (!FINE && !EDGE) {
+              // Unmasked integer logits: their max by Hopper's three-input integer max (half the instructions of
+              // pairwise f32 maxima; the same value, I2F being exact and increasing here).
+              auto at = [&](int i) { const int c = gi * kPerGroup + i; return si[4 * (c >> 1) + 2 * hf + (c & 1)]; };
+              int m = at(0);
 #pragma unroll
-            for (int i = 0; i < kPerGroup; i++) m = fmaxf(m, x[gi * kPerGroup + i]);
-            return m * scale_of(gi);
+              for (int i = 1; i + 1 < kPerGroup; i += 2) m = __vimax3_s32(m, at(i), at(i + 1));
+              if constexpr (kPerGroup % 2 == 0) m = max(m, at(kPerGroup - 1));
+              return __int2float_rn(m) * scale_of(gi);
+            } else {
+              float m = -INFINITY;
+#pragma unroll
+              for (int i = 0; i < kPerGroup; i++) m = fmaxf(m, x[gi * kPerGroup + i]);
+              return m * scale_of(gi);
+            }
           };
           float top = group_max(0);
 #pragma unroll
           for (int gi = 1; gi < kMaxGroups; gi++) top = fmaxf(top, group_max(gi));
+          if constexpr (PV8) {  // the row's max over this tile sets P's step: taken across the quad first
+            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+          }
           float mx = fmaxf(rowMax[hf], top);
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          if constexpr (!PV8) {
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          }
           // A row that has seen no visible key keeps m = −inf; subtract 0 then so exp2 gives 0, not NaN.
           const float base = mx == -INFINITY ? 0.f : mx;
           alpha[hf] = fast_exp2(rowMax[hf] - base);
           rowMax[hf] = mx;
-          float sum = 0.f;
+          if constexpr (PV8) {
+            // P·255·2⁻²⁴ against the tile's max: exp2 of logit − (top − log2 255 + 24), in [0, 255·2⁻²⁴]. Where
+            // rounding leaves top − sub above log2 255 − 24 (logits in the thousands), sub moves up an ulp, so no P
+            // rounds past 255.
+            float sub = top == -INFINITY ? 0.f : top - (kLog2Of255 - kU8Shift);
+            if (top - sub > kLog2Of255 - kU8Shift) sub = nextafterf(sub, INFINITY);
 #pragma unroll
-          for (int j = 0; j < kChunks; j++) {
-            const float s = scale_of(j / (kChunks / kGroups));
-            const float p0 = fast_exp2(fmaf(x[2 * j], s, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -base));
-            sum += p0 + p1;
-            pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
+            for (int j = 0; j < kChunks; j += 2) {
+              const float s0 = scale_of(j / (kChunks / kGroups)), s1 = scale_of((j + 1) / (kChunks / kGroups));
+              const float p0 = fast_exp2(fmaf(x[2 * j], s0, -sub)), p1 = fast_exp2(fmaf(x[2 * j + 1], s0, -sub));
+              const float p2 = fast_exp2(fmaf(x[2 * j + 2], s1, -sub)), p3 = fast_exp2(fmaf(x[2 * j + 3], s1, -sub));
+              // k-step j/4 covers n8 chunks j..j+3; the fragment's 16-key half (j/2)&1 takes chunks j and j+1, whose
+              // keys v_quantize.cu put in this byte order.
+              pu[j >> 2][((j >> 1) & 1) * 2 + hf] = u8x4_from_scaled(p0, p1, p2, p3);
+            }
+            // One step of the integer P: 2^(sub − base − 24). The row's sum is the tensor cores' (below).
+            pStep[hf] = top == -INFINITY ? 0.f : fast_exp2(sub - base - kU8Shift);
+          } else {
+            float sum = 0.f;
+#pragma unroll
+            for (int j = 0; j < kChunks; j++) {
+              const float s = scale_of(j / (kChunks / kGroups));
+              const float p0 = fast_exp2(fmaf(x[2 * j], s, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -base));
+              sum += p0 + p1;
+              pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
+            }
+            rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
           }
-          rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
         }
       };
       if (edge) softmax(std::true_type{});
       else softmax(std::false_type{});
-      if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+      // (PV8 rescales O as the tile's sums join it, below.)
+      if (!PV8 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
         for (int j = 0; j < ONUM / 4; j++) {
           acc[4 * j] *= alpha[0];
@@ -341,7 +398,33 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       // O += P · V: 16-key k-steps, V N-major as the tensor copy left it: a k-step is 16 rows of 128 bytes further on.
       const uint64_t vDesc = smem_desc_n_major(stageV(st), L::kVBox);
       constexpr uint64_t kStep = (16 * 128) >> 4;
-      if constexpr (PV_F32) {
+      if constexpr (PV8) {
+        // The tile's exact int32 sums (≤ 128·255·127 < 2²⁴, so I2F is exact), V K-major: a k-step is 32 bytes on.
+        // The rows' sums of the integer P (exact, Σ of the rounded P, as core's oracle defines l for "int8") come from
+        // the tensor cores too, P times a block of ones: registers 0 and 2 hold rows g and g + 8.
+        int32_t part[ONUM], sums[4];
+        const uint64_t viDesc = smem_desc<128>(stageV(st)), onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBN / 32; kk++) {
+          if constexpr (DP == 128) wgmma_u8s8_m64n128k32(part, pu[kk], viDesc + 2 * kk, kk);
+          else wgmma_u8s8_m64n64k32(part, pu[kk], viDesc + 2 * kk, kk);
+          wgmma_u8s8_m64n8k32(sums, pu[kk], onesDesc, kk);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        pin(part);
+        pin(sums);
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) rowSum[hf] = fmaf(__int2float_rn(sums[2 * hf]), pStep[hf], rowSum[hf] * alpha[hf]);
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+          for (int i = 0; i < ONUM; i++) acc[i] = fmaf(__int2float_rn(part[i]), pStep[(i >> 1) & 1], acc[i] * alpha[(i >> 1) & 1]);
+        } else {
+#pragma unroll
+          for (int i = 0; i < ONUM; i++) acc[i] = fmaf(__int2float_rn(part[i]), pStep[(i >> 1) & 1], acc[i]);
+        }
+      } else if constexpr (PV_F32) {
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; kk++) {
@@ -387,11 +470,15 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     work_item<L::kRows, kBN>(g, index, qBlocks, causal, item);
     const Sequence sq = item.sq;
     const int h = item.h;
+    const float* vScale = w.vs + (int64_t(item.s) * g.Hkv + h / g.group) * DP;  // PV8: sV per channel
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
+      // Each thread summed its share of the row; PV8's sums came whole from the tensor cores.
       float l = rowSum[hf];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      if constexpr (!PV8) {
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+      }
       const int row = wgRow + warp * 16 + gq + hf * 8;
       if (row >= sq.nq) continue;
       const float inv = l > 0.f ? 1.f / l : 0.f;
@@ -399,7 +486,13 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 #pragma unroll
       for (int j = 0; j < DP / 8; j++) {
         const int d = j * 8 + 2 * tq;
-        store_pair(o, base + d * o.sd, d, g.D, acc[4 * j + 2 * hf] * inv, acc[4 * j + 2 * hf + 1] * inv);
+        float o0 = acc[4 * j + 2 * hf] * inv, o1 = acc[4 * j + 2 * hf + 1] * inv;
+        if constexpr (PV8) {
+          // A row that saw no key stays 0 even where a channel's scale is NaN (a NaN in V: every other row NaN).
+          o0 *= l > 0.f ? vScale[d] : 0.f;
+          o1 *= l > 0.f ? vScale[d + 1] : 0.f;
+        }
+        store_pair(o, base + d * o.sd, d, g.D, o0, o1);
       }
       if (lse != nullptr && tq == 0) {
         const float qm = w.qm[int64_t(h) * g.rowsQ + sq.qRow + row];
@@ -426,18 +519,19 @@ cudaError_t multiprocessors(int* count) {
   return e;
 }
 
-template <int DP, bool PV_F32, bool FINE>
+template <int DP, PvMode PV, bool FINE>
 cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                    bool vDirect, cudaStream_t stream) {
-  constexpr int smem = Smem<DP>::kBytes;
-  auto kernel = attention_sm90_kernel<DP, PV_F32, FINE>;
+  using L = Smem<DP, PV == kPvInt8>;
+  constexpr int smem = L::kBytes;
+  auto kernel = attention_sm90_kernel<DP, PV, FINE>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  const int64_t qBlocks = ceil_div(g.maxQ, Smem<DP>::kRows), items = qBlocks * g.S * g.Hq;
+  const int64_t qBlocks = ceil_div(g.maxQ, L::kRows), items = qBlocks * g.S * g.Hq;
   if (items == 0) return cudaSuccess;
   if (items >= (int64_t(1) << 31)) return cudaErrorInvalidConfiguration;
   // One CTA per SM walking items, or (causal) one CTA per item: see the header.
@@ -454,7 +548,10 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
 
 }  // namespace
 
-int attention_sm90_smem_bytes(int DP) { return DP == 64 ? Smem<64>::kBytes : Smem<128>::kBytes; }
+int attention_sm90_smem_bytes(int DP, PvMode pv) {
+  const bool pv8 = pv == kPvInt8;
+  return DP == 64 ? (pv8 ? Smem<64, true>::kBytes : Smem<64, false>::kBytes) : (pv8 ? Smem<128, true>::kBytes : Smem<128, false>::kBytes);
+}
 
 using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
                                  const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
@@ -472,7 +569,7 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
   }();
   if (encode == nullptr || (DP != 64 && DP != 128)) return false;
   // Boxes of 64 channels (128 bytes, the swizzle's width) × one tile of keys; keys past the tensor read as zeros.
-  const cuuint32_t box[4] = {64, cuuint32_t(DP == 64 ? Smem<64>::kBN : Smem<128>::kBN), 1, 1};
+  const cuuint32_t box[4] = {64, cuuint32_t(DP == 64 ? Smem<64, false>::kBN : Smem<128, false>::kBN), 1, 1};
   const cuuint32_t unit[4] = {1, 1, 1, 1};
   return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, reinterpret_cast<void*>(static_cast<uintptr_t>(v.ptr)), v.dims, v.strides,
                 box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -480,18 +577,29 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
 }
 
 // The default granularity has its own instantiation, so the finer ones' extra registers never touch it.
-template <int DP, bool PV_F32>
+template <int DP, PvMode PV>
 cudaError_t launch_fine(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                         bool vDirect, cudaStream_t stream) {
-  return fine_granularity(g) ? launch<DP, PV_F32, true>(g, w, o, lse, causal, vMap, vDirect, stream)
-                             : launch<DP, PV_F32, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+  return fine_granularity(g) ? launch<DP, PV, true>(g, w, o, lse, causal, vMap, vDirect, stream)
+                             : launch<DP, PV, false>(g, w, o, lse, causal, vMap, vDirect, stream);
 }
 
-cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, bool pvF32,
+template <int DP>
+cudaError_t launch_pv(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, PvMode pv, const CUtensorMap& vMap,
+                      bool vDirect, cudaStream_t stream) {
+  switch (pv) {
+    case kPvF16Block: return launch_fine<DP, kPvF16Block>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case kPvF32: return launch_fine<DP, kPvF32>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case kPvInt8: return launch_fine<DP, kPvInt8>(g, w, o, lse, causal, vMap, vDirect, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, PvMode pv,
                                   const CUtensorMap& vMap, bool vDirect, cudaStream_t stream) {
   switch (g.DP) {
-    case 64: return pvF32 ? launch_fine<64, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch_fine<64, false>(g, w, o, lse, causal, vMap, vDirect, stream);
-    case 128: return pvF32 ? launch_fine<128, true>(g, w, o, lse, causal, vMap, vDirect, stream) : launch_fine<128, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case 64: return launch_pv<64>(g, w, o, lse, causal, pv, vMap, vDirect, stream);
+    case 128: return launch_pv<128>(g, w, o, lse, causal, pv, vMap, vDirect, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -82,6 +82,10 @@ struct Workspace {
   float* qs;       // [Hq][qSlots << (7 − qShift)]  sQ per 2^qShift tokens (a 128-token block by default)
   float* ks;       // [Hkv][kSlots << (6 − kShift)] sK per 2^kShift tokens (a 64-token block by default)
   float* qm;       // [Hq][rowsQ]   smScale·(q·mean(K)), only for the LSE
+  // "int8" P·V only (v_absmax.cu, v_quantize.cu):
+  int8_t* vi;      // [Hkv][rowsK][DP] round(V / sV) in the Hopper layout of hopper_layout.h (in vh's bytes)
+  float* vpart;    // [S·Hkv][kmeanChunks][DP] max |V| over token chunks
+  float* vs;       // [S·Hkv][DP] sV = max |V| / 127 per channel of each (sequence, kv head)
 };
 
 // A strided input or output tensor, strides in elements as (b, h, n, d).

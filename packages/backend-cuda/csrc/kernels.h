@@ -27,6 +27,16 @@ cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRe
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, bool convertV,
                            cudaStream_t stream);
 
+// v_absmax.cu, v_quantize.cu ("int8" P·V, Hopper layout, padded head dims 64 and 128): the largest |V| of each channel
+// over token chunks into vpart, then sV per channel of each (sequence, kv head) into vs and V as INT8 into vi, each
+// 128-key tile the B operand of the Hopper kernel's u8·s8 wgmma. Launched after the pre-pass, as its dependents.
+cudaError_t launch_v_absmax(const Geometry& g, const TensorRef& v, float* vpart, cudaStream_t stream);
+cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Workspace& w, cudaStream_t stream);
+
+// How P·V is summed (sa_flags): f16 within each 64-key block then f32, f32 throughout, or (Hopper only) P as UINT8 and
+// V as INT8 with exact int32 sums per 128-key tile.
+enum PvMode { kPvF16Block, kPvF32, kPvInt8 };
+
 // Shared memory (bytes) the attention kernel needs at this padded head dim.
 int attention_smem_bytes(int DP);
 
@@ -43,10 +53,11 @@ struct VSource {
   uint64_t dims[4];
   uint64_t strides[3];
 };
-int attention_sm90_smem_bytes(int DP);
+int attention_sm90_smem_bytes(int DP, PvMode pv);
 // False when the driver will not describe `v` (alignment, strides): the pre-pass then converts V.
 bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map);
+// With kPvInt8 it reads v_quantize.cu's vi and vs instead, and vMap is unused.
 cudaError_t launch_attention_sm90(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal,
-                                  bool pvF32, const CUtensorMap& vMap, bool vDirect, cudaStream_t stream);
+                                  PvMode pv, const CUtensorMap& vMap, bool vDirect, cudaStream_t stream);
 
 }  // namespace sa

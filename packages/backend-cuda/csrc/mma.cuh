@@ -78,4 +78,11 @@ __device__ __forceinline__ void int8x4_to_half2x2(uint32_t w, uint32_t& lo, uint
   asm("sub.rn.f16x2 %0, %1, %2;\n" : "=r"(hi) : "r"(h), "r"(0x64806480u));
 }
 
+// Four values x·2⁻²⁴ (x in [0, 255.5)) as UINT8 round(x), bytes a, b, c, d from low to high: converted to f16 (cvt.rn),
+// where they are subnormals, multiples of 2⁻²⁴, so the conversion itself rounds x to an integer (ties to even) and
+// leaves it in the low byte. 3 instructions for 4 values.
+__device__ __forceinline__ uint32_t u8x4_from_scaled(float a, float b, float c, float d) {
+  return __byte_perm(pack_half2(a, b), pack_half2(c, d), 0x6420);
+}
+
 }  // namespace sa

@@ -53,8 +53,11 @@ enum sa_flags {
   SA_QK_WARP = 1u << 6,         /* Q quantized per 16 query rows instead of 128 (K per 64 keys as by default) */
   SA_QK_ROW = 1u << 7,          /* Q quantized per query row and K per 16 keys (not with SA_QK_WARP); not for the KV
                                    cache */
-  SA_KV_VALUES_INT8 = 1u << 8   /* KV cache calls only, on every call for that cache (size, init, append, attend):
+  SA_KV_VALUES_INT8 = 1u << 8,  /* KV cache calls only, on every call for that cache (size, init, append, attend):
                                    V kept as INT8 with one f32 scale per token instead of f16 */
+  SA_PV_INT8 = 1u << 9          /* P·V in 8 bits: P as UINT8 per row and 128-key block, V as INT8 per channel, exact
+                                   int32 sums (not with SA_PV_F32); the Hopper kernel only (compute capability 9.0,
+                                   head dims up to 128 padded to 64 or 128), else SA_ERR_UNSUPPORTED */
 };
 
 /*

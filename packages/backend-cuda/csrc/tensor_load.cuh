@@ -67,11 +67,11 @@ __device__ __forceinline__ float block_max(float x, float* scratch) {
   return m;
 }
 
-// Per-channel sums of rows t0..t1 into sums[0 .. DP) (shared memory; zeros past D), each row read four channels at a
-// time by row(t, c0) -> float4. A thread owns 4 channels of every P-th row (P = kThreads / (DP/4) row phases); the
-// phases are added in order. Every thread of the CTA must call it.
-template <typename Row>
-__device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* partial, float* sums) {
+// Per-channel folds of rows t0..t1 into out[0 .. DP) (shared memory; 0 past D), each row read four channels at a time
+// by row(t, c0) -> float4 and folded by combine(acc, x) from 0. A thread owns 4 channels of every P-th row (P =
+// kThreads / (DP/4) row phases); the phases are combined in order. Every thread of the CTA must call it.
+template <typename Row, typename Combine>
+__device__ inline void row_fold(int D, int DP, int t0, int t1, Row row, Combine combine, float4* partial, float* out) {
   const int groups = DP / 4, phases = kThreads / groups;
   const int grp = threadIdx.x % groups, phase = threadIdx.x / groups;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -79,19 +79,21 @@ __device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* 
 #pragma unroll 16
     for (int t = t0 + phase; t < t1; t += phases) {
       const float4 x = row(t, grp * 4);
-      acc.x += x.x;
-      acc.y += x.y;
-      acc.z += x.z;
-      acc.w += x.w;
+      acc = make_float4(combine(acc.x, x.x), combine(acc.y, x.y), combine(acc.z, x.z), combine(acc.w, x.w));
     }
   }
   partial[threadIdx.x] = acc;
   __syncthreads();
   for (int c = threadIdx.x; c < DP; c += kThreads) {
-    float sum = 0.f;
-    for (int ph = 0; ph < phases; ph++) sum += (&partial[ph * groups + c / 4].x)[c % 4];
-    sums[c] = sum;
+    float folded = 0.f;
+    for (int ph = 0; ph < phases; ph++) folded = combine(folded, (&partial[ph * groups + c / 4].x)[c % 4]);
+    out[c] = folded;
   }
+}
+
+template <typename Row>
+__device__ inline void row_sums(int D, int DP, int t0, int t1, Row row, float4* partial, float* sums) {
+  row_fold(D, DP, t0, t1, row, [](float a, float x) { return a + x; }, partial, sums);
 }
 
 // Sums of K over tokens t0..t1 of one (sequence, kv head), per channel (the "K mean" stage's partial sums); PACKED as

@@ -4,8 +4,10 @@
   python3 scripts/gpu_check.py accuracy          # many shapes/options vs float64 exact and a sage emulation
   python3 scripts/gpu_check.py time [--shapes S]  # end-to-end and kernel-only TOPS, torch flash/cuDNN in the same run
   python3 scripts/gpu_check.py profile [--shapes S]  # device time per kernel of one end-to-end call
-  MODES=pvf32,pvf32+row (time and profile; default f16block,pvf32): P·V sums and Q/K granularity (+warp, +row)
+  MODES=pvf32,pvf32+row (time and profile; default f16block,pvf32): P·V sums (f16block, pvf32, pvint8) and Q/K
+  granularity (+warp, +row)
   python3 scripts/gpu_check.py once [--shapes S]     # one call per P·V mode (for ncu)
+  MODES=f16block,pvint8 python3 scripts/gpu_check.py modes  # each mode vs float64 exact on a few shapes and inputs
 
 S is a comma list of B:H:N:D:causal (default 4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0).
 SAGEATTN_CUDA_LIB picks the library (default dist/linux-x64/libsageattn_cuda.so beside this script's package).
@@ -23,13 +25,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = os.environ.get("SAGEATTN_CUDA_LIB", os.path.join(HERE, "..", "dist", "linux-x64", "libsageattn_cuda.so"))
 LOG2E = 1.4426950408889634
 SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY, SA_PV_AUTO, SA_QK_WARP, SA_QK_ROW = 1, 2, 4, 8, 16, 32, 64, 128
+SA_PV_INT8 = 512
 MODES = os.environ.get("MODES", "f16block,pvf32").split(",")
 
 
 def mode_flags(mode):
-    """Flags of a MODES entry: f16block or pvf32, optionally +warp or +row."""
+    """Flags of a MODES entry: f16block, pvf32 or pvint8, optionally +warp or +row."""
     pv, _, gran = mode.partition("+")
-    return (SA_PV_F32 if pv == "pvf32" else 0) | {"": 0, "warp": SA_QK_WARP, "row": SA_QK_ROW}[gran]
+    pv_flags = {"f16block": 0, "pvf32": SA_PV_F32, "pvint8": SA_PV_INT8}[pv]
+    return pv_flags | {"": 0, "warp": SA_QK_WARP, "row": SA_QK_ROW}[gran]
 DT = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
 
@@ -259,6 +263,35 @@ def accuracy():
     print("ACCURACY", "PASS" if not bad else f"FAIL {len(bad)}", flush=True)
 
 
+def modes_accuracy():
+    """Each MODES entry against float64 exact attention: cos and rel-L1 per case (the issue's Gaussian + K-bias inputs
+    first), NaNs counted."""
+    gen = torch.Generator(device="cuda").manual_seed(11)
+    cases = [
+        # B Hq Hkv Nq Nk D dtype causal dist layout
+        (1, 8, 8, 4096, 4096, 128, torch.float16, False, "kbias", "HND"),
+        (1, 8, 8, 4096, 4096, 64, torch.float16, False, "kbias", "HND"),
+        (1, 8, 8, 4096, 4096, 128, torch.float16, True, "gauss", "HND"),
+        (2, 8, 2, 300, 300, 128, torch.bfloat16, True, "kbias", "NHD"),
+        (1, 4, 4, 1000, 333, 64, torch.float32, False, "gauss", "HND"),
+        (1, 4, 4, 777, 777, 128, torch.float16, False, "const", "HND"),
+        (1, 4, 4, 512, 640, 128, torch.float16, False, "sink", "HND"),
+    ]
+    for B, Hq, Hkv, Nq, Nk, D, dtype, causal, dist, layout in cases:
+        q, k, v = inputs(B, Hq, Hkv, Nq, Nk, D, dtype, dist, gen)
+        ref, _ = exact(q, k, v, causal, 1 / math.sqrt(D))
+        args = (q, k, v) if layout == "HND" else tuple(t.transpose(1, 2).contiguous() for t in (q, k, v))
+        row = dict(case=f"B{B} Hq{Hq} Hkv{Hkv} Nq{Nq} Nk{Nk} D{D} {str(dtype)[6:]} causal={int(causal)} {dist} {layout}")
+        for mode in MODES:
+            o, _, _ = run(*args, causal=causal, layout=layout, flags=mode_flags(mode), ws_cache={})
+            torch.cuda.synchronize()
+            if layout == "NHD":
+                o = o.transpose(1, 2)
+            cos, rel = metrics(o, ref)
+            row[mode] = dict(cos=round(cos, 6), rel_l1=round(rel, 4), nan=int(torch.isnan(o).sum()))
+        print(json.dumps(row), flush=True)
+
+
 def bench(fn, iters=10, warm=3):
     for _ in range(warm):
         fn()
@@ -367,6 +400,8 @@ if __name__ == "__main__":
     print(torch.cuda.get_device_name(), "layout ok" if layout_ok() else "LAYOUT MISMATCH", flush=True)
     if sys.argv[1] == "accuracy":
         accuracy()
+    elif sys.argv[1] == "modes":
+        modes_accuracy()
     elif sys.argv[1] == "once":  # one call per mode, for a profiler such as ncu to attach to
         for spec in (sys.argv[3] if len(sys.argv) > 3 else "1:32:8192:128:0").split(","):
             B, H, N, D, c = (int(x) for x in spec.split(":"))

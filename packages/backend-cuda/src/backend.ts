@@ -104,6 +104,8 @@ export const makeCuda: Effect.Effect<CudaBackend, BackendUnavailable> = Effect.g
       deviceOrdinal: String(ordinal),
     },
     maxHeadDim: smemOptin >= 139_264 ? 256 : 128,
+    // The library's own switch (csrc/heuristics.h) keeps a Hopper GPU on the mma.sync kernel.
+    hopper: major === 9 && minor === 0 && readEnv("SAGEATTN_CUDA_KERNEL") !== "sm80",
   });
 });
 
@@ -115,7 +117,8 @@ class Failure {
 function makeBackend(
   lib: OpenLibrary,
   stream: bigint,
-  info: { device: string; details: Record<string, string>; maxHeadDim: number },
+  // hopper: compute capability 9.0, where the wgmma kernel runs (head dims up to 128) and "int8" P·V with it.
+  info: { device: string; details: Record<string, string>; maxHeadDim: number; hopper: boolean },
 ): CudaBackend {
   const n = lib.native;
   const memory = new DeviceMemory(n, stream);
@@ -279,6 +282,11 @@ function makeBackend(
         unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`),
       );
     }
+    if (p.pvAccumulation === "int8" && p.D > 128) {
+      throw new Failure(
+        unavailable("Unsupported", `int8 P·V runs on the Hopper kernel, for head dims up to 128 (this call: ${p.D})`),
+      );
+    }
     const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device";
     const temps: CudaTensor[] = [];
     try {
@@ -386,7 +394,7 @@ function makeBackend(
       exactKernel: false,
       kvCache: true,
       kvValueFormats: ["f16", "int8"],
-      pv: ["f16-block", "f32"],
+      pv: info.hopper ? ["f16-block", "f32", "int8"] : ["f16-block", "f32"],
       qkGranularity: QK_GRANULARITIES,
     },
     device: info.device,

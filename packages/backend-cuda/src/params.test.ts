@@ -83,6 +83,7 @@ describe("sa_params flags", () => {
     expect(flags({})).toBe(SA_FLAGS.pv_auto);
     expect(flags({ pvAccumulation: "f16-block" })).toBe(0);
     expect(flags({ pvAccumulation: "f32" })).toBe(SA_FLAGS.pv_f32);
+    expect(flags({ pvAccumulation: "int8" })).toBe(SA_FLAGS.pv_int8);
   });
 
   it("sets one bit per option", () => {

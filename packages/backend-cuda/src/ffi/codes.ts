@@ -12,6 +12,7 @@ export const FLAG = {
   qkWarp: SA_FLAGS.qk_warp,
   qkRow: SA_FLAGS.qk_row,
   kvValuesInt8: SA_FLAGS.kv_values_int8,
+  pvInt8: SA_FLAGS.pv_int8,
 } as const;
 
 /**
@@ -22,6 +23,7 @@ export function attentionFlags(
   p: Pick<Problem, "causal" | "returnLse" | "pvAccumulation" | "pvAuto" | "smoothK" | "qkGranularity">,
 ): number {
   return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
-    (p.pvAccumulation === "f32" ? FLAG.pvF32 : 0) | (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
+    (p.pvAccumulation === "f32" ? FLAG.pvF32 : p.pvAccumulation === "int8" ? FLAG.pvInt8 : 0) |
+    (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
     (p.qkGranularity === "warp" ? FLAG.qkWarp : p.qkGranularity === "row" ? FLAG.qkRow : 0);
 }
