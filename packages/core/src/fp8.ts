@@ -1,4 +1,5 @@
 import { E4M3_MAX } from "./constants.js";
+import { channelScales } from "./quantize.js";
 
 const RNE_MAGIC = 4503599627370496; // 2^52: adding and subtracting it rounds a value in [0, 2^51) to an integer, ties to even
 const E4M3_MIN_NORMAL = 2 ** -6;
@@ -44,24 +45,11 @@ export interface E4m3Channels {
 
 /**
  * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array per channel to e4m3 (stage v-conversion of fp8
- * P·V): scale = max|v| over the rows / 448 in f32 (1 for an all-zero channel), value = e4m3(v / scale in f32). One
- * scale per channel over every key, so it factors out of Σ_j P·V and the output is unscaled once at the end. A
- * channel holding NaN/±inf gets a NaN scale: the whole channel comes out NaN (unvalidated inputs only).
+ * P·V): the scales of `channelScales` with top 448, value = e4m3(v / scale in f32).
  */
 export function quantizeChannelsE4m3(src: Float32Array, row0: number, rows: number, D: number): E4m3Channels {
   const fr = Math.fround;
-  const scales = new Float32Array(D);
-  const amax = new Float64Array(D);
-  for (let r = 0; r < rows; r++) {
-    const base = (row0 + r) * D;
-    for (let d = 0; d < D; d++) {
-      const a = Math.abs(src[base + d]);
-      if (a > amax[d] || a !== a) amax[d] = a; // a NaN sticks
-    }
-  }
-  for (let d = 0; d < D; d++) {
-    scales[d] = !Number.isFinite(amax[d]) ? NaN : amax[d] === 0 ? 1 : fr(amax[d] / E4M3_MAX);
-  }
+  const scales = channelScales(src, row0, rows, D, E4M3_MAX);
   const values = new Float64Array(rows * D);
   for (let r = 0; r < rows; r++) {
     const base = (row0 + r) * D;

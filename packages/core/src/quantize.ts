@@ -68,13 +68,12 @@ export interface Int8Channels {
 }
 
 /**
- * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array per channel to INT8 (stage v-conversion of int8
- * P·V): scale = max|v| over the rows / 127 in f32 (1 for an all-zero channel), value = round(v / scale in f32) half
- * away from zero, clamped to ±127. No mean is subtracted. One scale per channel over every key, so it factors out of
- * Σ_j P·V and the output is unscaled once at the end. A channel holding NaN/±inf gets a NaN scale: the whole channel
- * comes out NaN (unvalidated inputs only). The per-channel twin of `quantizeChannelsE4m3` (fp8.ts).
+ * One f32 scale per channel of rows [row0, row0+rows) of a contiguous [*, D] f32 array: max|v| over the rows / `top`
+ * (1 for an all-zero channel; NaN for a channel holding NaN/±inf, so that the whole channel comes out NaN — unvalidated
+ * inputs only). The V scales of the 8-bit P·V modes (int8 here, fp8 in fp8.ts): one scale per channel over every key
+ * factors out of Σ_j P·V, so the output is unscaled once at the end.
  */
-export function quantizeChannelsInt8(src: Float32Array, row0: number, rows: number, D: number): Int8Channels {
+export function channelScales(src: Float32Array, row0: number, rows: number, D: number, top: number): Float32Array {
   const scales = new Float32Array(D);
   const amax = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
@@ -84,9 +83,17 @@ export function quantizeChannelsInt8(src: Float32Array, row0: number, rows: numb
       if (a > amax[d] || a !== a) amax[d] = a; // a NaN sticks
     }
   }
-  for (let d = 0; d < D; d++) {
-    scales[d] = !Number.isFinite(amax[d]) ? NaN : amax[d] === 0 ? 1 : fr(amax[d] / INT8_MAX);
-  }
+  for (let d = 0; d < D; d++) scales[d] = !Number.isFinite(amax[d]) ? NaN : amax[d] === 0 ? 1 : fr(amax[d] / top);
+  return scales;
+}
+
+/**
+ * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array per channel to INT8 (stage v-conversion of int8
+ * P·V): the scales of `channelScales` with top 127, value = round(v / scale in f32) half away from zero, clamped to
+ * ±127. No mean is subtracted.
+ */
+export function quantizeChannelsInt8(src: Float32Array, row0: number, rows: number, D: number): Int8Channels {
+  const scales = channelScales(src, row0, rows, D, INT8_MAX);
   const values = new Int8Array(rows * D);
   for (let r = 0; r < rows; r++) {
     const base = (row0 + r) * D;
