@@ -49,6 +49,7 @@ constexpr int kWg64 = 3;
 
 // "int8" P·V: P·255·2⁻²⁴ = exp2(logit − max + log2 255 − 24), for u8x4_from_scaled.
 constexpr float kLog2Of255 = 7.99435343685885793f, kU8Shift = 24.f;
+static_assert(kU8Max == 255, "kLog2Of255 is log2 of core's U8_MAX");
 template <int DP>
 constexpr int tile_keys() { return DP == 128 ? kKeys128 : kHopperKeys; }
 template <int DP>
@@ -107,6 +108,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
                           const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
   using L = Smem<DP, PV8>;
+  static_assert(!PV8 || L::kBN == kPBlock, "int8 P·V's P scale spans one tile: core's P_BLOCK");
   constexpr int kWarps = 4 * warpgroups<DP>();
   constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks per tile
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair

@@ -11,7 +11,18 @@
  * imported by build scripts as `@sageattn/core/schema`.
  */
 
-import { DTYPE_CODE, INT8_MAX, K_BLOCK, K_ROW_BLOCK, LAYOUT_CODE, LOG2E, Q_BLOCK, Q_WARP_BLOCK } from "./constants.js";
+import {
+  DTYPE_CODE,
+  INT8_MAX,
+  K_BLOCK,
+  K_ROW_BLOCK,
+  LAYOUT_CODE,
+  LOG2E,
+  P_BLOCK,
+  Q_BLOCK,
+  Q_WARP_BLOCK,
+  U8_MAX,
+} from "./constants.js";
 
 /** u64: a device pointer or size; i64x4 / u32x4: four strides (C int64_t[4], WGSL vec4<u32>). */
 export type FieldType = "u32" | "i32" | "f32" | "u64" | "i64x4" | "u32x4";
@@ -224,6 +235,8 @@ export function cConstants(): string {
     `constexpr int kKRowBlock = ${K_ROW_BLOCK};  // tokens per K scale at granularity "row" (Q: one per token)`,
     `constexpr double kLog2e = ${cDouble(LOG2E)};  // log2(e), folded into Q's scale`,
     `constexpr int kInt8Max = ${INT8_MAX};  // largest INT8 magnitude after quantization`,
+    `constexpr int kPBlock = ${P_BLOCK};  // keys per P scale of "int8" P·V (one Hopper K/V tile)`,
+    `constexpr int kU8Max = ${U8_MAX};  // largest UINT8 P of "int8" P·V`,
     "// The codes of sa_dtype and sa_layout (DTYPE_CODE, LAYOUT_CODE).",
     ...codes("Dtype", DTYPE_CODE),
     ...codes("Layout", LAYOUT_CODE),
