@@ -282,11 +282,6 @@ function makeBackend(
         unavailable("Unsupported", `head dim ${p.D} needs more shared memory than ${info.device} allows`),
       );
     }
-    if (p.pvAccumulation === "int8" && p.D > 128) {
-      throw new Failure(
-        unavailable("Unsupported", `int8 P·V runs on the Hopper kernel, for head dims up to 128 (this call: ${p.D})`),
-      );
-    }
     const onDevice = q.kind === "device" && k.kind === "device" && v.kind === "device";
     const temps: CudaTensor[] = [];
     try {
