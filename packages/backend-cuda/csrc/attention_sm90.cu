@@ -47,6 +47,10 @@ constexpr int kStages = 3;
 constexpr int kKeys128 = 128;
 constexpr int kWg64 = 3;
 
+// The magic-number conversion: the f32 with the bits of x + kMagicBits is kMagic + x, exactly for |x| < 2²²; the
+// int32 logits are at most 127²·128 in magnitude.
+constexpr int32_t kMagicBits = 0x4B400000;
+constexpr float kMagic = 12582912.f;  // 1.5·2²³
 // "int8" P·V: P·255·2⁻²⁴ = exp2(logit − max + log2 255 − 24), for u8x4_from_scaled.
 constexpr float kLog2Of255 = 7.99435343685885793f, kU8Shift = 24.f;
 static_assert(kU8Max == 255, "kLog2Of255 is log2 of core's U8_MAX");
@@ -107,6 +111,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
+  // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
+  // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
+  // both head dims, f16 sums at D = 64 (NOTES.md); "int8" P·V keeps the I2F, since its P must not round past 255.
+  constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || DP == 64);
   using L = Smem<DP, PV8>;
   static_assert(!PV8 || L::kBN == kPBlock, "int8 P·V's P scale spans one tile: core's P_BLOCK");
   constexpr int kWarps = 4 * warpgroups<DP>();
@@ -290,7 +298,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
           // term exact for |x| ≤ 127²·128 < 2²², the constant 2²³·1.5·s rounded (≤ 0.375·s: a third of one unit of
           // the integer logit, where INT8 rounding moves it by hundreds); faster than I2F and a multiply (NOTES.md).
           const float s = sc[i / 4 / (kChunks / kGroups)];
-          si[i] = __float_as_int(fmaf(__int_as_float(si[i] + 0x4B400000), s, -12582912.f * s));
+          si[i] = __float_as_int(fmaf(__int_as_float(si[i] + kMagicBits), s, -kMagic * s));
         }
       } else {
         load_scales();
@@ -305,15 +313,16 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
         for (int hf = 0; hf < 2; hf++) {
           const int row = wgRow + warp * 16 + gq + hf * 8;
           const int limit = causal ? min(nk, row + shift + 1) : nk;
-          // int32 → f32 once (exact: |Qi·Ki| ≤ 127²·128 < 2²⁴). A plain I2F: on sm_90 it beat the magic-number
-          // IADD + FADD the sm80 kernel uses by 4.5 % at D = 64 (one issue slot instead of two; H200, A/B/A/B).
-          // Masked keys become −inf.
+          // int32 → f32 once, exact: an I2F, or (MAGIC) kMagic + the logit, whose kMagic·s the exponentials' FFMA
+          // takes off with the row max (rounded once: under one unit of the integer logit times s, the same for
+          // every key of a scale). Masked keys become −inf.
           float x[2 * kChunks];
 #pragma unroll
           for (int j = 0; j < kChunks; j++)
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-              const float v = FINE ? __int_as_float(si[4 * j + 2 * hf + e]) : __int2float_rn(si[4 * j + 2 * hf + e]);
+              const int32_t q = si[4 * j + 2 * hf + e];
+              const float v = FINE ? __int_as_float(q) : MAGIC ? __int_as_float(q + kMagicBits) : __int2float_rn(q);
               x[2 * j + e] = EDGE && k0 + j * 8 + 2 * tq + e >= limit ? -INFINITY : v;
             }
           // The max of each scale's logits (as converted), then scaled (the scales are > 0, so the order holds): one
@@ -335,7 +344,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
               float m = -INFINITY;
 #pragma unroll
               for (int i = 0; i < kPerGroup; i++) m = fmaxf(m, x[gi * kPerGroup + i]);
-              return m * scale_of(gi);
+              return MAGIC ? fmaf(m, scale_of(gi), -kMagic * scale_of(gi)) : m * scale_of(gi);
             }
           };
           float top = group_max(0);
@@ -376,7 +385,8 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 #pragma unroll
             for (int j = 0; j < kChunks; j++) {
               const float s = scale_of(j / (kChunks / kGroups));
-              const float p0 = fast_exp2(fmaf(x[2 * j], s, -base)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -base));
+              const float off = MAGIC ? fmaf(kMagic, s, base) : base;  // hoisted: one per scale
+              const float p0 = fast_exp2(fmaf(x[2 * j], s, -off)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
               sum += p0 + p1;
               pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
             }
