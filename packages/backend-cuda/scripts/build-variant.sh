@@ -44,12 +44,12 @@ affected() {
   for c in "${changed[@]}"; do grep -q "#include \"$c\"" "$1" && return 0; done
   return 1
 }
-FLAGS=(-O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xptxas -v --expt-relaxed-constexpr)
+source scripts/nvcc-flags.sh
 pids=()
 for src in "$out"/csrc/*.cu; do
   base=$(basename "$src" .cu)
   arch=(-gencode=arch=compute_90,code=sm_90)
-  [ "$base" = attention_sm90 ] && arch=(-gencode=arch=compute_90a,code=sm_90a)
+  [ "$base" = attention_sm90 ] && arch=("${HOPPER[@]}")
   if ! affected "$src"; then
     obj=$cache/$base.o
     # Reused unless a tree source or header is newer than it.
@@ -57,10 +57,10 @@ for src in "$out"/csrc/*.cu; do
       cp "$obj" "$out/obj/" && cp "$cache/$base.log" "$out/obj/"
       continue
     fi
-    ("$NVCC" "${FLAGS[@]}" "${arch[@]}" -c "csrc/$base.cu" -o "$obj" 2>"$cache/$base.log" &&
+    ("$NVCC" "${NVCC_FLAGS[@]}" "${arch[@]}" -c "csrc/$base.cu" -o "$obj" 2>"$cache/$base.log" &&
       cp "$obj" "$cache/$base.log" "$out/obj/") &
   else
-    (cd "$out" && "$NVCC" "${FLAGS[@]}" "${arch[@]}" -c "csrc/$base.cu" -o "obj/$base.o" 2>"obj/$base.log") &
+    (cd "$out" && "$NVCC" "${NVCC_FLAGS[@]}" "${arch[@]}" -c "csrc/$base.cu" -o "obj/$base.o" 2>"obj/$base.log") &
   fi
   pids+=($!)
 done

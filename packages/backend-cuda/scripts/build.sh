@@ -53,14 +53,14 @@ GENCODE=()
 for a in $ARCHS; do GENCODE+=("-gencode=arch=compute_$a,code=sm_$a"); done
 LAST=${ARCHS##* }
 GENCODE+=("-gencode=arch=compute_$LAST,code=compute_$LAST")
+source scripts/nvcc-flags.sh
 # --threads 0: one nvcc thread per target architecture (the attention kernels dominate the build).
-FLAGS=(-O3 -std=c++17 --threads 0 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xptxas -v --expt-relaxed-constexpr "${GENCODE[@]}")
+FLAGS=("${NVCC_FLAGS[@]}" --threads 0 "${GENCODE[@]}")
 REPORT="$OUT/ptxas-report.txt"
 : >"$REPORT.tmp"
 pids=()
-# attention_sm90.cu uses wgmma, which exists only in sm_90a machine code: it is built for that target alone (the
-# library picks it at run time on compute capability 9.0 only).
-HOPPER=(-gencode=arch=compute_90a,code=sm_90a)
+# attention_sm90.cu is built for HOPPER alone (nvcc-flags.sh; the library picks it at run time on compute capability
+# 9.0 only).
 for src in csrc/*.cu; do
   name=$(basename "$src" .cu)
   flags=("${FLAGS[@]}")
