@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Builds a variant of the library for A/B timing on a Hopper GPU: this package's csrc/, with a patch applied if one is
-# given (a `git diff` taken at the repository root), for sm_90 only, into build/variants/NAME/libsageattn_cuda.so
-# with its ptxas report beside it. Objects that the patch cannot change are compiled once and reused from
-# build/variants/.obj (rebuilt when a source is newer). About 11 MB a variant: five fit in one device call.
-#   scripts/build-variant.sh NAME [PATCH]
-# Then, on the GPU machine, one call (carry packages/backend-cuda/build/variants):
-#   for L in tree exp tree exp; do SAGEATTN_CUDA_LIB=build/variants/$L/libsageattn_cuda.so PEERS=0 \
-#     python3 scripts/gpu_check.py time --shapes 4:32:16384:128:0; done
+# given (a `git diff` taken at the repository root) and knobs set (KNOB=VALUE: the one `constexpr … KNOB = …;` line in
+# csrc/ that defines it gets VALUE), for sm_90 only, into build/variants/NAME: libsageattn_cuda.so.xz (about 2.5 MB),
+# its ptxas report, and variant.txt (the patch and knobs). Objects that the patch and knobs cannot change are compiled
+# once and reused from build/variant-objects (rebuilt when a source is newer).
+#   scripts/build-variant.sh NAME [PATCH] [KNOB=VALUE ...]
+#   e.g. scripts/build-variant.sh tree
+#        scripts/build-variant.sh overlap4 experiments/sm90-experiments.patch kStages=4
+# Then scripts/ab-run.sh on the GPU machine (carry packages/backend-cuda/build/variants) times them side by side.
 set -euo pipefail
-name=${1:?usage: scripts/build-variant.sh NAME [PATCH]}
-patch=${2:+$(realpath "$2")}
+name=${1:?usage: scripts/build-variant.sh NAME [PATCH] [KNOB=VALUE ...]}
+shift
+patch=
+if [ $# -gt 0 ] && [[ $1 != *=* ]]; then
+  patch=$(realpath "$1")
+  shift
+fi
+knobs=("$@")
 cd "$(dirname "$0")/.."
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 [ -f csrc/generated/core_constants.h ] || node scripts/generate-headers.mjs
 out=build/variants/$name
-cache=build/variants/.obj
+cache=build/variant-objects
 rm -rf "$out"
 mkdir -p "$out/obj" "$cache"
 cp -r csrc "$out/csrc"
@@ -22,7 +29,19 @@ if [ -n "$patch" ]; then
   # The patch names packages/backend-cuda/csrc/…: three components off leaves csrc/….
   (cd "$out" && patch -p3 --batch --quiet) <"$patch"
 fi
-# The sources whose objects the patch can change: those it changed, and those that include a changed header (directly
+for kv in ${knobs[@]+"${knobs[@]}"}; do
+  knob=${kv%%=*} value=${kv#*=}
+  [[ $kv == *=* && $knob =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $value =~ ^[A-Za-z0-9_.+-]+$ ]] || { echo "build-variant: $kv is not KNOB=VALUE" >&2; exit 1; }
+  pattern="^constexpr [A-Za-z0-9_:]+ $knob = [^;]*;"
+  hits=$(cat "$out"/csrc/*.cu "$out"/csrc/*.cuh "$out"/csrc/*.h | grep -cE "$pattern" || true)
+  [ "$hits" = 1 ] || { echo "build-variant: $hits definitions of $knob in csrc/ (with the patch), want 1" >&2; exit 1; }
+  sed -i -E "s/^(constexpr [A-Za-z0-9_:]+ $knob = )[^;]*;/\1$value;/" "$out"/csrc/*.cu "$out"/csrc/*.cuh "$out"/csrc/*.h
+done
+{
+  echo "patch: ${patch:+${patch#"$(realpath ../..)"/}}"
+  echo "knobs: ${knobs[*]-}"
+} >"$out/variant.txt"
+# The sources whose objects the patch and knobs can change: those it changed, and those that include a changed header (directly
 # or through other headers).
 changed=()
 for h in "$out"/csrc/*.h "$out"/csrc/*.cuh; do
@@ -70,4 +89,6 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 cat "$out"/obj/*.log >"$out/ptxas-report.txt"
 "$NVCC" -shared -cudart static -gencode=arch=compute_90,code=sm_90 "$out"/obj/*.o -o "$out/libsageattn_cuda.so"
 rm -rf "$out/obj" "$out/csrc"
-echo "build-variant: $out/libsageattn_cuda.so ($(du -h "$out/libsageattn_cuda.so" | cut -f1))"
+# Compressed for the carry to the GPU machine (ab-run.sh unpacks it): a fifth of the size.
+xz -T0 -6 "$out/libsageattn_cuda.so"
+echo "build-variant: $out/libsageattn_cuda.so.xz ($(du -h "$out/libsageattn_cuda.so.xz" | cut -f1)), $(tr '\n' ' ' <"$out/variant.txt")"
