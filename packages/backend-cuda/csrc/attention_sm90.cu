@@ -16,7 +16,7 @@
 // Without a causal mask the grid is one CTA per SM and each CTA takes every gridDim-th item (items of one head are
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
-// length, so there every item is its own CTA, the heaviest rows first.
+// length, so there every item is its own CTA, the heaviest rows first (in groups of heads: work_order.h).
 // Loads: thread 0 issues one bulk copy per Q/K tile (the pre-pass stored them in wgmma's swizzled order) and one
 // tensor copy per 64 channels of V (from the caller's f16 V where it can, else the pre-pass's f16 rows; the copy
 // engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes
@@ -34,18 +34,24 @@
 #include "hopper_layout.h"
 #include "epilogue.cuh"
 #include "kernels.h"
+#include "work_order.h"
 
 namespace sa {
 namespace {
 
 // Knobs (NVIDIA H200; NOTES.md has the measurements behind them):
-//   kStages   3      K/V ring depth in 128-key units (48 KB a stage at D = 128; 4 measured no faster)
-//   kKeys128  128    keys per tile at D = 128 (64, with S in 32 registers and three warpgroups, measured the same)
-//   kWg64     3      warpgroups per CTA at D = 64 (the softmax, not the tensor cores, is the limit there, and a third
-//                    warpgroup hides more of it); D = 128 has two (214 registers per thread allow no more)
+//   kStages         3    K/V ring depth in 128-key units (48 KB a stage at D = 128; 4 measured no faster)
+//   kKeys128        128  keys per tile at D = 128 (64, with S in 32 registers and three warpgroups, measured the same)
+//   kWg64           3    warpgroups per CTA at D = 64 (the softmax, not the tensor cores, is the limit there, and a
+//                        third warpgroup hides more of it); D = 128 has two (214 registers per thread allow no more)
+//   kCausalL2Bytes  0    causal CTAs take their items in groups of heads whose K/V fit in this many bytes, heaviest
+//                        first within a group (work_order.h), so the CTAs running at once share K/V in L2, as FA3
+//                        does with 32 MiB of the 50 of L2; 0 is one group: heaviest first across all heads, the
+//                        order measured so far (grouping is built, not yet timed: NOTES.md)
 constexpr int kStages = 3;
 constexpr int kKeys128 = 128;
 constexpr int kWg64 = 3;
+constexpr int64_t kCausalL2Bytes = 0;
 
 // The magic-number conversion: the f32 with the bits of x + kMagicBits is kMagic + x, exactly for |x| < 2²²; the
 // int32 logits are at most 127²·128 in magnitude.
@@ -89,7 +95,8 @@ struct Item {
 };
 
 // Item `index` of the grid's list: without a causal mask head by head (the Q blocks of a head adjacent), with one
-// the heaviest Q blocks of every head first. False when the rows lie past the sequence (varlen padding).
+// the heaviest Q blocks of every head first (the CTAs take them in work_order.h's order). False when the rows lie
+// past the sequence (varlen padding).
 template <int ROWS, int KEYS>
 __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlocks, bool causal, Item& it) {
   const int heads = g.S * g.Hq;
@@ -109,7 +116,7 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
 template <int DP, PvMode PV, bool FINE>
 __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
-                          const __grid_constant__ CUtensorMap vMap, bool vDirect) {
+                          int causalGroup, const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
   // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
   // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
@@ -136,6 +143,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   auto stageK = [&](int i) { return smem + 2 * L::kQ + i * L::kStage; };
   auto stageV = [&](int i) { return smem + 2 * L::kQ + i * L::kStage + L::kK; };
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
+  // The CTA's first item: blockIdx.x (then every gridDim-th), or, causal with kCausalL2Bytes (one item per CTA), the
+  // item at place blockIdx.x of work_order.h's order, which is the order the hardware starts CTAs in, near enough.
+  const int firstIndex =
+      kCausalL2Bytes > 0 && causal ? causal_item_index(int(blockIdx.x), g.S * g.Hq, qBlocks, causalGroup) : int(blockIdx.x);
 
   // Thread 0 loads: the Q rows of an item (they exist up to the sequence's 128-row padding: copy no further), and
   // K/V tiles in the order the CTA consumes them, across items (`next`: the item and tile to load next).
@@ -155,7 +166,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   // warpgroups leave 168 registers a thread, and there it spilled. Kept in shared memory in the others, it made them
   // 5 % slower (NOTES.md).
   constexpr bool kCursorInSmem = FINE && DP == 64;
-  Cursor own{0, int(blockIdx.x) - int(gridDim.x), 0};
+  Cursor own{0, firstIndex - int(gridDim.x), 0};
   Cursor& cursor = kCursorInSmem ? *reinterpret_cast<Cursor*>(vAt + 4) : own;
   if (kCursorInSmem && tid == 0) cursor = own;
   int& nextIndex = cursor.index;
@@ -213,7 +224,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   dependent_release();
   if (tid == 0) {
     Item it;
-    const int first = next_item(int(blockIdx.x) - int(gridDim.x), it);
+    const int first = next_item(firstIndex - int(gridDim.x), it);
     if (first < items) {
       load_q(it, 0);
       Item second;
@@ -226,7 +237,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   int consumed = 0;  // K/V tiles this CTA has consumed, across items: the ring position
   int done = 0;      // items this CTA has finished: the Q buffer is done % 2
   Item item;
-  for (int index = next_item(int(blockIdx.x) - int(gridDim.x), item); index < items; index = next_item(index, item), done++) {
+  for (int index = next_item(firstIndex - int(gridDim.x), item); index < items; index = next_item(index, item), done++) {
     const int qb = done & 1;
     if (tid == 0 && done >= 1) {
       // Q of the item after this one goes into the buffer the previous item used, once every warp is done with it.
@@ -548,6 +559,8 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
   if (items >= (int64_t(1) << 31)) return cudaErrorInvalidConfiguration;
   // One CTA per SM walking items, or (causal) one CTA per item: see the header.
   int64_t ctas = items;
+  // K/V bytes per kv head: K as INT8 rows and V as f16 (or INT8) rows of the padded head dim.
+  const int causalGroup = causal_group_pairs(kCausalL2Bytes, int64_t(g.maxK) * DP * (PV == kPvInt8 ? 2 : 3), g.S * g.Hq, g.group);
   if (!causal) {
     int sms = 0;
     const cudaError_t e = multiprocessors(&sms);
@@ -555,7 +568,7 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
     ctas = std::min<int64_t>(items, sms);
   }
   return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(128 * warpgroups<DP>()), smem, stream, true, g, w, o, lse, causal,
-                          int(items), int(qBlocks), vMap, vDirect);
+                          int(items), int(qBlocks), causalGroup, vMap, vDirect);
 }
 
 }  // namespace
