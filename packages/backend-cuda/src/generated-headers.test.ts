@@ -2,23 +2,15 @@
 // csrc/sageattn.h: they compile as generated, and a field renamed, retyped, moved or removed in a copy of core's
 // schema fails the compile with a message naming the field (what nvcc then reports in scripts/build.sh).
 import { layoutOf, type ParamSchema, SA_KV_PARAMS, SA_PARAMS } from "@sageattn/core/schema";
-import { execFileSync, execSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { CXX, hasCxx } from "./test-support.js";
 import { abiChecksHeader, constantsHeader } from "../scripts/generate-headers.mjs";
 
-const CXX = process.env.CXX ?? "c++";
-const hasCxx = (() => {
-  try {
-    execSync(`command -v ${CXX}`, { stdio: "ignore", shell: "/bin/sh" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const sageattnH = fileURLToPath(new URL("../csrc/sageattn.h", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "sageattn-abi-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

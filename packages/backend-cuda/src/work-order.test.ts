@@ -1,22 +1,14 @@
 // csrc/work_order.h, compiled with the host C++ compiler: the Hopper kernel's causal item order against its
 // definition here (every item once, groups of consecutive (sequence, head) pairs, heaviest Q block first within a
 // group, the pairs in turn), and the group size the launch picks from the L2 budget.
-import { execFileSync, execSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { CXX, hasCxx } from "./test-support.js";
 
-const CXX = process.env.CXX ?? "c++";
-const hasCxx = (() => {
-  try {
-    execSync(`command -v ${CXX}`, { stdio: "ignore", shell: "/bin/sh" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const csrc = fileURLToPath(new URL("../csrc", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "sageattn-order-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
