@@ -29,20 +29,21 @@ if [ -n "$patch" ]; then
   # The patch names packages/backend-cuda/csrc/…: three components off leaves csrc/….
   (cd "$out" && patch -p3 --batch --quiet) <"$patch"
 fi
+sources=("$out"/csrc/*.cu "$out"/csrc/*.cuh "$out"/csrc/*.h)
 for kv in ${knobs[@]+"${knobs[@]}"}; do
   knob=${kv%%=*} value=${kv#*=}
   [[ $kv == *=* && $knob =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $value =~ ^[A-Za-z0-9_.+-]+$ ]] || { echo "build-variant: $kv is not KNOB=VALUE" >&2; exit 1; }
-  pattern="^constexpr [A-Za-z0-9_:]+ $knob = [^;]*;"
-  hits=$(cat "$out"/csrc/*.cu "$out"/csrc/*.cuh "$out"/csrc/*.h | grep -cE "$pattern" || true)
+  pattern="^(constexpr [A-Za-z0-9_:]+ $knob = )[^;]*;"
+  hits=$(cat "${sources[@]}" | grep -cE "$pattern" || true)
   [ "$hits" = 1 ] || { echo "build-variant: $hits definitions of $knob in csrc/ (with the patch), want 1" >&2; exit 1; }
-  sed -i -E "s/^(constexpr [A-Za-z0-9_:]+ $knob = )[^;]*;/\1$value;/" "$out"/csrc/*.cu "$out"/csrc/*.cuh "$out"/csrc/*.h
+  sed -i -E "s/$pattern/\1$value;/" "${sources[@]}"
 done
 {
   echo "patch: ${patch:+${patch#"$(realpath ../..)"/}}"
   echo "knobs: ${knobs[*]-}"
 } >"$out/variant.txt"
-# The sources whose objects the patch and knobs can change: those it changed, and those that include a changed header (directly
-# or through other headers).
+# The sources whose objects the patch and knobs can change: those they changed, and those that include a changed
+# header (directly or through other headers).
 changed=()
 for h in "$out"/csrc/*.h "$out"/csrc/*.cuh; do
   cmp -s "$h" "csrc/$(basename "$h")" || changed+=("$(basename "$h")")
