@@ -17,13 +17,16 @@
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
 // length, so there every item is its own CTA, the heaviest rows first (in groups of heads: work_order.h).
-// Loads: thread 0 issues one bulk copy per Q/K tile (the pre-pass stored them in wgmma's swizzled order) and one
+// Loads: one thread issues one bulk copy per Q/K tile (the pre-pass stored them in wgmma's swizzled order) and one
 // tensor copy per 64 channels of V (from the caller's f16 V where it can, else the pre-pass's f16 rows; the copy
 // engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes
-// in, an `empty` one the warps done with it.
-// The ring runs on across items. The refill of a stage is issued while the tensor cores run the next tile's Q·Kᵀ, so
-// no warpgroup waits on memory in the steady state, and the warpgroups drift apart by up to a tile: one's softmax
-// overlaps another's matrix work.
+// in, an `empty` one the warps done with it. That thread is thread 0 of the first consumer warpgroup, which refills a
+// stage while the tensor cores run the next tile's Q·Kᵀ, or (D = 128 with f16 P, kProducer128) the first of a fourth,
+// producer warpgroup that does nothing else and hands its registers to the consumers.
+// f32 sums at D = 128 (kOverlapPv) issue the previous tile's P·V together with this tile's Q·Kᵀ and wait for it only
+// after this tile's softmax, so the exponentials of one tile run beside the P·V of the one before.
+// The ring runs on across items; no warpgroup waits on memory in the steady state, and the warpgroups drift apart by
+// up to a tile: one's softmax overlaps another's matrix work.
 // Lane ownership: warp w of a warpgroup holds rows 16w + lane/4 and +8, and columns 8j + 2·(lane%4) + {0, 1}.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -40,18 +43,34 @@ namespace sa {
 namespace {
 
 // Knobs (NVIDIA H200; NOTES.md has the measurements behind them):
-//   kStages         3    K/V ring depth in 128-key units (48 KB a stage at D = 128; 4 measured no faster)
+//   kStages         3    K/V ring depth in 128-key units at D = 128 (48 KB a stage; 4 measured no faster)
+//   kStages64       4    the same at D = 64 (3 measured 8 % slower once the producer's code was in the kernel)
 //   kKeys128        128  keys per tile at D = 128 (64, with S in 32 registers and three warpgroups, measured the same)
 //   kWg64           3    warpgroups per CTA at D = 64 (the softmax, not the tensor cores, is the limit there, and a
-//                        third warpgroup hides more of it); D = 128 has two (214 registers per thread allow no more)
-//   kCausalL2Bytes  0    causal CTAs take their items in groups of heads whose K/V fit in this many bytes, heaviest
-//                        first within a group (work_order.h), so the CTAs running at once share K/V in L2, as FA3
-//                        does with 32 MiB of the 50 of L2; 0 is one group: heaviest first across all heads, the
-//                        order measured so far (grouping is built, not yet timed: NOTES.md)
+//                        third warpgroup hides more of it); D = 128 has two consumer warpgroups
+//   kCausalL2Bytes  32 MiB  causal CTAs take their items in groups of heads whose K/V fit in this many bytes,
+//                        heaviest first within a group (work_order.h), so the CTAs running at once share K/V in L2
+//                        (FA3's budget too, of the 50 MiB); 0 is one group, heaviest first across all heads, which
+//                        left causal D128 N16K a quarter below the non-causal rate, reading K/V from DRAM
+//   kProducer128    true D = 128 with f16 P: a fourth warpgroup issues every load and gives its registers to the
+//                        two consumer warpgroups (24 / 240 a thread), which then never wait on each other's pace;
+//                        "int8" P·V measured slower with it, so it keeps thread 0 as its loader
+//   kSplitPv        true D = 128, f16-block sums: P·V in two halves, the first issued once its exponentials are
+//   kOverlapPv      true D = 128, f32 sums, with the producer: tile it − 1's P·V on the tensor cores beside tile
+//                        it's softmax (+6 % over the producer with split halves)
+//   kLazyLog2       8    f32 sums and "int8" P·V: a row keeps its max until a tile's exceeds it by more than
+//                        kLazyLog2 (base 2; 0: always moves), so most tiles leave O and l unscaled; P then reaches
+//                        2^kLazyLog2, which f16 holds and f32 sums add as exactly. f16-block sums keep the exact max:
+//                        a 64-key f16 partial of P·V would overflow at |V| above 65504 / (64 · 2^kLazyLog2)
 constexpr int kStages = 3;
+constexpr int kStages64 = 4;
 constexpr int kKeys128 = 128;
 constexpr int kWg64 = 3;
-constexpr int64_t kCausalL2Bytes = 0;
+constexpr int64_t kCausalL2Bytes = int64_t(32) << 20;
+constexpr bool kProducer128 = true;
+constexpr bool kSplitPv = true;
+constexpr bool kOverlapPv = true;
+constexpr float kLazyLog2 = 8.f;
 
 // The magic-number conversion: the f32 with the bits of x + kMagicBits is kMagic + x, exactly for |x| < 2²²; the
 // int32 logits are at most 127²·128 in magnitude.
@@ -64,6 +83,12 @@ template <int DP>
 constexpr int tile_keys() { return DP == 128 ? kKeys128 : kHopperKeys; }
 template <int DP>
 constexpr int warpgroups() { return DP == 64 ? kWg64 : tile_keys<DP>() == 64 ? 3 : 2; }
+template <int DP>
+constexpr int stages() { return DP == 64 ? kStages64 : kStages; }
+template <int DP, bool PV8>
+constexpr bool producer_warp() { return kProducer128 && DP == 128 && !PV8; }
+template <int DP, bool PV8>
+constexpr int threads() { return 128 * warpgroups<DP>() + (producer_warp<DP, PV8>() ? 128 : 0); }
 
 template <int DP, bool PV8>
 struct Smem {
@@ -74,7 +99,7 @@ struct Smem {
   static constexpr int kVBox = kBN * 128;  // f16 [kBN keys][64 channels], one tensor-map box
   static constexpr int kV = PV8 ? DP * kBN : DP / 64 * kVBox;  // or int8 [DP channels][kBN keys]
   static constexpr int kStage = kK + kV;
-  static constexpr int kStages = ::sa::kStages * (kHopperKeys / kBN);  // the same bytes in flight for either tile
+  static constexpr int kStages = stages<DP>() * (kHopperKeys / kBN);  // the same bytes in flight for either tile
   // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then (PV8)
   // 256 bytes of INT8 ones: the B operand that sums P's rows on the tensor cores
   static constexpr int kBarriers = 2 * kQ + kStages * kStage;
@@ -114,14 +139,20 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
 }
 
 template <int DP, PvMode PV, bool FINE>
-__global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
+__global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           int causalGroup, const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
   // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
   // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
-  // both head dims, f16 sums at D = 64 (NOTES.md); "int8" P·V keeps the I2F, since its P must not round past 255.
+  // both head dims, f16 sums at D = 64 (NOTES.md).
   constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || DP == 64);
+  // OVERLAP: the previous tile's P·V beside this tile's softmax. SPLIT: P·V in two halves of the tile, the first
+  // half's on the tensor cores while the second half's exponentials are computed.
+  constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV8>();
+  static_assert(!producer_warp<DP, PV8>() || warpgroups<DP>() == 2, "setmaxnreg's 24 + 2 × 240 registers a thread assume two consumer warpgroups");
+  constexpr bool SPLIT = !PV8 && kSplitPv && DP == 128 && !OVERLAP;
+  constexpr bool LAZY = kLazyLog2 > 0.f && (PV_F32 || PV8);
   using L = Smem<DP, PV8>;
   static_assert(!PV8 || L::kBN == kPBlock, "int8 P·V's P scale spans one tile: core's P_BLOCK");
   constexpr int kWarps = 4 * warpgroups<DP>();
@@ -186,15 +217,19 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       }
     }
   };
-  auto load_tile = [&](int st) {
+  // One K/V tile into stage st: K rows from kRow, V from (v0 token or row, v1 kv head, v2 batch).
+  auto copy_tile = [&](int st, int64_t kRow, int v0, int v1, int v2) {
     mbar_expect_bytes(&full[st], L::kStage);
-    bulk_copy(stageK(st), reinterpret_cast<const char*>(w.ki) + nextRow * DP, L::kK, &full[st]);
+    bulk_copy(stageK(st), reinterpret_cast<const char*>(w.ki) + kRow * DP, L::kK, &full[st]);
     if constexpr (PV8) {
-      bulk_copy(stageV(st), reinterpret_cast<const char*>(w.vi) + nextRow * DP, L::kV, &full[st]);
+      bulk_copy(stageV(st), reinterpret_cast<const char*>(w.vi) + kRow * DP, L::kV, &full[st]);
     } else {
 #pragma unroll
-      for (int c = 0; c < DP / 64; c++) tensor_copy_4d(stageV(st) + c * L::kVBox, &vMap, c * 64, vAt[0], vAt[1], vAt[2], &full[st]);
+      for (int c = 0; c < DP / 64; c++) tensor_copy_4d(stageV(st) + c * L::kVBox, &vMap, c * 64, v0, v1, v2, &full[st]);
     }
+  };
+  auto load_tile = [&](int st) {
+    copy_tile(st, nextRow, vAt[0], vAt[1], vAt[2]);
     vAt[0] += kBN;
     nextRow += kBN;
     nextLeft--;
@@ -222,7 +257,30 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   // from here on.
   dependent_wait();
   dependent_release();
-  if (tid == 0) {
+  if constexpr (producer_warp<DP, PV8>()) {
+    // The producer warp's first lane loads every item's Q and K/V tiles in the order the CTA consumes them, waiting
+    // only for the stage (or Q buffer) to be free; the consumer warpgroups never wait on each other's pace.
+    if (tid >= 128 * warpgroups<DP>()) {
+      setmaxnreg_dec<24>();
+      if (tid == 128 * warpgroups<DP>()) {
+        int issued = 0, n = 0;
+        Item it;
+        for (int index = next_item(firstIndex - int(gridDim.x), it); index < items; index = next_item(index, it), n++) {
+          if (n >= 2) mbar_wait(&qEmpty[n & 1], ((n - 2) >> 1) & 1);
+          load_q(it, n & 1);
+          const int64_t kRow = int64_t(it.h / g.group) * g.rowsK + it.sq.kRow;
+          const int v0 = vDirect ? int(it.sq.k0) : int(it.sq.kRow), v1 = it.h / g.group, v2 = vDirect ? it.sq.b : 0;
+          for (int t = 0; t < it.tiles; t++, issued++) {
+            const int st = issued % L::kStages;
+            if (issued >= L::kStages) mbar_wait(&empty[st], ((issued - L::kStages) / L::kStages) & 1);
+            copy_tile(st, kRow + int64_t(t) * kBN, v0 + t * kBN, v1, v2);
+          }
+        }
+      }
+      return;
+    }
+    setmaxnreg_inc<240>();
+  } else if (tid == 0) {
     Item it;
     const int first = next_item(firstIndex - int(gridDim.x), it);
     if (first < items) {
@@ -239,7 +297,7 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
   Item item;
   for (int index = next_item(firstIndex - int(gridDim.x), item); index < items; index = next_item(index, item), done++) {
     const int qb = done & 1;
-    if (tid == 0 && done >= 1) {
+    if (!producer_warp<DP, PV8>() && tid == 0 && done >= 1) {
       // Q of the item after this one goes into the buffer the previous item used, once every warp is done with it.
       Item after;
       if (next_item(index, after) < items) {
@@ -262,6 +320,14 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 #pragma unroll
     for (int i = 0; i < ONUM; i++) acc[i] = 0.f;
     float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
+    // OVERLAP: the previous tile's P and stage, for its P·V issued with the next tile's Q·Kᵀ. Before
+    // the first tile: P = 0 against the first tile's own V (loaded, so finite where the input is), adding nothing.
+    uint32_t pfPrev[OVERLAP ? kBN / 16 : 1][4];
+    int stPrev = 0;
+#pragma unroll
+    for (int kk = 0; kk < (OVERLAP ? kBN / 16 : 1); kk++)
+#pragma unroll
+      for (int r = 0; r < 4; r++) pfPrev[kk][r] = 0u;
     const uint64_t qDesc = smem_desc<DP>(qBuffer(qb) + wg * 64 * DP);
     mbar_wait(&qFull[qb], (done >> 1) & 1);
 
@@ -272,6 +338,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       // S = Qi · Kiᵀ: DP/32 k-steps of 32 bytes (the descriptor's start address moves 2 × 16 bytes each).
       int32_t si[kBN / 2];
       const uint64_t kDesc = smem_desc<DP>(stageK(st));
+      // OVERLAP: the previous tile's V, addressed before any wgmma is issued.
+      uint64_t vPrev = smem_desc_n_major(stageV(it == 0 ? st : stPrev), L::kVBox);
+      if constexpr (OVERLAP) asm volatile("" : "+l"(vPrev));
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < DP / 32; ks++) {
@@ -292,12 +361,23 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       };
       if constexpr (FINE) load_scales();
       // Refill the stage the previous tile used, once all warps are done with it.
-      if (tid == 0 && consumed >= 1 && nextIndex < items) {
+      if (!producer_warp<DP, PV8>() && tid == 0 && consumed >= 1 && nextIndex < items) {
         const int prev = (consumed - 1) % L::kStages;
         mbar_wait(&empty[prev], ((consumed - 1) / L::kStages) & 1);
         load_tile(prev);
       }
-      wgmma_wait<0>();
+      constexpr uint64_t kStep = (16 * 128) >> 4;  // a 16-key k-step of V: 16 rows of 128 bytes
+      if constexpr (OVERLAP) {
+        // O += P·V of the previous tile (O was rescaled when that tile ended), behind this tile's Q·Kᵀ; waited for
+        // after this tile's softmax. No other instruction may write a wgmma's registers between here and that wait.
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
+        wgmma_commit();
+        wgmma_wait<1>();
+      } else {
+        wgmma_wait<0>();
+      }
       pin(si);
 
       // Dequantize, mask, online softmax; P packed as f16 A fragments: k-step kk covers keys 16kk..16kk+15, that is
@@ -318,6 +398,8 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       uint32_t pf[kBN / 16][4];  // P as f16 A fragments, 16 keys a k-step
       uint32_t pu[kBN / 32][4];  // or ("int8" P·V) as UINT8 A fragments, 32 keys a k-step
       float alpha[2], pStep[2];  // O's rescale per row; and the value of one P step (PV8)
+      // SPLIT: the logits (as converted, masked) and each row's max, kept for the exponentials after the branch
+      float xs[2][2 * kChunks], baseRow[2];
       auto softmax = [&](auto edgeTag) {
         constexpr bool EDGE = decltype(edgeTag)::value;
 #pragma unroll
@@ -370,6 +452,9 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
           }
+          // LAZY: the stale max stays unless this one is far above it (both are the same across the quad). A row's
+          // first visible key always moves it from −inf.
+          if constexpr (LAZY) mx = mx > rowMax[hf] + kLazyLog2 ? mx : rowMax[hf];
           // A row that has seen no visible key keeps m = −inf; subtract 0 then so exp2 gives 0, not NaN.
           const float base = mx == -INFINITY ? 0.f : mx;
           alpha[hf] = fast_exp2(rowMax[hf] - base);
@@ -391,6 +476,10 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
             }
             // One step of the integer P: 2^(sub − base − 24). The row's sum is the tensor cores' (below).
             pStep[hf] = top == -INFINITY ? 0.f : fast_exp2(sub - base - kU8Shift);
+          } else if constexpr (SPLIT) {
+#pragma unroll
+            for (int i = 0; i < 2 * kChunks; i++) xs[hf][i] = x[i];
+            baseRow[hf] = base;
           } else {
             float sum = 0.f;
 #pragma unroll
@@ -399,7 +488,12 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
               const float off = MAGIC ? fmaf(kMagic, s, base) : base;  // hoisted: one per scale
               const float p0 = fast_exp2(fmaf(x[2 * j], s, -off)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
               sum += p0 + p1;
-              pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
+              if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
+                si[4 * j + 2 * hf] = __float_as_int(p0);
+                si[4 * j + 2 * hf + 1] = __float_as_int(p1);
+              } else {
+                pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
+              }
             }
             rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
           }
@@ -408,7 +502,8 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       if (edge) softmax(std::true_type{});
       else softmax(std::false_type{});
       // (PV8 rescales O as the tile's sums join it, below.)
-      if (!PV8 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+      // At the first tile O is all zeros, whatever alpha is.
+      if (!PV8 && !OVERLAP && it > 0 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
         for (int j = 0; j < ONUM / 4; j++) {
           acc[4 * j] *= alpha[0];
@@ -420,8 +515,39 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 
       // O += P · V: 16-key k-steps, V N-major as the tensor copy left it: a k-step is 16 rows of 128 bytes further on.
       const uint64_t vDesc = smem_desc_n_major(stageV(st), L::kVBox);
-      constexpr uint64_t kStep = (16 * 128) >> 4;
-      if constexpr (PV8) {
+      // The exponentials of keys 64·half … 64·half + 63 into pf, and their sums into the row sums.
+      auto exps = [&](auto halfTag) {  // half as a type: a run-time index would put pf and xs in local memory
+        constexpr int half = decltype(halfTag)::value;
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+          float sum = 0.f;
+#pragma unroll
+          for (int j = half * kChunks / 2; j < (half + 1) * kChunks / 2; j++) {
+            const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
+            const float off = MAGIC ? fmaf(kMagic, s, baseRow[hf]) : baseRow[hf];
+            const float p0 = fast_exp2(fmaf(xs[hf][2 * j], s, -off)), p1 = fast_exp2(fmaf(xs[hf][2 * j + 1], s, -off));
+            sum += p0 + p1;
+            pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
+          }
+          rowSum[hf] = half == 0 ? rowSum[hf] * alpha[hf] + sum : rowSum[hf] + sum;
+        }
+      };
+      if constexpr (OVERLAP) {
+        // The previous P·V done, this tile's P becomes the f16 A fragments the next one reads. (No wgmma register is
+        // written while a wgmma is in flight: ptxas serialises every wgmma otherwise, C7513.)
+        wgmma_wait<0>(acc);
+        if (it > 0 && lane == 0) mbar_arrive(&empty[stPrev]);
+#pragma unroll
+        for (int j = 0; j < kChunks; j++)
+#pragma unroll
+          for (int hf = 0; hf < 2; hf++)
+            pfPrev[j >> 1][(j & 1) * 2 + hf] = pack_half2(__int_as_float(si[4 * j + 2 * hf]), __int_as_float(si[4 * j + 2 * hf + 1]));
+        stPrev = st;
+        if (it > 0 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {  // O is 0 at the first tile
+#pragma unroll
+          for (int i = 0; i < ONUM; i++) acc[i] *= alpha[(i >> 1) & 1];
+        }
+      } else if constexpr (PV8) {
         // The tile's exact int32 sums (≤ 128·255·127 < 2²⁴, so I2F is exact), V K-major: a k-step is 32 bytes on.
         // The rows' sums of the integer P (exact, Σ of the rounded P, as core's oracle defines l for "int8") come from
         // the tensor cores too, P times a block of ones: registers 0 and 2 hold rows g and g + 8.
@@ -447,6 +573,26 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
 #pragma unroll
           for (int i = 0; i < ONUM; i++) acc[i] = fmaf(__int2float_rn(part[i]), pStep[(i >> 1) & 1], acc[i]);
         }
+      } else if constexpr (PV_F32 && SPLIT) {
+        constexpr int kHalfSteps = kBN / 32;
+        auto half_pv = [&](auto halfTag) {
+          constexpr int half = decltype(halfTag)::value;
+          exps(halfTag);
+#pragma unroll
+          for (int kk = half * kHalfSteps; kk < (half + 1) * kHalfSteps; kk++) pin(pf[kk]);  // all packed before the fence
+          wgmma_fence();
+#pragma unroll
+          for (int kk = half * kHalfSteps; kk < (half + 1) * kHalfSteps; kk++) {
+            const uint64_t d = vDesc + kk * kStep;
+            if constexpr (DP == 128) wgmma_f16_f32acc_m64n128k16(acc, pf[kk], d, 1);
+            else wgmma_f16_f32acc_m64n64k16(acc, pf[kk], d, 1);
+          }
+          wgmma_commit();
+        };
+        half_pv(std::integral_constant<int, 0>{});
+        half_pv(std::integral_constant<int, 1>{});
+        wgmma_wait<0>();
+        pin(acc);
       } else if constexpr (PV_F32) {
         wgmma_fence();
 #pragma unroll
@@ -461,16 +607,27 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
       } else {
         // f16 sums per 64-key block (docs/DESIGN.md §2 step 5), each block into its own partial, then added to O in f32.
         uint32_t part[kBlocks][DP / 4];
-        wgmma_fence();
+        auto block_pv = [&](auto blockTag) {  // the block as a type, as in exps
+          constexpr int b = decltype(blockTag)::value;
+          if constexpr (SPLIT) {
+            exps(blockTag);
 #pragma unroll
-        for (int b = 0; b < kBlocks; b++)
+            for (int kk = 4 * b; kk < 4 * b + 4; kk++) pin(pf[kk]);  // all packed before the fence
+            wgmma_fence();
+          }
 #pragma unroll
           for (int kk = 0; kk < 4; kk++) {
             const uint64_t d = vDesc + (4 * b + kk) * kStep;
             if constexpr (DP == 128) wgmma_f16_f16acc_m64n128k16(part[b], pf[4 * b + kk], d, kk);
             else wgmma_f16_f16acc_m64n64k16(part[b], pf[4 * b + kk], d, kk);
           }
-        wgmma_commit();
+          if constexpr (SPLIT) wgmma_commit();
+        };
+        if constexpr (!SPLIT) wgmma_fence();
+        block_pv(std::integral_constant<int, 0>{});
+        if constexpr (kBlocks > 1) block_pv(std::integral_constant<int, 1>{});
+        static_assert(kBlocks <= 2, "a tile holds at most two 64-key K blocks");
+        if constexpr (!SPLIT) wgmma_commit();
         wgmma_wait<0>();
 #pragma unroll
         for (int b = 0; b < kBlocks; b++) pin(part[b]);
@@ -486,7 +643,19 @@ __global__ void __launch_bounds__(128 * warpgroups<DP>(), 1)
             acc[4 * j + 3] += bottom.y;
           }
       }
-      if (lane == 0) mbar_arrive(&empty[st]);
+      if (!OVERLAP && lane == 0) mbar_arrive(&empty[st]);
+    }
+    if constexpr (OVERLAP) {
+      // The last tile's P·V; an item without tiles adds P = 0 against whatever stage 0 holds, and O is reset after.
+      const uint64_t vPrev = smem_desc_n_major(stageV(stPrev), L::kVBox);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * ((16 * 128) >> 4), 1);
+      wgmma_commit();
+      wgmma_wait<0>(acc);
+#pragma unroll
+      for (int i = 0; i < ONUM; i++) acc[i] = tiles > 0 ? acc[i] : 0.f;
+      if (tiles > 0 && lane == 0) mbar_arrive(&empty[stPrev]);
     }
 
     // O = acc / l, written in o's dtype and strides; the LSE restores the smoothing constant smScale·q·mean(K).
@@ -567,7 +736,7 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
     if (e != cudaSuccess) return e;
     ctas = std::min<int64_t>(items, sms);
   }
-  return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(128 * warpgroups<DP>()), smem, stream, true, g, w, o, lse, causal,
+  return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(threads<DP, PV == kPvInt8>()), smem, stream, true, g, w, o, lse, causal,
                           int(items), int(qBlocks), causalGroup, vMap, vDirect);
 }
 

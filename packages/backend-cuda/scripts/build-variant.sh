@@ -6,7 +6,8 @@
 # once and reused from build/variant-objects (rebuilt when a source is newer).
 #   scripts/build-variant.sh NAME [PATCH] [KNOB=VALUE ...]
 #   e.g. scripts/build-variant.sh tree
-#        scripts/build-variant.sh overlap4 experiments/sm90-experiments.patch kStages=4
+#        scripts/build-variant.sh stages4 kStages=4
+#        scripts/build-variant.sh mine /tmp/mine.patch kLazyLog2=0.f
 # Then scripts/ab-run.sh on the GPU machine (carry packages/backend-cuda/build/variants) times them side by side.
 set -euo pipefail
 name=${1:?usage: scripts/build-variant.sh NAME [PATCH] [KNOB=VALUE ...]}
