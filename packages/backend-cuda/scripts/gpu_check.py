@@ -221,7 +221,8 @@ def accuracy():
         layout = extra.get("layout", "HND")
         args = (q, k, v) if layout == "HND" else tuple(t.transpose(1, 2).contiguous() for t in (q, k, v))
         try:
-            o, lse, _ = run(*args, causal=causal, lse=extra.get("lse", False), pv_f32=extra.get("pv_f32", False), layout=layout, flags=flags)
+            # A mode names the P·V accumulation itself: a case's own pv_f32 applies only without one.
+            o, lse, _ = run(*args, causal=causal, lse=extra.get("lse", False), pv_f32=extra.get("pv_f32", False) and not mode, layout=layout, flags=flags)
         except RuntimeError as e:
             if not mode or "status 5:" not in str(e):
                 raise
