@@ -19,16 +19,22 @@ struct CausalItem {
   int bh, qb;
 };
 
-// Item `index` of `heads` × `qBlocks`: groups of `groupHeads` consecutive pairs (the last group may be smaller),
-// each group's items by Q block from the last (the heaviest) to the first, its pairs in turn within a Q block.
-// groupHeads ≥ heads is one group: the order across all heads. Requires heads · qBlocks < 2³¹ and groupHeads ≥ 1.
+// Item `index` of `heads` × `qBlocks`: the pairs in ⌈heads / groupHeads⌉ groups of consecutive pairs, as equal as
+// they can be (the first heads mod groups of them one pair larger), each group's items by Q block from the last (the
+// heaviest) to the first, its pairs in turn within a Q block. Equal groups because a small last group would start
+// its heaviest items when the rest of the grid is nearly done, leaving most SMs idle behind them. groupHeads ≥ heads
+// is one group: the order across all heads. Requires heads · qBlocks < 2³¹ and groupHeads ≥ 1.
 SA_HOST_DEVICE inline CausalItem causal_item(int index, int heads, int qBlocks, int groupHeads) {
   const int g = groupHeads < heads ? groupHeads : heads;
-  const int per = g * qBlocks;  // items in a full group
-  const int group = index / per;
-  const int first = group * g;
-  const int width = heads - first < g ? heads - first : g;  // pairs in this group
-  const int j = index - group * per;
+  const int groups = (heads + g - 1) / g;
+  const int base = heads / groups, larger = heads % groups;  // pairs per group; how many groups have one more
+  const int largeItems = larger * (base + 1) * qBlocks;
+  const bool large = index < largeItems;
+  const int width = large ? base + 1 : base;  // pairs in this item's group
+  const int k = large ? index : index - largeItems;
+  const int group = k / (width * qBlocks);
+  const int first = (large ? 0 : larger * (base + 1)) + group * width;
+  const int j = k - group * width * qBlocks;
   return CausalItem{first + j % width, qBlocks - 1 - j / width};
 }
 

@@ -46,13 +46,35 @@ function run(args: (string | number)[]): string {
   return execFileSync(binary, args.map(String), { encoding: "utf8" });
 }
 
+/** The groups' sizes by their definition: ⌈heads / group⌉ groups of consecutive pairs, the larger ones first. */
+function groupSizes(heads: number, group: number): number[] {
+  const count = Math.ceil(heads / Math.min(group, heads));
+  return Array.from({ length: count }, (_, i) => Math.floor(heads / count) + (i < heads % count ? 1 : 0));
+}
+
 /** The order by its definition: every (pair, Q block), sorted by group, then Q block from the last, then pair. */
 function definedOrder(heads: number, qBlocks: number, group: number): [number, number][] {
-  const g = Math.min(group, heads);
+  const groupOfPair: number[] = [];
+  groupSizes(heads, group).forEach((size, i) => groupOfPair.push(...Array<number>(size).fill(i)));
   const items: [number, number][] = [];
   for (let bh = 0; bh < heads; bh++) for (let qb = 0; qb < qBlocks; qb++) items.push([bh, qb]);
-  const groupOf = (bh: number) => Math.floor(bh / g);
-  return items.sort((a, b) => groupOf(a[0]) - groupOf(b[0]) || b[1] - a[1] || a[0] - b[0]);
+  return items.sort((a, b) => groupOfPair[a[0]]! - groupOfPair[b[0]]! || b[1] - a[1] || a[0] - b[0]);
+}
+
+/** Pairs per group as the kernel's order forms them: runs of items whose pairs stay within one group. */
+function observedGroupSizes(order: [number, number][]): number[] {
+  const sizes: number[] = [];
+  let seen = new Set<number>(), lastQb = Infinity;
+  for (const [bh, qb] of order) {
+    if (qb > lastQb) { // the Q block went back up: a new group started
+      sizes.push(seen.size);
+      seen = new Set();
+    }
+    seen.add(bh);
+    lastQb = qb;
+  }
+  sizes.push(seen.size);
+  return sizes;
 }
 
 const rows = (out: string): number[][] => out.trim().split("\n").map((line) => line.split(" ").map(Number));
@@ -68,6 +90,8 @@ describe.skipIf(!hasCxx)(`causal work order (csrc/work_order.h, ${CXX})`, () => 
     [5, 4, 100],
     [1, 9, 1],
     [96, 33, 20],
+    [128, 22, 42],
+    [128, 128, 5],
   ])("%i pairs × %i Q blocks in groups of %i: each item once, in the defined order", (heads, qBlocks, group) => {
     const got = parse(run(["order", heads, qBlocks, group]));
     expect(got).toEqual(definedOrder(heads, qBlocks, group));
@@ -85,6 +109,17 @@ describe.skipIf(!hasCxx)(`causal work order (csrc/work_order.h, ${CXX})`, () => 
       }
     },
   );
+
+  it.each([
+    [128, 22, 42, [32, 32, 32, 32]], // N4K D64: 42 kv heads fit 32 MiB; four groups of 32, not 42 + 42 + 42 + 2
+    [128, 128, 5, [...Array<number>(24).fill(5), 4, 4]],
+    [10, 3, 5, [5, 5]],
+    [7, 4, 3, [3, 2, 2]],
+  ])("%i pairs × %i in groups of at most %i: groups as equal as they can be", (heads, qBlocks, group, sizes) => {
+    const order = parse(run(["order", heads, qBlocks, group]));
+    expect(observedGroupSizes(order)).toEqual(sizes);
+    expect(groupSizes(heads, group)).toEqual(sizes);
+  });
 
   it("one group of all heads is the order across heads (pair = index mod heads, the last Q block first)", () => {
     const heads = 11, qBlocks = 6;
