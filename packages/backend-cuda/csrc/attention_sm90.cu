@@ -160,6 +160,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
   constexpr int kGroupKeys = FINE ? kKRowBlock : kKBlock, kGroups = kBN / kGroupKeys;  // K scales per tile, their keys
   const int kShift = FINE ? g.kShift : kKBlockShift;
+  constexpr uint64_t kStep = (16 * 128) >> 4;  // a 16-key k-step of V in a descriptor: 16 rows of 128 bytes
   constexpr int ONUM = DP / 2;       // f32 accumulators of O per thread (64 rows × DP over 128 threads)
   extern __shared__ char smemRaw[];
   char* smem = smemRaw + ((1024 - (smem_addr(smemRaw) & 1023)) & 1023);  // swizzle atoms need 1024-byte alignment
@@ -366,7 +367,6 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
         mbar_wait(&empty[prev], ((consumed - 1) / L::kStages) & 1);
         load_tile(prev);
       }
-      constexpr uint64_t kStep = (16 * 128) >> 4;  // a 16-key k-step of V: 16 rows of 128 bytes
       if constexpr (OVERLAP) {
         // O += P·V of the previous tile (O was rescaled when that tile ended), behind this tile's Q·Kᵀ; waited for
         // after this tile's softmax. No other instruction may write a wgmma's registers between here and that wait.
@@ -650,7 +650,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       const uint64_t vPrev = smem_desc_n_major(stageV(stPrev), L::kVBox);
       wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * ((16 * 128) >> 4), 1);
+      for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
       wgmma_commit();
       wgmma_wait<0>(acc);
 #pragma unroll
