@@ -177,8 +177,9 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
   // The CTA's first item: blockIdx.x (then every gridDim-th), or, causal with kCausalL2Bytes (one item per CTA), the
   // item at place blockIdx.x of work_order.h's order, which is the order the hardware starts CTAs in, near enough.
-  const int firstIndex =
-      kCausalL2Bytes > 0 && causal ? causal_item_index(int(blockIdx.x), g.S * g.Hq, qBlocks, causalGroup) : int(blockIdx.x);
+  const int firstIndex = kCausalL2Bytes > 0 && causal
+                             ? causal_item_index(int(blockIdx.x), g.S * g.Hq, qBlocks, causalGroup, g.group)
+                             : int(blockIdx.x);
 
   // Thread 0 loads: the Q rows of an item (they exist up to the sequence's 128-row padding: copy no further), and
   // K/V tiles in the order the CTA consumes them, across items (`next`: the item and tile to load next).

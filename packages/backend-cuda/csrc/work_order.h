@@ -20,28 +20,30 @@ struct CausalItem {
 };
 
 // Item `index` of `heads` × `qBlocks`: the pairs in ⌈heads / groupHeads⌉ groups of consecutive pairs, as equal as
-// they can be (the first heads mod groups of them one pair larger), each group's items by Q block from the last (the
-// heaviest) to the first, its pairs in turn within a Q block. Equal groups because a small last group would start
-// its heaviest items when the rest of the grid is nearly done, leaving most SMs idle behind them. groupHeads ≥ heads
-// is one group: the order across all heads. Requires heads · qBlocks < 2³¹ and groupHeads ≥ 1.
-SA_HOST_DEVICE inline CausalItem causal_item(int index, int heads, int qBlocks, int groupHeads) {
-  const int g = groupHeads < heads ? groupHeads : heads;
-  const int groups = (heads + g - 1) / g;
-  const int base = heads / groups, larger = heads % groups;  // pairs per group; how many groups have one more
-  const int largeItems = larger * (base + 1) * qBlocks;
+// whole kv heads allow (`unit` pairs share one: the first of them one kv head larger), each group's items by Q block
+// from the last (the heaviest) to the first, its pairs in turn within a Q block. Equal groups because a small last
+// group would start its heaviest items when the rest of the grid is nearly done, leaving most SMs idle behind them;
+// whole kv heads so that no group reads more K/V than the budget its size came from. groupHeads ≥ heads is one
+// group: the order across all heads. Requires heads · qBlocks < 2³¹, unit ≥ 1 dividing heads, and groupHeads a
+// multiple of unit (causal_group_pairs gives one).
+SA_HOST_DEVICE inline CausalItem causal_item(int index, int heads, int qBlocks, int groupHeads, int unit) {
+  const int units = heads / unit, groupUnits = (groupHeads < heads ? groupHeads : heads) / unit;
+  const int groups = (units + groupUnits - 1) / groupUnits;
+  const int base = units / groups * unit, larger = units % groups;  // pairs per group; how many groups have a unit more
+  const int largeItems = larger * (base + unit) * qBlocks;
   const bool large = index < largeItems;
-  const int width = large ? base + 1 : base;  // pairs in this item's group
+  const int width = large ? base + unit : base;  // pairs in this item's group
   const int k = large ? index : index - largeItems;
   const int group = k / (width * qBlocks);
-  const int first = (large ? 0 : larger * (base + 1)) + group * width;
+  const int first = (large ? 0 : larger * (base + unit)) + group * width;
   const int j = k - group * width * qBlocks;
   return CausalItem{first + j % width, qBlocks - 1 - j / width};
 }
 
 // The same item as an index of the order across all heads (pair = index mod heads, the last Q block first), which is
 // how the kernel's work_item reads an index: a CTA maps its place to it once, so the order costs nothing in the loop.
-SA_HOST_DEVICE inline int causal_item_index(int place, int heads, int qBlocks, int groupHeads) {
-  const CausalItem c = causal_item(place, heads, qBlocks, groupHeads);
+SA_HOST_DEVICE inline int causal_item_index(int place, int heads, int qBlocks, int groupHeads, int unit) {
+  const CausalItem c = causal_item(place, heads, qBlocks, groupHeads, unit);
   return (qBlocks - 1 - c.qb) * heads + c.bh;
 }
 
