@@ -8,7 +8,8 @@ import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import { libraryCandidates, openLibrary, openLibraryFrom } from "./ffi/library.js";
 import { KV_PARAMS_SIZE, KvParamsBuffer, verifyKvLayout } from "./ffi/kv-params.js";
-import { PARAMS_SIZE, verifyLayout } from "./ffi/params.js";
+import { PARAMS_SIZE, ParamsBuffer, verifyLayout } from "./ffi/params.js";
+import { lastError } from "./status.js";
 import { provider } from "./index.js";
 
 const runtime = runtimeName();
@@ -73,6 +74,23 @@ describe(`backend-cuda native library under ${runtime}`, () => {
     const status = lib.native.sa_workspace_size(new Uint8Array(PARAMS_SIZE), out);
     expect(status).toBe(1); // SA_ERR_INVALID_ARGUMENT: all-zero shapes
   });
+
+  it.skipIf(!hasFfi || !built)(
+    "refuses flag bits it does not define, naming them, before any device work",
+    async () => {
+      const lib = await Effect.runPromise(openLibrary);
+      const pb = new ParamsBuffer();
+      pb.setI32("batch", 1).setI32("heads_q", 2).setI32("heads_kv", 2);
+      pb.setI32("seqlen_q", 64).setI32("seqlen_k", 64).setI32("head_dim", 64);
+      pb.setI32("dtype", 1).setI32("out_dtype", 1).setU32("flags", 1); // f16, HND, causal
+      const bytes = new BigUint64Array(1);
+      expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(0);
+      expect(bytes[0] > 0n).toBe(true);
+      pb.setU32("flags", 1 | (1 << 10) | (1 << 31));
+      expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(1); // SA_ERR_INVALID_ARGUMENT
+      expect(lastError(lib.native)).toContain("unknown flag bits 0x80000400");
+    },
+  );
 
   it("loads, or fails with the tagged reason this machine explains", async () => {
     const exit = await Effect.runPromiseExit(provider.load);
