@@ -41,6 +41,7 @@ typedef enum sa_dtype { SA_F32 = 0, SA_F16 = 1, SA_BF16 = 2 } sa_dtype;
 /* HND: [B, H, N, D]; NHD: [B, N, H, D]. Strides below are given in the layout's own order. */
 typedef enum sa_layout { SA_HND = 0, SA_NHD = 1 } sa_layout;
 
+/* sa_params.flags: any bit not defined here is refused with SA_ERR_INVALID_ARGUMENT. */
 enum sa_flags {
   SA_CAUSAL = 1u << 0,          /* key j visible to query i iff j <= i + (Nk - Nq), per sequence */
   SA_RETURN_LSE = 1u << 1,      /* write the natural-log LSE to sa_params.lse */
