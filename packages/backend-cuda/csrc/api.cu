@@ -147,10 +147,6 @@ int32_t copy_layout(const int64_t (&values)[N], int64_t* out, int32_t cap) {
 constexpr uint64_t kAlign = 256;
 uint64_t align_up(uint64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
-// Every flag of sageattn.h.
-constexpr uint32_t kKnownFlags = SA_CAUSAL | SA_RETURN_LSE | SA_PV_F32 | SA_NO_SMOOTH_K | SA_KERNEL_ONLY | SA_PV_AUTO | SA_QK_WARP |
-                                 SA_QK_ROW | SA_KV_VALUES_INT8 | SA_PV_INT8;
-
 // Byte offsets of the workspace regions; total is the size.
 struct WorkspacePlan {
   uint64_t kpart, qi, ki, vh, qs, ks, qm, vpart, vs, total;
@@ -191,9 +187,10 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   g.kSlots = varlen ? sa::ceil_div(g.Nk, sa::kKBlock) + g.S : g.B * sa::ceil_div(g.Nk, sa::kKBlock);
   // A bit this library does not define (a caller built against a newer header, or a typo) is refused, not ignored:
   // ignoring it would run some other computation than the one asked for.
-  if (p->flags & ~kKnownFlags) {
+  // sa::kKnownFlags: generated/abi_checks.h, from core's SA_FLAGS.
+  if (p->flags & ~sa::kKnownFlags) {
     char bits[16];
-    std::snprintf(bits, sizeof bits, "0x%x", unsigned(p->flags & ~kKnownFlags));
+    std::snprintf(bits, sizeof bits, "0x%x", unsigned(p->flags & ~sa::kKnownFlags));
     return fail(SA_ERR_INVALID_ARGUMENT, std::string("unknown flag bits ") + bits);
   }
   if ((p->flags & SA_QK_WARP) && (p->flags & SA_QK_ROW)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_QK_WARP and SA_QK_ROW together");

@@ -55,7 +55,8 @@ namespace {
 //   kProducer128    true D = 128 with f16 P: a fourth warpgroup issues every load and gives its registers to the
 //                        two consumer warpgroups (24 / 240 a thread), which then never wait on each other's pace;
 //                        "int8" P·V measured slower with it, so it keeps thread 0 as its loader
-//   kSplitPv        true D = 128, f16-block sums: P·V in two halves, the first issued once its exponentials are
+//   kSplitPv        true D = 128, f16-block sums: P·V in two halves, the first on the tensor cores while the
+//                        second half's exponentials are computed
 //   kOverlapPv      true D = 128, f32 sums, with the producer: tile it − 1's P·V on the tensor cores beside tile
 //                        it's softmax (+6 % over the producer with split halves)
 //   kLazyLog2       8    f32 sums and "int8" P·V: a row keeps its max until a tile's exceeds it by more than

@@ -253,10 +253,13 @@ export function cCodeChecks(): string {
       const name = `SA_${key.toUpperCase()}`;
       return `static_assert(${name} == ${code}, "${name}: core's ${source} (packages/core/src/${file}) gives ${key} the code ${code}");`;
     });
+  const known = Object.values(SA_FLAGS).reduce((all: number, code) => all | code, 0) >>> 0;
   return [
     ...checks(DTYPE_CODE, "DTYPE_CODE", "constants.ts"),
     ...checks(LAYOUT_CODE, "LAYOUT_CODE", "constants.ts"),
     ...checks(SA_FLAGS, "SA_FLAGS", "schema.ts"),
+    "// Every flag of core's SA_FLAGS: the library refuses any other bit.",
+    `namespace sa { constexpr uint32_t kKnownFlags = ${known}u; }`,
   ].join("\n") + "\n";
 }
 
