@@ -206,17 +206,22 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   int& nextIndex = cursor.index;
   int& nextLeft = cursor.left;
   int64_t& nextRow = cursor.kRow;
+  // An item's first K row (kv head's rows, then the sequence's), and its first V tile's coordinates: V straight from
+  // the caller's tensor (token, kv head, batch), or the pre-pass's f16 rows (row, kv head).
+  auto k_row = [&](const Item& it) { return int64_t(it.h / g.group) * g.rowsK + it.sq.kRow; };
+  auto v_origin = [&](const Item& it, int* v) {
+    v[0] = vDirect ? int(it.sq.k0) : int(it.sq.kRow);
+    v[1] = it.h / g.group;
+    v[2] = vDirect ? it.sq.b : 0;
+  };
   auto advance = [&]() {  // to the next tile that exists, across items
     while (nextIndex < items && nextLeft == 0) {
       Item it;
       nextIndex = next_item(nextIndex, it);
       if (nextIndex < items) {
         nextLeft = it.tiles;
-        nextRow = int64_t(it.h / g.group) * g.rowsK + it.sq.kRow;
-        // V straight from the caller's tensor (token, kv head, batch), or the pre-pass's f16 rows (row, kv head).
-        vAt[0] = vDirect ? int(it.sq.k0) : int(it.sq.kRow);
-        vAt[1] = it.h / g.group;
-        vAt[2] = vDirect ? it.sq.b : 0;
+        nextRow = k_row(it);
+        v_origin(it, vAt);
       }
     }
   };
@@ -271,12 +276,13 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
         for (int index = next_item(firstIndex - int(gridDim.x), it); index < items; index = next_item(index, it), n++) {
           if (n >= 2) mbar_wait(&qEmpty[n & 1], ((n - 2) >> 1) & 1);
           load_q(it, n & 1);
-          const int64_t kRow = int64_t(it.h / g.group) * g.rowsK + it.sq.kRow;
-          const int v0 = vDirect ? int(it.sq.k0) : int(it.sq.kRow), v1 = it.h / g.group, v2 = vDirect ? it.sq.b : 0;
+          const int64_t kRow = k_row(it);
+          int v[3];
+          v_origin(it, v);
           for (int t = 0; t < it.tiles; t++, issued++) {
             const int st = issued % L::kStages;
             if (issued >= L::kStages) mbar_wait(&empty[st], ((issued - L::kStages) / L::kStages) & 1);
-            copy_tile(st, kRow + int64_t(t) * kBN, v0 + t * kBN, v1, v2);
+            copy_tile(st, kRow + int64_t(t) * kBN, v[0] + t * kBN, v[1], v[2]);
           }
         }
       }
@@ -331,6 +337,15 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     for (int kk = 0; kk < (OVERLAP ? kBN / 16 : 1); kk++)
 #pragma unroll
       for (int r = 0; r < 4; r++) pfPrev[kk][r] = 0u;
+    // OVERLAP: O += the previous tile's P (pfPrev) · V (at vPrev), issued and committed; the caller waits.
+    auto issue_prev_pv = [&](uint64_t vPrev) {
+      if constexpr (OVERLAP) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
+        wgmma_commit();
+      }
+    };
     const uint64_t qDesc = smem_desc<DP>(qBuffer(qb) + wg * 64 * DP);
     mbar_wait(&qFull[qb], (done >> 1) & 1);
 
@@ -372,10 +387,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       if constexpr (OVERLAP) {
         // O += P·V of the previous tile (O was rescaled when that tile ended), behind this tile's Q·Kᵀ; waited for
         // after this tile's softmax. No other instruction may write a wgmma's registers between here and that wait.
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
-        wgmma_commit();
+        issue_prev_pv(vPrev);
         wgmma_wait<1>();
       } else {
         wgmma_wait<0>();
@@ -402,6 +414,14 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       float alpha[2], pStep[2];  // O's rescale per row; and the value of one P step (PV8)
       // SPLIT: the logits (as converted, masked) and each row's max, kept for the exponentials after the branch
       float xs[2][2 * kChunks], baseRow[2];
+      // P of n8 chunk j's two logits in x (as converted) of row g + 8·hf, against the row's base: the chunk's scale in
+      // the FFMA and (MAGIC) kMagic·s taken off with the base (hoisted by the compiler: one per scale).
+      auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1) {
+        const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
+        const float off = MAGIC ? fmaf(kMagic, s, base) : base;
+        p0 = fast_exp2(fmaf(x[2 * j], s, -off));
+        p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
+      };
       auto softmax = [&](auto edgeTag) {
         constexpr bool EDGE = decltype(edgeTag)::value;
 #pragma unroll
@@ -486,9 +506,8 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
             float sum = 0.f;
 #pragma unroll
             for (int j = 0; j < kChunks; j++) {
-              const float s = scale_of(j / (kChunks / kGroups));
-              const float off = MAGIC ? fmaf(kMagic, s, base) : base;  // hoisted: one per scale
-              const float p0 = fast_exp2(fmaf(x[2 * j], s, -off)), p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
+              float p0, p1;
+              exp_pair(x, j, hf, base, p0, p1);
               sum += p0 + p1;
               if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
                 si[4 * j + 2 * hf] = __float_as_int(p0);
@@ -525,9 +544,8 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
           float sum = 0.f;
 #pragma unroll
           for (int j = half * kChunks / 2; j < (half + 1) * kChunks / 2; j++) {
-            const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
-            const float off = MAGIC ? fmaf(kMagic, s, baseRow[hf]) : baseRow[hf];
-            const float p0 = fast_exp2(fmaf(xs[hf][2 * j], s, -off)), p1 = fast_exp2(fmaf(xs[hf][2 * j + 1], s, -off));
+            float p0, p1;
+            exp_pair(xs[hf], j, hf, baseRow[hf], p0, p1);
             sum += p0 + p1;
             pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
           }
@@ -649,11 +667,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     }
     if constexpr (OVERLAP) {
       // The last tile's P·V; an item without tiles adds P = 0 against whatever stage 0 holds, and O is reset after.
-      const uint64_t vPrev = smem_desc_n_major(stageV(stPrev), L::kVBox);
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
-      wgmma_commit();
+      issue_prev_pv(smem_desc_n_major(stageV(stPrev), L::kVBox));
       wgmma_wait<0>(acc);
 #pragma unroll
       for (int i = 0; i < ONUM; i++) acc[i] = tiles > 0 ? acc[i] : 0.f;
