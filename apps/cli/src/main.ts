@@ -52,5 +52,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`sageattn info | head -1`) closes the pipe: the rest of the output has nowhere to go, so
+// stop there, quietly and with success, as other command-line tools do, instead of Node's unhandled EPIPE trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

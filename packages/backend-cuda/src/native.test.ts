@@ -2,7 +2,7 @@
 // matches ours, and a missing device is a tagged NoDevice, not a crash. Under Node (no FFI) the backend must say
 // FeatureMissing.
 import { existsSync } from "node:fs";
-import { execSync } from "node:child_process";
+import { execSync, spawnSync } from "node:child_process";
 import { runtimeName } from "@sageattn/core";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
@@ -114,3 +114,41 @@ describe(`backend-cuda native library under ${runtime}`, () => {
     for (const p of tried) expect(err?.message).toContain(p);
   });
 });
+
+// Deno without the permissions cuda needs: a tagged FeatureMissing that names the flags, not a defect with a stack.
+const deno = new URL("../../../node_modules/.bin/deno", import.meta.url).pathname;
+const dist = new URL("../dist/index.js", import.meta.url).pathname;
+describe.runIf(runtime.startsWith("node") && existsSync(deno) && existsSync(dist))(
+  "the cuda backend under Deno's permissions",
+  () => {
+    const load = (...flags: string[]) => {
+      const script = `import { Effect } from "effect";
+import { provider } from "./dist/index.js";
+const exit = await Effect.runPromiseExit(provider.load);
+const e = exit.cause?.error;
+console.log(JSON.stringify(e ? { reason: e.reason, message: e.message } : { cause: String(exit.cause) }));`;
+      const r = spawnSync(deno, ["run", ...flags, "-"], {
+        cwd: new URL("..", import.meta.url).pathname,
+        input: script,
+        encoding: "utf8",
+        env: { ...process.env, SAGEATTN_CUDA_LIB: "" },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { reason?: string; message?: string; cause?: string };
+    };
+
+    it("without --allow-read", () => {
+      const r = load();
+      expect(r.reason).toBe("FeatureMissing");
+      expect(r.message).toContain("--allow-read --allow-ffi");
+      expect(r.message).not.toContain("\n");
+    });
+
+    it("with --allow-read but not --allow-ffi", () => {
+      const r = load("--allow-read");
+      expect(r.reason).toBe(built ? "FeatureMissing" : "LibraryNotFound");
+      expect(r.message).toContain(built ? "--allow-ffi" : "SAGEATTN_CUDA_LIB");
+      expect(r.message).not.toContain("\n");
+    });
+  },
+);

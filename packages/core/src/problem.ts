@@ -61,7 +61,7 @@ export interface AttentionOptions {
    * "f16-block": P·V summed in f16 within a K block then in f32 (the paper); "f32": f32 throughout; "fp8": P and V
    * scaled to FP8 e4m3 (V per channel), each K block summed in f32 then added in f32 (SageAttention2; js only for now);
    * "int8": P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block summed exactly in int32 then
-   * added in f32 (js only for now).
+   * added in f32 (js, and cuda's Hopper kernel). A backend that cannot is passed over (Unsupported).
    */
   readonly pvAccumulation?: PvAccumulation;
   /**

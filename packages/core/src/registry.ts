@@ -1,4 +1,4 @@
-import { Effect, Exit } from "effect";
+import { Cause, Effect, Exit } from "effect";
 import {
   type AttentionBackend,
   type BackendName,
@@ -215,7 +215,10 @@ function rejectionOf(name: string, exit: Exit.Exit<unknown, BackendUnavailable>)
     const e = exit.cause.error;
     return { backend: name, reason: e.reason, message: e.message };
   }
-  return { backend: name, reason: "FeatureMissing", message: Exit.isFailure(exit) ? String(exit.cause) : "unknown" };
+  // A load that threw (a defect): its message alone, without the stack the cause's text would carry.
+  const thrown = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined;
+  const message = thrown instanceof Error ? thrown.message.split("\n")[0] : String(thrown ?? "unknown");
+  return { backend: name, reason: "FeatureMissing", message: `${name} failed to load: ${message}` };
 }
 
 /** The backend named by the call, by a device tensor among the inputs, or by SAGEATTN_BACKEND; undefined for auto. */
@@ -259,9 +262,17 @@ function warnJsFallback(rejected: readonly Rejection[]): void {
   const why = rejected.length
     ? rejected.map((r) => `${r.backend}: ${r.reason}`).join(", ")
     : "no backend package registered";
+  // The advice follows cpu-simd's own reason: not there (install it, or import it where a bundler cannot find it), or
+  // there but not for this call's options, or unable to run in this runtime.
+  const simd = rejected.find((r) => r.backend === "cpu-simd");
+  const advice = !simd || simd.reason === "NotInstalled"
+    ? `Install @sageattn/backend-cpu-simd; in a bundled app import "sageattn" (backends imported statically) or call ` +
+      `registerBackend(provider).`
+    : simd.reason === "Unsupported"
+    ? `cpu-simd is installed but cannot run this call's options (${simd.message}); leave those out to run on it.`
+    : `cpu-simd cannot run in this runtime (${simd.message}).`;
   console.warn(
-    `[sageattn] running on the js oracle, about 100× slower than cpu-simd (${why}). Install @sageattn/backend-cpu-simd; ` +
-      `in a bundled app import "sageattn" (backends imported statically) or call registerBackend(provider). SAGEATTN_QUIET=1 silences this.`,
+    `[sageattn] running on the js oracle, about 100× slower than cpu-simd (${why}). ${advice} SAGEATTN_QUIET=1 silences this.`,
   );
 }
 

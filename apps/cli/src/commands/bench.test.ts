@@ -41,6 +41,13 @@ describe("sageattn bench (smoke: quick grid, js backend)", () => {
     expect(readFileSync(chart, "utf8")).toContain('data-name="js sage (ours)"');
   });
 
+  it("--sizes that leave no case of the grid: a usage error naming the grid's lengths, nothing measured", async () => {
+    const code = await benchCommand(["--grid", "quick", "--backend", "js", "--sizes", "999", "--json"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("no case of the quick grid matches --sizes 999 (its sequence lengths: 64, 128;");
+  });
+
   it("--qk-granularity and --inputs are in the document; row beats block on massive inputs", async () => {
     const run = async (...extra: string[]) => {
       stdout = "";

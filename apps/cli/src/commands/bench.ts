@@ -23,7 +23,7 @@ import { Progress } from "../bench/progress.js";
 import { type BenchDocument, caseLabel, formatTable, poorAccuracy } from "../bench/report.js";
 import { DEFAULT_PLAN, measure, timed } from "../bench/timing.js";
 import type { BenchCase, CaseResult, PeerResult } from "../bench/types.js";
-import { EXIT_FAILURE, EXIT_OK, reportError } from "../errors.js";
+import { EXIT_FAILURE, EXIT_OK, reportError, UsageError } from "../errors.js";
 import { checkWritable } from "../io/tensor-io.js";
 import { BENCH_USAGE, parseBenchArgs } from "./bench-args.js";
 import { benchDecodeCommand } from "./bench-decode.js";
@@ -139,6 +139,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
       grid,
       (c) => (!args.sizes || args.sizes.includes(c.N)) && (!args.headDims || args.headDims.includes(c.D)),
     );
+    if (groups.every((g) => g.grid.cases.length === 0)) {
+      // Nothing would be measured: say what the grid has, rather than print an empty table and succeed.
+      const all = chosen.backends.flatMap((b) => gridFor(b.name, grid).cases);
+      const list = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b).join(", ");
+      throw new UsageError(
+        `no case of the ${[...new Set(groups.map((g) => g.grid.name))].join("/")} grid matches ${
+          [args.sizes && `--sizes ${args.sizes.join(",")}`, args.headDims && `--head-dims ${args.headDims.join(",")}`]
+            .filter(Boolean).join(" ")
+        } (its sequence lengths: ${list(all.map((c) => c.N))}; head dims: ${list(all.map((c) => c.D))})`,
+      );
+    }
     const pool = (peers = new PeerPool(threads));
     const cpuPeers = (g: Group) => (args.peers && g.grid.peers === "cpu" ? CPU_PEERS : []);
     const torchPeer = (g: Group) => args.peers && g.grid.peers === "torch";

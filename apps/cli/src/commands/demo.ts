@@ -14,7 +14,7 @@ import {
   toCanonicalF32,
 } from "@sageattn/core";
 import { machineName } from "../cli-util.js";
-import { EXIT_OK, EXIT_USAGE, reportError } from "../errors.js";
+import { describeError, EXIT_OK, EXIT_USAGE, reportError, UsageError } from "../errors.js";
 
 const HELP = `sageattn demo [options]
 
@@ -115,8 +115,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     if (exactMs !== undefined) {
       console.log(
         `exact kernel: ${exactMs.toFixed(1).padStart(9)} ms  ${gops(report.exactTops!)}  (same backend; sageattn ${
-          (exactMs / ms).toFixed(2)
-        }× faster)`,
+          exactMs >= ms ? `${(exactMs / ms).toFixed(2)}× faster` : `${(ms / exactMs).toFixed(2)}× slower`
+        })`,
       );
     }
     console.log(
@@ -126,6 +126,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     );
     return EXIT_OK;
   } catch (e) {
-    return reportError("demo", e);
+    // The demo draws its own inputs, so an input the library refuses (a head dim past a backend's limit, say) comes
+    // from the command line: a usage error.
+    const refused = (e as { _tag?: string })?._tag === "InvalidInput";
+    return reportError("demo", refused ? new UsageError(describeError(e).message) : e);
   }
 }

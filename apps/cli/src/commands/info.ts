@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { Effect } from "effect";
 import { backendStatus, hostTensor, resolveProblem, selectBackend } from "@sageattn/core";
 import { machineName } from "../cli-util.js";
-import { EXIT_OK } from "../errors.js";
+import { describeError, EXIT_OK } from "../errors.js";
 
 const HELP = `sageattn info [--json]
 
@@ -21,15 +21,17 @@ export async function infoCommand(argv: string[]): Promise<number> {
   }
   const rows = await Effect.runPromise(backendStatus());
   const probe = hostTensor(new Float32Array(64 * 64), [1, 1, 64, 64]);
-  const chosen = await Effect.runPromise(
+  // Which backend a default call would run on, or why none would (a forced backend that is missing, say).
+  const { chosen, why } = await Effect.runPromise(
     Effect.flatMap(resolveProblem(probe, probe, probe), (p) => selectBackend(p, undefined, [])).pipe(
-      Effect.map((s) => s.backend.name),
-      Effect.orElseSucceed(() => "none"),
+      Effect.map((s) => ({ chosen: s.backend.name, why: undefined as string | undefined })),
+      Effect.catchAll((e) => Effect.succeed({ chosen: "none", why: describeError(e).message })),
     ),
   );
   const report = {
     machine: machineName(),
     chosen,
+    why,
     backends: rows.map((r) => ({
       name: r.name,
       priority: r.priority,
@@ -45,7 +47,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   console.log(`sageattn on ${report.machine}`);
-  console.log(`default call runs on: ${chosen}\n`);
+  console.log(`default call runs on: ${chosen}${why ? ` (${why})` : ""}\n`);
   for (const b of report.backends) {
     if (!b.available) {
       console.log(`✗ ${b.name}: ${b.rejected?.reason} — ${b.rejected?.message}`);

@@ -8,6 +8,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -83,6 +84,17 @@ describe("existing outputs", () => {
     expect(await run(x, "--out", out, "--force")).toBe(0);
     expect(readFileSync(out).subarray(0, 6).toString("latin1")).toBe("\x93NUMPY");
     expect(readdirSync(x.dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("a symbolic link to a missing file counts as existing: kept without --force, replaced with it", async () => {
+    const x = inputs();
+    const out = join(x.dir, "o.npy");
+    symlinkSync(join(x.dir, "missing.npy"), out);
+    expect(await run(x, "--out", out)).toBe(1);
+    expect(stderr).toMatch(/a symbolic link to a missing file\); pass --force/);
+    expect(readlinkSync(out)).toBe(join(x.dir, "missing.npy"));
+    expect(await run(x, "--out", out, "--force")).toBe(0);
+    expect(readFileSync(out).subarray(0, 6).toString("latin1")).toBe("\x93NUMPY");
   });
 });
 

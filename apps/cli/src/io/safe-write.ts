@@ -1,10 +1,20 @@
-import { closeSync, fsyncSync, openSync, renameSync, type Stats, statSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { TensorFileError } from "./tensor-file.js";
 
-const statOf = (path: string): Stats | undefined => {
+const statOf = (path: string, follow = true): Stats | undefined => {
   try {
-    return statSync(path); // follows symlinks: a link to an input is that input
+    return follow ? statSync(path) : lstatSync(path); // following symlinks, a link to an input is that input
   } catch {
     return undefined;
   }
@@ -27,7 +37,17 @@ export function checkOutputs(outputs: readonly string[], inputs: readonly string
       });
     }
     const s = statOf(out);
-    if (!s) continue;
+    if (!s) {
+      // Nothing there, or a symbolic link to nothing: the link is the user's, so it needs --force like a file.
+      if (statOf(out, false) && !force) {
+        throw new TensorFileError({
+          path: out,
+          reason: "OutputExists",
+          message: `${out}: exists (a symbolic link to a missing file); pass --force to replace it`,
+        });
+      }
+      continue;
+    }
     const same = ins.find((i) => i.stat && i.stat.dev === s.dev && i.stat.ino === s.ino);
     if (same) {
       throw new TensorFileError({

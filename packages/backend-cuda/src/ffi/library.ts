@@ -35,6 +35,15 @@ export function libraryCandidates(): string[] {
 const unavailable = (reason: BackendUnavailable["reason"], message: string, cause?: unknown) =>
   new BackendUnavailable({ backend: "cuda", reason, message, cause });
 
+const DENO_PERMISSIONS =
+  "run with --allow-read --allow-ffi (and --allow-env for SAGEATTN_CUDA_LIB), or -A, to use cuda";
+
+/** Deno refuses what its permissions do not allow with NotCapable (PermissionDenied before Deno 2). */
+const deniedByDeno = (e: unknown) => ["NotCapable", "PermissionDenied"].includes((e as Error)?.name);
+
+/** An error's message without the stack trace Deno's errors carry in it. */
+const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split("\n")[0];
+
 type BunFfi = {
   dlopen(path: string, symbols: unknown): { symbols: Record<string, (...a: unknown[]) => unknown>; close(): void };
 };
@@ -69,14 +78,23 @@ export const openLibraryFrom = (candidates: readonly string[]): Effect.Effect<Op
       );
     }
     const tried = candidates;
-    const path = tried.find((p) => existsSync(p));
+    let path: string | undefined;
+    try {
+      path = tried.find((p) => existsSync(p));
+    } catch (e) {
+      return yield* Effect.fail(
+        deniedByDeno(e)
+          ? unavailable("FeatureMissing", `Deno may not read the library: ${DENO_PERMISSIONS}`, e)
+          : unavailable("LibraryNotFound", `${LIBRARY_FILE} could not be looked for: ${firstLine(e)}`, e),
+      );
+    }
     if (!path) {
       return yield* Effect.fail(
         unavailable(
           "LibraryNotFound",
-          `${LIBRARY_FILE} not found (build it with nvcc: npm run build -w @sageattn/backend-cuda); tried: ${
-            tried.join(", ")
-          }`,
+          `${LIBRARY_FILE} not found: build it with nvcc (bash node_modules/@sageattn/backend-cuda/scripts/build.sh ` +
+            `in a project, npm run build -w @sageattn/backend-cuda in this repository), or point SAGEATTN_CUDA_LIB at ` +
+            `it (a bundled app must); tried: ${tried.join(", ")}`,
         ),
       );
     }
@@ -92,7 +110,9 @@ export const openLibraryFrom = (candidates: readonly string[]): Effect.Effect<Op
         return { path, native: lib.symbols as unknown as Native, close: () => lib.close() };
       },
       catch: (e) =>
-        unavailable("LibraryNotFound", `${path} could not be opened: ${(e as Error).message ?? String(e)}`, e),
+        deniedByDeno(e)
+          ? unavailable("FeatureMissing", `Deno may not open the library: ${DENO_PERMISSIONS}`, e)
+          : unavailable("LibraryNotFound", `${path} could not be opened: ${firstLine(e)}`, e),
     });
   });
 
