@@ -14,6 +14,7 @@ import {
   synchronizeBackends,
 } from "./registry.js";
 import { type DeviceTensor, fromCanonicalF32, type HostTensor, type Tensor, toCanonicalF32 } from "./tensor.js";
+import { scaledCopy, unscaleInPlace } from "./v-scale.js";
 
 /** What a call returns: the output (host in → host out, device in → device out), the LSE if asked, and who ran it. */
 export interface AttentionResult<T extends Tensor = Tensor> {
@@ -87,7 +88,12 @@ export function attentionEffect<T extends Tensor>(
     (p) =>
       Effect.flatMap(selectBackend(p, options.backend, [q, k, v]), ({ backend, rejected }) => {
         remember(q, k, v, options, p, backend, rejected);
-        return run(backend, p, q, k, v, rejected);
+        if (!p.vShift) return run(backend, p, q, k, v, rejected);
+        // V too small for f16: the backend computes on V·2^shift, the output comes back times 2^-shift.
+        const scaled = scaledCopy(v as HostTensor, p.vShift) as T;
+        return Effect.tap(run(backend, p, q, k, scaled, rejected), (r) => {
+          unscaleInPlace(r.output as HostTensor, p.vShift!);
+        });
       }),
   );
 }

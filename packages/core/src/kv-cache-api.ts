@@ -19,6 +19,7 @@ import {
 } from "./problem.js";
 import { type Rejection, selectKvCacheBackend } from "./registry.js";
 import { contiguousStrides, type DeviceTensor, dims, type Layout, shapeFor, type Tensor } from "./tensor.js";
+import { V_SCALE_BELOW } from "./v-scale.js";
 
 /** What `createKvCache` makes: sizes, the element type and layout of appended K/V, smoothing, and where it lives. */
 export interface KvCacheOptions {
@@ -262,17 +263,27 @@ export function resolveAttend(
       );
     }
     if (length === 0) return Effect.fail(invalid("InvalidShape", "attend on an empty cache: append rows first"));
+    if ((spec.valueFormat ?? "f16") === "f16" && range.maxV > 0 && range.maxV < V_SCALE_BELOW) {
+      // attention scales such a V around the call (v-scale.ts); the cache already holds it in f16, precision lost.
+      return Effect.fail(
+        invalid(
+          "OutOfRange",
+          `the cache's V peaks at |v| = ${range.maxV}, under 2^-6: kept in f16, it has lost its precision (f16 runs ` +
+            `out below 2^-14); append V times a power of two and scale the output back, or use valueFormat "int8" ` +
+            `where the backend has it`,
+        ),
+      );
+    }
     const kv = shapeOnly(spec, length, q.dtype);
     return Effect.flatMap(resolveProblem(q, kv, kv, { ...o, smoothK: spec.smoothK }), (p) => {
-      if (o.validate === false) return Effect.succeed(p);
+      // The cache knows |v| from its appends, so an accumulation left out widens f16 blocks to f32 only where they
+      // would overflow, scanned or not (resolveProblem, seeing no values, would take f32 for validate: false).
+      const widen = range.maxV > valueLimit("sage", "f16-block", p.outputDtype);
+      const pvAccumulation = o.pvAccumulation ?? (widen ? "f32" : "f16-block");
+      if (o.validate === false) return Effect.succeed({ ...p, pvAccumulation });
       const maxQ = scanHost(q, "q");
       if (typeof maxQ !== "number") return Effect.fail(maxQ);
-      const widen = o.pvAccumulation === undefined && range.maxV > valueLimit("sage", "f16-block", p.outputDtype);
-      const resolved: Problem = {
-        ...p,
-        pvAccumulation: widen ? "f32" : p.pvAccumulation,
-        validated: q.kind === "host",
-      };
+      const resolved: Problem = { ...p, pvAccumulation, validated: q.kind === "host" };
       const e = checkRanges(resolved, maxQ, range.maxK, range.maxV, "sage");
       return e ? Effect.fail(e) : Effect.succeed(resolved);
     });

@@ -157,6 +157,11 @@ describe("createKvCache (js backend)", () => {
     await cache.append(tensor(rows(k, 0, 10), Hkv, 10), tensor(big, Hkv, 10));
     const r = await cache.attend(tensor(q, Hq, Nq));
     expect(toCanonicalF32(r.output as HostTensor).every(Number.isFinite)).toBe(true);
+    // Unscanned too: the cache knows |v| from its appends.
+    const blind = await cache.attend(tensor(q, Hq, Nq), { validate: false });
+    expect(Array.from(toCanonicalF32(blind.output as HostTensor))).toEqual(
+      Array.from(toCanonicalF32(r.output as HostTensor)),
+    );
     const err = await cache.attend(tensor(q, Hq, Nq), { pvAccumulation: "f16-block" }).catch((e: unknown) =>
       e as { reason?: string }
     );

@@ -11,6 +11,7 @@ import {
   type QkGranularity,
 } from "./constants.js";
 import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
+import { vShift } from "./v-scale.js";
 
 /** Largest head dimension any backend accepts. */
 export const MAX_HEAD_DIM = 256;
@@ -71,7 +72,11 @@ export interface AttentionOptions {
   readonly qkGranularity?: QkGranularity;
   /** Subtract the mean of K over tokens before quantizing (on by default; off only to show why it matters). */
   readonly smoothK?: boolean;
-  /** Reject NaN/±inf in host inputs (on by default). */
+  /**
+   * Scan host inputs (on by default): NaN/±inf and values whose logits or P·V would overflow are refused. `false`
+   * skips the scans (the caller vouches for finite values, |v| ≤ 65504 and logits within f32); |v| then being
+   * unknown, a call that leaves `pvAccumulation` out sums P·V in f32.
+   */
   readonly validate?: boolean;
   /** Run on this backend only (else `SAGEATTN_BACKEND`, else the best available). */
   readonly backend?: string;
@@ -113,6 +118,11 @@ export interface Problem {
   readonly out: Tensor | undefined;
   /** True when q, k, v are host tensors that were scanned and hold only finite values: a backend may skip NaN handling. */
   readonly validated?: boolean;
+  /**
+   * Core's own, not a backend's: V is too small for f16, so the backend gets V·2^vShift and core scales its output
+   * back (v-scale.ts). Set by resolveProblem for a scanned host V on the sage path; absent otherwise.
+   */
+  readonly vShift?: number;
 }
 
 const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
@@ -296,6 +306,21 @@ function overlaps(a: HostData, b: HostData): boolean {
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
+/**
+ * Whether two elements of a tensor can share an offset: zero strides (broadcast), or strides that interleave. Sorted
+ * by stride, each dimension must step past everything the smaller ones reach. Conservative: a rare layout that
+ * interleaves without colliding is refused too. Fine for inputs, never for an output.
+ */
+export function selfOverlapping(shape: readonly number[], strides: readonly number[]): boolean {
+  const dims = shape.map((n, i) => ({ n, s: Math.abs(strides[i]) })).filter((d) => d.n > 1).sort((a, b) => a.s - b.s);
+  let reach = 0; // the largest offset the dimensions taken so far reach from their first element
+  for (const d of dims) {
+    if (d.s <= reach) return true;
+    reach += d.s * (d.n - 1);
+  }
+  return false;
+}
+
 /** Why `out` cannot take this call's output, or undefined when it can. */
 function checkOut(out: Tensor, q: Tensor, k: Tensor, v: Tensor, shape: Shape4, dtype: DType): InvalidInput | undefined {
   const bad = checkTensor(out, "out");
@@ -312,6 +337,13 @@ function checkOut(out: Tensor, q: Tensor, k: Tensor, v: Tensor, shape: Shape4, d
     return invalid(
       "InvalidShape",
       `out has shape ${JSON.stringify(out.shape)}, the output is ${JSON.stringify(shape)}`,
+    );
+  }
+  if (selfOverlapping(out.shape, out.strides)) {
+    return invalid(
+      "InvalidShape",
+      `out's strides ${JSON.stringify(out.strides)} give two of its elements one address (zero or interleaved ` +
+        `strides): each output element needs its own`,
     );
   }
   if (out.kind === "host") {
@@ -518,9 +550,17 @@ export function resolveProblem(
       const resolved: Problem = widen ? { ...problem, pvAccumulation: "f32" } : problem;
       const e = checkRanges(resolved, maxQ, maxK, maxV, purpose);
       if (e) return Effect.fail(e);
-      return Effect.succeed({ ...resolved, validated: q.kind === "host" && k.kind === "host" && v.kind === "host" });
+      const shift = purpose === "sage" && v.kind === "host" ? vShift(maxV) : 0;
+      return Effect.succeed({
+        ...resolved,
+        validated: q.kind === "host" && k.kind === "host" && v.kind === "host",
+        ...(shift ? { vShift: shift } : {}),
+      });
     }
-    return Effect.succeed(problem);
+    // Unscanned, |v| is unknown: a call that leaves the accumulation out sums P·V in f32, which holds every |v| up to
+    // f16's max, where f16 blocks would overflow past 65504/64 (a finite input must not come out as inf).
+    const blind = purpose === "sage" && o.pvAccumulation === undefined;
+    return Effect.succeed(blind ? { ...problem, pvAccumulation: "f32" } : problem);
   });
 }
 

@@ -6,7 +6,7 @@ import { attention, exactAttention } from "./api.js";
 import { f32ToBf16Bits } from "./dtype.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
 import { type HostTensor, hostTensor, type Shape4 } from "./tensor.js";
-import { type AttentionOptions, resolveProblem } from "./problem.js";
+import { type AttentionOptions, resolveProblem, selfOverlapping } from "./problem.js";
 
 const f32 = (shape: Shape4, fill = 0.5) =>
   hostTensor(new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]).fill(fill), shape);
@@ -93,10 +93,17 @@ describe("case 5: finite values that would overflow", () => {
     });
     expect(Effect.runSync(resolveProblem(q, k, v, {})).pvAccumulation).toBe("f32");
     expect(Effect.runSync(resolveProblem(q, k, f32([1, 1, 64, 16], 1000), {})).pvAccumulation).toBe("f16-block");
-    for (const options of [{}, { pvAccumulation: "f32" as const }]) {
+    for (const options of [{}, { pvAccumulation: "f32" as const }, { validate: false }]) {
       const r = await attention(q, k, v, { backend: "js", ...options });
       expect(Array.from(r.output.data as Float32Array).every((x) => Math.abs(x - 2000) < 2)).toBe(true);
     }
+  });
+  it("validate: false sees no values, so an accumulation left out is f32, and asked for is kept", () => {
+    const [q, k, v] = small();
+    expect(Effect.runSync(resolveProblem(q, k, v, { validate: false })).pvAccumulation).toBe("f32");
+    const asked = { validate: false, pvAccumulation: "f16-block" as const };
+    expect(Effect.runSync(resolveProblem(q, k, v, asked)).pvAccumulation).toBe("f16-block");
+    expect(Effect.runSync(resolveProblem(q, k, v, { validate: false }, "exact")).pvAccumulation).toBe("f16-block");
   });
 });
 
@@ -227,5 +234,37 @@ describe("case 9: tagged errors, messages, option names", () => {
     const [q, k, v] = small();
     await expect(exactAttention(q, k, v, Object.fromEntries(OPTION_NAMES.map((n) => [n, undefined])))).resolves
       .toBeDefined();
+  });
+});
+
+describe("out whose elements share addresses", () => {
+  const [q, k, v] = [f32([1, 2, 16, 8], 0.25), f32([1, 2, 16, 8], 0.5), f32([1, 2, 16, 8], 0.75)];
+  for (
+    const [strides, length] of [[[0, 0, 0, 1], 8], [[64, 32, 2, 1], 70], [[256, 8, 8, 1], 512]] as Array<
+      [Shape4, number]
+    >
+  ) {
+    it(`strides ${JSON.stringify(strides)} are InvalidShape naming out, before any work`, async () => {
+      const out = hostTensor(new Float32Array(length), [1, 2, 16, 8], { strides });
+      const e = await failure(attention(q, k, v, { backend: "js", out }));
+      expect(e).toMatchObject({ _tag: "InvalidInput", reason: "InvalidShape" });
+      expect(e.message).toMatch(/^out's strides/);
+    });
+  }
+  it("padded and transposed strides are taken, and the result lands in them", async () => {
+    for (const strides of [[512, 256, 16, 1], [256, 8, 16, 1]] as Shape4[]) {
+      const data = new Float32Array(512);
+      const out = hostTensor(data, [1, 2, 16, 8], { strides });
+      await attention(q, k, v, { backend: "js", out });
+      expect(data[strides[1] + 3 * strides[2] + 5 * strides[3]]).toBeCloseTo(0.75, 3);
+    }
+  });
+  it("selfOverlapping: broadcast and interleaved strides overlap; contiguous, padded and permuted do not", () => {
+    expect(selfOverlapping([2, 3], [0, 1])).toBe(true);
+    expect(selfOverlapping([4, 4], [2, 1])).toBe(true);
+    expect(selfOverlapping([4, 4], [4, 1])).toBe(false);
+    expect(selfOverlapping([4, 4], [1, 4])).toBe(false);
+    expect(selfOverlapping([4, 4], [9, 2])).toBe(false);
+    expect(selfOverlapping([1, 4], [0, 1])).toBe(false); // a dimension of one has no second element
   });
 });

@@ -230,10 +230,13 @@ export interface FuzzTarget {
 
 type Outcome = { readonly failure: string } | { readonly output?: Float32Array; readonly capabilities?: Capabilities };
 
-/** The problem a valid case describes (values unchecked), or undefined where it has none. */
+/**
+ * The problem a valid case describes, resolved as the call was (its validate setting included: scanned, the P·V
+ * accumulation and V's scale follow the values; unscanned, P·V sums in f32), or undefined where it has none.
+ */
 function problemOf(c: FuzzCase): Problem | undefined {
   if (c.expectInvalid || c.options === null) return undefined;
-  const exit = Effect.runSyncExit(resolveProblem(c.q, c.k, c.v, { ...c.options, validate: false }));
+  const exit = Effect.runSyncExit(resolveProblem(c.q, c.k, c.v, c.options));
   return Exit.isSuccess(exit) ? exit.value : undefined;
 }
 
