@@ -8,6 +8,7 @@ import { type BackendKvCache, KV_VALUE_FORMATS, type KvCacheSpec, type KvValueFo
 import { suggestOption } from "./option-names.js";
 import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
 import {
+  checkBackendName,
   checkRanges,
   checkTensor,
   LOGIT_LIMIT,
@@ -148,9 +149,8 @@ export function resolveKvCacheSpec(o: KvCacheOptions): InvalidInput | KvCacheSpe
       }`,
     );
   }
-  if (o.backend !== undefined && typeof o.backend !== "string") {
-    return invalid("InvalidOption", `backend must be a backend name, got ${typeof o.backend}`);
-  }
+  const badName = checkBackendName(o.backend);
+  if (badName) return badName;
   return {
     batch: o.batch,
     headsKv: o.headsKv,

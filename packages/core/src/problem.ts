@@ -380,10 +380,18 @@ function checkOptions(o: unknown): InvalidInput | undefined {
   if (r.smScale !== undefined && typeof r.smScale !== "number") {
     return invalid("InvalidOption", `smScale must be a number, got ${typeof r.smScale}`);
   }
-  if (r.backend !== undefined && typeof r.backend !== "string") {
-    return invalid("InvalidOption", `backend must be a backend name, got ${typeof r.backend}`);
-  }
-  return undefined;
+  return checkBackendName(r.backend);
+}
+
+/** The `backend` option: left out, or a backend's name (an empty one would quietly mean "any"). */
+export function checkBackendName(backend: unknown): InvalidInput | undefined {
+  if (backend === undefined || (typeof backend === "string" && backend !== "")) return undefined;
+  return invalid(
+    "InvalidOption",
+    `backend must be a backend name ("cuda", "webgpu", "cpu-simd", "js", …) or left out, got ${
+      typeof backend === "string" ? '""' : typeof backend
+    }`,
+  );
 }
 
 /**

@@ -4,6 +4,7 @@ import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
 import { attention, exactAttention } from "./api.js";
 import { f32ToBf16Bits } from "./dtype.js";
+import { createKvCache } from "./kv-cache-api.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
 import { type HostTensor, hostTensor, type Shape4 } from "./tensor.js";
 import { type AttentionOptions, resolveProblem, selfOverlapping } from "./problem.js";
@@ -228,6 +229,14 @@ describe("case 9: tagged errors, messages, option names", () => {
     expect(await failure(exactAttention(q, k, v, { causal: "yes" } as never))).toMatchObject({
       reason: "InvalidOption",
     });
+  });
+  it('backend: "" is InvalidOption (it read as auto-selection), for attention and a KV cache', async () => {
+    const [q, k, v] = small();
+    const e = await failure(attention(q, k, v, { backend: "" }));
+    expect(e).toMatchObject({ _tag: "InvalidInput", reason: "InvalidOption" });
+    expect(e.message).toMatch(/^backend must be a backend name/);
+    const cache = failure(createKvCache({ batch: 1, headsKv: 2, headDim: 16, capacity: 8, backend: "" }));
+    expect(await cache).toMatchObject({ reason: "InvalidOption" });
   });
   it("every listed option name is accepted and suggests itself", async () => {
     for (const name of OPTION_NAMES) expect(suggestOption(name)).toBe(name);
