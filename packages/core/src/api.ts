@@ -1,10 +1,10 @@
 import { Cause, Effect, Exit, Fiber, Runtime } from "effect";
-import type { AttentionBackend, BackendName } from "./backend.js";
+import { type AttentionBackend, type BackendName, pvOracleMode } from "./backend.js";
 import { DeviceError, hostAllocationFailed, type SageAttnError } from "./errors.js";
 import { deliver, deliverNow } from "./deliver.js";
 import { exactReference } from "./oracle-exact.js";
 import { type OptionsSnapshot, snapshotOf, unchangedSince } from "./options-snapshot.js";
-import { type AttentionOptions, type Problem, resolveProblem } from "./problem.js";
+import { type AttentionOptions, type Problem, resolveProblem, scanHost, valueLimit } from "./problem.js";
 import {
   disposeBackends,
   isLoaded,
@@ -85,17 +85,34 @@ export function attentionEffect<T extends Tensor>(
   if (r !== undefined) return run(r.backend, r.problem, q, k, v, r.rejected);
   return Effect.flatMap(
     resolveProblem(q, k, v, options),
-    (p) =>
-      Effect.flatMap(selectBackend(p, options.backend, [q, k, v]), ({ backend, rejected }) => {
+    (resolved) =>
+      Effect.flatMap(selectBackend(resolved, options.backend, [q, k, v]), ({ backend, rejected }) => {
+        const p = widenUnscanned(resolved, v, options, backend);
         remember(q, k, v, options, p, backend, rejected);
-        if (!p.vShift) return run(backend, p, q, k, v, rejected);
+        const shift = p.vShift;
+        if (!shift) return run(backend, p, q, k, v, rejected);
         // V too small for f16: the backend computes on V·2^shift, the output comes back times 2^-shift.
-        const scaled = scaledCopy(v as HostTensor, p.vShift) as T;
-        return Effect.tap(run(backend, p, q, k, scaled, rejected), (r) => {
-          unscaleInPlace(r.output as HostTensor, p.vShift!);
-        });
+        const scaled = scaledCopy(v as HostTensor, shift) as T;
+        return Effect.tap(
+          run(backend, p, q, k, scaled, rejected),
+          (r) => unscaleInPlace(r.output as HostTensor, shift),
+        );
       }),
   );
+}
+
+/**
+ * validate: false scanned nothing, so |v| is unknown. Where the chosen backend would sum P·V in f16 blocks (the
+ * accumulation left to it), one max-only pass over a host V decides as the scanned path does: past 65504/64, f32 (a
+ * finite V of 2000 came out inf). Device V is never scanned: there the caller vouches, or asks for "f32".
+ */
+function widenUnscanned(p: Problem, v: Tensor, options: AttentionOptions, backend: AttentionBackend): Problem {
+  if (options.validate !== false || !p.pvAuto || v.kind !== "host") return p;
+  if (pvOracleMode(backend.capabilities, "f16-block") !== "f16-block") return p;
+  const maxV = scanHost(v, "v"); // a NaN or inf is the caller's (it propagates), not a reason to widen
+  return typeof maxV === "number" && maxV > valueLimit("sage", "f16-block", p.outputDtype)
+    ? { ...p, pvAccumulation: "f32" }
+    : p;
 }
 
 function run<T extends Tensor>(

@@ -74,8 +74,8 @@ export interface AttentionOptions {
   readonly smoothK?: boolean;
   /**
    * Scan host inputs (on by default): NaN/±inf and values whose logits or P·V would overflow are refused. `false`
-   * skips the scans (the caller vouches for finite values, |v| ≤ 65504 and logits within f32); |v| then being
-   * unknown, a call that leaves `pvAccumulation` out sums P·V in f32.
+   * skips the scans (the caller vouches for finite values, |v| ≤ 65504 and logits within f32), but for one pass over a
+   * host V where the backend would sum P·V in f16 blocks: past 65504/64 it sums in f32, as with the scans.
    */
   readonly validate?: boolean;
   /** Run on this backend only (else `SAGEATTN_BACKEND`, else the best available). */
@@ -565,10 +565,9 @@ export function resolveProblem(
         ...(shift ? { vShift: shift } : {}),
       });
     }
-    // Unscanned, |v| is unknown: a call that leaves the accumulation out sums P·V in f32, which holds every |v| up to
-    // f16's max, where f16 blocks would overflow past 65504/64 (a finite input must not come out as inf).
-    const blind = purpose === "sage" && o.pvAccumulation === undefined;
-    return Effect.succeed(blind ? { ...problem, pvAccumulation: "f32" } : problem);
+    // Unscanned, |v| is unknown here; attention() scans a host V alone once the backend is chosen, if that backend
+    // would sum f16 blocks (api.ts, widenUnscanned).
+    return Effect.succeed(problem);
   });
 }
 

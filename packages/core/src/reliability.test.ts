@@ -5,6 +5,9 @@ import { describe, expect, it } from "vitest";
 import { attention, exactAttention } from "./api.js";
 import { f32ToBf16Bits } from "./dtype.js";
 import { createKvCache } from "./kv-cache-api.js";
+import { jsBackend } from "./js-backend.js";
+import { registerBackend } from "./registry.js";
+import type { AttentionBackend } from "./backend.js";
 import { OPTION_NAMES, suggestOption } from "./option-names.js";
 import { type HostTensor, hostTensor, type Shape4 } from "./tensor.js";
 import { type AttentionOptions, resolveProblem, selfOverlapping } from "./problem.js";
@@ -99,12 +102,19 @@ describe("case 5: finite values that would overflow", () => {
       expect(Array.from(r.output.data as Float32Array).every((x) => Math.abs(x - 2000) < 2)).toBe(true);
     }
   });
-  it("validate: false sees no values, so an accumulation left out is f32, and asked for is kept", () => {
-    const [q, k, v] = small();
-    expect(Effect.runSync(resolveProblem(q, k, v, { validate: false })).pvAccumulation).toBe("f32");
-    const asked = { validate: false, pvAccumulation: "f16-block" as const };
-    expect(Effect.runSync(resolveProblem(q, k, v, asked)).pvAccumulation).toBe("f16-block");
-    expect(Effect.runSync(resolveProblem(q, k, v, { validate: false }, "exact")).pvAccumulation).toBe("f16-block");
+  it("validate: false still widens for a large host V on a backend summing f16 blocks, and only there", async () => {
+    const [q, k] = [f32([1, 1, 64, 16]), f32([1, 1, 64, 16])];
+    const seen: string[] = [];
+    const spy: AttentionBackend = {
+      ...jsBackend,
+      name: "pv-seen",
+      attention: (p, q, k, v) => (seen.push(p.pvAccumulation), jsBackend.attention(p, q, k, v)),
+    };
+    registerBackend({ name: "pv-seen", priority: -1, load: Effect.succeed(spy) });
+    for (const fill of [2000, 1000]) {
+      await attention(q, k, f32([1, 1, 64, 16], fill), { backend: "pv-seen", validate: false });
+    }
+    expect(seen).toEqual(["f32", "f16-block"]);
   });
 });
 
