@@ -27,7 +27,8 @@ export function scaledCopy(v: HostTensor, shift: number): HostTensor {
 export function unscaleInPlace(t: HostTensor, shift: number): void {
   const f = 2 ** -shift;
   const [n0, n1, n2, n3] = t.shape, [s0, s1, s2, s3] = t.strides;
-  const row = new Float32Array(n3);
+  const row = new Float32Array(n3), bits = new Uint16Array(n3);
+  const dtype = t.dtype === "bf16" ? "bf16" : "f16";
   for (let a = 0; a < n0; a++) {
     for (let b = 0; b < n1; b++) {
       for (let c = 0; c < n2; c++) {
@@ -36,8 +37,6 @@ export function unscaleInPlace(t: HostTensor, shift: number): void {
           for (let e = 0; e < n3; e++) t.data[base + e * s3] *= f;
           continue;
         }
-        const dtype = t.dtype === "bf16" ? "bf16" : "f16";
-        const bits = new Uint16Array(n3);
         for (let e = 0; e < n3; e++) bits[e] = t.data[base + e * s3];
         decode16(bits, dtype, row);
         for (let e = 0; e < n3; e++) row[e] *= f;
