@@ -12,6 +12,7 @@ import {
 } from "./constants.js";
 import { dims, type HostData, type Layout, requiredLength, type Shape4, shapeFor, type Tensor } from "./tensor.js";
 import { vShift } from "./v-scale.js";
+import { forEachIndex } from "./strided.js";
 
 /** Largest head dimension any backend accepts. */
 export const MAX_HEAD_DIM = 256;
@@ -126,20 +127,6 @@ export interface Problem {
 }
 
 const isPosInt = (x: number) => Number.isInteger(x) && x > 0;
-
-/** Calls `visit` with the storage index of every element the shape and strides address. */
-function forEachIndex(t: Tensor, visit: (i: number) => boolean): void {
-  const [n0, n1, n2, n3] = t.shape;
-  const [s0, s1, s2, s3] = t.strides;
-  for (let a = 0; a < n0; a++) {
-    for (let b = 0; b < n1; b++) {
-      for (let c = 0; c < n2; c++) {
-        const base = a * s0 + b * s1 + c * s2;
-        for (let d = 0; d < n3; d++) if (!visit(base + d * s3)) return;
-      }
-    }
-  }
-}
 
 /** The largest |x| a host tensor holds where its shape and strides reach, or the first non-finite element as an error. */
 export function scanHost(t: Tensor, name: string): InvalidInput | number {

@@ -5,8 +5,9 @@
  * output comes back times 2^-shift: both exact in f32 and bf16, and in f16 unless the result is itself below f16's
  * normal range, where the output dtype rounds it as it would the exact result.
  */
-import { decode16, encode16 } from "./dtype.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./dtype.js";
 import { dims, fromCanonicalF32, type HostTensor, toCanonicalF32 } from "./tensor.js";
+import { forEachIndex } from "./strided.js";
 
 export const V_SCALE_BELOW = 2 ** -6;
 
@@ -26,23 +27,11 @@ export function scaledCopy(v: HostTensor, shift: number): HostTensor {
 /** Multiplies every element of `t` by 2^-shift in place, through its strides. */
 export function unscaleInPlace(t: HostTensor, shift: number): void {
   const f = 2 ** -shift;
-  const [n0, n1, n2, n3] = t.shape, [s0, s1, s2, s3] = t.strides;
-  const row = new Float32Array(n3), bits = new Uint16Array(n3);
-  const dtype = t.dtype === "bf16" ? "bf16" : "f16";
-  for (let a = 0; a < n0; a++) {
-    for (let b = 0; b < n1; b++) {
-      for (let c = 0; c < n2; c++) {
-        const base = a * s0 + b * s1 + c * s2;
-        if (t.data instanceof Float32Array) {
-          for (let e = 0; e < n3; e++) t.data[base + e * s3] *= f;
-          continue;
-        }
-        for (let e = 0; e < n3; e++) bits[e] = t.data[base + e * s3];
-        decode16(bits, dtype, row);
-        for (let e = 0; e < n3; e++) row[e] *= f;
-        encode16(row, dtype, bits);
-        for (let e = 0; e < n3; e++) t.data[base + e * s3] = bits[e];
-      }
-    }
+  const data = t.data;
+  if (data instanceof Float32Array) {
+    forEachIndex(t, (i) => ((data[i] *= f), true));
+    return;
   }
+  const [decode, encode] = t.dtype === "bf16" ? [bf16BitsToF32, f32ToBf16Bits] : [f16BitsToF32, f32ToF16Bits];
+  forEachIndex(t, (i) => ((data[i] = encode(decode(data[i]) * f)), true));
 }
