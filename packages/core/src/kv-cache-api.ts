@@ -276,8 +276,8 @@ export function resolveAttend(
     }
     const kv = shapeOnly(spec, length, q.dtype);
     return Effect.flatMap(resolveProblem(q, kv, kv, { ...o, smoothK: spec.smoothK }), (p) => {
-      // The cache knows |v| from its appends, so an accumulation left out widens f16 blocks to f32 only where they
-      // would overflow, scanned or not (resolveProblem, seeing no values, would take f32 for validate: false).
+      // The cache knows |v| from its appends (resolveProblem sees only the shapes), so an accumulation left out
+      // widens f16 blocks to f32 where they would overflow, with validate on or off.
       const widen = range.maxV > valueLimit("sage", "f16-block", p.outputDtype);
       const pvAccumulation = o.pvAccumulation ?? (widen ? "f32" : "f16-block");
       if (o.validate === false) return Effect.succeed({ ...p, pvAccumulation });

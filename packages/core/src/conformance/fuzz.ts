@@ -232,7 +232,7 @@ type Outcome = { readonly failure: string } | { readonly output?: Float32Array; 
 
 /**
  * The problem a valid case describes, resolved as the call was (its validate setting included: scanned, the P·V
- * accumulation and V's scale follow the values; unscanned, P·V sums in f32), or undefined where it has none.
+ * accumulation and V's scale follow the values), or undefined where it has none.
  */
 function problemOf(c: FuzzCase): Problem | undefined {
   if (c.expectInvalid || c.options === null) return undefined;
