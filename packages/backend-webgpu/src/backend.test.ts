@@ -170,6 +170,33 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     odd.destroy();
   });
 
+  for (const f16 of [true, false]) {
+    it(`sums in f32 the kv heads of a device V past f16 blocks' range (shader-f16 ${f16 ? "if present" : "off"})`, async () => {
+      // Near-equal logits put P near 1 on every key, so a 64-key block sums to about 64 · 2000 in the wide head: past
+      // f16's 65504. Nothing on the host scans device V; the kernel must widen that head itself.
+      const own = f16 ? b : await run(makeWith({ f16 }));
+      const s = { B: 1, Hq: 4, Hkv: 2, Nq: 64, Nk: 200, D: 64 };
+      const x = makeQKV(s, "gaussian", 31);
+      for (let i = 0; i < x.q.length; i++) x.q[i] *= 0.01;
+      for (let i = x.v.length / 2; i < x.v.length; i++) x.v[i] += 2000; // kv head 1; kv head 0 unchanged
+      const hq = hostTensor(x.q, [s.B, s.Hq, s.Nq, s.D]);
+      const [hk, hv] = [hostTensor(x.k, [s.B, s.Hkv, s.Nk, s.D]), hostTensor(x.v, [s.B, s.Hkv, s.Nk, s.D])];
+      const [qd, kd, vd] = await Promise.all([run(own.upload(hq)), run(own.upload(hk)), run(own.upload(hv))]);
+      const want = exactReference(Effect.runSync(resolveProblem(hq, hk, hv, {})), x.q, x.k, x.v);
+      for (const pvAccumulation of ["f16-block", undefined] as const) {
+        const p = Effect.runSync(resolveProblem(qd, kd, vd, pvAccumulation ? { pvAccumulation } : {}));
+        expect(p.pvAccumulation).toBe("f16-block");
+        const got = values(await run(own.download((await run(own.attention(p, qd, kd, vd))).output as DeviceTensor)));
+        expect(got.every(Number.isFinite), `pvAccumulation ${pvAccumulation}: every output finite`).toBe(true);
+        const vs = accuracy(got, want.output);
+        expect(vs.cosine).toBeGreaterThanOrEqual(BOUNDS.exact.minCosine);
+        expect(vs.relL1).toBeLessThanOrEqual(BOUNDS.exact.maxRelL1);
+      }
+      for (const t of [qd, kd, vd]) t.dispose();
+      if (own !== b) await run(own.dispose);
+    });
+  }
+
   it("writes a strided 16-bit out in place (word pairs and lone halves), leaving the bytes between rows alone", async () => {
     const device = b.gpuDevice();
     const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(b.upload(t))));

@@ -240,8 +240,8 @@ function buildPlan(engine: Engine, calls: CallBuffers, p: Problem, q: Tensor, ca
   dispatch(
     "attention_decode",
     precision,
-    { DP: dp, RB: shape.rb, WG: shape.wg, CAUSAL: p.causal ? 1 : 0 },
-    [q8, cache.k8, cache.v16, qScales, cache.kScales, partML, partO, decodeParams],
+    { DP: dp, RB: shape.rb, WG: shape.wg, CAUSAL: p.causal ? 1 : 0, WIDEN: precision === "f32" ? 0 : 1 },
+    [q8, cache.k8, cache.v16, qScales, cache.kScales, partML, partO, decodeParams, cache.vWide],
     [maxSplits, chunks, p.B * p.Hkv],
     { KW: dp / 16, RS: shape.rs, RT: shape.rt },
   );

@@ -102,6 +102,37 @@ describe.skipIf(backend === undefined)(
       });
     }
 
+    for (const f16 of [true, false]) {
+      it(`sums in f32 the kv heads whose device-appended V is past f16 blocks' range (shader-f16 ${f16 ? "if present" : "off"})`, async () => {
+        // As attention's test in backend.test.ts: P near 1 on every key, kv head 1's V about 2000, so a block's f16
+        // sum would overflow; the host never sees device rows, so the cache must flag the head as they land.
+        const own = await run(makeWith({ f16 }));
+        const cache = await run(own.kvCache!(spec));
+        const oracle = kvCacheReference(spec);
+        const n = 130;
+        const [k, v] = [rows(x.k, 0, n), rows(x.v, 0, n)];
+        for (let i = v.length / 2; i < v.length; i++) v[i] += 2000;
+        const q = hostTensor(x.q.map((e) => e * 0.01), [B, Hq, 4, D]);
+        const [kd, vd] = [
+          await run(own.upload(hostTensor(k, [B, Hkv, n, D]))),
+          await run(own.upload(hostTensor(v, [B, Hkv, n, D]))),
+        ];
+        await run(cache.append(kd, vd));
+        oracle.append(k, v, n);
+        const shapes = [hostTensor(k, [B, Hkv, n, D]), hostTensor(v, [B, Hkv, n, D])] as const;
+        const p = Effect.runSync(
+          resolveProblem(q, shapes[0], shapes[1], { pvAccumulation: "f16-block", validate: false }),
+        );
+        const got = values((await run(cache.attend(p, q))).output);
+        expect(got.every(Number.isFinite), "every output finite").toBe(true);
+        const want = oracle.attend({ ...p, pvAccumulation: "f32" }, q.data as Float32Array);
+        expect(accuracy(got, want.output).relL1).toBeLessThanOrEqual(2e-3);
+        for (const t of [kd, vd]) t.dispose();
+        await run(cache.dispose);
+        await run(own.dispose);
+      });
+    }
+
     it("takes device tensors and writes a device out (bf16, NHD)", async () => {
       const s: KvCacheSpec = { ...spec, dtype: "bf16", layout: "NHD" };
       const cache = await run(b.kvCache!(s));
@@ -254,7 +285,7 @@ describe.skipIf(backend === undefined)(
       }
       await run(cache.dispose);
       const cacheBuffers = made.filter((m) => m.label.startsWith("kv cache:"));
-      expect(cacheBuffers.length).toBe(5);
+      expect(cacheBuffers.length).toBe(6);
       for (const m of cacheBuffers) expect(destroyed.has(m), m.label).toBe(true);
       const after = await Effect.runPromiseExit(cache.attend(problem(len), q));
       expect(Exit.isFailure(after) && after.cause._tag === "Fail" && after.cause.error._tag).toBe("DeviceError");

@@ -42,6 +42,11 @@ export interface CacheBuffers {
   readonly v16: GPUBuffer;
   readonly mean: GPUBuffer;
   readonly tail: GPUBuffer;
+  /**
+   * Per (b, kv head): 1 once an append held some |v| over what a block's f16 sum can take (pack_f16 sets it; a new
+   * buffer is zeros), so that attend sums that head's blocks in f32: device V is appended unscanned.
+   */
+  readonly vWide: GPUBuffer;
   /** Rows per (b, kv head): capacity rounded up to a whole block. */
   readonly rows: number;
   /** K blocks (scales) per (b, kv head). */
@@ -71,6 +76,7 @@ function allocate(device: GPUDevice, spec: KvCacheSpec): CacheBuffers {
     ["V as f16", bhs * rows * dp * 2],
     ["K mean", bhs * dp * 4],
     ["partial K block", 2 * bhs * K_BLOCK * dp * 4],
+    ["kv heads with a wide V", bhs * 4],
   ];
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   for (const [what, bytes] of sizes) {
@@ -87,8 +93,8 @@ function allocate(device: GPUDevice, spec: KvCacheSpec): CacheBuffers {
     return b;
   };
   try {
-    const [k8, kScales, v16, mean, tail] = sizes.map(make);
-    return { k8, kScales, v16, mean, tail, rows, blocks, dp };
+    const [k8, kScales, v16, mean, tail, vWide] = sizes.map(make);
+    return { k8, kScales, v16, mean, tail, vWide, rows, blocks, dp };
   } catch (e) {
     for (const b of made) b.destroy();
     throw e;
@@ -291,7 +297,7 @@ function build(host: CacheHost, made: Engine, spec: KvCacheSpec, buffers: CacheB
     queue.writeBuffer(buffers.tail, 0, newTail.buffer, 0, newTail.byteLength);
   });
 
-  const owned = [buffers.k8, buffers.kScales, buffers.v16, buffers.mean, buffers.tail];
+  const owned = [buffers.k8, buffers.kScales, buffers.v16, buffers.mean, buffers.tail, buffers.vWide];
   const cache: BackendKvCache = {
     append,
     attend,

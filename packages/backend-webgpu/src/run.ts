@@ -16,6 +16,7 @@ import {
   type Shape4,
   shapeFor,
   type Tensor,
+  valueLimit,
   WGSL_PARAMS,
 } from "@sageattn/core";
 import { grid1d, type PipelineCache } from "./pipelines.js";
@@ -116,7 +117,8 @@ interface Plan {
   readonly constants: readonly Constant[];
   readonly hostInputs: readonly HostInput[];
   readonly lse: GPUBuffer;
-  readonly clearLse: boolean;
+  /** Buffers zeroed before the dispatches: the LSE where it carries no row term in, pack_f16's wide-head flags. */
+  readonly clears: readonly GPUBuffer[];
   /** The buffer the store writes: the caller's out, the host output scratch, or `owned`. */
   readonly output: GPUBuffer;
   /** A new output buffer the caller will own (device calls without `out`; such plans are not kept). */
@@ -285,6 +287,10 @@ function buildPlan(
   const kRows = p.B * p.Hkv * p.Nk;
   const lse = scratch(qRows * 4, "lse");
   const v16 = scratch(kRows * dp * 2, "V as f16");
+  // f16 sums over a device V, which nothing on the host scanned (core's range rules cover host V): pack_f16 flags each
+  // kv head holding some |v| over what a block's f16 sum can take, and the kernel sums those heads' tiles in f32.
+  const widen = f16Blocks && v.kind === "device";
+  const vWide = scratch(p.B * p.Hkv * 4, "kv heads with a wide V");
 
   // k_mean's partial sums; without smoothing nothing writes or reads them (the binding still needs a buffer).
   const kPartial = exact ? undefined : scratch(nSeg * p.Hkv * K_MEAN_CHUNKS * dp * 4, "K partial sums");
@@ -299,7 +305,7 @@ function buildPlan(
     const pipeline = pipelines.get(kernel, prec, overrides, counts);
     steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
   };
-  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer) => {
+  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer, wideAbove = 0) => {
     const quads = p.B * heads * tokens * (dp / 4);
     const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
@@ -315,9 +321,10 @@ function buildPlan(
       dstTokens: tokens,
       dstFirst: 0,
     });
-    dispatch("pack_f16", "f32", loadConstants(s), [s.buffer, dst, params], [g.x, g.y, 1]);
+    const constants = wideAbove > 0 ? { ...loadConstants(s), WIDE_ABOVE: wideAbove } : loadConstants(s);
+    dispatch("pack_f16", "f32", constants, [s.buffer, dst, params, vWide], [g.x, g.y, 1]);
   };
-  packF16("pack v", srcV, p.Hkv, p.Nk, v16);
+  packF16("pack v", srcV, p.Hkv, p.Nk, v16, widen ? valueLimit("sage", "f16-block", p.outputDtype) : 0);
 
   const hostOut = q.kind === "host";
   const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);
@@ -345,6 +352,7 @@ function buildPlan(
     WG: invocations("int8", tile),
     STORE: fused ? 1 : 0,
     OUT_DTYPE: DTYPE_CODE[p.outputDtype],
+    WIDEN: widen ? 1 : 0,
   };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
@@ -430,7 +438,7 @@ function buildPlan(
       "attention_int8",
       precision,
       attnConstants,
-      [q8, k8, v16, scales, segBuffer, result, lse, attnParams],
+      [q8, k8, v16, scales, segBuffer, result, lse, attnParams, vWide],
       attnGrid,
       counts,
     );
@@ -470,7 +478,7 @@ function buildPlan(
     output: target,
     owned,
     // The LSE buffer carries the smoothing row term in: zero it where the LSE is asked for and no term is written.
-    clearLse: p.returnLse && (exact || !p.smoothK),
+    clears: [...(p.returnLse && (exact || !p.smoothK) ? [lse] : []), ...(widen ? [vWide] : [])],
     outputBytes: p.B * p.Hq * p.Nq * p.D * bytesPer(p.outputDtype),
     lseBytes: p.B * p.Hq * p.Nq * 4,
   };
@@ -532,11 +540,11 @@ export function encodeAttention(engine: Engine, p: Problem, q: Tensor, k: Tensor
   return record(engine, calls, plan, p.returnLse, q.kind === "host");
 }
 
-/** Records a plan into one command buffer: the LSE cleared, the dispatches, and the read-back copies of host calls. */
+/** Records a plan into one command buffer: its buffers zeroed, the dispatches, and the read-back copies of host calls. */
 function record(engine: Engine, calls: CallBuffers, plan: Plan, returnLse: boolean, hostOut: boolean): Encoded {
   const { device } = engine;
   const enc = device.createCommandEncoder({ label: plan.label });
-  if (plan.clearLse) enc.clearBuffer(plan.lse);
+  for (const b of plan.clears) enc.clearBuffer(b);
   const recorder = new DispatchRecorder(device, enc, engine.querySet);
   for (const s of plan.steps) recorder.dispatch(s.name, s.pipeline, s.group, s.grid);
   const profile = recorder.finish();

@@ -24,6 +24,9 @@ override DP: u32 = 128u;    // head dim padded to a multiple of 64
 override RB: u32 = 16u;     // query rows per workgroup: 1, 2, 4, 8, 16 or 32
 override WG: u32 = 256u;    // invocations: 64 · min(4, RB)
 override CAUSAL: bool = false;
+// The host sets WIDEN for f16 sums: a kv head whose appends held some |v| over 65504 / 64 (pack_f16 flags it in
+// vWide), where a block's f16 sum could overflow, has its blocks summed in f32 instead.
+override WIDEN: bool = false;
 
 const KB: u32 = K_BLOCK;    // keys per block: the K quantization block (one sK), core's K_BLOCK
 const NEG: f32 = -1.0e30;   // "no key yet", as in lib/attention_params.wgsl
@@ -43,6 +46,7 @@ const RT_MAX: u32 = 8u;
 @group(0) @binding(5) var<storage, read_write> partML: array<vec2<f32>>; // [split, totalRows]: (m, l)
 @group(0) @binding(6) var<storage, read_write> partO: array<vec4<f32>>;  // [split, totalRows, DP/4]
 @group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(8) var<storage, read> vWide: array<u32>;         // [b·Hkv]: 1 once an append's |v| passed the limit
 
 var<workgroup> qTile: array<vec4<u32>, RB * (DP / 16u)>;
 var<workgroup> sTile: array<f32, RB * KB>;  // [row][key]: S, then the unrounded P
@@ -68,6 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let bkv = wg.z;
   let b = bkv / params.hkv;
   let kvh = bkv % params.hkv;
+  let wide = WIDEN && vWide[bkv] != 0u;
 
   if (lid < RB) {
     let rho = wg.y * RB + lid;
@@ -193,7 +198,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var k = 0u; k < RT; k++) { // unroll
       let r = rg + nrg * k;
       if (r < RB) {
-        o32[k] = fma(o32[k], vec4<f32>(rowAlpha[r]), acc_f32(acc[k]));
+        var sum = acc_f32(acc[k]);
+        if (wide) {
+          // The same products, summed in f32 (f16 P times f16 V is exact in f32).
+          sum = vec4<f32>(0.0);
+          for (var jj = 0u; jj < keys; jj++) {
+            sum = fma(vec4<f32>(f32(round_p(sTile[r * KB + jj]))), vec4<f32>(quad_load(v16[v0 + jj * QW])), sum);
+          }
+        }
+        o32[k] = fma(o32[k], vec4<f32>(rowAlpha[r]), sum);
       }
     }
   }

@@ -44,6 +44,9 @@ override WG: u32 = 256u;  // invocations, BQ / RQ × 16 (set by the host with th
 // store pass (and the f32 result's round trip through memory) is skipped.
 override STORE: bool = false;
 override OUT_DTYPE: u32 = 0u;
+// The host sets WIDEN for f16 sums over a V nothing on the host has scanned (device V): a kv head that pack_f16 found
+// holding some |v| over 65504 / 64, where a tile's f16 sum could overflow, has its tiles summed in f32 instead.
+override WIDEN: bool = false;
 
 const TX: u32 = 16u;      // invocations sharing a row group: over keys in S, over channel quads in P·V
 const RQ_MAX: u32 = 8u;
@@ -62,6 +65,7 @@ const VL_MAX: u32 = 32u;  // V quads an invocation stages per tile (VL = BK·DP/
 @group(0) @binding(5) var<storage, read_write> dst: array<vec2<u32>>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;   // [b, hq, token]: the row term in, the LSE out
 @group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(8) var<storage, read> vWide: array<u32>;     // [b, hkv]: 1 where pack_f16 saw |v| over the limit
 
 // Q tile [row][DP/16]: a warp reads two rows at a time, one per quarter-warp, so no padding is needed.
 var<workgroup> qTile: array<vec4<u32>, BQ * (DP / 16u)>;
@@ -150,6 +154,19 @@ fn visible(i: u32, j: u32, nq: u32, nk: u32) -> bool {
   return v;
 }
 
+// The P·V of one row and channel quad over the tile, from the P and V in workgroup memory, summed in f32: a WIDEN
+// head's tile sum. P is at word `pWord` of each key's row of pTile, lane `lane`; V is quad `quad` of each key.
+fn pv_tile_f32(pWord: u32, lane: u32, quad: u32) -> vec4<f32> {
+  let ps = BQ / 4u + 1u;
+  let QW = DP / 4u;
+  var sum = vec4<f32>(0.0);
+  for (var j = 0u; j < BK; j++) {
+    let p = vec4<f32>(p4_load(pTile[j * ps + pWord]))[lane];
+    sum = fma(vec4<f32>(p), vec4<f32>(quad_load(vTile[j * QW + quad])), sum);
+  }
+  return sum;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   // Locals, not overrides derived from others: naga 29 panics on some of those when used in an index.
@@ -171,6 +188,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
   let bkv = seg.b * params.hkv + kvh;
   let qRow0 = bh * params.nq + seg.q0;
   let kRow0 = bkv * params.nk + seg.k0;
+  let wide = WIDEN && vWide[bkv] != 0u;
 
   for (var n = 0u; n < QL; n++) { // unroll
     let i = lid + n * WG;
@@ -300,9 +318,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         }
       }
     }
-    for (var r = 0u; r < RQ; r++) { // unroll
-      for (var q = 0u; q < QD; q++) { // unroll
-        o32[r][q] = fma(o32[r][q], vec4<f32>(alpha[r]), acc_f32(oTile[r][q]));
+    if (wide) {
+      for (var r = 0u; r < RQ; r++) { // unroll
+        for (var q = 0u; q < QD; q++) { // unroll
+          o32[r][q] = fma(o32[r][q], vec4<f32>(alpha[r]), pv_tile_f32(ty * rp + r / 4u, r % 4u, tx + TX * q));
+        }
+      }
+    } else {
+      for (var r = 0u; r < RQ; r++) { // unroll
+        for (var q = 0u; q < QD; q++) { // unroll
+          o32[r][q] = fma(o32[r][q], vec4<f32>(alpha[r]), acc_f32(oTile[r][q]));
+        }
       }
     }
   }

@@ -10,6 +10,11 @@
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec2<u32>>;
 @group(0) @binding(2) var<uniform> params: Params;
+// [b, head]: 1 where the head holds some |x| over WIDE_ABOVE (V the attention kernels sum in f16 blocks and
+// nothing on the host has scanned: device V). The host clears it; 0 in WIDE_ABOVE writes nothing.
+@group(0) @binding(3) var<storage, read_write> wide: array<atomic<u32>>;
+
+override WIDE_ABOVE: f32 = 0.0;
 
 //#include "lib/load_element.wgsl"
 
@@ -27,6 +32,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let bh = i / (perRow * params.tokens);
   let st = params.strides;
   let row = params.base + (bh / params.heads) * st.x + (bh % params.heads) * st.y + token * st.z;
-  let x = clamp(load4(row, c, st.w, params.d), vec4<f32>(-F16_MAX), vec4<f32>(F16_MAX));
+  let raw = load4(row, c, st.w, params.d);
+  // Tested first: where a whole head is large, a read per thread costs less than a write per thread to one word.
+  if (WIDE_ABOVE > 0.0 && any(abs(raw) > vec4<f32>(WIDE_ABOVE)) && atomicLoad(&wide[bh]) == 0u) {
+    atomicStore(&wide[bh], 1u);
+  }
+  let x = clamp(raw, vec4<f32>(-F16_MAX), vec4<f32>(F16_MAX));
   dst[(bh * params.dstTokens + params.dstFirst + token) * perRow + c / 4u] = vec2<u32>(pack2x16float(x.xy), pack2x16float(x.zw));
 }
