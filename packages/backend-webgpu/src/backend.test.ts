@@ -197,6 +197,29 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     });
   }
 
+  it("shows a NaN or ∞ of q, k or v in the rows that see it, with validate off (both P·V paths, LSE too)", async () => {
+    // Element 0 of q is row 0 of head 0; of k or v, key 0 of kv head 0, which every row of heads 0 and 1 sees.
+    for (const fault of [NaN, Infinity]) {
+      for (const which of ["q", "k", "v"] as const) {
+        for (const pvAccumulation of ["f16-block", "f32"] as const) {
+          const data = { q: inputs.q.slice(), k: inputs.k.slice(), v: inputs.v.slice() };
+          data[which][0] = fault;
+          const [q, k, v] = [
+            hostTensor(data.q, [1, 4, 150, 64]),
+            hostTensor(data.k, [1, 2, 200, 64]),
+            hostTensor(data.v, [1, 2, 200, 64]),
+          ];
+          const p = Effect.runSync(resolveProblem(q, k, v, { validate: false, returnLse: true, pvAccumulation }));
+          const got = await run(b.attention(p, q, k, v));
+          const row0 = values(got.output).subarray(0, 64);
+          const what = `${fault} in ${which}, ${pvAccumulation}`;
+          expect(row0.some((x) => !Number.isFinite(x)), `${what}: row 0`).toBe(true);
+          if (which !== "v") expect(Number.isFinite(got.lse![0]), `${what}: LSE of row 0`).toBe(false);
+        }
+      }
+    }
+  });
+
   it("writes a strided 16-bit out in place (word pairs and lone halves), leaving the bytes between rows alone", async () => {
     const device = b.gpuDevice();
     const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(b.upload(t))));

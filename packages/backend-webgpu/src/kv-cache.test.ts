@@ -133,6 +133,30 @@ describe.skipIf(backend === undefined)(
       });
     }
 
+    it("shows a NaN or ∞ of device-appended k or v in the rows that see it (both P·V paths)", async () => {
+      for (const fault of [NaN, Infinity]) {
+        for (const which of ["k", "v"] as const) {
+          for (const pvAccumulation of ["f16-block", "f32"] as const) {
+            const cache = await run(b.kvCache!(spec));
+            const data = { k: rows(x.k, 0, 70), v: rows(x.v, 0, 70) };
+            data[which][5 * D] = fault; // key 5 of kv head 0, which q4's rows of heads 0–3 see
+            const [kd, vd] = [
+              await run(b.upload(hostTensor(data.k, [B, Hkv, 70, D]))),
+              await run(b.upload(hostTensor(data.v, [B, Hkv, 70, D]))),
+            ];
+            await run(cache.append(kd, vd));
+            const [hk, hv] = kv(0, 70);
+            const p = Effect.runSync(resolveProblem(q4, hk, hv, { pvAccumulation }));
+            const got = values((await run(cache.attend(p, q4))).output);
+            expect(got.subarray(0, D).some((e) => !Number.isFinite(e)), `${fault} in ${which}, ${pvAccumulation}`)
+              .toBe(true);
+            for (const t of [kd, vd]) t.dispose();
+            await run(cache.dispose);
+          }
+        }
+      }
+    });
+
     it("takes device tensors and writes a device out (bf16, NHD)", async () => {
       const s: KvCacheSpec = { ...spec, dtype: "bf16", layout: "NHD" };
       const cache = await run(b.kvCache!(s));

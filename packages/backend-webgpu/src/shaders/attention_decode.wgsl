@@ -29,7 +29,7 @@ override CAUSAL: bool = false;
 override WIDEN: bool = false;
 
 const KB: u32 = K_BLOCK;    // keys per block: the K quantization block (one sK), core's K_BLOCK
-const NEG: f32 = -1.0e30;   // "no key yet", as in lib/attention_params.wgsl
+//#include "lib/no_key.wgsl"
 const NONE: u32 = 0xffffffffu;
 const KW_MAX: u32 = 16u;
 const VJ: u32 = 8u;          // V rows loaded together in P·V (a divisor of KB; the unrolled loops over them say 8u)
@@ -155,7 +155,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let r = rs + nrs * k;
       if (r < RB) {
         let s = sTile[r * KB + j];
-        sTile[r * KB + j] = select(0.0, exp2(s - rowM[r]), s > NEG);
+        sTile[r * KB + j] = select(0.0, exp2(s - rowM[r]), is_key(s));
       }
     }
     workgroupBarrier();

@@ -280,7 +280,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
         alpha[r] = exp2(mRun[r] - mNew);
         lPart[r] *= alpha[r];
         for (var c = 0u; c < CK; c++) { // unroll
-          let p = select(0.0, exp2(s[r][c] - mNew), s[r][c] > NEG);
+          let p = select(0.0, exp2(s[r][c] - mNew), is_key(s[r][c]));
           lPart[r] += p;
           pk[c][g][e] = p;
         }
@@ -350,7 +350,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
       let row = rowBase + row0 + r;
       if (row < seg.nq) {
         let l = l4[e];
-        let seen = mRun[r] > NEG && l > 0.0;
+        let seen = row_seen(mRun[r], l);
         let inv = select(0.0, 1.0 / l, seen);
         let out = qRow0 + row;
         for (var q = 0u; q < QD; q++) { // unroll

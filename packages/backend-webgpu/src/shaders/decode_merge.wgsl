@@ -13,9 +13,8 @@ override DP: u32 = 128u;
 override STORE: bool = false;
 override OUT_DTYPE: u32 = 0u;
 
-const NEG: f32 = -1.0e30;
+//#include "lib/no_key.wgsl"
 const SJ: u32 = 8u;        // ranges whose partial rows are loaded together (the unrolled loops over them say 8u)
-var<private> negInfBits: u32 = 0xff800000u; // −∞, read from a variable (see lib/attention_params.wgsl)
 
 //#include "generated/constants.wgsl"
 //#include "generated/decode_merge_params.wgsl"
@@ -62,7 +61,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       o = fma(accs[e], vec4<f32>(w), o);
     }
   }
-  let seen = m > NEG && l > 0.0;
+  let seen = row_seen(m, l);
   o *= select(0.0, 1.0 / l, seen);
   if (params.returnLse == 1u && quad == 0u) {
     lse[row] = select(bitcast<f32>(negInfBits), (m + log2(l)) / LOG2E + lse[row], seen);

@@ -23,7 +23,7 @@
 //#include "lib/load_element.wgsl"
 
 const THREADS: u32 = 256u;
-var<workgroup> reduce: array<f32, THREADS>;
+//#include "lib/block_scale.wgsl"
 
 fn round_half_away(y: vec4<f32>) -> vec4<i32> {
   return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
@@ -52,19 +52,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
   var amax = 0.0;
   for (var i = lid; i < tokens * words; i += THREADS) {
-    let a = abs(centered(bh, first, i / words, i % words, words));
-    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    amax = max_abs4(amax, centered(bh, first, i / words, i % words, words));
   }
-  reduce[lid] = amax;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      reduce[lid] = max(reduce[lid], reduce[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let blockMax = reduce[0];
-  let s = select(blockMax / INT8_MAX, 1.0, blockMax == 0.0);
+  let s = block_scale(lid, amax);
   if (lid == 0u) {
     scales[bh * params.blocks + block] = s;
   }

@@ -1,9 +1,10 @@
-// Stage V conversion (and Q/K/V staging): a caller's tensor (any element type, layout and strides) to f16 [b, head, token, DP], four channels (two u32
-// words) per thread; channels D..DP-1 are 0. The destination holds dstTokens rows per (b, head) and the source's
-// tokens land from row dstFirst on (a KV cache's V appends at its length; a whole tensor has dstTokens = tokens). This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V
-// for the exact kernel. Values beyond ±65504 saturate (f16 has no room for them; leaving them to pack2x16float
-// would be undefined). Adjacent threads take adjacent channel quads, so reads and writes are whole rows per warp.
-// The grid is 2-D only because one dimension holds at most 65535 workgroups.
+// Stage V conversion (and Q/K/V staging): a caller's tensor (any element type, layout and strides) to f16 [b, head,
+// token, DP], four channels (two u32 words) per thread; channels D..DP-1 are 0. The destination holds dstTokens rows
+// per (b, head) and the source's tokens land from row dstFirst on (a KV cache's V appends at its length; a whole
+// tensor has dstTokens = tokens). This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V for the exact kernel.
+// Finite values beyond ±65504 saturate (f16 has no room for them); NaN and ±∞ stay so (to_f16). Adjacent threads take
+// adjacent channel quads, so reads and writes are whole rows per warp. The grid is 2-D only because one dimension
+// holds at most 65535 workgroups.
 
 //#include "generated/pack_f16_params.wgsl"
 
@@ -19,6 +20,21 @@ override WIDE_ABOVE: f32 = 0.0;
 //#include "lib/load_element.wgsl"
 
 const F16_MAX: f32 = 65504.0;
+
+// Two values as f16 bits: finite ones saturated at ±65504; NaN and ±∞ (told by their exponent bits, which a compiler
+// may not assume away as it may `x != x`) as f16 NaN and ±∞, written bit by bit since pack2x16float leaves values
+// outside f16's finite range undefined: so that a non-finite V shows in the output.
+fn to_f16(a: vec2<f32>) -> u32 {
+  var w = pack2x16float(clamp(a, vec2<f32>(-F16_MAX), vec2<f32>(F16_MAX)));
+  for (var i = 0u; i < 2u; i++) {
+    let b = bitcast<u32>(a[i]);
+    if ((b & 0x7f800000u) == 0x7f800000u) {
+      let h = ((b >> 16u) & 0x8000u) | 0x7c00u | select(0u, 0x200u, (b & 0x7fffffu) != 0u);
+      w = (w & ~(0xffffu << (16u * i))) | (h << (16u * i));
+    }
+  }
+  return w;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -37,6 +53,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (WIDE_ABOVE > 0.0 && any(abs(raw) > vec4<f32>(WIDE_ABOVE)) && atomicLoad(&wide[bh]) == 0u) {
     atomicStore(&wide[bh], 1u);
   }
-  let x = clamp(raw, vec4<f32>(-F16_MAX), vec4<f32>(F16_MAX));
-  dst[(bh * params.dstTokens + params.dstFirst + token) * perRow + c / 4u] = vec2<u32>(pack2x16float(x.xy), pack2x16float(x.zw));
+  dst[(bh * params.dstTokens + params.dstFirst + token) * perRow + c / 4u] = vec2<u32>(to_f16(raw.xy), to_f16(raw.zw));
 }

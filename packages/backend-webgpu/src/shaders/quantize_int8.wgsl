@@ -28,7 +28,7 @@ const CHUNKS: u32 = 16u; // k_mean's partial sums per (segment, head)
 //#include "lib/load_element.wgsl"
 
 const THREADS: u32 = 256u;
-var<workgroup> reduce: array<f32, THREADS>;
+//#include "lib/block_scale.wgsl"
 var<workgroup> mean: array<vec4<f32>, 64>; // DP/4 ≤ 64
 
 fn round_half_away(y: vec4<f32>) -> vec4<i32> {
@@ -71,19 +71,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let t = i / words;
     let w = i % words;
     let x = (load4(row0 + t * st.z, w * 4u, st.w, params.d) - select(vec4<f32>(0.0), mean[w], subtract)) * params.scale;
-    let a = abs(x);
-    amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    amax = max_abs4(amax, x);
   }
-  reduce[lid] = amax;
-  workgroupBarrier();
-  for (var stride = THREADS / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      reduce[lid] = max(reduce[lid], reduce[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let blockMax = reduce[0];
-  let s = select(blockMax / INT8_MAX, 1.0, blockMax == 0.0);
+  let s = block_scale(lid, amax);
   let bh = seg.b * params.heads + h;
   if (lid == 0u) {
     scales[params.scaleOffset + bh * params.blocksTotal + blockBase + wg.x] = s;

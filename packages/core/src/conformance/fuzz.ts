@@ -221,11 +221,6 @@ export interface FuzzTarget {
   readonly name: BackendName;
   /** Default `BOUNDS.sageRelL1`. */
   readonly sageRelL1?: number;
-  /**
-   * Waives only the check that, with validate: false, a non-finite q element shows in row 0 of the output (the call
-   * must still settle as below). For a backend with that known bug, named where it is set.
-   */
-  readonly mayHideNonFiniteQ?: boolean;
 }
 
 type Outcome = { readonly failure: string } | { readonly output?: Float32Array; readonly capabilities?: Capabilities };
@@ -301,7 +296,7 @@ export async function fuzzCheck(d: FuzzDraw, targets: readonly FuzzTarget[]): Pr
     const sees = !d.causal || causalLimit(0, d.Nq, d.Nk) > 0;
     if (sees && d.segments === 0) {
       for (const [t, got] of outputs) {
-        if (!t.mayHideNonFiniteQ && !got.subarray(0, d.D).some((x) => !Number.isFinite(x))) {
+        if (!got.subarray(0, d.D).some((x) => !Number.isFinite(x))) {
           return `${t.name}: row 0 hides the non-finite input`;
         }
       }

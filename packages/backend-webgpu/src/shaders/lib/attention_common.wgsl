@@ -88,7 +88,7 @@ fn softmax_tile(ty: u32, tx: u32) {
     let alpha = exp2(mRun[r] - mNew);
     var sum = 0.0;
     for (var c = 0u; c < CK; c++) { // unroll
-      let p = select(0.0, exp2(s[r][c] - mNew), s[r][c] > NEG);
+      let p = select(0.0, exp2(s[r][c] - mNew), is_key(s[r][c]));
       sum += p;
       pTile[(tx + 16u * c) * (BQ + P_PAD) + row] = round_p(p);
     }
@@ -152,7 +152,7 @@ fn finish(ty: u32, tx: u32, rowBase: u32, nq: u32, outRow0: u32) {
     let row = ty * RQ + r;
     if (rowBase + row < nq) {
       let l = row_sum(row);
-      let seen = mRun[r] > NEG && l > 0.0;
+      let seen = row_seen(mRun[r], l);
       let inv = select(0.0, 1.0 / l, seen);
       let out = outRow0 + rowBase + row;
       for (var q = 0u; q < QD; q++) { // unroll

@@ -1,10 +1,7 @@
 // What both attention kernels (attention_int8.wgsl, attention_exact.wgsl via lib/attention_common.wgsl) share with
 // the host: the uniform block, the "no key yet" sentinel, and which key tiles a workgroup visits. key_tiles reads
 // the includer's overrides BQ, BK and CAUSAL.
-const NEG: f32 = -1.0e30; // "no key yet": finite, so that NEG − NEG is 0 and not NaN
-// −∞ for the LSE of a row that sees no key. Read from a variable because WGSL forbids −∞ in a constant
-// expression (Tint rejects `bitcast<f32>(0xff800000u)` at shader creation; naga let it through).
-var<private> negInfBits: u32 = 0xff800000u;
+//#include "lib/no_key.wgsl"
 
 //#include "generated/constants.wgsl"
 //#include "generated/attention_params.wgsl"
