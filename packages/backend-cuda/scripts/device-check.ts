@@ -3,7 +3,8 @@
  * bundle it first (`npx bun build --target=bun scripts/device-check.ts --outfile .device-bundle/check.js`), then run
  * it there with SAGEATTN_CUDA_LIB pointing at the carried library. It runs
  *   1. every case of core's conformance list with the conformance suite's bounds, and its error cases;
- *   2. device-resident calls: upload/download, adoption of a raw pointer, device-in → device-out;
+ *   2. device-resident calls: upload/download, adoption of a raw pointer, device-in → device-out; then inputs the
+ *      host never scans: NaN/∞ in q, k or v with validate off (must show in row 0), a device V past 65504/64;
  *   3. per-call overhead of a small device-resident call (B1 H1 N128 D64): host enqueue time and throughput;
  *   4. 10 000 such calls with the outputs disposed: device memory before/after and live allocations;
  *   5. the public attention() with a reused device `out`: bits equal to a call without it, host cost per call, and
@@ -140,6 +141,54 @@ if (process.env.CONFORMANCE_ONLY === "1") {
     maxAbsVsOwnOutput: o.maxAbs,
   });
   for (const t of [dq, dk, dv, dev.output, again.output, outT]) (t as { dispose(): void }).dispose();
+}
+
+// 2b. inputs nothing on the host scans (webgpu's two fixes of 2026-12-05, not yet seen on cuda): a NaN or ∞ of q, k
+// or v with validate off must show in row 0 (which sees every key); a device V of about 2000 in one kv head, with
+// near-equal logits, must not overflow f16 block sums to inf.
+{
+  const s = { B: 1, Hq: 4, Hkv: 2, Nq: 64, Nk: 200, D: 64 };
+  const shapeOf = (h: number, n: number) => [s.B, h, n, s.D] as [number, number, number, number];
+  const base = makeQKV(s, "gaussian", 31);
+  const hidden: string[] = [];
+  for (const fault of [NaN, Infinity]) {
+    for (const which of ["q", "k", "v"] as const) {
+      for (const pvAccumulation of ["f16-block", "f32"] as const) {
+        const data = { q: base.q.slice(), k: base.k.slice(), v: base.v.slice() };
+        data[which][0] = fault;
+        const r = await attention(
+          hostTensor(data.q, shapeOf(s.Hq, s.Nq)),
+          hostTensor(data.k, shapeOf(s.Hkv, s.Nk)),
+          hostTensor(data.v, shapeOf(s.Hkv, s.Nk)),
+          { backend: "cuda", validate: false, pvAccumulation },
+        );
+        if (toCanonicalF32(r.output as HostTensor).subarray(0, s.D).every(Number.isFinite)) {
+          hidden.push(`${fault} in ${which}, ${pvAccumulation}`);
+        }
+      }
+    }
+  }
+  report({ check: "non-finite-shows", ok: hidden.length === 0, hidden });
+  const wide = { q: base.q.map((x) => x * 0.01), v: base.v.slice() };
+  for (let i = wide.v.length / 2; i < wide.v.length; i++) wide.v[i] += 2000;
+  const hq = hostTensor(wide.q, shapeOf(s.Hq, s.Nq));
+  const [hk, hv] = [hostTensor(base.k, shapeOf(s.Hkv, s.Nk)), hostTensor(wide.v, shapeOf(s.Hkv, s.Nk))];
+  const want = exactReference(Effect.runSync(resolveProblem(hq, hk, hv, {})), wide.q, base.k, wide.v);
+  const [dq, dk, dv] = await Promise.all([hq, hk, hv].map((t) => Effect.runPromise(backend.upload(t))));
+  for (const pvAccumulation of ["f16-block", undefined] as const) {
+    const r = await attention(dq, dk, dv, { backend: "cuda", ...(pvAccumulation ? { pvAccumulation } : {}) });
+    const got = toCanonicalF32(await Effect.runPromise(backend.download(r.output as never)));
+    const a = accuracy(got, want.output);
+    report({
+      check: "device-v-wide",
+      pvAccumulation: pvAccumulation ?? "left out",
+      ok: got.every(Number.isFinite) && a.cosine >= 0.999,
+      nonFinite: got.filter((x) => !Number.isFinite(x)).length,
+      cosine: a.cosine,
+    });
+    (r.output as { dispose(): void }).dispose();
+  }
+  for (const t of [dq, dk, dv]) t.dispose();
 }
 
 // 3 and 4. per-call overhead and memory flatness (B1 H1 N128 D64, f16, device-resident)
