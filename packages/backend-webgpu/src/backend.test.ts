@@ -220,6 +220,17 @@ describe.skipIf(backend === undefined)(`webgpu on ${backend?.device ?? "no adapt
     }
   });
 
+  it("rounds a V past f16's range to ±∞ as core does (validate off), not to a silent 65504", async () => {
+    for (const [big, finite] of [[65519, true], [70000, false]] as const) {
+      const data = inputs.v.slice();
+      data[0] = big; // key 0 of kv head 0, channel 0: every row of heads 0 and 1 sees it
+      const v = hostTensor(data, [1, 2, 200, 64]);
+      const p = Effect.runSync(resolveProblem(host.q, host.k, v, { validate: false }));
+      const row0 = values((await run(b.attention(p, host.q, host.k, v))).output).subarray(0, 64);
+      expect(Number.isFinite(row0[0]), `v = ${big}`).toBe(finite);
+    }
+  });
+
   it("writes a strided 16-bit out in place (word pairs and lone halves), leaving the bytes between rows alone", async () => {
     const device = b.gpuDevice();
     const [q, k, v] = await Promise.all([host.q, host.k, host.v].map((t) => run(b.upload(t))));

@@ -2,7 +2,7 @@
 // token, DP], four channels (two u32 words) per thread; channels D..DP-1 are 0. The destination holds dstTokens rows
 // per (b, head) and the source's tokens land from row dstFirst on (a KV cache's V appends at its length; a whole
 // tensor has dstTokens = tokens). This is V's conversion to f16 (DESIGN §2 step 5), and Q/K/V for the exact kernel.
-// Finite values beyond ±65504 saturate (f16 has no room for them); NaN and ±∞ stay so (to_f16). Adjacent threads take
+// Values round to f16 as core rounds them: 65520 and beyond become ±∞, NaN stays NaN (to_f16). Adjacent threads take
 // adjacent channel quads, so reads and writes are whole rows per warp. The grid is 2-D only because one dimension
 // holds at most 65535 workgroups.
 
@@ -21,15 +21,17 @@ override WIDE_ABOVE: f32 = 0.0;
 
 const F16_MAX: f32 = 65504.0;
 
-// Two values as f16 bits: finite ones saturated at ±65504; NaN and ±∞ (told by their exponent bits, which a compiler
-// may not assume away as it may `x != x`) as f16 NaN and ±∞, written bit by bit since pack2x16float leaves values
-// outside f16's finite range undefined: so that a non-finite V shows in the output.
+// Two values as f16 bits, rounded to nearest even as core's f16 rounding does: finite values from 65520 on (and ±∞)
+// become ±∞, NaN stays NaN, so that V beyond f16 shows in the output instead of saturating silently. Those lanes are
+// written bit by bit (told by their bits, which a compiler may not assume away as it may `x != x`), since
+// pack2x16float leaves values outside f16's finite range undefined; the rest are clamped into it first.
 fn to_f16(a: vec2<f32>) -> u32 {
   var w = pack2x16float(clamp(a, vec2<f32>(-F16_MAX), vec2<f32>(F16_MAX)));
   for (var i = 0u; i < 2u; i++) {
     let b = bitcast<u32>(a[i]);
-    if ((b & 0x7f800000u) == 0x7f800000u) {
-      let h = ((b >> 16u) & 0x8000u) | 0x7c00u | select(0u, 0x200u, (b & 0x7fffffu) != 0u);
+    let mag = b & 0x7fffffffu;
+    if (mag >= 0x477ff000u) { // 65520: half-way between 65504 and 2^16 rounds up, past f16's largest
+      let h = ((b >> 16u) & 0x8000u) | 0x7c00u | select(0u, 0x200u, mag > 0x7f800000u);
       w = (w & ~(0xffffu << (16u * i))) | (h << (16u * i));
     }
   }
