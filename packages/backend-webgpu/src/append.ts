@@ -7,7 +7,6 @@ import {
   type ParamSchema,
   type ParamValues,
   type Tensor,
-  valueLimit,
 } from "@sageattn/core";
 import type { CacheBuffers } from "./kv-cache.js";
 import { grid1d } from "./pipelines.js";
@@ -16,6 +15,7 @@ import {
   type Engine,
   LimitError,
   loadConstants,
+  packConstants,
   PARAMS,
   round4,
   SCRATCH,
@@ -187,17 +187,22 @@ function buildPlan(
     PARAMS.kvQuantizeK,
     quantizeFields(srcK.base, { length: 0, tailIn: 0 }),
   );
-  const step = (kernel: "pack_f16" | "kv_quantize_k", src: Source, bound: GPUBuffer[], wideAbove = 0): Step => {
-    const constants = wideAbove > 0 ? { ...loadConstants(src), WIDE_ABOVE: wideAbove } : loadConstants(src);
+  const step = (kernel: "pack_f16" | "kv_quantize_k", constants: Record<string, number>, bound: GPUBuffer[]): Step => {
     const pipeline = pipelines.get(kernel, "f32", constants);
     return { pipeline, group: calls.bindGroup(pipeline, bound) };
   };
-  // Every append flags the kv heads whose V could overflow a block's f16 sum (host V too: cheap, and core widens
-  // those calls to f32 sums already); attend reads the flags where it sums in f16.
-  const wideAbove = valueLimit("sage", "f16-block", spec.dtype);
   return {
-    pack: step("pack_f16", srcV, [srcV.buffer, cache.v16, packParams, cache.vWide], wideAbove),
-    quantize: step("kv_quantize_k", srcK, [srcK.buffer, cache.mean, cache.k8, cache.kScales, cache.tail, kParams]),
+    // Every append flags the kv heads whose V could overflow a block's f16 sum (host V too: cheap, and core widens
+    // those calls to f32 sums already); attend reads the flags where it sums in f16.
+    pack: step("pack_f16", packConstants(srcV, true), [srcV.buffer, cache.v16, packParams, cache.vWide]),
+    quantize: step("kv_quantize_k", loadConstants(srcK), [
+      srcK.buffer,
+      cache.mean,
+      cache.k8,
+      cache.kScales,
+      cache.tail,
+      kParams,
+    ]),
     packGrid: [g.x, g.y, 1],
     hostK,
     hostV,

@@ -139,6 +139,14 @@ export function loadConstants(s: Source): Record<string, number> {
   return { DTYPE: DTYPE_CODE[s.dtype], VEC: vec ? 1 : 0 };
 }
 
+/**
+ * pack_f16's constants for a source: loadConstants', and where `flagWide`, WIDE_ABOVE at the |v| past which a block's
+ * f16 P·V sum could overflow, so the kv heads holding such a V are flagged for f32 sums (pack_f16.wgsl).
+ */
+export function packConstants(s: Source, flagWide: boolean): Record<string, number> {
+  return flagWide ? { ...loadConstants(s), WIDE_ABOVE: valueLimit("sage", "f16-block", "f32") } : loadConstants(s);
+}
+
 /** Copies a host tensor's elements into its scratch buffer (writeBuffer wants a multiple of 4 bytes). */
 export function writeHost(engine: Engine, buffer: GPUBuffer, t: Tensor & { kind: "host" }): void {
   const bytes = round4(t.data.byteLength);
@@ -305,7 +313,7 @@ function buildPlan(
     const pipeline = pipelines.get(kernel, prec, overrides, counts);
     steps.push({ name: kernel, pipeline, group: calls.bindGroup(pipeline, buffers), grid });
   };
-  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer, wideAbove = 0) => {
+  const packF16 = (role: string, s: Source, heads: number, tokens: number, dst: GPUBuffer, flagWide = false) => {
     const quads = p.B * heads * tokens * (dp / 4);
     const g = grid1d(quads, maxDim);
     checkGrid("pack", g.x, g.y);
@@ -321,10 +329,9 @@ function buildPlan(
       dstTokens: tokens,
       dstFirst: 0,
     });
-    const constants = wideAbove > 0 ? { ...loadConstants(s), WIDE_ABOVE: wideAbove } : loadConstants(s);
-    dispatch("pack_f16", "f32", constants, [s.buffer, dst, params, vWide], [g.x, g.y, 1]);
+    dispatch("pack_f16", "f32", packConstants(s, flagWide), [s.buffer, dst, params, vWide], [g.x, g.y, 1]);
   };
-  packF16("pack v", srcV, p.Hkv, p.Nk, v16, widen ? valueLimit("sage", "f16-block", p.outputDtype) : 0);
+  packF16("pack v", srcV, p.Hkv, p.Nk, v16, widen);
 
   const hostOut = q.kind === "host";
   const { target, owned } = outputTarget(engine, calls, p, placement, hostOut);

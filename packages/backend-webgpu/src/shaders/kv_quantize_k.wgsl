@@ -25,10 +25,6 @@
 const THREADS: u32 = 256u;
 //#include "lib/block_scale.wgsl"
 
-fn round_half_away(y: vec4<f32>) -> vec4<i32> {
-  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
-}
-
 // Row t of the block starting at cache row `first`, word w, minus the mean: from the tail (rows already in the
 // cache) or from the appended K.
 fn centered(bh: u32, first: u32, t: u32, w: u32, words: u32) -> vec4<f32> {

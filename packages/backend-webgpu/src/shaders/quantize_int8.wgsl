@@ -31,10 +31,6 @@ const THREADS: u32 = 256u;
 //#include "lib/block_scale.wgsl"
 var<workgroup> mean: array<vec4<f32>, 64>; // DP/4 ≤ 64
 
-fn round_half_away(y: vec4<f32>) -> vec4<i32> {
-  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let seg = segs[wg.z];

@@ -1,3 +1,4 @@
+// INT8 block quantization shared by quantize_int8.wgsl and kv_quantize_k.wgsl: the scale and the rounding.
 // A block's INT8 scale (DESIGN §2 step 2) from each invocation's running max|x|: s = max / 127, 1 when the max is 0,
 // and NaN when any value was not finite (NaN or ±∞), so that the logits it scales come out NaN and the rows that
 // see them show it, as core's quantizeRows does. Values are told non-finite by their exponent bits: WGSL lets a
@@ -31,4 +32,9 @@ fn block_scale(lid: u32, amax: f32) -> f32 {
     return bitcast<f32>(nanBits);
   }
   return select(m / INT8_MAX, 1.0, m == 0.0);
+}
+
+// y = x / s rounded half away from zero into [−127, 127], as core's quantizeRows rounds: the block's INT8 values.
+fn round_half_away(y: vec4<f32>) -> vec4<i32> {
+  return vec4<i32>(clamp(sign(y) * floor(abs(y) + 0.5), vec4<f32>(-INT8_MAX), vec4<f32>(INT8_MAX)));
 }
