@@ -483,7 +483,8 @@ SA_API int32_t sa_attention(const sa_params* p) {
       return fail(SA_ERR_CUDA, "the driver cannot describe the workspace's V rows as a tensor map (cuTensorMapEncodeTiled)");
   }
   if ((p->flags & SA_KERNEL_ONLY) == 0) {
-    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, !vDirect && !pvInt8, stream),
+    SA_TRY(sa::launch_prepass(g, q, k, v, w, p->sm_scale, (p->flags & SA_NO_SMOOTH_K) == 0, lse, hopper, !vDirect && !pvInt8,
+                              !hopper && pv == sa::kPvF16Block, stream),
            "pre-pass launch");
     if (pvInt8) {
       SA_TRY(sa::launch_v_absmax(g, v, w.vpart, stream), "V maxima launch");

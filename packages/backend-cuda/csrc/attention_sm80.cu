@@ -7,7 +7,8 @@
 //   S  = (Qi · Kiᵀ) · sQ·sK       INT8 mma.sync m16n8k32, exact int32 sums; logits in base-2 units
 //   online softmax in exp2        running max m and (per-lane partial) sum l per row
 //   O += P·V                      FP16 mma.sync m16n8k16; within one K tile summed in f16 (or f32 when PV_F32),
-//                                 then added to the f32 accumulator rescaled by exp2(m_old − m_new)
+//                                 then added to the f32 accumulator rescaled by exp2(m_old − m_new); a tile the
+//                                 pre-pass flagged (some |V| past kF16BlockVLimit) sums P/64 in f16, then × 64
 // Each warp owns 16·kMTiles query rows (heuristics.h); its lanes hold mma fragments: lane (g = lane/4, t = lane%4)
 // owns rows g and g+8 of each m16 tile and columns 2t, 2t+1 of each n8 tile. Q fragments stay in registers for the
 // whole K loop or are reloaded per tile, and K/V tiles go through a 2- or 3-stage cp.async ring (heuristics.h).
@@ -50,6 +51,9 @@ __device__ __forceinline__ void load_tile(char* smem, const char* gmem, int tid)
     cp_async_16(smem + r * SmemRow + c * 16, gmem + int64_t(r) * RowBytes + c * 16);
   }
 }
+
+// f16 2^kWideShift: the identity that adds a flagged tile's sums of P·2^−kWideShift to O.
+constexpr uint32_t kWideOne = uint32_t(15 + kWideShift) << 10;
 
 template <int DP, bool PV_F32, int MT, bool QREG, int STAGES, bool FINE>
 __global__ void __launch_bounds__(32 * 8 / MT, MT)
@@ -191,12 +195,19 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys) applied to the
     // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax (`scale`
     // is then 1). A group past the sequence's end is masked anyway.
-    const float scale = FINE ? 1.f : qScale[0] * kScales[it];
+    // With f16 sums a tile whose first sK the pre-pass negated holds a V that could overflow them (kF16BlockVLimit):
+    // its P is taken as P/64 (exp2 of 6 less, to exp2's own rounding), so its f16 sums stay in range, and the identity
+    // that adds them to O is 64s (exact). The sums of P/64 lose precision only below P = 2⁻⁸, where f16 turns
+    // subnormal. Both are the same registers as the plain tile's, so the flag costs no branch.
+    const float firstK = kScales[FINE ? k0 >> g.kShift : it];
+    const bool wide = !PV_F32 && signbit(firstK);
+    const float pShift = wide ? float(kWideShift) : 0.f;
+    const float scale = FINE ? 1.f : qScale[0] * fabsf(firstK);
     if constexpr (FINE) {
       float kScale[kKBlock / kKRowBlock];
 #pragma unroll
       for (int i = 0; i < kKBlock / kKRowBlock; i++)
-        kScale[i] = i == 0 || k0 + i * kKRowBlock < sq.nk ? kScales[(k0 + i * kKRowBlock) >> g.kShift] : kScale[0];
+        kScale[i] = fabsf(i == 0 || k0 + i * kKRowBlock < sq.nk ? kScales[(k0 + i * kKRowBlock) >> g.kShift] : kScale[0]);
 #pragma unroll
       for (int mt = 0; mt < MT; mt++)
 #pragma unroll
@@ -236,13 +247,17 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
           alpha[mt][hf] = fast_exp2(rowMax[mt][hf] - base);
           rowMax[mt][hf] = mx;
           float sum = 0.f;
+          const float pBase = base + pShift;
+          // A row that sees none of the tile's keys takes the scale 1, so their −∞ gives P = 0 even where the tile's
+          // scale is NaN (core: only the rows that see the block are NaN). FINE's logits are scaled already.
+          const float rowScale = EDGE && !FINE && k0 >= limit ? 1.f : scale;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) {
-            const float p0 = fast_exp2(fmaf(raw(nt, 0), scale, -base)), p1 = fast_exp2(fmaf(raw(nt, 1), scale, -base));
+            const float p0 = fast_exp2(fmaf(raw(nt, 0), rowScale, -pBase)), p1 = fast_exp2(fmaf(raw(nt, 1), rowScale, -pBase));
             sum += p0 + p1;
             pf[mt][nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
           }
-          rowSum[mt][hf] = rowSum[mt][hf] * alpha[mt][hf] + sum;
+          rowSum[mt][hf] = rowSum[mt][hf] * alpha[mt][hf] + (wide ? sum * float(1 << kWideShift) : sum);
         }
       }
     };
@@ -266,8 +281,9 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
 
     // O += P · V. V fragments by ldmatrix.trans: matrices (keys 0-7 | 8-15) × (d 0-7 | 8-15) of a 16x16 block.
     const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8;
-    // B fragment of an 8x8 identity (rows 2t, 2t+1 of column g): f16 1.0 where the row is g.
-    const uint32_t eye = (2 * tq == gq ? 0x3C00u : 0u) | (2 * tq + 1 == gq ? 0x3C000000u : 0u);
+    // B fragment of an 8x8 identity (rows 2t, 2t+1 of column g): f16 1.0 where the row is g (64.0 on a wide tile).
+    const uint32_t one = wide ? kWideOne : 0x3C00u;
+    const uint32_t eye = (2 * tq == gq ? one : 0u) | (2 * tq + 1 == gq ? one << 16 : 0u);
     const int vCol = (lane >> 4) * 8;
     if constexpr (PV_F32) {
 #pragma unroll
@@ -330,7 +346,7 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const int row = r0 + warpRow + mt * 16 + gq + hf * 8;
       if (row >= sq.nq) continue;
-      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float inv = row_inverse(l);
       const int64_t base = sq.b * o.sb + h * o.sh + int64_t(sq.q0 + row) * o.sn;
 #pragma unroll
       for (int dt = 0; dt < DTILES; dt++)

@@ -37,6 +37,7 @@
 #include "hopper_layout.h"
 #include "epilogue.cuh"
 #include "kernels.h"
+#include "quantize.cuh"
 #include "work_order.h"
 
 namespace sa {
@@ -416,11 +417,18 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       float xs[2][2 * kChunks], baseRow[2];
       // P of n8 chunk j's two logits in x (as converted) of row g + 8·hf, against the row's base: the chunk's scale in
       // the FFMA and (MAGIC) kMagic·s taken off with the base (hoisted by the compiler: one per scale).
-      auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1) {
+      // EDGE: a masked key's P is 0 even where its scale is NaN (a NaN in its K block, unvalidated), so only the rows
+      // that see the block come out NaN, as in core's oracle. (The SPLIT halves leave it to −∞·s: a diagonal row next
+      // to such a block may come out NaN too.)
+      auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1, auto edgeTag) {
         const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
         const float off = MAGIC ? fmaf(kMagic, s, base) : base;
         p0 = fast_exp2(fmaf(x[2 * j], s, -off));
         p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
+        if constexpr (decltype(edgeTag)::value && !FINE) {
+          p0 = x[2 * j] == -INFINITY ? 0.f : p0;
+          p1 = x[2 * j + 1] == -INFINITY ? 0.f : p1;
+        }
       };
       auto softmax = [&](auto edgeTag) {
         constexpr bool EDGE = decltype(edgeTag)::value;
@@ -456,18 +464,21 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
               if constexpr (kPerGroup % 2 == 0) m = max(m, at(kPerGroup - 1));
               return __int2float_rn(m) * scale_of(gi);
             } else {
-              float m = -INFINITY;
+              float m = -INFINITY;  // PV8 keeps a NaN (FINE: the logits are scaled already), as below
 #pragma unroll
-              for (int i = 0; i < kPerGroup; i++) m = fmaxf(m, x[gi * kPerGroup + i]);
+              for (int i = 0; i < kPerGroup; i++) m = PV8 ? fmax_nan(m, x[gi * kPerGroup + i]) : fmaxf(m, x[gi * kPerGroup + i]);
               return MAGIC ? fmaf(m, scale_of(gi), -kMagic * scale_of(gi)) : m * scale_of(gi);
             }
           };
+          // PV8 keeps a NaN group max (a NaN block scale): it makes pStep NaN, and so the row's sums, where the
+          // integer P would turn the NaN into a finite byte. The other paths carry it in P itself. (At EDGE a masked
+          // group's −∞ times a NaN scale is NaN too: a diagonal row next to such a block may come out NaN.)
           float top = group_max(0);
 #pragma unroll
-          for (int gi = 1; gi < kMaxGroups; gi++) top = fmaxf(top, group_max(gi));
+          for (int gi = 1; gi < kMaxGroups; gi++) top = PV8 ? fmax_nan(top, group_max(gi)) : fmaxf(top, group_max(gi));
           if constexpr (PV8) {  // the row's max over this tile sets P's step: taken across the quad first
-            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
-            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+            top = fmax_nan(top, __shfl_xor_sync(0xffffffffu, top, 1));
+            top = fmax_nan(top, __shfl_xor_sync(0xffffffffu, top, 2));
           }
           float mx = fmaxf(rowMax[hf], top);
           if constexpr (!PV8) {
@@ -507,7 +518,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
 #pragma unroll
             for (int j = 0; j < kChunks; j++) {
               float p0, p1;
-              exp_pair(x, j, hf, base, p0, p1);
+              exp_pair(x, j, hf, base, p0, p1, edgeTag);
               sum += p0 + p1;
               if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
                 si[4 * j + 2 * hf] = __float_as_int(p0);
@@ -545,7 +556,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
 #pragma unroll
           for (int j = half * kChunks / 2; j < (half + 1) * kChunks / 2; j++) {
             float p0, p1;
-            exp_pair(xs[hf], j, hf, baseRow[hf], p0, p1);
+            exp_pair(xs[hf], j, hf, baseRow[hf], p0, p1, std::false_type{});
             sum += p0 + p1;
             pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
           }
@@ -689,7 +700,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       }
       const int row = wgRow + warp * 16 + gq + hf * 8;
       if (row >= sq.nq) continue;
-      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const float inv = row_inverse(l);
       const int64_t base = sq.b * o.sb + h * o.sh + int64_t(sq.q0 + row) * o.sn;
 #pragma unroll
       for (int j = 0; j < DP / 8; j++) {

@@ -8,7 +8,8 @@
 //   S = Qi·Kiᵀ       mma.sync m16n8k32 s8, one warp per 64-key block (warps take every 4th block of the range)
 //   online softmax   in exp2, per-row scale sQ·sK; keys past the length, or past a row's causal limit, are −inf
 //   O += P·V         mma.sync m16n8k16 f16, f16 within each block then f32 (or f32 throughout with PV_F32); with
-//                    the int8 value format (VI8) INT8 V widened to f16 in registers, each key's sV folded into P
+//                    the int8 value format (VI8) INT8 V widened to f16 in registers, each key's sV folded into P; a
+//                    block the cache flagged (its V past kF16BlockVLimit) sums P/64 in f16, then × 64
 // Then the 4 warps' (m, l, acc) merge in shared memory and the CTA writes O and the LSE; with several splits it leaves
 // its merge in `scratch` instead, and decode_merge.cu (the next launch, a programmatic dependent) merges the splits in a
 // fixed order — deterministic — with many CTAs at once.
@@ -24,6 +25,7 @@
 #include <type_traits>
 #include "dependent_launch.cuh"
 #include "epilogue.cuh"
+#include "kernels.h"
 #include "kv_cache.h"
 #include "mma.cuh"
 #include "partial_merge.cuh"
@@ -157,17 +159,17 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     }
 #pragma unroll
     for (int j = 0; j < kPer; j++) {
-      mx = fmaxf(mx, fabsf(qv[j] * fold));
+      mx = fmax_nan(mx, fabsf(qv[j] * fold));
       dot += qv[j] * mean[qPart * kPer + j];
     }
 #pragma unroll
     for (int o = 1; o < 8; o <<= 1) {
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, o));
       dot += __shfl_xor_sync(0xffffffffu, dot, o);
     }
     if (qPart == 0) rowAbs[qRow] = mx, qMean[qRow] = call.smScale * dot;
     if (blockInWarp) {
-      for (int o = 8; o < 8 * Nq; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      for (int o = 8; o < 8 * Nq; o <<= 1) mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, o));
       rowScale = r < rowsTotal ? int8_scale(mx) : 1.f;
       if (qPart == 0) qScale[qRow] = rowScale;
     }
@@ -186,13 +188,13 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
       const int first = r - (i - bs), last = r + (be - 1 - i);  // the block's rows in the group's numbering
       float mx = 0.f;
       if (first >= row0 && last < row0 + kRows) {
-        for (int x = first + lane; x <= last; x += 32) mx = fmaxf(mx, rowAbs[x - row0]);
+        for (int x = first + lane; x <= last; x += 32) mx = fmax_nan(mx, rowAbs[x - row0]);
       } else {
         const int64_t base = int64_t(b) * q.sb + int64_t(h) * q.sh;
         for (int ii = bs; ii < be; ii++)
-          for (int ch = lane; ch < c.D; ch += 32) mx = fmaxf(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
+          for (int ch = lane; ch < c.D; ch += 32) mx = fmax_nan(mx, fabsf(load(q, base + ii * q.sn + ch * q.sd) * fold));
       }
-      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      for (int o = 16; o > 0; o >>= 1) mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, o));
       if (lane == 0) qScale[rr] = int8_scale(mx);
     }
     __syncthreads();
@@ -263,7 +265,11 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     __syncwarp();
 
     const int k0 = blk * kKeys;
-    const float sK = kScales[blk];
+    // A block whose sK the append negated holds a V past kF16BlockVLimit (KvCache::ks): with f16 sums its P is taken
+    // as P/64 (exp2 of 6 less) and its sums × 64 join O, so they stay finite.
+    const float sK = fabsf(kScales[blk]);
+    const bool wide = !PV_F32 && !VI8 && signbit(kScales[blk]);
+    const float pShift = wide ? float(kWideShift) : 0.f, pScale = wide ? float(1 << kWideShift) : 1.f;
     // int8 values: a key's P carries sV/top, top the block's largest sV, and the block's P·V is scaled by top as it
     // is added to O, so P stays within f16's normal range however large or small V is.
     float ratio[16], blockScale = 1.f;
@@ -306,13 +312,14 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
       alpha[hf] = fast_exp2(rowMax[hf] - base);
       rowMax[hf] = mx;
       float sum = 0.f;
+      const float pBase = base + pShift;
 #pragma unroll
       for (int nt = 0; nt < 8; nt++) {
-        const float p0 = fast_exp2(x[2 * nt] - base), p1 = fast_exp2(x[2 * nt + 1] - base);
+        const float p0 = fast_exp2(x[2 * nt] - pBase), p1 = fast_exp2(x[2 * nt + 1] - pBase);
         sum += p0 + p1;
         pf[nt >> 1][(nt & 1) * 2 + hf] = VI8 ? pack_half2(p0 * ratio[2 * nt], p1 * ratio[2 * nt + 1]) : pack_half2(p0, p1);
       }
-      rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
+      rowSum[hf] = fmaf(sum, pScale, rowSum[hf] * alpha[hf]);
     }
 #pragma unroll
     for (int dt = 0; dt < DTILES; dt++) {
@@ -381,10 +388,10 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
         for (int j = 0; j < 4; j++) {
           const float2 top = __half22float2(*reinterpret_cast<const __half2*>(&part[j][0]));
           const float2 bottom = __half22float2(*reinterpret_cast<const __half2*>(&part[j][1]));
-          acc[dc * 4 + j][0] += top.x;
-          acc[dc * 4 + j][1] += top.y;
-          acc[dc * 4 + j][2] += bottom.x;
-          acc[dc * 4 + j][3] += bottom.y;
+          acc[dc * 4 + j][0] = fmaf(top.x, pScale, acc[dc * 4 + j][0]);
+          acc[dc * 4 + j][1] = fmaf(top.y, pScale, acc[dc * 4 + j][1]);
+          acc[dc * 4 + j][2] = fmaf(bottom.x, pScale, acc[dc * 4 + j][2]);
+          acc[dc * 4 + j][3] = fmaf(bottom.y, pScale, acc[dc * 4 + j][3]);
         }
       }
     }
@@ -454,7 +461,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     }
     const int r = row0 + rr;
     const int h = hk * G + r / Nq, i = r % Nq;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float inv = row_inverse(l);
     const int64_t base = int64_t(b) * call.o.sb + int64_t(h) * call.o.sh + int64_t(i) * call.o.sn;
     store_pair(call.o, base + d * call.o.sd, d, c.D, a.x * inv, a.y * inv);
     store_pair(call.o, base + (d + 2) * call.o.sd, d + 2, c.D, a.z * inv, a.w * inv);

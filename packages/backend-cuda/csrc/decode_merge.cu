@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kColumns * kParts, 1) decode_merge_kernel(KvCa
     const float4 y = partial[p][lane];
     a.x += y.x, a.y += y.y, a.z += y.z, a.w += y.w;
   }
-  const float M = rowM[rr - r0], l = rowL[rr - r0], inv = l > 0.f ? 1.f / l : 0.f;
+  const float M = rowM[rr - r0], l = rowL[rr - r0], inv = row_inverse(l);
   const int r = row0 + rr, h = hk * G + r / Nq, i = r % Nq;
   const int64_t base = int64_t(b) * call.o.sb + int64_t(h) * call.o.sh + int64_t(i) * call.o.sn;
   store_pair(call.o, base + d * call.o.sd, d, c.D, a.x * inv, a.y * inv);

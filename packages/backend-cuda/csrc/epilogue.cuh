@@ -27,10 +27,17 @@ __device__ __forceinline__ void store_pair(const TensorRef& o, int64_t off, int 
   if (d + 1 < D) store_out(o, off + o.sd, x1);
 }
 
-// LSE of a row from its base-2 running max m and sum l, plus qm = smScale·(q·mean(K)); −∞ for a row that saw no key.
+// 1/l for a row's sum l: 0 for a row that saw no key (l = 0, its output stays 0), and NaN for a row whose sum is NaN
+// (it saw a NaN logit, from a NaN block scale: unvalidated non-finite q or k). The NaN must reach the output even
+// where the P·V sums dropped it ("int8" P·V turns a NaN P into a finite byte), as core's oracle fills such a row
+// with NaN.
+__device__ __forceinline__ float row_inverse(float l) { return l > 0.f ? 1.f / l : l == 0.f ? 0.f : NAN; }
+
+// LSE of a row from its base-2 running max m and sum l, plus qm = smScale·(q·mean(K)); −∞ for a row that saw no key,
+// NaN for a row whose sum is NaN (row_inverse).
 __device__ __forceinline__ float row_lse(float m, float l, float qm) {
   constexpr float kLn2 = float(1.0 / kLog2e);  // ln(2), from core's log2(e)
-  return l > 0.f ? (m + __log2f(l)) * kLn2 + qm : -INFINITY;
+  return l > 0.f ? (m + __log2f(l)) * kLn2 + qm : l == 0.f ? -INFINITY : NAN;
 }
 
 }  // namespace sa

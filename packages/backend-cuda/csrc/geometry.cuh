@@ -80,7 +80,8 @@ struct Workspace {
   int8_t* ki;      // [Hkv][rowsK][DP] round((K − mean) / sK)
   uint16_t* vh;    // [Hkv][rowsK][DP] V as f16 bits
   float* qs;       // [Hq][qSlots << (7 − qShift)]  sQ per 2^qShift tokens (a 128-token block by default)
-  float* ks;       // [Hkv][kSlots << (6 − kShift)] sK per 2^kShift tokens (a 64-token block by default)
+  float* ks;       // [Hkv][kSlots << (6 − kShift)] sK per 2^kShift tokens (a 64-token block by default); for the
+                   // sm80 kernel's f16 sums, a block's first is negated where its V is past kF16BlockVLimit
   float* qm;       // [Hq][rowsQ]   smScale·(q·mean(K)), only for the LSE
   // "int8" P·V only (v_absmax.cu, v_quantize.cu):
   int8_t* vi;      // [Hkv][rowsK][DP] round(V / sV) in the Hopper layout of hopper_layout.h (in vh's bytes)

@@ -23,9 +23,10 @@ inline int kmean_chunks(int maxK) { return maxK <= 0 ? 1 : (maxK + kmean_chunk_t
 // is a single chunk (maxK ≤ kMinMeanChunk) or not smoothed: the CTAs that need the mean sum K themselves.
 // `hopper` writes the layout of hopper_layout.h (for attention_sm90.cu) instead of plain rows.
 // `convertV` false: the attention kernel reads V from the caller's tensor itself (Hopper, f16), the pre-pass leaves it.
+// `flagWideV` (with convertV): each K/V block also flags a V past kF16BlockVLimit, for the sm80 kernel's f16 sums.
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, bool convertV,
-                           cudaStream_t stream);
+                           bool flagWideV, cudaStream_t stream);
 
 // v_absmax.cu, v_quantize.cu ("int8" P·V, Hopper layout, padded head dims 64 and 128): the largest |V| of each channel
 // over token chunks into vpart, then sV per channel of each (sequence, kv head) into vs and V as INT8 into vi, each
@@ -36,6 +37,16 @@ cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Works
 // How P·V is summed (sa_flags): f16 within each 64-key block then f32, f32 throughout, or (Hopper only) P as UINT8 and
 // V as INT8 with exact int32 sums per 128-key tile.
 enum PvMode { kPvF16Block, kPvF32, kPvInt8 };
+
+// The largest |V| whose 64-key f16 block sums cannot overflow (each P ≤ 1): core's valueLimit for "f16-block". Core
+// scans a host V and sums in f32 past it; a device V is never scanned, so the pre-pass flags each block past it (its
+// first sK negated, Workspace::ks), as kv_append.cu does a KV cache's (KvCache::ks), and the sm80 and decode kernels
+// take such a block's P as P/64 in their f16 sums (kWideShift).
+constexpr float kF16BlockVLimit = 65504.f / kKBlock;
+// A flagged block's P is taken as P·2^−kWideShift in its f16 sums, which are then scaled back by 2^kWideShift as they
+// join O in f32: exact (powers of two), and the sums stay finite.
+constexpr int kWideShift = 6;
+static_assert(float(1 << kWideShift) * kF16BlockVLimit <= 65504.f, "P·2^-kWideShift keeps a flagged block's f16 sums finite");
 
 // Shared memory (bytes) the attention kernel needs at this padded head dim.
 int attention_smem_bytes(int DP);

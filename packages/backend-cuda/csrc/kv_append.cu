@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
   }
   float mx = 0.f;
 #pragma unroll
-  for (int j = 0; j < kPer; j++) mx = fmaxf(mx, fmaxf(fmaxf(fabsf(x[j].x), fabsf(x[j].y)), fmaxf(fabsf(x[j].z), fabsf(x[j].w))));
+  for (int j = 0; j < kPer; j++) mx = fmax_nan(mx, quad_absmax(x[j].x, x[j].y, x[j].z, x[j].w));
   mx = block_max(mx, scratch);
   const float scale = int8_scale(mx);
   const Divisor by = divisor(scale);
@@ -144,7 +144,10 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
                        : make_char4(0, 0, 0, 0);
     if (partial && r < rows) rawOut[i] = x[j];
   }
-  if (threadIdx.x == 0) c.ks[int64_t(head) * (c.capPad / kBlock) + blk] = scale;
+  // The block's flag for decode's f16 sums (KvCache::ks): kept from earlier appends, set by this one's f16 V rows.
+  float* ksAt = c.ks + int64_t(head) * (c.capPad / kBlock) + blk;
+  const bool wasWide = threadIdx.x == 0 && r0 < length && signbit(*ksAt);
+  bool wide = false;
 
   if constexpr (MODE != Mode::Requantize) {
     // V of the rows this call appends, loaded once; the int8 format also needs each row's max first.
@@ -166,22 +169,30 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
         const int r = (threadIdx.x + j * kThreads) / kQuads;
         const float4 f = vv[j];
         if (r < rows && r0 + r >= length)
-          atomicMax(&rowMaxBits[r], __float_as_uint(fmaxf(fmaxf(fabsf(f.x), fabsf(f.y)), fmaxf(fabsf(f.z), fabsf(f.w)))));
+          atomicMax(&rowMaxBits[r], __float_as_uint(quad_absmax(f.x, f.y, f.z, f.w)));
       }
       __syncthreads();
       store_values_int8<DP>(c, head, r0, rows, length, vv, rowMaxBits);
     } else {
       ushort4* vout = reinterpret_cast<ushort4*>(c.vh + (int64_t(head) * c.capPad + r0) * DP);
+      // f16 magnitudes order as their bits do; past the limit's (1023.5), or inf or NaN, the block is flagged.
+      const unsigned limitBits = __half_as_ushort(__float2half_rn(kF16BlockVLimit));
 #pragma unroll
       for (int j = 0; j < kPer; j++) {
         const int i = threadIdx.x + j * kThreads, r = i / kQuads;
         const float4 f = vv[j];
-        if (r < rows && r0 + r >= length)
-          vout[i] = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
-                                 __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
+        if (r < rows && r0 + r >= length) {
+          const ushort4 h = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
+                                         __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
+          vout[i] = h;
+          wide |= max(max(h.x & 0x7FFFu, h.y & 0x7FFFu), max(h.z & 0x7FFFu, h.w & 0x7FFFu)) > limitBits;
+        }
       }
     }
   }
+  // Every thread gets here (MODE and c.vInt8 are the same across the CTA).
+  const bool flagged = __syncthreads_or(wide || wasWide);
+  if (threadIdx.x == 0) *ksAt = flagged ? -scale : scale;
   // The new mean, once per head: the cache's own (first append), or `next` until every block of a requantize is done.
   if (MODE != Mode::Append && blockIdx.y == 0)
     for (int ch = threadIdx.x; ch < DP; ch += kThreads) (MODE == Mode::Requantize ? c.next : c.mean)[int64_t(head) * DP + ch] = meanS[ch];

@@ -6,7 +6,8 @@
 //                                   block stored channel-major with keys permuted within each 16 (kv_vi_slot), so one
 //                                   ldmatrix gives a lane its mma B fragment (decode_attention.cu)
 //   vs     f32  [head][capPad]      sV per token (int8 format): max|v|/127, as K's block scale
-//   ks     f32  [head][capPad/64]   sK per 64-row block
+//   ks     f32  [head][capPad/64]   sK per 64-row block, negated where the block's f16 V holds some |v| past
+//                                    kF16BlockVLimit (sticky: decode then sums that block's P/64 in f16)
 //   mean   f32  [head][DP]          the smoothing vector: mean of K over the first append (zeros without smoothing)
 //   raw    f32  [head][64][DP]      the partial last block's rows, K − mean, re-quantized on every append
 //   kpart  f32  [head][16][DP]      per-chunk sums of K while a mean is being taken (first append, requantize)

@@ -10,7 +10,8 @@
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
 //                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded; one sK
 //                per block, or per 16 keys: Geometry::kShift), and V → f16 rows, except where the Hopper kernel reads
-//                an f16 V from the caller's tensor itself (convertV false).
+//                an f16 V from the caller's tensor itself (convertV false); with flagWideV, a block holding some |V|
+//                past kF16BlockVLimit stores its first sK negated (Workspace::ks), for the sm80 kernel's f16 sums.
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout
 // of hopper_layout.h for Qi and Ki instead of plain rows. Each thread handles 4 consecutive channels of a row (one
@@ -73,7 +74,6 @@ __device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
   const float4 f = widen(x, dtype);
   return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
 }
-__device__ __forceinline__ float quad_absmax(const float4& x) { return fmaxf(fmaxf(fabsf(x.x), fabsf(x.y)), fmaxf(fabsf(x.z), fabsf(x.w))); }
 __device__ __forceinline__ char4 quantize4(const float4& x, const Divisor& scale) {
   return make_char4(quantize(x.x, scale), quantize(x.y, scale), quantize(x.z, scale), quantize(x.w, scale));
 }
@@ -96,7 +96,7 @@ __device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, in
   if constexpr (!FINE) {
     float mx = 0.f;
 #pragma unroll
-    for (int j = 0; j < kPer; j++) mx = fmaxf(mx, magnitude(j));
+    for (int j = 0; j < kPer; j++) mx = fmax_nan(mx, magnitude(j));
     return int8_scale(block_max(mx, scratch));
   } else {
     // The maxima first, as f32 bits in each group's `d` (magnitudes are ≥ 0, so their unsigned order is the float's).
@@ -130,13 +130,15 @@ __device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, in
 }
 __device__ __forceinline__ const Divisor& group_divisor(const Divisor* groups, int row, int shift) { return groups[row >> shift]; }
 
-// Stores what block_scales found: the block's scale (thread 0), or (FINE) each group's, at scales[slot(first row)].
+// Stores what block_scales found: the block's scale (thread 0), or (FINE) each group's, at scales[slot(first row)];
+// `negate` stores the first one negated (flagWideV).
 template <bool FINE, typename Slot>
-__device__ __forceinline__ void store_scales(float* scales, Slot slot, float scale, const Divisor* groups, int shift, int blockShift) {
+__device__ __forceinline__ void store_scales(float* scales, Slot slot, float scale, const Divisor* groups, int shift, int blockShift,
+                                             bool negate = false) {
   if constexpr (!FINE) {
-    if (threadIdx.x == 0) scales[slot(0)] = scale;
+    if (threadIdx.x == 0) scales[slot(0)] = negate ? -scale : scale;
   } else {
-    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) scales[slot(i << shift)] = groups[i].d;
+    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) scales[slot(i << shift)] = i == 0 && negate ? -groups[i].d : groups[i].d;
   }
 }
 
@@ -190,7 +192,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
 
 template <int DP, bool PACKED, bool HOPPER, bool FINE>
 __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& k, const TensorRef& v, const Workspace& w,
-                                            bool smooth, bool convertV, int chunks, bool summed, int bx, int by, float* scratch,
+                                            bool smooth, bool convertV, bool flagWideV, int chunks, bool summed, int bx, int by, float* scratch,
                                             Divisor* groups, float4* partial, float* meanS) {
   constexpr int kWords = DP / 4, kPer = kKBlock * kWords / kThreads;
   const int s = bx / g.Hkv, h = bx % g.Hkv;
@@ -232,13 +234,22 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
   char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
   ushort4* vout = reinterpret_cast<ushort4*>(w.vh + row0 * DP);
+  // f16 magnitudes order as their bits do; past the limit's (1023.5), or inf or NaN, the block is flagged.
+  const unsigned limitBits = f16_bits(kF16BlockVLimit);
+  bool wide = false;
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads;
     kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), FINE ? group_divisor(groups, i / kWords, g.kShift) : div);
-    if (convertV) vout[i] = to_f16x4(y[j], v.dtype);
+    if (convertV) {
+      const ushort4 f = to_f16x4(y[j], v.dtype);
+      vout[i] = f;
+      if (flagWideV) wide |= max(max(f.x & 0x7FFFu, f.y & 0x7FFFu), max(f.z & 0x7FFFu, f.w & 0x7FFFu)) > limitBits;
+    }
   }
-  if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift);
+  // flagWideV (the same in every thread of the CTA, and only with convertV) costs one barrier.
+  const bool negate = flagWideV && __syncthreads_or(wide);
+  if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift, negate);
 }
 
 // One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch
@@ -254,6 +265,7 @@ struct Roles {
   int sumCtas, qCtas;  // CTA counts fit a grid's x dimension (under 2^31)
   int chunks, chunkTokens, qBlocks, kBlocks;
   bool convertV;  // V to f16 rows; false when the attention kernel reads the caller's V itself
+  bool flagWideV;  // with convertV: a block's first sK negated where its V is past kF16BlockVLimit
   Phase phase;
 };
 
@@ -290,7 +302,7 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<DP, PACKED, PHASE>()
   }
   b -= roles.qCtas;
   if constexpr (PHASE != kSums)
-    quantize_kv<DP, PACKED, HOPPER, FINE>(g, k, v, w, smooth, roles.convertV, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks,
+    quantize_kv<DP, PACKED, HOPPER, FINE>(g, k, v, w, smooth, roles.convertV, roles.flagWideV, roles.chunks, kSummed, b / roles.kBlocks, b % roles.kBlocks,
                                     scratch, groups, partial, meanS);
 }
 
@@ -342,10 +354,11 @@ void launch_roles(const Geometry& g, const TensorRef& q, const TensorRef& k, con
 
 cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRef& k, const TensorRef& v,
                            const Workspace& w, float smScale, bool smoothK, bool lse, bool hopper, bool convertV,
-                           cudaStream_t stream) {
+                           bool flagWideV, cudaStream_t stream) {
   const float fold = log2e_fold(smScale);
   Roles r{};
   r.convertV = convertV;
+  r.flagWideV = convertV && flagWideV;
   r.chunks = kmean_chunks(g.maxK);
   r.chunkTokens = kmean_chunk_tokens(g.maxK);
   r.qBlocks = int(ceil_div(g.maxQ, kQBlock));

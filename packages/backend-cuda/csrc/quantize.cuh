@@ -2,6 +2,7 @@
 // the logit fold of Q, a block's scale and the rounding. The pre-pass (prepass.cu), the KV cache (kv_append.cu) and
 // decode (decode_attention.cu) all quantize through these, so they agree with each other and with core's oracle.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include "generated/core_constants.h"
 
@@ -14,8 +15,23 @@ __host__ __device__ inline float log2e_fold(float smScale) {
 }
 
 // The scale of a block whose largest magnitude is maxAbs: maxAbs/127, or 1 for an all-zero block (its values then
-// quantize to 0).
-__host__ __device__ inline float int8_scale(float maxAbs) { return maxAbs > 0.f ? maxAbs / float(kInt8Max) : 1.f; }
+// quantize to 0), or NaN for a block holding NaN or ±inf (inputs not validated): as in core's oracle, the NaN then
+// reaches every logit or output the block's values take part in, instead of them quantizing to finite garbage.
+__host__ __device__ inline float int8_scale(float maxAbs) {
+  return !(maxAbs < INFINITY) ? NAN : maxAbs > 0.f ? maxAbs / float(kInt8Max) : 1.f;
+}
+
+// The larger of a and b, or NaN where either is NaN (sm_80's max.NaN; fmaxf returns the other one). A block's
+// magnitudes are taken with it, or else a NaN would give the block a finite scale.
+__device__ __forceinline__ float fmax_nan(float a, float b) {
+  float y;
+  asm("max.NaN.f32 %0, %1, %2;\n" : "=f"(y) : "f"(a), "f"(b));
+  return y;
+}
+__device__ __forceinline__ float quad_absmax(float x, float y, float z, float w) {
+  return fmax_nan(fmax_nan(fabsf(x), fabsf(y)), fmax_nan(fabsf(z), fabsf(w)));
+}
+__device__ __forceinline__ float quad_absmax(const float4& x) { return quad_absmax(x.x, x.y, x.z, x.w); }
 
 // A block's scale with its reciprocal, taken once per block: quantizing then costs a product and two FMAs per value
 // instead of an IEEE division.

@@ -57,13 +57,14 @@ __device__ __forceinline__ Quad<PACKED> load_quad(const TensorRef& t, int64_t of
   else return in ? load4(t, off, c, D) : make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
+// The largest of the CTA's magnitudes (fmax_nan: a NaN wins). Every thread of the CTA must call it.
 __device__ __forceinline__ float block_max(float x, float* scratch) {
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  for (int o = 16; o > 0; o >>= 1) x = fmax_nan(x, __shfl_xor_sync(0xffffffffu, x, o));
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   if (lane == 0) scratch[warp] = x;
   __syncthreads();
   float m = 0.f;
-  for (int i = 0; i < kThreads / 32; i++) m = fmaxf(m, scratch[i]);
+  for (int i = 0; i < kThreads / 32; i++) m = fmax_nan(m, scratch[i]);
   return m;
 }
 

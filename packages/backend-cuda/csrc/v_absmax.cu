@@ -1,7 +1,7 @@
 // v_absmax.cu — the first of the two launches that quantize V for "int8" P·V (docs/DESIGN.md §2 step 5): one CTA per
 // (sequence·kv head, chunk of kmean_chunk_tokens tokens) writes the largest |v| of each channel over its chunk to
-// vpart; v_quantize.cu takes the max over a head's chunks. The max is taken over the f32 bits of |v|, where a NaN is
-// above every number, so a NaN in a channel reaches its scale (and every output of that channel) as the oracle's does.
+// vpart; v_quantize.cu takes the max over a head's chunks. The max keeps a NaN (fmax_nan), so a NaN in a channel
+// reaches its scale (and every output of that channel) as the oracle's does.
 #include "dependent_launch.cuh"
 #include "kernels.h"
 #include "tensor_load.cuh"
@@ -9,7 +9,7 @@
 namespace sa {
 namespace {
 
-__device__ __forceinline__ float abs_max(float a, float x) { return __uint_as_float(max(__float_as_uint(a), __float_as_uint(fabsf(x)))); }
+__device__ __forceinline__ float abs_max(float a, float x) { return fmax_nan(a, fabsf(x)); }
 
 __global__ void __launch_bounds__(kThreads) v_absmax_kernel(Geometry g, TensorRef v, float* vpart, int chunkTokens, int chunks) {
   __shared__ float4 partial[kThreads];

@@ -42,8 +42,7 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
   for (int c = threadIdx.x; c < DP; c += kThreads) {
     unsigned m = 0u;  // f32 bits of the largest |v|: NaN above every number
     for (int i = 0; i < chunks; i++) m = max(m, __float_as_uint(w.vpart[(int64_t(bx) * chunks + i) * DP + c]));
-    const float amax = __uint_as_float(m);
-    const float scale = isfinite(amax) ? int8_scale(amax) : __int_as_float(0x7fc00000);
+    const float scale = int8_scale(__uint_as_float(m));
     scales[c] = divisor(scale);
     if (tile == 0) w.vs[int64_t(bx) * DP + c] = scale;
   }
