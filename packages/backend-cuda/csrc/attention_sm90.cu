@@ -417,18 +417,11 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       float xs[2][2 * kChunks], baseRow[2];
       // P of n8 chunk j's two logits in x (as converted) of row g + 8·hf, against the row's base: the chunk's scale in
       // the FFMA and (MAGIC) kMagic·s taken off with the base (hoisted by the compiler: one per scale).
-      // EDGE: a masked key's P is 0 even where its scale is NaN (a NaN in its K block, unvalidated), so only the rows
-      // that see the block come out NaN, as in core's oracle. (The SPLIT halves leave it to −∞·s: a diagonal row next
-      // to such a block may come out NaN too.)
-      auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1, auto edgeTag) {
+      auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1) {
         const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
         const float off = MAGIC ? fmaf(kMagic, s, base) : base;
         p0 = fast_exp2(fmaf(x[2 * j], s, -off));
         p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
-        if constexpr (decltype(edgeTag)::value && !FINE) {
-          p0 = x[2 * j] == -INFINITY ? 0.f : p0;
-          p1 = x[2 * j + 1] == -INFINITY ? 0.f : p1;
-        }
       };
       auto softmax = [&](auto edgeTag) {
         constexpr bool EDGE = decltype(edgeTag)::value;
@@ -518,7 +511,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
 #pragma unroll
             for (int j = 0; j < kChunks; j++) {
               float p0, p1;
-              exp_pair(x, j, hf, base, p0, p1, edgeTag);
+              exp_pair(x, j, hf, base, p0, p1);
               sum += p0 + p1;
               if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
                 si[4 * j + 2 * hf] = __float_as_int(p0);
@@ -556,7 +549,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
 #pragma unroll
           for (int j = half * kChunks / 2; j < (half + 1) * kChunks / 2; j++) {
             float p0, p1;
-            exp_pair(xs[hf], j, hf, baseRow[hf], p0, p1, std::false_type{});
+            exp_pair(xs[hf], j, hf, baseRow[hf], p0, p1);
             sum += p0 + p1;
             pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
           }
