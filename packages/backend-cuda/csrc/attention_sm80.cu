@@ -52,9 +52,6 @@ __device__ __forceinline__ void load_tile(char* smem, const char* gmem, int tid)
   }
 }
 
-// f16 2^kWideShift: the identity that adds a flagged tile's sums of P·2^−kWideShift to O.
-constexpr uint32_t kWideOne = uint32_t(15 + kWideShift) << 10;
-
 template <int DP, bool PV_F32, int MT, bool QREG, int STAGES, bool FINE>
 __global__ void __launch_bounds__(32 * 8 / MT, MT)
     attention_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal) {
@@ -198,10 +195,12 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // With f16 sums a tile whose first sK the pre-pass negated holds a V that could overflow them (kF16BlockVLimit):
     // its P is taken as P/64 (exp2 of 6 less, to exp2's own rounding), so its f16 sums stay in range, and the identity
     // that adds them to O is 64s (exact). The sums of P/64 lose precision only below P = 2⁻⁸, where f16 turns
-    // subnormal. Both are the same registers as the plain tile's, so the flag costs no branch.
+    // subnormal. The flag enters as integer arithmetic, never as a bool: the compiler copied the whole softmax per
+    // value of one (NOTES.md).
     const float firstK = kScales[FINE ? k0 >> g.kShift : it];
-    const bool wide = !PV_F32 && signbit(firstK);
-    const float pShift = wide ? float(kWideShift) : 0.f;
+    const uint32_t wide = PV_F32 ? 0u : __float_as_uint(firstK) >> 31;
+    const float pShift = __uint2float_rn(wide * kWideShift);
+    const float pScale = __uint_as_float(0x3F800000u + (wide * kWideShift << 23));  // 2^(kWideShift·wide)
     const float scale = FINE ? 1.f : qScale[0] * fabsf(firstK);
     if constexpr (FINE) {
       float kScale[kKBlock / kKRowBlock];
@@ -257,7 +256,7 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
             sum += p0 + p1;
             pf[mt][nt >> 1][(nt & 1) * 2 + hf] = pack_half2(p0, p1);
           }
-          rowSum[mt][hf] = rowSum[mt][hf] * alpha[mt][hf] + (wide ? sum * float(1 << kWideShift) : sum);
+          rowSum[mt][hf] = fmaf(rowSum[mt][hf], alpha[mt][hf], sum * pScale);
         }
       }
     };
@@ -281,8 +280,9 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
 
     // O += P · V. V fragments by ldmatrix.trans: matrices (keys 0-7 | 8-15) × (d 0-7 | 8-15) of a 16x16 block.
     const int vKey = (lane & 7) + ((lane >> 3) & 1) * 8;
-    // B fragment of an 8x8 identity (rows 2t, 2t+1 of column g): f16 1.0 where the row is g (64.0 on a wide tile).
-    const uint32_t one = wide ? kWideOne : 0x3C00u;
+    // B fragment of an 8x8 identity (rows 2t, 2t+1 of column g): f16 1.0 where the row is g (64.0, f16 2^kWideShift,
+    // on a wide tile).
+    const uint32_t one = 0x3C00u + (wide * kWideShift << 10);
     const uint32_t eye = (2 * tq == gq ? one : 0u) | (2 * tq + 1 == gq ? one << 16 : 0u);
     const int vCol = (lane >> 4) * 8;
     if constexpr (PV_F32) {
