@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda.h>  // CUtensorMap only: the driver entry point that fills one is looked up at run time
 #include <cuda_runtime.h>
+#include <cuda_fp16.h>
 #include "geometry.cuh"
 
 namespace sa {
@@ -47,6 +48,13 @@ constexpr float kF16BlockVLimit = 65504.f / kKBlock;
 // join O in f32: exact (powers of two), and the sums stay finite.
 constexpr int kWideShift = 6;
 static_assert(float(1 << kWideShift) * kF16BlockVLimit <= 65504.f, "P·2^-kWideShift keeps a flagged block's f16 sums finite");
+
+// Whether four f16 values (their bits) hold some |v| past kF16BlockVLimit, or ±inf or NaN: f16 magnitudes order as
+// their bits do. The pre-pass and the KV append flag a block by it.
+__device__ __forceinline__ bool past_f16_block_limit(ushort4 h) {
+  const unsigned limit = __half_as_ushort(__float2half_rn(kF16BlockVLimit));
+  return max(max(h.x & 0x7FFFu, h.y & 0x7FFFu), max(h.z & 0x7FFFu, h.w & 0x7FFFu)) > limit;
+}
 
 // Shared memory (bytes) the attention kernel needs at this padded head dim.
 int attention_smem_bytes(int DP);

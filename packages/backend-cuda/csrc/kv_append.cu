@@ -175,8 +175,6 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
       store_values_int8<DP>(c, head, r0, rows, length, vv, rowMaxBits);
     } else {
       ushort4* vout = reinterpret_cast<ushort4*>(c.vh + (int64_t(head) * c.capPad + r0) * DP);
-      // f16 magnitudes order as their bits do; past the limit's (1023.5), or inf or NaN, the block is flagged.
-      const unsigned limitBits = __half_as_ushort(__float2half_rn(kF16BlockVLimit));
 #pragma unroll
       for (int j = 0; j < kPer; j++) {
         const int i = threadIdx.x + j * kThreads, r = i / kQuads;
@@ -185,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
           const ushort4 h = make_ushort4(__half_as_ushort(__float2half_rn(f.x)), __half_as_ushort(__float2half_rn(f.y)),
                                          __half_as_ushort(__float2half_rn(f.z)), __half_as_ushort(__float2half_rn(f.w)));
           vout[i] = h;
-          wide |= max(max(h.x & 0x7FFFu, h.y & 0x7FFFu), max(h.z & 0x7FFFu, h.w & 0x7FFFu)) > limitBits;
+          wide |= past_f16_block_limit(h);
         }
       }
     }

@@ -234,8 +234,6 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
   char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
   ushort4* vout = reinterpret_cast<ushort4*>(w.vh + row0 * DP);
-  // f16 magnitudes order as their bits do; past the limit's (1023.5), or inf or NaN, the block is flagged.
-  const unsigned limitBits = f16_bits(kF16BlockVLimit);
   bool wide = false;
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
@@ -244,7 +242,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
     if (convertV) {
       const ushort4 f = to_f16x4(y[j], v.dtype);
       vout[i] = f;
-      if (flagWideV) wide |= max(max(f.x & 0x7FFFu, f.y & 0x7FFFu), max(f.z & 0x7FFFu, f.w & 0x7FFFu)) > limitBits;
+      if (flagWideV) wide |= past_f16_block_limit(f);
     }
   }
   // flagWideV (the same in every thread of the CTA, and only with convertV) costs one barrier.
