@@ -74,18 +74,50 @@ __device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
   const float4 f = widen(x, dtype);
   return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
 }
-__device__ __forceinline__ char4 quantize4(const float4& x, const Divisor& scale) {
-  return make_char4(quantize(x.x, scale), quantize(x.y, scale), quantize(x.z, scale), quantize(x.w, scale));
+template <bool RECIPROCAL>
+__device__ __forceinline__ uint32_t quantize4(const float4& x, const Divisor& scale) {
+  return quantize4_word<RECIPROCAL>(x.x, x.y, x.z, x.w, scale);
 }
 
-// Index of int8 word `i` (4 channels) of a row-major block of DP-byte rows, after the Hopper chunk swizzle.
+// Index of int8 word `i` (4 channels) of a row-major block of DP-byte rows, after the Hopper chunk swizzle. A CTA's
+// words kThreads apart are a whole number of swizzle periods (8 rows) apart, so word i + j·kThreads lands at
+// swizzled_word(i) + j·kThreads: the index is taken once per thread, not once per quad.
 template <int DP, bool HOPPER>
 __device__ __forceinline__ int swizzled_word(int i) {
   constexpr int kWords = DP / 4;
+  static_assert(!HOPPER || (kThreads * 4) % (8 * DP) == 0, "a quad step of the CTA must keep the row's place in the swizzle");
   if constexpr (!HOPPER) return i;
   const int r = i / kWords, w = i % kWords;
   return r * kWords + swizzle_chunk(w >> 2, r, DP) * 4 + (w & 3);
 }
+
+// The largest magnitude of a thread's packed 16-bit quads (f16 or bf16), widened to f32: taken on the bits with the
+// sign cleared, whose unsigned order is the values' (±inf above every number, NaN above ±inf, so a NaN still wins).
+template <int kPer>
+__device__ __forceinline__ float packed_absmax(const uint2 (&x)[kPer], int dtype) {
+  constexpr uint32_t kMagnitude = 0x7FFF7FFFu;
+  uint32_t m = 0u;
+#pragma unroll
+  for (int j = 0; j < kPer; j++) m = __vimax3_u16x2(m, x[j].x & kMagnitude, x[j].y & kMagnitude);
+  const uint32_t top = max(m & 0xFFFFu, m >> 16);
+  return widen(make_uint2(top, 0u), dtype).x;
+}
+
+// Where quad j (0 ≤ j < kPer) of this thread lies in a block of rows of DP channels: quad threadIdx.x + j·kThreads,
+// 4 channels a quad. Where the CTA's width is whole rows of quads (kFixed), every quad of a thread has the same 4
+// channels, kRowStep rows apart, and its address is the first one's plus j strides.
+template <int DP>
+struct QuadPlace {
+  static constexpr int kWords = DP / 4;
+  static constexpr bool kFixed = kThreads % kWords == 0;
+  static constexpr int kRowStep = kThreads / kWords;
+  __device__ static int row(int j) { return kFixed ? int(threadIdx.x) / kWords + j * kRowStep : (int(threadIdx.x) + j * kThreads) / kWords; }
+  __device__ static int channel(int j) { return kFixed ? int(threadIdx.x) % kWords * 4 : (int(threadIdx.x) + j * kThreads) % kWords * 4; }
+  // The element offset of quad j in t from `base` (the block's first row).
+  __device__ static int64_t offset(const TensorRef& t, int64_t base, int j) {
+    return kFixed ? base + row(0) * t.sn + channel(0) * t.sd + int64_t(j * kRowStep) * t.sn : base + row(j) * t.sn + channel(j) * t.sd;
+  }
+};
 
 // The scale of each quad of a block of 2^blockShift rows that the CTA holds, kPer quads a thread, quad j on row
 // (threadIdx.x + j·kThreads) / kWords, magnitude(j) its largest |value|: one scale for the whole block (returned), or
@@ -156,25 +188,36 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   const int rows = min(kQBlock, sq.nq - r0);
   const int64_t base = sq.b * q.sb + h * q.sh + int64_t(sq.q0 + r0) * q.sn;
 
+  using P = QuadPlace<DP>;
   Quad<PACKED> x[kPer];
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    x[j] = load_quad<PACKED>(q, base + r * q.sn + c0 * q.sd, c0, g.D, r < rows && c0 < g.D);
-  }
+  for (int j = 0; j < kPer; j++) x[j] = load_quad<PACKED>(q, P::offset(q, base, j), P::channel(j), g.D, P::row(j) < rows && P::channel(j) < g.D);
   auto folded = [&](int j) {
     const float4 f = widen(x[j], q.dtype);
     return make_float4(f.x * fold, f.y * fold, f.z * fold, f.w * fold);
   };
-  const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(folded(j)); }, g.qShift, kQBlockShift, groups, scratch);
+  // The largest |x·fold| is the largest |x| times |fold|, rounded once (rounding is monotonic): the magnitudes are
+  // taken on the inputs as loaded, packed ones on their bits.
+  const float absFold = fabsf(fold);
+  float scale;
+  if constexpr (PACKED && !FINE) {
+    scale = int8_scale(block_max(packed_absmax(x, q.dtype) * absFold, scratch));
+  } else {
+    scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(widen(x[j], q.dtype)) * absFold; }, g.qShift, kQBlockShift, groups,
+                                             scratch);
+  }
   const Divisor div = divisor(scale);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
-  char4* out = reinterpret_cast<char4*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP);
+  uint32_t* out = reinterpret_cast<uint32_t*>(w.qi + (int64_t(h) * g.rowsQ + sq.qRow + r0) * DP) + swizzled_word<DP, HOPPER>(threadIdx.x);
+  auto store = [&](auto reciprocalTag) {
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads;
-    out[swizzled_word<DP, HOPPER>(i)] = quantize4(folded(j), FINE ? group_divisor(groups, i / kWords, g.qShift) : div);
-  }
+    for (int j = 0; j < kPer; j++)
+      out[j * kThreads] = quantize4<decltype(reciprocalTag)::value>(folded(j), FINE ? group_divisor(groups, P::row(j), g.qShift) : div);
+  };
+  // The block's one scale is checked once; the finer granularities' (one per group) at each value, as a branch per
+  // group held the registers down where a test per block of groups spilled.
+  if (!FINE && reciprocal_ok(div)) store(std::true_type{});
+  else store(std::false_type{});
   store_scales<FINE>(w.qs, [&](int r) { return q_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.qShift, kQBlockShift);
 
   if (lse) {
@@ -207,44 +250,45 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
 
   // K as in quantize_q; V (unless the attention kernel reads the caller's V itself) as f16 rows of DP channels.
   // All loads are issued before the first use.
+  using P = QuadPlace<DP>;
   Quad<PACKED> x[kPer], y[kPer];
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    const bool in = r < rows && c0 < g.D;
-    x[j] = load_quad<PACKED>(k, kbase + r * k.sn + c0 * k.sd, c0, g.D, in);
-    if (convertV) y[j] = load_quad<PACKED>(v, vbase + r * v.sn + c0 * v.sd, c0, g.D, in);
+    const bool in = P::row(j) < rows && P::channel(j) < g.D;
+    x[j] = load_quad<PACKED>(k, P::offset(k, kbase, j), P::channel(j), g.D, in);
+    if (convertV) y[j] = load_quad<PACKED>(v, P::offset(v, vbase, j), P::channel(j), g.D, in);
   }
-  // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D.
-  // Where the CTA's width is whole rows of quads, a thread's quads all lie in the same 4 channels: their mean is read
-  // from shared memory once.
-  constexpr bool kFixedChannels = kThreads % kWords == 0;
-  const int cFixed = (threadIdx.x % kWords) * 4;
-  const float4 mFixed = kFixedChannels ? make_float4(mean[cFixed], mean[cFixed + 1], mean[cFixed + 2], mean[cFixed + 3])
-                                       : make_float4(0.f, 0.f, 0.f, 0.f);
+  // Padding stays 0 (not −mean) so it quantizes to 0; mean is 0 past D. Where a thread's quads all lie in the same 4
+  // channels, their mean is read from shared memory once.
+  const int cFixed = P::channel(0);
+  const float4 mFixed = P::kFixed ? make_float4(mean[cFixed], mean[cFixed + 1], mean[cFixed + 2], mean[cFixed + 3])
+                                  : make_float4(0.f, 0.f, 0.f, 0.f);
   auto centred = [&](int j) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
+    const int c0 = P::channel(j);
     const float4 f = widen(x[j], k.dtype);
-    const float4 m = kFixedChannels ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
-    return r < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
+    const float4 m = P::kFixed ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
+    return P::row(j) < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
   };
   const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(centred(j)); }, g.kShift, kKBlockShift, groups, scratch);
   const Divisor div = divisor(scale);
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
-  char4* kout = reinterpret_cast<char4*>(w.ki + row0 * DP);
-  ushort4* vout = reinterpret_cast<ushort4*>(w.vh + row0 * DP);
+  uint32_t* kout = reinterpret_cast<uint32_t*>(w.ki + row0 * DP) + swizzled_word<DP, HOPPER>(threadIdx.x);
+  ushort4* vout = reinterpret_cast<ushort4*>(w.vh + row0 * DP) + threadIdx.x;
   bool wide = false;
+  auto store = [&](auto reciprocalTag) {
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads;
-    kout[swizzled_word<DP, HOPPER>(i)] = quantize4(centred(j), FINE ? group_divisor(groups, i / kWords, g.kShift) : div);
-    if (convertV) {
-      const ushort4 f = to_f16x4(y[j], v.dtype);
-      vout[i] = f;
-      if (flagWideV) wide |= past_f16_block_limit(f);
+    for (int j = 0; j < kPer; j++) {
+      kout[j * kThreads] = quantize4<decltype(reciprocalTag)::value>(centred(j), FINE ? group_divisor(groups, P::row(j), g.kShift) : div);
+      if (convertV) {
+        const ushort4 f = to_f16x4(y[j], v.dtype);
+        vout[j * kThreads] = f;
+        if (flagWideV) wide |= past_f16_block_limit(f);
+      }
     }
-  }
+  };
+  if (!FINE && reciprocal_ok(div)) store(std::true_type{});  // as in quantize_q
+  else store(std::false_type{});
   // flagWideV (the same in every thread of the CTA, and only with convertV) costs one barrier.
   const bool negate = flagWideV && __syncthreads_or(wide);
   if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift, negate);

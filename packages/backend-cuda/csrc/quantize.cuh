@@ -42,18 +42,38 @@ __device__ __forceinline__ Divisor divisor(float d) { return {d, __frcp_rn(d)}; 
 
 // x / d rounded to nearest f32, as a true division gives it: y = x·(1/d), then one correction y + (x − y·d)·(1/d)
 // (Markstein: with 1/d correctly rounded and y within an ulp, the corrected quotient is correctly rounded; the
-// quotients here lie in [−127, 127]). A d whose reciprocal is not finite (a subnormal scale) divides.
-__device__ __forceinline__ float quotient(float x, const Divisor& s) {
-  if (!(fabsf(s.inv) < INFINITY)) return __fdiv_rn(x, s.d);
+// quotients here lie in [−127, 127]). Only for a d whose reciprocal is finite: `reciprocal_ok`.
+__device__ __forceinline__ float quotient_by_reciprocal(float x, const Divisor& s) {
   const float y = __fmul_rn(x, s.inv);
   return __fmaf_rn(__fmaf_rn(-y, s.d, x), s.inv, y);
 }
+__device__ __forceinline__ bool reciprocal_ok(const Divisor& s) { return fabsf(s.inv) < INFINITY; }
+// A d whose reciprocal is not finite (a subnormal scale) divides.
+__device__ __forceinline__ float quotient(float x, const Divisor& s) {
+  return reciprocal_ok(s) ? quotient_by_reciprocal(x, s) : __fdiv_rn(x, s.d);
+}
+
+// round(q) half away from zero, as an int: q + ±0.5 added toward zero, then truncated. Exact for |q| < 2²³: an add
+// toward zero reaches the next integer only when the exact sum does. NaN gives 0 (its block's scale is NaN, which
+// carries the NaN to every logit or output the value takes part in).
+__device__ __forceinline__ int round_away(float q) { return __float2int_rz(__fadd_rz(q, copysignf(0.5f, q))); }
 
 __device__ __forceinline__ int8_t quantize(float x, const Divisor& s) {
-  // round(x / sQ) with the quotient correctly rounded (above), so ties land where the oracle's do; roundf rounds
-  // half away from zero; the clamp only guards against x/sQ landing a hair over the INT8 max.
-  constexpr float kMax = float(kInt8Max);
-  return static_cast<int8_t>(fminf(kMax, fmaxf(-kMax, roundf(quotient(x, s)))));
+  // round(x / sQ) with the quotient correctly rounded (above), so ties land where the oracle's do; the clamp only
+  // guards the INT8 range (a correctly rounded x / (max/127) stays within 127 + 2⁻¹⁶).
+  constexpr int kMax = kInt8Max;
+  return static_cast<int8_t>(min(kMax, max(-kMax, round_away(quotient(x, s)))));
+}
+
+// Four INT8 values in one word, a in the low byte, each rounded as `quantize` does. RECIPROCAL: the caller has checked
+// `reciprocal_ok` for s, so no value tests it. The pack saturates to the INT8 range.
+template <bool RECIPROCAL>
+__device__ __forceinline__ uint32_t quantize4_word(float a, float b, float c, float d, const Divisor& s) {
+  auto q = [&](float x) { return round_away(RECIPROCAL ? quotient_by_reciprocal(x, s) : quotient(x, s)); };
+  uint32_t hi, word;
+  asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(hi) : "r"(q(d)), "r"(q(c)));
+  asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(word) : "r"(q(b)), "r"(q(a)), "r"(hi));
+  return word;
 }
 
 }  // namespace sa
