@@ -4,3 +4,7 @@
 # it only in its sources.
 NVCC_FLAGS=(-O3 -std=c++17 -Xcompiler -fPIC -Xcompiler -fvisibility=hidden -Xptxas -v --expt-relaxed-constexpr)
 HOPPER=(-gencode=arch=compute_90a,code=sm_90a)
+# Device code compressed for size: nvcc's default mode left the pre-pass's code uncompressed once it changed (10 MB
+# of sm_90 code against 1 MB compressed), which took the npm install past its budget. The driver decompresses a
+# module once, when the library first loads it. Older nvcc without the option builds uncompressed.
+if "${NVCC:-nvcc}" --help 2>/dev/null | grep -q -- '--compress-mode'; then NVCC_FLAGS+=(--compress-mode=size); fi
