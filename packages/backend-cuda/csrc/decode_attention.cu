@@ -204,12 +204,7 @@ __global__ void __launch_bounds__(32 * kWarps, kCtasPerSm) decode_kernel(KvCache
     const Divisor by = divisor(rowScale);
     uint32_t* dst = reinterpret_cast<uint32_t*>(sQ + qRow * L::kRowI8 + qPart * kPer);
 #pragma unroll
-    for (int j = 0; j < kPer; j += 4) {
-      uint32_t word = 0;
-#pragma unroll
-      for (int e = 0; e < 4; e++) word |= uint32_t(uint8_t(quantize(qv[j + e] * fold, by))) << (8 * e);
-      dst[j / 4] = word;
-    }
+    for (int j = 0; j < kPer; j += 4) dst[j / 4] = quantize4_word(qv[j] * fold, qv[j + 1] * fold, qv[j + 2] * fold, qv[j + 3] * fold, by);
   }
   __syncthreads();
 

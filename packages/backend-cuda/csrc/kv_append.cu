@@ -134,14 +134,13 @@ __global__ void __launch_bounds__(kThreads) kv_quantize_kernel(KvCache c, Tensor
   const float scale = int8_scale(mx);
   const Divisor by = divisor(scale);
 
-  char4* kout = reinterpret_cast<char4*>(c.ki + (int64_t(head) * c.capPad + r0) * DP);
+  uint32_t* kout = reinterpret_cast<uint32_t*>(c.ki + (int64_t(head) * c.capPad + r0) * DP);
   float4* rawOut = reinterpret_cast<float4*>(c.raw + int64_t(head) * kBlock * DP);
   const bool partial = rows < kBlock;
 #pragma unroll
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kQuads;
-    kout[i] = r < rows ? make_char4(quantize(x[j].x, by), quantize(x[j].y, by), quantize(x[j].z, by), quantize(x[j].w, by))
-                       : make_char4(0, 0, 0, 0);
+    kout[i] = r < rows ? quantize4_word(x[j], by) : 0u;
     if (partial && r < rows) rawOut[i] = x[j];
   }
   // The block's flag for decode's f16 sums (KvCache::ks): kept from earlier appends, set by this one's f16 V rows.

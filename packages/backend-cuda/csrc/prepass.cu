@@ -74,11 +74,6 @@ __device__ __forceinline__ ushort4 to_f16x4(const Q& x, int dtype) {
   const float4 f = widen(x, dtype);
   return make_ushort4(f16_bits(f.x), f16_bits(f.y), f16_bits(f.z), f16_bits(f.w));
 }
-template <bool RECIPROCAL>
-__device__ __forceinline__ uint32_t quantize4(const float4& x, const Divisor& scale) {
-  return quantize4_word<RECIPROCAL>(x.x, x.y, x.z, x.w, scale);
-}
-
 // Index of int8 word `i` (4 channels) of a row-major block of DP-byte rows, after the Hopper chunk swizzle. A CTA's
 // words kThreads apart are a whole number of swizzle periods (8 rows) apart, so word i + j·kThreads lands at
 // swizzled_word(i) + j·kThreads: the index is taken once per thread, not once per quad.
@@ -212,7 +207,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   auto store = [&](auto reciprocalTag) {
 #pragma unroll
     for (int j = 0; j < kPer; j++)
-      out[j * kThreads] = quantize4<decltype(reciprocalTag)::value>(folded(j), FINE ? group_divisor(groups, P::row(j), g.qShift) : div);
+      out[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(folded(j), FINE ? group_divisor(groups, P::row(j), g.qShift) : div);
   };
   // The block's scale is checked once. The finer granularities check each value against its group's scale: one check
   // for all the groups made ptxas spill (up to 148 bytes at D256).
@@ -279,7 +274,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   auto store = [&](auto reciprocalTag) {
 #pragma unroll
     for (int j = 0; j < kPer; j++) {
-      kout[j * kThreads] = quantize4<decltype(reciprocalTag)::value>(centred(j), FINE ? group_divisor(groups, P::row(j), g.kShift) : div);
+      kout[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(centred(j), FINE ? group_divisor(groups, P::row(j), g.kShift) : div);
       if (convertV) {
         const ushort4 f = to_f16x4(y[j], v.dtype);
         vout[j * kThreads] = f;

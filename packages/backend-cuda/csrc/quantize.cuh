@@ -66,14 +66,19 @@ __device__ __forceinline__ int8_t quantize(float x, const Divisor& s) {
 }
 
 // Four INT8 values in one word, a in the low byte, each rounded as `quantize` does. RECIPROCAL: the caller has checked
-// `reciprocal_ok` for s, so no value tests it. The pack saturates to the INT8 range.
-template <bool RECIPROCAL>
+// `reciprocal_ok` for s, so no value tests it (false: each value does, as `quantize`). The pack saturates to the INT8
+// range.
+template <bool RECIPROCAL = false>
 __device__ __forceinline__ uint32_t quantize4_word(float a, float b, float c, float d, const Divisor& s) {
   auto q = [&](float x) { return round_away(RECIPROCAL ? quotient_by_reciprocal(x, s) : quotient(x, s)); };
   uint32_t hi, word;
   asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(hi) : "r"(q(d)), "r"(q(c)));
   asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(word) : "r"(q(b)), "r"(q(a)), "r"(hi));
   return word;
+}
+template <bool RECIPROCAL = false>
+__device__ __forceinline__ uint32_t quantize4_word(const float4& x, const Divisor& s) {
+  return quantize4_word<RECIPROCAL>(x.x, x.y, x.z, x.w, s);
 }
 
 }  // namespace sa
