@@ -114,6 +114,15 @@ struct QuadPlace {
   }
 };
 
+// Runs store(tag), tag::value true where every value may be divided by the block's reciprocal (checked once for the
+// block). The finer granularities check each value against its group's scale: one check for all the groups made
+// ptxas spill (up to 148 bytes at D256).
+template <bool FINE, typename Store>
+__device__ __forceinline__ void store_quantized(const Divisor& block, Store store) {
+  if (!FINE && reciprocal_ok(block)) store(std::true_type{});
+  else store(std::false_type{});
+}
+
 // The scale of each quad of a block of 2^blockShift rows that the CTA holds, kPer quads a thread, quad j on row
 // (threadIdx.x + j·kThreads) / kWords, magnitude(j) its largest |value|: one scale for the whole block (returned), or
 // (FINE) one per group of 2^shift rows, left in shared `groups` with its reciprocal (each group's is taken once, not
@@ -209,10 +218,7 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
     for (int j = 0; j < kPer; j++)
       out[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(folded(j), FINE ? group_divisor(groups, P::row(j), g.qShift) : div);
   };
-  // The block's scale is checked once. The finer granularities check each value against its group's scale: one check
-  // for all the groups made ptxas spill (up to 148 bytes at D256).
-  if (!FINE && reciprocal_ok(div)) store(std::true_type{});
-  else store(std::false_type{});
+  store_quantized<FINE>(div, store);
   store_scales<FINE>(w.qs, [&](int r) { return q_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.qShift, kQBlockShift);
 
   if (lse) {
@@ -282,8 +288,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
       }
     }
   };
-  if (!FINE && reciprocal_ok(div)) store(std::true_type{});  // as in quantize_q
-  else store(std::false_type{});
+  store_quantized<FINE>(div, store);
   // flagWideV (the same in every thread of the CTA, and only with convertV) costs one barrier.
   const bool negate = flagWideV && __syncthreads_or(wide);
   if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift, negate);
