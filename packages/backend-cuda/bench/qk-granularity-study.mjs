@@ -4,7 +4,9 @@
 // everything else exact (f64 softmax and P·V): the error of the Q·Kᵀ quantization alone, as cosine and rel-L1 against
 // the unquantized attention. Runs in about 20 s: node packages/backend-cuda/bench/qk-granularity-study.mjs
 const [N, D, H] = [1024, 128, 4];
-const CONFIGS = [[128, 64], [16, 64], [16, 16], [8, 8], [1, 64], [1, 16], [1, 1]]; // [bq, bk]
+const CONFIGS = [[128, 64], [16, 64], [16, 16], [8, 8], [1, 64], [1, 16], [1, 1], [1, "t64"], [1, "t128"]]; // [bq, bk]
+// bk "t64" / "t128": 16 / 32 keys per scale, not adjacent but laid out as an MMA accumulator holds them — within each
+// 64- / 128-key block, the keys whose column mod 8 lies in the same pair {2t, 2t + 1}, t = 0..3 (one thread's columns)
 
 function normals(seed, n) {
   let a = seed >>> 0;
@@ -24,6 +26,7 @@ function normals(seed, n) {
 }
 
 function quantize(x, rows, bs) {
+  if (typeof bs === "string") return quantizeStrided(x, rows, Number(bs.slice(1)));
   const out = new Float64Array(x.length);
   for (let r0 = 0; r0 < rows; r0 += bs) {
     const i0 = r0 * D, i1 = Math.min(rows, r0 + bs) * D;
@@ -31,6 +34,20 @@ function quantize(x, rows, bs) {
     for (let i = i0; i < i1; i++) m = Math.max(m, Math.abs(x[i]));
     const s = m === 0 ? 1 : m / 127;
     for (let i = i0; i < i1; i++) out[i] = Math.round(x[i] / s) * s;
+  }
+  return out;
+}
+
+function quantizeStrided(x, rows, block) {
+  const out = new Float64Array(x.length);
+  const group = (r) => Math.floor(r / block) * 4 + ((r % 8) >> 1);
+  const m = new Float64Array(Math.ceil(rows / block) * 4);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < D; c++) m[group(r)] = Math.max(m[group(r)], Math.abs(x[r * D + c]));
+  }
+  for (let r = 0; r < rows; r++) {
+    const s = m[group(r)] === 0 ? 1 : m[group(r)] / 127;
+    for (let c = 0; c < D; c++) out[r * D + c] = Math.round(x[r * D + c] / s) * s;
   }
   return out;
 }

@@ -193,10 +193,13 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
     std::snprintf(bits, sizeof bits, "0x%x", unsigned(p->flags & ~sa::kKnownFlags));
     return fail(SA_ERR_INVALID_ARGUMENT, std::string("unknown flag bits ") + bits);
   }
-  if ((p->flags & SA_QK_WARP) && (p->flags & SA_QK_ROW)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_QK_WARP and SA_QK_ROW together");
+  const uint32_t granularity = p->flags & (SA_QK_WARP | SA_QK_ROW | SA_QK_THREAD);
+  if (granularity & (granularity - 1))
+    return fail(SA_ERR_INVALID_ARGUMENT, "more than one of SA_QK_WARP, SA_QK_ROW and SA_QK_THREAD");
   if ((p->flags & SA_PV_INT8) && (p->flags & SA_PV_F32)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_PV_INT8 and SA_PV_F32 together");
-  g.qShift = (p->flags & SA_QK_ROW) ? 0 : (p->flags & SA_QK_WARP) ? sa::kQWarpShift : sa::kQBlockShift;
-  g.kShift = (p->flags & SA_QK_ROW) ? sa::kKRowShift : sa::kKBlockShift;
+  g.qShift = (p->flags & (SA_QK_ROW | SA_QK_THREAD)) ? 0 : (p->flags & SA_QK_WARP) ? sa::kQWarpShift : sa::kQBlockShift;
+  g.kShift = (p->flags & SA_QK_ROW) ? sa::kKRowShift : (p->flags & SA_QK_THREAD) ? sa::kKThreadShift : sa::kKBlockShift;
+  g.kThread = (p->flags & SA_QK_THREAD) != 0;
   if (int64_t(g.S) * g.Hq > 65535 || sa::ceil_div(g.maxQ, sa::kQBlock) > 65535 || sa::ceil_div(g.maxK, sa::kKBlock) > 65535)
     return fail(SA_ERR_LIMIT_EXCEEDED, "sequences × heads over 65535, or a sequence over 8M tokens");
 
@@ -253,7 +256,7 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   const sa_params& b = p->base;
   if (b.heads_q <= 0 || b.heads_q % b.heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a positive multiple of heads_kv");
   if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
-  if (b.flags & (SA_QK_WARP | SA_QK_ROW)) return fail(SA_ERR_UNSUPPORTED, "the KV cache quantizes Q and K per block only");
+  if (b.flags & (SA_QK_WARP | SA_QK_ROW | SA_QK_THREAD)) return fail(SA_ERR_UNSUPPORTED, "the KV cache quantizes Q and K per block only");
   if (b.flags & SA_PV_INT8) return fail(SA_ERR_UNSUPPORTED, "the KV cache sums P·V in f16 or f32 (SA_PV_INT8 is for sa_attention)");
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");

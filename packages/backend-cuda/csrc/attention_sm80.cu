@@ -3,7 +3,8 @@
 //
 // One CTA = one 128-query block (= one Q quantization block, one scale sQ) of one (sequence, query head); it walks
 // the K/V tiles of 64 keys (= one K quantization block, one scale sK) of the kv head h / group. With a finer
-// granularity (FINE) each row has its sQ and each 16 keys their sK (16 keys under one sK at "warp"):
+// granularity (FINE) each row has its sQ and each 16 keys their sK (16 keys under one sK at "warp"; at "thread" the
+// sK of the lane's group in each 64-key span, k_thread_group):
 //   S  = (Qi · Kiᵀ) · sQ·sK       INT8 mma.sync m16n8k32, exact int32 sums; logits in base-2 units
 //   online softmax in exp2        running max m and (per-lane partial) sum l per row
 //   O += P·V                      FP16 mma.sync m16n8k16; within one K tile summed in f16 (or f32 when PV_F32),
@@ -189,7 +190,8 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // m-tile: hf = 0, 1; k-step kk covers keys 16kk..16kk+15 = n-tiles 2kk and 2kk+1). Only tiles at the sequence
     // end or on the causal diagonal pay for the mask (EDGE).
     const int k0 = it * kKBlock;
-    // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys) applied to the
+    // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys or, at "thread", the
+    // lane's sK of the 64-key span, read once for each 16 keys here) applied to the
     // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax (`scale`
     // is then 1). A group past the sequence's end is masked anyway.
     // With f16 sums a tile whose first sK the pre-pass negated holds a V that could overflow them (kF16BlockVLimit):
@@ -206,7 +208,9 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
       float kScale[kKBlock / kKRowBlock];
 #pragma unroll
       for (int i = 0; i < kKBlock / kKRowBlock; i++)
-        kScale[i] = fabsf(i == 0 || k0 + i * kKRowBlock < sq.nk ? kScales[(k0 + i * kKRowBlock) >> g.kShift] : kScale[0]);
+        kScale[i] = fabsf(i == 0 || k0 + i * kKRowBlock < sq.nk
+                              ? kScales[g.kThread ? k_thread_group(k0 + i * kKRowBlock) + tq : (k0 + i * kKRowBlock) >> g.kShift]
+                              : kScale[0]);
 #pragma unroll
       for (int mt = 0; mt < MT; mt++)
 #pragma unroll

@@ -5,8 +5,10 @@
 // (sequence, query head), walking K/V tiles of 128 keys (two K quantization blocks):
 //   S  = Qi · Kiᵀ         wgmma s8 m64n128k32, both operands from shared memory, exact int32 sums
 //   online softmax        in exp2, the int32 logits scaled by sQ·sK inside exp2's argument: one sQ per warpgroup
-//                         and one sK per 64 keys, or (FINE: the finer granularities) an sQ per row and an sK per 16
-//                         keys, read through the workspace's shifts (16 keys under one sK at "warp")
+//                         and one sK per 64 keys; or (THREAD: "thread") an sQ per row and the sK of the lane's group
+//                         in each 64-key span (k_thread_group), so that a thread still has one scale per row and
+//                         span; or (FINE: "warp" and "row") an sQ per row and an sK per 16 keys, read through the
+//                         workspace's shifts (16 keys under one sK at "warp"), applied to the logits in place
 //   O += P·V              wgmma f16 m64nDk16, P from registers (the S accumulator layout is the A fragment layout),
 //                         V N-major in shared memory (rows of keys, as stored); f16 sums within each 64-key block,
 //                         then f32 (or f32 only); or ("int8" P·V) P as UINT8 against the row's largest logit of the
@@ -140,11 +142,13 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
   return true;
 }
 
-template <int DP, PvMode PV, bool FINE>
+template <int DP, PvMode PV, bool FINE, bool THREAD>
 __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           int causalGroup, const __grid_constant__ CUtensorMap vMap, bool vDirect) {
   constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
+  static_assert(!(FINE && THREAD), "one granularity");
+  constexpr bool ROW_Q = FINE || THREAD;  // an sQ per query row
   // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
   // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
   // both head dims, f16 sums at D = 64 (NOTES.md).
@@ -160,7 +164,8 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   constexpr int kWarps = 4 * warpgroups<DP>();
   constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks per tile
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
-  constexpr int kGroupKeys = FINE ? kKRowBlock : kKBlock, kGroups = kBN / kGroupKeys;  // K scales per tile, their keys
+  // K scales per tile (a thread's, at THREAD), their keys
+  constexpr int kGroupKeys = FINE ? kKRowBlock : THREAD ? kKThreadSpan : kKBlock, kGroups = kBN / kGroupKeys;
   const int kShift = FINE ? g.kShift : kKBlockShift;
   constexpr uint64_t kStep = (16 * 128) >> 4;  // a 16-key k-step of V in a descriptor: 16 rows of 128 bytes
   constexpr int ONUM = DP / 2;       // f32 accumulators of O per thread (64 rows × DP over 128 threads)
@@ -200,7 +205,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   // The cursor is in registers (every thread holds it), except in the finer-granularity kernel at D = 64: three
   // warpgroups leave 168 registers a thread, and there it spilled. Kept in shared memory in the others, it made them
   // 5 % slower (NOTES.md).
-  constexpr bool kCursorInSmem = FINE && DP == 64;
+  constexpr bool kCursorInSmem = ROW_Q && DP == 64;
   Cursor own{0, firstIndex - int(gridDim.x), 0};
   Cursor& cursor = kCursorInSmem ? *reinterpret_cast<Cursor*>(vAt + 4) : own;
   if (kCursorInSmem && tid == 0) cursor = own;
@@ -320,10 +325,10 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     const int shift = nk - item.sq.nq;
     const int wgRow = item.r0 + wg * 64;  // first query row of this warpgroup
     // A warpgroup past the sequence's last Q block computes on whatever is in shared memory and stores nothing.
-    float qScale[FINE ? 2 : 1];
+    float qScale[ROW_Q ? 2 : 1];
 #pragma unroll
-    for (int hf = 0; hf < (FINE ? 2 : 1); hf++)
-      qScale[hf] = w.qs[q_scale_slot(g, item.sq, item.h, min(wgRow + (FINE ? warp * 16 + gq + hf * 8 : 0), item.sq.nq - 1))];
+    for (int hf = 0; hf < (ROW_Q ? 2 : 1); hf++)
+      qScale[hf] = w.qs[q_scale_slot(g, item.sq, item.h, min(wgRow + (ROW_Q ? warp * 16 + gq + hf * 8 : 0), item.sq.nq - 1))];
     const float* kScales = w.ks + k_scale_slot(g, item.sq, item.h / g.group, 0);
 
     float acc[ONUM];
@@ -367,18 +372,24 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
         else wgmma_s8_m64n64k32(si, qDesc + 2 * ks, kDesc + 2 * ks, ks);
       }
       wgmma_commit();
-      // The tile's logit scales: sQ·sK per 64 keys, applied in exp2's argument; or (FINE) sK per 16 keys, applied to
-      // the logits in place as they are converted to f32 below (so no scale but the row's sQ stays live through the
-      // softmax: registers are short), and loaded here, while the tensor cores work, since the conversion waits for
-      // them. A group past the sequence's end (its scale never written) is masked anyway.
+      // The tile's logit scales: sQ·sK per 64 keys, or (THREAD) the lane's sK per 64-key span, times the row's sQ
+      // where used (scale_at: 4 more registers for the products measured as spills at D = 64), applied in exp2's
+      // argument; or (FINE) sK per 16 keys, applied to the logits in place as they are converted to f32 below (so no
+      // scale but the row's sQ stays live through the softmax: registers are short), and loaded here, while the
+      // tensor cores work, since the conversion waits for them. A group past the sequence's end (its scale never
+      // written) is masked anyway, and takes the first group's scale, so that its −inf logits stay −inf.
       const int k0 = it * kBN;
       float sc[kGroups];
       auto load_scales = [&]() {
 #pragma unroll
-        for (int i = 0; i < kGroups; i++)
-          sc[i] = i == 0 || k0 + i * kGroupKeys < nk ? (FINE ? 1.f : qScale[0]) * kScales[(k0 + i * kGroupKeys) >> kShift] : sc[0];
+        for (int i = 0; i < kGroups; i++) {
+          const int key = k0 + i * kGroupKeys;
+          sc[i] = i == 0 || key < nk ? (ROW_Q ? 1.f : qScale[0]) * kScales[THREAD ? k_thread_group(key) + tq : key >> kShift] : sc[0];
+        }
       };
-      if constexpr (FINE) load_scales();
+      // The scale of group gi's logits in row g + 8·hf (not FINE).
+      auto scale_at = [&](int hf, int gi) { return THREAD ? qScale[hf] * sc[gi] : sc[gi]; };
+      if constexpr (ROW_Q) load_scales();
       // Refill the stage the previous tile used, once all warps are done with it.
       if (!producer_warp<DP, PV8>() && tid == 0 && consumed >= 1 && nextIndex < items) {
         const int prev = (consumed - 1) % L::kStages;
@@ -406,7 +417,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
           const float s = sc[i / 4 / (kChunks / kGroups)];
           si[i] = __float_as_int(fmaf(__int_as_float(si[i] + kMagicBits), s, -kMagic * s));
         }
-      } else {
+      } else if constexpr (!THREAD) {
         load_scales();
       }
       const bool edge = k0 + kBN > nk || (causal && k0 + kBN - 1 > wgRow + shift);
@@ -418,7 +429,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       // P of n8 chunk j's two logits in x (as converted) of row g + 8·hf, against the row's base: the chunk's scale in
       // the FFMA and (MAGIC) kMagic·s taken off with the base (hoisted by the compiler: one per scale).
       auto exp_pair = [&](const float* x, int j, int hf, float base, float& p0, float& p1) {
-        const float s = FINE ? qScale[hf] : sc[j / (kChunks / kGroups)];
+        const float s = FINE ? qScale[hf] : scale_at(hf, j / (kChunks / kGroups));
         const float off = MAGIC ? fmaf(kMagic, s, base) : base;
         p0 = fast_exp2(fmaf(x[2 * j], s, -off));
         p1 = fast_exp2(fmaf(x[2 * j + 1], s, -off));
@@ -442,10 +453,10 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
               x[2 * j + e] = EDGE && k0 + j * 8 + 2 * tq + e >= limit ? -INFINITY : v;
             }
           // The max of each scale's logits (as converted), then scaled (the scales are > 0, so the order holds): one
-          // sQ·sK per 64 keys, or (FINE) the row's sQ over the whole tile.
+          // sQ·sK per 64 keys (THREAD: the lane's), or (FINE) the row's sQ over the whole tile.
           constexpr int kMaxGroups = FINE ? 1 : kGroups, kPerGroup = 2 * kChunks / kMaxGroups;
-          const int scaleRow = FINE ? hf : 0;
-          auto scale_of = [&](int gi) { return FINE ? qScale[scaleRow] : sc[gi]; };
+          const int scaleRow = ROW_Q ? hf : 0;
+          auto scale_of = [&](int gi) { return FINE ? qScale[scaleRow] : scale_at(scaleRow, gi); };
           auto group_max = [&](int gi) {
             if constexpr (!FINE && !EDGE) {
               // Unmasked integer logits: their max by Hopper's three-input integer max (half the instructions of
@@ -731,12 +742,12 @@ cudaError_t multiprocessors(int* count) {
   return e;
 }
 
-template <int DP, PvMode PV, bool FINE>
+template <int DP, PvMode PV, bool FINE, bool THREAD>
 cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                    bool vDirect, cudaStream_t stream) {
   using L = Smem<DP, PV == kPvInt8>;
   constexpr int smem = L::kBytes;
-  auto kernel = attention_sm90_kernel<DP, PV, FINE>;
+  auto kernel = attention_sm90_kernel<DP, PV, FINE, THREAD>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -794,8 +805,9 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
 template <int DP, PvMode PV>
 cudaError_t launch_fine(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                         bool vDirect, cudaStream_t stream) {
-  return fine_granularity(g) ? launch<DP, PV, true>(g, w, o, lse, causal, vMap, vDirect, stream)
-                             : launch<DP, PV, false>(g, w, o, lse, causal, vMap, vDirect, stream);
+  if (g.kThread) return launch<DP, PV, false, true>(g, w, o, lse, causal, vMap, vDirect, stream);
+  return fine_granularity(g) ? launch<DP, PV, true, false>(g, w, o, lse, causal, vMap, vDirect, stream)
+                             : launch<DP, PV, false, false>(g, w, o, lse, causal, vMap, vDirect, stream);
 }
 
 template <int DP>

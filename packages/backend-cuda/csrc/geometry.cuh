@@ -4,7 +4,7 @@
 //   Q rows of sequence s start at  s·roundup(Nq,128)  (varlen: cuQ[s] + 128·s), likewise K (kKRowPad = 128 too);
 //   its Q block scales start at    s·ceil(Nq/128)     (varlen: cuQ[s]/128 + s), likewise K;
 //   with a finer granularity each block's slot holds 2^(7 − qShift) Q scales (2^(6 − kShift) K scales), one per
-//   2^qShift rows (2^kShift keys): q_scale_slot and k_scale_slot below.
+//   2^qShift rows (2^kShift keys, or at "thread" the groups of k_thread_group): q_scale_slot and k_scale_slot below.
 // Padded rows and channels hold zeros, so the attention kernel reads whole tiles without bounds checks.
 #pragma once
 #include <cstdint>
@@ -20,8 +20,9 @@ struct Geometry {
   const int32_t* cuK;
   int64_t rowsQ, rowsK;      // padded rows per head in the workspace
   int64_t qSlots, kSlots;    // scale slots (Q and K blocks) per head
-  int qShift, kShift;        // log2 of the rows per Q scale (7, 4 or 0) and of the keys per K scale (6 or 4),
-                             // tile_size.h's shifts
+  int qShift, kShift;        // log2 of the rows per Q scale (7, 4 or 0) and of the keys per K scale (6 or 4;
+                             // 3 at "thread", as many scales as 8-key groups), tile_size.h's shifts
+  bool kThread;              // K at "thread": key j's scale is k_thread_group(j), not j >> kShift
 };
 
 struct Sequence {
@@ -65,7 +66,7 @@ __host__ __device__ inline int64_t q_scale_slot(const Geometry& g, const Sequenc
   return ((int64_t(h) * g.qSlots + sq.qSlot) << (kQBlockShift - g.qShift)) + (r >> g.qShift);
 }
 __host__ __device__ inline int64_t k_scale_slot(const Geometry& g, const Sequence& sq, int hk, int j) {
-  return ((int64_t(hk) * g.kSlots + sq.kSlot) << (kKBlockShift - g.kShift)) + (j >> g.kShift);
+  return ((int64_t(hk) * g.kSlots + sq.kSlot) << (kKBlockShift - g.kShift)) + (g.kThread ? k_thread_group(j) : j >> g.kShift);
 }
 
 // Whether a call asks for a granularity finer than the default blocks: the kernels then run their FINE instantiations.

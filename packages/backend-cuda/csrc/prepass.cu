@@ -9,7 +9,7 @@
 //                smoothing removed.
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
 //                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded; one sK
-//                per block, or per 16 keys: Geometry::kShift), and V → f16 rows, except where the Hopper kernel reads
+//                per block, or per 16 keys, adjacent or one thread's MMA columns: Geometry::kShift, kThread), and V → f16 rows, except where the Hopper kernel reads
 //                an f16 V from the caller's tensor itself (convertV false); with flagWideV, a block holding some |V|
 //                past kF16BlockVLimit stores its first sK negated (Workspace::ks), for the sm80 kernel's f16 sums.
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
@@ -123,12 +123,21 @@ __device__ __forceinline__ void store_quantized(const Divisor& block, Store stor
   else store(std::false_type{});
 }
 
+// The scale groups of a block at a finer granularity: 2^shift adjacent rows each, or (strided: K at "thread") the
+// rows of k_thread_group, 2^(blockShift − shift) groups either way, numbered as their scales' slots are.
+struct Grouping {
+  int shift, blockShift;
+  bool strided;
+  __device__ int count() const { return 1 << (blockShift - shift); }
+  __device__ int of(int row) const { return strided ? k_thread_group(row) : row >> shift; }
+};
+
 // The scale of each quad of a block of 2^blockShift rows that the CTA holds, kPer quads a thread, quad j on row
 // (threadIdx.x + j·kThreads) / kWords, magnitude(j) its largest |value|: one scale for the whole block (returned), or
-// (FINE) one per group of 2^shift rows, left in shared `groups` with its reciprocal (each group's is taken once, not
+// (FINE) one per group of `grouping`, left in shared `groups` with its reciprocal (each group's is taken once, not
 // once per value). Every thread of the CTA must call it.
 template <bool FINE, int kWords, int kPer, typename Magnitude>
-__device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, int blockShift, Divisor* groups, float* scratch) {
+__device__ __forceinline__ float block_scales(Magnitude magnitude, const Grouping& grouping, Divisor* groups, float* scratch) {
   if constexpr (!FINE) {
     float mx = 0.f;
 #pragma unroll
@@ -138,7 +147,7 @@ __device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, in
     // The maxima first, as f32 bits in each group's `d` (magnitudes are ≥ 0, so their unsigned order is the float's).
     unsigned* bits = reinterpret_cast<unsigned*>(groups);
     constexpr int kStride = sizeof(Divisor) / sizeof(unsigned);
-    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) bits[i * kStride] = 0u;
+    for (int i = threadIdx.x; i < grouping.count(); i += kThreads) bits[i * kStride] = 0u;
     __syncthreads();
     // Where a row is 2^n quads, the lanes of a warp on one row take their max with one warp reduction (of the f32
     // bits) per row the warp holds, and one of them the shared max.
@@ -156,25 +165,24 @@ __device__ __forceinline__ float block_scales(Magnitude magnitude, int shift, in
         }
         v = mine;
       }
-      if ((lane & (kLanes - 1)) == 0) atomicMax(&bits[(((threadIdx.x + j * kThreads) / kWords) >> shift) * kStride], v);
+      if ((lane & (kLanes - 1)) == 0) atomicMax(&bits[grouping.of((threadIdx.x + j * kThreads) / kWords) * kStride], v);
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) groups[i] = divisor(int8_scale(__uint_as_float(bits[i * kStride])));
+    for (int i = threadIdx.x; i < grouping.count(); i += kThreads) groups[i] = divisor(int8_scale(__uint_as_float(bits[i * kStride])));
     __syncthreads();
     return 1.f;
   }
 }
-__device__ __forceinline__ const Divisor& group_divisor(const Divisor* groups, int row, int shift) { return groups[row >> shift]; }
 
-// Stores what block_scales found: the block's scale (thread 0), or (FINE) each group's, at scales[slot(first row)];
-// `negate` stores the first one negated (flagWideV).
-template <bool FINE, typename Slot>
-__device__ __forceinline__ void store_scales(float* scales, Slot slot, float scale, const Divisor* groups, int shift, int blockShift,
+// Stores what block_scales found: the block's scale (thread 0), or (FINE) each group's, group i at scales[first + i]
+// (a block's groups have consecutive slots); `negate` stores the first one negated (flagWideV).
+template <bool FINE>
+__device__ __forceinline__ void store_scales(float* scales, int64_t first, float scale, const Divisor* groups, const Grouping& grouping,
                                              bool negate = false) {
   if constexpr (!FINE) {
-    if (threadIdx.x == 0) scales[slot(0)] = negate ? -scale : scale;
+    if (threadIdx.x == 0) scales[first] = negate ? -scale : scale;
   } else {
-    for (int i = threadIdx.x; i < (1 << (blockShift - shift)); i += kThreads) scales[slot(i << shift)] = i == 0 && negate ? -groups[i].d : groups[i].d;
+    for (int i = threadIdx.x; i < grouping.count(); i += kThreads) scales[first + i] = i == 0 && negate ? -groups[i].d : groups[i].d;
   }
 }
 
@@ -203,12 +211,12 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   // The largest |x·fold| is the largest |x| times |fold|, rounded once (rounding is monotonic): the magnitudes are
   // taken on the inputs as loaded, packed ones on their bits.
   const float absFold = fabsf(fold);
+  const Grouping grouping{g.qShift, kQBlockShift, false};
   float scale;
   if constexpr (PACKED && !FINE) {
     scale = int8_scale(block_max(packed_absmax(x, q.dtype) * absFold, scratch));
   } else {
-    scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(widen(x[j], q.dtype)) * absFold; }, g.qShift, kQBlockShift, groups,
-                                             scratch);
+    scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(widen(x[j], q.dtype)) * absFold; }, grouping, groups, scratch);
   }
   const Divisor div = divisor(scale);
   // Rows past the sequence and channels past D were loaded as 0 and quantize to 0.
@@ -216,10 +224,10 @@ __device__ __forceinline__ void quantize_q(const Geometry& g, const TensorRef& q
   auto store = [&](auto reciprocalTag) {
 #pragma unroll
     for (int j = 0; j < kPer; j++)
-      out[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(folded(j), FINE ? group_divisor(groups, P::row(j), g.qShift) : div);
+      out[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(folded(j), FINE ? groups[grouping.of(P::row(j))] : div);
   };
   store_quantized<FINE>(div, store);
-  store_scales<FINE>(w.qs, [&](int r) { return q_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.qShift, kQBlockShift);
+  store_scales<FINE>(w.qs, q_scale_slot(g, sq, h, r0), scale, groups, grouping);
 
   if (lse) {
     // Two threads per row, each summing every other channel.
@@ -270,7 +278,8 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
     const float4 m = P::kFixed ? mFixed : make_float4(mean[c0], mean[c0 + 1], mean[c0 + 2], mean[c0 + 3]);
     return P::row(j) < rows ? make_float4(f.x - m.x, f.y - m.y, f.z - m.z, f.w - m.w) : f;
   };
-  const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(centred(j)); }, g.kShift, kKBlockShift, groups, scratch);
+  const Grouping grouping{g.kShift, kKBlockShift, g.kThread};
+  const float scale = block_scales<FINE, kWords, kPer>([&](int j) { return quad_absmax(centred(j)); }, grouping, groups, scratch);
   const Divisor div = divisor(scale);
 
   const int64_t row0 = int64_t(h) * g.rowsK + sq.kRow + r0;
@@ -280,7 +289,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   auto store = [&](auto reciprocalTag) {
 #pragma unroll
     for (int j = 0; j < kPer; j++) {
-      kout[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(centred(j), FINE ? group_divisor(groups, P::row(j), g.kShift) : div);
+      kout[j * kThreads] = quantize4_word<decltype(reciprocalTag)::value>(centred(j), FINE ? groups[grouping.of(P::row(j))] : div);
       if (convertV) {
         const ushort4 f = to_f16x4(y[j], v.dtype);
         vout[j * kThreads] = f;
@@ -291,7 +300,7 @@ __device__ __forceinline__ void quantize_kv(const Geometry& g, const TensorRef& 
   store_quantized<FINE>(div, store);
   // flagWideV (the same in every thread of the CTA, and only with convertV) costs one barrier.
   const bool negate = flagWideV && __syncthreads_or(wide);
-  if (rows > 0) store_scales<FINE>(w.ks, [&](int r) { return k_scale_slot(g, sq, h, r0 + r); }, scale, groups, g.kShift, kKBlockShift, negate);
+  if (rows > 0) store_scales<FINE>(w.ks, k_scale_slot(g, sq, h, r0), scale, groups, grouping, negate);
 }
 
 // One kernel, three roles, by CTA index: [sumCtas chunk sums of K][qCtas Q blocks][K/V blocks]. The first launch

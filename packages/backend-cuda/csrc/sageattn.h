@@ -56,9 +56,12 @@ enum sa_flags {
                                    cache */
   SA_KV_VALUES_INT8 = 1u << 8,  /* KV cache calls only, on every call for that cache (size, init, append, attend):
                                    V kept as INT8 with one f32 scale per token instead of f16 */
-  SA_PV_INT8 = 1u << 9          /* P·V in 8 bits: P as UINT8 per row and 128-key block, V as INT8 per channel, exact
+  SA_PV_INT8 = 1u << 9,         /* P·V in 8 bits: P as UINT8 per row and 128-key block, V as INT8 per channel, exact
                                    int32 sums (not with SA_PV_F32); the Hopper kernel only (compute capability 9.0,
                                    head dims up to 128 padded to 64 or 128), else SA_ERR_UNSUPPORTED */
+  SA_QK_THREAD = 1u << 10       /* Q quantized per query row and K per 16 keys: in each 64-key block, the keys whose
+                                   position mod 8 is in the same pair {2t, 2t + 1} (one thread's MMA columns); not with
+                                   SA_QK_WARP or SA_QK_ROW; not for the KV cache */
 };
 
 /*

@@ -92,9 +92,10 @@ describe("sa_params flags", () => {
     );
   });
 
-  it("names the granularity in one of two bits, none for the default", () => {
+  it("names the granularity in one of three bits, none for the default", () => {
     expect(flags({ pvAccumulation: "f32", qkGranularity: "block" })).toBe(SA_FLAGS.pv_f32);
     expect(flags({ pvAccumulation: "f32", qkGranularity: "warp" })).toBe(SA_FLAGS.pv_f32 | SA_FLAGS.qk_warp);
     expect(flags({ pvAccumulation: "f32", qkGranularity: "row" })).toBe(SA_FLAGS.pv_f32 | SA_FLAGS.qk_row);
+    expect(flags({ pvAccumulation: "f32", qkGranularity: "thread" })).toBe(SA_FLAGS.pv_f32 | SA_FLAGS.qk_thread);
   });
 });

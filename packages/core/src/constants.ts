@@ -33,15 +33,38 @@ export const Q_WARP_BLOCK = 16;
  */
 export const K_ROW_BLOCK = 16;
 /**
- * How finely Q and K are quantized (docs/DESIGN.md §2 step 2): "block" Q per 128 tokens and K per 64; "warp" Q per 16
- * and K per 64; "row" Q per token and K per 16 (the coarsest pair that keeps cos ≥ 0.998 on massive channels).
+ * Keys per span at `qkGranularity: "thread"` (Q then has one scale per query row): each span (a K block) has
+ * K_THREAD_GROUPS K scales, key j's being the one of its position's pair within each 8, (j mod 8) / 2. That is 16 keys
+ * a scale, in pairs 8 apart: the columns one thread of a quad holds of a K block in an MMA accumulator (SageAttention2's
+ * per-thread grouping), so a thread's logits of a block share one sQ·sK, as under "block". A 32-key span (8 keys a
+ * scale) was measured 18–22 % slower in the Hopper kernel than 64 (NOTES.md).
  */
-export type QkGranularity = "block" | "warp" | "row";
-export const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row"];
+export const K_THREAD_SPAN = 64;
+export const K_THREAD_GROUPS = 4;
+/**
+ * How finely Q and K are quantized (docs/DESIGN.md §2 step 2): "block" Q per 128 tokens and K per 64; "warp" Q per 16
+ * and K per 64; "row" Q per token and K per 16 adjacent keys; "thread" Q per token and K per 16 keys chosen by the
+ * MMA layout (K_THREAD_SPAN). "row" and "thread" are about equally accurate on massive channels (cos ≈ 0.998 and
+ * above); "thread" costs the kernels much less.
+ */
+export type QkGranularity = "block" | "warp" | "row" | "thread";
+export const QK_GRANULARITIES: readonly QkGranularity[] = ["block", "warp", "row", "thread"];
 
-/** Tokens per Q scale and per K scale for a granularity. */
-export function qkBlocks(g: QkGranularity): { readonly q: number; readonly k: number } {
-  return g === "row" ? { q: 1, k: K_ROW_BLOCK } : { q: g === "warp" ? Q_WARP_BLOCK : Q_BLOCK, k: K_BLOCK };
+/** Tokens per Q scale for a granularity. */
+export function qRowsPerScale(g: QkGranularity): number {
+  return g === "row" || g === "thread" ? 1 : g === "warp" ? Q_WARP_BLOCK : Q_BLOCK;
+}
+/** Which K scale key j (counted from its sequence's first key) uses, scales numbered from 0 for the sequence. */
+export function kScaleIndex(g: QkGranularity, j: number): number {
+  if (g === "row") return Math.floor(j / K_ROW_BLOCK);
+  if (g === "thread") return Math.floor(j / K_THREAD_SPAN) * K_THREAD_GROUPS + ((j & 7) >> 1);
+  return Math.floor(j / K_BLOCK);
+}
+/** How many K scales a sequence of n keys has. */
+export function kScaleCount(g: QkGranularity, n: number): number {
+  if (g === "row") return Math.ceil(n / K_ROW_BLOCK);
+  if (g === "thread") return Math.ceil(n / K_THREAD_SPAN) * K_THREAD_GROUPS;
+  return Math.ceil(n / K_BLOCK);
 }
 /**
  * Keys per P scale in int8 P·V (docs/DESIGN.md §2 step 5): each query row quantizes P per 128 keys, counted from its

@@ -1,7 +1,14 @@
 import { type Problem, segments } from "./problem.js";
-import { E4M3_MAX, K_BLOCK, LOG2E, P_BLOCK, qkBlocks, U8_MAX } from "./constants.js";
+import { E4M3_MAX, K_BLOCK, kScaleCount, kScaleIndex, LOG2E, P_BLOCK, qRowsPerScale, U8_MAX } from "./constants.js";
 import { type E4m3Channels, quantizeChannelsE4m3, roundE4m3 } from "./fp8.js";
-import { channelMean, type Int8Channels, qFold, quantizeChannelsInt8, quantizeRows } from "./quantize.js";
+import {
+  channelMean,
+  type Int8Channels,
+  qFold,
+  quantizeChannelsInt8,
+  quantizeGrouped,
+  quantizeRows,
+} from "./quantize.js";
 import type { Reference } from "./oracle-exact.js";
 import { rowVisibility } from "./visibility.js";
 
@@ -68,8 +75,9 @@ function int8Row(
 
 /**
  * SageAttention emulated step by step (docs/DESIGN.md §2, steps 1–7) on canonical HND f32 inputs: K smoothed by its
- * mean over tokens, Q (128-token blocks; 16 with qkGranularity "warp", 1 with "row"; smScale·log2e folded) and K
- * (64-token blocks; 16 with "row") quantized to INT8, integer dot products, online softmax in base 2 over 64-key
+ * mean over tokens, Q (128-token blocks; 16 with qkGranularity "warp", 1 with "row" and "thread"; smScale·log2e
+ * folded) and K (64-token blocks; 16 adjacent keys with "row", 16 in the MMA layout's groups with "thread")
+ * quantized to INT8, integer dot products, online softmax in base 2 over 64-key
  * blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8",
  * 448·P and per-channel scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — or, with
  * "int8", P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block's integer sum scaled and added up
@@ -93,7 +101,8 @@ export function sageReference(
   const f16Blocks = p.pvAccumulation === "f16-block";
   const fp8 = p.pvAccumulation === "fp8";
   const int8 = p.pvAccumulation === "int8";
-  const { q: qBlock, k: kBlock } = qkBlocks(p.qkGranularity);
+  const gran = p.qkGranularity;
+  const qBlock = qRowsPerScale(gran);
   // Stage v-conversion: V to f16 (fp8 and int8 quantize per sequence and kv head below instead).
   const v16 = new Float64Array(fp8 || int8 ? 0 : v.length);
   for (let i = 0; i < v16.length; i++) v16[i] = r16(v[i]);
@@ -111,7 +120,7 @@ export function sageReference(
         : p.smoothK
         ? channelMean(k, kvRow0, seg.nk, D)
         : new Float32Array(D);
-      const kq = quantizeRows(k, kvRow0, seg.nk, D, kBlock, 1, mean);
+      const kq = quantizeGrouped(k, kvRow0, seg.nk, D, (j) => kScaleIndex(gran, j), kScaleCount(gran, seg.nk), 1, mean);
       const v8: E4m3Channels | undefined = fp8 ? quantizeChannelsE4m3(v, kvRow0, seg.nk, D) : undefined;
       const vi: Int8Channels | undefined = int8 ? quantizeChannelsInt8(v, kvRow0, seg.nk, D) : undefined;
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
@@ -129,7 +138,7 @@ export function sageReference(
             const j1 = Math.min(limit, j0 + K_BLOCK);
             let bmax = -Infinity;
             for (let j = j0; j < j1; j++) {
-              const scale = sQ * kq.scales[Math.floor(j / kBlock)];
+              const scale = sQ * kq.scales[kScaleIndex(gran, j)];
               let dot = 0;
               for (let d = 0; d < D; d++) dot += qq.values[i * D + d] * kq.values[j * D + d];
               const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);

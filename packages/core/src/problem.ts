@@ -68,7 +68,9 @@ export interface AttentionOptions {
   readonly pvAccumulation?: PvAccumulation;
   /**
    * How finely Q and K are quantized: "block" (default) Q per 128 tokens, K per 64; "warp" Q per 16 (one warp's MMA
-   * rows); "row" Q per token, K per 16 (for inputs with a few massive channels; js and cuda).
+   * rows); "row" Q per token, K per 16 adjacent keys; "thread" Q per token, K per 16 keys grouped as one thread holds
+   * them in an MMA tile (K_THREAD_SPAN). "row" and "thread" are for inputs with a few massive channels, about equally
+   * accurate there; "thread" is the faster on cuda (js and cuda).
    */
   readonly qkGranularity?: QkGranularity;
   /** Subtract the mean of K over tokens before quantizing (on by default; off only to show why it matters). */
@@ -492,7 +494,7 @@ export function resolveProblem(
       return Effect.fail(invalid("InvalidOption", `pvAccumulation must be "f16-block", "f32", "fp8" or "int8"`));
     }
     if (o.qkGranularity !== undefined && !QK_GRANULARITIES.includes(o.qkGranularity)) {
-      return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block", "warp" or "row"`));
+      return Effect.fail(invalid("InvalidOption", `qkGranularity must be "block", "warp", "row" or "thread"`));
     }
     if (o.varlen) {
       const e = checkVarlen(o.varlen, dq.B, dq.N, dk.N);

@@ -61,6 +61,49 @@ export function quantizeRows(
   return { values, scales, blockSize };
 }
 
+/**
+ * Quantizes rows [row0, row0+rows) like `quantizeRows`, but each row's scale is shared by the rows of the same group,
+ * `groupOf(r)` (0 ≤ group < `groups`, rows counted from row0), which need not be adjacent. `blockSize` of the result
+ * is 0: index the scales by `groupOf`. A group with no rows keeps scale 1.
+ */
+export function quantizeGrouped(
+  src: Float32Array,
+  row0: number,
+  rows: number,
+  D: number,
+  groupOf: (r: number) => number,
+  groups: number,
+  fold = 1,
+  shift?: Float32Array,
+): QuantizedRows {
+  const f = fr(fold);
+  const x = new Float32Array(rows * D);
+  const amax = new Float32Array(groups);
+  for (let r = 0; r < rows; r++) {
+    const base = (row0 + r) * D;
+    const g = groupOf(r);
+    let m = amax[g];
+    for (let d = 0; d < D; d++) {
+      const v = fr((shift ? fr(src[base + d] - shift[d]) : src[base + d]) * f);
+      x[r * D + d] = v;
+      const a = Math.abs(v);
+      if (a > m || a !== a) m = a; // a NaN sticks
+    }
+    amax[g] = m;
+  }
+  // A NaN/±inf in a group makes its scale NaN, as in quantizeRows.
+  const scales = amax.map((m) => (!Number.isFinite(m) ? NaN : m === 0 ? 1 : fr(m / INT8_MAX)));
+  const values = new Int8Array(rows * D);
+  for (let r = 0; r < rows; r++) {
+    const scale = scales[groupOf(r)];
+    for (let d = 0; d < D; d++) {
+      const q = roundHalfAway(fr(x[r * D + d] / scale));
+      values[r * D + d] = q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q;
+    }
+  }
+  return { values, scales, blockSize: 0 };
+}
+
 /** V of one (sequence, kv head) as INT8: `values[j·D + d]` = round(v[j][d] / scales[d]), one f32 scale per channel. */
 export interface Int8Channels {
   readonly values: Int8Array;

@@ -88,7 +88,7 @@ describe("fp8 and int8 P·V and warp granularity in backend selection", () => {
         { pvAccumulation: "fp16" },
         { pvAccumulation: "e4m3" },
         { pvAccumulation: "INT8" },
-        { qkGranularity: "thread" },
+        { qkGranularity: "lane" },
       ]
     ) {
       await expect(attention(t(), t(), t(), options as never), JSON.stringify(options)).rejects.toMatchObject({

@@ -16,6 +16,8 @@ import {
   INT8_MAX,
   K_BLOCK,
   K_ROW_BLOCK,
+  K_THREAD_GROUPS,
+  K_THREAD_SPAN,
   LAYOUT_CODE,
   LOG2E,
   P_BLOCK,
@@ -233,6 +235,8 @@ export function cConstants(): string {
     `constexpr int kKBlock = ${K_BLOCK};  // tokens per K quantization block (and key block of the softmax and P·V)`,
     `constexpr int kQWarpBlock = ${Q_WARP_BLOCK};  // tokens per Q scale at granularity "warp"`,
     `constexpr int kKRowBlock = ${K_ROW_BLOCK};  // tokens per K scale at granularity "row" (Q: one per token)`,
+    `constexpr int kKThreadSpan = ${K_THREAD_SPAN};  // keys per span at granularity "thread" (Q: one scale per token)`,
+    `constexpr int kKThreadGroups = ${K_THREAD_GROUPS};  // K scales per span there: key j's is (j mod 8) / 2`,
     `constexpr double kLog2e = ${cDouble(LOG2E)};  // log2(e), folded into Q's scale`,
     `constexpr int kInt8Max = ${INT8_MAX};  // largest INT8 magnitude after quantization`,
     `constexpr int kPBlock = ${P_BLOCK};  // keys per P scale of "int8" P·V (one Hopper K/V tile)`,
@@ -328,7 +332,8 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
  * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32. kv_values_int8: a KV
  * cache keeps V as INT8 with a scale per token (KvCacheSpec.valueFormat "int8"), on every call for that cache.
- * pv_int8: P·V in 8 bits (pvAccumulation "int8"), on the Hopper kernel only.
+ * pv_int8: P·V in 8 bits (pvAccumulation "int8"), on the Hopper kernel only. qk_warp, qk_row, qk_thread: the
+ * qkGranularity other than "block" (at most one of them).
  */
 export const SA_FLAGS = {
   causal: 1,
@@ -341,6 +346,7 @@ export const SA_FLAGS = {
   qk_row: 128,
   kv_values_int8: 256,
   pv_int8: 512,
+  qk_thread: 1024,
 } as const;
 
 export const SA_PARAMS = {

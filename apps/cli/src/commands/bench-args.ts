@@ -14,7 +14,7 @@ import { INPUT_DISTRIBUTIONS, type InputDistribution } from "../bench/inputs.js"
 
 export const BENCH_USAGE =
   `Usage: sageattn bench [--backend NAME|all] [--peers] [--grid cpu|cpu-large|gpu|quick] [--json] [--chart out.svg] [--threads N]
-                      [--qk-granularity block|warp|row] [--pv f16-block|f32|fp8|int8] [--inputs gaussian|massive]
+                      [--qk-granularity block|warp|row|thread] [--pv f16-block|f32|fp8|int8] [--inputs gaussian|massive]
 
 Times SageAttention end to end (smoothing and quantization included) per backend, beside the backend's own exact
 kernel, and checks its accuracy against exact float64 attention on a slice of each case.
@@ -36,7 +36,7 @@ Options:
   --threads N           threads for CPU backends and peers (default: all cores, ${
     availableParallelism?.() ?? cpus().length
   } here)
-  --qk-granularity G    block, warp or row: how finely our SageAttention quantizes Q and K (its qkGranularity option;
+  --qk-granularity G    block, warp, row or thread: how finely our SageAttention quantizes Q and K (its qkGranularity option;
                         default: not passed, so the library's own). The exact kernels and the peers are unaffected;
                         a backend without G shows the error in place of its times
   --pv MODE             f16-block, f32, fp8 or int8: how our SageAttention computes P·V (its pvAccumulation option;

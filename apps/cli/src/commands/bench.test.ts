@@ -102,8 +102,8 @@ describe("sageattn bench: bad command lines", () => {
       [["--threads", "0"], 2, "--threads must be a whole number"],
       [["--chart", "out.png"], 2, "name it *.svg"],
       [["--bogus"], 2, "bogus"],
-      [["--qk-granularity", "tile"], 2, "--qk-granularity must be one of block, warp, row, got tile"],
-      [["--qk-granularity", "ROW"], 2, "--qk-granularity must be one of block, warp, row, got ROW"],
+      [["--qk-granularity", "tile"], 2, "--qk-granularity must be one of block, warp, row, thread, got tile"],
+      [["--qk-granularity", "ROW"], 2, "--qk-granularity must be one of block, warp, row, thread, got ROW"],
       [["--inputs", "uniform"], 2, "--inputs must be one of gaussian, massive, got uniform"],
       [["--pv", "e4m3"], 2, "--pv must be one of f16-block, f32, fp8, int8, got e4m3"],
       [["--pv", "INT8"], 2, "--pv must be one of f16-block, f32, fp8, int8, got INT8"],
@@ -119,14 +119,14 @@ describe("sageattn bench: bad command lines", () => {
   it("--help", async () => {
     expect(await benchCommand(["-h"])).toBe(0);
     expect(stdout).toContain("Usage: sageattn bench");
-    expect(stdout).toContain("--qk-granularity block|warp|row");
+    expect(stdout).toContain("--qk-granularity block|warp|row|thread");
     expect(stdout).toContain("--pv f16-block|f32|fp8|int8");
     expect(stdout).toContain("--inputs gaussian|massive");
   });
 });
 
 describe("sageattn bench: --qk-granularity, --pv and --inputs", () => {
-  it.each(["block", "warp", "row"] as const)("--qk-granularity %s", (g) => {
+  it.each(["block", "warp", "row", "thread"] as const)("--qk-granularity %s", (g) => {
     expect(parseBenchArgs(["--qk-granularity", g]).qkGranularity).toBe(g);
   });
 

@@ -11,6 +11,7 @@ export const FLAG = {
   noSmoothK: SA_FLAGS.no_smooth_k,
   qkWarp: SA_FLAGS.qk_warp,
   qkRow: SA_FLAGS.qk_row,
+  qkThread: SA_FLAGS.qk_thread,
   kvValuesInt8: SA_FLAGS.kv_values_int8,
   pvInt8: SA_FLAGS.pv_int8,
 } as const;
@@ -25,5 +26,11 @@ export function attentionFlags(
   return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
     (p.pvAccumulation === "f32" ? FLAG.pvF32 : p.pvAccumulation === "int8" ? FLAG.pvInt8 : 0) |
     (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
-    (p.qkGranularity === "warp" ? FLAG.qkWarp : p.qkGranularity === "row" ? FLAG.qkRow : 0);
+    (p.qkGranularity === "block"
+      ? 0
+      : p.qkGranularity === "warp"
+      ? FLAG.qkWarp
+      : p.qkGranularity === "row"
+      ? FLAG.qkRow
+      : FLAG.qkThread);
 }

@@ -121,6 +121,7 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
   const int8 = pvModes(caps).includes("int8");
   const warp = qkGranularities(caps).includes("warp");
   const row = qkGranularities(caps).includes("row");
+  const thread = qkGranularities(caps).includes("thread");
   // Massive channels are the inputs "row" is for; even it stays under the exact bound's cosine on them.
   const massive = { ...base, dist: "massive" as const, checkExact: false };
   if (fp8) {
@@ -150,24 +151,26 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
       options: { qkGranularity: "warp", causal: caps.causal },
     });
   }
-  if (row) {
-    // Per-token Q and per-16-key K scales: sequence ends inside a 16-key group, D 64 and 128, GQA, causal, LSE.
-    add({ ...massive, shape: sq(1, 2, n(200), 64), options: { qkGranularity: "row" } });
+  // Per-token Q with K per 16 keys ("row": adjacent; "thread": a 64-key block's keys whose position mod 8 pairs
+  // alike): sequences that end inside a K group, D 64 and 128, GQA, causal, LSE, f16 with f32 sums.
+  const perTokenCases = (g: "row" | "thread") => {
+    add({ ...massive, shape: sq(1, 2, n(200), 64), options: { qkGranularity: g } });
     add({
       ...base,
       shape: sq(1, 4, n(129), 128, 2, n(203)),
       dist: "sink",
-      options: { qkGranularity: "row", causal: caps.causal, returnLse: caps.lse },
+      options: { qkGranularity: g, causal: caps.causal, returnLse: caps.lse },
     });
     if (limits.dtypes.includes("f16")) {
       add({
         ...massive,
         shape: sq(2, 2, n(150), 128),
         dtype: "f16",
-        options: { qkGranularity: "row", pvAccumulation: "f32" },
+        options: { qkGranularity: g, pvAccumulation: "f32" },
       });
     }
-  }
+  };
+  if (row) perTokenCases("row");
   if (fp8 && warp) {
     add({
       ...base,
@@ -205,6 +208,27 @@ export function conformanceCases(caps: Capabilities, limits: CaseLimits): Case[]
       });
     }
   }
+  if (thread) {
+    // And D 96 (cuda's mma.sync kernel, on Hopper too), NHD, varlen.
+    perTokenCases("thread");
+    if (limits.maxD >= 96) {
+      add({
+        ...base,
+        shape: sq(1, 2, n(170), 96),
+        dist: "k-bias",
+        layout: "NHD",
+        options: { qkGranularity: "thread" },
+      });
+    }
+    if (caps.varlen && limits.maxN >= 260) {
+      add({
+        ...massive,
+        shape: sq(1, 4, 200, 128, 2, 260),
+        varlen: { q: [0, 50, 70, 70, 200], k: [0, 60, 60, 130, 260] },
+        options: { qkGranularity: "thread", causal: caps.causal },
+      });
+    }
+  }
   if (int8) int8Cases(caps, limits, add);
   return cases;
 }
@@ -226,12 +250,13 @@ function int8Cases(caps: Capabilities, limits: CaseLimits, add: (c: Omit<Case, "
   if (limits.dtypes.includes("bf16") && caps.dtypes.includes("bf16")) {
     add({ ...base, shape: sq(1, 2, n(160), 128), dist: "gaussian", dtype: "bf16", options: int8 });
   }
-  if (qkGranularities(caps).includes("row")) {
+  for (const g of ["row", "thread"] as const) {
+    if (!qkGranularities(caps).includes(g)) continue;
     add({
       ...base,
       shape: sq(1, 4, n(129), 128, 2, n(203)),
       dist: "k-bias",
-      options: { ...int8, qkGranularity: "row", causal: caps.causal },
+      options: { ...int8, qkGranularity: g, causal: caps.causal },
     });
   }
   // GQA with varlen: V scales and P blocks restart at each sequence (the last one spans two P blocks).
