@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { execSync, spawnSync } from "node:child_process";
 import { runtimeName } from "@sageattn/core";
+import { SA_FLAGS } from "@sageattn/core/schema";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import { libraryCandidates, openLibrary, openLibraryFrom } from "./ffi/library.js";
@@ -86,9 +87,15 @@ describe(`backend-cuda native library under ${runtime}`, () => {
       const bytes = new BigUint64Array(1);
       expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(0);
       expect(bytes[0] > 0n).toBe(true);
-      pb.setU32("flags", 1 | (1 << 10) | (1 << 31));
+      pb.setU32("flags", 1 | (1 << 11) | (1 << 31));
       expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(1); // SA_ERR_INVALID_ARGUMENT
-      expect(lastError(lib.native)).toContain("unknown flag bits 0x80000400");
+      expect(lastError(lib.native)).toContain("unknown flag bits 0x80000800");
+      // One granularity at a time: SA_QK_THREAD alone is sized, with SA_QK_ROW it is refused.
+      pb.setU32("flags", 1 | SA_FLAGS.qk_thread);
+      expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(0);
+      pb.setU32("flags", 1 | SA_FLAGS.qk_thread | SA_FLAGS.qk_row);
+      expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(1);
+      expect(lastError(lib.native)).toContain("more than one of SA_QK_WARP, SA_QK_ROW and SA_QK_THREAD");
     },
   );
 
