@@ -191,9 +191,9 @@ __global__ void __launch_bounds__(32 * 8 / MT, MT)
     // end or on the causal diagonal pay for the mask (EDGE).
     const int k0 = it * kKBlock;
     // The logits' scale sQ·sK, applied in exp2's argument; or (FINE: sQ per row, sK per 16 keys or, at "thread", the
-    // lane's sK of the 64-key span, read once for each 16 keys here) applied to the
-    // integer logits in place as they are converted to f32 here, so no scale stays live through the softmax (`scale`
-    // is then 1). A group past the sequence's end is masked anyway.
+    // lane's sK of the 64-key span, read once for each 16 keys here) applied to the integer logits in place as they
+    // are converted to f32 here, so no scale stays live through the softmax (`scale` is then 1). A group past the
+    // sequence's end is masked anyway.
     // With f16 sums a tile whose first sK the pre-pass negated holds a V that could overflow them (kF16BlockVLimit):
     // its P is taken as P/64 (exp2 of 6 less, to exp2's own rounding), so its f16 sums stay in range, and the identity
     // that adds them to O is 64s (exact). The sums of P/64 lose precision only below P = 2⁻⁸, where f16 turns

@@ -373,8 +373,8 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       }
       wgmma_commit();
       // The tile's logit scales: sQ·sK per 64 keys, or (THREAD) the lane's sK per 64-key span, times the row's sQ
-      // where used (scale_at: 4 more registers for the products measured as spills at D = 64), applied in exp2's
-      // argument; or (FINE) sK per 16 keys, applied to the logits in place as they are converted to f32 below (so no
+      // where used (scale_at; the products kept per tile instead spilled as much at D = 64, NOTES.md), applied in
+      // exp2's argument; or (FINE) sK per 16 keys, applied to the logits in place as they are converted to f32 below (so no
       // scale but the row's sQ stays live through the softmax: registers are short), and loaded here, while the
       // tensor cores work, since the conversion waits for them. A group past the sequence's end (its scale never
       // written) is masked anyway, and takes the first group's scale, so that its −inf logits stay −inf.

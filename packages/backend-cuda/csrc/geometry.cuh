@@ -20,8 +20,8 @@ struct Geometry {
   const int32_t* cuK;
   int64_t rowsQ, rowsK;      // padded rows per head in the workspace
   int64_t qSlots, kSlots;    // scale slots (Q and K blocks) per head
-  int qShift, kShift;        // log2 of the rows per Q scale (7, 4 or 0) and of the keys per K scale (6 or 4;
-                             // 3 at "thread", as many scales as 8-key groups), tile_size.h's shifts
+  int qShift, kShift;        // log2 of the rows per Q scale (7, 4 or 0) and of the keys per K scale (6 or 4),
+                             // tile_size.h's shifts
   bool kThread;              // K at "thread": key j's scale is k_thread_group(j), not j >> kShift
 };
 

@@ -9,8 +9,9 @@
 //                smoothing removed.
 //   quantize_kv: one CTA per (sequence·kv head, 64-token block); adds its head's chunk sums (≤ 16, in chunk order:
 //                deterministic, no atomics) into the mean, then the same as Q for K − mean (no scale folded; one sK
-//                per block, or per 16 keys, adjacent or one thread's MMA columns: Geometry::kShift, kThread), and V → f16 rows, except where the Hopper kernel reads
-//                an f16 V from the caller's tensor itself (convertV false); with flagWideV, a block holding some |V|
+//                per block, or per 16 keys, adjacent or one lane's MMA columns: Geometry::kShift, kThread), and
+//                V → f16 rows, except where the Hopper kernel reads an f16 V from the caller's tensor itself (convertV
+//                false); with flagWideV, a block holding some |V|
 //                past kF16BlockVLimit stores its first sK negated (Workspace::ks), for the sm80 kernel's f16 sums.
 // Every CTA writes its whole padded block (rows past the sequence and channels past D as zeros; K/V blocks up to the
 // sequence's 128-row padding), so the attention kernel never reads memory nothing wrote. `hopper` writes the layout

@@ -12,8 +12,8 @@ namespace sa {
 constexpr int kKRowPad = 128;
 static_assert(kKRowPad % kKBlock == 0, "the K row padding must be whole K blocks (the pre-pass counts blocks by it)");
 
-// log2 of the block sizes (scale slots are indexed by shifts) and of the finer granularities' groups; "thread" has
-// as many K scales as 8-key groups would (2^kKThreadShift keys a scale on average), numbered by k_thread_group.
+// log2 of the block sizes (scale slots are indexed by shifts) and of the finer granularities' groups; "thread"'s
+// 2^kKThreadShift keys a K scale are not adjacent: k_thread_group numbers them.
 constexpr int kQBlockShift = 7, kKBlockShift = 6, kQWarpShift = 4, kKRowShift = 4, kKThreadShift = 4;
 static_assert((1 << kQBlockShift) == kQBlock && (1 << kKBlockShift) == kKBlock, "block sizes are powers of two");
 static_assert((1 << kQWarpShift) == kQWarpBlock && (1 << kKRowShift) == kKRowBlock, "group sizes are powers of two");

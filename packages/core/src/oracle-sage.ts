@@ -121,6 +121,7 @@ export function sageReference(
         ? channelMean(k, kvRow0, seg.nk, D)
         : new Float32Array(D);
       const kq = quantizeGrouped(k, kvRow0, seg.nk, D, (j) => kScaleIndex(gran, j), kScaleCount(gran, seg.nk), 1, mean);
+      const sK = Float32Array.from({ length: seg.nk }, (_, j) => kq.scales[kScaleIndex(gran, j)]); // key j's scale
       const v8: E4m3Channels | undefined = fp8 ? quantizeChannelsE4m3(v, kvRow0, seg.nk, D) : undefined;
       const vi: Int8Channels | undefined = int8 ? quantizeChannelsInt8(v, kvRow0, seg.nk, D) : undefined;
       for (let h = kvh * group; h < (kvh + 1) * group; h++) {
@@ -138,7 +139,7 @@ export function sageReference(
             const j1 = Math.min(limit, j0 + K_BLOCK);
             let bmax = -Infinity;
             for (let j = j0; j < j1; j++) {
-              const scale = sQ * kq.scales[kScaleIndex(gran, j)];
+              const scale = sQ * sK[j];
               let dot = 0;
               for (let d = 0; d < D; d++) dot += qq.values[i * D + d] * kq.values[j * D + d];
               const x = Math.fround(dot * scale) + (bias ? bias(j) * LOG2E : 0);

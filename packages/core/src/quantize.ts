@@ -28,43 +28,16 @@ export function quantizeRows(
   fold = 1,
   shift?: Float32Array,
 ): QuantizedRows {
-  const nBlocks = Math.ceil(rows / blockSize);
-  const values = new Int8Array(rows * D);
-  const scales = new Float32Array(nBlocks);
-  const f = fr(fold);
-  const x = new Float32Array(blockSize * D);
-  for (let blk = 0; blk < nBlocks; blk++) {
-    const r0 = blk * blockSize;
-    const r1 = Math.min(rows, r0 + blockSize);
-    let amax = 0;
-    for (let r = r0; r < r1; r++) {
-      const base = (row0 + r) * D;
-      for (let d = 0; d < D; d++) {
-        const centred = shift ? fr(src[base + d] - shift[d]) : src[base + d];
-        const v = fr(centred * f);
-        x[(r - r0) * D + d] = v;
-        const a = Math.abs(v);
-        if (a > amax || a !== a) amax = a; // a NaN sticks
-      }
-    }
-    // A NaN/±inf in the block (inputs not validated) makes the scale NaN: the block's values mean nothing, and
-    // the NaN must reach every logit that uses them rather than quantize to 0.
-    const scale = !Number.isFinite(amax) ? NaN : amax === 0 ? 1 : fr(amax / INT8_MAX);
-    scales[blk] = scale;
-    for (let r = r0; r < r1; r++) {
-      for (let d = 0; d < D; d++) {
-        const q = roundHalfAway(fr(x[(r - r0) * D + d] / scale));
-        values[r * D + d] = q > INT8_MAX ? INT8_MAX : q < -INT8_MAX ? -INT8_MAX : q;
-      }
-    }
-  }
-  return { values, scales, blockSize };
+  const blocks = Math.ceil(rows / blockSize);
+  return { ...quantizeGrouped(src, row0, rows, D, (r) => Math.floor(r / blockSize), blocks, fold, shift), blockSize };
 }
 
 /**
- * Quantizes rows [row0, row0+rows) like `quantizeRows`, but each row's scale is shared by the rows of the same group,
- * `groupOf(r)` (0 ≤ group < `groups`, rows counted from row0), which need not be adjacent. `blockSize` of the result
- * is 0: index the scales by `groupOf`. A group with no rows keeps scale 1.
+ * Quantizes rows [row0, row0+rows) of a contiguous [*, D] f32 array, each row's scale shared by the rows of its group
+ * `groupOf(r)` (0 ≤ group < `groups`, rows counted from row0; a group's rows need not be adjacent):
+ * x = src·fold (in f32), scale = max|x|/127 over the group (1 when it is all zeros or has no rows),
+ * value = round(x/scale). `shift` (length D), when given, is subtracted first (K smoothing). `blockSize` of the result
+ * is 0: index the scales by `groupOf`.
  */
 export function quantizeGrouped(
   src: Float32Array,
@@ -91,7 +64,8 @@ export function quantizeGrouped(
     }
     amax[g] = m;
   }
-  // A NaN/±inf in a group makes its scale NaN, as in quantizeRows.
+  // A NaN/±inf in the group (inputs not validated) makes the scale NaN: the group's values mean nothing, and the NaN
+  // must reach every logit that uses them rather than quantize to 0.
   const scales = amax.map((m) => (!Number.isFinite(m) ? NaN : m === 0 ? 1 : fr(m / INT8_MAX)));
   const values = new Int8Array(rows * D);
   for (let r = 0; r < rows; r++) {

@@ -1,5 +1,5 @@
 /** The C ABI's enum values (csrc/sageattn.h): sa_dtype and sa_layout are core's codes, sa_flags is below. */
-import type { Problem } from "@sageattn/core";
+import type { Problem, QkGranularity } from "@sageattn/core";
 import { SA_FLAGS } from "@sageattn/core/schema";
 export { DTYPE_CODE, LAYOUT_CODE } from "@sageattn/core";
 /** The sa_flags bits TS sets, from core's schema (the build checks csrc/sageattn.h against the same table). */
@@ -16,6 +16,14 @@ export const FLAG = {
   pvInt8: SA_FLAGS.pv_int8,
 } as const;
 
+/** The flag of each Q/K granularity ("block", the default, has none). */
+const QK_FLAG: Readonly<Record<QkGranularity, number>> = {
+  block: 0,
+  warp: FLAG.qkWarp,
+  row: FLAG.qkRow,
+  thread: FLAG.qkThread,
+};
+
 /**
  * sa_params.flags for an attention call. A call that leaves the P·V accumulation out sets pv_auto, and the library
  * takes the faster of its two for the kernel it runs (f32 on the Hopper kernel); one that names "f32" forces it.
@@ -26,11 +34,5 @@ export function attentionFlags(
   return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
     (p.pvAccumulation === "f32" ? FLAG.pvF32 : p.pvAccumulation === "int8" ? FLAG.pvInt8 : 0) |
     (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
-    (p.qkGranularity === "block"
-      ? 0
-      : p.qkGranularity === "warp"
-      ? FLAG.qkWarp
-      : p.qkGranularity === "row"
-      ? FLAG.qkRow
-      : FLAG.qkThread);
+    QK_FLAG[p.qkGranularity];
 }
