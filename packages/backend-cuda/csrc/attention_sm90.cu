@@ -151,8 +151,9 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   constexpr bool ROW_Q = FINE || THREAD;  // an sQ per query row
   // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
   // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
-  // both head dims, f16 sums at D = 64 (NOTES.md).
-  constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || DP == 64);
+  // both head dims, f16 sums at D = 64 (NOTES.md). Not at THREAD with f32 sums at D = 64: its per-scale offsets
+  // (kMagic·s for four sQ·sK a tile) spilled there, 168 registers a thread.
+  constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || DP == 64) && !(THREAD && PV_F32 && DP == 64);
   // OVERLAP: the previous tile's P·V beside this tile's softmax. SPLIT: P·V in two halves of the tile, the first
   // half's on the tensor cores while the second half's exponentials are computed.
   constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV8>();
@@ -202,10 +203,10 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       if (work_item<L::kRows, kBN>(g, index, qBlocks, causal, it)) return index;
     return items;
   };
-  // The cursor is in registers (every thread holds it), except in the finer-granularity kernel at D = 64: three
+  // The cursor is in registers (every thread holds it), except in the FINE and THREAD kernels at D = 64: three
   // warpgroups leave 168 registers a thread, and there it spilled. Kept in shared memory in the others, it made them
-  // 5 % slower (NOTES.md).
-  constexpr bool kCursorInSmem = ROW_Q && DP == 64;
+  // 5 % slower (NOTES.md). THREAD with f32 sums keeps it in registers: in shared memory it spilled more there.
+  constexpr bool kCursorInSmem = DP == 64 && (FINE || (THREAD && !PV_F32));
   Cursor own{0, firstIndex - int(gridDim.x), 0};
   Cursor& cursor = kCursorInSmem ? *reinterpret_cast<Cursor*>(vAt + 4) : own;
   if (kCursorInSmem && tid == 0) cursor = own;
