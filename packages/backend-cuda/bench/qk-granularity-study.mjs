@@ -3,27 +3,11 @@
 // by its token mean, Q·Kᵀ quantized to INT8 round-to-nearest with one scale per `bq` query rows and per `bk` keys, and
 // everything else exact (f64 softmax and P·V): the error of the Q·Kᵀ quantization alone, as cosine and rel-L1 against
 // the unquantized attention. Runs in about 20 s: node packages/backend-cuda/bench/qk-granularity-study.mjs
+import { normals } from "./normals.mjs";
 const [N, D, H] = [1024, 128, 4];
 const CONFIGS = [[128, 64], [16, 64], [16, 16], [8, 8], [1, 64], [1, 16], [1, 1], [1, "t64"], [1, "t128"]]; // [bq, bk]
 // bk "t64" / "t128": 16 / 32 keys per scale, not adjacent but laid out as an MMA accumulator holds them — within each
 // 64- / 128-key block, the keys whose column mod 8 lies in the same pair {2t, 2t + 1}, t = 0..3 (one thread's columns)
-
-function normals(seed, n) {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  const x = new Float64Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(u())), th = 2 * Math.PI * u();
-    x[i] = r * Math.cos(th);
-    if (i + 1 < n) x[i + 1] = r * Math.sin(th);
-  }
-  return x;
-}
 
 function quantize(x, rows, bs) {
   if (typeof bs === "string") return quantizeStrided(x, rows, Number(bs.slice(1)));
