@@ -3,31 +3,30 @@
 // softmax ignores) except P and V as each variant rounds them:
 //   f16            P and V to f16: SageAttention's f16 P·V, without INT8 Q·Kᵀ
 //   P e4m3         P to e4m3 of 448·P against the row's max (the largest P maps to 448), V exact
-//   V e4m3         V per channel to e4m3 of v·448/max|v|, P exact
+//   V e4m3         V per channel to e4m3 of v·448/max|v| (core's quantizeChannelsE4m3, as its fp8 oracle), P exact
 //   P and V e4m3   both: what an FP8 wgmma multiplies, with exact sums
 // Row sums are exact. Prints cos and rel-L1 against exact attention per head. The rounding of the operands alone sets
 // the ceiling of any FP8 P·V kernel on these inputs. After `npm run build -w @sageattn/core`:
-//   node packages/backend-cuda/bench/fp8-pv-study.mjs    (about 90 s)
+//   node packages/backend-cuda/bench/fp8-pv-study.mjs    (about a minute)
+import { E4M3_MAX } from "../../core/dist/constants.js";
 import { roundF16 } from "../../core/dist/dtype.js";
-import { roundE4m3 } from "../../core/dist/fp8.js";
+import { quantizeChannelsE4m3, roundE4m3 } from "../../core/dist/fp8.js";
 import { normals } from "./normals.mjs";
 
 const [N, D, H] = [4096, 128, 2];
-const E4M3_MAX = 448;
 
 const VARIANTS = ["f16", "P e4m3", "V e4m3", "P and V e4m3"];
 
 function head(seed) {
   const q = normals(seed, N * D);
   const k = normals(seed + 1, N * D);
-  const v = normals(seed + 2, N * D);
+  const v = Float32Array.from(normals(seed + 2, N * D)); // f32, as the library's inputs
   const bias = normals(seed + 3, D);
   for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) k[j * D + d] += 2 * bias[d];
-  // V per channel: f16, and e4m3 with one scale per channel (the value it stands for, back in f64)
-  const vMax = new Float64Array(D);
-  for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) vMax[d] = Math.max(vMax[d], Math.abs(v[j * D + d]));
-  const v16 = v.map(roundF16);
-  const v8 = v.map((x, i) => roundE4m3(x / (vMax[i % D] / E4M3_MAX)) * (vMax[i % D] / E4M3_MAX));
+  // V as f16, and as e4m3 with one scale per channel (the value each stands for, back in f64)
+  const v16 = Float64Array.from(v, roundF16);
+  const e4 = quantizeChannelsE4m3(v, 0, N, D);
+  const v8 = e4.values.map((x, i) => x * e4.scales[i % D]);
   const Vs = [v16, v, v8, v8];
   const scale = 1 / Math.sqrt(D);
   // Per variant: Σ y·r, Σ y², Σ |y − r| over every output element y (r: exact); and Σ r², Σ |r|.
@@ -49,7 +48,8 @@ function head(seed) {
     for (let j = 0; j < N; j++) {
       const p = Math.exp(s[j] - m);
       l += p;
-      const ps = [roundF16(p), roundE4m3(p * E4M3_MAX) / E4M3_MAX, p, roundE4m3(p * E4M3_MAX) / E4M3_MAX];
+      const p8 = roundE4m3(p * E4M3_MAX) / E4M3_MAX;
+      const ps = [roundF16(p), p8, p, p8];
       for (let d = 0; d < D; d++) o[VARIANTS.length][d] += p * v[j * D + d];
       for (let x = 0; x < VARIANTS.length; x++) {
         const vx = Vs[x], px = ps[x], ox = o[x];
