@@ -196,7 +196,8 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   const uint32_t granularity = p->flags & (SA_QK_WARP | SA_QK_ROW | SA_QK_THREAD);
   if (granularity & (granularity - 1))
     return fail(SA_ERR_INVALID_ARGUMENT, "more than one of SA_QK_WARP, SA_QK_ROW and SA_QK_THREAD");
-  if ((p->flags & SA_PV_INT8) && (p->flags & SA_PV_F32)) return fail(SA_ERR_INVALID_ARGUMENT, "SA_PV_INT8 and SA_PV_F32 together");
+  const uint32_t pvBits = p->flags & (SA_PV_F32 | SA_PV_INT8 | SA_PV_FP8);
+  if (pvBits & (pvBits - 1)) return fail(SA_ERR_INVALID_ARGUMENT, "more than one of SA_PV_F32, SA_PV_INT8 and SA_PV_FP8");
   g.qShift = (p->flags & (SA_QK_ROW | SA_QK_THREAD)) ? 0 : (p->flags & SA_QK_WARP) ? sa::kQWarpShift : sa::kQBlockShift;
   g.kShift = (p->flags & SA_QK_ROW) ? sa::kKRowShift : (p->flags & SA_QK_THREAD) ? sa::kKThreadShift : sa::kKBlockShift;
   g.kThread = (p->flags & SA_QK_THREAD) != 0;
@@ -216,8 +217,8 @@ int32_t resolve(const sa_params* p, sa::Geometry& g, WorkspacePlan& plan) {
   plan.qs = region((uint64_t(g.Hq) * g.qSlots << (sa::kQBlockShift - g.qShift)) * sizeof(float));
   plan.ks = region((uint64_t(g.Hkv) * g.kSlots << (sa::kKBlockShift - g.kShift)) * sizeof(float));
   plan.qm = region((p->flags & SA_RETURN_LSE) ? uint64_t(g.Hq) * g.rowsQ * sizeof(float) : 0);
-  // "int8" P·V: V's chunk maxima and channel scales (its INT8 tiles take vh's bytes, half of them).
-  const bool pvInt8 = (p->flags & SA_PV_INT8) != 0;
+  // "int8" and "fp8" P·V: V's chunk maxima and channel scales (its 8-bit tiles take vh's bytes, half of them).
+  const bool pvInt8 = (p->flags & (SA_PV_INT8 | SA_PV_FP8)) != 0;
   plan.vpart = region(pvInt8 ? uint64_t(g.S) * g.Hkv * sa::kmean_chunks(g.maxK) * g.DP * sizeof(float) : 0);
   plan.vs = region(pvInt8 ? uint64_t(g.S) * g.Hkv * g.DP * sizeof(float) : 0);
   plan.total = at;
@@ -257,7 +258,8 @@ int32_t resolve_attend(const sa_kv_params* p, sa::KvCache& c, DeviceLimits& lim)
   if (b.heads_q <= 0 || b.heads_q % b.heads_kv != 0) return fail(SA_ERR_INVALID_ARGUMENT, "heads_q must be a positive multiple of heads_kv");
   if (b.seqlen_q <= 0) return fail(SA_ERR_INVALID_ARGUMENT, "seqlen_q must be positive");
   if (b.flags & (SA_QK_WARP | SA_QK_ROW | SA_QK_THREAD)) return fail(SA_ERR_UNSUPPORTED, "the KV cache quantizes Q and K per block only");
-  if (b.flags & SA_PV_INT8) return fail(SA_ERR_UNSUPPORTED, "the KV cache sums P·V in f16 or f32 (SA_PV_INT8 is for sa_attention)");
+  if (b.flags & (SA_PV_INT8 | SA_PV_FP8))
+    return fail(SA_ERR_UNSUPPORTED, "the KV cache sums P·V in f16 or f32 (SA_PV_INT8 and SA_PV_FP8 are for sa_attention)");
   if (int64_t(b.heads_q / b.heads_kv) * b.seqlen_q > int64_t(16) * sa::kMaxGroups)
     return fail(SA_ERR_LIMIT_EXCEEDED, "heads_q / heads_kv × seqlen_q over " + std::to_string(16 * sa::kMaxGroups) + " rows per kv head");
   if ((st = usable_device(lim)) != SA_OK) return st;
@@ -436,15 +438,16 @@ SA_API int32_t sa_attention(const sa_params* p) {
   if ((st = usable_device(lim)) != SA_OK) return st;
   // Hopper (9.0 exactly: sm_90a code runs nowhere else) takes the wgmma kernel for the head dims it has.
   const bool hopper = lim.ccMajor == 9 && lim.ccMinor == 0 && sa::hopper_head_dim(g.DP) && !sa::force_sm80();
-  const bool pvInt8 = (p->flags & SA_PV_INT8) != 0;
+  const bool pvFp8 = (p->flags & SA_PV_FP8) != 0;
+  const bool pvInt8 = (p->flags & SA_PV_INT8) != 0 || pvFp8;  // V in a byte per value (v_quantize.cu): int8 or e4m3
   if (pvInt8 && !hopper)
-    return fail(SA_ERR_UNSUPPORTED, "SA_PV_INT8 runs on the Hopper kernel only: compute capability 9.0, a head dim of at most 128, "
+    return fail(SA_ERR_UNSUPPORTED, "SA_PV_INT8 and SA_PV_FP8 run on the Hopper kernel only: compute capability 9.0, a head dim of at most 128, "
                                     "SAGEATTN_CUDA_KERNEL not sm80 (this call: " + std::to_string(lim.ccMajor) + "." +
                                     std::to_string(lim.ccMinor) + ", head dim " + std::to_string(g.D) +
                                     (sa::force_sm80() ? ", the sm80 kernel forced)" : ")"));
   // On Hopper f32 accumulation is the faster as well as the more accurate (NOTES.md), so it is what SA_PV_AUTO gets.
   const bool pvF32 = (p->flags & SA_PV_F32) != 0 || ((p->flags & SA_PV_AUTO) != 0 && hopper);
-  const sa::PvMode pv = pvInt8 ? sa::kPvInt8 : pvF32 ? sa::kPvF32 : sa::kPvF16Block;
+  const sa::PvMode pv = pvFp8 ? sa::kPvFp8 : pvInt8 ? sa::kPvInt8 : pvF32 ? sa::kPvF32 : sa::kPvF16Block;
   const int smemNeeded = hopper ? sa::attention_sm90_smem_bytes(g.DP, pv) : sa::attention_smem_bytes(g.DP);
   if (smemNeeded > lim.smemOptin)
     return fail(SA_ERR_UNSUPPORTED, "head dim " + std::to_string(g.D) + " needs " + std::to_string(smemNeeded) +
@@ -491,7 +494,7 @@ SA_API int32_t sa_attention(const sa_params* p) {
            "pre-pass launch");
     if (pvInt8) {
       SA_TRY(sa::launch_v_absmax(g, v, w.vpart, stream), "V maxima launch");
-      SA_TRY(sa::launch_v_quantize(g, v, w, stream), "V quantization launch");
+      SA_TRY(sa::launch_v_quantize(g, v, w, pvFp8, stream), "V quantization launch");
     }
   }
   float* lseOut = lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p->lse)) : nullptr;

@@ -14,7 +14,10 @@
 //                         then f32 (or f32 only); or ("int8" P·V) P as UINT8 against the row's largest logit of the
 //                         tile (255 steps), times V as INT8 per channel, wgmma u8·s8 m64nDk32 with V K-major (channel
 //                         rows of 128 keys, quantized and laid out by v_quantize.cu): the tile's exact int32 sums, times
-//                         the row's P step, join O in f32; V's channel scales multiply O once, at the end
+//                         the row's P step, join O in f32; V's channel scales multiply O once, at the end; or
+//                         ("fp8" P·V) 448·P as e4m3 against the row's exact max, times V as e4m3 per channel (the
+//                         same K-major layout), wgmma e4m3 m64nDk32 into f32 accumulators of the tile's own, which
+//                         join O in f32 (two levels: Hopper's FP8 MMA adds with fewer bits than f32)
 // Without a causal mask the grid is one CTA per SM and each CTA takes every gridDim-th item (items of one head are
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
@@ -23,8 +26,8 @@
 // tensor copy per 64 channels of V (from the caller's f16 V where it can, else the pre-pass's f16 rows; the copy
 // engine applies the 128-byte swizzle) into a ring of kStages stages; a `full` mbarrier per stage counts the bytes
 // in, an `empty` one the warps done with it. That thread is thread 0 of the first consumer warpgroup, which refills a
-// stage while the tensor cores run the next tile's Q·Kᵀ, or (D = 128 with f16 P, kProducer128) the first of a fourth,
-// producer warpgroup that does nothing else and hands its registers to the consumers.
+// stage while the tensor cores run the next tile's Q·Kᵀ, or (D = 128 with f16 or e4m3 P, kProducer128) the first of a
+// fourth, producer warpgroup that does nothing else and hands its registers to the consumers.
 // f32 sums at D = 128 (kOverlapPv) issue the previous tile's P·V together with this tile's Q·Kᵀ and wait for it only
 // after this tile's softmax, so the exponentials of one tile run beside the P·V of the one before.
 // The ring runs on across items; no warpgroup waits on memory in the steady state, and the warpgroups drift apart by
@@ -55,7 +58,7 @@ namespace {
 //                        heaviest first within a group (work_order.h), so the CTAs running at once share K/V in L2
 //                        (FA3's budget too, of the 50 MiB); 0 is one group, heaviest first across all heads, which
 //                        left causal D128 N16K a quarter below the non-causal rate, reading K/V from DRAM
-//   kProducer128    true D = 128 with f16 P: a fourth warpgroup issues every load and gives its registers to the
+//   kProducer128    true D = 128 with f16 or e4m3 P: a fourth warpgroup issues every load and gives its registers to the
 //                        two consumer warpgroups (24 / 240 a thread), which then never wait on each other's pace;
 //                        "int8" P·V measured slower with it, so it keeps thread 0 as its loader
 //   kSplitPv        true D = 128, f16-block sums: P·V in two halves, the first on the tensor cores while the
@@ -83,31 +86,37 @@ constexpr float kMagic = 12582912.f;  // 1.5·2²³
 // "int8" P·V: P·255·2⁻²⁴ = exp2(logit − max + log2 255 − 24), for u8x4_from_scaled.
 constexpr float kLog2Of255 = 7.99435343685885793f, kU8Shift = 24.f;
 static_assert(kU8Max == 255, "kLog2Of255 is log2 of core's U8_MAX");
+// "fp8" P·V: 448·P = exp2(logit − max + log2 448).
+constexpr float kLog2E4m3Max = 8.80735492205760410f;
+static_assert(kE4m3Max == 448.f, "kLog2E4m3Max is log2 of core's E4M3_MAX");
 template <int DP>
 constexpr int tile_keys() { return DP == 128 ? kKeys128 : kHopperKeys; }
 template <int DP>
 constexpr int warpgroups() { return DP == 64 ? kWg64 : tile_keys<DP>() == 64 ? 3 : 2; }
 template <int DP>
 constexpr int stages() { return DP == 64 ? kStages64 : kStages; }
-template <int DP, bool PV8>
-constexpr bool producer_warp() { return kProducer128 && DP == 128 && !PV8; }
-template <int DP, bool PV8>
-constexpr int threads() { return 128 * warpgroups<DP>() + (producer_warp<DP, PV8>() ? 128 : 0); }
+// P·V modes whose V is a byte per value, K-major (v_quantize.cu's tiles): "int8" and "fp8".
+constexpr bool byte_v(PvMode pv) { return pv == kPvInt8 || pv == kPvFp8; }
+template <int DP, PvMode PV>
+constexpr bool producer_warp() { return kProducer128 && DP == 128 && PV != kPvInt8; }
+template <int DP, PvMode PV>
+constexpr int threads() { return 128 * warpgroups<DP>() + (producer_warp<DP, PV>() ? 128 : 0); }
 
-template <int DP, bool PV8>
+template <int DP, PvMode PV>
 struct Smem {
+  static constexpr bool kV8 = byte_v(PV), kOnesBlock = PV == kPvInt8;
   static constexpr int kRows = 64 * warpgroups<DP>();  // query rows per CTA
   static constexpr int kQ = kRows * DP;    // int8 [kRows][DP]
   static constexpr int kBN = tile_keys<DP>();
   static constexpr int kK = kBN * DP;      // int8 [kBN keys][DP]
   static constexpr int kVBox = kBN * 128;  // f16 [kBN keys][64 channels], one tensor-map box
-  static constexpr int kV = PV8 ? DP * kBN : DP / 64 * kVBox;  // or int8 [DP channels][kBN keys]
+  static constexpr int kV = kV8 ? DP * kBN : DP / 64 * kVBox;  // or bytes [DP channels][kBN keys]
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = stages<DP>() * (kHopperKeys / kBN);  // the same bytes in flight for either tile
-  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then (PV8)
+  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then ("int8")
   // 256 bytes of INT8 ones: the B operand that sums P's rows on the tensor cores
   static constexpr int kBarriers = 2 * kQ + kStages * kStage;
-  static constexpr int kOnes = kBarriers + 8 * (4 + 2 * kStages) + 32, kOnesBytes = PV8 ? 256 : 0;
+  static constexpr int kOnes = kBarriers + 8 * (4 + 2 * kStages) + 32, kOnesBytes = kOnesBlock ? 256 : 0;
   static constexpr int kBytes = kOnes + kOnesBytes + 1024;  // + slack to align the base to 1024
 };
 
@@ -143,25 +152,31 @@ __device__ __forceinline__ bool work_item(const Geometry& g, int index, int qBlo
 }
 
 template <int DP, PvMode PV, bool FINE, bool THREAD>
-__global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
+__global__ void __launch_bounds__(threads<DP, PV>(), 1)
     attention_sm90_kernel(Geometry g, Workspace w, TensorRef o, float* lse, bool causal, int items, int qBlocks,
                           int causalGroup, const __grid_constant__ CUtensorMap vMap, bool vDirect) {
-  constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32;
+  // PV8: "int8" P·V. FP8: "fp8", P as e4m3 of 448·P against the row's exact max (the factor is on l too, and
+  // cancels), each tile's products summed by the tensor cores into f32 accumulators of their own, which join O in f32
+  // (core's two levels). V8: either (V a byte per value, its channel scales applied at the end).
+  constexpr bool PV8 = PV == kPvInt8, PV_F32 = PV == kPvF32, FP8 = PV == kPvFp8, V8 = byte_v(PV);
   static_assert(!(FINE && THREAD), "one granularity");
   constexpr bool ROW_Q = FINE || THREAD;  // an sQ per query row
   // How the default granularity takes its int32 logits to f32: the magic-number IADD, its FADD folded into exp2's
   // FFMA (MAGIC), or an I2F, which shares the XU pipe with the exp2s. MAGIC where it measured faster: f32 sums at
   // both head dims, f16 sums at D = 64 (NOTES.md). Not at THREAD with f32 sums at D = 64: its per-scale offsets
   // (kMagic·s for four sQ·sK a tile) spilled there, 168 registers a thread.
-  constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || DP == 64) && !(THREAD && PV_F32 && DP == 64);
+  constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || FP8 || DP == 64) && !(THREAD && PV_F32 && DP == 64);
   // OVERLAP: the previous tile's P·V beside this tile's softmax. SPLIT: P·V in two halves of the tile, the first
   // half's on the tensor cores while the second half's exponentials are computed.
-  constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV8>();
-  static_assert(!producer_warp<DP, PV8>() || warpgroups<DP>() == 2, "setmaxnreg's 24 + 2 × 240 registers a thread assume two consumer warpgroups");
-  constexpr bool SPLIT = !PV8 && kSplitPv && DP == 128 && !OVERLAP;
+  // Not FP8: its tile sums need registers of their own beside O's and S's (all 64 at once spilled 284 bytes; the
+  // channels in two halves fit, but that build hung on a GPU: experiments/fp8-overlap.patch, NOTES.md).
+  constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV>();
+  static_assert(!producer_warp<DP, PV>() || warpgroups<DP>() == 2, "setmaxnreg's 24 + 2 × 240 registers a thread assume two consumer warpgroups");
+  constexpr bool SPLIT = !V8 && kSplitPv && DP == 128 && !OVERLAP;
+  // Not FP8: a stale max lets P reach 2^kLazyLog2, past what 448·P may be (e4m3's largest value).
   constexpr bool LAZY = kLazyLog2 > 0.f && (PV_F32 || PV8);
-  using L = Smem<DP, PV8>;
-  static_assert(!PV8 || L::kBN == kPBlock, "int8 P·V's P scale spans one tile: core's P_BLOCK");
+  using L = Smem<DP, PV>;
+  static_assert(!V8 || L::kBN == kPBlock, "8-bit P·V: P's scale spans one tile (core's P_BLOCK), v_quantize.cu's tiles are 128 keys");
   constexpr int kWarps = 4 * warpgroups<DP>();
   constexpr int kBN = L::kBN, kBlocks = kBN / kKBlock;  // K quantization blocks per tile
   constexpr int kChunks = kBN / 8;                      // n8 chunks of S per row pair
@@ -236,7 +251,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   auto copy_tile = [&](int st, int64_t kRow, int v0, int v1, int v2) {
     mbar_expect_bytes(&full[st], L::kStage);
     bulk_copy(stageK(st), reinterpret_cast<const char*>(w.ki) + kRow * DP, L::kK, &full[st]);
-    if constexpr (PV8) {
+    if constexpr (V8) {
       bulk_copy(stageV(st), reinterpret_cast<const char*>(w.vi) + kRow * DP, L::kV, &full[st]);
     } else {
 #pragma unroll
@@ -272,7 +287,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   // from here on.
   dependent_wait();
   dependent_release();
-  if constexpr (producer_warp<DP, PV8>()) {
+  if constexpr (producer_warp<DP, PV>()) {
     // The producer warp's first lane loads every item's Q and K/V tiles in the order the CTA consumes them, waiting
     // only for the stage (or Q buffer) to be free; the consumer warpgroups never wait on each other's pace.
     if (tid >= 128 * warpgroups<DP>()) {
@@ -313,7 +328,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
   Item item;
   for (int index = next_item(firstIndex - int(gridDim.x), item); index < items; index = next_item(index, item), done++) {
     const int qb = done & 1;
-    if (!producer_warp<DP, PV8>() && tid == 0 && done >= 1) {
+    if (!producer_warp<DP, PV>() && tid == 0 && done >= 1) {
       // Q of the item after this one goes into the buffer the previous item used, once every warp is done with it.
       Item after;
       if (next_item(index, after) < items) {
@@ -392,7 +407,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       auto scale_at = [&](int hf, int gi) { return THREAD ? qScale[hf] * sc[gi] : sc[gi]; };
       if constexpr (ROW_Q) load_scales();
       // Refill the stage the previous tile used, once all warps are done with it.
-      if (!producer_warp<DP, PV8>() && tid == 0 && consumed >= 1 && nextIndex < items) {
+      if (!producer_warp<DP, PV>() && tid == 0 && consumed >= 1 && nextIndex < items) {
         const int prev = (consumed - 1) % L::kStages;
         mbar_wait(&empty[prev], ((consumed - 1) / L::kStages) & 1);
         load_tile(prev);
@@ -519,15 +534,23 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
             for (int i = 0; i < 2 * kChunks; i++) xs[hf][i] = x[i];
             baseRow[hf] = base;
           } else {
-            float sum = 0.f;
+            // FP8: 448·P, against the exact max, so in [0, 448] (the cast saturates the rounding's excess).
+            const float pBase = FP8 ? base - kLog2E4m3Max : base;
+            float sum = 0.f, even[2];
 #pragma unroll
             for (int j = 0; j < kChunks; j++) {
               float p0, p1;
-              exp_pair(x, j, hf, base, p0, p1);
+              exp_pair(x, j, hf, pBase, p0, p1);
               sum += p0 + p1;
               if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
                 si[4 * j + 2 * hf] = __float_as_int(p0);
                 si[4 * j + 2 * hf + 1] = __float_as_int(p1);
+              } else if constexpr (FP8) {
+                // k-step j/4 covers n8 chunks j..j+3; the fragment's 16-key half (j/2)&1 takes chunks j and j+1, whose
+                // keys v_quantize.cu put in this byte order (as "int8"'s).
+                if (j & 1) pu[j >> 2][((j >> 1) & 1) * 2 + hf] = e4m3x4(even[0], even[1], p0, p1);
+                even[0] = p0;
+                even[1] = p1;
               } else {
                 pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
               }
@@ -538,9 +561,9 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       };
       if (edge) softmax(std::true_type{});
       else softmax(std::false_type{});
-      // (PV8 rescales O as the tile's sums join it, below.)
+      // (V8 rescales O as the tile's sums join it, below.)
       // At the first tile O is all zeros, whatever alpha is.
-      if (!PV8 && !OVERLAP && it > 0 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+      if (!V8 && !OVERLAP && it > 0 && __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
         for (int j = 0; j < ONUM / 4; j++) {
           acc[4 * j] *= alpha[0];
@@ -583,6 +606,21 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
 #pragma unroll
           for (int i = 0; i < ONUM; i++) acc[i] *= alpha[(i >> 1) & 1];
         }
+      } else if constexpr (FP8) {
+        // The tile's sums in f32 accumulators of their own (core's two levels), V K-major: a k-step is 32 bytes on.
+        float part[ONUM];
+        const uint64_t viDesc = smem_desc<128>(stageV(st));
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBN / 32; kk++) {
+          if constexpr (DP == 128) wgmma_e4m3_m64n128k32(part, pu[kk], viDesc + 2 * kk, kk);
+          else wgmma_e4m3_m64n64k32(part, pu[kk], viDesc + 2 * kk, kk);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        pin(part);
+#pragma unroll
+        for (int i = 0; i < ONUM; i++) acc[i] = fmaf(acc[i], alpha[(i >> 1) & 1], part[i]);
       } else if constexpr (PV8) {
         // The tile's exact int32 sums (≤ 128·255·127 < 2²⁴, so I2F is exact), V K-major: a k-step is 32 bytes on.
         // The rows' sums of the integer P (exact, Σ of the rounded P, as core's oracle defines l for "int8") come from
@@ -694,7 +732,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
     work_item<L::kRows, kBN>(g, index, qBlocks, causal, item);
     const Sequence sq = item.sq;
     const int h = item.h;
-    const float* vScale = w.vs + (int64_t(item.s) * g.Hkv + h / g.group) * DP;  // PV8: sV per channel
+    const float* vScale = w.vs + (int64_t(item.s) * g.Hkv + h / g.group) * DP;  // V8: sV per channel
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
       // Each thread summed its share of the row; PV8's sums came whole from the tensor cores.
@@ -711,7 +749,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       for (int j = 0; j < DP / 8; j++) {
         const int d = j * 8 + 2 * tq;
         float o0 = acc[4 * j + 2 * hf] * inv, o1 = acc[4 * j + 2 * hf + 1] * inv;
-        if constexpr (PV8) {
+        if constexpr (V8) {
           // A row that saw no key stays 0 even where a channel's scale is NaN (a NaN in V: every other row NaN).
           o0 *= l > 0.f ? vScale[d] : 0.f;
           o1 *= l > 0.f ? vScale[d + 1] : 0.f;
@@ -720,7 +758,7 @@ __global__ void __launch_bounds__(threads<DP, PV == kPvInt8>(), 1)
       }
       if (lse != nullptr && tq == 0) {
         const float qm = w.qm[int64_t(h) * g.rowsQ + sq.qRow + row];
-        const float value = row_lse(rowMax[hf], l, qm);
+        const float value = row_lse(rowMax[hf], FP8 ? l / kE4m3Max : l, qm);  // FP8's l is Σ 448·P
         lse[(int64_t(sq.b) * g.Hq + h) * g.Nq + sq.q0 + row] = value;
       }
     }
@@ -746,7 +784,7 @@ cudaError_t multiprocessors(int* count) {
 template <int DP, PvMode PV, bool FINE, bool THREAD>
 cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, float* lse, bool causal, const CUtensorMap& vMap,
                    bool vDirect, cudaStream_t stream) {
-  using L = Smem<DP, PV == kPvInt8>;
+  using L = Smem<DP, PV>;
   constexpr int smem = L::kBytes;
   auto kernel = attention_sm90_kernel<DP, PV, FINE, THREAD>;
   static bool configured = false;  // the attribute is per function; setting it twice is harmless
@@ -760,23 +798,30 @@ cudaError_t launch(const Geometry& g, const Workspace& w, const TensorRef& o, fl
   if (items >= (int64_t(1) << 31)) return cudaErrorInvalidConfiguration;
   // One CTA per SM walking items, or (causal) one CTA per item: see the header.
   int64_t ctas = items;
-  // K/V bytes per kv head: K as INT8 rows and V as f16 (or INT8) rows of the padded head dim.
-  const int causalGroup = causal_group_pairs(kCausalL2Bytes, int64_t(g.maxK) * DP * (PV == kPvInt8 ? 2 : 3), g.S * g.Hq, g.group);
+  // K/V bytes per kv head: K as INT8 rows and V as f16 (or byte) rows of the padded head dim.
+  const int causalGroup = causal_group_pairs(kCausalL2Bytes, int64_t(g.maxK) * DP * (byte_v(PV) ? 2 : 3), g.S * g.Hq, g.group);
   if (!causal) {
     int sms = 0;
     const cudaError_t e = multiprocessors(&sms);
     if (e != cudaSuccess) return e;
     ctas = std::min<int64_t>(items, sms);
   }
-  return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(threads<DP, PV == kPvInt8>()), smem, stream, true, g, w, o, lse, causal,
+  return launch_dependent(kernel, dim3(unsigned(ctas)), dim3(threads<DP, PV>()), smem, stream, true, g, w, o, lse, causal,
                           int(items), int(qBlocks), causalGroup, vMap, vDirect);
 }
 
 }  // namespace
 
 int attention_sm90_smem_bytes(int DP, PvMode pv) {
-  const bool pv8 = pv == kPvInt8;
-  return DP == 64 ? (pv8 ? Smem<64, true>::kBytes : Smem<64, false>::kBytes) : (pv8 ? Smem<128, true>::kBytes : Smem<128, false>::kBytes);
+  auto bytes = [&](auto dp) {
+    constexpr int D = decltype(dp)::value;
+    switch (pv) {
+      case kPvInt8: return Smem<D, kPvInt8>::kBytes;
+      case kPvFp8: return Smem<D, kPvFp8>::kBytes;
+      default: return Smem<D, kPvF32>::kBytes;  // f16 V: either f16 mode
+    }
+  };
+  return DP == 64 ? bytes(std::integral_constant<int, 64>{}) : bytes(std::integral_constant<int, 128>{});
 }
 
 using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
@@ -795,7 +840,7 @@ bool attention_sm90_v_map(int DP, const VSource& v, CUtensorMap* map) {
   }();
   if (encode == nullptr || (DP != 64 && DP != 128)) return false;
   // Boxes of 64 channels (128 bytes, the swizzle's width) × one tile of keys; keys past the tensor read as zeros.
-  const cuuint32_t box[4] = {64, cuuint32_t(DP == 64 ? Smem<64, false>::kBN : Smem<128, false>::kBN), 1, 1};
+  const cuuint32_t box[4] = {64, cuuint32_t(DP == 64 ? tile_keys<64>() : tile_keys<128>()), 1, 1};
   const cuuint32_t unit[4] = {1, 1, 1, 1};
   return encode(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, reinterpret_cast<void*>(static_cast<uintptr_t>(v.ptr)), v.dims, v.strides,
                 box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -818,6 +863,7 @@ cudaError_t launch_pv(const Geometry& g, const Workspace& w, const TensorRef& o,
     case kPvF16Block: return launch_fine<DP, kPvF16Block>(g, w, o, lse, causal, vMap, vDirect, stream);
     case kPvF32: return launch_fine<DP, kPvF32>(g, w, o, lse, causal, vMap, vDirect, stream);
     case kPvInt8: return launch_fine<DP, kPvInt8>(g, w, o, lse, causal, vMap, vDirect, stream);
+    case kPvFp8: return launch_fine<DP, kPvFp8>(g, w, o, lse, causal, vMap, vDirect, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -33,11 +33,11 @@ cudaError_t launch_prepass(const Geometry& g, const TensorRef& q, const TensorRe
 // over token chunks into vpart, then sV per channel of each (sequence, kv head) into vs and V as INT8 into vi, each
 // 128-key tile the B operand of the Hopper kernel's u8·s8 wgmma. Launched after the pre-pass, as its dependents.
 cudaError_t launch_v_absmax(const Geometry& g, const TensorRef& v, float* vpart, cudaStream_t stream);
-cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Workspace& w, cudaStream_t stream);
+cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Workspace& w, bool fp8, cudaStream_t stream);
 
 // How P·V is summed (sa_flags): f16 within each 64-key block then f32, f32 throughout, or (Hopper only) P as UINT8 and
-// V as INT8 with exact int32 sums per 128-key tile.
-enum PvMode { kPvF16Block, kPvF32, kPvInt8 };
+// V as INT8 with exact int32 sums per 128-key tile, or P and V as FP8 e4m3 with f32 sums per 128-key tile.
+enum PvMode { kPvF16Block, kPvF32, kPvInt8, kPvFp8 };
 
 // The largest |V| whose 64-key f16 block sums cannot overflow (each P ≤ 1): core's valueLimit for "f16-block". Core
 // scans a host V and sums in f32 past it; a device V is never scanned, so the pre-pass flags each block past it (its

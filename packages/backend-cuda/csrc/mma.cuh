@@ -85,4 +85,20 @@ __device__ __forceinline__ uint32_t u8x4_from_scaled(float a, float b, float c, 
   return __byte_perm(pack_half2(a, b), pack_half2(c, d), 0x6420);
 }
 
+// Four f32 as e4m3 bytes, a in byte 0 (the order u8x4_from_scaled gives): round to nearest even, saturating at ±448,
+// NaN kept (core's roundE4m3). cvt puts its first operand in the upper byte of each pair.
+// The instruction needs sm_89; the files that use it are also built for sm_80 and sm_86, where SA_PV_FP8 is refused
+// (api.cu) and this never runs.
+__device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint16_t lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(lo) : "f"(b), "f"(a));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(hi) : "f"(d), "f"(c));
+  return uint32_t(lo) | uint32_t(hi) << 16;
+#else
+  __trap();
+  return 0u;
+#endif
+}
+
 }  // namespace sa

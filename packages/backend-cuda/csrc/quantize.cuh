@@ -20,6 +20,10 @@ __host__ __device__ inline float log2e_fold(float smScale) {
 __host__ __device__ inline float int8_scale(float maxAbs) {
   return !(maxAbs < INFINITY) ? NAN : maxAbs > 0.f ? maxAbs / float(kInt8Max) : 1.f;
 }
+// The same for a V channel of "fp8" P·V, against e4m3's largest value (core's channelScales with top E4M3_MAX).
+__host__ __device__ inline float e4m3_scale(float maxAbs) {
+  return !(maxAbs < INFINITY) ? NAN : maxAbs > 0.f ? maxAbs / kE4m3Max : 1.f;
+}
 
 // The larger of a and b, or NaN where either is NaN (sm_80's max.NaN; fmaxf returns the other one). A block's
 // magnitudes are taken with it, or else a NaN would give the block a finite scale.

@@ -59,9 +59,12 @@ enum sa_flags {
   SA_PV_INT8 = 1u << 9,         /* P·V in 8 bits: P as UINT8 per row and 128-key block, V as INT8 per channel, exact
                                    int32 sums (not with SA_PV_F32); the Hopper kernel only (compute capability 9.0,
                                    head dims up to 128 padded to 64 or 128), else SA_ERR_UNSUPPORTED */
-  SA_QK_THREAD = 1u << 10       /* Q quantized per query row and K per 16 keys: in each 64-key block, the keys whose
+  SA_QK_THREAD = 1u << 10,      /* Q quantized per query row and K per 16 keys: in each 64-key block, the keys whose
                                    position mod 8 is in the same pair {2t, 2t + 1} (one thread's MMA columns); not with
                                    SA_QK_WARP or SA_QK_ROW; not for the KV cache */
+  SA_PV_FP8 = 1u << 11          /* P·V in FP8 e4m3: 448·P against the row's max, V per channel scaled to 448, each
+                                   128-key tile's products summed by the tensor cores, then joining O in f32 (not with
+                                   SA_PV_F32 or SA_PV_INT8); the Hopper kernel only, as SA_PV_INT8 */
 };
 
 /*

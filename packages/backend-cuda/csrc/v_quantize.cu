@@ -1,20 +1,22 @@
-// v_quantize.cu — the second of the two launches that quantize V for "int8" P·V (docs/DESIGN.md §2 step 5): one CTA
-// per (sequence·kv head, 128-key tile) takes each channel's scale sV = max |v| / 127 from the chunk maxima v_absmax.cu
-// left (the tile-0 CTA stores it for the attention kernel's epilogue), quantizes the tile, Vi = round(v / sV) half
-// away from zero, and writes it as the Hopper kernel's P·V B operand: DP rows (channels) of 128 key bytes, K-major,
-// the 16-byte chunks in wgmma's 128-byte swizzle and the keys of each 16 permuted as kv_vi_slot says, so that a
-// thread's P logits (the Q·Kᵀ accumulator layout) are already its UINT8 A fragment (attention_sm90.cu). Keys past the
-// sequence, up to its 128-row padding, are zeros. Memory-bound: V read once, Vi written once.
+// v_quantize.cu — the second of the two launches that quantize V for "int8" and "fp8" P·V (docs/DESIGN.md §2 step 5):
+// one CTA per (sequence·kv head, 128-key tile) takes each channel's scale sV = max |v| / 127 (fp8: / 448) from the chunk
+// maxima v_absmax.cu left (the tile-0 CTA stores it for the attention kernel's epilogue), quantizes the tile, Vi =
+// round(v / sV) half away from zero (fp8: e4m3 of v / sV, to nearest even, core's quantizeChannelsE4m3), and writes
+// it as the Hopper kernel's P·V B operand: DP rows (channels) of 128 key bytes, K-major, the 16-byte chunks in wgmma's
+// 128-byte swizzle and the keys of each 16 permuted as kv_vi_slot says, so that a thread's P logits (the Q·Kᵀ
+// accumulator layout) are already its 8-bit A fragment (attention_sm90.cu). Keys past the sequence, up to its 128-row
+// padding, are zeros. Memory-bound: V read once, Vi written once.
 #include "dependent_launch.cuh"
 #include "hopper_layout.h"
 #include "kernels.h"
 #include "kv_cache.h"
+#include "mma.cuh"
 #include "tensor_load.cuh"
 
 namespace sa {
 namespace {
 
-template <int DP, bool PACKED>
+template <int DP, bool PACKED, bool FP8>
 __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, TensorRef v, Workspace w, int chunks, int tiles) {
   constexpr int kKeys = kHopperKeys, kWords = DP / 4, kPer = kKeys * kWords / kThreads;
   // The tile is quantized into row-major staging (one row per key) and read back a channel at a time; a word of
@@ -42,7 +44,7 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
   for (int c = threadIdx.x; c < DP; c += kThreads) {
     unsigned m = 0u;  // f32 bits of the largest |v|: NaN above every number
     for (int i = 0; i < chunks; i++) m = max(m, __float_as_uint(w.vpart[(int64_t(bx) * chunks + i) * DP + c]));
-    const float scale = int8_scale(__uint_as_float(m));
+    const float scale = FP8 ? e4m3_scale(__uint_as_float(m)) : int8_scale(__uint_as_float(m));
     scales[c] = divisor(scale);
     if (tile == 0) w.vs[int64_t(bx) * DP + c] = scale;
   }
@@ -51,9 +53,14 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
   for (int j = 0; j < kPer; j++) {
     const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
     const float4 f = widen(x[j], v.dtype);
-    const char4 q = make_char4(quantize(f.x, scales[c0]), quantize(f.y, scales[c0 + 1]), quantize(f.z, scales[c0 + 2]),
-                               quantize(f.w, scales[c0 + 3]));
-    stage[(r * kStride + c0) / 4] = *reinterpret_cast<const uint32_t*>(&q);
+    if constexpr (FP8) {
+      stage[(r * kStride + c0) / 4] = e4m3x4(quotient(f.x, scales[c0]), quotient(f.y, scales[c0 + 1]), quotient(f.z, scales[c0 + 2]),
+                                             quotient(f.w, scales[c0 + 3]));
+    } else {
+      const char4 q = make_char4(quantize(f.x, scales[c0]), quantize(f.y, scales[c0 + 1]), quantize(f.z, scales[c0 + 2]),
+                                 quantize(f.w, scales[c0 + 3]));
+      stage[(r * kStride + c0) / 4] = *reinterpret_cast<const uint32_t*>(&q);
+    }
   }
   __syncthreads();
   // Word wi of channel row c holds the keys kv_vi_slot puts in bytes 4·wi .. 4·wi + 3: 2t, 2t + 1, 2t + 8, 2t + 9 of
@@ -70,16 +77,21 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
   }
 }
 
-template <int DP>
+template <int DP, bool FP8>
 cudaError_t launch(bool packed, unsigned ctas, const Geometry& g, const TensorRef& v, const Workspace& w, int chunks, int tiles,
                    cudaStream_t stream) {
-  return packed ? launch_dependent(v_quantize_kernel<DP, true>, dim3(ctas), dim3(kThreads), 0, stream, true, g, v, w, chunks, tiles)
-                : launch_dependent(v_quantize_kernel<DP, false>, dim3(ctas), dim3(kThreads), 0, stream, true, g, v, w, chunks, tiles);
+  return packed ? launch_dependent(v_quantize_kernel<DP, true, FP8>, dim3(ctas), dim3(kThreads), 0, stream, true, g, v, w, chunks, tiles)
+                : launch_dependent(v_quantize_kernel<DP, false, FP8>, dim3(ctas), dim3(kThreads), 0, stream, true, g, v, w, chunks, tiles);
+}
+template <int DP>
+cudaError_t launch(bool fp8, bool packed, unsigned ctas, const Geometry& g, const TensorRef& v, const Workspace& w, int chunks, int tiles,
+                   cudaStream_t stream) {
+  return fp8 ? launch<DP, true>(packed, ctas, g, v, w, chunks, tiles, stream) : launch<DP, false>(packed, ctas, g, v, w, chunks, tiles, stream);
 }
 
 }  // namespace
 
-cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Workspace& w, cudaStream_t stream) {
+cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Workspace& w, bool fp8, cudaStream_t stream) {
   const int tiles = int(round_up(g.maxK, kKRowPad) / kHopperKeys);
   const int64_t ctas = int64_t(g.S) * g.Hkv * tiles;
   if (ctas <= 0) return cudaSuccess;
@@ -87,8 +99,8 @@ cudaError_t launch_v_quantize(const Geometry& g, const TensorRef& v, const Works
   // Packed loads need a 16-bit V whose channel quads are aligned vectors.
   const bool packed = v.dtype != kDtypeF32 && v.vec4;
   switch (g.DP) {
-    case 64: return launch<64>(packed, unsigned(ctas), g, v, w, kmean_chunks(g.maxK), tiles, stream);
-    case 128: return launch<128>(packed, unsigned(ctas), g, v, w, kmean_chunks(g.maxK), tiles, stream);
+    case 64: return launch<64>(fp8, packed, unsigned(ctas), g, v, w, kmean_chunks(g.maxK), tiles, stream);
+    case 128: return launch<128>(fp8, packed, unsigned(ctas), g, v, w, kmean_chunks(g.maxK), tiles, stream);
     default: return cudaErrorInvalidValue;
   }
 }

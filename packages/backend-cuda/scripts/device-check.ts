@@ -106,7 +106,7 @@ for (const e of errorCases(backend.capabilities)) {
   const hidden: string[] = [], refused: string[] = [];
   for (const fault of [NaN, Infinity]) {
     for (const which of ["q", "k", "v"] as const) {
-      for (const pvAccumulation of ["f16-block", "f32", "int8"] as const) {
+      for (const pvAccumulation of ["f16-block", "f32", "int8", "fp8"] as const) {
         for (const qkGranularity of ["block", "row"] as const) {
           const data = { q: base.q.slice(), k: base.k.slice(), v: base.v.slice() };
           data[which][0] = fault;
@@ -117,7 +117,7 @@ for (const e of errorCases(backend.capabilities)) {
             hostTensor(data.v, shapeOf(s.Hkv, s.Nk)),
             { backend: "cuda", validate: false, pvAccumulation, qkGranularity },
           ).catch((e: { _tag?: string }) => {
-            refused.push(`${name}: ${e._tag}`); // "int8" off the Hopper kernel
+            refused.push(`${name}: ${e._tag}`); // "int8" and "fp8" off the Hopper kernel
             return undefined;
           });
           if (r && toCanonicalF32(r.output as HostTensor).subarray(0, s.D).every(Number.isFinite)) hidden.push(name);

@@ -6,8 +6,8 @@
   are reported and skipped)
   python3 scripts/gpu_check.py time [--shapes S]  # end-to-end and kernel-only TOPS, torch flash/cuDNN in the same run
   python3 scripts/gpu_check.py profile [--shapes S]  # device time per kernel of one end-to-end call
-  MODES=pvf32,pvf32+row (time and profile; default f16block,pvf32): P·V sums (f16block, pvf32, pvint8; pvfp8 with
-  the experiments/fp8-pv.patch build) and Q/K granularity (+warp, +row, +thread)
+  MODES=pvf32,pvf32+row (time and profile; default f16block,pvf32): P·V sums (f16block, pvf32, pvint8, pvfp8) and
+  Q/K granularity (+warp, +row, +thread)
   python3 scripts/gpu_check.py once [--shapes S]     # one call per P·V mode (for ncu)
   MODES=f16block,pvint8 python3 scripts/gpu_check.py modes  # each mode vs float64 exact on a few shapes and inputs
 
@@ -29,7 +29,7 @@ LOG2E = 1.4426950408889634
 SA_CAUSAL, SA_LSE, SA_PV_F32, SA_NO_SMOOTH, SA_KERNEL_ONLY, SA_PV_AUTO, SA_QK_WARP, SA_QK_ROW = 1, 2, 4, 8, 16, 32, 64, 128
 SA_PV_INT8 = 512
 SA_QK_THREAD = 1024
-SA_PV_FP8 = 1024  # the experiments/fp8-pv.patch build only, which predates SA_QK_THREAD and took the same bit
+SA_PV_FP8 = 2048
 MODES = os.environ.get("MODES", "f16block,pvf32").split(",")
 
 

@@ -117,7 +117,7 @@ class Failure {
 function makeBackend(
   lib: OpenLibrary,
   stream: bigint,
-  // hopper: compute capability 9.0, where the wgmma kernel runs (head dims up to 128) and "int8" P·V with it.
+  // hopper: compute capability 9.0, where the wgmma kernel runs (head dims up to 128) and "int8" and "fp8" P·V with it.
   info: { device: string; details: Record<string, string>; maxHeadDim: number; hopper: boolean },
 ): CudaBackend {
   const n = lib.native;
@@ -389,7 +389,7 @@ function makeBackend(
       exactKernel: false,
       kvCache: true,
       kvValueFormats: ["f16", "int8"],
-      pv: info.hopper ? ["f16-block", "f32", "int8"] : ["f16-block", "f32"],
+      pv: info.hopper ? ["f16-block", "f32", "fp8", "int8"] : ["f16-block", "f32"],
       qkGranularity: QK_GRANULARITIES,
     },
     device: info.device,

@@ -84,6 +84,7 @@ describe("sa_params flags", () => {
     expect(flags({ pvAccumulation: "f16-block" })).toBe(0);
     expect(flags({ pvAccumulation: "f32" })).toBe(SA_FLAGS.pv_f32);
     expect(flags({ pvAccumulation: "int8" })).toBe(SA_FLAGS.pv_int8);
+    expect(flags({ pvAccumulation: "fp8" })).toBe(SA_FLAGS.pv_fp8);
   });
 
   it("sets one bit per option", () => {

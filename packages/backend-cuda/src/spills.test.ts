@@ -40,9 +40,11 @@ describe.skipIf(!built)("ptxas report of the library build: the Hopper path spil
 
   it("every instantiation of the Hopper attention kernel is there, and none spills", () => {
     const hopper = all.filter((e) => e.arch === "sm_90a");
-    // Head dims 64 and 128 × P·V f16-block, f32, int8 × the default, FINE and THREAD granularities.
+    // Head dims 64 and 128 × P·V f16-block, f32, int8, fp8 × the default, FINE and THREAD granularities.
     const expected = [64, 128].flatMap((d) =>
-      [0, 1, 2].flatMap((pv) => ["fine0 thread0", "fine1 thread0", "fine0 thread1"].map((gr) => `D${d} pv${pv} ${gr}`))
+      [0, 1, 2, 3].flatMap((pv) =>
+        ["fine0 thread0", "fine1 thread0", "fine0 thread1"].map((gr) => `D${d} pv${pv} ${gr}`)
+      )
     );
     expect(hopper.map((e) => hopperInstance(e.mangled)).sort()).toEqual(expected.sort());
     expect(hopper.filter((e) => e.spillStores + e.spillLoads > 0).map(spilled)).toEqual([]);

@@ -20,7 +20,7 @@ export type Stage = (typeof STAGES)[number];
 
 /** Tokens per Q quantization block (one scale per block, per sequence and head). */
 export const Q_BLOCK = 128;
-/** Tokens per K quantization block; also the key block of the online softmax and of f16-block and fp8 P·V. */
+/** Tokens per K quantization block; also the key block of the online softmax and of f16-block P·V. */
 export const K_BLOCK = 64;
 /**
  * Tokens per Q quantization block at `qkGranularity: "warp"`: the 16 query rows of one warp's m16 MMA tile
@@ -67,8 +67,9 @@ export function kScaleCount(g: QkGranularity, n: number): number {
   return Math.ceil(n / K_BLOCK);
 }
 /**
- * Keys per P scale in int8 P·V (docs/DESIGN.md §2 step 5): each query row quantizes P per 128 keys, counted from its
- * sequence's first key, to 0..255 against the block's largest logit (one Hopper kernel's K tile, two K blocks).
+ * Keys per P scale in int8 and fp8 P·V (docs/DESIGN.md §2 step 5): each query row quantizes P per 128 keys, counted
+ * from its sequence's first key, to 0..255 against the block's largest logit (int8), or to e4m3 as 448·P against the
+ * running max at the block's end (fp8, whose block partial is one f32): one Hopper kernel's K tile, two K blocks.
  */
 export const P_BLOCK = 128;
 /** Largest value of int8 P·V's unsigned P: u = round(255 · 2^(s − block max)). */

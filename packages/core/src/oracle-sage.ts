@@ -79,7 +79,8 @@ function int8Row(
  * folded) and K (64-token blocks; 16 adjacent keys with "row", 16 in the MMA layout's groups with "thread")
  * quantized to INT8, integer dot products, online softmax in base 2 over 64-key
  * blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8",
- * 448·P and per-channel scaled V rounded to e4m3, each block's exact sum rounded to f32 once and added up — or, with
+ * 448·P and per-channel scaled V rounded to e4m3, the softmax's blocks 128 keys (P_BLOCK), each block's exact sum
+ * rounded to f32 once and added up — or, with
  * "int8", P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block's integer sum scaled and added up
  * (`int8Row`) — LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization block
  * (or, with fp8 and int8, a V channel) holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the
@@ -106,7 +107,10 @@ export function sageReference(
   // Stage v-conversion: V to f16 (fp8 and int8 quantize per sequence and kv head below instead).
   const v16 = new Float64Array(fp8 || int8 ? 0 : v.length);
   for (let i = 0; i < v16.length; i++) v16[i] = r16(v[i]);
-  const s = new Float64Array(K_BLOCK);
+  // The online softmax's key block: K_BLOCK, or for fp8 P_BLOCK (one Hopper kernel's tile: its row max, e4m3's
+  // reference for 448·P, moves per tile, and each tile's partial is one MMA accumulator).
+  const pvBlock = fp8 ? P_BLOCK : K_BLOCK;
+  const s = new Float64Array(pvBlock);
   // int8 keeps the row's logits for a second pass (int8Row); the block loop then only finds m and l.
   const sRow = new Float64Array(int8 ? Nk : 0);
   const acc = new Float64Array(D);
@@ -135,8 +139,8 @@ export function sageReference(
           let l = 0;
           let poisoned = false;
           acc.fill(0);
-          for (let j0 = 0; j0 < limit; j0 += K_BLOCK) {
-            const j1 = Math.min(limit, j0 + K_BLOCK);
+          for (let j0 = 0; j0 < limit; j0 += pvBlock) {
+            const j1 = Math.min(limit, j0 + pvBlock);
             let bmax = -Infinity;
             for (let j = j0; j < j1; j++) {
               const scale = sQ * sK[j];

@@ -13,6 +13,7 @@
 
 import {
   DTYPE_CODE,
+  E4M3_MAX,
   INT8_MAX,
   K_BLOCK,
   K_ROW_BLOCK,
@@ -239,8 +240,9 @@ export function cConstants(): string {
     `constexpr int kKThreadGroups = ${K_THREAD_GROUPS};  // K scales per span there: key j's is (j mod 8) / 2`,
     `constexpr double kLog2e = ${cDouble(LOG2E)};  // log2(e), folded into Q's scale`,
     `constexpr int kInt8Max = ${INT8_MAX};  // largest INT8 magnitude after quantization`,
-    `constexpr int kPBlock = ${P_BLOCK};  // keys per P scale of "int8" P·V (one Hopper K/V tile)`,
+    `constexpr int kPBlock = ${P_BLOCK};  // keys per P block of "int8" and "fp8" P·V (one Hopper K/V tile)`,
     `constexpr int kU8Max = ${U8_MAX};  // largest UINT8 P of "int8" P·V`,
+    `constexpr float kE4m3Max = ${E4M3_MAX}.f;  // largest FP8 e4m3 magnitude: "fp8" P·V scales P and V's channels to it`,
     "// The codes of sa_dtype and sa_layout (DTYPE_CODE, LAYOUT_CODE).",
     ...codes("Dtype", DTYPE_CODE),
     ...codes("Layout", LAYOUT_CODE),
@@ -332,7 +334,8 @@ export function cStructChecks(schema: ParamSchema, options: CStructOptions): str
  * pv_auto: the caller left the P·V accumulation out (Problem.pvAuto), so the library takes the faster of f16 blocks
  * and f32 for its kernel (f32 on the Hopper kernel); pv_f32 set alongside still forces f32. kv_values_int8: a KV
  * cache keeps V as INT8 with a scale per token (KvCacheSpec.valueFormat "int8"), on every call for that cache.
- * pv_int8: P·V in 8 bits (pvAccumulation "int8"), on the Hopper kernel only. qk_warp, qk_row, qk_thread: the
+ * pv_int8: P·V in 8 bits (pvAccumulation "int8"), on the Hopper kernel only. pv_fp8: P·V in FP8 e4m3
+ * (pvAccumulation "fp8"), on the Hopper kernel only. qk_warp, qk_row, qk_thread: the
  * qkGranularity other than "block" (at most one of them).
  */
 export const SA_FLAGS = {
@@ -347,6 +350,7 @@ export const SA_FLAGS = {
   kv_values_int8: 256,
   pv_int8: 512,
   qk_thread: 1024,
+  pv_fp8: 2048,
 } as const;
 
 export const SA_PARAMS = {

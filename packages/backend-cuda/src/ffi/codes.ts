@@ -14,6 +14,7 @@ export const FLAG = {
   qkThread: SA_FLAGS.qk_thread,
   kvValuesInt8: SA_FLAGS.kv_values_int8,
   pvInt8: SA_FLAGS.pv_int8,
+  pvFp8: SA_FLAGS.pv_fp8,
 } as const;
 
 /** The flag of each Q/K granularity ("block", the default, has none). */
@@ -24,6 +25,14 @@ const QK_FLAG: Readonly<Record<QkGranularity, number>> = {
   thread: FLAG.qkThread,
 };
 
+/** The flag of each P·V accumulation ("f16-block" has none: the library's default without pv_auto). */
+const PV_FLAG: Readonly<Record<Problem["pvAccumulation"], number>> = {
+  "f16-block": 0,
+  f32: FLAG.pvF32,
+  int8: FLAG.pvInt8,
+  fp8: FLAG.pvFp8,
+};
+
 /**
  * sa_params.flags for an attention call. A call that leaves the P·V accumulation out sets pv_auto, and the library
  * takes the faster of its two for the kernel it runs (f32 on the Hopper kernel); one that names "f32" forces it.
@@ -32,7 +41,7 @@ export function attentionFlags(
   p: Pick<Problem, "causal" | "returnLse" | "pvAccumulation" | "pvAuto" | "smoothK" | "qkGranularity">,
 ): number {
   return (p.causal ? FLAG.causal : 0) | (p.returnLse ? FLAG.lse : 0) |
-    (p.pvAccumulation === "f32" ? FLAG.pvF32 : p.pvAccumulation === "int8" ? FLAG.pvInt8 : 0) |
+    PV_FLAG[p.pvAccumulation] |
     (p.pvAuto ? FLAG.pvAuto : 0) | (p.smoothK ? 0 : FLAG.noSmoothK) |
     QK_FLAG[p.qkGranularity];
 }
