@@ -168,8 +168,8 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
   constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || FP8 || DP == 64) && !(THREAD && PV_F32 && DP == 64);
   // OVERLAP: the previous tile's P·V beside this tile's softmax. SPLIT: P·V in two halves of the tile, the first
   // half's on the tensor cores while the second half's exponentials are computed.
-  // Not FP8: its tile sums need registers of their own beside O's and S's (all 64 at once spilled 284 bytes; the
-  // channels in two halves fit, but that build hung on a GPU: experiments/fp8-overlap.patch, NOTES.md).
+  // Not FP8 yet: its tile sums need registers of their own beside O's and S's (all 64 at once spilled 284 bytes; the
+  // channels in two halves fit: experiments/fp8-overlap.patch, timed once, NOTES.md).
   constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV>();
   static_assert(!producer_warp<DP, PV>() || warpgroups<DP>() == 2, "setmaxnreg's 24 + 2 × 240 registers a thread assume two consumer warpgroups");
   constexpr bool SPLIT = !V8 && kSplitPv && DP == 128 && !OVERLAP;
