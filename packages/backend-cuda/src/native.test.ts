@@ -87,9 +87,13 @@ describe(`backend-cuda native library under ${runtime}`, () => {
       const bytes = new BigUint64Array(1);
       expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(0);
       expect(bytes[0] > 0n).toBe(true);
-      pb.setU32("flags", 1 | (1 << 11) | (1 << 31));
+      pb.setU32("flags", 1 | (1 << 12) | (1 << 31));
       expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(1); // SA_ERR_INVALID_ARGUMENT
-      expect(lastError(lib.native)).toContain("unknown flag bits 0x80000800");
+      expect(lastError(lib.native)).toContain("unknown flag bits 0x80001000");
+      // One P·V mode at a time: "fp8" with "int8" is refused.
+      pb.setU32("flags", 1 | SA_FLAGS.pv_fp8 | SA_FLAGS.pv_int8);
+      expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(1);
+      expect(lastError(lib.native)).toContain("more than one of SA_PV_F32, SA_PV_INT8 and SA_PV_FP8");
       // One granularity at a time: SA_QK_THREAD alone is sized, with SA_QK_ROW it is refused.
       pb.setU32("flags", 1 | SA_FLAGS.qk_thread);
       expect(lib.native.sa_workspace_size(pb.bytes, bytes)).toBe(0);
