@@ -17,7 +17,8 @@
 //                         the row's P step, join O in f32; V's channel scales multiply O once, at the end; or
 //                         ("fp8" P·V) 448·P as e4m3 against the row's exact max, times V as e4m3 per channel (the
 //                         same K-major layout), wgmma e4m3 m64nDk32 into f32 accumulators of the tile's own, which
-//                         join O in f32 (two levels: Hopper's FP8 MMA adds with fewer bits than f32)
+//                         join O in f32 (two levels: Hopper's FP8 MMA adds with fewer bits than f32); the rows' sums
+//                         of the e4m3 P come from the tensor cores as well (P times a block of e4m3 ones)
 // Without a causal mask the grid is one CTA per SM and each CTA takes every gridDim-th item (items of one head are
 // adjacent, so the CTAs running at once share K/V in L2); the next item's Q (two Q buffers) and first K/V tiles load
 // while the current item finishes and stores its output, so the per-item start-up is hidden. Causal items differ in
@@ -29,7 +30,8 @@
 // stage while the tensor cores run the next tile's Q·Kᵀ, or (D = 128 with f16 or e4m3 P, kProducer128) the first of a
 // fourth, producer warpgroup that does nothing else and hands its registers to the consumers.
 // f32 sums at D = 128 (kOverlapPv) issue the previous tile's P·V together with this tile's Q·Kᵀ and wait for it only
-// after this tile's softmax, so the exponentials of one tile run beside the P·V of the one before.
+// after this tile's softmax, so the exponentials of one tile run beside the P·V of the one before; "fp8" at D = 128
+// (kOverlapFp8) does the same in two halves of the channels, one beside each half of the softmax.
 // The ring runs on across items; no warpgroup waits on memory in the steady state, and the warpgroups drift apart by
 // up to a tile: one's softmax overlaps another's matrix work.
 // Lane ownership: warp w of a warpgroup holds rows 16w + lane/4 and +8, and columns 8j + 2·(lane%4) + {0, 1}.
@@ -65,6 +67,8 @@ namespace {
 //                        second half's exponentials are computed
 //   kOverlapPv      true D = 128, f32 sums, with the producer: tile it − 1's P·V on the tensor cores beside tile
 //                        it's softmax (+6 % over the producer with split halves)
+//   kOverlapFp8     true D = 128, "fp8", the default granularity: the same, the previous tile's P·V in two halves of
+//                        the channels (its own f32 sums take 32 registers at a time; all 64 at once spilled)
 //   kLazyLog2       8    f32 sums and "int8" P·V: a row keeps its max until a tile's exceeds it by more than
 //                        kLazyLog2 (base 2; 0: always moves), so most tiles leave O and l unscaled; P then reaches
 //                        2^kLazyLog2, which f16 holds and f32 sums add as exactly. f16-block sums keep the exact max:
@@ -77,6 +81,7 @@ constexpr int64_t kCausalL2Bytes = int64_t(32) << 20;
 constexpr bool kProducer128 = true;
 constexpr bool kSplitPv = true;
 constexpr bool kOverlapPv = true;
+constexpr bool kOverlapFp8 = true;
 constexpr float kLazyLog2 = 8.f;
 
 // The magic-number conversion: the f32 with the bits of x + kMagicBits is kMagic + x, exactly for |x| < 2²²; the
@@ -104,7 +109,7 @@ constexpr int threads() { return 128 * warpgroups<DP>() + (producer_warp<DP, PV>
 
 template <int DP, PvMode PV>
 struct Smem {
-  static constexpr bool kV8 = byte_v(PV), kOnesBlock = PV == kPvInt8;
+  static constexpr bool kV8 = byte_v(PV);
   static constexpr int kRows = 64 * warpgroups<DP>();  // query rows per CTA
   static constexpr int kQ = kRows * DP;    // int8 [kRows][DP]
   static constexpr int kBN = tile_keys<DP>();
@@ -113,10 +118,10 @@ struct Smem {
   static constexpr int kV = kV8 ? DP * kBN : DP / 64 * kVBox;  // or bytes [DP channels][kBN keys]
   static constexpr int kStage = kK + kV;
   static constexpr int kStages = stages<DP>() * (kHopperKeys / kBN);  // the same bytes in flight for either tile
-  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then ("int8")
-  // 256 bytes of INT8 ones: the B operand that sums P's rows on the tensor cores
+  // 2 + 2 + 2·kStages mbarriers, then 4 ints (the next V tile's coordinates), then 16 bytes (a Cursor), then
+  // ("int8", "fp8") 256 bytes of ones (INT8 or e4m3): the B operand that sums P's rows on the tensor cores
   static constexpr int kBarriers = 2 * kQ + kStages * kStage;
-  static constexpr int kOnes = kBarriers + 8 * (4 + 2 * kStages) + 32, kOnesBytes = kOnesBlock ? 256 : 0;
+  static constexpr int kOnes = kBarriers + 8 * (4 + 2 * kStages) + 32, kOnesBytes = kV8 ? 256 : 0;
   static constexpr int kBytes = kOnes + kOnesBytes + 1024;  // + slack to align the base to 1024
 };
 
@@ -168,10 +173,13 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
   constexpr bool MAGIC = !FINE && !PV8 && (PV_F32 || FP8 || DP == 64) && !(THREAD && PV_F32 && DP == 64);
   // OVERLAP: the previous tile's P·V beside this tile's softmax. SPLIT: P·V in two halves of the tile, the first
   // half's on the tensor cores while the second half's exponentials are computed.
-  // Not FP8 yet: its tile sums need registers of their own beside O's and S's (all 64 at once spilled 284 bytes; the
-  // channels in two halves fit: experiments/fp8-overlap.patch, timed once, NOTES.md).
   constexpr bool OVERLAP = PV_F32 && kOverlapPv && DP == 128 && producer_warp<DP, PV>();
   static_assert(!producer_warp<DP, PV>() || warpgroups<DP>() == 2, "setmaxnreg's 24 + 2 × 240 registers a thread assume two consumer warpgroups");
+  // OVERLAP8: the same for "fp8", whose tile sums take registers of their own (all 64 beside O's and S's spilled 284
+  // bytes): the previous tile's P·V in two halves of the channels, the first beside the softmax's first row, the
+  // second beside its second, so 32 are live at a time. Not at the finer granularities: their scales' registers made
+  // it spill 8 bytes.
+  constexpr bool OVERLAP8 = FP8 && kOverlapFp8 && DP == 128 && producer_warp<DP, PV>() && !ROW_Q;
   constexpr bool SPLIT = !V8 && kSplitPv && DP == 128 && !OVERLAP;
   // Not FP8: a stale max lets P reach 2^kLazyLog2, past what 448·P may be (e4m3's largest value).
   constexpr bool LAZY = kLazyLog2 > 0.f && (PV_F32 || PV8);
@@ -267,8 +275,8 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
   };
 
   // The ones block: wgmma reads shared memory through the async proxy, so the writes are fenced.
-  if constexpr (PV8) {
-    if (tid < L::kOnesBytes / 4) reinterpret_cast<uint32_t*>(smem + L::kOnes)[tid] = 0x01010101u;
+  if constexpr (V8) {
+    if (tid < L::kOnesBytes / 4) reinterpret_cast<uint32_t*>(smem + L::kOnes)[tid] = PV8 ? 0x01010101u : 0x38383838u;  // 1 in e4m3
     fence_proxy_async();
   }
   if (tid == 0) {
@@ -353,10 +361,12 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
     float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.f, 0.f};
     // OVERLAP: the previous tile's P and stage, for its P·V issued with the next tile's Q·Kᵀ. Before
     // the first tile: P = 0 against the first tile's own V (loaded, so finite where the input is), adding nothing.
-    uint32_t pfPrev[OVERLAP ? kBN / 16 : 1][4];
+    constexpr int kPrevSteps = OVERLAP ? kBN / 16 : OVERLAP8 ? kBN / 32 : 1;
+    uint32_t pfPrev[kPrevSteps][4];
+    float alphaPrev[2] = {1.f, 1.f};  // OVERLAP8: the previous tile's rescale of O and l, applied as its sums join them
     int stPrev = 0;
 #pragma unroll
-    for (int kk = 0; kk < (OVERLAP ? kBN / 16 : 1); kk++)
+    for (int kk = 0; kk < kPrevSteps; kk++)
 #pragma unroll
       for (int r = 0; r < 4; r++) pfPrev[kk][r] = 0u;
     // OVERLAP: O += the previous tile's P (pfPrev) · V (at vPrev), issued and committed; the caller waits.
@@ -366,6 +376,28 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; kk++) wgmma_f16_f32acc_m64n128k16(acc, pfPrev[kk], vPrev + kk * kStep, 1);
         wgmma_commit();
+      }
+    };
+    // OVERLAP8: half `half` of the previous tile's P·V (channels 64·half …, V K-major at vPrev8) into part, with (half
+    // 0) its rows' sums, issued and committed; then, waited for, joining O and l in their rows' previous frame.
+    const uint64_t onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
+    auto issue_prev_half = [&](uint64_t vPrev8, int half, float (&part)[ONUM / 2], float (&sums)[4]) {
+      if constexpr (OVERLAP8) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBN / 32; kk++) {
+          wgmma_e4m3_m64n64k32(part, pfPrev[kk], vPrev8 + half * ((64 * 128) >> 4) + 2 * kk, kk);
+          if (half == 0) wgmma_e4m3_m64n8k32(sums, pfPrev[kk], onesDesc, kk);
+        }
+        wgmma_commit();
+      }
+    };
+    auto join_half = [&](int half, const float (&part)[ONUM / 2], const float (&sums)[4]) {
+#pragma unroll
+      for (int i = 0; i < ONUM / 2; i++) acc[half * ONUM / 2 + i] = fmaf(acc[half * ONUM / 2 + i], alphaPrev[(i >> 1) & 1], part[i]);
+      if (half == 0) {
+        rowSum[0] = fmaf(rowSum[0], alphaPrev[0], sums[0]);
+        rowSum[1] = fmaf(rowSum[1], alphaPrev[1], sums[2]);
       }
     };
     const uint64_t qDesc = smem_desc<DP>(qBuffer(qb) + wg * 64 * DP);
@@ -381,6 +413,8 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
       // OVERLAP: the previous tile's V, addressed before any wgmma is issued.
       uint64_t vPrev = smem_desc_n_major(stageV(it == 0 ? st : stPrev), L::kVBox);
       if constexpr (OVERLAP) asm volatile("" : "+l"(vPrev));
+      uint64_t vPrev8 = smem_desc<128>(stageV(it == 0 ? st : stPrev));
+      if constexpr (OVERLAP8) asm volatile("" : "+l"(vPrev8));
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < DP / 32; ks++) {
@@ -412,14 +446,16 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
         mbar_wait(&empty[prev], ((consumed - 1) / L::kStages) & 1);
         load_tile(prev);
       }
+      float part8[ONUM / 2], sums8[4];  // OVERLAP8: half of the previous tile's sums, in flight
       if constexpr (OVERLAP) {
         // O += P·V of the previous tile (O was rescaled when that tile ended), behind this tile's Q·Kᵀ; waited for
         // after this tile's softmax. No other instruction may write a wgmma's registers between here and that wait.
         issue_prev_pv(vPrev);
-        wgmma_wait<1>();
-      } else {
-        wgmma_wait<0>();
+      } else if constexpr (OVERLAP8) {
+        issue_prev_half(vPrev8, 0, part8, sums8);
       }
+      if constexpr (OVERLAP || OVERLAP8) wgmma_wait<1>();
+      else wgmma_wait<0>();
       pin(si);
 
       // Dequantize, mask, online softmax; P packed as f16 A fragments: k-step kk covers keys 16kk..16kk+15, that is
@@ -542,7 +578,7 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
               float p0, p1;
               exp_pair(x, j, hf, pBase, p0, p1);
               sum += p0 + p1;
-              if constexpr (OVERLAP) {  // P in f32, in S's registers, until the P·V in flight reads no f16 P
+              if constexpr (OVERLAP || OVERLAP8) {  // P in f32, in S's registers, until the P·V in flight reads none
                 si[4 * j + 2 * hf] = __float_as_int(p0);
                 si[4 * j + 2 * hf + 1] = __float_as_int(p1);
               } else if constexpr (FP8) {
@@ -555,7 +591,19 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
                 pf[j >> 1][(j & 1) * 2 + hf] = pack_half2(p0, p1);
               }
             }
-            rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
+            // FP8: the tile's sum, from the tensor cores, joins after its P·V (OVERLAP8: with the rescale, then).
+            if constexpr (!FP8) rowSum[hf] = rowSum[hf] * alpha[hf] + sum;
+            else if constexpr (!OVERLAP8) rowSum[hf] *= alpha[hf];
+          }
+          // OVERLAP8: the first half of the previous tile's P·V is done; it joins O, and the second half goes in.
+          if constexpr (OVERLAP8) {
+            if (hf == 0) {
+              wgmma_wait<0>();
+              pin(part8);
+              pin(sums8);
+              if (it > 0) join_half(0, part8, sums8);
+              issue_prev_half(vPrev8, 1, part8, sums8);
+            }
           }
         }
       };
@@ -591,7 +639,24 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
           rowSum[hf] = half == 0 ? rowSum[hf] * alpha[hf] + sum : rowSum[hf] + sum;
         }
       };
-      if constexpr (OVERLAP) {
+      if constexpr (OVERLAP8) {
+        // The previous tile's second half done, it joins O; this tile's P becomes the e4m3 A fragments the next one
+        // reads (the byte order of the non-overlapped FP8 branch of the softmax).
+        wgmma_wait<0>();
+        pin(part8);
+        if (it > 0 && lane == 0) mbar_arrive(&empty[stPrev]);
+        if (it > 0) join_half(1, part8, sums8);
+#pragma unroll
+        for (int j = 0; j < kChunks; j += 2)
+#pragma unroll
+          for (int hf = 0; hf < 2; hf++)
+            pfPrev[j >> 2][((j >> 1) & 1) * 2 + hf] =
+                e4m3x4(__int_as_float(si[4 * j + 2 * hf]), __int_as_float(si[4 * j + 2 * hf + 1]),
+                       __int_as_float(si[4 * j + 4 + 2 * hf]), __int_as_float(si[4 * j + 4 + 2 * hf + 1]));
+        alphaPrev[0] = alpha[0];
+        alphaPrev[1] = alpha[1];
+        stPrev = st;
+      } else if constexpr (OVERLAP) {
         // The previous P·V done, this tile's P becomes the f16 A fragments the next one reads. (No wgmma register is
         // written while a wgmma is in flight: ptxas serialises every wgmma otherwise, C7513.)
         wgmma_wait<0>(acc);
@@ -608,17 +673,23 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
         }
       } else if constexpr (FP8) {
         // The tile's sums in f32 accumulators of their own (core's two levels), V K-major: a k-step is 32 bytes on.
-        float part[ONUM];
-        const uint64_t viDesc = smem_desc<128>(stageV(st));
+        // The rows' sums of the e4m3 P (core's l for "fp8": the rounded P's sum) come from the tensor cores too, P
+        // times a block of e4m3 ones: registers 0 and 2 hold rows g and g + 8.
+        float part[ONUM], sums[4];
+        const uint64_t viDesc = smem_desc<128>(stageV(st)), onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 32; kk++) {
           if constexpr (DP == 128) wgmma_e4m3_m64n128k32(part, pu[kk], viDesc + 2 * kk, kk);
           else wgmma_e4m3_m64n64k32(part, pu[kk], viDesc + 2 * kk, kk);
+          wgmma_e4m3_m64n8k32(sums, pu[kk], onesDesc, kk);
         }
         wgmma_commit();
         wgmma_wait<0>();
         pin(part);
+        pin(sums);
+        rowSum[0] += sums[0];
+        rowSum[1] += sums[2];
 #pragma unroll
         for (int i = 0; i < ONUM; i++) acc[i] = fmaf(acc[i], alpha[(i >> 1) & 1], part[i]);
       } else if constexpr (PV8) {
@@ -717,7 +788,25 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
             acc[4 * j + 3] += bottom.y;
           }
       }
-      if (!OVERLAP && lane == 0) mbar_arrive(&empty[st]);
+      if (!OVERLAP && !OVERLAP8 && lane == 0) mbar_arrive(&empty[st]);
+    }
+    if constexpr (OVERLAP8) {
+      // The last tile's P·V, both halves; an item without tiles joins nothing, and O and l are reset.
+      float part8[ONUM / 2], sums8[4];
+      const uint64_t vLast = smem_desc<128>(stageV(stPrev));
+#pragma unroll
+      for (int half = 0; half < 2; half++) {
+        issue_prev_half(vLast, half, part8, sums8);
+        wgmma_wait<0>();
+        pin(part8);
+        if (half == 0) pin(sums8);
+        join_half(half, part8, sums8);
+      }
+#pragma unroll
+      for (int i = 0; i < ONUM; i++) acc[i] = tiles > 0 ? acc[i] : 0.f;
+      rowSum[0] = tiles > 0 ? rowSum[0] : 0.f;
+      rowSum[1] = tiles > 0 ? rowSum[1] : 0.f;
+      if (tiles > 0 && lane == 0) mbar_arrive(&empty[stPrev]);
     }
     if constexpr (OVERLAP) {
       // The last tile's P·V; an item without tiles adds P = 0 against whatever stage 0 holds, and O is reset after.
@@ -735,9 +824,9 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
     const float* vScale = w.vs + (int64_t(item.s) * g.Hkv + h / g.group) * DP;  // V8: sV per channel
 #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
-      // Each thread summed its share of the row; PV8's sums came whole from the tensor cores.
+      // Each thread summed its share of the row; V8's sums came whole from the tensor cores.
       float l = rowSum[hf];
-      if constexpr (!PV8) {
+      if constexpr (!V8) {
         l += __shfl_xor_sync(0xffffffffu, l, 1);
         l += __shfl_xor_sync(0xffffffffu, l, 2);
       }

@@ -186,6 +186,15 @@ __device__ __forceinline__ void wgmma_e4m3_m64n64k32(float (&d)[32], const uint3
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
 }
 
+// D(64x8 f32) (+)= A(64x32 e4m3, registers) · B(8x32 e4m3, shared, K-major): "fp8" P·V's row sums, B a block of ones.
+__device__ __forceinline__ void wgmma_e4m3_m64n8k32(float (&d)[4], const uint32_t (&a)[4], uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
+
 // D(64x128 s32) (+)= A(64x32 u8, registers) · B(128x32 s8, shared, K-major); accumulate iff `accumulate`. The 8-bit A
 // fragment: register 2h + r of warp w holds row 16w + lane/4 + 8r, columns 16h + 4·(lane%4) + 0..3.
 __device__ __forceinline__ void wgmma_u8s8_m64n128k32(int32_t (&d)[64], const uint32_t (&a)[4], uint64_t b, int accumulate) {

@@ -8,7 +8,7 @@ import { makeQKV } from "./random.js";
 import { problemFor } from "./test-support/problem-for.js";
 
 describe("fp8 P·V in the sage oracle", () => {
-  it("rounds 448·P to e4m3: two keys with P = 1 and 0.3 give 128/448 for the second, not 0.3", () => {
+  it("rounds 448·P to e4m3: two keys with P = 1 and 0.3 give 128/448 for the second, not 0.3, in P·V and in l", () => {
     // smScale·log2e = 1 and one channel quantize exactly (±127), so the second logit is log2(0.3) to f32 precision.
     const p = problemFor(1, 2, 1, { smScale: 1 / LOG2E, smoothK: false, pvAccumulation: "fp8" });
     const q = Float32Array.of(1);
@@ -16,7 +16,7 @@ describe("fp8 P·V in the sage oracle", () => {
     const v = Float32Array.of(0, 1);
     const out = sageReference(p, q, k, v).output[0];
     expect(roundE4m3(0.3 * E4M3_MAX)).toBe(128); // 134.4 lies between 128 and 144 (step 16), nearer 128
-    expect(out).toBeCloseTo(128 / E4M3_MAX / 1.3, 6); // l sums the unrounded P: 1 + 0.3
+    expect(out).toBeCloseTo(128 / (E4M3_MAX + 128), 6); // l sums the rounded P too: 1 + 128/448
     expect(sageReference({ ...p, pvAccumulation: "f32" }, q, k, v).output[0]).toBeCloseTo(0.3 / 1.3, 3);
   });
 

@@ -80,7 +80,7 @@ function int8Row(
  * quantized to INT8, integer dot products, online softmax in base 2 over 64-key
  * blocks, P and V rounded to f16, P·V summed in f16 within a block then in f32 (or f32 throughout) — or, with "fp8",
  * 448·P and per-channel scaled V rounded to e4m3, the softmax's blocks 128 keys (P_BLOCK), each block's exact sum
- * rounded to f32 once and added up — or, with
+ * rounded to f32 once and added up, l the sum of the rounded P — or, with
  * "int8", P as 0..255 per (row, 128-key block) and V as INT8 per channel, each block's integer sum scaled and added up
  * (`int8Row`) — LSE with the smoothing term restored. Unvalidated non-finite inputs propagate: a quantization block
  * (or, with fp8 and int8, a V channel) holding NaN/±inf gets a NaN scale, so every row reading it comes out NaN (the
@@ -160,15 +160,17 @@ export function sageReference(
             blockAcc.fill(0);
             for (let j = j0; j < j1; j++) {
               const pj = Math.pow(2, s[j - j0] - mNew);
-              l += pj;
-              if (vi) continue;
               if (v8) {
-                // e4m3 products are exact in f64, and so is their block sum (multiples of 2^-18 below 2^24).
+                // e4m3 products are exact in f64, and so is their block sum (multiples of 2^-18 below 2^24). l sums
+                // the rounded P, as the P·V does: the row's weights are then exactly the ones its output averages.
                 const p8 = roundE4m3(pj * E4M3_MAX);
+                l += p8 / E4M3_MAX;
                 const vb = j * D;
                 for (let d = 0; d < D; d++) blockAcc[d] += p8 * v8.values[vb + d];
                 continue;
               }
+              l += pj;
+              if (vi) continue;
               const p16 = r16(pj); // no skip at p = 0: 0·inf must stay NaN
               const vb = (kvRow0 + j) * D;
               if (f16Blocks) { for (let d = 0; d < D; d++) blockAcc[d] = r16(blockAcc[d] + p16 * v16[vb + d]); }
