@@ -5,7 +5,7 @@
 // it as the Hopper kernel's P·V B operand: DP rows (channels) of 128 key bytes, K-major, the 16-byte chunks in wgmma's
 // 128-byte swizzle and the keys of each 16 permuted as kv_vi_slot says, so that a thread's P logits (the Q·Kᵀ
 // accumulator layout) are already its 8-bit A fragment (attention_sm90.cu). Keys past the sequence, up to its 128-row
-// padding, are zeros. Memory-bound: V read once, Vi written once.
+// padding, are zeros. Memory-bound: V read once, Vi written once, each lane packing its output words in registers.
 #include "dependent_launch.cuh"
 #include "hopper_layout.h"
 #include "kernels.h"
@@ -16,14 +16,17 @@
 namespace sa {
 namespace {
 
+// A float4's component j (j a compile-time constant once unrolled).
+__device__ __forceinline__ float component(const float4& f, int j) { return j == 0 ? f.x : j == 1 ? f.y : j == 2 ? f.z : f.w; }
+
 template <int DP, bool PACKED, bool FP8>
 __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, TensorRef v, Workspace w, int chunks, int tiles) {
-  constexpr int kKeys = kHopperKeys, kWords = DP / 4, kPer = kKeys * kWords / kThreads;
-  // The tile is quantized into row-major staging (one row per key) and read back a channel at a time; a word of
-  // padding per row spreads one channel's keys over the banks.
-  constexpr int kStride = DP + 4;
+  // Lane l of every warp owns output word l of each of its warp's channel rows: keys k0, k0 + 1, k0 + 8, k0 + 9 with
+  // k0 = 16·(l / 4) + 2·(l % 4). It loads those four keys' values of its warp's kCw channels and packs each channel's
+  // four bytes in registers, so no staging through shared memory; a warp's store per channel is one 128-byte row.
+  constexpr int kKeys = kHopperKeys, kCw = DP / (kThreads / 32), kQuads = kCw / 4;
+  static_assert(kKeys == 128 && kThreads == 256 && kCw % 4 == 0, "32 lanes × 4 keys cover a tile; warps split the channels");
   __shared__ Divisor scales[DP];
-  __shared__ uint32_t stage[kKeys * kStride / 4];
   // A programmatic dependent of v_absmax (vpart), and the previous call's attention kernel may still read vi.
   dependent_wait();
   dependent_release();
@@ -34,12 +37,19 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
   if (r0 >= round_up(sq.nk, kKRowPad)) return;
   const int rows = max(0, min(kKeys, sq.nk - r0));
   const int64_t base = sq.b * v.sb + h * v.sh + int64_t(sq.k0 + r0) * v.sn;
+  const int lane = threadIdx.x & 31, c0 = (threadIdx.x >> 5) * kCw;
+  const int k0 = 16 * (lane >> 2) + 2 * (lane & 3);
+  static_assert(kv_vi_slot(2) == 4 && kv_vi_slot(3) == 5 && kv_vi_slot(10) == 6 && kv_vi_slot(11) == 7, "the cache's key order");
 
-  Quad<PACKED> x[kPer];
+  Quad<PACKED> x[4][kQuads];  // keys k0, k0 + 1, k0 + 8, k0 + 9
 #pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    x[j] = load_quad<PACKED>(v, base + r * v.sn + c0 * v.sd, c0, g.D, r < rows && c0 < g.D);
+  for (int r = 0; r < 4; r++) {
+    const int key = k0 + (r & 1) + 8 * (r >> 1);
+#pragma unroll
+    for (int q = 0; q < kQuads; q++) {
+      const int c = c0 + 4 * q;
+      x[r][q] = load_quad<PACKED>(v, base + key * v.sn + c * v.sd, c, g.D, key < rows && c < g.D);
+    }
   }
   for (int c = threadIdx.x; c < DP; c += kThreads) {
     unsigned m = 0u;  // f32 bits of the largest |v|: NaN above every number
@@ -49,31 +59,27 @@ __global__ void __launch_bounds__(kThreads) v_quantize_kernel(Geometry g, Tensor
     if (tile == 0) w.vs[int64_t(bx) * DP + c] = scale;
   }
   __syncthreads();
-#pragma unroll
-  for (int j = 0; j < kPer; j++) {
-    const int i = threadIdx.x + j * kThreads, r = i / kWords, c0 = (i % kWords) * 4;
-    const float4 f = widen(x[j], v.dtype);
-    if constexpr (FP8) {
-      stage[(r * kStride + c0) / 4] = e4m3x4(quotient(f.x, scales[c0]), quotient(f.y, scales[c0 + 1]), quotient(f.z, scales[c0 + 2]),
-                                             quotient(f.w, scales[c0 + 3]));
-    } else {
-      const char4 q = make_char4(quantize(f.x, scales[c0]), quantize(f.y, scales[c0 + 1]), quantize(f.z, scales[c0 + 2]),
-                                 quantize(f.w, scales[c0 + 3]));
-      stage[(r * kStride + c0) / 4] = *reinterpret_cast<const uint32_t*>(&q);
-    }
-  }
-  __syncthreads();
-  // Word wi of channel row c holds the keys kv_vi_slot puts in bytes 4·wi .. 4·wi + 3: 2t, 2t + 1, 2t + 8, 2t + 9 of
-  // the 16 keys from 16·(wi / 4), t = wi % 4.
-  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(stage);
   uint32_t* out = reinterpret_cast<uint32_t*>(w.vi + (int64_t(h) * g.rowsK + sq.kRow + r0) * DP);
-  for (int o = threadIdx.x; o < DP * kKeys / 4; o += kThreads) {
-    const int c = o / (kKeys / 4), wi = o % (kKeys / 4);
-    const int k0 = 16 * (wi >> 2) + 2 * (wi & 3);
-    static_assert(kv_vi_slot(2) == 4 && kv_vi_slot(3) == 5 && kv_vi_slot(10) == 6 && kv_vi_slot(11) == 7, "the cache's key order");
-    const uint32_t word = uint32_t(bytes[k0 * kStride + c]) | uint32_t(bytes[(k0 + 1) * kStride + c]) << 8 |
-                          uint32_t(bytes[(k0 + 8) * kStride + c]) << 16 | uint32_t(bytes[(k0 + 9) * kStride + c]) << 24;
-    out[c * (kKeys / 4) + swizzle_chunk(wi >> 2, c, kKeys) * 4 + (wi & 3)] = word;
+#pragma unroll
+  for (int q = 0; q < kQuads; q++) {
+    float4 f[4];
+#pragma unroll
+    for (int r = 0; r < 4; r++) f[r] = widen(x[r][q], v.dtype);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int c = c0 + 4 * q + j;
+      const Divisor s = scales[c];
+      uint32_t word;
+      if constexpr (FP8) {
+        word = e4m3x4(quotient(component(f[0], j), s), quotient(component(f[1], j), s), quotient(component(f[2], j), s),
+                      quotient(component(f[3], j), s));
+      } else {
+        const char4 b = make_char4(quantize(component(f[0], j), s), quantize(component(f[1], j), s), quantize(component(f[2], j), s),
+                                   quantize(component(f[3], j), s));
+        word = *reinterpret_cast<const uint32_t*>(&b);
+      }
+      out[c * (kKeys / 4) + swizzle_chunk(lane >> 2, c, kKeys) * 4 + (lane & 3)] = word;
+    }
   }
 }
 
