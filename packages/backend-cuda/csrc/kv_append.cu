@@ -208,7 +208,8 @@ cudaError_t launch_quantize(const KvCache& c, const TensorRef& k, const TensorRe
   return cudaGetLastError();
 }
 
-// Chunks of a mean over `rows` tokens: as the pre-pass's (≥ 256 tokens each, at most 16).
+// Chunks of a mean over `rows` tokens: as the pre-pass's (≥ kMinMeanChunk tokens each, at most kMaxMeanChunks).
+static_assert(kMaxMeanChunks <= kMaxMeanChunksKv, "the cache's kpart region holds kMaxMeanChunksKv chunk sums a head");
 int mean_chunks(int rows) { return rows <= 0 ? 1 : kmean_chunks(rows); }
 
 }  // namespace
