@@ -10,6 +10,8 @@
   Q/K granularity (+warp, +row, +thread)
   python3 scripts/gpu_check.py once [--shapes S]     # one call per P·V mode (for ncu)
   MODES=f16block,pvint8 python3 scripts/gpu_check.py modes  # each mode vs float64 exact on a few shapes and inputs
+  MODES=pvfp8,pvfp8+thread python3 scripts/gpu_check.py peers  # those modes and SageAttention2's CUDA kernels on the
+  same Gaussian + K-bias inputs vs float64 exact (issue 16's accuracy comparison; needs `sageattention` importable)
 
 S is a comma list of B:H:N:D:causal (default 4:32:16384:128:0,4:32:16384:128:1,4:32:16384:64:0).
 SAGEATTN_CUDA_LIB picks the library (default dist/linux-x64/libsageattn_cuda.so beside this script's package).
@@ -308,6 +310,33 @@ def modes_accuracy():
         print(json.dumps(row), flush=True)
 
 
+def peers_accuracy():
+    """Each MODES entry and SageAttention2's INT8+FP8 (sm90) and INT8+FP16 kernels on the same inputs, against float64:
+    the first two cases of `modes` (the same generator seed, so ours match its numbers), B1 H8 N4096 Gaussian + K bias."""
+    try:
+        import sageattention as sa
+    except ImportError as e:
+        print(json.dumps(dict(skipped=f"sageattention does not import: {e}")), flush=True)
+        return
+    peers = {
+        "sa2_fp8": lambda q, k, v: sa.sageattn_qk_int8_pv_fp8_cuda_sm90(q, k, v, tensor_layout="HND", is_causal=False),
+        "sa2_fp16": lambda q, k, v: sa.sageattn_qk_int8_pv_fp16_cuda(q, k, v, tensor_layout="HND", is_causal=False, qk_quant_gran="per_warp",
+                                                                   pv_accum_dtype="fp16+fp32"),
+    }
+    gen = torch.Generator(device="cuda").manual_seed(11)
+    for D in (128, 64):
+        q, k, v = inputs(1, 8, 8, 4096, 4096, D, torch.float16, "kbias", gen)
+        ref, _ = exact(q, k, v, False, 1 / math.sqrt(D))
+        row = dict(case=f"B1 H8 N4096 D{D} float16 kbias")
+        outs = {mode: run(q, k, v, flags=mode_flags(mode), ws_cache={})[0] for mode in MODES}
+        outs.update({name: f(q, k, v) for name, f in peers.items()})
+        torch.cuda.synchronize()
+        for name, o in outs.items():
+            cos, rel = metrics(o, ref)
+            row[name] = dict(cos=round(cos, 6), rel_l1=round(rel, 4), nan=int(torch.isnan(o).sum()))
+        print(json.dumps(row), flush=True)
+
+
 def bench(fn, iters=10, warm=3):
     for _ in range(warm):
         fn()
@@ -418,6 +447,8 @@ if __name__ == "__main__":
         accuracy()
     elif sys.argv[1] == "modes":
         modes_accuracy()
+    elif sys.argv[1] == "peers":
+        peers_accuracy()
     elif sys.argv[1] == "once":  # one call per mode, for a profiler such as ncu to attach to
         for spec in (sys.argv[3] if len(sys.argv) > 3 else "1:32:8192:128:0").split(","):
             B, H, N, D, c = (int(x) for x in spec.split(":"))
