@@ -5,19 +5,17 @@
 //   node packages/backend-cuda/bench/fp8-granularity-study.mjs    (about ten minutes)
 import { Effect } from "effect";
 import { exactReference, hostTensor, resolveProblem, sageReference } from "../../core/dist/index.js";
-import { normals } from "./normals.mjs";
+import { kBiasHead } from "./normals.mjs";
 
 const [N, D, H] = [4096, 128, 2];
 const CASES = [["block", "fp8"], ["thread", "fp8"], ["block", "f32"]];
 
 const q = new Float32Array(H * N * D), k = new Float32Array(H * N * D), v = new Float32Array(H * N * D);
 for (let h = 0; h < H; h++) {
-  const seed = 1000 + 10 * h; // fp8-pv-study.mjs's heads
-  const kh = normals(seed + 1, N * D), bias = normals(seed + 3, D);
-  for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) kh[j * D + d] += 2 * bias[d];
-  q.set(normals(seed, N * D), h * N * D);
-  k.set(kh, h * N * D);
-  v.set(normals(seed + 2, N * D), h * N * D);
+  const head = kBiasHead(1000 + 10 * h, N, D); // fp8-pv-study.mjs's heads
+  q.set(head.q, h * N * D);
+  k.set(head.k, h * N * D);
+  v.set(head.v, h * N * D);
 }
 const tensor = (a) => hostTensor(a, [1, H, N, D]);
 const problem = (options) => Effect.runSync(resolveProblem(tensor(q), tensor(k), tensor(v), options));

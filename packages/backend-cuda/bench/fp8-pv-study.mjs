@@ -11,18 +11,14 @@
 import { E4M3_MAX } from "../../core/dist/constants.js";
 import { roundF16 } from "../../core/dist/dtype.js";
 import { quantizeChannelsE4m3, roundE4m3 } from "../../core/dist/fp8.js";
-import { normals } from "./normals.mjs";
+import { kBiasHead } from "./normals.mjs";
 
 const [N, D, H] = [4096, 128, 2];
 
 const VARIANTS = ["f16", "P e4m3", "V e4m3", "P and V e4m3"];
 
 function head(seed) {
-  const q = normals(seed, N * D);
-  const k = normals(seed + 1, N * D);
-  const v = Float32Array.from(normals(seed + 2, N * D)); // f32, as the library's inputs
-  const bias = normals(seed + 3, D);
-  for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) k[j * D + d] += 2 * bias[d];
+  const { q, k, v } = kBiasHead(seed, N, D);
   // V as f16, and as e4m3 with one scale per channel (the value each stands for, back in f64)
   const v16 = Float64Array.from(v, roundF16);
   const e4 = quantizeChannelsE4m3(v, 0, N, D);

@@ -16,3 +16,14 @@ export function normals(seed, n) {
   }
   return x;
 }
+
+// One head of the issue 16 studies' inputs: Gaussian q, k, v (n tokens × d channels) with a per-channel bias of
+// N(0, 2²) added to every key. q and k in f64; v in f32, as the library's inputs.
+export function kBiasHead(seed, n, d) {
+  const q = normals(seed, n * d);
+  const k = normals(seed + 1, n * d);
+  const v = Float32Array.from(normals(seed + 2, n * d));
+  const bias = normals(seed + 3, d);
+  for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) k[j * d + c] += 2 * bias[c];
+  return { q, k, v };
+}

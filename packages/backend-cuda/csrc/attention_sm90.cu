@@ -378,15 +378,16 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
         wgmma_commit();
       }
     };
+    // V8: the block of ones whose product with P sums P's rows on the tensor cores.
+    const uint64_t onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
     // OVERLAP8: half `half` of the previous tile's P·V (channels 64·half …, V K-major at vPrev8) into part, with (half
     // 0) its rows' sums, issued and committed; then, waited for, joining O and l in their rows' previous frame.
-    const uint64_t onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
     auto issue_prev_half = [&](uint64_t vPrev8, int half, float (&part)[ONUM / 2], float (&sums)[4]) {
       if constexpr (OVERLAP8) {
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 32; kk++) {
-          wgmma_e4m3_m64n64k32(part, pfPrev[kk], vPrev8 + half * ((64 * 128) >> 4) + 2 * kk, kk);
+          wgmma_e4m3_m64n64k32(part, pfPrev[kk], vPrev8 + half * ((64 * kBN) >> 4) + 2 * kk, kk);
           if (half == 0) wgmma_e4m3_m64n8k32(sums, pfPrev[kk], onesDesc, kk);
         }
         wgmma_commit();
@@ -676,7 +677,7 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
         // The rows' sums of the e4m3 P (core's l for "fp8": the rounded P's sum) come from the tensor cores too, P
         // times a block of e4m3 ones: registers 0 and 2 hold rows g and g + 8.
         float part[ONUM], sums[4];
-        const uint64_t viDesc = smem_desc<128>(stageV(st)), onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
+        const uint64_t viDesc = smem_desc<128>(stageV(st));
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 32; kk++) {
@@ -697,7 +698,7 @@ __global__ void __launch_bounds__(threads<DP, PV>(), 1)
         // The rows' sums of the integer P (exact, Σ of the rounded P, as core's oracle defines l for "int8") come from
         // the tensor cores too, P times a block of ones: registers 0 and 2 hold rows g and g + 8.
         int32_t part[ONUM], sums[4];
-        const uint64_t viDesc = smem_desc<128>(stageV(st)), onesDesc = smem_desc_plain(smem + L::kOnes, 128, 256);
+        const uint64_t viDesc = smem_desc<128>(stageV(st));
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 32; kk++) {
