@@ -21,7 +21,15 @@ import {
 } from "@sageattn/core";
 import { grid1d, type PipelineCache } from "./pipelines.js";
 import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
-import { chooseTile, INT8_PV_KEYS, int8Copies, invocations, paddedHeadDim, type Tile } from "./tiles.js";
+import {
+  chooseTile,
+  INT8_PV_KEYS,
+  INT8_TILES_FIRST_MIN_KEYS,
+  int8Copies,
+  invocations,
+  paddedHeadDim,
+  type Tile,
+} from "./tiles.js";
 import { DispatchRecorder } from "./recorder.js";
 import type { CallBuffers, ScratchPool } from "./scratch.js";
 import { type BufferHandle, bytesPer } from "./tensors.js";
@@ -352,6 +360,7 @@ function buildPlan(
     outStrides: placement.strides,
   });
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
+  const tilesFirst = !exact && !p.causal && maxNk >= INT8_TILES_FIRST_MIN_KEYS;
   const attnConstants = exact ? shape : {
     ...shape,
     RQ: tile.rq,
@@ -360,6 +369,7 @@ function buildPlan(
     STORE: fused ? 1 : 0,
     OUT_DTYPE: DTYPE_CODE[p.outputDtype],
     WIDEN: widen ? 1 : 0,
+    TILES_FIRST: tilesFirst ? 1 : 0,
   };
   const counts: UnrollCounts = exact
     ? { RQ: tile.rq, CK: tile.bk / 16, QD: dp / 64, W: dp / 4, KV: (tile.bk * dp) / 4 / 256 }
@@ -372,9 +382,9 @@ function buildPlan(
       PV_KEYS: tile.pv ?? INT8_PV_KEYS,
       ...int8Copies(tile, dp),
     };
-  // The INT8 kernel takes heads first (see its file); the exact kernel query tiles first.
+  // The INT8 kernel takes heads first unless tilesFirst (see its file); the exact kernel query tiles first.
   const qTiles = Math.ceil(maxNq / tile.bq);
-  const attnGrid: [number, number, number] = exact ? [qTiles, p.Hq, nSeg] : [p.Hq, qTiles, nSeg];
+  const attnGrid: [number, number, number] = exact || tilesFirst ? [qTiles, p.Hq, nSeg] : [p.Hq, qTiles, nSeg];
   checkGrid("attention", ...attnGrid);
 
   if (exact) {

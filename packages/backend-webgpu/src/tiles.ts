@@ -50,10 +50,19 @@ export const paddedHeadDim = (d: number) => Math.ceil(d / 64) * 64;
 export const INT8_ROWS_PER_INVOCATION: number = 4;
 
 /**
- * Keys per unrolled step of the INT8 kernel's P·V loop (PV_KEYS): 8, fastest on the H200 with the preferred 64x64
- * tile (bench/table.ts --sweep, NOTES.md); 4 and 16 stay selectable through a forced tile ("64x64r4p4").
+ * Keys per unrolled step of the INT8 kernel's P·V loop (PV_KEYS): 16, 3–4 % faster than 8 on an H100 with the
+ * preferred 64x64 tile at every size, causal and D 64 included (NOTES.md, 2026-12-06); 4 and 8 stay selectable
+ * through a forced tile ("64x64r4p8").
  */
-export const INT8_PV_KEYS: number = 8;
+export const INT8_PV_KEYS: number = 16;
+
+/**
+ * Non-causal calls with at least this many keys (the longest segment's) run the INT8 kernel's query tiles first
+ * (TILES_FIRST): the workgroups resident at once then read a few heads' K and V, which stay in L2, instead of every
+ * head's. On an H100, 2–3 % faster at 4096 and 16384 keys and 3.5 % slower at 1024 (all of K and V fits in L2
+ * there); causal calls keep heads first, which balances their uneven tiles (5 % slower otherwise).
+ */
+export const INT8_TILES_FIRST_MIN_KEYS: number = 4096;
 
 /** Invocations per workgroup of a tile's kernel. */
 export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);

@@ -6,8 +6,9 @@
 // Grid: (query heads, query tiles of BQ rows, segments): heads vary fastest, so the GPU starts every head's tile t
 // before any head's t+1; causal, tiles go last row first, so the longest ones start first and the short ones fill
 // in at the end, key tiles wholly right of the diagonal are never visited (key_tiles), and only the tiles the
-// diagonal or the segment's end cuts are masked element by element (tile_cut). The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream
-// through it. WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the
+// diagonal or the segment's end cuts are masked element by element (tile_cut). TILES_FIRST swaps the first two:
+// the workgroups running at once then share a few heads' K and V, which stay in L2.
+// The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream through it. WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the
 // whole loop, and keeps in registers:
 //   S: RQ rows × CK keys (keys tx, tx+16, …; CK = BK/16). Each 16-byte read of K feeds RQ·4 packed dots, each of Q
 //      CK·4: at RQ 4, CK 4, eight reads of workgroup memory per 64 dots.
@@ -47,6 +48,8 @@ override OUT_DTYPE: u32 = 0u;
 // The host sets WIDEN for f16 sums over a V nothing on the host has scanned (device V): a kv head that pack_f16 found
 // holding some |v| over 65504 / 64, where a tile's f16 sum could overflow, has its tiles summed in f32 instead.
 override WIDEN: bool = false;
+// The host sets TILES_FIRST (grid (query tiles, heads, segments)) for long non-causal calls: tiles.ts says where.
+override TILES_FIRST: bool = false;
 
 const TX: u32 = 16u;      // invocations sharing a row group: over keys in S, over channel quads in P·V
 const RQ_MAX: u32 = 8u;
@@ -175,11 +178,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) grid: vec
   let rp = RQ / 4u;      // P4 words (and rowParts vectors) per invocation's rows
   let ps = BQ / 4u + 1u; // pTile words per key, rowParts vectors per tx
   let seg = segs[wg.z];
-  let rowBase = select(wg.y, grid.y - 1u - wg.y, CAUSAL) * BQ;
+  let qTileIndex = select(wg.y, wg.x, TILES_FIRST);
+  let rowBase = select(qTileIndex, select(grid.y, grid.x, TILES_FIRST) - 1u - qTileIndex, CAUSAL) * BQ;
   if (rowBase >= seg.nq) {
     return;
   }
-  let h = wg.x;
+  let h = select(wg.x, wg.y, TILES_FIRST);
   let kvh = h / params.group;
   let tx = lid % TX;
   let ty = lid / TX;
