@@ -30,6 +30,37 @@ const CASES = [
 const loaded = await Effect.runPromiseExit(makeWith({}));
 const base: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : undefined;
 
+interface Case {
+  readonly B: number;
+  readonly Hq: number;
+  readonly Hkv: number;
+  readonly Nq: number;
+  readonly Nk: number;
+  readonly D: number;
+  readonly causal: boolean;
+}
+
+// One call on a backend made with `opts` (on the shared device), its output and LSE held to the sage oracle.
+async function expectSage(opts: { tile?: string; f16: boolean }, c: Case, seed: number) {
+  const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), ...opts }));
+  const x = makeQKV(c, "k-bias", seed);
+  const q = hostTensor(x.q, [c.B, c.Hq, c.Nq, c.D]);
+  const k = hostTensor(x.k, [c.B, c.Hkv, c.Nk, c.D]);
+  const v = hostTensor(x.v, [c.B, c.Hkv, c.Nk, c.D]);
+  const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true }));
+  const out = await Effect.runPromise(b.attention(p, q, k, v));
+  const sage = sageReference(p, x.q, x.k, x.v);
+  expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle")
+    .toBeLessThanOrEqual(BOUNDS.sageRelL1);
+  const lse = out.lse as Float32Array;
+  for (let r = 0; r < lse.length; r++) {
+    expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
+      BOUNDS.lseVsSage * Math.max(1, Math.abs(sage.lse[r])),
+    );
+  }
+  await Effect.runPromise(b.dispose);
+}
+
 describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, () => {
   const limit = base?.gpuDevice().limits.maxComputeWorkgroupStorageSize ?? 0;
   for (const f16 of [true, false]) {
@@ -39,26 +70,7 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
         const name = `${tile} D${c.D} Nq${c.Nq} Nk${c.Nk} causal=${c.causal} ${f16 ? "f16" : "f32 forced"}`;
         // A forced tile that does not fit falls back to the default: that one is covered by another case.
         const fits = t !== undefined && `${t.bq}x${t.bk}r${t.rq}${t.pv ? `p${t.pv}` : ""}` === tile;
-        it.skipIf(!fits)(name, async () => {
-          const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), tile, f16 }));
-          const shape = { B: 1, Hq: 2, Hkv: 1, Nq: c.Nq, Nk: c.Nk, D: c.D };
-          const x = makeQKV(shape, "k-bias", 3);
-          const q = hostTensor(x.q, [1, 2, c.Nq, c.D]);
-          const k = hostTensor(x.k, [1, 1, c.Nk, c.D]);
-          const v = hostTensor(x.v, [1, 1, c.Nk, c.D]);
-          const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true }));
-          const out = await Effect.runPromise(b.attention(p, q, k, v));
-          const sage = sageReference(p, x.q, x.k, x.v);
-          expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle")
-            .toBeLessThanOrEqual(BOUNDS.sageRelL1);
-          const lse = out.lse as Float32Array;
-          for (let r = 0; r < lse.length; r++) {
-            expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
-              BOUNDS.lseVsSage * Math.max(1, Math.abs(sage.lse[r])),
-            );
-          }
-          await Effect.runPromise(b.dispose);
-        });
+        it.skipIf(!fits)(name, () => expectSage({ tile, f16 }, { B: 1, Hq: 2, Hkv: 1, ...c }, 3));
       }
     }
   }
@@ -67,26 +79,8 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
 // Long non-causal calls run the INT8 kernel with its query tiles first (TILES_FIRST): every (batch, head, query
 // tile) must still land on its own rows. Few queries against INT8_TILES_FIRST_MIN_KEYS keys keep it cheap.
 describe.skipIf(base === undefined)("INT8 kernel, query tiles first", { timeout: 300_000 }, () => {
+  const c = { B: 2, Hq: 4, Hkv: 2, Nq: 150, Nk: INT8_TILES_FIRST_MIN_KEYS, D: 64, causal: false };
   for (const f16 of [true, false]) {
-    it(`B2 Hq4 Hkv2 Nq150 Nk${INT8_TILES_FIRST_MIN_KEYS} D64 ${f16 ? "f16" : "f32 forced"}`, async () => {
-      const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), f16 }));
-      const shape = { B: 2, Hq: 4, Hkv: 2, Nq: 150, Nk: INT8_TILES_FIRST_MIN_KEYS, D: 64 };
-      const x = makeQKV(shape, "k-bias", 11);
-      const q = hostTensor(x.q, [2, 4, shape.Nq, 64]);
-      const k = hostTensor(x.k, [2, 2, shape.Nk, 64]);
-      const v = hostTensor(x.v, [2, 2, shape.Nk, 64]);
-      const p = Effect.runSync(resolveProblem(q, k, v, { returnLse: true }));
-      const out = await Effect.runPromise(b.attention(p, q, k, v));
-      const sage = sageReference(p, x.q, x.k, x.v);
-      expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle")
-        .toBeLessThanOrEqual(BOUNDS.sageRelL1);
-      const lse = out.lse as Float32Array;
-      for (let r = 0; r < lse.length; r++) {
-        expect(Math.abs(lse[r] - sage.lse[r]), `lse row ${r}`).toBeLessThanOrEqual(
-          BOUNDS.lseVsSage * Math.max(1, Math.abs(sage.lse[r])),
-        );
-      }
-      await Effect.runPromise(b.dispose);
-    });
+    it(`B2 Hq4 Hkv2 Nq150 Nk${c.Nk} D64 ${f16 ? "f16" : "f32 forced"}`, () => expectSage({ f16 }, c, 11));
   }
 });
