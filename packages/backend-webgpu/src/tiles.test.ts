@@ -2,6 +2,7 @@
 // the kernel's register blocks (RQ rows per invocation, CK keys, QD quads) change with the tile, so each one is run
 // here rather than only the one a CPU adapter's 32 KiB of workgroup memory picks by default.
 import { accuracy, BOUNDS, hostTensor, makeQKV, resolveProblem, sageReference } from "@sageattn/core";
+import type { CaseShape } from "@sageattn/core/conformance/check";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import { makeWith, type WebGPUBackend } from "./index.js";
@@ -30,15 +31,7 @@ const CASES = [
 const loaded = await Effect.runPromiseExit(makeWith({}));
 const base: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : undefined;
 
-interface Case {
-  readonly B: number;
-  readonly Hq: number;
-  readonly Hkv: number;
-  readonly Nq: number;
-  readonly Nk: number;
-  readonly D: number;
-  readonly causal: boolean;
-}
+type Case = CaseShape & { readonly causal: boolean };
 
 // One call on a backend made with `opts` (on the shared device), its output and LSE held to the sage oracle.
 async function expectSage(opts: { tile?: string; f16: boolean }, c: Case, seed: number) {
