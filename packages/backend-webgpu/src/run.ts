@@ -24,8 +24,8 @@ import type { KernelName, Precision, UnrollCounts } from "./shaders.js";
 import {
   chooseTile,
   INT8_PV_KEYS,
-  INT8_TILES_FIRST_MIN_KEYS,
   int8Copies,
+  int8TilesFirst,
   invocations,
   paddedHeadDim,
   type Tile,
@@ -360,7 +360,7 @@ function buildPlan(
     outStrides: placement.strides,
   });
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const tilesFirst = !exact && !p.causal && maxNk >= INT8_TILES_FIRST_MIN_KEYS;
+  const tilesFirst = !exact && int8TilesFirst(p.causal, maxNk);
   const attnConstants = exact ? shape : {
     ...shape,
     RQ: tile.rq,

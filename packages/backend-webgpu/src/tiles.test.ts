@@ -6,7 +6,7 @@ import type { CaseShape } from "@sageattn/core/conformance/check";
 import { Effect, Exit } from "effect";
 import { describe, expect, it } from "vitest";
 import { makeWith, type WebGPUBackend } from "./index.js";
-import { chooseTile, INT8_TILES_FIRST_MIN_KEYS, paddedHeadDim } from "./tiles.js";
+import { chooseTile, INT8_TILES_FIRST_MIN_KEYS, int8TilesFirst, paddedHeadDim } from "./tiles.js";
 
 // "p": keys per unrolled P·V step (PV_KEYS), INT8_PV_KEYS where not given; each of 4, 8 and 16 is run.
 const TILES = [
@@ -33,14 +33,21 @@ const base: WebGPUBackend | undefined = Exit.isSuccess(loaded) ? loaded.value : 
 
 type Case = CaseShape & { readonly causal: boolean };
 
-// One call on a backend made with `opts` (on the shared device), its output and LSE held to the sage oracle.
-async function expectSage(opts: { tile?: string; f16: boolean }, c: Case, seed: number) {
+// One call on a backend made with `opts` (on the shared device), its output and LSE held to the sage oracle; with
+// `varlen`, B is 1 and c.Nq / c.Nk are the packed totals.
+async function expectSage(
+  opts: { tile?: string; f16: boolean },
+  c: Case,
+  seed: number,
+  varlen?: { q: number[]; k: number[] },
+) {
   const b = await Effect.runPromise(makeWith({ device: (base as WebGPUBackend).gpuDevice(), ...opts }));
   const x = makeQKV(c, "k-bias", seed);
   const q = hostTensor(x.q, [c.B, c.Hq, c.Nq, c.D]);
   const k = hostTensor(x.k, [c.B, c.Hkv, c.Nk, c.D]);
   const v = hostTensor(x.v, [c.B, c.Hkv, c.Nk, c.D]);
-  const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true }));
+  const packed = varlen && { cuSeqlensQ: Int32Array.from(varlen.q), cuSeqlensK: Int32Array.from(varlen.k) };
+  const p = Effect.runSync(resolveProblem(q, k, v, { causal: c.causal, returnLse: true, varlen: packed }));
   const out = await Effect.runPromise(b.attention(p, q, k, v));
   const sage = sageReference(p, x.q, x.k, x.v);
   expect(accuracy((out.output as { data: Float32Array }).data, sage.output).relL1, "rel-L1 vs sage oracle")
@@ -70,10 +77,25 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
 });
 
 // Long non-causal calls run the INT8 kernel with its query tiles first (TILES_FIRST): every (batch, head, query
-// tile) must still land on its own rows. Few queries against INT8_TILES_FIRST_MIN_KEYS keys keep it cheap.
+// tile) must still land on its own rows, through the fused store and the store pass (D 66), and per segment.
+// Few queries against INT8_TILES_FIRST_MIN_KEYS keys keep it cheap.
 describe.skipIf(base === undefined)("INT8 kernel, query tiles first", { timeout: 300_000 }, () => {
-  const c = { B: 2, Hq: 4, Hkv: 2, Nq: 150, Nk: INT8_TILES_FIRST_MIN_KEYS, D: 64, causal: false };
+  const N = INT8_TILES_FIRST_MIN_KEYS;
+  const cases = [
+    { name: `B2 Hq4 Hkv2 Nq150 Nk${N} D64`, c: { B: 2, Hq: 4, Hkv: 2, Nq: 150, Nk: N, D: 64, causal: false } },
+    { name: `Hq2 Nq100 Nk${N} D66 (store pass)`, c: { B: 1, Hq: 2, Hkv: 1, Nq: 100, Nk: N, D: 66, causal: false } },
+    {
+      name: `varlen Hq4 Hkv2 D64: 150 × ${N} and 80 × 300`,
+      c: { B: 1, Hq: 4, Hkv: 2, Nq: 230, Nk: N + 300, D: 64, causal: false },
+      varlen: { q: [0, 150, 230], k: [0, N, N + 300] },
+    },
+  ];
   for (const f16 of [true, false]) {
-    it(`B2 Hq4 Hkv2 Nq150 Nk${c.Nk} D64 ${f16 ? "f16" : "f32 forced"}`, () => expectSage({ f16 }, c, 11));
+    for (const t of cases) {
+      it(`${t.name} ${f16 ? "f16" : "f32 forced"}`, () => {
+        expect(int8TilesFirst(false, N), "the longest segment's keys select tiles first").toBe(true);
+        return expectSage({ f16 }, t.c, 11, t.varlen);
+      });
+    }
   }
 });

@@ -59,10 +59,15 @@ export const INT8_PV_KEYS: number = 16;
 /**
  * Non-causal calls with at least this many keys (the longest segment's) run the INT8 kernel's query tiles first
  * (TILES_FIRST): the workgroups resident at once then read a few heads' K and V, which stay in L2, instead of every
- * head's. On an H100, 2–3 % faster at 4096 and 16384 keys and 3.5 % slower at 1024 (all of K and V fits in L2
- * there); causal calls keep heads first, which balances their uneven tiles (5 % slower otherwise).
+ * head's. Measured on an H100 at B1 H32 D128 only (no GQA): 2–3 % faster at 4096 and 16384 keys and 3.5 % slower at
+ * 1024 (all of K and V fits in L2 there); causal calls keep heads first, which balances their uneven tiles (5 %
+ * slower otherwise). NOTES.md, 2026-12-06.
  */
 export const INT8_TILES_FIRST_MIN_KEYS: number = 4096;
+
+/** Whether the INT8 kernel runs its query tiles first (grid (query tiles, heads, segments)) for this call. */
+export const int8TilesFirst = (causal: boolean, maxNk: number): boolean =>
+  !causal && maxNk >= INT8_TILES_FIRST_MIN_KEYS;
 
 /** Invocations per workgroup of a tile's kernel. */
 export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);

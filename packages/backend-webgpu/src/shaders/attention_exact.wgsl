@@ -1,7 +1,8 @@
 // Exact flash attention on the same engine and tiling as attention_int8.wgsl, the baseline it is measured against:
 // Q, K, V as f16 (DESIGN's inputs are f16 in the benchmark), S = Q·Kᵀ·smScale·log2(e) with products summed in f16
 // over 32 channels and then in f32 (pv_f16 variant) or in f32 throughout (pv_f32), the same online softmax and P·V.
-// Grid and ownership as in attention_int8.wgsl. Q tile [BQ][DP/4 quads of f16] stays in workgroup memory.
+// Grid and ownership as in attention_int8.wgsl with TILES_FIRST (query tiles first). Q tile [BQ][DP/4 quads of
+// f16] stays in workgroup memory.
 // Like attention_int8.wgsl, the next K/V tile is read into registers (all loads at once) while the current one is
 // computed, so the baseline gets the same load engineering as the kernel it is compared with.
 // Knobs (tiles.ts): BQ 64, BK 32 where 48 KiB of workgroup memory is available (measured best on H100 and H200

@@ -8,8 +8,9 @@
 // in at the end, key tiles wholly right of the diagonal are never visited (key_tiles), and only the tiles the
 // diagonal or the segment's end cuts are masked element by element (tile_cut). TILES_FIRST swaps the first two:
 // the workgroups running at once then share a few heads' K and V, which stay in L2.
-// The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream through it. WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the
-// whole loop, and keeps in registers:
+// The Q tile [BQ][DP int8] stays in workgroup memory; K (int8) and V (f16) tiles of BK keys stream through it.
+// WG = (BQ / RQ) × 16 invocations; invocation (ty, tx) owns query rows ty·RQ … ty·RQ+RQ−1 for the whole loop, and
+// keeps in registers:
 //   S: RQ rows × CK keys (keys tx, tx+16, …; CK = BK/16). Each 16-byte read of K feeds RQ·4 packed dots, each of Q
 //      CK·4: at RQ 4, CK 4, eight reads of workgroup memory per 64 dots.
 //   O: RQ rows × QD channel quads (quads tx, tx+16, …; QD = DP/64), f32, plus the tile's f16 sums. Per key, RQ/4
