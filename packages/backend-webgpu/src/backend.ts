@@ -21,7 +21,7 @@ import { acquire, type Acquired, type AcquireOptions } from "./acquire.js";
 import { PipelineCache } from "./pipelines.js";
 import { type KernelTimes, kernelTimes, profilingQuerySet } from "./recorder.js";
 import { ScratchPool } from "./scratch.js";
-import { DECODE_TARGET_WORKGROUPS } from "./tiles.js";
+import { DECODE_TARGET_WORKGROUPS, INT8_TILES_FIRST_MIN_KEYS } from "./tiles.js";
 import { makeKvCache } from "./kv-cache.js";
 import { encodeAttention, type Engine, LimitError, outputShape } from "./run.js";
 import {
@@ -43,6 +43,20 @@ export interface WebGPUOptions extends AcquireOptions {
   readonly tile?: string;
   /** Workgroups a KV cache's attend aims for (split-K ranges); for tuning. Else `SAGEATTN_WEBGPU_DECODE_WORKGROUPS`. */
   readonly decodeWorkgroups?: number;
+  /**
+   * Non-causal calls whose longest segment has at least this many keys run the INT8 kernel's query tiles first
+   * (tiles.ts `INT8_TILES_FIRST_MIN_KEYS`); for tuning (0: always, Infinity: never). Else
+   * `SAGEATTN_WEBGPU_TILES_FIRST_MIN_KEYS`.
+   */
+  readonly tilesFirstMinKeys?: number;
+}
+
+/** What a backend keeps across a lost device: the tuning its maker resolved. */
+interface Tuning {
+  readonly tile: string | undefined;
+  readonly profile: boolean;
+  readonly decodeWorkgroups: number;
+  readonly tilesFirstMinKeys: number;
 }
 // `profile` (from AcquireOptions, or SAGEATTN_WEBGPU_PROFILE=1): time every kernel with timestamp queries, one pass
 // per dispatch; `lastKernelTimes()` then gives the last call's GPU milliseconds per kernel. `subgroups` (or
@@ -78,7 +92,7 @@ interface State {
   lost: string | undefined;
 }
 
-function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean, decodeWorkgroups: number): State {
+function stateFor(acquired: Acquired, tuning: Tuning): State {
   const state: State = {
     acquired,
     engine: {
@@ -86,9 +100,10 @@ function stateFor(acquired: Acquired, tile: string | undefined, profile: boolean
       pipelines: new PipelineCache(acquired.device, acquired.subgroups),
       scratch: new ScratchPool(acquired.device),
       shaderF16: acquired.shaderF16,
-      forcedTile: tile,
-      decodeWorkgroups,
-      querySet: profile ? profilingQuerySet(acquired.device) : undefined,
+      forcedTile: tuning.tile,
+      decodeWorkgroups: tuning.decodeWorkgroups,
+      tilesFirstMinKeys: tuning.tilesFirstMinKeys,
+      querySet: tuning.profile ? profilingQuerySet(acquired.device) : undefined,
     },
     lost: undefined,
   };
@@ -136,14 +151,15 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
   const subgroups = options.subgroups ?? readEnv("SAGEATTN_WEBGPU_SUBGROUPS") === "1";
   const decodeWorkgroups = options.decodeWorkgroups ??
     (Number(readEnv("SAGEATTN_WEBGPU_DECODE_WORKGROUPS")) || DECODE_TARGET_WORKGROUPS);
-  const resolved = { ...options, f16, profile, subgroups, decodeWorkgroups };
-  return Effect.map(
-    acquire(resolved),
-    (first) => build(stateFor(first, tile, profile, decodeWorkgroups), resolved, tile),
-  );
+  const minKeysEnv = Number(readEnv("SAGEATTN_WEBGPU_TILES_FIRST_MIN_KEYS") || Number.NaN);
+  const tilesFirstMinKeys = options.tilesFirstMinKeys ??
+    (Number.isNaN(minKeysEnv) ? INT8_TILES_FIRST_MIN_KEYS : minKeysEnv);
+  const tuning: Tuning = { tile, profile, decodeWorkgroups, tilesFirstMinKeys };
+  const resolved = { ...options, f16, profile, subgroups, decodeWorkgroups, tilesFirstMinKeys };
+  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tuning), resolved, tuning));
 }
 
-function build(initial: State, options: WebGPUOptions, tile: string | undefined): WebGPUBackend {
+function build(initial: State, options: WebGPUOptions, tuning: Tuning): WebGPUBackend {
   let state = initial;
   let disposed = false;
   // Devices this backend made and lost: a tensor on one of them gets DeviceLost, not "another device".
@@ -164,12 +180,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
       ),
       (acquired) => {
         earlierDevices.add(state.acquired.device);
-        state = stateFor(
-          acquired,
-          tile,
-          options.profile === true,
-          options.decodeWorkgroups ?? DECODE_TARGET_WORKGROUPS,
-        );
+        state = stateFor(acquired, tuning);
         return state.engine;
       },
     );
@@ -375,7 +386,7 @@ function build(initial: State, options: WebGPUOptions, tile: string | undefined)
         ...state.acquired.details,
         pv: state.acquired.shaderF16 ? "f16 (shader-f16)" : "f32",
       };
-      if (tile) details.tile = tile;
+      if (tuning.tile) details.tile = tuning.tile;
       return details;
     },
     upload,

@@ -73,6 +73,8 @@ export interface Engine {
   readonly forcedTile?: string;
   /** Workgroups a decode step aims for (tiles.ts DECODE_TARGET_WORKGROUPS unless overridden). */
   readonly decodeWorkgroups: number;
+  /** Keys from which non-causal INT8 calls run query tiles first (tiles.ts INT8_TILES_FIRST_MIN_KEYS unless overridden). */
+  readonly tilesFirstMinKeys: number;
   /** Timestamp queries: when set, each dispatch gets its own pass and is timed. */
   readonly querySet?: GPUQuerySet;
 }
@@ -360,7 +362,7 @@ function buildPlan(
     outStrides: placement.strides,
   });
   const shape = { BQ: tile.bq, BK: tile.bk, DP: dp, CAUSAL: p.causal ? 1 : 0 };
-  const tilesFirst = !exact && int8TilesFirst(p.causal, maxNk);
+  const tilesFirst = !exact && int8TilesFirst(p.causal, maxNk, engine.tilesFirstMinKeys);
   const attnConstants = exact ? shape : {
     ...shape,
     RQ: tile.rq,

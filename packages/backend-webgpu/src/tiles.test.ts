@@ -36,7 +36,7 @@ type Case = CaseShape & { readonly causal: boolean };
 // One call on a backend made with `opts` (on the shared device), its output and LSE held to the sage oracle; with
 // `varlen`, B is 1 and c.Nq / c.Nk are the packed totals.
 async function expectSage(
-  opts: { tile?: string; f16: boolean },
+  opts: { tile?: string; f16: boolean; tilesFirstMinKeys?: number },
   c: Case,
   seed: number,
   varlen?: { q: number[]; k: number[] },
@@ -78,7 +78,8 @@ describe.skipIf(base === undefined)("INT8 kernel tiles", { timeout: 300_000 }, (
 
 // Long non-causal calls run the INT8 kernel with its query tiles first (TILES_FIRST): every (batch, head, query
 // tile) must still land on its own rows, through the fused store and the store pass (D 66), and per segment.
-// Few queries against INT8_TILES_FIRST_MIN_KEYS keys keep it cheap.
+// Few queries against INT8_TILES_FIRST_MIN_KEYS keys keep it cheap; the last case lowers the threshold (the tuning
+// option) to run a short call tiles first, with more query tiles than heads.
 describe.skipIf(base === undefined)("INT8 kernel, query tiles first", { timeout: 300_000 }, () => {
   const N = INT8_TILES_FIRST_MIN_KEYS;
   const cases = [
@@ -89,12 +90,18 @@ describe.skipIf(base === undefined)("INT8 kernel, query tiles first", { timeout:
       c: { B: 1, Hq: 4, Hkv: 2, Nq: 230, Nk: N + 300, D: 64, causal: false },
       varlen: { q: [0, 150, 230], k: [0, N, N + 300] },
     },
+    {
+      name: "Hq3 Hkv3 Nq300 Nk200 D128, tilesFirstMinKeys 200",
+      c: { B: 1, Hq: 3, Hkv: 3, Nq: 300, Nk: 200, D: 128, causal: false },
+      minKeys: 200,
+    },
   ];
   for (const f16 of [true, false]) {
     for (const t of cases) {
       it(`${t.name} ${f16 ? "f16" : "f32 forced"}`, () => {
-        expect(int8TilesFirst(false, N), "the longest segment's keys select tiles first").toBe(true);
-        return expectSage({ f16 }, t.c, 11, t.varlen);
+        const maxNk = t.varlen ? N : t.c.Nk;
+        expect(int8TilesFirst(false, maxNk, t.minKeys), "the longest segment's keys select tiles first").toBe(true);
+        return expectSage({ f16, tilesFirstMinKeys: t.minKeys }, t.c, 11, t.varlen);
       });
     }
   }

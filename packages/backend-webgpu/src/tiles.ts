@@ -66,8 +66,8 @@ export const INT8_PV_KEYS: number = 16;
 export const INT8_TILES_FIRST_MIN_KEYS: number = 4096;
 
 /** Whether the INT8 kernel runs its query tiles first (grid (query tiles, heads, segments)) for this call. */
-export const int8TilesFirst = (causal: boolean, maxNk: number): boolean =>
-  !causal && maxNk >= INT8_TILES_FIRST_MIN_KEYS;
+export const int8TilesFirst = (causal: boolean, maxNk: number, minKeys = INT8_TILES_FIRST_MIN_KEYS): boolean =>
+  !causal && maxNk >= minKeys;
 
 /** Invocations per workgroup of a tile's kernel. */
 export const invocations = (kernel: "int8" | "exact", t: Tile) => (kernel === "int8" ? (t.bq / t.rq) * 16 : 256);
