@@ -155,11 +155,12 @@ export function makeWith(options: WebGPUOptions = {}): Effect.Effect<WebGPUBacke
   const tilesFirstMinKeys = options.tilesFirstMinKeys ??
     (Number.isNaN(minKeysEnv) ? INT8_TILES_FIRST_MIN_KEYS : minKeysEnv);
   const tuning: Tuning = { tile, profile, decodeWorkgroups, tilesFirstMinKeys };
-  const resolved = { ...options, f16, profile, subgroups, decodeWorkgroups, tilesFirstMinKeys };
-  return Effect.map(acquire(resolved), (first) => build(stateFor(first, tuning), resolved, tuning));
+  const acquireOptions: AcquireOptions = { ...options, f16, profile, subgroups };
+  return Effect.map(acquire(acquireOptions), (first) => build(stateFor(first, tuning), acquireOptions, tuning));
 }
 
-function build(initial: State, options: WebGPUOptions, tuning: Tuning): WebGPUBackend {
+// `acquireOptions` makes a new device after a loss; `tuning` goes with it unchanged.
+function build(initial: State, acquireOptions: AcquireOptions, tuning: Tuning): WebGPUBackend {
   let state = initial;
   let disposed = false;
   // Devices this backend made and lost: a tensor on one of them gets DeviceLost, not "another device".
@@ -175,7 +176,7 @@ function build(initial: State, options: WebGPUOptions, tuning: Tuning): WebGPUBa
     }
     return Effect.map(
       Effect.mapError(
-        acquire(options),
+        acquire(acquireOptions),
         (e) => deviceError("DeviceLost", `the GPUDevice was lost and no new one could be made: ${e.message}`, e),
       ),
       (acquired) => {
